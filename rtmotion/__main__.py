@@ -1,0 +1,5 @@
+import sys
+
+from rtmotion.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""The `rtmotion` command line: a thin dispatcher over `rtmotion.commands.*`.
+
+Each subcommand lives in its own module under `rtmotion/commands/` exposing
+`NAME: str`, `HELP: str`, `add_arguments(parser) -> None` and `run(args) -> int`.
+Modules are imported when the parser is built, so they must import heavy packages
+(torch, mediapipe, av) inside `run`, keeping `rtmotion --help` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from rtmotion import __version__
+from rtmotion.errors import RtmotionError
+
+# Order here is the order in `rtmotion --help`.
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "info",
+    "synth",
+    "extract",
+    "normalize",
+    "render",
+    "train",
+    "eval",
+)
+
+log = logging.getLogger("rtmotion")
+
+
+def _load_commands() -> list:
+    mods = []
+    for name in COMMAND_MODULES:
+        try:
+            mods.append(importlib.import_module(f"rtmotion.commands.{name}"))
+        except ModuleNotFoundError as e:
+            # A command whose module is not written yet is simply absent.
+            if e.name == f"rtmotion.commands.{name}":
+                continue
+            raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rtmotion",
+        description="Real-time motion transfer: make a target person move like a source dancer.",
+    )
+    parser.add_argument("--version", action="version", version=f"rtmotion {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors, no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _load_commands():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose >= 2 else
+                                         logging.INFO if verbose >= 0 else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # MediaPipe / TFLite / absl are chatty on stderr; keep them quiet unless debugging.
+    if verbose < 2:
+        for noisy in ("absl", "matplotlib", "PIL"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args._run(args) or 0)
+    except RtmotionError as e:
+        print(f"rtmotion {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"rtmotion {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Poses: the canonical skeleton, pose files, extractors, filters, normalization, rendering."""
