@@ -1,0 +1,137 @@
+"""`rtmotion info`: versions, backends and extras available, GPU presence, MediaPipe model."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata as md
+import json
+import logging
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "info"
+HELP = "show versions, available backends/extras, GPU and the MediaPipe model"
+
+log = logging.getLogger(__name__)
+
+# (distribution name, import name, what it is for, extra that installs it)
+PACKAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("torch", "torch", "models, training, torch backend", "core"),
+    ("numpy", "numpy", "arrays", "core"),
+    ("av", "av", "video decode/encode (PyAV)", "core"),
+    ("mediapipe", "mediapipe", "pose extraction (BlazePose)", "core"),
+    ("opencv-contrib-python", "cv2", "drawing, synthetic dancer", "core"),
+    ("onnx", "onnx", "ONNX export", "core"),
+    ("onnxruntime", "onnxruntime", "onnxruntime backend", "core"),
+    ("protobuf", "google.protobuf", "mediapipe/onnx (must be <5)", "core"),
+    ("cupy", "cupy", "CUDA warp/flow kernels", "gpu"),
+    ("tensorrt", "tensorrt", "TensorRT backend", "tensorrt"),
+    ("pyvirtualcam", "pyvirtualcam", "virtual camera output", "live"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _version(dist: str, module: str) -> str | None:
+    for name in (dist, module.split(".")[0]):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    # cupy ships under per-CUDA distribution names (cupy-cuda12x, ...): ask the module.
+    try:
+        mod = importlib.import_module(module)
+        return str(getattr(mod, "__version__", "unknown"))
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return None
+
+
+def _gpu_report() -> dict[str, Any]:
+    out: dict[str, Any] = {"cuda": False, "devices": []}
+    try:
+        import torch
+    except ImportError:
+        return out
+    out["torch_cuda_build"] = torch.version.cuda
+    if torch.cuda.is_available():
+        out["cuda"] = True
+        out["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return out
+
+
+def _mediapipe_model() -> dict[str, Any]:
+    """Whether the BlazePose model files rtmotion needs are inside the installed wheel."""
+    try:
+        spec = importlib.util.find_spec("mediapipe")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return {"found": False, "why": "mediapipe not installed"}
+    root = Path(list(spec.submodule_search_locations)[0])
+    need = ("pose_detection.tflite", "pose_landmark_full.tflite")
+    found = {n: [str(p) for p in root.rglob(n)] for n in need}
+    ok = all(found.values())
+    res: dict[str, Any] = {"found": ok, "files": {k: (v[0] if v else None) for k, v in found.items()}}
+    if not ok:
+        res["why"] = ("this mediapipe wheel carries no BlazePose model; "
+                      "install mediapipe==0.10.21 (pip install 'mediapipe==0.10.21')")
+    return res
+
+
+def collect() -> dict[str, Any]:
+    """The whole report as a JSON-friendly dict."""
+    from rtmotion import __version__
+
+    pkgs = {}
+    for dist, module, purpose, extra in PACKAGES:
+        pkgs[dist] = {"version": _version(dist, module), "for": purpose, "extra": extra}
+    backends = {
+        "torch": pkgs["torch"]["version"] is not None,
+        "onnxruntime": pkgs["onnxruntime"]["version"] is not None,
+        "tensorrt": pkgs["tensorrt"]["version"] is not None,
+    }
+    try:
+        import onnxruntime as ort
+
+        backends["onnxruntime_providers"] = ort.get_available_providers()
+    except ImportError:
+        pass
+    return {
+        "rtmotion": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": pkgs,
+        "backends": backends,
+        "gpu": _gpu_report(),
+        "mediapipe_model": _mediapipe_model(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    report = collect()
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return 0
+    lines = [f"rtmotion {report['rtmotion']}  (python {report['python']}, {report['platform']})", ""]
+    lines.append("packages:")
+    for name, p in report["packages"].items():
+        ver = p["version"] or "not installed"
+        hint = "" if p["version"] or p["extra"] == "core" else f"  [pip install 'rtmotion[{p['extra']}]']"
+        lines.append(f"  {name:24s} {ver:16s} {p['for']}{hint}")
+    b = report["backends"]
+    lines.append("")
+    lines.append("backends: " + ", ".join(k for k in ("torch", "onnxruntime", "tensorrt") if b.get(k)))
+    if "onnxruntime_providers" in b:
+        lines.append("  onnxruntime providers: " + ", ".join(b["onnxruntime_providers"]))
+    g = report["gpu"]
+    lines.append("gpu: " + (", ".join(g["devices"]) if g["cuda"] else "none (CPU only)"))
+    m = report["mediapipe_model"]
+    lines.append("mediapipe pose model: " + ("found (BlazePose full, offline)" if m["found"] else
+                                             f"MISSING: {m.get('why')}"))
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
