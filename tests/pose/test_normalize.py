@@ -1,0 +1,248 @@
+"""normalize_sequence: EDN, upper body, auto, missing joints, custom skeletons, with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_normalize_figures import affine, dance, heights, place, sequence, walking
+
+from rtmotion.errors import InputError
+from rtmotion.pose.normalize import choose_mode, hold_fill, make_plan, normalize_sequence
+from rtmotion.pose.skeleton import BODY25
+from rtmotion.pose.stats import SubjectPoseStats
+
+LEGS = ("mid_hip", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_big_toe",
+        "l_small_toe", "l_heel", "r_big_toe", "r_small_toe", "r_heel")
+
+
+def _hide(seq, joints, frames=slice(None)):
+    kp = seq.keypoints.copy()
+    for j in joints:
+        kp[frames, seq.joint_names.index(j)] = 0
+    return seq.with_keypoints(kp)
+
+
+@pytest.fixture(scope="module")
+def target():
+    return walking(200, near=450, far=300, horizon=150, k=1.0, size=(640, 480))
+
+
+@pytest.fixture(scope="module")
+def tstats(target):
+    return SubjectPoseStats.from_sequence(target)
+
+
+@pytest.mark.parametrize("mode", ["edn", "retarget", "upper", "auto"])
+def test_scaled_shifted_copy_maps_back_onto_the_target(target, tstats, mode) -> None:
+    src = affine(target, 0.6, 31, -52, size=(320, 240))
+    out = normalize_sequence(src, tstats, mode)
+    np.testing.assert_allclose(out.keypoints, target.keypoints, atol=1e-3)
+    assert out.size == target.size and out.fps == src.fps
+    np.testing.assert_array_equal(out.timestamps, src.timestamps)
+    assert out.skeleton == src.skeleton and out.joint_names == src.joint_names
+    assert out.extractor.endswith("normalize:" + ("edn" if mode == "auto" else mode))
+
+
+def test_walk_toward_the_camera_follows_the_targets_perspective(target, tstats) -> None:
+    # Source: a smaller person, farther, walking a shorter way; target: height = ankle - 150.
+    src = walking(150, near=260, far=200, horizon=100, k=1.0, x0=100, size=(320, 300), seed=3)
+    sst = SubjectPoseStats.from_sequence(src)
+    out = normalize_sequence(src, tstats, "edn", match_depth_range=False)
+    a_out = out.keypoints[:, BODY25.index("l_ankle"), 1].astype(np.float64)
+    h_out = heights(out.keypoints)
+    # Every frame stands where the target would at that size.
+    np.testing.assert_allclose(h_out, a_out - 150, rtol=0.01)
+    # Relative depth is kept: the source's far/close land on the target's far/close; beyond
+    # them (the first and last 5 % of the walk) the ankle keeps its scaled offset.
+    a_src = src.keypoints[:, BODY25.index("l_ankle"), 1].astype(np.float64)
+    s = h_out / heights(src.keypoints)
+    t = np.clip((a_src - sst.ankle_far) / (sst.ankle_close - sst.ankle_far), 0, 1)
+    beyond = a_src - np.clip(a_src, sst.ankle_far, sst.ankle_close)
+    assert (beyond != 0).sum() > 10
+    np.testing.assert_allclose(a_out, tstats.ankle_far + t * (tstats.ankle_close - tstats.ankle_far)
+                               + s * beyond, atol=1e-2)
+    # Horizontal: the source's offset from its centre, scaled, around the target's centre.
+    x_src = src.keypoints[:, BODY25.index("neck"), 0]
+    x_out = out.keypoints[:, BODY25.index("neck"), 0]
+    np.testing.assert_allclose(x_out, tstats.x_centre + s * (x_src - sst.x_centre), atol=0.5)
+
+
+def test_depth_range_matching_keeps_the_sources_relative_depth(target, tstats) -> None:
+    # The source moves 0.2 body heights in depth, the target about 0.6: by default the target's
+    # range is narrowed, so the output also moves about 0.2 body heights (EDN would stretch it).
+    src = walking(150, near=230, far=210, horizon=110, k=1.0, size=(640, 480))
+    out = normalize_sequence(src, tstats, "edn")
+    a = out.keypoints[:, BODY25.index("l_ankle"), 1].astype(np.float64)
+    h = heights(out.keypoints)
+    np.testing.assert_allclose(h, a - 150, rtol=0.01)   # still on the target's perspective line
+    rel_src = 20 / np.mean(np.linspace(210, 230, 150) - 110)
+    assert (a.max() - a.min()) / h.mean() == pytest.approx(rel_src, rel=0.1)
+    stretched = normalize_sequence(src, tstats, "edn", match_depth_range=False)
+    a2 = stretched.keypoints[:, BODY25.index("l_ankle"), 1]
+    assert a2.max() - a2.min() > 2 * (a.max() - a.min())
+
+
+def test_a_jump_stays_a_jump(tstats) -> None:
+    n = 100
+    ankle = np.full(n, 400.0)
+    ankle[50:54] -= np.array([10.0, 30.0, 30.0, 10.0])    # 4 % of the frames in the air
+    src = sequence(place(dance(n), ankle, np.full(n, 300.0), np.full(n, 200.0)))
+    out = normalize_sequence(src, tstats, "edn")
+    a = out.keypoints[:, BODY25.index("l_ankle"), 1]
+    s = heights(out.keypoints)[0] / 200.0
+    np.testing.assert_allclose(a[50:54] - a[0], s * (ankle[50:54] - 400.0), atol=1e-3)
+
+
+def test_outliers_leave_the_other_frames_in_place(target, tstats) -> None:
+    src = affine(target, 0.5, 10, 20)
+    kp = src.keypoints.copy()
+    ank = [BODY25.index("l_ankle"), BODY25.index("r_ankle")]
+    wild = [10, 90, 150]
+    for i, y in zip(wild, (4000.0, -1500.0, 3000.0)):
+        kp[i, ank, 1] = y
+    out = normalize_sequence(src.with_keypoints(kp), tstats, "edn")
+    keep = np.setdiff1d(np.arange(len(src)), wild)
+    # Percentiles move by a frame's worth: within a pixel or two on a 150 px walk.
+    np.testing.assert_allclose(out.keypoints[keep], target.keypoints[keep], atol=2.5)
+
+
+def test_missing_ankles_hold_the_last_good_transform(tstats) -> None:
+    src = walking(100, near=260, far=200, horizon=100, size=(640, 480))
+    hidden = _hide(_hide(src, ("l_ankle", "r_ankle"), slice(50, 60)), ("l_ankle", "r_ankle"), slice(0, 5))
+    out = normalize_sequence(hidden, tstats, "edn")
+    assert np.isfinite(out.keypoints).all()
+    plan = make_plan(hidden.keypoints, hidden.joint_names, tstats, "edn")
+    s, tx, ty = plan.transforms(hidden.keypoints)
+    assert np.isnan(s[50:60]).all() and np.isnan(s[:5]).all() and np.isfinite(s[5:50]).all()
+    kp = hidden.keypoints
+    for frames, ref in ((range(50, 60), 49), (range(0, 5), 5)):
+        for i in frames:
+            seen = kp[i, :, 2] > 0
+            np.testing.assert_allclose(out.keypoints[i, :, 0], np.where(seen, kp[i, :, 0] * s[ref] + tx[ref], 0),
+                                       atol=1e-3)
+            np.testing.assert_allclose(out.keypoints[i, :, 1], np.where(seen, kp[i, :, 1] * s[ref] + ty[ref], 0),
+                                       atol=1e-3)
+    # The hidden joints stay hidden.
+    for j in ("l_ankle", "r_ankle"):
+        assert (out.keypoints[50:60, BODY25.index(j)] == 0).all()
+
+
+def test_missing_joints_stay_missing_and_nothing_is_nan(target, tstats) -> None:
+    rng = np.random.default_rng(1)
+    src = affine(target, 0.7, 5, 5)
+    kp = src.keypoints.copy()
+    drop = rng.random(kp.shape[:2]) < 0.2
+    kp[drop] = 0
+    kp[7] = 0                                              # a frame without a person
+    out = normalize_sequence(src.with_keypoints(kp), tstats, "edn")
+    assert np.isfinite(out.keypoints).all()
+    assert (out.keypoints[drop] == 0).all() and (out.keypoints[7] == 0).all()
+    assert (out.keypoints[~drop & (kp[..., 2] > 0)][:, 2] > 0).all()
+
+
+def test_hold_fill() -> None:
+    nan = np.nan
+    np.testing.assert_array_equal(hold_fill(np.array([nan, nan, 1, nan, 3, nan])), [1, 1, 1, 1, 3, 3])
+    assert np.isnan(hold_fill(np.array([nan, nan]))).all()
+
+
+def test_a_custom_skeleton_with_another_joint_order_works(tstats, target) -> None:
+    joints = ("r_ankle", "nose", "l_shoulder", "mid_hip", "l_ankle", "r_shoulder", "neck", "l_eye")
+    tgt = sequence(place(dance(200, joints), np.linspace(300, 450, 200),
+                         320 + 20 * np.sin(np.linspace(0, 3, 200)), np.linspace(150, 300, 200)),
+                   joints=joints, skeleton="tiny")
+    st = SubjectPoseStats.from_sequence(tgt)
+    assert st.height_reference == "head" and st.has_ankles and st.has_upper
+    assert set(st.bone_lengths) == {"neck>mid_hip", "neck>r_shoulder", "neck>l_shoulder", "neck>nose",
+                                    "nose>l_eye"}
+    for mode in ("edn", "retarget", "upper"):
+        out = normalize_sequence(affine(tgt, 1.7, -40, 12, size=(1200, 900)), st, mode)
+        np.testing.assert_allclose(out.keypoints, tgt.keypoints, atol=2e-3)
+        assert out.joint_names == joints
+    # A tiny source against the full BODY25 target statistics: joints are matched by name.
+    out = normalize_sequence(affine(tgt, 0.5, 0, 0), tstats, "edn")
+    assert out.keypoints.shape == (200, len(joints), 3)
+
+
+def test_missing_needed_joints_raise_input_error(tstats, target) -> None:
+    joints = ("nose", "neck", "l_shoulder", "r_shoulder")
+    still = (np.full(30, 400.0), np.full(30, 300.0), np.full(30, 200.0))
+    upper_only = sequence(place(dance(30, joints), *still), joints=joints, skeleton="bust")
+    with pytest.raises(InputError, match="no ankle joint"):
+        normalize_sequence(upper_only, tstats, "edn")
+    with pytest.raises(InputError, match="no ankle joint"):
+        normalize_sequence(upper_only, tstats, "retarget")
+    assert normalize_sequence(upper_only, tstats, "auto").extractor.endswith("upper")
+    no_ankles = _hide(target, ("l_ankle", "r_ankle"))
+    with pytest.raises(InputError, match="no ankle is visible"):
+        normalize_sequence(no_ankles, tstats, "edn")
+    legs = ("nose", "l_ankle", "r_ankle")
+    leg_seq = sequence(place(dance(30, legs), *still), joints=legs, skeleton="legs")
+    with pytest.raises(InputError, match="lacks a shoulder"):
+        normalize_sequence(leg_seq, tstats, "upper")
+    # Target statistics without ankles cannot drive edn.
+    tst_no_ankles = SubjectPoseStats.from_sequence(no_ankles)
+    with pytest.raises(InputError, match="target statistics have no ankle"):
+        normalize_sequence(target, tst_no_ankles, "edn")
+    with pytest.raises(ValueError, match="unknown normalization mode"):
+        normalize_sequence(target, tstats, "sideways")
+    # Nothing in common: neither mode can work.
+    shoulders_hidden = _hide(leg_seq, ("l_ankle", "r_ankle"))
+    with pytest.raises(InputError, match="cannot normalize"):
+        normalize_sequence(shoulders_hidden, tstats, "auto")
+
+
+def test_upper_mode_places_a_webcam_bust(target, tstats) -> None:
+    # Webcam framing: a large close-up whose legs are out of view; an exact scaled copy of the
+    # target's upper body, so the upper joints must land on the target's.
+    src = _hide(affine(target, 2.5, -300, 100, size=(1280, 960)), LEGS)
+    out = normalize_sequence(src, tstats, "upper")
+    upper = [i for i, j in enumerate(BODY25.joints) if j not in LEGS]
+    np.testing.assert_allclose(out.keypoints[:, upper], target.keypoints[:, upper], atol=1e-3)
+    legs = [BODY25.index(j) for j in LEGS]
+    assert (out.keypoints[:, legs] == 0).all()
+    # Auto sees no ankles and picks upper.
+    assert normalize_sequence(src, tstats, "auto").extractor.endswith("normalize:upper")
+
+
+def test_joints_guessed_outside_the_frame_count_as_missing(target, tstats) -> None:
+    # MediaPipe extrapolates landmarks it cannot see: legs below a webcam's frame come with
+    # coordinates outside it (and some confidence). They must not make auto pick edn.
+    src = affine(target, 2.5, -300, 100, size=(1280, 960))
+    kp = src.keypoints.copy()
+    legs = [BODY25.index(j) for j in LEGS]
+    kp[:, legs, 1] = 960 + 40 + np.arange(len(legs))
+    kp[:, legs, 2] = 0.4
+    guessed = src.with_keypoints(kp)
+    st = SubjectPoseStats.from_sequence(guessed)
+    assert st.frames_with_ankles == 0 and st.ankle_visible_fraction == 0
+    out = normalize_sequence(guessed, tstats, "auto")
+    assert out.extractor.endswith("normalize:upper")
+    assert (out.keypoints[:, legs] == 0).all()
+    upper = [i for i in range(25) if i not in legs]
+    np.testing.assert_allclose(out.keypoints[:, upper], target.keypoints[:, upper], atol=1e-3)
+
+
+@pytest.mark.parametrize("visible, expected", [(1.0, "edn"), (0.7, "edn"), (0.5, "upper"), (0.0, "upper")])
+def test_auto_picks_edn_only_when_ankles_are_mostly_visible(target, tstats, visible, expected) -> None:
+    src = affine(target, 0.8, 0, 0)
+    n_hidden = int(round((1 - visible) * len(src)))
+    src = _hide(src, ("l_ankle", "r_ankle"), slice(0, n_hidden))
+    sst = SubjectPoseStats.from_sequence(src)
+    assert sst.ankle_visible_fraction == pytest.approx(visible)
+    assert choose_mode(sst, tstats) == expected
+    assert normalize_sequence(src, tstats, "auto").extractor.endswith(expected)
+
+
+def test_auto_falls_back_to_upper_when_target_has_no_ankles(target) -> None:
+    tst = SubjectPoseStats.from_sequence(_hide(target, LEGS))
+    assert choose_mode(SubjectPoseStats.from_sequence(target), tst) == "upper"
+
+
+def test_given_source_stats_are_used(target, tstats) -> None:
+    src = affine(target, 0.5, 0, 0)
+    # Statistics of a different (twice as large) recording of the same person: everything
+    # comes out twice as small relative to the statistics' own view.
+    other = SubjectPoseStats.from_sequence(affine(target, 1.0, 0, 0))
+    out = normalize_sequence(src, tstats, "edn", source_stats=other)
+    assert np.median(heights(out.keypoints) / heights(target.keypoints)) == pytest.approx(0.5, rel=0.05)
