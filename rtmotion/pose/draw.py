@@ -1,0 +1,103 @@
+"""Skeleton overlay: draw a pose over an image (for `extract --overlay`, previews, debugging).
+
+Colours: limbs of the person's left side in blues/cyans, right side in reds/oranges, the centre
+line (trunk, neck, head) in greens/yellows, so a left/right swap is visible at a glance. Joints are
+dots; a missing joint (confidence 0 or below `min_conf`) and every bone touching it are not drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtmotion.pose.skeleton import BODY25, Skeleton
+
+# RGB palettes by side; bones of one side cycle through their palette in skeleton order.
+_LEFT = ((40, 120, 255), (0, 190, 255), (90, 90, 255), (0, 230, 200), (120, 160, 255))
+_RIGHT = ((255, 60, 40), (255, 150, 0), (255, 90, 140), (230, 200, 0), (255, 120, 80))
+_CENTER = ((60, 220, 60), (200, 230, 40), (140, 255, 140))
+
+
+def _side(name: str) -> str:
+    if name.startswith("l_"):
+        return "left"
+    if name.startswith("r_"):
+        return "right"
+    return "center"
+
+
+def bone_colors(skeleton: Skeleton = BODY25) -> list[tuple[int, int, int]]:
+    """RGB colour of each bone of `skeleton` (same order as `skeleton.bones`).
+
+    A bone takes the side of its child joint (e.g. neck->r_shoulder is right).
+    """
+    counters = {"left": 0, "right": 0, "center": 0}
+    palettes = {"left": _LEFT, "right": _RIGHT, "center": _CENTER}
+    out = []
+    for a, b in skeleton.bones:
+        side = _side(skeleton.joints[b])
+        if side == "center":
+            side = _side(skeleton.joints[a])
+        pal = palettes[side]
+        out.append(pal[counters[side] % len(pal)])
+        counters[side] += 1
+    return out
+
+
+def joint_colors(skeleton: Skeleton = BODY25) -> list[tuple[int, int, int]]:
+    """RGB colour of each joint: a lighter tint of its side's first colour."""
+    base = {"left": _LEFT[0], "right": _RIGHT[0], "center": _CENTER[0]}
+    return [tuple(int(c + (255 - c) * 0.35) for c in base[_side(n)]) for n in skeleton.joints]  # type: ignore[misc]
+
+
+def draw_skeleton(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    skeleton: Skeleton = BODY25,
+    *,
+    min_conf: float = 0.0,
+    thickness: int | None = None,
+    radius: int | None = None,
+    copy: bool = True,
+    antialias: bool = True,
+) -> np.ndarray:
+    """Draw `keypoints` over `image`.
+
+    Args:
+        image: uint8 RGB (H, W, 3).
+        keypoints: float (K, 3) x, y in pixels of `image`, confidence; K = skeleton.num_joints.
+        skeleton: joint order and bones.
+        min_conf: joints with confidence <= min_conf are treated as missing (not drawn).
+        thickness: limb width in pixels (default: scales with the image, ~1/128 of its height).
+        radius: joint dot radius in pixels (default: thickness + 1).
+        copy: draw on a copy (True) or in place (False; `image` must be C-contiguous).
+        antialias: smooth lines (cv2.LINE_AA).
+    Returns:
+        uint8 RGB (H, W, 3) with the skeleton drawn.
+    """
+    import cv2
+
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape != (skeleton.num_joints, 3):
+        raise ValueError(f"keypoints must be ({skeleton.num_joints}, 3) for '{skeleton.name}', got {kp.shape}")
+    out = np.ascontiguousarray(image.copy() if copy else image)
+    h = out.shape[0]
+    thickness = int(thickness) if thickness else max(1, round(h / 128))
+    radius = int(radius) if radius else thickness + 1
+    line = cv2.LINE_AA if antialias else cv2.LINE_8
+    ok = np.isfinite(kp).all(axis=1) & (kp[:, 2] > min_conf)
+    # cv2 takes integer pixels; 4 bits of sub-pixel precision keep thin lines where they belong.
+    shift = 4
+    pts = np.round(np.nan_to_num(kp[:, :2]) * (1 << shift)).astype(np.int64)
+    # Keep absurd coordinates from overflowing cv2's int32 arithmetic.
+    pts = np.clip(pts, -(1 << 28), 1 << 28)
+    for (a, b), color in zip(skeleton.bones, bone_colors(skeleton)):
+        if ok[a] and ok[b]:
+            cv2.line(out, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), color,
+                     thickness, line, shift)
+    for j, color in enumerate(joint_colors(skeleton)):
+        if ok[j]:
+            # With `shift`, circle() reads both centre and radius as fixed-point numbers.
+            cv2.circle(out, tuple(int(v) for v in pts[j]), radius << shift, color, -1, line, shift)
+    return out

@@ -1,0 +1,508 @@
+"""Offline pose extraction: a video (or another pose source) -> a filtered pose file.
+
+Flow of `extract_to_file`:
+1. check every output path is writable (before any work);
+2. get raw poses: a video runs a per-image extractor (MediaPipe by default) over its frames,
+   in parallel worker processes for long videos; an OpenPose JSON folder, a pose file or a
+   synthetic spec is loaded whole;
+3. refuse a result with no person in any frame (InputError, nothing written);
+4. temporal filter (`rtmotion.pose.filters`: gap filling + One-Euro / median);
+5. optional skeleton overlay video, then the pose file (both atomic: an interrupted or failed run
+   leaves nothing under the final names);
+6. log a summary (frames, frames without a person, extraction fps, workers).
+
+Parallel extraction: the frame range is split into one contiguous chunk per worker. The first
+chunk runs in the calling process; each other one in a `spawn`ed process (MediaPipe and PyAV are
+not fork-safe) with its own VideoReader and extractor; results are concatenated in order.
+MediaPipe's tracking mode seeds each frame with the previous frame's landmarks, so a fresh
+tracker would start each chunk cold (a full detection, slightly different landmarks). To hide
+that seam each later chunk first runs `overlap` warm-up frames and drops their results, so the
+tracker is already locked on when the chunk starts; the remaining difference to a single-worker
+run is well below the estimator's own error (tests/pose/test_extract_parallel.py). A worker
+exception or Ctrl-C terminates every worker and nothing is written.
+
+Costs to know: a worker start costs ~1.3 s of CPU (Python + MediaPipe imports), and VideoReader
+decodes (without converting) the frames before a chunk's start, so parallelism pays off on long
+videos with idle cores; below MIN_PARALLEL_FRAMES one process is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+import traceback
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtmotion.atomic import check_writable
+from rtmotion.errors import InputError, MissingDependencyError, OutputError, RtmotionError, StageError
+from rtmotion.pose.filters import FilterParams, smooth_keypoints
+from rtmotion.pose.posefile import PoseSequence
+
+log = logging.getLogger(__name__)
+
+SOURCE_KINDS: tuple[str, ...] = ("auto", "video", "openpose", "npz", "synthetic")
+# Below this many frames one worker is used: starting a process (import + model load, ~1-2 s)
+# costs more than it saves.
+MIN_PARALLEL_FRAMES = 150
+DEFAULT_OVERLAP = 8
+
+
+def default_workers(num_frames: int) -> int:
+    """min(usable CPUs, 4) for long videos (>= MIN_PARALLEL_FRAMES frames), else 1."""
+    if num_frames < MIN_PARALLEL_FRAMES:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+@dataclass
+class ExtractSummary:
+    """What one extraction did (logged at the end, returned to callers)."""
+
+    source: str
+    kind: str
+    frames: int = 0
+    frames_no_person: int = 0
+    joints_filled: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    extractor: str = ""
+    filter: str = "none"
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        """Extraction speed in frames per second (0 for loaded sources)."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"{self.source}: {self.frames} frames ({self.kind}), "
+               f"{self.frames_no_person} without a person"]
+        if self.kind == "video":
+            out.append(f"extraction: {self.extractor}, {self.workers} worker(s), "
+                       f"{self.seconds:.1f} s, {self.fps:.1f} frames/s")
+        out.append(f"filter: {self.filter}; {self.joints_filled} joint-frames interpolated")
+        out += [f"wrote {p}" for p in self.outputs]
+        return out
+
+
+class _NullBar:
+    """Stands in for a progress bar when none is wanted."""
+
+    def __enter__(self) -> _NullBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+# ---- source detection ---------------------------------------------------------------------
+
+
+def detect_source(path: str | Path) -> str:
+    """Which kind of pose source `path` is: "synthetic" (a `synthetic:` spec), "openpose"
+    (a folder of *_keypoints.json), "npz" (a pose file), else "video".
+
+    InputError for a missing path or a folder that holds no OpenPose JSON.
+    """
+    from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
+    from rtmotion.pose.extractors.synthetic import is_synthetic_spec
+
+    if is_synthetic_spec(str(path)):
+        return "synthetic"
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "file not found", "check the path")
+    if p.is_dir():
+        if is_openpose_folder(p):
+            return "openpose"
+        raise InputError(p, f"is a directory without OpenPose *{JSON_SUFFIX} files",
+                         "give a video file, a pose .npz or an OpenPose --write_json folder")
+    if p.suffix.lower() == ".npz":
+        return "npz"
+    return "video"
+
+
+# ---- per-frame extraction -----------------------------------------------------------------
+
+
+@dataclass
+class _Chunk:
+    """Frames [start, end) of the result, decoded from `warm` (warm <= start) to warm the
+    tracker up."""
+
+    id: int
+    warm: int
+    start: int
+    end: int | None
+
+
+def plan_chunks(start: int, end: int, workers: int, overlap: int, open_end: bool) -> list[_Chunk]:
+    """Split [start, end) into `workers` contiguous chunks. With `open_end` the last chunk runs
+    to the end of the stream (frame counts of some containers are estimates)."""
+    n = max(0, end - start)
+    workers = max(1, min(workers, n)) if n else 1
+    bounds = [start + round(i * n / workers) for i in range(workers + 1)]
+    chunks = []
+    for i in range(workers):
+        s, e = bounds[i], bounds[i + 1]
+        chunks.append(_Chunk(i, max(0, s - overlap) if i else s, s,
+                             None if (open_end and i == workers - 1) else e))
+    return chunks
+
+
+def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
+               report: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """Extract one chunk in this process.
+
+    Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3),
+    (width, height)). `report(n)` is called with counts of finished frames of the chunk.
+    """
+    from rtmotion.io import VideoReader
+    from rtmotion.pose.extractors import get_extractor
+
+    idx, ts, kps = [], [], []
+    size = (0, 0)
+    pending = 0
+    with get_extractor(extractor, **opts) as ex, VideoReader(path, start=chunk.warm, end=chunk.end) as reader:
+        for frame in reader:
+            kp = ex(frame.image)
+            if frame.index < chunk.start:
+                continue  # warm-up frame: only primes the tracker
+            size = frame.size
+            idx.append(frame.index)
+            ts.append(frame.timestamp)
+            kps.append(kp)
+            pending += 1
+            if report is not None and pending >= 5:
+                report(pending)
+                pending = 0
+    if report is not None and pending:
+        report(pending)
+    k = ex.skeleton.num_joints
+    return (np.asarray(idx, np.int64), np.asarray(ts, np.float64),
+            np.stack(kps) if kps else np.zeros((0, k, 3), np.float32), size)
+
+
+def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any], q: Any) -> None:
+    """Entry point of a worker process: results and errors go back through `q`."""
+    # The parent handles Ctrl-C (and terminates us); a worker dying on SIGINT would only add a
+    # second traceback to the console.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        res = _run_chunk(path, chunk, extractor, opts, report=lambda n: q.put(("progress", chunk.id, n)))
+        q.put(("done", chunk.id, res))
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        # RtmotionError subclasses take custom constructor arguments and may not unpickle:
+        # send their kind and message, the parent rebuilds an equivalent error.
+        kind = ("input" if isinstance(e, InputError) else
+                "dependency" if isinstance(e, MissingDependencyError) else
+                "rtmotion" if isinstance(e, RtmotionError) else "other")
+        q.put(("error", chunk.id, kind, str(e), traceback.format_exc()))
+
+
+def _worker_error(chunk_id: int, kind: str, msg: str, tb: str) -> RtmotionError:
+    """The parent-side exception for a worker's reported failure."""
+    log.debug("worker %d failed:\n%s", chunk_id, tb)
+    if kind == "input":
+        return InputError(None, msg)
+    if kind in ("dependency", "rtmotion"):
+        err = RtmotionError(msg)
+        err.exit_code = 4 if kind == "dependency" else 1
+        return err
+    return StageError(f"pose extraction (worker {chunk_id})",
+                      RuntimeError(msg or tb.strip().splitlines()[-1]))
+
+
+class _Abort(Exception):
+    """Stops the parent's own chunk when a worker has failed."""
+
+
+def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[str, Any],
+                  bar: Any) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]]:
+    """Chunk 0 runs in this process (its core would otherwise sit idle, and it saves one
+    process start: ~1.3 s of CPU for Python + MediaPipe imports); chunks 1.. run in spawned
+    workers. A monitor thread collects their progress, results and failures."""
+    import multiprocessing as mp
+    import threading
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    remote = chunks[1:]
+    procs = {c.id: ctx.Process(target=_worker_main, args=(path, c, extractor, opts, q),
+                               name=f"rtmotion-pose-{c.id}", daemon=True) for c in remote}
+    results: dict[int, Any] = {}
+    failure: list[BaseException] = []
+    stop = threading.Event()
+    bar_lock = threading.Lock()
+
+    def update(n: int) -> None:
+        with bar_lock:
+            bar.update(n)
+
+    def monitor() -> None:
+        dead_since: float | None = None
+        try:
+            while not stop.is_set() and len(results) < len(remote):
+                try:
+                    msg = q.get(timeout=0.2)
+                except queue.Empty:
+                    # A worker killed outright (OOM killer, segfault) sends nothing: notice it.
+                    gone = [i for i, p in procs.items() if i not in results and p.exitcode is not None]
+                    if not gone:
+                        continue
+                    bad = [i for i in gone if procs[i].exitcode != 0]
+                    if bad:
+                        code = procs[bad[0]].exitcode
+                        hint = ("; a script that calls rtmotion must guard its entry point with "
+                                "`if __name__ == '__main__':` (workers are spawned and re-import it)"
+                                if code == 1 else "")
+                        raise StageError(f"pose extraction (worker {bad[0]})",
+                                         RuntimeError(f"process died with exit code {code}{hint}"))
+                    # Exited cleanly: its result may still be in the pipe; give it a moment.
+                    dead_since = dead_since or time.monotonic()
+                    if time.monotonic() - dead_since > 5.0:
+                        raise StageError(f"pose extraction (worker {gone[0]})",
+                                         RuntimeError("process exited without a result"))
+                    continue
+                if msg[0] == "progress":
+                    update(msg[2])
+                elif msg[0] == "done":
+                    results[msg[1]] = msg[2]
+                elif msg[0] == "error":
+                    raise _worker_error(*msg[1:])
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            failure.append(e)
+
+    def report(n: int) -> None:
+        update(n)
+        if failure:
+            raise _Abort
+
+    watcher = threading.Thread(target=monitor, name="rtmotion-pose-monitor", daemon=True)
+    try:
+        for p in procs.values():
+            p.start()
+        watcher.start()
+        try:
+            first = _run_chunk(path, chunks[0], extractor, opts, report=report)
+        except _Abort:
+            raise failure[0] from None
+        while watcher.is_alive():
+            watcher.join(timeout=0.2)  # short waits keep Ctrl-C responsive
+        if failure:
+            raise failure[0]
+        for p in procs.values():
+            p.join(timeout=10)
+    finally:
+        stop.set()
+        # On success this is a no-op; on an error or Ctrl-C it stops every worker now.
+        for p in procs.values():
+            if p.is_alive():
+                p.terminate()
+        for p in procs.values():
+            if p.pid is None:
+                continue
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+        if watcher.is_alive():
+            watcher.join(timeout=2)
+        q.close()
+        q.join_thread()
+    return [first] + [results[c.id] for c in remote]
+
+
+def extract_video(path: str | Path, *, extractor: str = "mediapipe",
+                  extractor_opts: dict[str, Any] | None = None, workers: int | None = None,
+                  start: int = 0, end: int | None = None, overlap: int = DEFAULT_OVERLAP,
+                  show_progress: bool = True) -> tuple[PoseSequence, ExtractSummary]:
+    """Run a per-image extractor over frames [start, end) of a video (unfiltered poses).
+
+    Args:
+        path: the video.
+        extractor, extractor_opts: `get_extractor(extractor, **extractor_opts)` in each worker.
+        workers: processes (None: `default_workers`); 1 runs in this process.
+        start, end: frame range (end None: to the end).
+        overlap: warm-up frames each later chunk re-runs before its first frame (dropped).
+    Returns:
+        (raw PoseSequence, summary). InputError for an unreadable video.
+    """
+    from rtmotion.io import VideoInfo
+    from rtmotion.pose.extractors import get_extractor
+    from rtmotion.progress import progress
+
+    opts = dict(extractor_opts or {})
+    path = Path(path)
+    info = VideoInfo.from_path(path)
+    # Build (not open) one extractor here: bad options fail now, with a clear message, rather
+    # than in N workers.
+    try:
+        probe = get_extractor(extractor, **opts)
+    except (ValueError, TypeError) as e:  # unknown name, bad options
+        raise InputError(None, f"pose extractor '{extractor}': {e}") from None
+    stop = info.frame_count if end is None else min(end, info.frame_count)
+    n = max(0, stop - start)
+    if n == 0 and start > 0:
+        raise InputError(path, f"start frame {start} is past the end ({info.frame_count} frames)")
+    nw = default_workers(n) if workers is None else max(1, int(workers))
+    chunks = plan_chunks(start, stop, nw, overlap, open_end=end is None or end > info.frame_count)
+    nw = len(chunks)
+    t0 = time.perf_counter()
+    bar_cm = progress(total=n, desc=f"poses {path.name}", unit="frame") if show_progress else _NullBar()
+    with bar_cm as bar:
+        if nw == 1:
+            parts = [_run_chunk(str(path), chunks[0], extractor, opts, report=bar.update)]
+        else:
+            parts = _run_parallel(str(path), chunks, extractor, opts, bar)
+    seconds = time.perf_counter() - t0
+    idx = np.concatenate([p[0] for p in parts])
+    if len(idx) == 0:
+        raise InputError(path, "no frame could be decoded in the requested range")
+    if np.any(np.diff(idx) <= 0):  # chunks must tile the range exactly, in order
+        raise StageError("pose extraction", RuntimeError("chunks returned overlapping frames"))
+    ts = np.concatenate([p[1] for p in parts])
+    kps = np.concatenate([p[2] for p in parts])
+    size = next(p[3] for p in parts if len(p[0]))
+    seq = PoseSequence(keypoints=kps, skeleton=probe.skeleton.name, fps=info.fps, size=size,
+                       timestamps=ts, source=str(path), extractor=probe.describe())
+    summary = ExtractSummary(source=str(path), kind="video", frames=len(seq),
+                             frames_no_person=int((~seq.detected).sum()), seconds=seconds,
+                             workers=nw, extractor=probe.describe())
+    return seq, summary
+
+
+# ---- overlay ------------------------------------------------------------------------------
+
+
+def write_overlay(seq: PoseSequence, out: str | Path, video: str | Path | None = None,
+                  start: int = 0, show_progress: bool = True) -> Path:
+    """Draw `seq` over its video (or over black frames of `seq.size` when there is none) into
+    `out` (atomic, via VideoWriter). Frame i of `seq` goes over video frame start + i; the
+    source's audio is kept when the overlay starts at frame 0."""
+    from rtmotion.io import VideoInfo, VideoReader, VideoWriter
+    from rtmotion.pose.draw import draw_skeleton
+    from rtmotion.progress import progress
+
+    skel = seq.skeleton_def
+    audio = None
+    if video is not None and start == 0 and VideoInfo.from_path(video).has_audio:
+        audio = video
+    bar_cm = progress(total=len(seq), desc=f"overlay {Path(out).name}") if show_progress else _NullBar()
+    with VideoWriter(out, fps=seq.fps, audio_from=audio) as writer, bar_cm as bar:
+        if video is not None:
+            with VideoReader(video, start=start, end=start + len(seq)) as reader:
+                for i, frame in enumerate(reader):
+                    writer.write(draw_skeleton(frame.image, seq.keypoints[i], skel, copy=False))
+                    bar.update(1)
+        else:
+            w, h = seq.size
+            for kp in seq.keypoints:
+                writer.write(draw_skeleton(np.zeros((h, w, 3), np.uint8), kp, skel, copy=False))
+                bar.update(1)
+    return Path(out)
+
+
+# ---- the whole command --------------------------------------------------------------------
+
+
+def load_source(source: str | Path, kind: str = "auto", *, extractor: str = "mediapipe",
+                extractor_opts: dict[str, Any] | None = None, workers: int | None = None,
+                start: int = 0, end: int | None = None, fps: Fraction | None = None,
+                size: tuple[int, int] | None = None, video: str | Path | None = None,
+                overlap: int = DEFAULT_OVERLAP, show_progress: bool = True,
+                ) -> tuple[PoseSequence, ExtractSummary]:
+    """Raw (unfiltered) poses from any source kind (see `detect_source`)."""
+    from rtmotion.pose.extractors import load_sequence
+
+    if kind not in SOURCE_KINDS:
+        raise ValueError(f"unknown source kind '{kind}' (choose from {', '.join(SOURCE_KINDS)})")
+    if kind == "auto":
+        kind = detect_source(source)
+    if kind == "video":
+        return extract_video(source, extractor=extractor, extractor_opts=extractor_opts,
+                             workers=workers, start=start, end=end, overlap=overlap,
+                             show_progress=show_progress)
+    t0 = time.perf_counter()
+    if kind == "openpose":
+        seq = load_sequence("openpose", source, fps=fps, size=size, video=video)
+    else:
+        seq = load_sequence(kind, source)
+    if start or end is not None:
+        seq = seq.slice(start, end)
+    summary = ExtractSummary(source=str(source), kind=kind, frames=len(seq),
+                             frames_no_person=int((~seq.detected).sum()),
+                             seconds=time.perf_counter() - t0, extractor=seq.extractor)
+    return seq, summary
+
+
+def extract_to_file(source: str | Path, output: str | Path, *, kind: str = "auto",
+                    filter_params: FilterParams | None = None, overlay: str | Path | None = None,
+                    video: str | Path | None = None, **load_kw: Any) -> tuple[PoseSequence, ExtractSummary]:
+    """The `rtmotion extract` flow (see module docstring). Returns (filtered poses, summary).
+
+    Args:
+        source: video, OpenPose JSON folder, pose .npz, or `synthetic:` spec.
+        output: pose file (.npz) to write.
+        kind: source kind or "auto".
+        filter_params: temporal filter (default One-Euro, see `FilterParams`).
+        overlay: optional video to write with the skeleton drawn over the source.
+        video: the source video of an OpenPose folder / pose file (size, fps and overlay
+            background); defaults to `source` itself for videos.
+        **load_kw: passed to `load_source` (extractor, extractor_opts, workers, start, end, fps,
+            size, overlap, show_progress).
+    """
+    output = Path(output)
+    if output.suffix.lower() != ".npz":
+        raise OutputError(output, "pose files are .npz", "give an output name ending in .npz")
+    outs = [output] + ([Path(overlay)] if overlay is not None else [])
+    for p in outs:
+        check_writable(p)  # before any work: an hour of extraction must not end in EACCES
+    if overlay is not None and Path(overlay).resolve() == output.resolve():
+        raise OutputError(overlay, "overlay and pose file must be different files")
+    if kind == "auto":
+        kind = detect_source(source)
+    for p in outs:
+        if kind != "synthetic" and Path(source).exists() and p.resolve() == Path(source).resolve():
+            raise OutputError(p, "would overwrite the input", "choose another output name")
+
+    seq, summary = load_source(source, kind, video=video, **load_kw)
+    if len(seq) == 0 or not seq.detected.any():
+        raise InputError(source, f"no person detected in any frame of {Path(str(source)).name}",
+                         "is a whole person visible? try a clearer or closer shot")
+    p = filter_params or FilterParams()
+    kp, filled = smooth_keypoints(seq.keypoints, seq.timestamps, seq.size[1], p)
+    seq = seq.with_keypoints(kp)
+    summary.joints_filled = filled
+    summary.filter = (f"one-euro(min_cutoff={p.min_cutoff}, beta={p.beta}, d_cutoff={p.d_cutoff})"
+                      if p.method == "one-euro" else
+                      f"median(window={p.median_window})" if p.method == "median" else "none")
+    summary.filter += f", max_gap={p.max_gap}"
+
+    if overlay is not None:
+        bg = source if kind == "video" else video
+        write_overlay(seq, overlay, bg, start=int(load_kw.get("start", 0) or 0) if bg else 0,
+                      show_progress=load_kw.get("show_progress", True))
+        summary.outputs.append(str(overlay))
+    # The pose file last: a failure or Ctrl-C during the long steps leaves no output at all.
+    seq.save(output)
+    summary.outputs.insert(0, str(output))
+    for line in summary.lines():
+        log.info("%s", line)
+    return seq, summary
