@@ -1,0 +1,102 @@
+"""`rtmotion eval`: score a trained subject on held-out frames (EDN's evaluation table)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+NAME = "eval"
+HELP = "score a subject: SSIM/PSNR (body, face), pose distance, flicker on held-out frames"
+DESCRIPTION = """\
+Generate held-out frames of the target from their poses, one after another as inference does,
+and compare them with the real frames: SSIM and PSNR on the body crop (the pose's bounding box
+with a margin) and on the face crop (around the head joints, when visible), pose distance
+(MediaPipe re-extracts the pose from the generated frames; mean joint distance / body height,
+with the same figure on the real frames as the estimator's floor), and temporal flicker (the
+generated frames' second temporal difference minus the real frames'). Prints one line per
+metric; -o writes the full report (JSON, with per-frame values and the metrics' definitions).
+
+Default frames: the subject's own held-out validation block (recorded in subject.json) of its
+source video. --video/--poses: other footage of the target, same camera. --transfer-character:
+for subjects trained on a synthetic dancer, the target driven by ANOTHER character's motion
+(normalized into the target's frame), compared with the true render of the target doing it.
+"""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
+    parser.add_argument("--video", type=Path, help="held-out footage of the target (same camera)")
+    parser.add_argument("--poses", type=Path,
+                        help="poses of --video (.npz; default: extracted with MediaPipe)")
+    parser.add_argument("-o", "--output", type=Path, help="write the report here (.json)")
+    parser.add_argument("--samples", type=Path, metavar="DIR",
+                        help="write sample images (pose | generated | real) into DIR")
+    parser.add_argument("--num-samples", type=int, default=4, help="how many sample images")
+    parser.add_argument("--max-frames", type=int, help="evaluate at most this many frames")
+    parser.add_argument("--transfer-character", metavar="NAME",
+                        help="synthetic subjects: drive the target with this character's motion "
+                             "and compare with the true render (see `rtmotion synth --list`)")
+    parser.add_argument("--transfer-motion", metavar="MOTION",
+                        help="motion of the transfer test (default: the subject's own motion)")
+    parser.add_argument("--transfer-seed", type=int,
+                        help="seed of the transfer motion (default: the subject's seed + 1, "
+                             "i.e. movement it has not seen)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                        help="generator runtime")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
+                        help="torch backend precision (half precisions on CUDA only)")
+    parser.add_argument("--no-pose", action="store_true",
+                        help="skip the MediaPipe pose re-extraction (pose distance)")
+    parser.add_argument("--no-face", action="store_true",
+                        help="do not apply the subject's face enhancer")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtmotion.atomic import check_writable
+    from rtmotion.errors import InputError, OutputError
+    from rtmotion.eval.evaluate import EvalOptions, run_evaluation
+    from rtmotion.eval.report import format_table, write_json
+    from rtmotion.eval.sources import heldout_source, transfer_source, video_source
+    from rtmotion.train.bundle import load_subject
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(None, f"--max-frames {args.max_frames}: must be at least 1")
+    if args.num_samples < 0:
+        raise InputError(None, f"--num-samples {args.num_samples}: must be 0 or more")
+    if args.poses is not None and args.video is None:
+        raise InputError(args.poses, "--poses needs the --video it was extracted from")
+    if args.transfer_character and args.video is not None:
+        raise InputError(None, "--transfer-character renders its own frames; it does not take --video",
+                         "run the two evaluations separately")
+    # Fail on unwritable outputs before any work.
+    if args.output is not None:
+        if args.output.suffix.lower() != ".json":
+            raise OutputError(args.output, "the report is JSON", "give a .json file name")
+        check_writable(args.output)
+    if args.samples is not None:
+        if args.samples.exists() and not args.samples.is_dir():
+            raise OutputError(args.samples, "exists and is not a folder", "give a folder for --samples")
+        check_writable(args.samples / "sample.png")
+
+    subject = load_subject(args.subject)
+    if args.transfer_character:
+        source = transfer_source(subject, args.transfer_character, args.transfer_motion,
+                                 args.transfer_seed, args.max_frames)
+    elif args.video is not None:
+        source = video_source(subject, args.video, args.poses, args.max_frames)
+    else:
+        source = heldout_source(subject, args.max_frames)
+    opts = EvalOptions(backend=args.backend, device=args.device, precision=args.precision,
+                       pose_metrics=not args.no_pose, samples_dir=args.samples,
+                       num_samples=args.num_samples, use_face=not args.no_face)
+    report = run_evaluation(subject, source, opts)
+    sys.stdout.write(format_table(report) + "\n")
+    if args.output is not None:
+        write_json(report, args.output)
+        log.info("report written: %s", args.output)
+    return 0

@@ -1,0 +1,265 @@
+"""`rtmotion eval`'s engine: generate frames sequentially from driving poses and compare them with
+the real frames (EDN's evaluation table).
+
+Per frame with a person (driving pose not empty), in the model's frame (the subject's crop at its
+resolution):
+
+- body_ssim / body_psnr: on the body crop, the bounding box of the pose's joints grown by 15 % of
+  its longer side (`crops.body_box`); for the transfer test the union of the driving pose's and
+  the true pose's boxes, so both people are inside.
+- face_ssim / face_psnr: on a square around the head joints (`crops.face_box`), only in frames
+  where the face is visible (nose and an eye); `frames.face_visible` counts them.
+- full_ssim / full_psnr: the whole frame (scene included).
+- pose_distance: MediaPipe re-extracts the pose from the generated frame; the mean distance over
+  joints seen in both, between it and the pose the frame should show (the driving pose; the
+  true pose in the transfer test), divided by the body height (the vertical extent of that
+  pose's visible joints). pose_detected: % of frames where MediaPipe finds a person.
+  pose_distance_real / pose_detected_real: the same on the real frames: the floor set by the
+  estimator itself (and, for MediaPipe-extracted driving poses, its frame-to-frame noise).
+- flicker: jitter(generated) - jitter(real), where jitter is the mean absolute second temporal
+  difference |f_{t+1} - 2 f_t + f_{t-1}| in grey levels (`flicker.py`); change_* is the first
+  difference. 0 = as steady as the real video.
+- transfer only: driving_pose_error, the distance between the normalized driving pose and the
+  target's true pose (/ body height): the normalization's share of the error.
+
+SSIM is computed per crop with pytorch_msssim (Gaussian window 11, sigma 1.5, per channel); PSNR
+is capped at 100 dB for identical crops (`metrics.py`). Summaries are mean / median / min / max
+over frames. Frames without a person in the driving pose are generated (the synthesizer repeats
+its last frame) but not scored; the flicker figures do not difference across them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtmotion.errors import InputError
+from rtmotion.eval.crops import Box, body_box, body_height, face_box
+from rtmotion.eval.flicker import FlickerMeter
+from rtmotion.eval.metrics import ssim_psnr
+from rtmotion.eval.report import (
+    SCHEMA,
+    per_frame_table,
+    pick_sample_indices,
+    sample_panel,
+    summarize,
+    write_png,
+)
+from rtmotion.eval.sources import EvalSource
+
+log = logging.getLogger(__name__)
+
+#: Text definitions stored in the JSON report.
+DEFINITIONS: dict[str, str] = {
+    "body_ssim": "SSIM (pytorch_msssim, gaussian window 11, sigma 1.5) on the body crop: bounding "
+                 "box of the pose's joints + 15% of its longer side on each side, model pixels",
+    "body_psnr": "PSNR (dB, capped at 100) on the body crop",
+    "face_ssim": "SSIM on a square around the head joints (1.4 x head size), frames with the face "
+                 "visible (nose and an eye)",
+    "face_psnr": "PSNR (dB) on the face crop",
+    "full_ssim": "SSIM on the whole frame",
+    "full_psnr": "PSNR (dB) on the whole frame",
+    "pose_distance": "MediaPipe pose of the generated frame vs the pose it should show: mean joint "
+                     "distance over joints seen in both / body height (vertical extent of the "
+                     "visible joints)",
+    "pose_distance_real": "the same for the real frame (the estimator's own floor)",
+    "pose_detected": "% of scored frames where MediaPipe finds a person in the generated frame",
+    "pose_detected_real": "% of scored frames where MediaPipe finds a person in the real frame",
+    "driving_pose_error": "transfer: normalized driving pose vs the target's true pose "
+                          "(mean joint distance / body height)",
+    "flicker": "jitter_generated - jitter_real (grey levels); jitter = mean |f[t+1] - 2 f[t] + "
+               "f[t-1]| over pixels and frames; 0 = as steady as the real video",
+    "jitter_generated": "mean |f[t+1] - 2 f[t] + f[t-1]| of the generated frames (grey levels)",
+    "jitter_real": "the same for the real frames",
+    "change_generated": "mean |f[t] - f[t-1]| of the generated frames (grey levels)",
+    "change_real": "the same for the real frames",
+}
+
+
+@dataclass
+class EvalOptions:
+    """How to run an evaluation.
+
+    Attributes:
+        backend, device, precision: the generator runtime (`rtmotion.runtime.get_backend`).
+        pose_metrics: re-extract poses with MediaPipe (pose_distance, pose_detected).
+        pose_real: also on the real frames (the reference floor).
+        samples_dir: where to write sample PNGs (pose | generated | real), or None.
+        num_samples: how many sample frames, spread over the sequence.
+        use_face: apply the subject's face enhancer when it has one.
+        body_margin: body crop margin (fraction of the box's longer side).
+    """
+
+    backend: str = "torch"
+    device: str = "cpu"
+    precision: str = "fp32"
+    pose_metrics: bool = True
+    pose_real: bool = True
+    samples_dir: Path | None = None
+    num_samples: int = 4
+    use_face: bool = True
+    body_margin: float = 0.15
+
+
+def _union(a: Box | None, b: Box | None) -> Box | None:
+    if a is None or b is None:
+        return a or b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def pose_distance(estimated: np.ndarray, reference: np.ndarray, min_conf: float = 0.05
+                  ) -> float | None:
+    """Mean joint distance between two (K, 3) poses over joints seen in both, / the reference's
+    body height. None when no joint is common or the reference has no height."""
+    est, ref = np.asarray(estimated, np.float64), np.asarray(reference, np.float64)
+    both = (est[:, 2] > min_conf) & (ref[:, 2] > min_conf)
+    height = body_height(ref, min_conf)
+    if not both.any() or height <= 0:
+        return None
+    return float(np.linalg.norm(est[both, :2] - ref[both, :2], axis=1).mean() / height)
+
+
+def _open_extractor() -> Any:
+    from rtmotion.pose.extractors import get_extractor
+
+    # Tracking mode: frames come in order, as from a video.
+    return get_extractor("mediapipe").open()
+
+
+def run_evaluation(subject: Any, source: EvalSource, options: EvalOptions | None = None
+                   ) -> dict[str, Any]:
+    """Generate the source's frames with the subject and score them. Returns the report dict
+    (see `rtmotion.eval.report`); nothing is written except sample PNGs (each atomically).
+
+    Raises InputError when no frame has a person in its driving pose.
+    """
+    from rtmotion.pipeline.synthesize import SubjectSynthesizer
+    from rtmotion.progress import progress
+    from rtmotion.runtime import get_backend
+
+    opt = options or EvalOptions()
+    runner = get_backend(opt.backend, subject, opt.device, precision=opt.precision)
+    samples = set(pick_sample_indices(source.total, opt.num_samples)) if opt.samples_dir else set()
+    if opt.samples_dir is not None:
+        Path(opt.samples_dir).mkdir(parents=True, exist_ok=True)
+    ext_gen = _open_extractor() if opt.pose_metrics else None
+    ext_real = _open_extractor() if opt.pose_metrics and opt.pose_real else None
+    flick_gen, flick_real = FlickerMeter(), FlickerMeter()
+    rows: list[dict[str, Any]] = []
+    total = no_person = face_visible = 0
+    gen_seconds = 0.0
+    sample_files: list[str] = []
+    w, h = (int(subject.resolution[0]), int(subject.resolution[1]))
+    try:
+        with SubjectSynthesizer(subject, runner, use_face=opt.use_face) as synth, \
+                progress(total=source.total, desc="eval", unit="frame") as bar:
+            for pos, item in enumerate(source.items()):
+                if item.real.shape != (h, w, 3):
+                    raise InputError(None, f"frame {item.index}: real frame is {item.real.shape}, "
+                                     f"expected {(h, w, 3)}")
+                t0 = time.perf_counter()
+                gen = synth(item.driving)
+                gen_seconds += time.perf_counter() - t0
+                total += 1
+                bar.update(1)
+                ref = item.truth if item.truth is not None else item.driving
+                if not (item.driving[:, 2] > 0).any():
+                    no_person += 1
+                    flick_gen.break_run()
+                    flick_real.break_run()
+                    if ext_gen is not None:  # the trackers must not bridge the gap either
+                        ext_gen.reset()
+                    if ext_real is not None:
+                        ext_real.reset()
+                    continue
+                row: dict[str, Any] = {"index": item.index, "step": synth.last_mode}
+                bbox = body_box(item.driving, (w, h), margin=opt.body_margin)
+                if item.truth is not None:
+                    bbox = _union(bbox, body_box(item.truth, (w, h), margin=opt.body_margin))
+                if bbox is not None:
+                    row["body_ssim"], row["body_psnr"] = ssim_psnr(gen, item.real, bbox)
+                fbox = face_box(ref, (w, h))
+                if fbox is not None:
+                    face_visible += 1
+                    row["face_ssim"], row["face_psnr"] = ssim_psnr(gen, item.real, fbox)
+                row["full_ssim"], row["full_psnr"] = ssim_psnr(gen, item.real)
+                if item.truth is not None:
+                    row["driving_pose_error"] = pose_distance(item.driving, item.truth)
+                if ext_gen is not None:
+                    est = ext_gen(gen)
+                    row["detected"] = bool((est[:, 2] > 0).any())
+                    row["pose_distance"] = pose_distance(est, ref) if row["detected"] else None
+                if ext_real is not None:
+                    est_r = ext_real(item.real)
+                    row["detected_real"] = bool((est_r[:, 2] > 0).any())
+                    row["pose_distance_real"] = (pose_distance(est_r, ref)
+                                                 if row["detected_real"] else None)
+                flick_gen.update(gen)
+                flick_real.update(item.real)
+                rows.append(row)
+                if pos in samples and opt.samples_dir is not None:
+                    label = f"#{item.index}"
+                    if row.get("body_ssim") is not None:
+                        label += f" body SSIM {row['body_ssim']:.3f}"
+                    p = write_png(sample_panel(item.driving, gen, item.real, label),
+                                  Path(opt.samples_dir) / f"sample_{item.index:06d}.png")
+                    sample_files.append(str(p))
+    finally:
+        for ext in (ext_gen, ext_real):
+            if ext is not None:
+                ext.close()
+    if total == 0:
+        raise InputError(None, f"no frame to evaluate ({source.mode})", "check the frame range")
+    if not rows:
+        raise InputError(None, f"no person in any of the {total} driving poses ({source.mode})",
+                         "evaluate on frames where the target is visible")
+    return _build_report(subject, source, opt, runner, rows, total, no_person, face_visible,
+                         flick_gen, flick_real, gen_seconds, sample_files)
+
+
+def _build_report(subject: Any, source: EvalSource, opt: EvalOptions, runner: Any,
+                  rows: list[dict[str, Any]], total: int, no_person: int, face_visible: int,
+                  flick_gen: FlickerMeter, flick_real: FlickerMeter, gen_seconds: float,
+                  sample_files: list[str]) -> dict[str, Any]:
+    col = per_frame_table(rows, ["index", "step", "body_ssim", "body_psnr", "face_ssim", "face_psnr",
+                                 "full_ssim", "full_psnr", "pose_distance", "pose_distance_real",
+                                 "detected", "detected_real", "driving_pose_error"])
+    metrics: dict[str, Any] = {}
+    for key in ("body_ssim", "body_psnr", "face_ssim", "face_psnr", "full_ssim", "full_psnr"):
+        metrics[key] = summarize(col[key])
+    if opt.pose_metrics:
+        metrics["pose_distance"] = summarize(col["pose_distance"])
+        metrics["pose_detected"] = 100.0 * float(np.mean([bool(d) for d in col["detected"]]))
+        if opt.pose_real:
+            metrics["pose_distance_real"] = summarize(col["pose_distance_real"])
+            metrics["pose_detected_real"] = 100.0 * float(np.mean([bool(d) for d in col["detected_real"]]))
+    if source.mode == "transfer":
+        metrics["driving_pose_error"] = summarize(col["driving_pose_error"])
+    fg, fr = flick_gen.result(), flick_real.result()
+    metrics["jitter_generated"], metrics["jitter_real"] = fg.jitter, fr.jitter
+    metrics["change_generated"], metrics["change_real"] = fg.change, fr.change
+    metrics["flicker"] = (fg.jitter - fr.jitter) if fg.jitter is not None and fr.jitter is not None else None
+    defs = {k: v for k, v in DEFINITIONS.items() if k in metrics}
+    return {
+        "schema": SCHEMA,
+        "subject": str(subject.path),
+        "subject_name": subject.name,
+        "mode": source.mode,
+        "source": source.info,
+        **runner.describe(),
+        "resolution": [int(subject.resolution[0]), int(subject.resolution[1])],
+        "face_enhancer": bool(opt.use_face and getattr(subject, "face", None) is not None),
+        "frames": {"total": total, "evaluated": len(rows), "no_person": no_person,
+                   "face_visible": face_visible},
+        "metrics": metrics,
+        "definitions": defs,
+        "timing": {"frames": total, "seconds": gen_seconds,
+                   "fps": total / gen_seconds if gen_seconds > 0 else None},
+        "samples": sample_files,
+        "per_frame": {k: v for k, v in col.items() if any(x is not None for x in v)},
+    }

@@ -1,0 +1,371 @@
+"""What `rtmotion eval` compares against: streams of (driving pose, real frame) pairs in the
+subject's model frame (its fixed crop, resized to its resolution).
+
+Three sources:
+
+- `heldout_source`: the subject's own held-out block (the validation frame range recorded in
+  subject.json) of its source video, with the poses it was trained with (the recorded pose
+  file when present; synthetic ground truth when the source is a synthetic dancer; otherwise
+  MediaPipe on those frames). When the source video is gone but was a synthetic dancer (e.g. a
+  shipped demo subject), the held-out frames are rendered again from the recorded character,
+  motion and seed.
+- `video_source`: another video of the target (`--video`, `--poses`), same camera as the
+  training video: cropped with the subject's fixed crop box.
+- `transfer_source` (synthetic ground truth): the subject's character performing a motion
+  (by default another seed of the same motion: unseen movement), driven by ANOTHER character
+  doing it: the other character's exact poses are normalized into the target's frame
+  (`rtmotion.pose.normalize`, as `convert` does), and the real frame is the target character
+  rendered with the same joint angles and its own bone lengths. It measures the whole transfer:
+  the normalization's error (different proportions: the normalized pose is not exactly the
+  target's true pose, reported as `driving_pose_error`) plus the generator's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtmotion.errors import InputError
+from rtmotion.pose.posefile import PoseSequence
+
+log = logging.getLogger(__name__)
+
+#: Frames of the transfer test when --max-frames is not given (4 s at 30 fps).
+DEFAULT_TRANSFER_FRAMES = 120
+
+_ORIGIN_RE = re.compile(r"^synthetic:(?P<character>[A-Za-z0-9_-]+)/(?P<motion>[A-Za-z0-9_-]+)/seed(?P<seed>\d+)$")
+
+
+@dataclass
+class EvalItem:
+    """One frame to evaluate.
+
+    Attributes:
+        index: frame index in its source (video frame number / motion frame).
+        driving: float32 (K, 3) the pose the generator gets, model pixels.
+        real: uint8 RGB (H, W, 3) the true frame, model size.
+        truth: float32 (K, 3) the true pose of `real` in model pixels when it differs from
+            `driving` (transfer), else None.
+    """
+
+    index: int
+    driving: np.ndarray
+    real: np.ndarray
+    truth: np.ndarray | None = None
+
+
+@dataclass
+class EvalSource:
+    """A stream of `EvalItem`s plus what it is (for the report)."""
+
+    mode: str
+    total: int
+    items: Callable[[], Iterator[EvalItem]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyntheticOrigin:
+    """How a synthetic source video was made (`rtmotion synth` / `write_dancer_video`)."""
+
+    character: str
+    motion: str
+    seed: int
+    background: str | None = None
+
+
+def _subject_json(subject: Any) -> Path:
+    return Path(subject.path) / "subject.json"
+
+
+def _pose_file_of(subject: Any) -> Path | None:
+    src = str(subject.source_video.get("pose_source") or "")
+    return Path(src[5:]) if src.startswith("file:") else None
+
+
+def synthetic_origin(subject: Any) -> SyntheticOrigin | None:
+    """The synthetic dancer a subject was trained on, or None for real footage.
+
+    Read from subject.json's source_video ("origin" / "synthetic": "synthetic:NAME/MOTION/seedN",
+    "background"), else from the `source` field of the recorded pose file when it is still here.
+    """
+    from rtmotion.synthetic import BACKGROUNDS, CHARACTERS
+
+    sv = subject.source_video
+    text = sv.get("origin") or sv.get("synthetic")
+    if isinstance(text, dict):  # a structured record: {"character", "motion", "seed", ...}
+        text = f"synthetic:{text.get('character')}/{text.get('motion')}/seed{text.get('seed', 0)}"
+    if not text:
+        pf = _pose_file_of(subject)
+        if pf is not None and pf.is_file():
+            try:
+                text = PoseSequence.load(pf).source
+            except InputError:
+                text = None
+    m = _ORIGIN_RE.match(str(text or ""))
+    if not m or m["character"] not in CHARACTERS:
+        return None
+    bg = sv.get("background")
+    return SyntheticOrigin(m["character"], m["motion"], int(m["seed"]),
+                           bg if bg in BACKGROUNDS else None)
+
+
+def _source_fps(subject: Any) -> Fraction:
+    try:
+        return Fraction(str(subject.source_video.get("fps") or "30"))
+    except (ValueError, ZeroDivisionError):
+        raise InputError(_subject_json(subject), "damaged: source_video.fps is not a number") from None
+
+
+def _crop(subject: Any) -> tuple[Any, tuple[int, int]]:
+    return subject.crop, (int(subject.resolution[0]), int(subject.resolution[1]))
+
+
+def _origin_angles(subject: Any, origin: SyntheticOrigin) -> Any:
+    """The motion angles of the whole source video (same frames as the video)."""
+    from rtmotion.synthetic import motion_angles
+
+    fps = _source_fps(subject)
+    n = int(subject.source_video.get("frame_count") or 0)
+    if n <= 0:
+        raise InputError(_subject_json(subject), "damaged: source_video.frame_count missing")
+    angles = motion_angles(origin.motion, n / float(fps), fps, origin.seed)
+    if len(angles) != n:
+        log.warning("re-made motion has %d frames, the source video %d", len(angles), n)
+    return angles
+
+
+def detect_background(origin: SyntheticOrigin, angles: Any, size: tuple[int, int],
+                      video: Path | None) -> str | None:
+    """The background the synthetic source video was rendered with.
+
+    The recorded one if any; else, when the video is here, the one whose re-render of frame 0
+    matches the video's frame 0 best (PSNR); else the character's default (None).
+    """
+    if origin.background is not None or video is None or not video.is_file():
+        return origin.background
+    from rtmotion.eval.metrics import psnr
+    from rtmotion.io import VideoReader
+    from rtmotion.synthetic import BACKGROUNDS, Renderer, pose_body
+
+    with VideoReader(video, end=1, threaded=False) as reader:
+        first = next(iter(reader), None)
+    if first is None or first.image.shape[:2] != (size[1], size[0]):
+        return None
+    best, best_db = None, -1.0
+    for bg in BACKGROUNDS:
+        r = Renderer(origin.character, size, background=bg)
+        db = psnr(r.render(pose_body(r.character, angles.values[0])), first.image)
+        if db > best_db:
+            best, best_db = bg, db
+    log.info("synthetic source: background %r matches frame 0 best (%.1f dB)", best, best_db)
+    if best_db < 25.0:
+        log.warning("no background re-renders the source video's first frame well (best %.1f dB): "
+                    "ground-truth frames may differ from the training scene", best_db)
+    return best
+
+
+# ---- held-out ---------------------------------------------------------------------------------
+
+def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
+    """The subject's held-out validation frames (see module docstring)."""
+    v0, v1 = (int(v) for v in subject.validation_range)
+    if v1 - v0 < 1:
+        raise InputError(_subject_json(subject), "records no held-out validation frames",
+                         "evaluate on other footage of the target with --video and --poses")
+    if max_frames:
+        v1 = min(v1, v0 + int(max_frames))
+    crop, res = _crop(subject)
+    video = Path(str(subject.source_video.get("path") or ""))
+    have_video = bool(str(subject.source_video.get("path") or "")) and video.is_file()
+    origin = synthetic_origin(subject)
+    info: dict[str, Any] = {"frames": [v0, v1], "video": str(video)}
+
+    # Driving poses: the recorded pose file, else synthetic ground truth, else MediaPipe.
+    pose_file = _pose_file_of(subject)
+    kps: np.ndarray | None = None
+    if pose_file is not None and pose_file.is_file():
+        seq = PoseSequence.load(pose_file)
+        if len(seq) < v1 or tuple(seq.size) != tuple(crop.frame_size):
+            raise InputError(pose_file, f"pose file ({len(seq)} frames of {seq.size}) does not "
+                             f"cover the held-out frames {v0}..{v1} of {crop.frame_size} video",
+                             "give --video and --poses explicitly")
+        kps = crop.keypoints_to_crop(seq.keypoints[v0:v1], res)
+        info["poses"] = str(pose_file)
+    angles = bg = None
+    if origin is not None:
+        angles = _origin_angles(subject, origin)
+        bg = detect_background(origin, angles, crop.frame_size, video if have_video else None)
+        info["synthetic"] = {"character": origin.character, "motion": origin.motion,
+                             "seed": origin.seed, "background": bg}
+        if kps is None:
+            from rtmotion.synthetic import Renderer, pose_body
+
+            r = Renderer(origin.character, crop.frame_size, background=bg)
+            full = np.stack([r.keypoints(pose_body(r.character, angles.values[t]))
+                             for t in range(v0, min(v1, len(angles)))])
+            kps = crop.keypoints_to_crop(full, res)
+            info["poses"] = "synthetic ground truth"
+    if have_video:
+        from rtmotion.io import VideoInfo
+
+        vinfo = VideoInfo.from_path(video)
+        if vinfo.size != tuple(crop.frame_size):
+            raise InputError(video, f"is {vinfo.width}x{vinfo.height}, the subject was trained on "
+                             f"{crop.frame_size[0]}x{crop.frame_size[1]} frames",
+                             "the subject's source video was replaced; give --video and --poses")
+        if kps is None:
+            from rtmotion.pose.extract import extract_video
+
+            log.info("no recorded poses: extracting the held-out frames' poses with MediaPipe")
+            seq, _ = extract_video(video, start=v0, end=v1, workers=1, show_progress=False)
+            kps = crop.keypoints_to_crop(seq.keypoints, res)
+            info["poses"] = "mediapipe (re-extracted)"
+        n = min(len(kps), v1 - v0, max(0, vinfo.frame_count - v0))
+
+        def items() -> Iterator[EvalItem]:
+            from rtmotion.io import VideoReader
+
+            with VideoReader(video, start=v0, end=v0 + n) as reader:
+                for i, fr in enumerate(reader):
+                    if i >= n:
+                        break
+                    yield EvalItem(v0 + i, kps[i], crop.crop_image(fr.image, res))
+
+        return EvalSource("heldout", n, items, info)
+    if origin is None:
+        raise InputError(video if str(video) else _subject_json(subject),
+                         "the subject's source video (where the held-out frames are) is not here",
+                         "give held-out footage of the target with --video and --poses")
+    # Synthetic source without its video: render the held-out frames again.
+    assert angles is not None and kps is not None
+    log.info("source video %s not here: re-rendering the held-out frames of %s", video, origin)
+    n = min(len(kps), v1 - v0, max(0, len(angles) - v0))
+    info["video"] = "re-rendered (synthetic)"
+
+    def rendered() -> Iterator[EvalItem]:
+        from rtmotion.synthetic import Renderer, pose_body
+
+        r = Renderer(origin.character, crop.frame_size, background=bg)
+        for i in range(n):
+            img = r.render(pose_body(r.character, angles.values[v0 + i]))
+            yield EvalItem(v0 + i, kps[i], crop.crop_image(img, res))
+
+    return EvalSource("heldout", n, rendered, info)
+
+
+# ---- another video of the target --------------------------------------------------------------
+
+def video_source(subject: Any, video: str | Path, poses: str | Path | None,
+                 max_frames: int | None = None) -> EvalSource:
+    """Held-out footage of the target from the same camera set-up (cropped like training)."""
+    from rtmotion.io import VideoInfo
+
+    video = Path(video)
+    vinfo = VideoInfo.from_path(video)  # InputError: missing / not a video
+    crop, res = _crop(subject)
+    if vinfo.size != tuple(crop.frame_size):
+        raise InputError(video, f"is {vinfo.width}x{vinfo.height}, the subject's camera frame is "
+                         f"{crop.frame_size[0]}x{crop.frame_size[1]}",
+                         "evaluate on footage filmed like the training video")
+    if poses is not None:
+        seq = PoseSequence.load(poses)
+        # An estimated frame count (MKV, WebM) is checked while decoding instead.
+        if len(seq) != vinfo.frame_count and vinfo.frame_count_exact:
+            raise InputError(poses, f"has {len(seq)} poses but {video} has {vinfo.frame_count} "
+                             "frames", "give the pose file extracted from this video")
+        if tuple(seq.size) != vinfo.size:
+            raise InputError(poses, f"poses are for {seq.size[0]}x{seq.size[1]} frames, {video} is "
+                             f"{vinfo.width}x{vinfo.height}", "give the pose file of this video")
+        if seq.skeleton != subject.pose_map_config.skeleton:
+            raise InputError(poses, f"skeleton {seq.skeleton!r}, the subject uses "
+                             f"{subject.pose_map_config.skeleton!r}", "re-extract the poses")
+        full = seq.keypoints
+        pose_info = str(poses)
+    else:
+        from rtmotion.pose.extract import extract_video
+
+        end = vinfo.frame_count if not max_frames else min(vinfo.frame_count, int(max_frames))
+        log.info("no --poses: extracting %d frames' poses with MediaPipe", end)
+        seq, _ = extract_video(video, end=end, workers=1, show_progress=False)
+        full = seq.keypoints
+        pose_info = "mediapipe"
+    n = len(full) if not max_frames else min(len(full), int(max_frames))
+    kps = crop.keypoints_to_crop(full[:n], res)
+
+    def items() -> Iterator[EvalItem]:
+        from rtmotion.io import VideoReader
+
+        count = 0
+        with VideoReader(video, end=n) as reader:
+            for i, fr in enumerate(reader):
+                if i >= n:
+                    break
+                count += 1
+                yield EvalItem(i, kps[i], crop.crop_image(fr.image, res))
+        if count < n:
+            raise InputError(video, f"decoded {count} frames but the poses have {n}",
+                             "the video is truncated or not the one the poses came from")
+
+    return EvalSource("video", n, items, {"video": str(video), "poses": pose_info})
+
+
+# ---- transfer with synthetic ground truth -----------------------------------------------------
+
+def transfer_source(subject: Any, other: str, motion: str | None = None, seed: int | None = None,
+                    max_frames: int | None = None) -> EvalSource:
+    """The target character doing another character's motion (see module docstring)."""
+    from rtmotion.pose.normalize import normalize_sequence
+    from rtmotion.synthetic import CHARACTERS, MOTIONS, Renderer, motion_angles, pose_body
+
+    origin = synthetic_origin(subject)
+    if origin is None:
+        raise InputError(_subject_json(subject), "was not trained on a synthetic dancer, so there "
+                         "is no ground truth for --transfer-character",
+                         "use it with subjects trained on `rtmotion synth` videos")
+    if other not in CHARACTERS:
+        raise InputError(None, f"--transfer-character {other!r}: unknown character",
+                         f"choose from: {', '.join(c for c in CHARACTERS if c != origin.character)}")
+    if other == origin.character:
+        raise InputError(None, f"--transfer-character {other!r} is the subject's own character",
+                         "choose another character, whose motion the subject will copy")
+    motion = motion or origin.motion
+    if motion not in MOTIONS:
+        raise InputError(None, f"--transfer-motion {motion!r}: unknown", f"choose from: {', '.join(MOTIONS)}")
+    seed = origin.seed + 1 if seed is None else int(seed)
+    crop, res = _crop(subject)
+    fps = _source_fps(subject)
+    n = int(max_frames) if max_frames else DEFAULT_TRANSFER_FRAMES
+    angles = motion_angles(motion, n / float(fps), fps, seed)
+    n = len(angles)
+    video = Path(str(subject.source_video.get("path") or ""))
+    bg = detect_background(origin, _origin_angles(subject, origin), crop.frame_size,
+                           video if str(video) and video.is_file() else None)
+    # The driving character: its exact poses in the (same) camera frame.
+    src_r = Renderer(other, crop.frame_size)
+    src_kp = np.stack([src_r.keypoints(pose_body(src_r.character, row)) for row in angles.values])
+    src_seq = PoseSequence(src_kp, "body25", angles.fps, crop.frame_size, angles.timestamps,
+                           source=f"synthetic:{other}/{motion}/seed{seed}", extractor="synthetic")
+    driving = normalize_sequence(src_seq, subject.stats)
+    if tuple(driving.size) != tuple(res):
+        raise InputError(_subject_json(subject), f"pose statistics are for {driving.size} frames, "
+                         f"the model makes {res}", "retrain the subject")
+    tgt_r = Renderer(origin.character, crop.frame_size, background=bg)
+    bodies = [pose_body(tgt_r.character, row) for row in angles.values]
+    truth = crop.keypoints_to_crop(np.stack([tgt_r.keypoints(b) for b in bodies]), res)
+    drv = driving.keypoints
+
+    def items() -> Iterator[EvalItem]:
+        for t, body in enumerate(bodies):
+            yield EvalItem(t, drv[t], crop.crop_image(tgt_r.render(body), res), truth[t])
+
+    info = {"character": origin.character, "driven_by": other, "motion": motion, "seed": seed,
+            "background": bg, "normalization": driving.extractor}
+    return EvalSource("transfer", n, items, info)

@@ -1,0 +1,209 @@
+"""The sequential inference core: target-frame poses in, frames of the target out.
+
+`SubjectSynthesizer` turns one pose at a time into one frame of the subject's scene, keeping
+the state EDN's temporal smoothing needs (its own previous output and the previous pose):
+
+    for each frame t with keypoints kp_t (K x 3, pixels of the model's frame, i.e. the subject's
+    crop at its resolution; already normalized to the target):
+        maps_t   = render_pose_maps_torch(kp_t)                        1 x Cp x H x W in [0, 1]
+        warped_t, mask_t = warp_previous(out_{t-1}, kp_{t-1}, kp_t)    analytic pose flow + warp
+        out_t, gate_t   = generator(maps_t, warped_t, mask_t)           (a runtime backend)
+        image_t  = out_t (+ face enhancer residual when the subject has one) -> uint8 RGB
+
+The warp is the training code's own (`rtmotion.train.trainer.warp_previous`) with the subject's
+recorded `pose_flow_config`, so inference feeds the generator exactly what training did.
+
+State rules (these matter for live use, where a person walks in and out of view):
+- First frame, and after `reset()`: no previous frame. The generator gets `warped_prev=None`
+  (zeros with a zero validity mask), i.e. it draws the frame from the pose alone.
+- A frame with no person (every confidence 0): the generator is NOT run. The synthesizer
+  returns its last image again (a frozen frame rather than a flash), or, when there is none yet,
+  the *blank scene*: the generator's output for an empty pose with no previous frame (for a
+  trained subject, the empty background), computed once and cached. The temporal state is then
+  dropped, so the next frame with a person starts afresh (no flow can be computed from a pose
+  that does not exist, and warping a stale frame across a gap would smear it).
+- The previous output kept for warping is the generator's frame *before* the face enhancer,
+  as in training (the face stage trains on the generator's own sequential output).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtmotion.runtime import get_backend
+from rtmotion.runtime.base import GeneratorRunner
+
+log = logging.getLogger(__name__)
+
+
+def to_uint8_image(frame: torch.Tensor) -> np.ndarray:
+    """1 x 3 x H x W (or 3 x H x W) float in [-1, 1] -> uint8 RGB (H, W, 3) (rounded, clamped).
+
+    The inverse of training's `x / 127.5 - 1`."""
+    f = frame[0] if frame.ndim == 4 else frame
+    img = ((f.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(img.permute(1, 2, 0).cpu().numpy())
+
+
+class SubjectSynthesizer:
+    """Stateful pose -> frame generator for one subject (see the module docstring).
+
+    Args:
+        subject: a loaded `rtmotion.train.bundle.Subject` (generator, pose map config, face...).
+        runner: a `GeneratorRunner` of the subject's generator (e.g. from
+            `rtmotion.runtime.get_backend`); opened here if it is not. None: a torch runner on
+            `device` is made.
+        device: where maps, flow and warp are computed when `runner` is None (otherwise the
+            runner's device).
+        use_face: apply the subject's face enhancer when it has one.
+
+    Use as a context manager (or call `close()`), which also closes the runner:
+
+        with SubjectSynthesizer(subject) as synth:
+            for kp in poses:             # (K, 3) each, model pixels
+                image = synth(kp)        # uint8 RGB (H, W, 3)
+    """
+
+    def __init__(self, subject: Any, runner: GeneratorRunner | None = None, *,
+                 device: str | torch.device = "cpu", use_face: bool = True) -> None:
+        self.subject = subject
+        self.runner = runner if runner is not None else get_backend("torch", subject, device)
+        self.runner.open()
+        self.device = self.runner.device
+        self.pose_map_config = subject.pose_map_config
+        # The flow the generator was trained with (None: the kernels' default PoseFlowConfig).
+        self.pose_flow_config = getattr(subject, "pose_flow_config", None)
+        self.size: tuple[int, int] = (int(subject.resolution[0]), int(subject.resolution[1]))  # W, H
+        self.num_joints = int(subject.pose_map_config.skel.num_joints)
+        self.face = None
+        if use_face and getattr(subject, "face", None) is not None:
+            # A private copy: the subject's module stays where the caller put it.
+            self.face = copy.deepcopy(subject.face).float().to(self.device).eval()
+        self._prev_frame: torch.Tensor | None = None  # 1 x 3 x H x W in [-1, 1], before face
+        self._prev_kp: torch.Tensor | None = None     # 1 x K x 3
+        self._last_image: np.ndarray | None = None
+        self._blank: np.ndarray | None = None
+        #: what the last call did: "pose-only", "warped", "repeat" or "blank"
+        self.last_mode = ""
+        #: the last gate (1 x 1 x H x W, float32 in [0, 1]), None after a frame without a person
+        self.last_gate: torch.Tensor | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the previous frame and pose (a new, unrelated sequence follows)."""
+        self._prev_frame = None
+        self._prev_kp = None
+        self._last_image = None
+        self.last_gate = None
+        self.last_mode = ""
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def __enter__(self) -> SubjectSynthesizer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ---- one frame ----------------------------------------------------------------------
+    def _check(self, keypoints: np.ndarray) -> np.ndarray:
+        kp = np.asarray(keypoints, dtype=np.float32)
+        if kp.shape != (self.num_joints, 3):
+            raise ValueError(f"keypoints must be ({self.num_joints}, 3), got {kp.shape}")
+        kp = np.nan_to_num(kp, nan=0.0, posinf=0.0, neginf=0.0)
+        kp[~(kp[:, 2] > 0)] = 0.0
+        return kp
+
+    def _maps(self, kp: torch.Tensor) -> torch.Tensor:
+        from rtmotion.kernels.render_torch import render_pose_maps_torch
+
+        return render_pose_maps_torch(kp, self.pose_map_config)  # 1 x Cp x H x W in [0, 1]
+
+    def blank_scene(self) -> np.ndarray:
+        """The generator's frame for an empty pose and no previous frame (cached), uint8 RGB."""
+        if self._blank is None:
+            kp = torch.zeros(1, self.num_joints, 3, device=self.device)
+            frame, _ = self.runner(self._maps(kp), None, None)
+            self._blank = to_uint8_image(frame)
+        return self._blank.copy()
+
+    @torch.no_grad()
+    def __call__(self, keypoints: np.ndarray) -> np.ndarray:
+        """Make the next frame.
+
+        Args:
+            keypoints: float (K, 3) x, y in pixels of the model's frame (W x H = the subject's
+                resolution), confidence; missing joints (0, 0, 0).
+        Returns:
+            uint8 RGB (H, W, 3), a new array.
+        """
+        kp_np = self._check(keypoints)
+        if not (kp_np[:, 2] > 0).any():
+            # No person: repeat the last image (or the blank scene); the next person starts afresh.
+            self._prev_frame = None
+            self._prev_kp = None
+            self.last_gate = None
+            if self._last_image is not None:
+                self.last_mode = "repeat"
+                return self._last_image.copy()
+            self.last_mode = "blank"
+            return self.blank_scene()
+        kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
+        maps = self._maps(kp)                                # 1 x Cp x H x W in [0, 1]
+        if self._prev_frame is None:
+            frame, gate = self.runner(maps, None, None)      # pose only
+            self.last_mode = "pose-only"
+        else:
+            from rtmotion.train.trainer import warp_previous
+
+            # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
+            warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp, self.pose_flow_config)
+            frame, gate = self.runner(maps, warped, mask)
+            self.last_mode = "warped"
+        frame = frame.float()                                # 1 x 3 x H x W in [-1, 1]
+        self._prev_frame = frame
+        self._prev_kp = kp
+        self.last_gate = gate
+        out = self._apply_face(frame, maps, kp_np) if self.face is not None else frame
+        image = to_uint8_image(out)
+        self._last_image = image
+        return image.copy()
+
+    def _apply_face(self, frame: torch.Tensor, maps: torch.Tensor, kp: np.ndarray) -> torch.Tensor:
+        from rtmotion.models.face import add_face_residual, crop_resize, face_box
+
+        s = int(self.face.config.crop_size)
+        box = face_box(kp, self.size, s, scale=self.face.config.box_scale,
+                       side=getattr(self.subject, "face_side", None))
+        if box is None:  # no face joint visible: nothing to enhance
+            return frame
+        _, residual = self.face(crop_resize(frame, [box], s), crop_resize(maps, [box], s))
+        return add_face_residual(frame, residual, [box])
+
+
+def synthesize_sequence(subject: Any, poses: np.ndarray | Iterable[np.ndarray],
+                        backend: str = "torch", device: str | torch.device = "cpu", *,
+                        precision: str = "fp32", use_face: bool = True) -> Iterator[np.ndarray]:
+    """Generate one frame per pose, in order (a generator; the backend closes at the end).
+
+    Args:
+        subject: a loaded Subject.
+        poses: float (T, K, 3) in model pixels (or an iterable of (K, 3) arrays).
+        backend: "torch" or "onnxruntime" (see `rtmotion.runtime.get_backend`).
+        device: "cpu" / "cuda[:N]".
+    Yields:
+        uint8 RGB (H, W, 3) per pose.
+    """
+    runner = get_backend(backend, subject, device, precision=precision)
+    with SubjectSynthesizer(subject, runner, use_face=use_face) as synth:
+        for kp in poses:
+            yield synth(kp)

@@ -1,0 +1,164 @@
+"""The one interface every generator backend implements (Polygraphy-style runner).
+
+A runner wraps one pose-to-image generator and runs it on one device:
+
+    with get_backend("torch", subject, device="cpu") as runner:
+        frame, gate = runner(pose_maps, warped_prev)
+
+- `open()` loads what is needed (copies weights to the device, builds an inference session);
+  `close()` frees it. Both are idempotent; the runner is a context manager doing both.
+- `__call__(pose_maps, warped_prev=None, prev_mask=None) -> (frame, gate)`:
+    pose_maps:   B x Cp x H x W, float in [0, 1] (the rendered conditioning maps)
+    warped_prev: B x 3 x H x W, float in [-1, 1] (previous output warped to the new pose), or
+                 None: no previous frame (the first frame, or after a frame without a person)
+    prev_mask:   B x 1 x H x W, float in {0, 1} (1 = warped pixel valid), or None: all ones when
+                 warped_prev is given, all zeros when it is not
+    frame:       B x 3 x H x W, float32 in [-1, 1] (already the gated blend)
+    gate:        B x 1 x H x W, float32 in [0, 1]
+  The inputs a generator does not take (its config has no `use_prev` / `use_prev_mask`) are
+  dropped, so callers pass the same three whatever the model. Missing ones follow
+  `PoseGenerator.forward`'s rule (zeros frame + zero mask without a previous frame), so every
+  backend computes the same thing. numpy inputs give numpy outputs; torch inputs give torch
+  tensors on `runner.device`. Outputs are float32 whatever precision the backend computes in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtmotion.errors import InputError
+
+ArrayLike = np.ndarray | torch.Tensor
+
+#: Names of the generator's graph inputs (all a model may take, in order) and outputs; the same
+#: as rtmotion.models.generator.input_names / OUTPUT_NAMES and the ONNX export's.
+INPUT_NAMES: tuple[str, ...] = ("pose_maps", "warped_prev", "prev_mask")
+OUTPUT_NAMES: tuple[str, ...] = ("frame", "gate")
+
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+
+
+def parse_device(device: str | torch.device) -> torch.device:
+    """torch.device from 'cpu', 'cuda', 'cuda:1'...; InputError if CUDA is asked for but absent."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(None, f"unknown device '{device}' ({e})", "use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, f"device '{device}' asked for, but no CUDA GPU is available to torch",
+                         "use --device cpu")
+    return dev
+
+
+class GeneratorRunner(ABC):
+    """Base class of backends; subclasses implement `input_names`, `_open`, `_close` and one of
+    `_run_torch` / `_run_numpy` (feeds by input name; the other converts)."""
+
+    #: registry name, e.g. "torch"
+    name: str = "base"
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self._device = parse_device(device)
+        self._open_flag = False
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where torch outputs are returned (and, for torch, where the model runs)."""
+        return self._device
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_flag
+
+    def open(self) -> GeneratorRunner:
+        """Load the model for inference (idempotent). Returns self."""
+        if not self._open_flag:
+            self._open()
+            self._open_flag = True
+        return self
+
+    def close(self) -> None:
+        """Free what `open` loaded (idempotent)."""
+        if self._open_flag:
+            self._open_flag = False
+            self._close()
+
+    def __enter__(self) -> GeneratorRunner:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten close() must not leak a session / GPU memory
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown, nothing to report to
+            pass
+
+    # ---- inference ----------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def input_names(self) -> list[str]:
+        """The model's inputs in order, a prefix-subset of INPUT_NAMES."""
+
+    def __call__(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None = None,
+                 prev_mask: ArrayLike | None = None) -> tuple[Any, Any]:
+        """Run the generator once; see the module docstring for shapes and ranges."""
+        if not self._open_flag:
+            raise RuntimeError(f"{self.name} runner is not open: use `with runner:` or runner.open()")
+        if pose_maps.ndim != 4:
+            raise ValueError(f"pose_maps must be B x C x H x W, got {tuple(pose_maps.shape)}")
+        b, _, h, w = pose_maps.shape
+        use_numpy = isinstance(pose_maps, np.ndarray)
+        if use_numpy:
+            to = lambda x: np.ascontiguousarray(x, dtype=np.float32)  # noqa: E731
+            zeros = lambda c: np.zeros((b, c, h, w), np.float32)  # noqa: E731
+            ones = lambda c: np.ones((b, c, h, w), np.float32)  # noqa: E731
+        else:
+            dev = pose_maps.device
+            to = lambda x: torch.as_tensor(x, device=dev)  # noqa: E731
+            zeros = lambda c: torch.zeros((b, c, h, w), device=dev, dtype=pose_maps.dtype)  # noqa: E731
+            ones = lambda c: torch.ones((b, c, h, w), device=dev, dtype=pose_maps.dtype)  # noqa: E731
+        # The generator's rule (PoseGenerator.forward): no previous frame = zeros, mask 0.
+        if warped_prev is None:
+            warped_prev, prev_mask = zeros(3), zeros(1)
+        elif prev_mask is None:
+            prev_mask = ones(1)
+        given = {"pose_maps": pose_maps, "warped_prev": warped_prev, "prev_mask": prev_mask}
+        feeds = {}
+        for name in self.input_names:
+            x = to(given[name])
+            if tuple(x.shape[0:1]) + tuple(x.shape[2:]) != (b, h, w):
+                raise ValueError(f"{name} has shape {tuple(x.shape)}, expected batch {b} and size "
+                                 f"{h} x {w} like pose_maps")
+            feeds[name] = x
+        if use_numpy:
+            return self._run_numpy(feeds)
+        return self._run_torch(feeds)
+
+    def _run_torch(self, feeds: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        frame, gate = self._run_numpy(
+            {k: v.detach().float().cpu().contiguous().numpy() for k, v in feeds.items()})
+        return (torch.from_numpy(frame).to(self._device, non_blocking=True),
+                torch.from_numpy(gate).to(self._device, non_blocking=True))
+
+    def _run_numpy(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        frame, gate = self._run_torch({k: torch.from_numpy(v).to(self._device) for k, v in feeds.items()})
+        return (frame.detach().float().cpu().numpy(), gate.detach().float().cpu().numpy())
+
+    @abstractmethod
+    def _open(self) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What runs where, for logs and reports."""
+        return {"backend": self.name, "device": str(self._device)}

@@ -1,0 +1,211 @@
+"""`rtmotion eval` end to end on a tiny subject trained by the real CLI (conftest), plus the
+engine's plumbing checked with frames whose answer is known, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtmotion import cli
+from rtmotion.eval.evaluate import EvalOptions, run_evaluation
+from rtmotion.eval.metrics import PSNR_CAP_DB
+from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
+from rtmotion.pipeline.synthesize import synthesize_sequence
+from rtmotion.pose.posefile import PoseSequence
+from rtmotion.train.bundle import load_subject
+
+
+def _eval(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    rc = cli.main(["-q", "eval", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _copy_subject(tiny_subject, tmp_path: Path, **source_changes: object) -> Path:
+    dst = tmp_path / "copy"
+    shutil.copytree(tiny_subject.folder, dst)
+    sj = dst / "subject.json"
+    info = json.loads(sj.read_text())
+    info["source_video"].update(source_changes)
+    sj.write_text(json.dumps(info))
+    return dst
+
+
+def test_heldout_report_table_and_samples(tiny_subject, tmp_path: Path, capsys) -> None:
+    report, samples = tmp_path / "r.json", tmp_path / "samples"
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "-o", str(report), "--samples",
+                         str(samples), "--num-samples", "2", "--max-frames", "6", "--no-pose")
+    assert rc == 0, err
+    assert "SSIM, body crop" in out and "PSNR, face crop" in out and "flicker" in out
+    r = json.loads(report.read_text())
+    assert r["schema"] == "rtmotion.eval/1" and r["mode"] == "heldout"
+    subj = json.loads((tiny_subject.folder / "subject.json").read_text())
+    v0 = subj["validation"]["start"]
+    assert r["frames"] == {"total": 6, "evaluated": 6, "no_person": 0, "face_visible": 6}
+    assert r["per_frame"]["index"] == list(range(v0, v0 + 6))
+    assert r["per_frame"]["step"][0] == "pose-only" and r["per_frame"]["step"][1] == "warped"
+    m = r["metrics"]
+    for key in ("body_ssim", "body_psnr", "face_ssim", "full_ssim"):
+        assert m[key]["n"] == 6 and -1.0 <= m[key]["mean"] <= 1.0 or key.endswith("psnr")
+    assert 0 < m["body_psnr"]["mean"] < PSNR_CAP_DB
+    assert m["jitter_real"] is not None and m["flicker"] == pytest.approx(
+        m["jitter_generated"] - m["jitter_real"])
+    assert "body_ssim" in r["definitions"] and "pose_distance" not in m
+    pngs = sorted(samples.glob("*.png"))
+    assert len(pngs) == 2 and [str(p) for p in pngs] == sorted(r["samples"])
+    import cv2
+
+    img = cv2.imread(str(pngs[0]))
+    assert img.shape[0] >= 256 and img.shape[1] > 3 * img.shape[0] - 100  # pose | gen | real
+    assert not list(tmp_path.glob(".*part*"))  # no temporary left
+
+
+def test_plumbing_perfect_generator_scores_perfectly(tiny_subject) -> None:
+    """Real frames := the subject's own generated frames: every metric must be exact."""
+    subject = load_subject(tiny_subject.folder)
+    src = heldout_source(subject, max_frames=5)
+    poses = [it.driving for it in src.items()]
+    gen = list(synthesize_sequence(subject, poses))
+    fake = EvalSource("heldout", len(gen),
+                      lambda: (EvalItem(i, poses[i], gen[i]) for i in range(len(gen))))
+    r = run_evaluation(subject, fake, EvalOptions(pose_metrics=False))
+    m = r["metrics"]
+    assert m["body_ssim"]["min"] == pytest.approx(1.0) and m["body_psnr"]["min"] == PSNR_CAP_DB
+    assert m["face_ssim"]["mean"] == pytest.approx(1.0) and m["full_psnr"]["mean"] == PSNR_CAP_DB
+    assert m["flicker"] == pytest.approx(0.0)
+
+
+def test_frames_without_person_are_generated_not_scored(tiny_subject) -> None:
+    subject = load_subject(tiny_subject.folder)
+    src = heldout_source(subject, max_frames=4)
+    items = list(src.items())
+    items[1] = EvalItem(items[1].index, np.zeros_like(items[1].driving), items[1].real)
+    r = run_evaluation(subject, EvalSource("heldout", 4, lambda: iter(items)),
+                       EvalOptions(pose_metrics=False))
+    assert r["frames"]["no_person"] == 1 and r["frames"]["evaluated"] == 3
+    # frame 2 starts afresh after the gap
+    assert r["per_frame"]["step"] == ["pose-only", "pose-only", "warped"]
+
+
+def test_transfer_against_synthetic_ground_truth(tiny_subject, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "t.json"
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--transfer-character", "bruno",
+                         "--max-frames", "5", "--no-pose", "-o", str(report))
+    assert rc == 0, err
+    r = json.loads(report.read_text())
+    assert r["mode"] == "transfer" and r["frames"]["evaluated"] == 5
+    assert r["source"]["driven_by"] == "bruno" and r["source"]["character"] == "ada"
+    assert r["source"]["seed"] == 1  # unseen motion: the training seed + 1
+    # Normalization maps bruno's motion close to where ada's true joints are (different bones).
+    err_m = r["metrics"]["driving_pose_error"]
+    assert err_m["n"] == 5 and 0.0 < err_m["mean"] < 0.15
+    assert "driving pose vs true pose" in out
+
+
+def test_video_and_poses(tiny_subject, tmp_path: Path, capsys) -> None:
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--video", str(tiny_subject.video),
+                         "--poses", str(tiny_subject.poses), "--max-frames", "3", "--no-pose")
+    assert rc == 0, err
+    assert "[video], 3/3 frames" in out
+
+
+def test_heldout_rerendered_when_synthetic_video_is_gone(tiny_subject, tmp_path: Path, capsys) -> None:
+    """A shipped demo subject's source video is not on the user's machine: the held-out frames
+    of a synthetic source are rendered again from its recorded origin."""
+    folder = _copy_subject(tiny_subject, tmp_path, path=str(tmp_path / "gone.mp4"),
+                           pose_source="file:" + str(tmp_path / "gone.npz"),
+                           origin="synthetic:ada/dance/seed0", background="room")
+    report = tmp_path / "r.json"
+    rc, _, err = _eval(capsys, str(folder), "--max-frames", "4", "--no-pose", "-o", str(report))
+    assert rc == 0, err
+    r = json.loads(report.read_text())
+    assert r["source"]["video"] == "re-rendered (synthetic)"
+    assert r["source"]["poses"] == "synthetic ground truth"
+    # Same frames as the real run, up to the source video's H.264 coding.
+    rc, _, _ = _eval(capsys, str(tiny_subject.folder), "--max-frames", "4", "--no-pose", "-o",
+                     str(tmp_path / "orig.json"))
+    orig = json.loads((tmp_path / "orig.json").read_text())
+    assert r["metrics"]["body_ssim"]["mean"] == pytest.approx(orig["metrics"]["body_ssim"]["mean"],
+                                                              abs=0.03)
+
+
+@pytest.mark.mediapipe
+def test_pose_distance_with_mediapipe(tiny_subject, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "p.json"
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--max-frames", "4", "-o", str(report))
+    assert rc == 0, err
+    m = json.loads(report.read_text())["metrics"]
+    # MediaPipe finds ada in the real 64x64 crops and agrees with the ground truth there.
+    assert m["pose_detected_real"] == 100.0
+    assert m["pose_distance_real"]["n"] == 4 and m["pose_distance_real"]["mean"] < 0.1
+    assert 0.0 <= m["pose_detected"] <= 100.0  # a 20-step model rarely shows a person
+    assert "person detected (generated)" in out
+
+
+# ---- bad inputs: one line, non-zero exit, no report ------------------------------------------
+
+def _bad(capsys, tmp_path: Path, *args: str) -> str:
+    report = tmp_path / "bad.json"
+    rc, out, err = _eval(capsys, *args, "-o", str(report))
+    assert rc != 0
+    assert not report.exists() and not list(tmp_path.glob(".bad*"))
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("rtmotion eval: error")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_missing_and_broken_subject(tmp_path: Path, capsys) -> None:
+    assert "subject not found" in _bad(capsys, tmp_path, str(tmp_path / "nope"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "subject.json").write_text("{not json")
+    assert "damaged" in _bad(capsys, tmp_path, str(broken))
+
+
+def test_missing_video_and_length_mismatch(tiny_subject, tmp_path: Path, capsys) -> None:
+    line = _bad(capsys, tmp_path, str(tiny_subject.folder), "--video", str(tmp_path / "no.mp4"),
+                "--poses", str(tiny_subject.poses))
+    assert "no.mp4" in line
+    short = PoseSequence.load(tiny_subject.poses).slice(0, 30)
+    short.save(tmp_path / "short.npz")
+    line = _bad(capsys, tmp_path, str(tiny_subject.folder), "--video", str(tiny_subject.video),
+                "--poses", str(tmp_path / "short.npz"))
+    assert "30 poses" in line and "60 frames" in line
+
+
+def test_no_person(tiny_subject, tmp_path: Path, capsys) -> None:
+    seq = PoseSequence.load(tiny_subject.poses)
+    seq.with_keypoints(np.zeros_like(seq.keypoints)).save(tmp_path / "empty.npz")
+    line = _bad(capsys, tmp_path, str(tiny_subject.folder), "--video", str(tiny_subject.video),
+                "--poses", str(tmp_path / "empty.npz"), "--max-frames", "3", "--no-pose")
+    assert "no person" in line
+
+
+def test_transfer_needs_synthetic_subject_and_another_character(tiny_subject, tmp_path: Path,
+                                                                 capsys) -> None:
+    real_like = _copy_subject(tiny_subject, tmp_path, pose_source="mediapipe")
+    assert "not trained on a synthetic dancer" in _bad(
+        capsys, tmp_path, str(real_like), "--transfer-character", "bruno")
+    assert "subject's own character" in _bad(
+        capsys, tmp_path, str(tiny_subject.folder), "--transfer-character", "ada")
+    assert "unknown character" in _bad(
+        capsys, tmp_path, str(tiny_subject.folder), "--transfer-character", "zorro")
+
+
+def test_report_path_is_a_directory(tiny_subject, tmp_path: Path, capsys) -> None:
+    rc, _, err = _eval(capsys, str(tiny_subject.folder), "-o", str(tmp_path))
+    assert rc == 3 and "error" in err
+
+
+@pytest.mark.mediapipe
+def test_video_without_poses_extracts_them(tiny_subject, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "v.json"
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--video", str(tiny_subject.video),
+                         "--max-frames", "3", "--no-pose", "-o", str(report))
+    assert rc == 0, err
+    r = json.loads(report.read_text())
+    assert r["source"]["poses"] == "mediapipe" and r["frames"]["evaluated"] == 3
