@@ -1,0 +1,183 @@
+"""Pick a backend for the kernels: numpy (reference), torch (any device) or cupy (CUDA).
+
+``backend="auto"`` follows the input's array type, so a caller keeps its data where it is:
+a CuPy array -> cupy; a torch tensor -> torch on its device; a numpy array -> numpy.
+An explicit backend converts the input and returns the result in the input's type and place
+(numpy in -> numpy out; a CUDA torch tensor given to "cupy" goes through DLPack without a copy
+and comes back as a CUDA torch tensor, computed on torch's current stream).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.pose.render import PoseMapConfig
+
+BACKENDS = ("numpy", "torch", "cupy")
+
+
+def _kind(x: Any) -> str:
+    mod = type(x).__module__ or ""
+    if mod.startswith("cupy"):
+        return "cupy"
+    if mod.startswith("torch"):
+        return "torch"
+    return "numpy"
+
+
+def available_backends() -> tuple[str, ...]:
+    """The backends that work here (cupy only with a CUDA device)."""
+    out = ["numpy"]
+    try:
+        import torch  # noqa: F401
+
+        out.append("torch")
+    except ImportError:
+        pass
+    from rtmotion.kernels.cupy_kernels import cupy_available
+
+    if cupy_available():
+        out.append("cupy")
+    return tuple(out)
+
+
+def choose_backend(x: Any, backend: str = "auto") -> str:
+    """The backend `backend` means for input `x` (ValueError for an unknown name)."""
+    if backend == "auto":
+        return _kind(x)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {backend!r} (choose auto, {', '.join(BACKENDS)})")
+    return backend
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    k = _kind(x)
+    if k == "torch":
+        return x.detach().cpu().numpy()
+    if k == "cupy":
+        return x.get()
+    return np.asarray(x)
+
+
+def _to_torch(x: Any, device: Any = None) -> Any:
+    import torch
+
+    k = _kind(x)
+    if k == "torch":
+        return x if device is None else x.to(device)
+    if k == "cupy":
+        return torch.from_dlpack(x)
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device or "cpu")
+
+
+def _to_cupy(x: Any) -> Any:
+    from rtmotion.kernels.cupy_kernels import import_cupy
+
+    cupy = import_cupy()
+    k = _kind(x)
+    if k == "cupy":
+        return x
+    if k == "torch":
+        if x.is_cuda:
+            return cupy.from_dlpack(x.detach().contiguous())
+        return cupy.asarray(x.detach().numpy())
+    return cupy.asarray(x)
+
+
+def _like(result: Any, ref: Any) -> Any:
+    """`result` (any backend) in the array type and device of `ref`."""
+    k = _kind(ref)
+    if k == "numpy":
+        return _to_numpy(result)
+    if k == "cupy":
+        return _to_cupy(result)
+    return _to_torch(result, ref.device)
+
+
+def _run_cupy(fn, ref: Any, *args: Any) -> Any:
+    """Run a CuPy function; with CUDA torch input, on torch's current stream."""
+    if _kind(ref) == "torch" and ref.is_cuda:
+        import torch
+
+        from rtmotion.kernels.cupy_kernels import import_cupy
+
+        cupy = import_cupy()
+        ptr = torch.cuda.current_stream(ref.device).cuda_stream
+        with cupy.cuda.Device(ref.device.index or 0):
+            with warnings.catch_warnings():
+                # CuPy 14 deprecates ExternalStream for Stream.from_external; it still works
+                # (checked on CuPy 14.2 + torch 2.11 CUDA) and older CuPy has only this one.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                stream = cupy.cuda.ExternalStream(ptr)
+            with stream:
+                return fn(*args)
+    return fn(*args)
+
+
+def render_pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -> Any:
+    """Conditioning maps of a batch: keypoints (B, K, 3) -> float32 (B, C, H, W), input's type."""
+    be = choose_backend(keypoints, backend)
+    if be == "numpy":
+        from rtmotion.pose.render import render_pose_maps
+
+        kp = _to_numpy(keypoints)
+        out = np.stack([render_pose_maps(k, cfg) for k in kp]) if len(kp) else \
+            np.zeros((0, cfg.num_channels, cfg.height, cfg.width), np.float32)
+    elif be == "torch":
+        from rtmotion.kernels.render_torch import render_pose_maps_torch
+
+        out = render_pose_maps_torch(_to_torch(keypoints), cfg)
+    else:
+        from rtmotion.kernels.cupy_kernels import render_pose_maps_cupy
+
+        out = _run_cupy(render_pose_maps_cupy, keypoints, _to_numpy(keypoints), cfg)
+    return _like(out, keypoints)
+
+
+def pose_flow_batch(kp_a: Any, kp_b: Any, size: tuple[int, int], cfg: PoseFlowConfig | None = None,
+                    backend: str = "auto") -> Any:
+    """Backward pose flow of a batch: (B, K, 3) x 2 -> float32 (B, H, W, 2), kp_a's type."""
+    be = choose_backend(kp_a, backend)
+    if be == "numpy":
+        from rtmotion.kernels.flow_numpy import pose_flow
+
+        a, b = _to_numpy(kp_a), _to_numpy(kp_b)
+        out = np.stack([pose_flow(x, y, size, cfg) for x, y in zip(a, b)]) if len(a) else \
+            np.zeros((0, int(size[1]), int(size[0]), 2), np.float32)
+    elif be == "torch":
+        from rtmotion.kernels.flow_torch import pose_flow_torch
+
+        ta = _to_torch(kp_a)
+        out = pose_flow_torch(ta, _to_torch(kp_b, ta.device), size, cfg)
+    else:
+        from rtmotion.kernels.cupy_kernels import pose_flow_cupy
+
+        out = _run_cupy(pose_flow_cupy, kp_a, _to_numpy(kp_a), _to_numpy(kp_b), size, cfg)
+    return _like(out, kp_a)
+
+
+def warp_batch(images: Any, flow: Any, backend: str = "auto") -> Any:
+    """Backward warp of a batch: images float (B, C, H, W), flow (B, H, W, 2) -> (B, C, H, W)."""
+    be = choose_backend(images, backend)
+    if be == "numpy":
+        from rtmotion.kernels.warp_numpy import warp_numpy
+
+        im, fl = _to_numpy(images), _to_numpy(flow)
+        if im.ndim != 4:
+            raise ValueError(f"images must be (B, C, H, W), got {im.shape}")
+        out = np.stack([warp_numpy(i.transpose(1, 2, 0), f).transpose(2, 0, 1) for i, f in zip(im, fl)]) \
+            if len(im) else im.astype(np.float32)
+    elif be == "torch":
+        from rtmotion.kernels.warp_torch import warp_torch
+
+        ti = _to_torch(images)
+        out = warp_torch(ti, _to_torch(flow, ti.device))
+    else:
+        from rtmotion.kernels.cupy_kernels import warp_cupy
+
+        out = _run_cupy(warp_cupy, images, _to_cupy(images), _to_cupy(flow))
+    return _like(out, images)

@@ -1,0 +1,229 @@
+"""Pose flow from two skeletons (numpy reference, the oracle of the torch and CuPy versions).
+
+The previous output frame (pose A) is warped to the new pose B by a dense *backward* flow
+(convention in `rtmotion.kernels`): ``flow[y, x] = (dx, dy)``, output pixel (x, y) samples
+frame A at (x + dx, y + dy). It is computed from the skeletons alone, without a flow network
+(the Soft-Gated Warping-GAN / GEO idea):
+
+1. **One transform per bone.** Bone i has endpoints (a_i, b_i) in pose A and (a'_i, b'_i) in
+   pose B. T_i maps pose-B positions to pose-A positions with T_i(a'_i) = a_i, T_i(b'_i) = b_i:
+   - ``transform="affine"`` (default): along the bone it scales by |b - a| / |b' - a'|,
+     across it keeps the scale 1. A limb that foreshortens (turns out of the image plane)
+     gets shorter but not thinner, as a real limb does. Equivalently: the affine map fixed
+     by the two endpoints plus a third point at unit distance perpendicular to the bone.
+   - ``transform="similarity"``: rotation + uniform scale + translation (the complex-number
+     map z -> a + (z - a') (b - a) / (b' - a')); thinner when shorter. Better when the whole
+     person changes scale (walks toward the camera).
+   A bone shorter than 1e-6 px in either pose moves by its midpoint's translation.
+2. **Soft assignment.** Pixel p (in pose B) takes ``D(p) = sum_i w_i (T_i(p) - p) / sum_i w_i``
+   with ``w_i = exp(-(d_i^2 - d_min^2) / (2 s^2))``, d_i = distance of p to bone i in pose B,
+   d_min = the smallest of them, s = ``sigma_frac * H``. Subtracting d_min^2 is the softmax
+   trick: the nearest bone has weight 1, so the weights never all underflow, and any pixel
+   belongs to its nearest limbs, blended over about s pixels at the seams (elbows, where
+   limbs cross).
+3. **Body region vs background.** The camera is fixed (EDN), so the scene behind the person
+   does not move: ``flow = alpha D + (1 - alpha) bg`` with the body weight
+   ``alpha = 1`` for d_min <= r (``body_radius_frac * H``), then ``exp(-(d_min - r)^2 / (2 f^2))``
+   (``falloff_frac * H``). ``background="zero"`` (default): bg = 0;
+   ``background="torso"``: bg = the mean displacement of the trunk joints present in both
+   poses (all common joints if no trunk joint; 0 if none): for a moving camera.
+
+Properties (tested): the same pose gives exactly zero flow; a pure translation gives a
+constant field in the body region (everywhere with ``background="torso"``); rotating one limb
+moves only its region. Bones with a missing joint in either pose are skipped; with no bone
+at all the flow is bg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtmotion.kernels.segments import bone_array, trunk_indices
+from rtmotion.pose.render import segment_distance2
+from rtmotion.pose.skeleton import get_skeleton
+
+TRANSFORMS = ("affine", "similarity")
+BACKGROUNDS = ("zero", "torso")
+
+
+@dataclass(frozen=True)
+class PoseFlowConfig:
+    """Pose flow parameters (sizes as fractions of the frame height H).
+
+    Attributes:
+        sigma_frac: s, softness of the blend between bones.
+        body_radius_frac: r, distance from the nearest bone within which a pixel is body.
+        falloff_frac: f, how fast the body weight falls to the background beyond r.
+        transform: "affine" (width kept) or "similarity" (see module docstring).
+        background: "zero" (fixed camera) or "torso".
+        min_confidence: joints with confidence <= this are missing.
+        skeleton: skeleton name of the keypoints.
+    """
+
+    sigma_frac: float = 0.015
+    body_radius_frac: float = 0.05
+    falloff_frac: float = 0.04
+    transform: str = "affine"
+    background: str = "zero"
+    min_confidence: float = 0.0
+    skeleton: str = "body25"
+
+    def __post_init__(self) -> None:
+        for name in ("sigma_frac", "falloff_frac"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"PoseFlowConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.body_radius_frac < 0:
+            raise ValueError(f"PoseFlowConfig.body_radius_frac must be >= 0, got {self.body_radius_frac}")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"PoseFlowConfig.transform={self.transform!r} is not one of {TRANSFORMS}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"PoseFlowConfig.background={self.background!r} is not one of {BACKGROUNDS}")
+        get_skeleton(self.skeleton)
+
+    def pixels(self, height: int) -> tuple[float, float, float]:
+        """(s, r, f) in pixels for frames of this height."""
+        return self.sigma_frac * height, self.body_radius_frac * height, self.falloff_frac * height
+
+
+def check_pose_pair(kp_a, kp_b, k: int, batched: bool) -> None:
+    """ValueError unless both are (K, 3) ((B, K, 3) when batched) with the same shape."""
+    nd = 3 if batched else 2
+    sa, sb = tuple(kp_a.shape), tuple(kp_b.shape)
+    want = "(B, K, 3)" if batched else "(K, 3)"
+    if len(sa) != nd or sa[-2:] != (k, 3) or sa != sb:
+        raise ValueError(f"pose flow needs two keypoint arrays of shape {want} with K={k}, got {sa} and {sb}")
+
+
+def check_size(size) -> tuple[int, int]:
+    w, h = (int(v) for v in size)
+    if w < 1 or h < 1:
+        raise ValueError(f"size must be positive (W, H), got {size}")
+    return w, h
+
+
+def bone_transform(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray, transform: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(M (2, 2), t (2,)) of T(p) = M p + t mapping bone (a2, b2) of pose B onto (a, b) of pose A."""
+    va, vb = b - a, b2 - a2
+    la, lb = float(np.hypot(*va)), float(np.hypot(*vb))
+    if la < 1e-6 or lb < 1e-6:
+        return np.eye(2), (a + b) / 2 - (a2 + b2) / 2
+    if np.array_equal(va, vb):  # same bone vector (same pose, pure translation): exactly M = I
+        return np.eye(2), a - a2
+    ua, ub = va / la, vb / lb
+    na, nb = np.array([-ua[1], ua[0]]), np.array([-ub[1], ub[0]])
+    across = 1.0 if transform == "affine" else la / lb
+    m = (la / lb) * np.outer(ua, ub) + across * np.outer(na, nb)
+    return m, a - m @ a2
+
+
+def background_shift(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig) -> np.ndarray:
+    """float64 (2,) flow of the background (see module docstring)."""
+    if cfg.background == "zero":
+        return np.zeros(2)
+    common = (kp_a[:, 2] > cfg.min_confidence) & (kp_b[:, 2] > cfg.min_confidence)
+    trunk = np.zeros_like(common)
+    trunk[trunk_indices(get_skeleton(cfg.skeleton))] = True
+    use = common & trunk if (common & trunk).any() else common
+    if not use.any():
+        return np.zeros(2)
+    return (kp_a[use, :2] - kp_b[use, :2]).mean(axis=0)
+
+
+def pose_flow(kp_a: np.ndarray, kp_b: np.ndarray, size: tuple[int, int],
+              cfg: PoseFlowConfig | None = None) -> np.ndarray:
+    """Backward flow from pose A's frame to pose B's frame (the numpy reference).
+
+    Args:
+        kp_a, kp_b: float (K, 3) keypoints in pixels of the (W, H) frame; A = previous frame.
+        size: (W, H).
+        cfg: parameters (default `PoseFlowConfig()`).
+    Returns:
+        float32 (H, W, 2): (dx, dy) in pixels; output pixel (x, y) samples A at (x+dx, y+dy).
+    """
+    cfg = cfg or PoseFlowConfig()
+    sk = get_skeleton(cfg.skeleton)
+    kp_a = np.asarray(kp_a, np.float64)
+    kp_b = np.asarray(kp_b, np.float64)
+    check_pose_pair(kp_a, kp_b, sk.num_joints, batched=False)
+    w, h = check_size(size)
+    s, r, f = cfg.pixels(h)
+    px = np.arange(w, dtype=np.float64)[None, :]
+    py = np.arange(h, dtype=np.float64)[:, None]
+    bg = background_shift(kp_a, kp_b, cfg)
+
+    d2s, disp = [], []
+    for ia, ib in bone_array(sk):
+        if min(kp_a[ia, 2], kp_a[ib, 2], kp_b[ia, 2], kp_b[ib, 2]) <= cfg.min_confidence:
+            continue
+        m, t = bone_transform(kp_a[ia, :2], kp_a[ib, :2], kp_b[ia, :2], kp_b[ib, :2], cfg.transform)
+        d2s.append(segment_distance2(px, py, kp_b[ia, :2], kp_b[ib, :2]))
+        # T(p) - p, on the whole grid.
+        dx = (m[0, 0] - 1.0) * px + m[0, 1] * py + t[0]
+        dy = m[1, 0] * px + (m[1, 1] - 1.0) * py + t[1]
+        disp.append((dx, dy))
+    flow = np.empty((h, w, 2), np.float64)
+    if not d2s:
+        flow[...] = bg
+        return flow.astype(np.float32)
+    d2 = np.stack(d2s)                                          # N x H x W
+    d2min = d2.min(axis=0)
+    wts = np.exp(-(d2 - d2min) / (2.0 * s * s))                 # nearest bone: weight 1
+    wsum = wts.sum(axis=0)
+    fx = sum(wi * dx for wi, (dx, _) in zip(wts, disp)) / wsum
+    fy = sum(wi * dy for wi, (_, dy) in zip(wts, disp)) / wsum
+    excess = np.maximum(np.sqrt(d2min) - r, 0.0)
+    alpha = np.exp(-excess * excess / (2.0 * f * f))
+    flow[..., 0] = alpha * fx + (1.0 - alpha) * bg[0]
+    flow[..., 1] = alpha * fy + (1.0 - alpha) * bg[1]
+    return flow.astype(np.float32)
+
+
+def bone_coefficients(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorized per-bone parameters (host side of the CuPy kernel; torch has its own).
+
+    Args:
+        kp_a, kp_b: float (B, K, 3).
+    Returns:
+        coef: float64 (B, N, 6) = (A_x, B_x, C_x, A_y, B_y, C_y) with T_i(p) - p =
+            (A_x x + B_x y + C_x, A_y x + B_y y + C_y), p in pixels; zero for missing bones.
+        seg_b: float64 (B, N, 2, 2) pose-B bone endpoints.
+        valid: bool (B, N).
+    """
+    bones = bone_array(get_skeleton(cfg.skeleton))
+    kp_a = np.asarray(kp_a, np.float64)
+    kp_b = np.asarray(kp_b, np.float64)
+    a1, b1 = kp_a[:, bones[:, 0], :2], kp_a[:, bones[:, 1], :2]
+    a2, b2 = kp_b[:, bones[:, 0], :2], kp_b[:, bones[:, 1], :2]
+    mc = cfg.min_confidence
+    valid = ((kp_a[:, bones[:, 0], 2] > mc) & (kp_a[:, bones[:, 1], 2] > mc)
+             & (kp_b[:, bones[:, 0], 2] > mc) & (kp_b[:, bones[:, 1], 2] > mc))
+    v1, v2 = b1 - a1, b2 - a2
+    l1 = np.hypot(v1[..., 0], v1[..., 1])
+    l2 = np.hypot(v2[..., 0], v2[..., 1])
+    degenerate = (l1 < 1e-6) | (l2 < 1e-6)
+    same = (v1 == v2).all(axis=-1)
+    l1s = np.where(degenerate, 1.0, l1)
+    l2s = np.where(degenerate, 1.0, l2)
+    u1, u2 = v1 / l1s[..., None], v2 / l2s[..., None]
+    n1 = np.stack([-u1[..., 1], u1[..., 0]], axis=-1)
+    n2 = np.stack([-u2[..., 1], u2[..., 0]], axis=-1)
+    along = l1s / l2s
+    across = np.ones_like(along) if cfg.transform == "affine" else along
+    m = along[..., None, None] * (u1[..., :, None] * u2[..., None, :]) + \
+        across[..., None, None] * (n1[..., :, None] * n2[..., None, :])
+    m = np.where((degenerate | same)[..., None, None], np.eye(2), m)
+    t = a1 - np.einsum("bnij,bnj->bni", m, a2)
+    t = np.where(degenerate[..., None], (a1 + b1) / 2 - (a2 + b2) / 2, t)
+    coef = np.stack([m[..., 0, 0] - 1, m[..., 0, 1], t[..., 0], m[..., 1, 0], m[..., 1, 1] - 1, t[..., 1]], axis=-1)
+    coef = np.where(valid[..., None], coef, 0.0)
+    return coef, np.stack([a2, b2], axis=2), valid
+
+
+def background_shifts(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig) -> np.ndarray:
+    """float64 (B, 2): `background_shift` of each pair."""
+    return np.stack([background_shift(np.asarray(a, np.float64), np.asarray(b, np.float64), cfg)
+                     for a, b in zip(kp_a, kp_b)]) if len(kp_a) else np.zeros((0, 2))

@@ -1,0 +1,56 @@
+"""Backward warp in torch via `torch.nn.functional.grid_sample` (any device).
+
+Pixel flow -> normalised grid (the convention of `rtmotion.kernels`): with
+``align_corners=True`` grid value -1 is the centre of pixel 0 and +1 the centre of pixel
+W-1, so the sample position x + dx becomes ``2 (x + dx) / (W - 1) - 1`` (0 when W == 1).
+``padding_mode="border"`` clamps the position to the frame, like the numpy reference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _check(images: torch.Tensor, flow: torch.Tensor) -> None:
+    if images.ndim != 4:
+        raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
+    b, _, h, w = images.shape
+    if tuple(flow.shape) != (b, h, w, 2):
+        raise ValueError(f"flow must be (B, H, W, 2) = {(b, h, w, 2)}, got {tuple(flow.shape)}")
+
+
+def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:
+    """Pixel flow (B, H, W, 2) -> grid_sample grid (B, H, W, 2) in [-1, 1] (align_corners=True)."""
+    _, h, w, _ = flow.shape
+    dev, dt = flow.device, flow.dtype
+    xs = torch.arange(w, device=dev, dtype=dt).view(1, 1, w)
+    ys = torch.arange(h, device=dev, dtype=dt).view(1, h, 1)
+    gx = (xs + flow[..., 0]) * (2.0 / (w - 1) if w > 1 else 0.0) - (1.0 if w > 1 else 0.0)
+    gy = (ys + flow[..., 1]) * (2.0 / (h - 1) if h > 1 else 0.0) - (1.0 if h > 1 else 0.0)
+    return torch.stack([gx, gy], dim=-1)
+
+
+def warp_torch(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Warp a batch of images by backward pixel flows (differentiable w.r.t. both).
+
+    Args:
+        images: float (B, C, H, W) (any range, e.g. [-1, 1]).
+        flow: float (B, H, W, 2), (dx, dy) in pixels, same device.
+    Returns:
+        (B, C, H, W), images' dtype: bilinear samples at (x + dx, y + dy), edge-clamped.
+    """
+    _check(images, flow)
+    if not images.is_floating_point():
+        raise ValueError(f"warp_torch needs float images, got {images.dtype} (convert uint8 first)")
+    grid = flow_to_grid(flow.to(images.dtype))
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def sample_in_frame_torch(flow: torch.Tensor) -> torch.Tensor:
+    """float32 (B, 1, H, W): 1 where the flow samples inside the frame, 0 where it was clamped."""
+    _, h, w, _ = flow.shape
+    xs = torch.arange(w, device=flow.device, dtype=flow.dtype).view(1, 1, w) + flow[..., 0]
+    ys = torch.arange(h, device=flow.device, dtype=flow.dtype).view(1, h, 1) + flow[..., 1]
+    inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
+    return inside.to(torch.float32)[:, None]
