@@ -1,0 +1,122 @@
+"""`rtmotion train`: a target video -> a subject bundle (subjects/NAME)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+
+NAME = "train"
+HELP = "train a subject (pose -> image generator) from a video of the target person"
+DESCRIPTION = (
+    "Train a subject from a few minutes of video of the target person. Extracts the poses "
+    "(MediaPipe) unless --poses is given, crops the video once around the person, caches the "
+    "dataset, trains the generator (CPU slowly, CUDA with bf16 autocast; `torchrun "
+    "--nproc_per_node=N -m rtmotion train ...` for several GPUs) and writes the subject bundle "
+    "(subject.json, generator.pt, pose_stats.json, preview.png) to -o. Training state "
+    "(checkpoints/, cache/, samples/, tb/) goes to --work-dir (default: the output folder); "
+    "--resume continues from its last checkpoint."
+)
+
+log = logging.getLogger(__name__)
+
+
+def _size(value: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)(?:\s*[xX]\s*(\d+))?\s*", value)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{value!r} is not WIDTHxHEIGHT (e.g. 256x256) or SIZE")
+    w = int(m.group(1))
+    h = int(m.group(2) or w)
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise argparse.ArgumentTypeError(f"{value!r}: width and height must be 16..4096")
+    return w, h
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", required=True, help="video of the target person")
+    parser.add_argument("-o", "--output", required=True, help="subject bundle folder (subjects/NAME)")
+    parser.add_argument("--poses", default=None,
+                        help="pose file (.npz) of the video; default: extract with MediaPipe (cached)")
+    parser.add_argument("--name", default=None, help="subject name (default: the output folder's name)")
+    parser.add_argument("--work-dir", default=None,
+                        help="training state folder (checkpoints, cache, samples, tb); default: -o")
+    parser.add_argument("--cache", dest="cache_dir", default=None,
+                        help="dataset cache folder (default: WORK_DIR/cache)")
+    parser.add_argument("--preset", default="small", help="generator size: tiny, small, base")
+    parser.add_argument("--resolution", type=_size, default=(256, 256),
+                        help="model resolution WIDTHxHEIGHT (or one number)")
+    parser.add_argument("--steps", type=int, default=20000, help="total training steps")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="also stop after this many minutes of training")
+    parser.add_argument("--batch-size", type=int, default=4, help="batch size per process")
+    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (G and D)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                        help="mixed precision (auto: bf16 on CUDA, off on CPU)")
+    parser.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
+    parser.add_argument("--sample-every", type=int, default=500,
+                        help="steps between sample grids (0: none)")
+    parser.add_argument("--log-every", type=int, default=20, help="steps between loss logs")
+    parser.add_argument("--resume", action="store_true", help="continue from WORK_DIR/checkpoints/last.pt")
+    parser.add_argument("--face", action="store_true", help="also train the face enhancer")
+    parser.add_argument("--face-steps", type=int, default=2000, help="steps of the face stage")
+    parser.add_argument("--perceptual-weights", default=None,
+                        help="local VGG19 weights (.pt) to add a perceptual loss (nothing is downloaded)")
+    parser.add_argument("--d-channels", type=int, default=64,
+                        help="discriminator width (channels of its first layer)")
+    parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
+    parser.add_argument("--min-pose-frames", type=int, default=50,
+                        help="refuse a video with fewer usable pose frames")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="last fraction of the video held out for validation / `rtmotion eval`")
+    parser.add_argument("--teacher-forcing", type=float, default=0.5,
+                        help="initial probability of warping the REAL previous frame (decays to 0)")
+    parser.add_argument("--teacher-forcing-steps", type=int, default=2000,
+                        help="steps over which teacher forcing decays to 0")
+
+
+def config_from_args(args: argparse.Namespace):  # -> TrainConfig
+    from rtmotion.errors import InputError
+    from rtmotion.train.config import TrainConfig
+
+    try:
+        return TrainConfig(
+            video=args.video, output=args.output, poses=args.poses, work_dir=args.work_dir,
+            cache_dir=args.cache_dir, name=args.name, preset=args.preset,
+            resolution=args.resolution, steps=args.steps, minutes=args.minutes,
+            batch_size=args.batch_size, lr=args.lr, device=args.device, amp=args.amp,
+            workers=args.workers, seed=args.seed, save_every=args.save_every,
+            sample_every=args.sample_every, log_every=args.log_every, resume=args.resume,
+            face=args.face, face_steps=args.face_steps, perceptual_weights=args.perceptual_weights,
+            min_pose_frames=args.min_pose_frames, val_fraction=args.val_fraction,
+            teacher_forcing=args.teacher_forcing, teacher_forcing_steps=args.teacher_forcing_steps,
+            d_channels=args.d_channels, d_scales=args.d_scales,
+        )
+    except ValueError as e:
+        raise InputError(None, f"invalid training option: {e}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtmotion.errors import InputError
+    from rtmotion.models.config import GENERATOR_PRESETS
+    from rtmotion.train.trainer import check_outputs, train
+
+    if args.preset not in GENERATOR_PRESETS:
+        raise InputError(None, f"--preset {args.preset!r} is unknown",
+                         f"choose from: {', '.join(GENERATOR_PRESETS)}")
+    cfg = config_from_args(args)
+    check_outputs(cfg)  # OutputError before any work
+    result = train(cfg)
+    if result.world_size == 1 or _rank() == 0:
+        val = "n/a" if result.val_l1 is None else f"{result.val_l1:.4f}"
+        log.info("done: %s (%d steps, %.1f min on %s, validation L1 %s)", result.bundle,
+                 result.steps, result.minutes, result.device, val)
+    return 0
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))

@@ -1,0 +1,144 @@
+"""`TrainConfig`: every knob of `rtmotion train` in one dataclass (stdlib only).
+
+The checkpoint stores `to_dict()`; `from_dict` restores it and rejects unknown keys, so a typo
+never trains the wrong thing silently. CLI flags map one to one onto the main fields
+(`rtmotion/commands/train.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+@dataclass
+class TrainConfig:
+    """How to train one subject.
+
+    Paths:
+        video: the target's video.
+        output: the subject bundle folder (subjects/NAME).
+        poses: a pose file (.npz) of `video` (ground truth or a precomputed extraction); None runs
+            MediaPipe extraction and caches it.
+        work_dir: where training state lives (checkpoints/, cache/, samples/, tb/); None = output.
+            The shipped demo subject sets it elsewhere so only the bundle files land in the package.
+        cache_dir: the dataset cache; None = work_dir/cache.
+        name: subject name (default: the output folder's name).
+
+    Model / data:
+        preset: generator preset ("tiny", "small", "base"; rtmotion.models.config).
+        resolution: (W, H) of the model, i.e. of the fixed crop after resizing.
+        crop_margin: margin around the person's box as a fraction of its height (head, hands,
+            feet stick out beyond the keypoints).
+        min_pose_frames: fewer usable pose frames than this -> InputError.
+        val_fraction: the last fraction of the video (contiguous) is held out for `rtmotion eval`.
+        min_joints: a frame is usable when at least this many joints are visible.
+
+    Optimisation:
+        steps: total optimizer steps (a resumed run continues up to this number).
+        minutes: stop this run after this many minutes of training as well (None: no limit).
+        batch_size: per process.
+        lr, beta1, beta2: Adam for G and the discriminators (pix2pixHD: 2e-4, (0.5, 0.999)).
+        teacher_forcing: probability, at step 0, of feeding the REAL previous frame (warped)
+            instead of the generator's own previous output; decays linearly to 0 at
+            `teacher_forcing_steps`. Early on the generated previous frame is noise, and a gate
+            that only ever saw noise learns to ignore the warped input for good; real previous
+            frames teach it that warping is worth using, then the generator switches to its own
+            outputs (what inference feeds).
+        gan_mode, weight_*: losses (weights as in LossConfig; L1 10, SSIM 1, GAN 1, FM 10).
+        perceptual_weights: local VGG19 weights file for the perceptual loss (None: off).
+        d_scales, d_channels: discriminator size (multi-scale PatchGAN).
+        face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
+
+    Runtime:
+        device: "auto" (cuda if available), "cpu", "cuda".
+        amp: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16" (with GradScaler), "off".
+        workers: DataLoader worker processes.
+        seed: fixed seed (per rank: seed + rank).
+        save_every, sample_every, log_every: steps between checkpoints / sample grids / logs.
+        resume: continue from work_dir/checkpoints/last.pt.
+    """
+
+    video: str = ""
+    output: str = ""
+    poses: str | None = None
+    work_dir: str | None = None
+    cache_dir: str | None = None
+    name: str | None = None
+
+    preset: str = "small"
+    resolution: tuple[int, int] = (256, 256)
+    crop_margin: float = 0.12
+    min_pose_frames: int = 50
+    val_fraction: float = 0.1
+    min_joints: int = 8
+
+    steps: int = 20000
+    minutes: float | None = None
+    batch_size: int = 4
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    teacher_forcing: float = 0.5
+    teacher_forcing_steps: int = 2000
+    gan_mode: str = "hinge"
+    weight_l1: float = 10.0
+    weight_ssim: float = 1.0
+    weight_gan: float = 1.0
+    weight_temporal: float = 1.0
+    weight_fm: float = 10.0
+    weight_perceptual: float = 10.0
+    perceptual_weights: str | None = None
+    d_scales: int = 2
+    d_channels: int = 64
+    face: bool = False
+    face_steps: int = 2000
+    face_crop: int = 64
+
+    device: str = "auto"
+    amp: str = "auto"
+    workers: int = 2
+    seed: int = 0
+    save_every: int = 500
+    sample_every: int = 500
+    log_every: int = 20
+    preview_frames: int = 4
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        self.resolution = (int(self.resolution[0]), int(self.resolution[1]))
+        if self.device not in DEVICES:
+            raise ValueError(f"device {self.device!r} is not one of {DEVICES}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp {self.amp!r} is not one of {AMP_MODES}")
+        if self.steps < 0 or self.batch_size < 1 or self.workers < 0:
+            raise ValueError("steps must be >= 0, batch_size >= 1, workers >= 0")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"minutes must be > 0, got {self.minutes}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resolution"] = list(self.resolution)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown keys {unknown}")
+        d = dict(data)
+        if "resolution" in d:
+            d["resolution"] = tuple(d["resolution"])
+        return cls(**d)
+
+    def with_(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,161 @@
+"""Optional face stage (`rtmotion train --face`): EDN's face GAN after the main generator.
+
+The generator is frozen; the `FaceEnhancer` learns a residual on a fixed-size crop around the
+head: enhanced = crop(G(x)) + F(crop(G(x)), crop(pose maps)). Losses: L1 (x10) against the real
+crop, a single-scale PatchGAN on (pose crop, face crop) with hinge loss, feature matching (x10).
+The crop side is ONE number per subject (EDN: steady crops): the median over the training poses
+of `box_scale` x the head size, in crop pixels; a frame without a visible face uses the median
+face centre.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def face_side(poses: np.ndarray, scale: float, crop_size: int, frame: tuple[int, int]) -> int:
+    """The subject's fixed face-box side in pixels (median of scale x head size)."""
+    from rtmotion.models.face import head_size
+
+    sizes = [s for s in (head_size(kp) for kp in poses) if s]
+    side = int(round(scale * float(np.median(sizes)))) if sizes else crop_size
+    return int(max(8, min(side, frame[0], frame[1])))
+
+
+def face_boxes(kps: np.ndarray, side: int, frame: tuple[int, int], fallback: tuple[int, int, int, int],
+               crop_size: int) -> list[tuple[int, int, int, int]]:
+    from rtmotion.models.face import face_box
+
+    out = []
+    for kp in kps:
+        box = face_box(kp, frame, crop_size, side=side)
+        out.append(box if box is not None else fallback)
+    return out
+
+
+def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.device, dist: Any,
+               face_step: int, paths: Any, tb: Any, autocast: Callable[[], Any],
+               save: Callable[[int, dict[str, Any]], Any]
+               ) -> tuple[nn.Module, int, int, dict[str, Any]]:
+    """Train the face enhancer for cfg.face_steps steps (resuming at `face_step`).
+
+    `save(face_step, face_state)` writes a checkpoint (rank 0). Returns (enhancer in eval mode,
+    face side, steps done, its training state for the checkpoint)."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+    from rtmotion.models import losses as L
+    from rtmotion.models.config import DiscriminatorConfig, FaceConfig
+    from rtmotion.models.discriminator import MultiScalePatchDiscriminator
+    from rtmotion.models.face import FaceEnhancer, crop_resize, face_box
+    from rtmotion.progress import progress
+    from rtmotion.train.bundle import load_checkpoint
+    from rtmotion.train.dataset import PairDataset, to_model_range
+    from rtmotion.train.trainer import PairStep, render_maps
+
+    fcfg = FaceConfig(crop_size=cfg.face_crop, pose_channels=pmc.num_channels)
+    frame = tuple(cfg.resolution)
+    poses = data.cache.poses[data.split.pairs]
+    side = face_side(poses, fcfg.box_scale, fcfg.crop_size, frame)
+    centres = [face_box(kp, frame, fcfg.crop_size, side=side) for kp in poses]
+    centres = [c for c in centres if c is not None]
+    fallback = tuple(int(v) for v in np.median(np.array(centres), axis=0)) if centres else \
+        (0, 0, side, side)
+    face = FaceEnhancer(fcfg).to(device)
+    fd = MultiScalePatchDiscriminator(pmc.num_channels, DiscriminatorConfig(num_scales=1)).to(device)
+    opt_f = torch.optim.Adam(face.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_fd = torch.optim.Adam(fd.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    if face_step > 0 and paths.checkpoint.is_file():
+        st = load_checkpoint(paths.checkpoint)
+        if "face" in st:
+            face.load_state_dict(st["face"])
+            fd.load_state_dict(st["face_d"])
+            opt_f.load_state_dict(st["opt_face"])
+            opt_fd.load_state_dict(st["opt_face_d"])
+    gen.eval().requires_grad_(False)
+    ds = PairDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs)
+    sampler = DistributedSampler(ds, dist.world_size, dist.rank, seed=cfg.seed + 1) if dist.enabled \
+        else RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + 1 + face_step))
+    loader = DataLoader(ds, batch_size=min(cfg.batch_size, len(ds)), sampler=sampler,
+                        num_workers=cfg.workers, drop_last=True)
+    f_step = DDP(face, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else face
+    d_step = DDP(fd, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else fd
+    pair = PairStep(gen)
+    bar = progress(total=cfg.face_steps, desc="face", unit="it") if dist.is_main else None
+    if bar is not None:
+        bar.n = face_step
+    epoch = 0
+    fl = lambda o: [[x.float() for x in s] for s in o]  # noqa: E731
+    while face_step < cfg.face_steps:
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        epoch += 1
+        for batch in loader:
+            if face_step >= cfg.face_steps:
+                break
+            real_p = to_model_range(batch["prev"].to(device))
+            real_c = to_model_range(batch["cur"].to(device))
+            kp_p, kp_c = batch["kp_prev"].to(device), batch["kp_cur"].to(device)
+            maps_p, maps_c = render_maps(kp_p, pmc), render_maps(kp_c, pmc)
+            teacher = torch.zeros(real_p.shape[0], dtype=torch.bool, device=device)
+            with torch.no_grad(), autocast():
+                _, fake_c, _, _, _ = pair(maps_p, maps_c, kp_p, kp_c, real_p, teacher)
+            boxes = face_boxes(batch["kp_cur"].numpy(), side, frame, fallback, fcfg.crop_size)
+            s = fcfg.crop_size
+            g_crop = crop_resize(fake_c.float(), boxes, s)
+            r_crop = crop_resize(real_c, boxes, s)
+            m_crop = crop_resize(maps_c, boxes, s)
+            with autocast():
+                enhanced, _ = f_step(g_crop, m_crop)
+            enhanced = enhanced.float()
+            fd.requires_grad_(False)
+            with autocast():
+                outs = fd(torch.cat([m_crop, m_crop]), torch.cat([r_crop, enhanced]))
+            real_o = [[f[: len(boxes)] for f in sc] for sc in outs]
+            fake_o = [[f[len(boxes):] for f in sc] for sc in outs]
+            loss = (F.l1_loss(enhanced, r_crop) * cfg.weight_l1
+                    + L.gan_loss_g(fl(fake_o), cfg.gan_mode) * cfg.weight_gan
+                    + L.feature_matching_loss(fl(real_o), fl(fake_o)) * cfg.weight_fm)
+            opt_f.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_f.step()
+            fd.requires_grad_(True)
+            with autocast():
+                outs = d_step(torch.cat([m_crop, m_crop]), torch.cat([r_crop, enhanced.detach()]))
+            real_o = [[f[: len(boxes)] for f in sc] for sc in outs]
+            fake_o = [[f[len(boxes):] for f in sc] for sc in outs]
+            loss_d = L.gan_loss_d(fl(real_o), fl(fake_o), cfg.gan_mode)
+            opt_fd.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_fd.step()
+            face_step += 1
+            lg, ld = float(loss.detach()), float(loss_d.detach())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(face=f"{lg:.3f}", d=f"{ld:.3f}", refresh=False)
+            if tb is not None and face_step % cfg.log_every == 0:
+                tb.add_scalar("face/g", lg, face_step)
+                tb.add_scalar("face/d", ld, face_step)
+            if dist.is_main and cfg.save_every and face_step % cfg.save_every == 0:
+                save(face_step, face_state(face, fd, opt_f, opt_fd))
+    if bar is not None:
+        bar.close()
+    gen.requires_grad_(True)
+    return face.eval(), side, face_step, face_state(face, fd, opt_f, opt_fd)
+
+
+def face_state(face: nn.Module, fd: nn.Module, opt_f: Any, opt_fd: Any) -> dict[str, Any]:
+    return {"face": face.state_dict(), "face_d": fd.state_dict(), "opt_face": opt_f.state_dict(),
+            "opt_face_d": opt_fd.state_dict()}
+
+
+__all__ = ["face_boxes", "face_side", "train_face", "face_state"]

@@ -1,0 +1,101 @@
+"""Dataset cache (hit / miss / rebuild), the split, and the too-few-pose-frames error."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from rtmotion.errors import InputError
+from rtmotion.pose.posefile import PoseSequence
+from rtmotion.train.cache import build_cache
+from rtmotion.train.crop import compute_crop_box
+from rtmotion.train.dataset import PairDataset, make_split
+
+
+def test_cache_hit_miss_and_rebuild(dancer_clip, tmp_path) -> None:
+    seq = dancer_clip.seq
+    crop = compute_crop_box(seq.keypoints, seq.size)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(dancer_clip.video.read_bytes())
+    folder = tmp_path / "cache"
+
+    t0 = time.perf_counter()
+    first = build_cache(video, seq, crop, (64, 64), folder, "gt", show_progress=False)
+    t_build = time.perf_counter() - t0
+    assert not first.hit
+    assert first.frames.shape == (len(seq), 64, 64, 3) and first.frames.dtype == np.uint8
+    assert first.poses.shape == seq.keypoints.shape
+    assert first.frames.std() > 10  # real picture content, not zeros
+    np.testing.assert_allclose(first.poses, crop.keypoints_to_crop(seq.keypoints, (64, 64)))
+
+    mtime = (folder / "frames.npy").stat().st_mtime_ns
+    t0 = time.perf_counter()
+    second = build_cache(video, seq, crop, (64, 64), folder, "gt", show_progress=False)
+    t_hit = time.perf_counter() - t0
+    assert second.hit and (folder / "frames.npy").stat().st_mtime_ns == mtime
+    assert t_hit < t_build
+    np.testing.assert_array_equal(np.asarray(second.frames), np.asarray(first.frames))
+
+    # Another resolution, other poses, or a touched video: rebuilt.
+    assert not build_cache(video, seq, crop, (32, 32), folder, "gt", show_progress=False).hit
+    assert build_cache(video, seq, crop, (32, 32), folder, "gt", show_progress=False).hit
+    moved = seq.with_keypoints(seq.keypoints + np.float32([1, 0, 0]) * (seq.keypoints[..., 2:] > 0))
+    assert not build_cache(video, moved, crop, (32, 32), folder, "gt", show_progress=False).hit
+    st = video.stat()
+    os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert not build_cache(video, moved, crop, (32, 32), folder, "gt", show_progress=False).hit
+
+
+def test_interrupted_build_is_not_reused(dancer_clip, tmp_path) -> None:
+    seq = dancer_clip.seq
+    crop = compute_crop_box(seq.keypoints, seq.size)
+    folder = tmp_path / "cache"
+    build_cache(dancer_clip.video, seq, crop, (32, 32), folder, "gt", show_progress=False)
+    (folder / "key.json").unlink()  # what an interrupted rebuild leaves
+    assert not build_cache(dancer_clip.video, seq, crop, (32, 32), folder, "gt",
+                           show_progress=False).hit
+
+
+def test_pose_size_mismatch(dancer_clip, tmp_path) -> None:
+    seq = dancer_clip.seq
+    other = PoseSequence(seq.keypoints, seq.skeleton, seq.fps, (512, 512), seq.timestamps)
+    crop = compute_crop_box(other.keypoints, other.size)
+    with pytest.raises(InputError, match="poses were made for 512x512"):
+        build_cache(dancer_clip.video, other, crop, (32, 32), tmp_path / "c", "x", show_progress=False)
+
+
+def test_split_holds_out_last_block_and_skips_empty_frames() -> None:
+    kp = np.zeros((100, 25, 3), np.float32)
+    kp[..., 2] = 1
+    kp[40, :, 2] = 0  # no person in frame 40
+    sp = make_split(kp, val_fraction=0.1, min_pose_frames=50)
+    assert sp.val_range == (90, 100)
+    assert sp.pairs.min() == 1 and sp.pairs.max() == 89  # no pair reaches into validation
+    assert 40 not in sp.pairs and 41 not in sp.pairs  # neither (39, 40) nor (40, 41)
+    assert sp.usable == 99
+
+
+def test_too_few_pose_frames() -> None:
+    kp = np.zeros((80, 25, 3), np.float32)
+    kp[:30, :, 2] = 1
+    with pytest.raises(InputError, match=r"only 30 of 80 frames have a usable pose.*at least 50"):
+        make_split(kp, min_pose_frames=50, video="clip.mp4")
+
+
+def test_pair_dataset_items(dancer_clip, tmp_path) -> None:
+    seq = dancer_clip.seq
+    crop = compute_crop_box(seq.keypoints, seq.size)
+    cache = build_cache(dancer_clip.video, seq, crop, (32, 32), tmp_path / "c", "gt", show_progress=False)
+    sp = make_split(cache.poses, min_pose_frames=10)
+    ds = PairDataset(cache.folder / "frames.npy", cache.poses, sp.pairs)
+    item = ds[3]
+    t = int(sp.pairs[3])
+    assert item["prev"].shape == (3, 32, 32) and str(item["prev"].dtype) == "torch.uint8"
+    np.testing.assert_array_equal(item["cur"].permute(1, 2, 0).numpy(), cache.frames[t])
+    np.testing.assert_array_equal(item["kp_prev"].numpy(), cache.poses[t - 1])
+    import pickle
+
+    assert pickle.loads(pickle.dumps(ds))._frames is None  # workers reopen the memory map

@@ -1,0 +1,152 @@
+"""`rtmotion train` end to end on a short synthetic clip (ground-truth poses, tiny model, CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rtmotion.cli import main
+from rtmotion.pose.posefile import PoseSequence
+from rtmotion.train.bundle import load_checkpoint, load_subject
+
+FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
+        "--batch-size", "2", "--d-channels", "16", "--d-scales", "1", "--save-every", "8",
+        "--sample-every", "8", "--log-every", "4", "--min-pose-frames", "30"]
+
+
+def _train(clip, out: Path, *extra: str) -> int:
+    return main(["-q", "train", "--video", str(clip.video), "--poses", str(clip.poses),
+                 "-o", str(out), *FAST, *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(dancer_clip, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train") / "subjects" / "ada"
+    assert _train(dancer_clip, out, "--steps", "16") == 0
+    return out
+
+
+def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
+    for name in ("subject.json", "generator.pt", "pose_stats.json", "preview.png",
+                 "checkpoints/last.pt", "cache/frames.npy", "samples/step_0000016.png"):
+        assert (trained / name).is_file(), name
+    assert list((trained / "tb").glob("events.out.tfevents.*"))
+    info = json.loads((trained / "subject.json").read_text())
+    assert info["training"]["steps"] == 16 and info["name"] == "ada"
+    assert set(info["training"]["final_losses"]) >= {"l1", "ssim", "gan", "fm", "tgan", "d", "dt"}
+    n = dancer_clip.num_frames
+    assert info["validation"] == {"start": n - round(n * 0.1), "end": n}
+    s = load_subject(trained)
+    assert s.resolution == (64, 64) and s.stats.size == (64, 64)
+    from rtmotion.kernels.render_torch import render_pose_maps_torch
+
+    kp = np.load(trained / "cache" / "poses.npy")[:1]
+    maps = render_pose_maps_torch(torch.from_numpy(kp), s.pose_map_config)
+    with torch.no_grad():
+        frame, gate, _ = s.generator(maps, None)
+    assert frame.shape == (1, 3, 64, 64) and torch.isfinite(frame).all()
+    assert frame.min() >= -1 and frame.max() <= 1
+    # The crop holds the person: every visible ground-truth joint is inside it.
+    vis = dancer_clip.seq.keypoints[..., 2] > 0
+    xs, ys = dancer_clip.seq.keypoints[..., 0][vis], dancer_clip.seq.keypoints[..., 1][vis]
+    c = s.crop
+    assert c.x0 <= xs.min() and xs.max() < c.x1 and c.y0 <= ys.min() and ys.max() < c.y1
+
+
+def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
+    key_mtime = (trained / "cache" / "key.json").stat().st_mtime_ns
+    first = load_checkpoint(trained / "checkpoints" / "last.pt")
+    assert first["step"] == 16
+    assert _train(dancer_clip, trained, "--steps", "20", "--resume") == 0
+    ck = load_checkpoint(trained / "checkpoints" / "last.pt")
+    assert ck["step"] == 20
+    assert not torch.equal(ck["generator"]["head.weight"], first["generator"]["head.weight"])
+    assert json.loads((trained / "subject.json").read_text())["training"]["steps"] == 20
+    assert (trained / "cache" / "key.json").stat().st_mtime_ns == key_mtime  # cache hit
+
+
+def test_resume_from_another_model_is_refused(trained: Path, dancer_clip, capsys) -> None:
+    rc = main(["train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
+               "-o", str(trained), *FAST, "--preset", "base", "--steps", "30", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "another generator config" in err and "last.pt" in err
+
+
+def test_too_few_pose_frames(dancer_clip, tmp_path: Path, capsys) -> None:
+    seq = dancer_clip.seq
+    kp = seq.keypoints.copy()
+    kp[20:] = 0  # the person leaves after 20 frames
+    poses = tmp_path / "few.npz"
+    seq.with_keypoints(kp).save(poses)
+    out = tmp_path / "s"
+    rc = main(["train", "--video", str(dancer_clip.video), "--poses", str(poses), "-o", str(out),
+               "--preset", "tiny", "--resolution", "64", "--steps", "1", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"only 20 of {len(seq)} frames have a usable pose" in err
+    assert "at least 50" in err and err.count("\n") == 1
+    assert not (out / "cache" / "frames.npy").exists()  # refused before the slow work
+
+
+def test_unwritable_output(dancer_clip, tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc = main(["train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
+               "-o", str(blocker / "subj"), "--steps", "1", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 3 and "cannot create folder" in err
+
+
+def test_pose_file_of_another_video(dancer_clip, tmp_path: Path, capsys) -> None:
+    seq = dancer_clip.seq
+    other = tmp_path / "other.npz"
+    PoseSequence(seq.keypoints * 2, seq.skeleton, seq.fps, (512, 512), seq.timestamps).save(other)
+    rc = main(["train", "--video", str(dancer_clip.video), "--poses", str(other),
+               "-o", str(tmp_path / "s"), "--steps", "1", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "512x512" in err
+
+
+def test_face_stage(dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "face"
+    assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "3") == 0
+    s = load_subject(out)
+    assert s.face is not None and not s.face.training and s.face_side and s.face_side >= 8
+    assert json.loads((out / "subject.json").read_text())["training"]["face_steps"] == 3
+    c = s.face_config.crop_size
+    with torch.no_grad():
+        enhanced, residual = s.face(torch.zeros(1, 3, c, c), torch.zeros(1, s.face_config.pose_channels, c, c))
+    assert enhanced.shape == (1, 3, c, c)
+    assert residual.abs().sum() > 0  # trained away from the zero init
+
+
+@pytest.mark.mediapipe
+def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path) -> None:
+    """No --poses: real MediaPipe extraction, cached (the second run does not extract again)."""
+    out = tmp_path / "mp"
+    base = ["-q", "train", "--video", str(dancer_clip.video), "-o", str(out), *FAST, "--steps", "1"]
+    assert main(base) == 0
+    npz = out / "cache" / "extracted.npz"
+    seq = PoseSequence.load(npz)
+    assert len(seq) == dancer_clip.num_frames and seq.detected.all()
+    assert "mediapipe" in seq.extractor
+    # MediaPipe agrees with the ground truth within a few pixels (256 px frames).
+    gt = dancer_clip.seq.keypoints
+    both = (seq.keypoints[..., 2] > 0) & (gt[..., 2] > 0)
+    err = np.linalg.norm(seq.keypoints[..., :2] - gt[..., :2], axis=-1)[both]
+    assert np.median(err) < 10
+    mtime = npz.stat().st_mtime_ns
+    assert main(base[:-1] + ["2", "--resume"]) == 0
+    assert npz.stat().st_mtime_ns == mtime
+    assert json.loads((out / "subject.json").read_text())["source_video"]["pose_source"] == "mediapipe"
+
+
+def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "timed"
+    assert _train(dancer_clip, out, "--steps", "100000", "--minutes", "0.02") == 0
+    t = json.loads((out / "subject.json").read_text())["training"]
+    assert 1 <= t["steps"] < 100000 and t["minutes"] < 0.5
+    assert t["final_losses"]  # flushed even though the run stopped between logs
