@@ -77,8 +77,8 @@ def train_args(args: argparse.Namespace) -> list[str]:
             "-o", str(args.out), "--work-dir", str(args.work_dir), "--name", "demo-ada",
             "--preset", args.preset, "--resolution", args.resolution, "--steps", str(args.steps),
             "--batch-size", str(args.batch_size), "--device", args.device,
-            "--workers", str(args.workers), "--seed", "0", "--save-every", "500",
-            "--sample-every", "500"]
+            "--workers", str(args.workers), "--seed", "0", "--save-every", str(args.save_every),
+            "--sample-every", str(args.save_every), "--d-channels", str(args.d_channels)]
     if args.minutes:
         argv += ["--minutes", str(args.minutes)]
     if args.resume:
@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--device", default="cuda", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--d-channels", type=int, default=64, help="train: discriminator width")
+    p.add_argument("--save-every", type=int, default=500, help="train: steps between checkpoints")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
     os.chdir(REPO)  # relative paths are relative to the repository root

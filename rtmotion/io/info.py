@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,7 @@ class VideoInfo:
     pix_fmt: str
     codec: str
     frame_count_exact: bool = True
+    tags: dict[str, str] = field(default_factory=dict, compare=False)  # container metadata
 
     @property
     def size(self) -> tuple[int, int]:
@@ -221,6 +222,7 @@ class VideoInfo:
                 pix_fmt=pix_fmt,
                 codec=str(ctx.name),
                 frame_count_exact=exact,
+                tags={str(k): str(v) for k, v in (container.metadata or {}).items()},
             )
         finally:
             container.close()

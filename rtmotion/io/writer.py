@@ -41,6 +41,7 @@ class VideoWriter:
     - `audio_from`: if that file has an audio stream it is muxed into the output, copied as-is
       when MP4 can hold its codec (AAC, MP3, ...) else transcoded to AAC, and cut at the
       video's end. A file without audio is logged and ignored; a missing file is an InputError.
+    - `metadata`: container tags to store, e.g. {"comment": "..."}; read back in VideoInfo.tags.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class VideoWriter:
         preset: str = "medium",
         codec: str = "libx264",
         pix_fmt: str = "yuv420p",
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps: Fraction = to_fraction(fps)
@@ -80,6 +82,9 @@ class VideoWriter:
             import av
 
             self._container = av.open(str(tmp), mode="w")
+            # Container tags (MP4 keeps the standard keys: title, comment, ...).
+            for key, value in (metadata or {}).items():
+                self._container.metadata[key] = str(value)
             if size is not None:
                 self._open_stream(int(size[0]), int(size[1]))
         except BaseException as e:

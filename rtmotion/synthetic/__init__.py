@@ -17,7 +17,13 @@ same joint angles, each with its own bone lengths.
 from rtmotion.synthetic.backgrounds import BACKGROUNDS
 from rtmotion.synthetic.body import BodyPose, Camera, pose_body
 from rtmotion.synthetic.characters import CHARACTERS, BodyDims, Character, get_character
-from rtmotion.synthetic.generate import render_pose, render_sequence, write_dancer_video
+from rtmotion.synthetic.generate import (
+    origin_tag,
+    parse_origin_tag,
+    render_pose,
+    render_sequence,
+    write_dancer_video,
+)
 from rtmotion.synthetic.motion import (
     DOFS,
     MOTIONS,
@@ -31,6 +37,7 @@ from rtmotion.synthetic.render import Renderer
 __all__ = [
     "BACKGROUNDS", "CHARACTERS", "DOFS", "MOTIONS",
     "BodyDims", "BodyPose", "Camera", "Character", "MotionAngles", "Renderer",
-    "angles_from_dict", "get_character", "motion_angles", "neutral_angles", "pose_body",
+    "angles_from_dict", "get_character", "motion_angles", "neutral_angles", "origin_tag",
+    "parse_origin_tag", "pose_body",
     "render_pose", "render_sequence", "write_dancer_video",
 ]

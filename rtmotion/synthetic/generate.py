@@ -153,7 +153,12 @@ def write_dancer_video(
 
             bar = progress(total=len(seq), desc=f"synth {Path(path).name}")
         try:
-            with VideoWriter(path, seq.fps, seq.size, audio_from=audio_from, crf=crf) as w:
+            # Self-describing file: a subject trained on it records where it came from, so
+            # `rtmotion eval` can re-render ground truth (rtmotion.synthetic.origin_tag).
+            char = character if isinstance(character, Character) else get_character(character)
+            tag = origin_tag(seq.source, background or char.background)
+            with VideoWriter(path, seq.fps, seq.size, audio_from=audio_from, crf=crf,
+                             metadata={"comment": tag}) as w:
                 for img in it:
                     w.write(img)
                     if bar is not None:
@@ -166,3 +171,23 @@ def write_dancer_video(
     log.info("wrote %s (%d frames, %s fps%s)", path, len(seq), seq.fps, ", with beat" if audio else "")
     return seq
 
+
+ORIGIN_TAG_PREFIX = "rtmotion "
+
+
+def origin_tag(source: str, background: str) -> str:
+    """The MP4 comment tag of a synthetic video: 'rtmotion synthetic:NAME/MOTION/seedN background=B'."""
+    return f"{ORIGIN_TAG_PREFIX}{source} background={background}"
+
+
+def parse_origin_tag(text: str) -> dict[str, str] | None:
+    """{'origin': 'synthetic:...', 'background': B} from `origin_tag`'s text, else None."""
+    if not text.startswith(ORIGIN_TAG_PREFIX + "synthetic:"):
+        return None
+    parts = text[len(ORIGIN_TAG_PREFIX):].split()
+    out = {"origin": parts[0]}
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        if k == "background" and v:
+            out["background"] = v
+    return out

@@ -595,6 +595,20 @@ def _tensorboard(folder: Path) -> Any:
     return SummaryWriter(log_dir=str(folder))
 
 
+def _synthetic_origin(video_info: Any, seq: Any) -> dict[str, str]:
+    """{'origin', 'background'} when the target video is a synthetic dancer, else {}.
+
+    Read from the video's container tag (written by `rtmotion synth`) or, failing that, from a
+    ground-truth pose file's source; `rtmotion eval` uses it to re-render ground truth.
+    """
+    from rtmotion.synthetic import parse_origin_tag
+
+    found = parse_origin_tag(str(getattr(video_info, "tags", {}).get("comment", "")))
+    if found is None and str(seq.source).startswith("synthetic:"):
+        found = {"origin": str(seq.source)}
+    return found or {}
+
+
 def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _Data, pmc: Any,
                    device: torch.device, result: TrainResult, face: nn.Module | None,
                    face_side: int | None) -> float | None:
@@ -628,6 +642,7 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
     source = {"path": str(Path(cfg.video).resolve()), "name": Path(cfg.video).name,
               "width": vi.width, "height": vi.height, "fps": str(vi.fps),
               "frame_count": int(cache.poses.shape[0]), "pose_source": data.pose_source}
+    source.update(_synthetic_origin(vi, data.seq))
     training = {
         "steps": result.steps, "face_steps": result.face_steps,
         "minutes": round(result.minutes, 3), "device": result.device,

@@ -186,3 +186,17 @@ def test_audio_from_video_without_audio(tmp_path: Path, media) -> None:  # type:
     out = tmp_path / "silent.mp4"
     _write(out, 5, 10, audio_from=media("basic.mp4"))
     assert not VideoInfo.from_path(out).has_audio
+
+
+def test_writer_stores_container_metadata(tmp_path):
+    import numpy as np
+
+    from rtmotion.io import VideoInfo, VideoWriter
+
+    path = tmp_path / "tagged.mp4"
+    with VideoWriter(path, 30, metadata={"comment": "hello rtmotion", "title": "t"}) as w:
+        for _ in range(3):
+            w.write(np.zeros((32, 32, 3), np.uint8))
+    tags = VideoInfo.from_path(path).tags
+    assert tags["comment"] == "hello rtmotion"
+    assert tags["title"] == "t"
