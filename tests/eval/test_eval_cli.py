@@ -187,13 +187,22 @@ def test_no_person(tiny_subject, tmp_path: Path, capsys) -> None:
 
 def test_transfer_needs_synthetic_subject_and_another_character(tiny_subject, tmp_path: Path,
                                                                  capsys) -> None:
-    real_like = _copy_subject(tiny_subject, tmp_path, pose_source="mediapipe")
+    # A subject of real footage: no origin tag in its video, poses from MediaPipe.
+    real_like = _copy_subject(tiny_subject, tmp_path, pose_source="mediapipe", origin=None,
+                              background=None)
     assert "not trained on a synthetic dancer" in _bad(
         capsys, tmp_path, str(real_like), "--transfer-character", "bruno")
     assert "subject's own character" in _bad(
         capsys, tmp_path, str(tiny_subject.folder), "--transfer-character", "ada")
     assert "unknown character" in _bad(
         capsys, tmp_path, str(tiny_subject.folder), "--transfer-character", "zorro")
+
+
+def test_subject_records_its_synthetic_origin(tiny_subject) -> None:
+    """Training on a `rtmotion synth` video records where it came from (its MP4 origin tag)."""
+    info = json.loads((tiny_subject.folder / "subject.json").read_text())
+    assert info["source_video"]["origin"].startswith("synthetic:ada/")
+    assert info["source_video"]["background"]
 
 
 def test_report_path_is_a_directory(tiny_subject, tmp_path: Path, capsys) -> None:
