@@ -3,6 +3,9 @@ downloaded). Session-scoped, so each clip is rendered once per test run (< 1 s e
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -57,3 +60,30 @@ def dancer_clip(tmp_path_factory: pytest.TempPathFactory) -> DancerClip:
 def dancer_clip_audio(tmp_path_factory: pytest.TempPathFactory) -> DancerClip:
     """Same as `dancer_clip` with a beat track (AAC, 44.1 kHz) muxed in."""
     return _make_clip(tmp_path_factory.mktemp("dancer_audio"), audio=True)
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run with one torch intra-op thread. The test models are tiny: one thread is as fast as
+    two, and on a loaded 2-core machine torch's spinning pool made 10 s runs take 100 s."""
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+@pytest.fixture
+def single_torch_thread() -> Iterator[None]:
+    """Function-scoped `one_torch_thread` (use with autouse in a folder's conftest)."""
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def torch_thread_limiter():
+    """`one_torch_thread` for session-scoped fixtures."""
+    return one_torch_thread

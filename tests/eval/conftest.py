@@ -7,8 +7,6 @@ held-out block (the last 20 %: 12 frames), a recorded source video and pose file
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,20 +14,9 @@ import pytest
 import torch
 
 
-def _one_thread() -> Iterator[None]:
-    # These models are tiny: one intra-op thread is as fast as two, and on a loaded 2-core
-    # machine torch's spinning thread pool can make a 10 s run take 100 s.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
-
-
 @pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    yield from _one_thread()
+def _single_thread(single_torch_thread: None) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,8 +28,8 @@ class TrainedSubject:
 
 
 @pytest.fixture(scope="session")
-def tiny_subject(tmp_path_factory: pytest.TempPathFactory) -> TrainedSubject:
-    with contextlib.contextmanager(_one_thread)():
+def tiny_subject(tmp_path_factory: pytest.TempPathFactory, torch_thread_limiter) -> TrainedSubject:
+    with torch_thread_limiter():
         return _train(tmp_path_factory)
 
 

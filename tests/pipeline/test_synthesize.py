@@ -21,12 +21,8 @@ RES = (64, 64)
 
 
 @pytest.fixture(autouse=True)
-def _single_thread():
-    # A tiny model: one torch thread avoids the pool's spinning on a loaded 2-core machine.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+def _single_thread(single_torch_thread: None) -> None:
+    return None
 
 
 def _poses(n: int = 6) -> np.ndarray:
