@@ -8,6 +8,8 @@ W-1, so the sample position x + dx becomes ``2 (x + dx) / (W - 1) - 1`` (0 when 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -54,3 +56,28 @@ def sample_in_frame_torch(flow: torch.Tensor) -> torch.Tensor:
     ys = torch.arange(h, device=flow.device, dtype=flow.dtype).view(1, h, 1) + flow[..., 1]
     inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
     return inside.to(torch.float32)[:, None]
+
+
+def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tensor,
+                  flow_cfg: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Warp the previous frame to the current pose with the analytic pose flow.
+
+    The one place training and inference (`rtmotion.pipeline.synthesize`) warp, so a subject
+    is always driven exactly as it was trained.
+
+    Args:
+        prev: B x 3 x H x W in [-1, 1], the previous frame (generated or real).
+        kp_prev, kp_cur: B x K x 3 keypoints in pixels of this frame.
+        flow_cfg: rtmotion.kernels.flow_numpy.PoseFlowConfig (None: its defaults).
+
+    Returns:
+        warped: B x 3 x H x W in [-1, 1] (edge-clamped where the flow leaves the frame);
+        mask: B x 1 x H x W in {0, 1}, 1 where the flow sampled inside the frame.
+    """
+    from rtmotion.kernels.flow_torch import pose_flow_torch
+
+    _, _, h, w = prev.shape
+    flow = pose_flow_torch(kp_prev.float(), kp_cur.float(), (w, h), flow_cfg)  # B x H x W x 2, px
+    warped = warp_torch(prev, flow.to(prev.dtype))                            # B x 3 x H x W
+    mask = sample_in_frame_torch(flow).to(prev.dtype)                         # B x 1 x H x W
+    return warped, mask

@@ -10,7 +10,7 @@ the state EDN's temporal smoothing needs (its own previous output and the previo
         out_t, gate_t   = generator(maps_t, warped_t, mask_t)           (a runtime backend)
         image_t  = out_t (+ face enhancer residual when the subject has one) -> uint8 RGB
 
-The warp is the training code's own (`rtmotion.train.trainer.warp_previous`) with the subject's
+The warp is the training code's own (`rtmotion.kernels.warp_torch.warp_previous`) with the subject's
 recorded `pose_flow_config`, so inference feeds the generator exactly what training did.
 
 State rules (these matter for live use, where a person walks in and out of view):
@@ -163,7 +163,7 @@ class SubjectSynthesizer:
             frame, gate = self.runner(maps, None, None)      # pose only
             self.last_mode = "pose-only"
         else:
-            from rtmotion.train.trainer import warp_previous
+            from rtmotion.kernels.warp_torch import warp_previous
 
             # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
             warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp, self.pose_flow_config)

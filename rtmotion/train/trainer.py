@@ -43,6 +43,7 @@ from torch import nn
 
 from rtmotion.errors import CheckpointError, InputError
 from rtmotion.train.config import TrainConfig
+from rtmotion.kernels.warp_torch import warp_previous
 from rtmotion.train.crop import CropBox
 
 log = logging.getLogger(__name__)
@@ -123,29 +124,6 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
 
 
 # ---- flow + warp of the previous frame ---------------------------------------------------------
-
-def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tensor,
-                  flow_cfg: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Warp the previous frame to the current pose with the analytic pose flow (as inference).
-
-    Args:
-        prev: B x 3 x H x W in [-1, 1], the previous frame (generated or real).
-        kp_prev, kp_cur: B x K x 3 keypoints in pixels of this frame.
-        flow_cfg: rtmotion.kernels.flow_numpy.PoseFlowConfig (None: its defaults).
-
-    Returns:
-        warped: B x 3 x H x W in [-1, 1] (edge-clamped where the flow leaves the frame);
-        mask: B x 1 x H x W in {0, 1}, 1 where the flow sampled inside the frame.
-    """
-    from rtmotion.kernels.flow_torch import pose_flow_torch
-    from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_torch
-
-    _, _, h, w = prev.shape
-    flow = pose_flow_torch(kp_prev.float(), kp_cur.float(), (w, h), flow_cfg)  # B x H x W x 2, px
-    warped = warp_torch(prev, flow.to(prev.dtype))                            # B x 3 x H x W
-    mask = sample_in_frame_torch(flow).to(prev.dtype)                         # B x 1 x H x W
-    return warped, mask
-
 
 def render_maps(kp: torch.Tensor, pmc: Any) -> torch.Tensor:
     """B x K x 3 keypoints (crop pixels) -> B x C x H x W maps in [0, 1] on kp's device."""

@@ -71,7 +71,7 @@ def test_frames_have_right_shape_dtype_and_state(random_subject) -> None:
 def test_second_frame_is_generator_on_warped_previous(random_subject) -> None:
     """Recompute frame 1 by hand: maps, warp of frame 0's float output, generator."""
     from rtmotion.kernels.render_torch import render_pose_maps_torch
-    from rtmotion.train.trainer import warp_previous
+    from rtmotion.kernels.warp_torch import warp_previous
 
     poses = _poses(2)
     with SubjectSynthesizer(random_subject) as synth:
