@@ -100,13 +100,19 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig
 
 def run(args: argparse.Namespace) -> int:
     from rtmotion.errors import InputError
+    from rtmotion.io import VideoInfo
     from rtmotion.models.config import GENERATOR_PRESETS
+    from rtmotion.pose.posefile import PoseSequence
     from rtmotion.train.trainer import check_outputs, train
 
     if args.preset not in GENERATOR_PRESETS:
         raise InputError(None, f"--preset {args.preset!r} is unknown",
                          f"choose from: {', '.join(GENERATOR_PRESETS)}")
     cfg = config_from_args(args)
+    # Inputs first, then outputs: a bad video must not leave empty folders under -o.
+    VideoInfo.from_path(cfg.video)
+    if args.poses is not None:
+        PoseSequence.load(args.poses)
     check_outputs(cfg)  # OutputError before any work
     result = train(cfg)
     if result.world_size == 1 or _rank() == 0:

@@ -150,3 +150,17 @@ def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:
     t = json.loads((out / "subject.json").read_text())["training"]
     assert 1 <= t["steps"] < 100000 and t["minutes"] < 0.5
     assert t["final_losses"]  # flushed even though the run stopped between logs
+
+
+def test_bad_video_leaves_no_output_folder(tmp_path, capsys) -> None:
+    """Inputs are checked before any output folder is made."""
+    from rtmotion.cli import main
+
+    out = tmp_path / "subjects" / "x"
+    bad = tmp_path / "not_a_video.mp4"
+    bad.write_text("hello")
+    for video in (tmp_path / "missing.mp4", bad):
+        rc = main(["-q", "train", "--video", str(video), "-o", str(out), "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert rc == 2 and str(video) in err and len(err.strip().splitlines()) == 1
+        assert not out.exists() and not (tmp_path / "subjects").exists()
