@@ -3,7 +3,7 @@
 One network per file, each built from a dataclass in `rtmotion.models.config`:
 generator.PoseGenerator (GeneratorConfig), face.FaceEnhancer (FaceConfig),
 discriminator.MultiScalePatchDiscriminator / TemporalDiscriminator (DiscriminatorConfig),
-losses (LossConfig), flops (params / FLOPs / timing), pix2pixhd_reference (the baseline).
+losses, flops (params / FLOPs / timing), pix2pixhd_reference (the baseline).
 """
 
 from rtmotion.models.config import (
@@ -12,7 +12,6 @@ from rtmotion.models.config import (
     DiscriminatorConfig,
     FaceConfig,
     GeneratorConfig,
-    LossConfig,
     generator_preset,
 )
 from rtmotion.models.generator import GeneratorForExport, PoseGenerator, build_generator
@@ -24,7 +23,6 @@ __all__ = [
     "FaceConfig",
     "GeneratorConfig",
     "GeneratorForExport",
-    "LossConfig",
     "PoseGenerator",
     "build_generator",
     "generator_preset",

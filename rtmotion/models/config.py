@@ -218,47 +218,11 @@ class DiscriminatorConfig:
         return _from_dict(cls, data)
 
 
-@dataclass(frozen=True)
-class LossConfig:
-    """Loss choice and weights (used by the trainer; pix2pixHD/EDN defaults where they exist).
-
-    Attributes:
-        gan_mode: "hinge" or "lsgan" (pix2pixHD uses LSGAN).
-        gan / temporal_gan / face_gan: adversarial weights of the frame, temporal, face D.
-        feature_matching: weight of D feature matching (pix2pixHD: 10).
-        l1: weight of the L1 reconstruction loss.
-        ssim: weight of (1 - SSIM).
-        perceptual: weight of the VGG loss; used only when perceptual_weights is set.
-        perceptual_weights: local path of VGG19-features weights, or None (nothing downloaded).
-    """
-
-    gan_mode: str = "hinge"
-    gan: float = 1.0
-    temporal_gan: float = 1.0
-    face_gan: float = 1.0
-    feature_matching: float = 10.0
-    l1: float = 10.0
-    ssim: float = 1.0
-    perceptual: float = 10.0
-    perceptual_weights: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_choice("gan_mode", self.gan_mode, GAN_MODES)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LossConfig:
-        return _from_dict(cls, data)
-
-
 __all__ = [
     "DEFAULT_PRESET",
     "DiscriminatorConfig",
     "FaceConfig",
     "GENERATOR_PRESETS",
     "GeneratorConfig",
-    "LossConfig",
     "generator_preset",
 ]

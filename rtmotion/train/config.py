@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from rtmotion.models.config import GAN_MODES
+
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
@@ -49,7 +51,7 @@ class TrainConfig:
             that only ever saw noise learns to ignore the warped input for good; real previous
             frames teach it that warping is worth using, then the generator switches to its own
             outputs (what inference feeds).
-        gan_mode, weight_*: losses (weights as in LossConfig; L1 10, SSIM 1, GAN 1, FM 10).
+        gan_mode, weight_*: losses ("hinge" or "lsgan"; weights L1 10, SSIM 1, GAN 1, FM 10).
         perceptual_weights: local VGG19 weights file for the perceptual loss (None: off).
         d_scales, d_channels: discriminator size (multi-scale PatchGAN).
         face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
@@ -113,6 +115,8 @@ class TrainConfig:
         self.resolution = (int(self.resolution[0]), int(self.resolution[1]))
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} is not one of {DEVICES}")
+        if self.gan_mode not in GAN_MODES:
+            raise ValueError(f"gan_mode {self.gan_mode!r} is not one of {GAN_MODES}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp {self.amp!r} is not one of {AMP_MODES}")
         if self.steps < 0 or self.batch_size < 1 or self.workers < 0:
