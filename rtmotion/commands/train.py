@@ -75,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="initial probability of warping the REAL previous frame (decays to 0)")
     parser.add_argument("--teacher-forcing-steps", type=int, default=2000,
                         help="steps over which teacher forcing decays to 0")
+    parser.add_argument("--clip-length", type=int, default=2,
+                        help="consecutive frames per training sample (2 = EDN's pairs; 3-4 also "
+                             "train against error that builds up over a long rollout)")
+    parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
+                        help="do not give the generator the target's clean background (use for "
+                             "a moving camera; by default it is estimated from the training frames)")
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig
@@ -93,6 +99,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig
             min_pose_frames=args.min_pose_frames, val_fraction=args.val_fraction,
             teacher_forcing=args.teacher_forcing, teacher_forcing_steps=args.teacher_forcing_steps,
             d_channels=args.d_channels, d_scales=args.d_scales,
+            background_plate=args.background_plate, clip_length=args.clip_length,
         )
     except ValueError as e:
         raise InputError(None, f"invalid training option: {e}") from None

@@ -70,6 +70,10 @@ class GeneratorConfig:
             TensorRT >= 8.6), "batch" (folds into the convs at export: fastest), "none".
         upsample: "nearest_conv" (nearest x2 then 3x3 conv: no checkerboard) or "transposed".
         gate_bias_init: initial bias of the gate logit (0 -> gate starts at 0.5).
+        background_plate: the network holds the target's clean background plate (a 1 x 3 x H x W
+            buffer at `resolution`, saved with the weights; rtmotion.train.background) and sees
+            it as 3 more input channels, so it only has to draw the person. A constant of the
+            ONNX graph, not an input: the plate belongs to the subject like the weights do.
     """
 
     resolution: tuple[int, int] = (256, 256)
@@ -87,6 +91,7 @@ class GeneratorConfig:
     norm: str = "instance"
     upsample: str = "nearest_conv"
     gate_bias_init: float = 0.0
+    background_plate: bool = False
 
     def __post_init__(self) -> None:
         w, h = self.resolution
@@ -104,8 +109,10 @@ class GeneratorConfig:
 
     @property
     def in_channels(self) -> int:
-        """Channels of the network's input tensor: pose maps (+ warped prev RGB (+ mask))."""
-        return self.pose_channels + (3 + int(self.use_prev_mask) if self.use_prev else 0)
+        """Channels of the network's input tensor: pose maps (+ warped prev RGB (+ mask))
+        (+ background plate RGB)."""
+        prev = 3 + int(self.use_prev_mask) if self.use_prev else 0
+        return self.pose_channels + prev + (3 if self.background_plate else 0)
 
     def channels(self) -> list[int]:
         """Channel count at each level, full resolution first (length n_down + 1)."""

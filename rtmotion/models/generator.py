@@ -19,6 +19,10 @@ Inputs (all float32 or float16, N x C x H x W):
                  never seen, so a dropped previous frame in training looks like a blank one).
 First frame / no previous frame: pass `warped_prev=None` (or zeros with a zero mask).
 
+With `config.background_plate` the network also holds the subject's clean background plate
+(buffer `background`, 1 x 3 x H x W in [-1, 1], set with `set_background`) and sees it as 3 more
+input channels; it is part of the weights, so callers and the ONNX inputs do not change.
+
 Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem, `n_down` stride-2 convs,
 `n_res` residual blocks at the bottleneck, nearest-upsampling decoder with additive skips, and
 a 3x3 head giving 3 RGB channels (tanh) + 1 gate logit (sigmoid).
@@ -38,6 +42,8 @@ norm is a separate kernel): with norm="none" (what a folded batch norm costs) "s
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,6 +78,24 @@ class PoseGenerator(nn.Module):
         if config.use_prev:
             with torch.no_grad():
                 self.head.bias[3].fill_(config.gate_bias_init)
+        if config.background_plate:
+            w, h = config.resolution
+            # Mid-grey until set: a generator built for a plate but never given one is usable.
+            self.register_buffer("background", torch.zeros(1, 3, h, w))
+
+    def set_background(self, plate: Any) -> None:
+        """Store the background plate: uint8 H x W x 3 RGB (numpy or torch) at the config's
+        resolution, or a float 1 x 3 x H x W tensor already in [-1, 1]."""
+        if not self.config.background_plate:
+            raise ValueError("this generator was built without background_plate")
+        t = torch.as_tensor(plate)
+        if t.dtype == torch.uint8:
+            t = t.permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        if tuple(t.shape) != tuple(self.background.shape):
+            raise ValueError(f"background plate has shape {tuple(t.shape)}, the generator needs "
+                             f"{tuple(self.background.shape)} (uint8 H x W x 3 at its resolution)")
+        with torch.no_grad():
+            self.background.copy_(t.to(self.background.device, self.background.dtype))
 
     def forward(
         self,
@@ -97,8 +121,14 @@ class PoseGenerator(nn.Module):
         if not torch.jit.is_tracing() and c != cfg.pose_channels:
             raise ValueError(f"pose_maps has {c} channels, the generator expects {cfg.pose_channels}")
         x = pose_maps * 2.0 - 1.0  # B x Cp x H x W in [-1, 1]
+        plate = []
+        if cfg.background_plate:
+            if not torch.jit.is_tracing() and (h, w) != tuple(self.background.shape[2:]):
+                raise ValueError(f"pose_maps are {w}x{h} but this generator's background plate is "
+                                 f"{self.background.shape[3]}x{self.background.shape[2]}")
+            plate = [self.background.to(x.dtype).expand(b, -1, -1, -1)]
         if not cfg.use_prev:
-            synthesized = torch.tanh(self.head(self.body(x)))  # B x 3 x H x W
+            synthesized = torch.tanh(self.head(self.body(torch.cat([x, *plate], dim=1))))
             gate = torch.zeros_like(synthesized[:, :1])  # B x 1 x H x W
             return synthesized, gate, synthesized
         if warped_prev is None:
@@ -112,6 +142,7 @@ class PoseGenerator(nn.Module):
         inputs = [x, warped_prev * prev_mask]
         if cfg.use_prev_mask:
             inputs.append(prev_mask * 2.0 - 1.0)
+        inputs += plate
         out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x 4 x H x W
         synthesized = torch.tanh(out[:, :3])  # B x 3 x H x W in [-1, 1]
         gate = torch.sigmoid(out[:, 3:4]) * prev_mask  # B x 1 x H x W in [0, 1]

@@ -4,7 +4,9 @@
 - `crop.CropBox` / `compute_crop_box`: the ONE fixed crop per target video (EDN's frame of
   reference); poses of a subject are in this crop's pixels at the model resolution.
 - `cache.build_cache`: cropped frames (uint8 .npy memory map) + poses, keyed by the inputs.
-- `dataset.make_split` / `PairDataset`: consecutive pairs, the held-out last block.
+- `dataset.make_split` / `clip_ends` / `ClipDataset`: consecutive pairs and clips, the
+  held-out last block.
+- `background.estimate_background_plate`: the target's clean background for the generator.
 - `bundle.load_subject(path) -> Subject` (generator in eval mode, stats, crop, configs), with
   CheckpointError for anything wrong; `write_bundle`, `save_checkpoint` / `load_checkpoint`.
 - `distributed`: torchrun / DDP helpers (NCCL on CUDA, gloo on CPU).

@@ -11,6 +11,7 @@ A subject bundle is a folder `subjects/NAME/`:
     face.pt           (optional) the face enhancer, same layout, plus its fixed crop side
     pose_stats.json   SubjectPoseStats of the target's poses in crop pixels (normalization)
     preview.png       a few generated frames next to the real ones
+    background.png    (when trained with a background plate) the plate the generator holds
     checkpoints/      training state (last.pt), not shipped; may live in another work dir
 
 `load_subject(path)` checks everything and raises CheckpointError with one clear line for a
@@ -52,6 +53,7 @@ GENERATOR_FILE = "generator.pt"
 FACE_FILE = "face.pt"
 STATS_FILE = "pose_stats.json"
 PREVIEW_FILE = "preview.png"
+BACKGROUND_FILE = "background.png"  # the plate inside generator.pt, as an image to look at
 
 _RETRAIN = "train it again with `rtmotion train`"
 
@@ -238,6 +240,7 @@ def write_bundle(
     face_side: int | None = None,
     weights_dtype: str = "float16",
     pose_flow_config: Any = None,
+    background: np.ndarray | None = None,
 ) -> Path:
     """Write a subject bundle (each file atomically, subject.json last). Returns the folder."""
     folder = Path(folder)
@@ -254,6 +257,8 @@ def write_bundle(
     stats.save(folder / STATS_FILE)
     if preview is not None:
         write_png(folder / PREVIEW_FILE, preview)
+    if background is not None:  # uint8 H x W x 3; the generator holds the same plate
+        write_png(folder / BACKGROUND_FILE, background)
     info = {
         "format": FORMAT_NAME,
         "bundle_version": BUNDLE_VERSION,
@@ -270,6 +275,7 @@ def write_bundle(
         "face": face_info,
         "pose_stats_file": STATS_FILE,
         "preview": PREVIEW_FILE if preview is not None else None,
+        "background": BACKGROUND_FILE if background is not None else None,
         "validation": {"start": int(validation_range[0]), "end": int(validation_range[1])},
         "training": training,
     }

@@ -39,12 +39,19 @@ class TrainConfig:
         min_pose_frames: fewer usable pose frames than this -> InputError.
         val_fraction: the last fraction of the video (contiguous) is held out for `rtmotion eval`.
         min_joints: a frame is usable when at least this many joints are visible.
+        background_plate: estimate the target's clean background from the training frames and
+            give it to the generator (rtmotion.train.background); right for a fixed camera (EDN's
+            setting), off for a moving one.
 
     Optimisation:
         steps: total optimizer steps (a resumed run continues up to this number).
         minutes: stop this run after this many minutes of training as well (None: no limit).
         batch_size: per process.
         lr, beta1, beta2: Adam for G and the discriminators (pix2pixHD: 2e-4, (0.5, 0.999)).
+        clip_length: consecutive frames per training sample (EDN: 2, pairs). Longer clips feed
+            the generator its own blended outputs as previous frames, as a long inference
+            rollout does, so the error that builds up through the warped previous frame is
+            trained against; each step costs about clip_length / 2 times a pair step.
         teacher_forcing: probability, at step 0, of feeding the REAL previous frame (warped)
             instead of the generator's own previous output; decays linearly to 0 at
             `teacher_forcing_steps`. Early on the generated previous frame is noise, and a gate
@@ -78,6 +85,7 @@ class TrainConfig:
     min_pose_frames: int = 50
     val_fraction: float = 0.1
     min_joints: int = 8
+    background_plate: bool = True
 
     steps: int = 20000
     minutes: float | None = None
@@ -85,6 +93,7 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    clip_length: int = 2
     teacher_forcing: float = 0.5
     teacher_forcing_steps: int = 2000
     gan_mode: str = "hinge"
@@ -123,6 +132,8 @@ class TrainConfig:
             raise ValueError("steps must be >= 0, batch_size >= 1, workers >= 0")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
+        if self.clip_length < 2:
+            raise ValueError(f"clip_length must be at least 2, got {self.clip_length}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
         if self.minutes is not None and self.minutes <= 0:

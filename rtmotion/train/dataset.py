@@ -1,10 +1,12 @@
-"""Training pairs from the cache: consecutive frames (t-1, t) with their poses.
+"""Training clips from the cache: consecutive frames with their poses.
 
 The generator learns temporal smoothing from pairs (EDN): it makes frame t-1 from its pose
-alone, then frame t from pose t and frame t-1 warped to pose t. A pair is used only when both
-frames show a person (`usable_frames`), and only from the training part of the video: the last
-`val_fraction` of the frames (one contiguous block, so `rtmotion eval` can play it as a video)
-is held out, and no pair straddles the boundary.
+alone, then frame t from pose t and frame t-1 warped to pose t. Longer clips (`clip_ends`,
+`TrainConfig.clip_length`) continue the chain, so the generator also sees previous frames that
+are themselves blends of warped outputs, as in a long inference rollout. A pair is used only
+when both frames show a person (`usable_frames`), and only from the training part of the video:
+the last `val_fraction` of the frames (one contiguous block, so `rtmotion eval` can play it as
+a video) is held out, and no pair (hence no clip) straddles the boundary.
 
 Items are uint8 images and float keypoints (small to move across processes); the trainer
 converts them on the device and renders the pose maps there (`render_pose_maps_torch`).
@@ -71,27 +73,54 @@ def make_split(
     return Split(pairs, (val_start, t), t, n_ok)
 
 
-class PairDataset(Dataset):
-    """Consecutive frame pairs from cached arrays.
+def clip_ends(pairs: np.ndarray, length: int) -> np.ndarray:
+    """Last frames t of the training clips (t - length + 1 .. t) made only of training pairs.
+
+    A clip of `length` consecutive frames is usable when each of its `length - 1` consecutive
+    pairs is (both frames show a person, none is held out); length 2 gives `pairs` back.
+
+    Args:
+        pairs: int64 (N,) indices t of the usable pairs (t-1, t) (`Split.pairs`).
+        length: frames per clip, >= 2.
+    Returns:
+        int64 (M,) sorted clip ends.
+    """
+    if length < 2:
+        raise ValueError(f"clip length must be at least 2, got {length}")
+    pairs = np.asarray(pairs, dtype=np.int64)
+    ok = np.ones(len(pairs), bool)
+    have = set(pairs.tolist())
+    for back in range(1, length - 1):
+        ok &= np.fromiter(((t - back) in have for t in pairs), bool, len(pairs))
+    return np.sort(pairs[ok])
+
+
+class ClipDataset(Dataset):
+    """Clips of consecutive frames from cached arrays (EDN trains on pairs: length 2).
 
     Args:
         frames: uint8 (T, H, W, 3), or the path of a .npy file holding it: each process (and
             DataLoader worker) then opens its own read-only memory map on first use, so nothing
             is copied when workers start, whatever the multiprocessing start method.
         poses: float32 (T, K, 3) in crop pixels.
-        pairs: indices t of the pairs (t-1, t).
+        ends: indices t of the clips' last frames (`clip_ends`).
+        length: frames per clip.
 
     Item: dict with
-        prev, cur: uint8 tensors 3 x H x W (RGB);
-        kp_prev, kp_cur: float32 tensors K x 3 (x, y in crop pixels, confidence);
+        frames: uint8 tensor L x 3 x H x W (RGB), frames t - L + 1 .. t in order;
+        keypoints: float32 tensor L x K x 3 (x, y in crop pixels, confidence);
         index: int64 t.
     """
 
-    def __init__(self, frames: np.ndarray | str | Path, poses: np.ndarray, pairs: np.ndarray) -> None:
+    def __init__(self, frames: np.ndarray | str | Path, poses: np.ndarray, ends: np.ndarray,
+                 length: int = 2) -> None:
         self._frames_path = None if isinstance(frames, np.ndarray) else str(frames)
         self._frames = frames if isinstance(frames, np.ndarray) else None
         self.poses = np.ascontiguousarray(poses, dtype=np.float32)
-        self.pairs = np.asarray(pairs, dtype=np.int64)
+        self.ends = np.asarray(ends, dtype=np.int64)
+        self.length = int(length)
+        if len(self.ends) and int(self.ends.min()) < self.length - 1:
+            raise ValueError(f"clip end {int(self.ends.min())} is too early for clips of {length}")
 
     @property
     def frames(self) -> np.ndarray:
@@ -106,17 +135,15 @@ class PairDataset(Dataset):
         return state
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.ends)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        t = int(self.pairs[i])
-        pair = np.asarray(self.frames[t - 1:t + 1])  # 2 x H x W x 3 uint8, one read
-        img = torch.from_numpy(np.ascontiguousarray(pair.transpose(0, 3, 1, 2)))  # 2 x 3 x H x W
+        t = int(self.ends[i])
+        a = t - self.length + 1
+        clip = np.asarray(self.frames[a:t + 1])  # L x H x W x 3 uint8, one read
         return {
-            "prev": img[0],
-            "cur": img[1],
-            "kp_prev": torch.from_numpy(self.poses[t - 1]),
-            "kp_cur": torch.from_numpy(self.poses[t]),
+            "frames": torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2))),
+            "keypoints": torch.from_numpy(self.poses[a:t + 1]),
             "index": torch.tensor(t, dtype=torch.int64),
         }
 

@@ -59,8 +59,8 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
     from rtmotion.models.face import FaceEnhancer, crop_resize, face_box
     from rtmotion.progress import progress
     from rtmotion.train.bundle import load_checkpoint
-    from rtmotion.train.dataset import PairDataset, to_model_range
-    from rtmotion.train.trainer import PairStep, render_maps
+    from rtmotion.train.dataset import ClipDataset, to_model_range
+    from rtmotion.train.trainer import ClipStep, render_maps
 
     fcfg = FaceConfig(crop_size=cfg.face_crop, pose_channels=pmc.num_channels)
     frame = tuple(cfg.resolution)
@@ -82,14 +82,14 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
             opt_f.load_state_dict(st["opt_face"])
             opt_fd.load_state_dict(st["opt_face_d"])
     gen.eval().requires_grad_(False)
-    ds = PairDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs)
+    ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs, 2)
     sampler = DistributedSampler(ds, dist.world_size, dist.rank, seed=cfg.seed + 1) if dist.enabled \
         else RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + 1 + face_step))
     loader = DataLoader(ds, batch_size=min(cfg.batch_size, len(ds)), sampler=sampler,
                         num_workers=cfg.workers, drop_last=True)
     f_step = DDP(face, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else face
     d_step = DDP(fd, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else fd
-    pair = PairStep(gen)
+    pair = ClipStep(gen)
     bar = progress(total=cfg.face_steps, desc="face", unit="it") if dist.is_main else None
     if bar is not None:
         bar.n = face_step
@@ -102,14 +102,19 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
         for batch in loader:
             if face_step >= cfg.face_steps:
                 break
-            real_p = to_model_range(batch["prev"].to(device))
-            real_c = to_model_range(batch["cur"].to(device))
-            kp_p, kp_c = batch["kp_prev"].to(device), batch["kp_cur"].to(device)
-            maps_p, maps_c = render_maps(kp_p, pmc), render_maps(kp_c, pmc)
-            teacher = torch.zeros(real_p.shape[0], dtype=torch.bool, device=device)
+            # As inference makes a frame: from its pose and the warped previous output.
+            clip = batch["frames"].to(device)  # B x 2 x 3 x H x W uint8
+            b = clip.shape[0]
+            real = to_model_range(clip.flatten(0, 1)).view(b, 2, *clip.shape[2:])
+            kps = batch["keypoints"].to(device)  # B x 2 x K x 3
+            maps = render_maps(kps.flatten(0, 1), pmc)
+            maps = maps.view(b, 2, *maps.shape[1:])
+            teacher = torch.zeros(b, 1, dtype=torch.bool, device=device)
             with torch.no_grad(), autocast():
-                _, fake_c, _, _, _ = pair(maps_p, maps_c, kp_p, kp_c, real_p, teacher)
-            boxes = face_boxes(batch["kp_cur"].numpy(), side, frame, fallback, fcfg.crop_size)
+                fakes, _ = pair(maps, kps, real, teacher)
+            fake_c, real_c, maps_c = fakes[:, 1], real[:, 1], maps[:, 1]
+            boxes = face_boxes(batch["keypoints"][:, 1].numpy(), side, frame, fallback,
+                               fcfg.crop_size)
             s = fcfg.crop_size
             g_crop = crop_resize(fake_c.float(), boxes, s)
             r_crop = crop_resize(real_c, boxes, s)

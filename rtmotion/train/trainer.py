@@ -7,14 +7,15 @@ Flow:
    Under DDP rank 0 does this and the other ranks wait at a barrier, then read the caches.
 2. models: `PoseGenerator` (preset at the resolution), a multi-scale PatchGAN on
    (pose maps, frame), a temporal PatchGAN on consecutive (frame, frame, poses) pairs.
-3. the loop, per step on a batch of pairs (t-1, t) (see `PairStep`):
-   - G makes frame t-1 from pose t-1 with no previous frame;
-   - the previous frame (G's own output, detached as in EDN's sequential training, or with
-     the teacher-forcing probability the REAL frame t-1) is warped to pose t by the analytic
-     pose flow, and G makes frame t from pose t + that warped frame + its validity mask;
-   - G loss on both frames: L1 (x10), 1-SSIM (x1), PatchGAN (hinge) + feature matching (x10),
-     temporal GAN on the generated pair, perceptual only with local VGG weights;
-   - D loss on real vs generated (detached) frames and pairs.
+3. the loop, per step on a batch of clips of `clip_length` frames (EDN: pairs; see `ClipStep`):
+   - G makes the clip's first frame from its pose with no previous frame;
+   - for each next frame, the previous frame (G's own output, detached as in EDN's sequential
+     training, or with the teacher-forcing probability the REAL one) is warped to the new pose
+     by the analytic pose flow, and G makes the frame from its pose + that warped frame + its
+     validity mask (clips longer than 2 feed G its own blended outputs, as inference does);
+   - G loss on all frames: L1 (x10), 1-SSIM (x1), PatchGAN (hinge) + feature matching (x10),
+     temporal GAN on each generated consecutive pair, perceptual only with local VGG weights;
+   - D loss on real vs generated (detached) frames and consecutive pairs.
    Adam(2e-4, (0.5, 0.999)); bf16 autocast on CUDA (GradScaler only for fp16); a checkpoint
    every `save_every` steps (atomic), a sample grid (pose | output | real) every `sample_every`
    steps, TensorBoard scalars, a tqdm bar with the losses and it/s; stop at `steps` or after
@@ -132,29 +133,35 @@ def render_maps(kp: torch.Tensor, pmc: Any) -> torch.Tensor:
     return render_pose_maps_torch(kp, pmc)
 
 
-class PairStep(nn.Module):
-    """The generator's two sequential steps on a batch of pairs, in one forward (one DDP call).
+class ClipStep(nn.Module):
+    """The generator's sequential steps over a batch of clips, in one forward (one DDP call).
 
-    forward(maps_p, maps_c, kp_p, kp_c, real_p, teacher) ->
-        fake_p, fake_c: B x 3 x H x W in [-1, 1]; warped, mask: the warped previous input;
-        gate_c: B x 1 x H x W.
-    `teacher`: bool B, items that take the real frame t-1 as previous instead of fake_p.
+    forward(maps, kps, real, teacher) -> (fakes, gate_last)
+        maps: B x L x C x H x W pose maps in [0, 1]; kps: B x L x K x 3 crop pixels;
+        real: B x L x 3 x H x W in [-1, 1]; teacher: bool B x (L-1), True where step l takes
+        the REAL frame l-1 as its previous frame instead of its own output.
+        fakes: B x L x 3 x H x W in [-1, 1]; gate_last: B x 1 x H x W, the last frame's gate.
+    Frame 0 is made from its pose alone; frame l from pose l and frame l-1 (generated, or real
+    under teacher forcing) warped to pose l. EDN's sequential training: a previous output is an
+    input, not a path for gradients (detached).
     """
 
     def __init__(self, generator: nn.Module) -> None:
         super().__init__()
         self.generator = generator
 
-    def forward(self, maps_p: torch.Tensor, maps_c: torch.Tensor, kp_p: torch.Tensor,
-                kp_c: torch.Tensor, real_p: torch.Tensor, teacher: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
-        fake_p, _, _ = self.generator(maps_p, None)  # B x 3 x H x W, no previous frame
-        # EDN's sequential training: the previous output is an input, not a path for gradients.
-        prev = torch.where(teacher.view(-1, 1, 1, 1), real_p, fake_p.detach().to(real_p.dtype))
-        with torch.no_grad():
-            warped, mask = warp_previous(prev, kp_p, kp_c)
-        fake_c, gate_c, _ = self.generator(maps_c, warped, mask)
-        return fake_p, fake_c, warped, mask, gate_c
+    def forward(self, maps: torch.Tensor, kps: torch.Tensor, real: torch.Tensor,
+                teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fake, gate, _ = self.generator(maps[:, 0], None)  # B x 3 x H x W, no previous frame
+        fakes = [fake]
+        for i in range(1, maps.shape[1]):
+            prev = torch.where(teacher[:, i - 1].view(-1, 1, 1, 1), real[:, i - 1],
+                               fakes[-1].detach().to(real.dtype))
+            with torch.no_grad():
+                warped, mask = warp_previous(prev, kps[:, i - 1], kps[:, i])
+            fake, gate, _ = self.generator(maps[:, i], warped, mask)
+            fakes.append(fake)
+        return torch.stack(fakes, dim=1), gate
 
 
 class Discriminators(nn.Module):
@@ -323,7 +330,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         w, h = cfg.resolution
         pmc = PoseMapConfig(size=(w, h))
         try:
-            gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels)
+            gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
+                                    background_plate=cfg.background_plate)
         except ValueError as e:
             raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}") from None
         return _run(cfg, paths, device, dist, data, pmc, gcfg)
@@ -343,7 +351,7 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
     from rtmotion.progress import progress
     from rtmotion.train import distributed as D
     from rtmotion.train.bundle import load_checkpoint, save_checkpoint, write_png
-    from rtmotion.train.dataset import PairDataset, to_model_range
+    from rtmotion.train.dataset import ClipDataset, clip_ends, to_model_range
 
     is_main = dist.is_main
     dcfg = DiscriminatorConfig(num_scales=cfg.d_scales, base_channels=cfg.d_channels)
@@ -351,6 +359,7 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
     frame_d = MultiScalePatchDiscriminator(pmc.num_channels, dcfg)
     temporal_d = TemporalDiscriminator(pmc.num_channels, dcfg, use_pose=True)
     discs = Discriminators(frame_d, temporal_d).to(device)
+    plate = _background_plate(cfg, data, gen) if gcfg.background_plate else None
     betas = (cfg.beta1, cfg.beta2)
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas)
     opt_d = torch.optim.Adam(discs.parameters(), lr=cfg.lr, betas=betas)
@@ -383,7 +392,11 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
         else:
             log.info("--resume: no checkpoint at %s yet, starting from step 0", paths.checkpoint)
 
-    ds = PairDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs)
+    ends = clip_ends(data.split.pairs, cfg.clip_length)
+    if len(ends) == 0:
+        raise InputError(cfg.video, f"no {cfg.clip_length} consecutive frames with a usable pose "
+                         "in the training part", "use a lower --clip-length")
+    ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, ends, cfg.clip_length)
     bs = max(1, min(cfg.batch_size, len(ds) // dist.world_size))
     if dist.enabled:
         sampler = DistributedSampler(ds, dist.world_size, dist.rank, shuffle=True, seed=cfg.seed,
@@ -399,8 +412,8 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
     per_epoch = len(loader)
     batches = _infinite(loader, sampler, step // per_epoch)
 
-    g_step = DDP(PairStep(gen), device_ids=[device.index] if device.type == "cuda" else None) \
-        if dist.enabled else PairStep(gen)
+    g_step = DDP(ClipStep(gen), device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.enabled else ClipStep(gen)
     d_step = DDP(discs, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else discs
 
@@ -444,37 +457,38 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
                 stopped_by_time = True
                 break
             batch = next(batches)
-            real_p = to_model_range(batch["prev"].to(device, non_blocking=True))  # B x 3 x H x W
-            real_c = to_model_range(batch["cur"].to(device, non_blocking=True))
-            kp_p = batch["kp_prev"].to(device)  # B x K x 3, crop pixels
-            kp_c = batch["kp_cur"].to(device)
-            maps_p = render_maps(kp_p, pmc)  # B x C x H x W in [0, 1]
-            maps_c = render_maps(kp_c, pmc)
-            b = real_p.shape[0]
-            teacher = torch.rand(b, device=device) < teacher_prob(cfg, step)
+            clip = batch["frames"].to(device, non_blocking=True)  # B x L x 3 x H x W uint8
+            b, n = clip.shape[:2]
+            real = to_model_range(clip.flatten(0, 1)).view(b, n, *clip.shape[2:])  # in [-1, 1]
+            kps = batch["keypoints"].to(device)  # B x L x K x 3, crop pixels
+            maps = render_maps(kps.flatten(0, 1), pmc)  # (B*L) x C x H x W in [0, 1]
+            maps = maps.view(b, n, *maps.shape[1:])
+            teacher = torch.rand(b, n - 1, device=device) < teacher_prob(cfg, step)
 
             # ---- generator step (discriminators frozen, used without their DDP wrapper) ----
             with autocast():
-                fake_p, fake_c, _, _, gate_c = g_step(maps_p, maps_c, kp_p, kp_c, real_p, teacher)
+                fakes, gate_last = g_step(maps, kps, real, teacher)  # B x L x 3 x H x W
+            # Flat views: every frame of every clip, and every consecutive pair (a -> b).
+            real_f, fake_f, maps_f = real.flatten(0, 1), fakes.flatten(0, 1), maps.flatten(0, 1)
+            real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
+            fake_a, fake_b = fakes[:, :-1].flatten(0, 1), fakes[:, 1:].flatten(0, 1)
+            maps_a, maps_b = maps[:, :-1].flatten(0, 1), maps[:, 1:].flatten(0, 1)
             discs.requires_grad_(False)
             with autocast():
-                f_out = discs.frame(torch.cat([maps_p, maps_c, maps_p, maps_c]),
-                                    torch.cat([real_p, real_c, fake_p, fake_c]))
-                t_out = discs.temporal(fake_p, fake_c, maps_p, maps_c)
-            f_real, f_fake = _split(f_out, 2 * b)
-            fake_pair = torch.cat([fake_p, fake_c]).float()
-            real_pair = torch.cat([real_p, real_c])
+                f_out = discs.frame(torch.cat([maps_f, maps_f]), torch.cat([real_f, fake_f]))
+                t_out = discs.temporal(fake_a, fake_b, maps_a, maps_b)
+            f_real, f_fake = _split(f_out, b * n)
+            fake_all = fake_f.float()  # losses in fp32 whatever the autocast dtype
+            fl = lambda o: [[x.float() for x in s] for s in o]  # noqa: E731
             lg: dict[str, torch.Tensor] = {
-                "l1": F.l1_loss(fake_pair, real_pair) * cfg.weight_l1,
-                "ssim": L.ssim_loss(fake_pair, real_pair) * cfg.weight_ssim,
-                "gan": L.gan_loss_g([[x.float() for x in s] for s in f_fake], cfg.gan_mode) * cfg.weight_gan,
-                "fm": L.feature_matching_loss([[x.float() for x in s] for s in f_real],
-                                              [[x.float() for x in s] for s in f_fake]) * cfg.weight_fm,
-                "tgan": L.gan_loss_g([[x.float() for x in s] for s in t_out], cfg.gan_mode)
-                * cfg.weight_temporal,
+                "l1": F.l1_loss(fake_all, real_f) * cfg.weight_l1,
+                "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
+                "gan": L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan,
+                "fm": L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm,
+                "tgan": L.gan_loss_g(fl(t_out), cfg.gan_mode) * cfg.weight_temporal,
             }
             if perceptual is not None:
-                lg["vgg"] = perceptual(fake_pair, real_pair) * cfg.weight_perceptual
+                lg["vgg"] = perceptual(fake_all, real_f) * cfg.weight_perceptual
             loss_g = sum(lg.values())
             opt_g.zero_grad(set_to_none=True)
             scaler_g.scale(loss_g).backward()
@@ -483,16 +497,14 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
             discs.requires_grad_(True)
 
             # ---- discriminator step ----
-            fp, fc = fake_p.detach(), fake_c.detach()
+            fd, fa, fb = fake_f.detach(), fake_a.detach(), fake_b.detach()
             with autocast():
                 f_out, t_out = d_step(
-                    torch.cat([maps_p, maps_c, maps_p, maps_c]),
-                    torch.cat([real_p, real_c, fp, fc]),
-                    torch.cat([real_p, fp]), torch.cat([real_c, fc]),
-                    torch.cat([maps_p, maps_p]), torch.cat([maps_c, maps_c]))
-            fr, ff = _split(f_out, 2 * b)
-            tr, tf = _split(t_out, b)
-            fl = lambda o: [[x.float() for x in s] for s in o]  # noqa: E731
+                    torch.cat([maps_f, maps_f]), torch.cat([real_f, fd]),
+                    torch.cat([real_a, fa]), torch.cat([real_b, fb]),
+                    torch.cat([maps_a, maps_a]), torch.cat([maps_b, maps_b]))
+            fr, ff = _split(f_out, b * n)
+            tr, tf = _split(t_out, b * (n - 1))
             ld = {"d": L.gan_loss_d(fl(fr), fl(ff), cfg.gan_mode),
                   "dt": L.gan_loss_d(fl(tr), fl(tf), cfg.gan_mode)}
             loss_d = ld["d"] + ld["dt"]
@@ -503,7 +515,7 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
             step += 1
 
             # Summed on the device: no GPU sync per step, only at log time.
-            for k, v in {**lg, **ld, "gate": gate_c.float().mean()}.items():
+            for k, v in {**lg, **ld, "gate": gate_last.float().mean()}.items():
                 acc[k] = acc[k] + v.detach().float() if k in acc else v.detach().float()
             n_acc += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
@@ -518,7 +530,8 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
             if bar is not None:
                 bar.update(1)
             if is_main and cfg.sample_every and step % cfg.sample_every == 0:
-                grid = image_grid([pose_preview(maps_c), fake_c, real_c], rows=min(4, b))
+                grid = image_grid([pose_preview(maps[:, -1]), fakes[:, -1], real[:, -1]],
+                                  rows=min(4, b))
                 write_png(paths.samples / f"step_{step:07d}.png", grid)
                 if tb is not None:
                     tb.add_image("samples", grid, step, dataformats="HWC")
@@ -555,13 +568,39 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
                          last_logged, None, str(device), dist.world_size,
                          float(sum(p.detach().double().sum() for p in gen.parameters())))
     if is_main:
-        result.val_l1 = _finish_bundle(cfg, paths, gen, data, pmc, device, result, face, face_side)
+        result.val_l1 = _finish_bundle(cfg, paths, gen, data, pmc, device, result, face, face_side,
+                                       plate)
         if tb is not None:
             if result.val_l1 is not None:
                 tb.add_scalar("val/l1_rollout", result.val_l1, step)
             tb.close()
     D.barrier(dist)
     return result
+
+
+def _background_plate(cfg: TrainConfig, data: _Data, gen: nn.Module) -> Any:
+    """Estimate the clean background plate from the TRAINING frames (the held-out block never
+    votes) and give it to the generator. Deterministic, so every DDP rank and every resumed run
+    computes the same plate (a resumed run then loads the checkpoint's copy anyway)."""
+    from rtmotion.pose.skeleton import get_skeleton
+    from rtmotion.train.background import RESIDUAL_WARN, estimate_background_plate
+
+    pairs = data.split.pairs
+    frames = np.union1d(pairs, pairs - 1)
+    try:
+        plate = estimate_background_plate(data.cache.frames, data.cache.poses,
+                                          get_skeleton(data.seq.skeleton).bones, frames)
+    except ValueError as e:
+        raise InputError(cfg.video, f"cannot estimate the background ({e})",
+                         "train with --no-background-plate") from None
+    log.info("background plate from %d frames: %.1f%% inpainted, residual %.1f/255",
+             plate.frames_used, 100 * plate.inpainted_fraction, plate.residual)
+    if not plate.looks_static:
+        log.warning("the background changes a lot between frames (median residual %.1f > %.1f): "
+                    "a moving camera or changing light? Consider --no-background-plate",
+                    plate.residual, RESIDUAL_WARN)
+    gen.set_background(plate.image)
+    return plate
 
 
 def _tensorboard(folder: Path) -> Any:
@@ -589,7 +628,7 @@ def _synthetic_origin(video_info: Any, seq: Any) -> dict[str, str]:
 
 def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _Data, pmc: Any,
                    device: torch.device, result: TrainResult, face: nn.Module | None,
-                   face_side: int | None) -> float | None:
+                   face_side: int | None, plate: Any = None) -> float | None:
     """Roll out over the held-out block, make the preview and write the bundle. Returns val L1."""
     from rtmotion.pose.stats import SubjectPoseStats
     from rtmotion.train.bundle import write_bundle
@@ -630,6 +669,8 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
         "val_l1_rollout": None if val_l1 is None else round(val_l1, 5),
         "val_frames_scored": int(ok.sum()),
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
+        "clip_length": cfg.clip_length,
+        "background_plate": None if plate is None else plate.summary(),
     }
     name = cfg.name or paths.output.resolve().name
     from rtmotion.kernels.flow_numpy import PoseFlowConfig
@@ -637,7 +678,8 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
     write_bundle(paths.output, name=name, resolution=cfg.resolution, crop=data.crop,
                  pose_map_config=pmc, pose_flow_config=PoseFlowConfig(), generator=gen, stats=stats, source_video=source,
                  validation_range=split.val_range, training=training, preview=preview,
-                 face=face, face_side=face_side)
+                 face=face, face_side=face_side,
+                 background=None if plate is None else plate.image)
     log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")
     return val_l1

@@ -93,6 +93,16 @@ def test_export_variants(tmp_path: Path) -> None:
     assert names == ["pose_maps"]
 
 
+def test_background_plate_is_a_graph_constant(tmp_path: Path) -> None:
+    """The plate travels inside the ONNX graph: same inputs as without it, and parity holds."""
+    gen = PoseGenerator(generator_preset("tiny", (32, 32), background_plate=True))
+    gen.set_background(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    path = export_generator_onnx(gen, tmp_path / "plate.onnx")
+    assert [i.name for i in onnx.load(str(path)).graph.input] == [
+        "pose_maps", "warped_prev", "prev_mask"]
+    assert check_onnx_parity(gen, path, atol=1e-4) < 1e-4
+
+
 def test_errors_leave_nothing_behind(tmp_path: Path) -> None:
     gen = PoseGenerator(generator_preset("tiny", (32, 32)))
     with pytest.raises(OutputError):

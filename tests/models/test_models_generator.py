@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -205,3 +206,32 @@ def test_few_steps_reduce_l1_on_a_fixed_batch() -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_background_plate_is_a_buffer_and_an_input() -> None:
+    """background_plate: 3 more input channels from a buffer saved with the weights."""
+    cfg = generator_preset("tiny", (32, 24), background_plate=True)
+    assert cfg.in_channels == generator_preset("tiny", (32, 24)).in_channels + 3
+    torch.manual_seed(0)
+    gen = PoseGenerator(cfg).eval()
+    assert "background" in gen.state_dict() and gen.background.shape == (1, 3, 24, 32)
+    plate = np.zeros((24, 32, 3), np.uint8)
+    plate[:, 16:] = 255
+    gen.set_background(plate)
+    assert gen.background[0, :, 0, 0].tolist() == [-1.0, -1.0, -1.0]
+    assert gen.background[0, :, 0, 31].tolist() == [1.0, 1.0, 1.0]
+    maps = torch.rand(2, 25, 24, 32)
+    with torch.no_grad():
+        a, _, _ = gen(maps, None)
+        gen.set_background(255 - plate)
+        b, _, _ = gen(maps, None)
+    assert not torch.allclose(a, b)  # the network sees the plate
+    again = PoseGenerator(cfg)
+    again.load_state_dict(gen.state_dict())
+    assert torch.equal(again.background, gen.background)
+    with pytest.raises(ValueError, match="background plate has shape"):
+        gen.set_background(np.zeros((32, 24, 3), np.uint8))
+    with pytest.raises(ValueError, match="pose_maps are 16x16"):
+        gen(torch.rand(1, 25, 16, 16), None)
+    with pytest.raises(ValueError, match="without background_plate"):
+        PoseGenerator(generator_preset("tiny", (32, 24))).set_background(plate)

@@ -12,7 +12,7 @@ from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.train.cache import build_cache
 from rtmotion.train.crop import compute_crop_box
-from rtmotion.train.dataset import PairDataset, make_split
+from rtmotion.train.dataset import ClipDataset, clip_ends, make_split
 
 
 def test_cache_hit_miss_and_rebuild(dancer_clip, tmp_path) -> None:
@@ -85,17 +85,31 @@ def test_too_few_pose_frames() -> None:
         make_split(kp, min_pose_frames=50, video="clip.mp4")
 
 
-def test_pair_dataset_items(dancer_clip, tmp_path) -> None:
+def test_clip_dataset_items(dancer_clip, tmp_path) -> None:
     seq = dancer_clip.seq
     crop = compute_crop_box(seq.keypoints, seq.size)
     cache = build_cache(dancer_clip.video, seq, crop, (32, 32), tmp_path / "c", "gt", show_progress=False)
     sp = make_split(cache.poses, min_pose_frames=10)
-    ds = PairDataset(cache.folder / "frames.npy", cache.poses, sp.pairs)
+    assert np.array_equal(clip_ends(sp.pairs, 2), sp.pairs)
+    ends = clip_ends(sp.pairs, 3)
+    ds = ClipDataset(cache.folder / "frames.npy", cache.poses, ends, 3)
     item = ds[3]
-    t = int(sp.pairs[3])
-    assert item["prev"].shape == (3, 32, 32) and str(item["prev"].dtype) == "torch.uint8"
-    np.testing.assert_array_equal(item["cur"].permute(1, 2, 0).numpy(), cache.frames[t])
-    np.testing.assert_array_equal(item["kp_prev"].numpy(), cache.poses[t - 1])
+    t = int(ends[3])
+    assert item["frames"].shape == (3, 3, 32, 32) and str(item["frames"].dtype) == "torch.uint8"
+    assert item["keypoints"].shape == (3, 25, 3) and int(item["index"]) == t
+    for j in range(3):
+        np.testing.assert_array_equal(item["frames"][j].permute(1, 2, 0).numpy(), cache.frames[t - 2 + j])
+        np.testing.assert_array_equal(item["keypoints"][j].numpy(), cache.poses[t - 2 + j])
     import pickle
 
     assert pickle.loads(pickle.dumps(ds))._frames is None  # workers reopen the memory map
+
+
+def test_clip_ends_need_every_pair_of_the_clip() -> None:
+    pairs = np.array([1, 2, 3, 5, 6, 7, 8, 20], np.int64)  # frame 4 and 9..19 have no person
+    assert clip_ends(pairs, 2).tolist() == pairs.tolist()
+    assert clip_ends(pairs, 3).tolist() == [2, 3, 6, 7, 8]
+    assert clip_ends(pairs, 4).tolist() == [3, 7, 8]
+    assert clip_ends(pairs, 6).tolist() == []
+    with pytest.raises(ValueError, match="at least 2"):
+        clip_ends(pairs, 1)

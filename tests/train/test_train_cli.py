@@ -38,10 +38,18 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     info = json.loads((trained / "subject.json").read_text())
     assert info["training"]["steps"] == 16 and info["name"] == "ada"
     assert set(info["training"]["final_losses"]) >= {"l1", "ssim", "gan", "fm", "tgan", "d", "dt"}
+    # The background plate (default): estimated, held by the generator, shown as an image.
+    assert info["generator"]["background_plate"] and info["background"] == "background.png"
+    assert info["training"]["background_plate"]["frames_used"] > 10
+    import cv2
+
+    plate_png = cv2.imread(str(trained / "background.png"))[..., ::-1]
     n = dancer_clip.num_frames
     assert info["validation"] == {"start": n - round(n * 0.1), "end": n}
     s = load_subject(trained)
     assert s.resolution == (64, 64) and s.stats.size == (64, 64)
+    held = ((s.generator.background[0].float().permute(1, 2, 0) + 1) * 127.5).round()
+    assert np.abs(held.numpy() - plate_png).max() <= 1  # fp16 weights: within one level
     from rtmotion.kernels.render_torch import render_pose_maps_torch
 
     kp = np.load(trained / "cache" / "poses.npy")[:1]
@@ -144,6 +152,16 @@ def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path)
     assert json.loads((out / "subject.json").read_text())["source_video"]["pose_source"] == "mediapipe"
 
 
+def test_without_background_plate(dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "noplate"
+    assert _train(dancer_clip, out, "--steps", "2", "--no-background-plate") == 0
+    info = json.loads((out / "subject.json").read_text())
+    assert not info["generator"]["background_plate"] and info["background"] is None
+    assert info["training"]["background_plate"] is None
+    assert not (out / "background.png").exists()
+    assert "background" not in load_subject(out).generator.state_dict()
+
+
 def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "timed"
     assert _train(dancer_clip, out, "--steps", "100000", "--minutes", "0.02") == 0
@@ -164,3 +182,12 @@ def test_bad_video_leaves_no_output_folder(tmp_path, capsys) -> None:
         err = capsys.readouterr().err
         assert rc == 2 and str(video) in err and len(err.strip().splitlines()) == 1
         assert not out.exists() and not (tmp_path / "subjects").exists()
+
+
+def test_clip_length_three(dancer_clip, tmp_path: Path) -> None:
+    """Clips of 3: the generator is fed its own blended output; the run records the length."""
+    out = tmp_path / "clips"
+    assert _train(dancer_clip, out, "--steps", "2", "--clip-length", "3") == 0
+    t = json.loads((out / "subject.json").read_text())["training"]
+    assert t["clip_length"] == 3 and t["steps"] == 2
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["config"]["clip_length"] == 3

@@ -1,0 +1,183 @@
+"""The target's clean background plate: the scene without the person, from the training frames.
+
+EDN films the target with a fixed camera, so every pixel of the background is seen whenever
+the person is elsewhere. The plate is the per-pixel median of the training frames, each frame
+counting only where the person is NOT (a generous mask drawn from its pose: thick bones, the
+torso, the head, the shadow under the feet). Pixels the person covers in every sampled frame are
+filled by OpenCV inpainting (Telea) and reported, so the user knows how much was guessed.
+
+The generator takes the plate as a constant input (`GeneratorConfig.background_plate`: a buffer
+of the network, so it travels in generator.pt and is a constant of the ONNX graph). It then only
+has to draw the person and their shadow; without the plate a small generator must also
+re-invent the room every frame, which a short training does badly (blurred, drifting floors).
+
+A moving camera breaks the median: `estimate_background_plate` measures how well the unmasked
+pixels agree with the plate and the trainer warns when they do not (use --no-background-plate).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Sizes of the person mask, as fractions of the person's height in the frame (keypoint extent).
+BONE_WIDTH = 0.16  # limbs are drawn this thick (a forearm is ~0.05; clothes and blur widen it)
+HEAD_RADIUS = 0.11  # around the nose / head joints (hair, hats)
+SHADOW_HEIGHT = 0.07  # the shadow ellipse under the feet, half-height
+SHADOW_WIDEN = 0.15  # ... and how far it reaches beyond the outermost foot
+MASK_MARGIN = 0.04  # extra dilation of the whole mask
+
+#: A median absolute residual (0..255) above this on the unmasked pixels suggests a moving
+#: camera or changing light: the plate is then a poor guess of the background.
+RESIDUAL_WARN = 6.0
+
+
+@dataclass(frozen=True)
+class BackgroundPlate:
+    """A plate and how it was made.
+
+    Attributes:
+        image: uint8 (H, W, 3) RGB, the plate at the model's resolution.
+        inpainted: bool (H, W), True where no sampled frame showed the background (guessed).
+        frames_used: how many frames went into the median.
+        inpainted_fraction: share of the pixels no sampled frame showed free (filled by inpainting).
+        residual: median absolute difference (0..255) between the plate and the unmasked pixels of
+            the sampled frames; small for a fixed camera, large for a moving one.
+    """
+
+    image: np.ndarray
+    inpainted: np.ndarray
+    frames_used: int
+    inpainted_fraction: float
+    residual: float
+
+    @property
+    def looks_static(self) -> bool:
+        return self.residual <= RESIDUAL_WARN
+
+    def summary(self) -> dict[str, float | int]:
+        return {"frames_used": self.frames_used,
+                "inpainted_fraction": round(self.inpainted_fraction, 5),
+                "residual": round(self.residual, 3)}
+
+
+def person_mask(keypoints: np.ndarray, bones: tuple[tuple[int, int], ...], size: tuple[int, int],
+                min_confidence: float = 0.3) -> np.ndarray | None:
+    """Where the person (and their shadow) may be in one frame.
+
+    Args:
+        keypoints: float (K, 3): x, y in pixels of the frame, confidence.
+        bones: (parent, child) joint index pairs (the skeleton's bones).
+        size: (W, H) of the frame.
+        min_confidence: joints below this are ignored.
+
+    Returns:
+        bool (H, W), True on the person; None when fewer than 4 joints are visible (where the
+        person is cannot be told, so the frame must not vote).
+    """
+    import cv2
+
+    w, h = size
+    ok = keypoints[:, 2] >= min_confidence
+    if int(ok.sum()) < 4:
+        return None
+    pts = keypoints[ok, :2]
+    height = max(float(pts[:, 1].max() - pts[:, 1].min()), 0.1 * h)
+    mask = np.zeros((h, w), np.uint8)
+    thick = max(2, int(round(BONE_WIDTH * height)))
+    for a, b in bones:
+        if ok[a] and ok[b]:
+            pa = tuple(int(round(v)) for v in keypoints[a, :2])
+            pb = tuple(int(round(v)) for v in keypoints[b, :2])
+            cv2.line(mask, pa, pb, 1, thickness=thick)
+    # Torso: the hull of the visible joints between shoulders and hips is solid, not stick-like.
+    cv2.fillConvexPoly(mask, _torso_hull(keypoints, ok), 1)
+    head = pts[np.argmin(pts[:, 1])]  # the highest visible joint
+    cv2.circle(mask, (int(round(head[0])), int(round(head[1]))),
+               max(2, int(round(HEAD_RADIUS * height))), 1, thickness=-1)
+    # Shadow / contact region under the lowest joints.
+    low = pts[:, 1].max()
+    feet = pts[pts[:, 1] >= low - 0.1 * height]
+    cx = float(feet[:, 0].mean())
+    half_w = float(feet[:, 0].max() - feet[:, 0].min()) / 2 + SHADOW_WIDEN * height
+    cv2.ellipse(mask, (int(round(cx)), int(round(low))),
+                (max(2, int(round(half_w))), max(2, int(round(SHADOW_HEIGHT * height)))),
+                0, 0, 360, 1, thickness=-1)
+    margin = max(1, int(round(MASK_MARGIN * height)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+    return mask.astype(bool)
+
+
+def _torso_hull(keypoints: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """int32 (N, 1, 2) convex hull of the visible torso joints (the whole body's if too few)."""
+    import cv2
+
+    # BODY25: neck 1, shoulders 2 / 5, mid hip 8, hips 9 / 12.
+    torso = [j for j in (1, 2, 5, 8, 9, 12) if j < len(ok) and ok[j]]
+    idx = torso if len(torso) >= 3 else list(np.flatnonzero(ok))
+    pts = np.round(keypoints[idx, :2]).astype(np.int32)
+    return cv2.convexHull(pts[:, None, :])
+
+
+def estimate_background_plate(
+    frames: np.ndarray,
+    keypoints: np.ndarray,
+    bones: tuple[tuple[int, int], ...],
+    indices: np.ndarray | None = None,
+    max_frames: int = 240,
+    rows_per_chunk: int = 64,
+) -> BackgroundPlate:
+    """The masked per-pixel median of sampled frames (see the module docstring).
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB (a memory map is fine: only sampled frames are read).
+        keypoints: float (T, K, 3) in pixels of `frames`.
+        bones: the skeleton's bones (joint index pairs).
+        indices: frames allowed to vote (e.g. the training frames only); default all.
+        max_frames: at most this many, evenly spread over `indices` (more add little to a median).
+        rows_per_chunk: image rows processed at once (bounds memory: chunk x frames x W x 3 floats).
+
+    Returns:
+        BackgroundPlate. Raises ValueError when no frame has a usable pose.
+    """
+    import cv2
+
+    t, h, w, _ = frames.shape
+    idx = np.arange(t) if indices is None else np.asarray(indices, dtype=np.int64)
+    if len(idx) > max_frames:
+        idx = idx[np.linspace(0, len(idx) - 1, max_frames).round().astype(np.int64)]
+    picked, masks = [], []
+    for i in idx:
+        m = person_mask(keypoints[i], bones, (w, h))
+        if m is not None:
+            picked.append(int(i))
+            masks.append(m)
+    if not picked:
+        raise ValueError("no frame with a usable pose to estimate the background from")
+    stack_masks = np.stack(masks)  # N x H x W bool, True = person
+    plate = np.zeros((h, w, 3), np.float32)
+    free_any = ~stack_masks.all(axis=0)  # H x W
+    residuals: list[np.ndarray] = []
+    for y0 in range(0, h, rows_per_chunk):
+        y1 = min(h, y0 + rows_per_chunk)
+        chunk = np.asarray(frames[picked, y0:y1], dtype=np.float32)  # N x r x W x 3
+        chunk[stack_masks[:, y0:y1]] = np.nan
+        free = free_any[y0:y1]
+        med = np.zeros(chunk.shape[1:], np.float32)
+        if free.any():
+            med[free] = np.nanmedian(chunk[:, free], axis=0)
+        plate[y0:y1] = med
+        diff = np.abs(chunk - med[None])  # NaN where masked
+        residuals.append(diff[~np.isnan(diff)][::7])  # a thinned sample is enough for a median
+    image = np.clip(np.round(plate), 0, 255).astype(np.uint8)
+    holes = ~free_any
+    if holes.any():
+        image = cv2.inpaint(image, holes.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    res = np.concatenate(residuals) if residuals else np.zeros(1, np.float32)
+    return BackgroundPlate(image=image, inpainted=holes, frames_used=len(picked),
+                           inpainted_fraction=float(holes.mean()),
+                           residual=float(np.median(res)) if res.size else 0.0)

@@ -1,0 +1,73 @@
+"""The clean background plate (rtmotion.train.background) on frames of the synthetic renderer,
+whose true background is known exactly (rendered without supersampling, so no blur)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtmotion.pose.skeleton import get_skeleton
+from rtmotion.synthetic.generate import render_sequence
+from rtmotion.synthetic.render import Renderer
+from rtmotion.train.background import estimate_background_plate, person_mask
+
+SIZE = (96, 96)
+BONES = get_skeleton("body25").bones
+
+
+@pytest.fixture(scope="module", params=["dance", "walk"])
+def rendered(request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames T x H x W x 3 uint8, keypoints T x 25 x 3, true background H x W x 3 uint8)."""
+    frames, seq = render_sequence("bruno", request.param, seconds=3, size=SIZE, fps=15,
+                                  supersample=1, background="room")
+    background = Renderer("bruno", SIZE, supersample=1, background="room").background
+    return np.stack(list(frames)), seq.keypoints, background
+
+
+def test_mask_covers_the_person_and_shadow(rendered) -> None:
+    frames, kps, bg = rendered
+    changed = outside = 0
+    for frame, kp in zip(frames, kps):
+        mask = person_mask(kp, BONES, SIZE)
+        assert mask is not None and mask.shape == (SIZE[1], SIZE[0]) and mask.dtype == bool
+        diff = np.abs(frame.astype(np.int16) - bg).max(axis=-1) > 0  # person + shadow pixels
+        changed += int(diff.sum())
+        outside += int((diff & ~mask).sum())
+        assert mask.mean() < 0.6  # generous, not the whole frame
+    assert changed > 1000
+    assert outside / changed < 0.005  # (walk: a swinging hand grazes the mask's edge)
+
+
+def test_plate_recovers_the_background(rendered) -> None:
+    frames, kps, bg = rendered
+    plate = estimate_background_plate(frames, kps, BONES)
+    assert plate.image.shape == bg.shape and plate.image.dtype == np.uint8
+    assert plate.frames_used == len(frames)
+    err = np.abs(plate.image.astype(np.int16) - bg).max(axis=-1)
+    seen = ~plate.inpainted
+    assert 0.0 < plate.inpainted_fraction < 0.3  # the dancer never leaves the frame's middle
+    assert err[seen].mean() < 0.5  # seen pixels: the exact background
+    # Holes: a plausible fill (a sharp line crossing a hole, like the skirting board, is lost).
+    assert err[plate.inpainted].mean() < 12 and err.mean() < 2.5
+    assert plate.residual == 0.0 and plate.looks_static
+    summary = plate.summary()
+    assert summary["frames_used"] == len(frames) and summary["residual"] == 0.0
+
+
+def test_sampling_and_moving_camera_warning(rendered) -> None:
+    frames, kps, _ = rendered
+    plate = estimate_background_plate(frames, kps, BONES, indices=np.arange(10, 40), max_frames=8)
+    assert plate.frames_used == 8
+    # A "camera" that tilts: every frame shifted by a few more pixels.
+    panned = np.stack([np.roll(f, 3 * i, axis=0) for i, f in enumerate(frames)])
+    moving = estimate_background_plate(panned, kps, BONES)
+    assert not moving.looks_static and moving.residual > plate.residual
+
+
+def test_frames_without_pose_do_not_vote(rendered) -> None:
+    frames, kps, _ = rendered
+    none = kps.copy()
+    none[:, :, 2] = 0
+    assert person_mask(none[0], BONES, SIZE) is None
+    with pytest.raises(ValueError, match="no frame with a usable pose"):
+        estimate_background_plate(frames, none, BONES)
