@@ -20,7 +20,8 @@ is warm), train in slices of --minutes 8 with --resume, and write the bundle und
 comes back, e.g.
     python tools/train_demo_subject.py train --device cuda --minutes 8 --out "$OUT/demo-ada"
     python tools/train_demo_subject.py train --device cuda --minutes 8 --resume --out "$OUT/demo-ada"
-then copy $OUT/demo-ada/{subject.json,generator.pt,pose_stats.json,preview.png,train_command.txt}
+then copy $OUT/demo-ada/{subject.json,generator.pt,pose_stats.json,preview.png,background.png,
+train_command.txt}
 into rtmotion/data/subjects/demo-ada/. The rtmotion command each run used is recorded in
 OUT/train_command.txt (the step count reached is in subject.json).
 """
@@ -78,7 +79,8 @@ def train_args(args: argparse.Namespace) -> list[str]:
             "--preset", args.preset, "--resolution", args.resolution, "--steps", str(args.steps),
             "--batch-size", str(args.batch_size), "--device", args.device,
             "--workers", str(args.workers), "--seed", "0", "--save-every", str(args.save_every),
-            "--sample-every", str(args.save_every), "--d-channels", str(args.d_channels)]
+            "--sample-every", str(args.save_every), "--d-channels", str(args.d_channels),
+            "--clip-length", str(args.clip_length), "--lr-decay-steps", str(args.lr_decay_steps)]
     if args.minutes:
         argv += ["--minutes", str(args.minutes)]
     if args.resume:
@@ -124,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda", choices=("auto", "cpu", "cuda"))
     p.add_argument("--d-channels", type=int, default=64, help="train: discriminator width")
     p.add_argument("--save-every", type=int, default=500, help="train: steps between checkpoints")
+    p.add_argument("--clip-length", type=int, default=2,
+                   help="train: frames per training clip (2: EDN's pairs; more: longer rollouts)")
+    p.add_argument("--lr-decay-steps", type=int, default=0,
+                   help="train: decay the learning rate to 0 over the last N of --steps")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
     os.chdir(REPO)  # relative paths are relative to the repository root

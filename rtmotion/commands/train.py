@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also stop after this many minutes of training")
     parser.add_argument("--batch-size", type=int, default=4, help="batch size per process")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (G and D)")
+    parser.add_argument("--lr-decay-steps", type=int, default=0,
+                        help="decay the learning rate linearly to 0 over the last N of --steps "
+                             "(pix2pixHD; 0: constant)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
                         help="mixed precision (auto: bf16 on CUDA, off on CPU)")
@@ -92,7 +95,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig
             video=args.video, output=args.output, poses=args.poses, work_dir=args.work_dir,
             cache_dir=args.cache_dir, name=args.name, preset=args.preset,
             resolution=args.resolution, steps=args.steps, minutes=args.minutes,
-            batch_size=args.batch_size, lr=args.lr, device=args.device, amp=args.amp,
+            batch_size=args.batch_size, lr=args.lr, lr_decay_steps=args.lr_decay_steps, device=args.device, amp=args.amp,
             workers=args.workers, seed=args.seed, save_every=args.save_every,
             sample_every=args.sample_every, log_every=args.log_every, resume=args.resume,
             face=args.face, face_steps=args.face_steps, perceptual_weights=args.perceptual_weights,

@@ -48,6 +48,9 @@ class TrainConfig:
         minutes: stop this run after this many minutes of training as well (None: no limit).
         batch_size: per process.
         lr, beta1, beta2: Adam for G and the discriminators (pix2pixHD: 2e-4, (0.5, 0.999)).
+        lr_decay_steps: the learning rate falls linearly from `lr` to 0 over the LAST this many
+            steps of `steps` (pix2pixHD's niter_decay; 0: constant). A function of the step, so
+            a resumed run follows the same schedule.
         clip_length: consecutive frames per training sample (EDN: 2, pairs). Longer clips feed
             the generator its own blended outputs as previous frames, as a long inference
             rollout does, so the error that builds up through the warped previous frame is
@@ -91,6 +94,7 @@ class TrainConfig:
     minutes: float | None = None
     batch_size: int = 4
     lr: float = 2e-4
+    lr_decay_steps: int = 0
     beta1: float = 0.5
     beta2: float = 0.999
     clip_length: int = 2
@@ -132,6 +136,9 @@ class TrainConfig:
             raise ValueError("steps must be >= 0, batch_size >= 1, workers >= 0")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
+        if not 0 <= self.lr_decay_steps <= self.steps:
+            raise ValueError(f"lr_decay_steps must be in [0, steps={self.steps}], "
+                             f"got {self.lr_decay_steps}")
         if self.clip_length < 2:
             raise ValueError(f"clip_length must be at least 2, got {self.clip_length}")
         if not 0.0 <= self.teacher_forcing <= 1.0:

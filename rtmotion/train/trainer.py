@@ -16,7 +16,8 @@ Flow:
    - G loss on all frames: L1 (x10), 1-SSIM (x1), PatchGAN (hinge) + feature matching (x10),
      temporal GAN on each generated consecutive pair, perceptual only with local VGG weights;
    - D loss on real vs generated (detached) frames and consecutive pairs.
-   Adam(2e-4, (0.5, 0.999)); bf16 autocast on CUDA (GradScaler only for fp16); a checkpoint
+   Adam(2e-4, (0.5, 0.999)), optionally decayed linearly to 0 over the last `lr_decay_steps`
+   (pix2pixHD); bf16 autocast on CUDA (GradScaler only for fp16); a checkpoint
    every `save_every` steps (atomic), a sample grid (pose | output | real) every `sample_every`
    steps, TensorBoard scalars, a tqdm bar with the losses and it/s; stop at `steps` or after
    `minutes`.
@@ -180,6 +181,14 @@ class Discriminators(nn.Module):
 def _split(feats: list[list[torch.Tensor]], n: int) -> tuple[list[list[torch.Tensor]], ...]:
     """Features of a batch [first n; rest] -> (features of the first n, of the rest)."""
     return ([[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats])
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Adam learning rate at `step`: `cfg.lr`, then linear to 0 over the last
+    `cfg.lr_decay_steps` of `cfg.steps` (pix2pixHD's schedule)."""
+    if cfg.lr_decay_steps <= 0:
+        return cfg.lr
+    return cfg.lr * min(1.0, max(0.0, (cfg.steps - step) / cfg.lr_decay_steps))
 
 
 def teacher_prob(cfg: TrainConfig, step: int) -> float:
@@ -457,6 +466,11 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
                 stopped_by_time = True
                 break
             batch = next(batches)
+            # Set every step (not only on change): a resumed optimizer state carries the lr it
+            # was saved with, and the schedule is a function of the step alone.
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(cfg, step)
             clip = batch["frames"].to(device, non_blocking=True)  # B x L x 3 x H x W uint8
             b, n = clip.shape[:2]
             real = to_model_range(clip.flatten(0, 1)).view(b, n, *clip.shape[2:])  # in [-1, 1]
@@ -527,6 +541,7 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
                     for k, v in last_logged.items():
                         tb.add_scalar(f"loss/{k}", v, step)
                     tb.add_scalar("train/teacher_forcing", teacher_prob(cfg, step), step)
+                    tb.add_scalar("train/lr", learning_rate(cfg, step), step)
             if bar is not None:
                 bar.update(1)
             if is_main and cfg.sample_every and step % cfg.sample_every == 0:

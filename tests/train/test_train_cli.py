@@ -184,10 +184,15 @@ def test_bad_video_leaves_no_output_folder(tmp_path, capsys) -> None:
         assert not out.exists() and not (tmp_path / "subjects").exists()
 
 
-def test_clip_length_three(dancer_clip, tmp_path: Path) -> None:
-    """Clips of 3: the generator is fed its own blended output; the run records the length."""
+def test_clip_length_three_and_lr_decay(dancer_clip, tmp_path: Path) -> None:
+    """Clips of 3: the generator is fed its own blended output; the run records the length.
+    The decayed learning rate reaches the optimizers (and so their saved state)."""
     out = tmp_path / "clips"
-    assert _train(dancer_clip, out, "--steps", "2", "--clip-length", "3") == 0
+    assert _train(dancer_clip, out, "--steps", "2", "--clip-length", "3",
+                  "--lr", "1e-3", "--lr-decay-steps", "2") == 0
     t = json.loads((out / "subject.json").read_text())["training"]
     assert t["clip_length"] == 3 and t["steps"] == 2
-    assert load_checkpoint(out / "checkpoints" / "last.pt")["config"]["clip_length"] == 3
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert ckpt["config"]["clip_length"] == 3
+    for opt in ("opt_g", "opt_d"):  # the last step (step index 1 of 2) ran at lr * (2 - 1) / 2
+        assert ckpt[opt]["param_groups"][0]["lr"] == pytest.approx(5e-4)
