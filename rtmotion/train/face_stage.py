@@ -59,8 +59,8 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
     from rtmotion.models.face import FaceEnhancer, crop_resize, face_box
     from rtmotion.progress import progress
     from rtmotion.train.bundle import load_checkpoint
-    from rtmotion.train.dataset import ClipDataset, to_model_range
-    from rtmotion.train.trainer import ClipStep, render_maps
+    from rtmotion.train.dataset import ClipDataset
+    from rtmotion.train.trainer import ClipStep, clip_batch_to_device
 
     fcfg = FaceConfig(crop_size=cfg.face_crop, pose_channels=pmc.num_channels)
     frame = tuple(cfg.resolution)
@@ -103,13 +103,8 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
             if face_step >= cfg.face_steps:
                 break
             # As inference makes a frame: from its pose and the warped previous output.
-            clip = batch["frames"].to(device)  # B x 2 x 3 x H x W uint8
-            b = clip.shape[0]
-            real = to_model_range(clip.flatten(0, 1)).view(b, 2, *clip.shape[2:])
-            kps = batch["keypoints"].to(device)  # B x 2 x K x 3
-            maps = render_maps(kps.flatten(0, 1), pmc)
-            maps = maps.view(b, 2, *maps.shape[1:])
-            teacher = torch.zeros(b, 1, dtype=torch.bool, device=device)
+            real, kps, maps = clip_batch_to_device(batch, pmc, device)  # B x 2 x ...
+            teacher = torch.zeros(real.shape[0], 1, dtype=torch.bool, device=device)
             with torch.no_grad(), autocast():
                 fakes, _ = pair(maps, kps, real, teacher)
             fake_c, real_c, maps_c = fakes[:, 1], real[:, 1], maps[:, 1]

@@ -134,6 +134,23 @@ def render_maps(kp: torch.Tensor, pmc: Any) -> torch.Tensor:
     return render_pose_maps_torch(kp, pmc)
 
 
+def clip_batch_to_device(batch: dict[str, torch.Tensor], pmc: Any, device: torch.device
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A `ClipDataset` batch on `device`, ready for `ClipStep`.
+
+    Returns (real, kps, maps): real B x L x 3 x H x W in [-1, 1]; kps B x L x K x 3 in crop
+    pixels; maps B x L x C x H x W pose maps in [0, 1].
+    """
+    from rtmotion.train.dataset import to_model_range
+
+    clip = batch["frames"].to(device, non_blocking=True)  # B x L x 3 x H x W uint8
+    b, n = clip.shape[:2]
+    real = to_model_range(clip.flatten(0, 1)).view(b, n, *clip.shape[2:])
+    kps = batch["keypoints"].to(device)
+    maps = render_maps(kps.flatten(0, 1), pmc)  # (B*L) x C x H x W
+    return real, kps, maps.view(b, n, *maps.shape[1:])
+
+
 class ClipStep(nn.Module):
     """The generator's sequential steps over a batch of clips, in one forward (one DDP call).
 
@@ -360,7 +377,7 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
     from rtmotion.progress import progress
     from rtmotion.train import distributed as D
     from rtmotion.train.bundle import load_checkpoint, save_checkpoint, write_png
-    from rtmotion.train.dataset import ClipDataset, clip_ends, to_model_range
+    from rtmotion.train.dataset import ClipDataset, clip_ends
 
     is_main = dist.is_main
     dcfg = DiscriminatorConfig(num_scales=cfg.d_scales, base_channels=cfg.d_channels)
@@ -471,12 +488,8 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups:
                     group["lr"] = learning_rate(cfg, step)
-            clip = batch["frames"].to(device, non_blocking=True)  # B x L x 3 x H x W uint8
-            b, n = clip.shape[:2]
-            real = to_model_range(clip.flatten(0, 1)).view(b, n, *clip.shape[2:])  # in [-1, 1]
-            kps = batch["keypoints"].to(device)  # B x L x K x 3, crop pixels
-            maps = render_maps(kps.flatten(0, 1), pmc)  # (B*L) x C x H x W in [0, 1]
-            maps = maps.view(b, n, *maps.shape[1:])
+            real, kps, maps = clip_batch_to_device(batch, pmc, device)  # B x L x ...
+            b, n = real.shape[:2]
             teacher = torch.rand(b, n - 1, device=device) < teacher_prob(cfg, step)
 
             # ---- generator step (discriminators frozen, used without their DDP wrapper) ----
