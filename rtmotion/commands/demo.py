@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.pose.extract import extract_to_file
     from rtmotion.pose.normalize import normalize_sequence
     from rtmotion.synthetic import CHARACTERS, MOTIONS, write_dancer_video
-    from rtmotion.train.bundle import load_subject, resolve_subject_path
+    from rtmotion.subject import load_subject, resolve_subject_path
 
     if args.character not in CHARACTERS:
         raise InputError(None, f"--character {args.character!r} is unknown",

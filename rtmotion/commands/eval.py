@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.eval.evaluate import EvalOptions, run_evaluation
     from rtmotion.eval.report import format_table, write_json
     from rtmotion.eval.sources import heldout_source, transfer_source, video_source
-    from rtmotion.train.bundle import load_subject
+    from rtmotion.subject import load_subject
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(None, f"--max-frames {args.max_frames}: must be at least 1")

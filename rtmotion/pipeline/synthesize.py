@@ -56,7 +56,7 @@ class SubjectSynthesizer:
     """Stateful pose -> frame generator for one subject (see the module docstring).
 
     Args:
-        subject: a loaded `rtmotion.train.bundle.Subject` (generator, pose map config, face...).
+        subject: a loaded `rtmotion.subject.Subject` (generator, pose map config, face...).
         runner: a `GeneratorRunner` of the subject's generator (e.g. from
             `rtmotion.runtime.get_backend`); opened here if it is not. None: a torch runner on
             `device` is made.

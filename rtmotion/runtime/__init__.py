@@ -37,7 +37,7 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
 
     Args:
         name: "torch" or "onnxruntime" (aliases: "ort", "onnx", "pytorch").
-        source: a Subject (from `rtmotion.train.bundle.load_subject`), a generator nn.Module, or
+        source: a Subject (from `rtmotion.subject.load_subject`), a generator nn.Module, or
             (onnxruntime only) a path to an exported .onnx graph.
         device: "cpu", "cuda", "cuda:N".
         precision: torch only: "fp32", "fp16", "bf16" (half precisions on CUDA).

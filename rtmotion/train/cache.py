@@ -30,7 +30,7 @@ import numpy as np
 from rtmotion.atomic import atomic_path
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.train.crop import CropBox
+from rtmotion.subject.crop import CropBox
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rtmotion.errors import InputError
-from rtmotion.train.crop import usable_frames
+from rtmotion.subject.crop import usable_frames
 
 
 @dataclass(frozen=True)

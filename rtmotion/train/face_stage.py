@@ -58,7 +58,7 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
     from rtmotion.models.discriminator import MultiScalePatchDiscriminator
     from rtmotion.models.face import FaceEnhancer, crop_resize, face_box
     from rtmotion.progress import progress
-    from rtmotion.train.bundle import load_checkpoint
+    from rtmotion.train.checkpoint import load_checkpoint
     from rtmotion.train.dataset import ClipDataset
     from rtmotion.train.trainer import ClipStep, clip_batch_to_device
 

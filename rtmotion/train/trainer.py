@@ -46,7 +46,7 @@ from torch import nn
 from rtmotion.errors import CheckpointError, InputError
 from rtmotion.train.config import TrainConfig
 from rtmotion.kernels.warp_torch import warp_previous
-from rtmotion.train.crop import CropBox
+from rtmotion.subject.crop import CropBox
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def _prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> _Data:
     from rtmotion.io import VideoInfo
     from rtmotion.pose.posefile import PoseSequence
     from rtmotion.train.cache import build_cache, extract_poses_cached, file_fingerprint
-    from rtmotion.train.crop import compute_crop_box, usable_frames
+    from rtmotion.subject.crop import compute_crop_box, usable_frames
     from rtmotion.train.dataset import make_split
 
     info = VideoInfo.from_path(cfg.video)
@@ -376,7 +376,8 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
     from rtmotion.models.generator import PoseGenerator
     from rtmotion.progress import progress
     from rtmotion.train import distributed as D
-    from rtmotion.train.bundle import load_checkpoint, save_checkpoint, write_png
+    from rtmotion.subject.bundle import write_png
+    from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
     from rtmotion.train.dataset import ClipDataset, clip_ends
 
     is_main = dist.is_main
@@ -659,8 +660,8 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
                    face_side: int | None, plate: Any = None) -> float | None:
     """Roll out over the held-out block, make the preview and write the bundle. Returns val L1."""
     from rtmotion.pose.stats import SubjectPoseStats
-    from rtmotion.train.bundle import write_bundle
-    from rtmotion.train.crop import usable_frames
+    from rtmotion.subject.bundle import write_bundle
+    from rtmotion.subject.crop import usable_frames
 
     cache, split = data.cache, data.split
     v0, v1 = split.val_range

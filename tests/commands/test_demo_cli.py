@@ -10,7 +10,7 @@ import pytest
 
 from rtmotion.cli import main
 from rtmotion.io import VideoInfo, VideoReader
-from rtmotion.train.bundle import builtin_subjects_dir
+from rtmotion.subject import builtin_subjects_dir
 
 pytestmark = pytest.mark.skipif(not (builtin_subjects_dir() / "demo-ada" / "subject.json").is_file(),
                                 reason="the shipped demo subject is missing from this checkout")

@@ -16,7 +16,7 @@ from rtmotion.eval.metrics import PSNR_CAP_DB
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
 from rtmotion.pipeline.synthesize import synthesize_sequence
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.train.bundle import load_subject
+from rtmotion.subject import load_subject
 
 
 def _eval(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

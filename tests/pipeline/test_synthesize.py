@@ -14,8 +14,8 @@ from rtmotion.pose.render import PoseMapConfig
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend
-from rtmotion.train.bundle import load_subject, write_bundle
-from rtmotion.train.crop import CropBox
+from rtmotion.subject import load_subject, write_bundle
+from rtmotion.subject.crop import CropBox
 
 RES = (64, 64)
 

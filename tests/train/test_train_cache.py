@@ -11,7 +11,7 @@ import pytest
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.train.cache import build_cache
-from rtmotion.train.crop import compute_crop_box
+from rtmotion.subject.crop import compute_crop_box
 from rtmotion.train.dataset import ClipDataset, clip_ends, make_split
 
 

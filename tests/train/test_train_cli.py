@@ -11,7 +11,8 @@ import torch
 
 from rtmotion.cli import main
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.train.bundle import load_checkpoint, load_subject
+from rtmotion.subject import load_subject
+from rtmotion.train.checkpoint import load_checkpoint
 
 FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
         "--batch-size", "2", "--d-channels", "16", "--d-scales", "1", "--save-every", "8",

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rtmotion.train.bundle import load_checkpoint, load_subject
+from rtmotion.subject import load_subject
+from rtmotion.train.checkpoint import load_checkpoint
 
 
 def _free_port() -> int:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtmotion.errors import InputError
-from rtmotion.train.crop import CropBox, compute_crop_box, usable_frames
+from rtmotion.subject.crop import CropBox, compute_crop_box, usable_frames
 
 
 def _walk(t: int = 40, k: int = 25) -> np.ndarray:

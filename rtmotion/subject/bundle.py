@@ -1,5 +1,5 @@
-"""Subject bundles (what `rtmotion train` makes and every other command loads) and training
-checkpoints, both self-describing and version-checked.
+"""Subject bundles: what `rtmotion train` makes and every other command loads, self-describing
+and version-checked.
 
 A subject bundle is a folder `subjects/NAME/`:
 
@@ -12,7 +12,8 @@ A subject bundle is a folder `subjects/NAME/`:
     pose_stats.json   SubjectPoseStats of the target's poses in crop pixels (normalization)
     preview.png       a few generated frames next to the real ones
     background.png    (when trained with a background plate) the plate the generator holds
-    checkpoints/      training state (last.pt), not shipped; may live in another work dir
+
+Training state (checkpoints) is not part of a bundle: see `rtmotion.train.checkpoint`.
 
 `load_subject(path)` checks everything and raises CheckpointError with one clear line for a
 missing file, a folder of another format, a bundle too new or too old for this rtmotion, weights
@@ -28,25 +29,36 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
-from torch import nn
 
 from rtmotion import __version__
 from rtmotion.atomic import atomic_path, check_writable
-from rtmotion.errors import CheckpointError
-from rtmotion.train.crop import CropBox
+from rtmotion.errors import CheckpointError, InputError
+from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.models.config import FaceConfig, GeneratorConfig
+from rtmotion.models.face import FaceEnhancer
+from rtmotion.models.generator import PoseGenerator
+from rtmotion.pose.render import PoseMapConfig
+from rtmotion.pose.stats import SubjectPoseStats
+from rtmotion.subject.crop import CropBox
+from rtmotion.subject.weights import (
+    FACE_KIND,
+    GENERATOR_KIND,
+    RETRAIN_HINT,
+    json_normalized,
+    load_face_file,
+    load_generator_file,
+    torch_save_atomic,
+    weights_payload,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "rtmotion-subject"
 BUNDLE_VERSION = 1            # bump on an incompatible change of the bundle layout
 MIN_BUNDLE_VERSION = 1        # oldest bundle this rtmotion still reads
-GENERATOR_KIND = "rtmotion.PoseGenerator"
-FACE_KIND = "rtmotion.FaceEnhancer"
-WEIGHTS_VERSION = 1
-CHECKPOINT_KIND = "rtmotion-train-state"
-CHECKPOINT_VERSION = 1
 
 SUBJECT_FILE = "subject.json"
 GENERATOR_FILE = "generator.pt"
@@ -54,8 +66,6 @@ FACE_FILE = "face.pt"
 STATS_FILE = "pose_stats.json"
 PREVIEW_FILE = "preview.png"
 BACKGROUND_FILE = "background.png"  # the plate inside generator.pt, as an image to look at
-
-_RETRAIN = "train it again with `rtmotion train`"
 
 
 def builtin_subjects_dir() -> Path:
@@ -71,99 +81,6 @@ def resolve_subject_path(spec: str | Path) -> Path:
     builtin = builtin_subjects_dir() / str(spec)
     return builtin if builtin.is_dir() else p
 
-
-# ---- weights files -----------------------------------------------------------------------------
-
-def weights_payload(kind: str, config: dict[str, Any], module: nn.Module, dtype: str = "float16",
-                    **extra: Any) -> dict[str, Any]:
-    """{"kind", "version", "config", "dtype", "state_dict", ...}: what generator.pt / face.pt hold."""
-    tdtype = {"float16": torch.float16, "float32": torch.float32}[dtype]
-    state = {k: (v.detach().to("cpu", tdtype) if v.is_floating_point() else v.detach().cpu())
-             for k, v in module.state_dict().items()}
-    return {"kind": kind, "version": WEIGHTS_VERSION, "config": config, "dtype": dtype,
-            "state_dict": state, **extra}
-
-
-def _torch_save_atomic(obj: Any, path: Path) -> None:
-    with atomic_path(path, suffix=path.suffix) as tmp:
-        torch.save(obj, tmp)
-
-
-def _load_torch(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise CheckpointError(path, f"{what} not found", _RETRAIN)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(path, f"{what} is damaged or not a torch file ({msg[:160]})",
-                              _RETRAIN) from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(path, f"{what} is not an rtmotion weights file", _RETRAIN)
-    return obj
-
-
-def load_weights(module: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
-    """Load a state dict whose keys and shapes must fit `module` exactly (CheckpointError if not)."""
-    expected = module.state_dict()
-    if not isinstance(state, dict):
-        raise CheckpointError(path, f"{what} has no state dict", _RETRAIN)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    bad = sorted(k for k in set(expected) & set(state)
-                 if not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape)
-    if missing or unexpected or bad:
-        parts = [f"{w} {ks[:3]}{'...' if len(ks) > 3 else ''}"
-                 for w, ks in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad))
-                 if ks]
-        raise CheckpointError(path, f"{what} does not fit its config ({'; '.join(parts)})", _RETRAIN)
-    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-
-
-def check_payload(obj: dict[str, Any], path: Path, kind: str, what: str) -> None:
-    got = obj.get("kind")
-    if got != kind:
-        raise CheckpointError(path, f"holds {got!r} weights, expected {kind!r} ({what})",
-                              "give the generator.pt of an rtmotion subject")
-    ver = obj.get("version")
-    if not isinstance(ver, int) or ver > WEIGHTS_VERSION or ver < 1:
-        raise CheckpointError(path, f"{what} has weights version {ver}, this rtmotion "
-                              f"{__version__} reads version {WEIGHTS_VERSION}",
-                              "use the rtmotion version that trained it, or retrain")
-
-
-def load_generator_file(path: str | Path, expected_config: dict[str, Any] | None = None,
-                        device: str | torch.device = "cpu") -> nn.Module:
-    """A PoseGenerator from a generator.pt, in eval mode, float32 on `device`.
-
-    CheckpointError for a missing/damaged file, another model kind or version, a config that
-    differs from `expected_config` (the bundle's), or weights that do not fit the config.
-    """
-    from rtmotion.models.config import GeneratorConfig
-    from rtmotion.models.generator import PoseGenerator
-
-    path = Path(path)
-    obj = _load_torch(path, "generator weights")
-    check_payload(obj, path, GENERATOR_KIND, "generator")
-    cfg_d = obj.get("config")
-    if expected_config is not None and _norm(cfg_d) != _norm(expected_config):
-        raise CheckpointError(path, "generator config differs from the one in subject.json "
-                              "(files of two different subjects mixed?)", _RETRAIN)
-    try:
-        cfg = GeneratorConfig.from_dict(cfg_d)
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(path, f"invalid generator config ({e})", _RETRAIN) from None
-    gen = PoseGenerator(cfg)
-    load_weights(gen, obj.get("state_dict"), path, "generator weights")
-    return gen.to(device).eval()
-
-
-def _norm(d: Any) -> Any:
-    """JSON round trip: tuples vs lists compare equal."""
-    return json.loads(json.dumps(d))
-
-
-# ---- bundles -----------------------------------------------------------------------------------
 
 @dataclass
 class Subject:
@@ -189,16 +106,16 @@ class Subject:
     name: str
     resolution: tuple[int, int]
     crop: CropBox
-    pose_map_config: Any
-    generator_config: Any
-    generator: nn.Module
-    stats: Any
-    face: nn.Module | None = None
-    face_config: Any = None
+    pose_map_config: PoseMapConfig
+    generator_config: GeneratorConfig
+    generator: PoseGenerator
+    stats: SubjectPoseStats
+    face: FaceEnhancer | None = None
+    face_config: FaceConfig | None = None
     face_side: int | None = None
     validation_range: tuple[int, int] = (0, 0)
     info: dict[str, Any] = field(default_factory=dict)
-    pose_flow_config: Any = None
+    pose_flow_config: PoseFlowConfig | None = None
 
     @property
     def source_video(self) -> dict[str, Any]:
@@ -209,15 +126,13 @@ class Subject:
         return dict(self.info.get("training") or {})
 
 
-def pose_map_config_to_dict(cfg: Any) -> dict[str, Any]:
+def pose_map_config_to_dict(cfg: PoseMapConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["size"] = list(cfg.size)
     return d
 
 
-def pose_map_config_from_dict(d: dict[str, Any]) -> Any:
-    from rtmotion.pose.render import PoseMapConfig
-
+def pose_map_config_from_dict(d: dict[str, Any]) -> PoseMapConfig:
     d = dict(d)
     d["size"] = tuple(d["size"])
     return PoseMapConfig(**d)
@@ -229,29 +144,29 @@ def write_bundle(
     name: str,
     resolution: tuple[int, int],
     crop: CropBox,
-    pose_map_config: Any,
-    generator: nn.Module,
-    stats: Any,
+    pose_map_config: PoseMapConfig,
+    generator: PoseGenerator,
+    stats: SubjectPoseStats,
     source_video: dict[str, Any],
     validation_range: tuple[int, int],
     training: dict[str, Any],
     preview: np.ndarray | None = None,
-    face: nn.Module | None = None,
+    face: FaceEnhancer | None = None,
     face_side: int | None = None,
     weights_dtype: str = "float16",
-    pose_flow_config: Any = None,
+    pose_flow_config: PoseFlowConfig | None = None,
     background: np.ndarray | None = None,
 ) -> Path:
     """Write a subject bundle (each file atomically, subject.json last). Returns the folder."""
     folder = Path(folder)
     check_writable(folder / SUBJECT_FILE)
     gen_cfg = generator.config.to_dict()
-    _torch_save_atomic(weights_payload(GENERATOR_KIND, gen_cfg, generator, weights_dtype),
+    torch_save_atomic(weights_payload(GENERATOR_KIND, gen_cfg, generator, weights_dtype),
                        folder / GENERATOR_FILE)
     face_info = None
     if face is not None:
         face_cfg = face.config.to_dict()
-        _torch_save_atomic(weights_payload(FACE_KIND, face_cfg, face, weights_dtype, side=face_side),
+        torch_save_atomic(weights_payload(FACE_KIND, face_cfg, face, weights_dtype, side=face_side),
                            folder / FACE_FILE)
         face_info = {"config": face_cfg, "file": FACE_FILE, "side": face_side}
     stats.save(folder / STATS_FILE)
@@ -280,14 +195,12 @@ def write_bundle(
         "training": training,
     }
     with atomic_path(folder / SUBJECT_FILE, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(_norm(info), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(json_normalized(info), indent=2) + "\n", encoding="utf-8")
     return folder
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """uint8 RGB (H, W, 3) -> PNG, atomically."""
-    import cv2
-
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
@@ -311,21 +224,21 @@ def read_subject_info(path: str | Path) -> tuple[Path, dict[str, Any]]:
     try:
         info = json.loads(sj.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(sj, f"damaged, not readable JSON ({e})", _RETRAIN) from None
+        raise CheckpointError(sj, f"damaged, not readable JSON ({e})", RETRAIN_HINT) from None
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         got = info.get("format") if isinstance(info, dict) else type(info).__name__
         raise CheckpointError(sj, f"not an rtmotion subject (format {got!r}, expected "
                               f"{FORMAT_NAME!r})", "give the folder `rtmotion train -o` wrote")
     ver = info.get("bundle_version")
     if not isinstance(ver, int):
-        raise CheckpointError(sj, f"damaged: bundle_version is {ver!r}", _RETRAIN)
+        raise CheckpointError(sj, f"damaged: bundle_version is {ver!r}", RETRAIN_HINT)
     if ver > BUNDLE_VERSION:
         raise CheckpointError(sj, f"made by a newer rtmotion ({info.get('rtmotion_version')}, "
                               f"bundle version {ver}); this rtmotion {__version__} reads up to "
                               f"version {BUNDLE_VERSION}", "upgrade rtmotion")
     if ver < MIN_BUNDLE_VERSION:
         raise CheckpointError(sj, f"bundle version {ver} is too old for rtmotion {__version__} "
-                              f"(reads {MIN_BUNDLE_VERSION}..{BUNDLE_VERSION})", _RETRAIN)
+                              f"(reads {MIN_BUNDLE_VERSION}..{BUNDLE_VERSION})", RETRAIN_HINT)
     return folder, info
 
 
@@ -333,9 +246,6 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
                  ) -> Subject:
     """Load and check a subject bundle (see module docstring). `path` may also be the name of a
     shipped subject (e.g. "demo-ada")."""
-    from rtmotion.errors import InputError
-    from rtmotion.pose.stats import SubjectPoseStats
-
     folder, info = read_subject_info(path)
     sj = folder / SUBJECT_FILE
     try:
@@ -347,88 +257,33 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
         val = info.get("validation") or {}
         validation_range = (int(val.get("start", 0)), int(val.get("end", 0)))
     except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise CheckpointError(sj, f"damaged: missing or invalid field ({e})", _RETRAIN) from None
+        raise CheckpointError(sj, f"damaged: missing or invalid field ({e})", RETRAIN_HINT) from None
     generator = load_generator_file(folder / str(info.get("generator_file") or GENERATOR_FILE),
                                     gen_cfg_d, device)
     gcfg = generator.config
     if tuple(gcfg.resolution) != resolution:
         raise CheckpointError(sj, f"resolution {resolution} differs from the generator's "
-                              f"{tuple(gcfg.resolution)}", _RETRAIN)
+                              f"{tuple(gcfg.resolution)}", RETRAIN_HINT)
     if gcfg.pose_channels != pmc.num_channels or tuple(pmc.size) != resolution:
         raise CheckpointError(sj, f"pose map config ({pmc.num_channels} channels, {pmc.size}) does "
                               f"not fit the generator ({gcfg.pose_channels} channels, {resolution})",
-                              _RETRAIN)
+                              RETRAIN_HINT)
     try:
         stats = SubjectPoseStats.load(folder / str(info.get("pose_stats_file") or STATS_FILE))
     except InputError as e:
-        raise CheckpointError(e.path, e.problem, e.hint or _RETRAIN) from None
+        raise CheckpointError(e.path, e.problem, e.hint or RETRAIN_HINT) from None
     flow_cfg = None
     if info.get("pose_flow"):
-        from rtmotion.kernels.flow_numpy import PoseFlowConfig
-
         try:
             flow_cfg = PoseFlowConfig(**info["pose_flow"])
         except (TypeError, ValueError) as e:
-            raise CheckpointError(sj, f"damaged: invalid pose_flow ({e})", _RETRAIN) from None
+            raise CheckpointError(sj, f"damaged: invalid pose_flow ({e})", RETRAIN_HINT) from None
     face = face_cfg = face_side = None
     if load_face and info.get("face"):
-        face, face_cfg, face_side = _load_face(folder, info["face"], device)
+        finfo = info["face"]
+        face, face_cfg, face_side = load_face_file(folder / str(finfo.get("file") or FACE_FILE),
+                                                   finfo.get("config"), device)
     return Subject(path=folder, name=name, resolution=resolution, crop=crop, pose_map_config=pmc,
                    generator_config=gcfg, generator=generator, stats=stats, face=face,
                    face_config=face_cfg, face_side=face_side, validation_range=validation_range,
                    info=info, pose_flow_config=flow_cfg)
-
-
-def _load_face(folder: Path, finfo: dict[str, Any], device: str | torch.device
-               ) -> tuple[nn.Module, Any, int | None]:
-    from rtmotion.models.config import FaceConfig
-    from rtmotion.models.face import FaceEnhancer
-
-    path = folder / str(finfo.get("file") or FACE_FILE)
-    obj = _load_torch(path, "face enhancer weights")
-    check_payload(obj, path, FACE_KIND, "face enhancer")
-    if _norm(obj.get("config")) != _norm(finfo.get("config")):
-        raise CheckpointError(path, "face config differs from the one in subject.json", _RETRAIN)
-    try:
-        cfg = FaceConfig.from_dict(obj["config"])
-    except (ValueError, TypeError, KeyError) as e:
-        raise CheckpointError(path, f"invalid face config ({e})", _RETRAIN) from None
-    face = FaceEnhancer(cfg)
-    load_weights(face, obj.get("state_dict"), path, "face enhancer weights")
-    side = obj.get("side")
-    return face.to(device).eval(), cfg, (int(side) if side is not None else None)
-
-
-# ---- training checkpoints ----------------------------------------------------------------------
-
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write a training checkpoint atomically (kind, version and rtmotion version added)."""
-    path = Path(path)
-    payload = {"kind": CHECKPOINT_KIND, "version": CHECKPOINT_VERSION,
-               "rtmotion_version": __version__, **state}
-    _torch_save_atomic(payload, path)
-    return path
-
-
-def load_checkpoint(path: str | Path, generator_config: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
-    """Read a training checkpoint written by `save_checkpoint`.
-
-    CheckpointError: missing, damaged, not a training checkpoint, another checkpoint version,
-    or a generator config other than `generator_config` (resuming would load the wrong model).
-    """
-    path = Path(path)
-    obj = _load_torch(path, "training checkpoint")
-    if obj.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(path, f"not an rtmotion training checkpoint (kind {obj.get('kind')!r})",
-                              "remove it, or train without --resume")
-    ver = obj.get("version")
-    if ver != CHECKPOINT_VERSION:
-        raise CheckpointError(path, f"training checkpoint version {ver}, this rtmotion "
-                              f"{__version__} resumes version {CHECKPOINT_VERSION}",
-                              "train without --resume, or with the rtmotion that wrote it")
-    if generator_config is not None and _norm(obj.get("generator_config")) != _norm(generator_config):
-        raise CheckpointError(path, "was trained with another generator config (preset or "
-                              "resolution changed)", "use the same --preset/--resolution, or "
-                              "train without --resume")
-    return obj

@@ -15,8 +15,9 @@ from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.render import PoseMapConfig
 from rtmotion.pose.stats import SubjectPoseStats
-from rtmotion.train import bundle as B
-from rtmotion.train.crop import CropBox
+from rtmotion.subject import bundle as B
+from rtmotion.train import checkpoint as C
+from rtmotion.subject.crop import CropBox
 
 
 def _write(folder: Path, res: int = 32, preset: str = "tiny") -> PoseGenerator:
@@ -125,17 +126,17 @@ def test_checkpoint_errors(bundle: Path, tmp_path: Path, fault: str, match: str)
 
 def test_training_checkpoint_checks(tmp_path: Path) -> None:
     cfg = generator_preset("tiny", (32, 32)).to_dict()
-    p = B.save_checkpoint(tmp_path / "last.pt", {"step": 7, "generator_config": cfg})
-    assert B.load_checkpoint(p, cfg)["step"] == 7
+    p = C.save_checkpoint(tmp_path / "last.pt", {"step": 7, "generator_config": cfg})
+    assert C.load_checkpoint(p, cfg)["step"] == 7
     with pytest.raises(CheckpointError, match="another generator config"):
-        B.load_checkpoint(p, generator_preset("small", (32, 32)).to_dict())
+        C.load_checkpoint(p, generator_preset("small", (32, 32)).to_dict())
     obj = torch.load(p, weights_only=True)
     obj["version"] = 99
     torch.save(obj, p)
     with pytest.raises(CheckpointError, match="training checkpoint version 99"):
-        B.load_checkpoint(p, cfg)
+        C.load_checkpoint(p, cfg)
     torch.save({"kind": "something"}, p)
     with pytest.raises(CheckpointError, match="not an rtmotion training checkpoint"):
-        B.load_checkpoint(p, cfg)
+        C.load_checkpoint(p, cfg)
     with pytest.raises(CheckpointError, match="training checkpoint not found"):
-        B.load_checkpoint(tmp_path / "missing.pt")
+        C.load_checkpoint(tmp_path / "missing.pt")
