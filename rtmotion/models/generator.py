@@ -159,6 +159,11 @@ def blend(gate: torch.Tensor, warped_prev: torch.Tensor, synthesized: torch.Tens
     return gate * warped_prev + (1.0 - gate) * synthesized
 
 
+#: Every input a generator graph may take, in order (a model takes a prefix of these): the one
+#: definition used by the ONNX export, the engines and the runners.
+INPUT_NAMES: tuple[str, ...] = ("pose_maps", "warped_prev", "prev_mask")
+
+
 def input_names(config: GeneratorConfig) -> list[str]:
     """Names of the ONNX export's inputs, in order."""
     names = ["pose_maps"]
@@ -169,6 +174,7 @@ def input_names(config: GeneratorConfig) -> list[str]:
     return names
 
 
+#: The generator graph's outputs (ONNX, engines, runners).
 OUTPUT_NAMES: tuple[str, ...] = ("frame", "gate")
 
 

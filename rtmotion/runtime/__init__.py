@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from rtmotion.errors import InputError
-from rtmotion.runtime.base import INPUT_NAMES, OUTPUT_NAMES, GeneratorRunner, parse_device
+from rtmotion.devices import resolve_device
+from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
+from rtmotion.runtime.base import GeneratorRunner
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 _ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch"}
@@ -73,4 +75,4 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
 
 
 __all__ = ["BACKENDS", "GeneratorRunner", "INPUT_NAMES", "OUTPUT_NAMES", "get_backend",
-           "parse_device"]
+           "resolve_device"]

@@ -31,28 +31,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from rtmotion.errors import InputError
+from rtmotion.devices import resolve_device
+from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 
 ArrayLike = np.ndarray | torch.Tensor
 
-#: Names of the generator's graph inputs (all a model may take, in order) and outputs; the same
-#: as rtmotion.models.generator.input_names / OUTPUT_NAMES and the ONNX export's.
-INPUT_NAMES: tuple[str, ...] = ("pose_maps", "warped_prev", "prev_mask")
-OUTPUT_NAMES: tuple[str, ...] = ("frame", "gate")
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
-
-
-def parse_device(device: str | torch.device) -> torch.device:
-    """torch.device from 'cpu', 'cuda', 'cuda:1'...; InputError if CUDA is asked for but absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise InputError(None, f"unknown device '{device}' ({e})", "use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, f"device '{device}' asked for, but no CUDA GPU is available to torch",
-                         "use --device cpu")
-    return dev
 
 
 class GeneratorRunner(ABC):
@@ -63,7 +48,7 @@ class GeneratorRunner(ABC):
     name: str = "base"
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
-        self._device = parse_device(device)
+        self._device = resolve_device(device)
         self._open_flag = False
 
     # ---- lifecycle ----------------------------------------------------------------------

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from rtmotion.errors import InputError, MissingDependencyError
-from rtmotion.runtime.base import INPUT_NAMES, OUTPUT_NAMES, GeneratorRunner
+from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
+from rtmotion.runtime.base import GeneratorRunner
 
 log = logging.getLogger(__name__)
 

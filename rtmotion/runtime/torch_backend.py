@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from rtmotion.errors import InputError
-from rtmotion.runtime.base import INPUT_NAMES, PRECISIONS, GeneratorRunner
+from rtmotion.models.generator import INPUT_NAMES
+from rtmotion.runtime.base import PRECISIONS, GeneratorRunner
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

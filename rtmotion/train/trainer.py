@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rtmotion.devices import resolve_device
 from rtmotion.errors import CheckpointError, InputError
 from rtmotion.train.config import TrainConfig
 from rtmotion.kernels.warp_torch import warp_previous
@@ -106,15 +107,6 @@ def check_outputs(cfg: TrainConfig) -> TrainPaths:
               paths.samples / "x.png"):
         check_writable(p)
     return paths
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "--device cuda: no CUDA GPU is available to torch",
-                         "use --device cpu (slow) or a machine with an NVIDIA GPU")
-    return torch.device(name)
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:

@@ -1,0 +1,41 @@
+"""The one device resolver: "auto" | "cpu" | "cuda" | "cuda:N" -> torch.device.
+
+A GPU that was asked for and is not there is an error, never a silent fall back to the CPU
+(the complaint users of comparable tools make most: "the GPU is not used, 1 fps").
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rtmotion.errors import InputError
+
+DEVICE_CHOICES_HINT = "use auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """torch.device for `spec`.
+
+    "auto": the first CUDA GPU when torch sees one, else the CPU. "cuda"/"cuda:N" when no CUDA GPU
+    is available (or N is out of range): InputError naming what to use instead.
+    """
+    if isinstance(spec, torch.device):
+        dev = spec
+    else:
+        name = str(spec).strip().lower()
+        if name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, TypeError) as e:
+            raise InputError(None, f"unknown device '{spec}' ({e})", DEVICE_CHOICES_HINT) from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(None, f"device '{spec}' is not supported", DEVICE_CHOICES_HINT)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(None, f"device '{spec}' asked for, but no CUDA GPU is available to torch",
+                             "use --device cpu, or install a CUDA build of torch")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(None, f"device '{spec}': only {torch.cuda.device_count()} CUDA GPU(s) here",
+                             DEVICE_CHOICES_HINT)
+    return dev

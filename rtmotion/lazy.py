@@ -1,0 +1,30 @@
+"""Optional packages, imported on first use with an error that names the extra to install.
+
+    cupy = require("cupy", extra="gpu", purpose="the CuPy kernels")
+
+Heavy or GPU-only packages (CuPy, TensorRT, pyvirtualcam) are never imported at module top.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from rtmotion.errors import MissingDependencyError
+
+
+def require(module: str, *, extra: str, purpose: str, package: str | None = None) -> ModuleType:
+    """Import `module` or raise MissingDependencyError naming `package` and `rtmotion[extra]`."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(package or module.split(".")[0], extra, purpose) from None
+
+
+def available(module: str) -> bool:
+    """True when `module` imports (any error on import counts as unavailable)."""
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - a broken install is as good as absent
+        return False
+    return True
