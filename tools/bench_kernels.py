@@ -5,9 +5,9 @@ Usage: python tools/bench_kernels.py [--sizes 256 512] [--batches 1 8] [--reps 7
 
 Numbers are the median over `--reps` runs of one call, divided by the batch size (ms per
 frame); every backend is checked against the numpy reference before it is timed. Poses are
-the stand-in figure of `rtmotion.kernels.figures` with a few pixels of jitter (no video
+the stand-in figure of `rtmotion.synthetic.figures` with a few pixels of jitter (no video
 needed). `--quality` also measures the warp gain on the synthetic dancer
-(`rtmotion.kernels.quality`). Imports only numpy, torch and rtmotion (the GPU check
+(`rtmotion.eval.warp_gain`). Imports only numpy, torch and rtmotion (the GPU check
 `tools/gpu_kernels_check.py` reuses `time_ms` and `cpu_cases`).
 """
 
@@ -27,10 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmotion.kernels.figures import figure_keypoints, jittered  # noqa: E402
+from rtmotion.synthetic.figures import figure_keypoints, jittered  # noqa: E402
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow  # noqa: E402
 from rtmotion.kernels.warp_numpy import warp_numpy  # noqa: E402
-from rtmotion.pose.render import PoseMapConfig, render_pose_maps  # noqa: E402
+from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy  # noqa: E402
 
 
 def time_ms(fn: Callable[[], object], reps: int, sync: Callable[[], None] | None = None,
@@ -65,7 +65,7 @@ def cpu_cases(size: tuple[int, int], batch: int, with_numpy: bool = True) -> dic
     import torch
 
     from rtmotion.kernels.flow_torch import pose_flow_torch
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
+    from rtmotion.kernels.maps_torch import pose_maps_torch
     from rtmotion.kernels.warp_torch import warp_torch
 
     w, h = size
@@ -79,10 +79,10 @@ def cpu_cases(size: tuple[int, int], batch: int, with_numpy: bool = True) -> dic
     tflow = torch.from_numpy(flow)
     cases: dict[str, Callable[[], object]] = {}
     if with_numpy:
-        cases["maps/numpy"] = lambda: [render_pose_maps(k, mcfg) for k in a]
+        cases["maps/numpy"] = lambda: [pose_maps_numpy(k, mcfg) for k in a]
         cases["flow/numpy"] = lambda: [pose_flow(x, y, size, fcfg) for x, y in zip(a, b)]
         cases["warp/numpy"] = lambda: [warp_numpy(i, f) for i, f in zip(img, flow)]
-    cases["maps/torch"] = lambda: render_pose_maps_torch(ta, mcfg)
+    cases["maps/torch"] = lambda: pose_maps_torch(ta, mcfg)
     cases["flow/torch"] = lambda: pose_flow_torch(ta, tb, size, fcfg)
     cases["flow/torch-stride2"] = lambda: pose_flow_torch(ta, tb, size, fcfg, stride=2)
     cases["warp/torch"] = lambda: warp_torch(timg, tflow)
@@ -94,18 +94,18 @@ def check_cpu(size: tuple[int, int]) -> dict[str, float]:
     import torch
 
     from rtmotion.kernels.flow_torch import pose_flow_torch
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
+    from rtmotion.kernels.maps_torch import pose_maps_torch
     from rtmotion.kernels.warp_torch import warp_torch
 
     mcfg = PoseMapConfig(size=size, hands=True)
     a, b = poses(size, 4, seed=5)
-    maps = np.stack([render_pose_maps(k, mcfg) for k in a])
+    maps = np.stack([pose_maps_numpy(k, mcfg) for k in a])
     flows = np.stack([pose_flow(x, y, size) for x, y in zip(a, b)])
     img = np.random.default_rng(2).random((4, size[1], size[0], 3)).astype(np.float32)
     warped = np.stack([warp_numpy(i, f) for i, f in zip(img, flows)])
     tw = warp_torch(torch.from_numpy(img).permute(0, 3, 1, 2), torch.from_numpy(flows)).permute(0, 2, 3, 1)
     return {
-        "maps": float(np.abs(render_pose_maps_torch(torch.from_numpy(a), mcfg).numpy() - maps).max()),
+        "maps": float(np.abs(pose_maps_torch(torch.from_numpy(a), mcfg).numpy() - maps).max()),
         "flow_px": float(np.abs(pose_flow_torch(torch.from_numpy(a), torch.from_numpy(b), size).numpy() - flows).max()),
         "warp": float(np.abs(tw.numpy() - warped).max()),
     }
@@ -139,7 +139,7 @@ def main() -> int:
     if args.quality:
         from dataclasses import asdict
 
-        from rtmotion.kernels.quality import measure_warp_gain
+        from rtmotion.eval.warp_gain import measure_warp_gain
 
         res["warp_gain"] = asdict(measure_warp_gain())
 

@@ -28,7 +28,7 @@ from bench_kernels import cpu_cases, poses, time_ms  # noqa: E402
 
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow  # noqa: E402
 from rtmotion.kernels.warp_numpy import warp_numpy  # noqa: E402
-from rtmotion.pose.render import PoseMapConfig, render_pose_maps  # noqa: E402
+from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy  # noqa: E402
 from rtmotion.pose.skeleton import BODY25  # noqa: E402
 
 
@@ -70,13 +70,13 @@ def parity(size) -> dict:
     import torch
 
     from rtmotion.kernels.flow_torch import pose_flow_torch
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
+    from rtmotion.kernels.maps_torch import pose_maps_torch
     from rtmotion.kernels.warp_torch import warp_torch
 
     out: dict = {}
     a, b = test_poses(size)
     mcfg = PoseMapConfig(size=size, hands=True)
-    ref_maps = np.stack([render_pose_maps(k, mcfg) for k in a])
+    ref_maps = np.stack([pose_maps_numpy(k, mcfg) for k in a])
     cfgs = {"default": PoseFlowConfig(), "similarity_torso": PoseFlowConfig(transform="similarity", background="torso")}
     ref_flow = {n: np.stack([pose_flow(x, y, size, c) for x, y in zip(a, b)]) for n, c in cfgs.items()}
     img = np.random.default_rng(0).random((len(a), 3, size[1], size[0])).astype(np.float32)
@@ -86,8 +86,8 @@ def parity(size) -> dict:
     for dev in devs:
         ta, tb = torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev)
         out[f"torch_{dev}"] = {
-            "maps": float(np.abs(render_pose_maps_torch(ta, mcfg).cpu().numpy() - ref_maps).max()),
-            "maps_fullgrid": float(np.abs(render_pose_maps_torch(ta, mcfg, windows=False).cpu().numpy()
+            "maps": float(np.abs(pose_maps_torch(ta, mcfg).cpu().numpy() - ref_maps).max()),
+            "maps_fullgrid": float(np.abs(pose_maps_torch(ta, mcfg, windows=False).cpu().numpy()
                                           - ref_maps).max()),
             **{f"flow_px_{n}": float(np.abs(pose_flow_torch(ta, tb, size, c).cpu().numpy() - ref_flow[n]).max())
                for n, c in cfgs.items()},
@@ -98,20 +98,20 @@ def parity(size) -> dict:
     def cupy_part() -> dict:
         import cupy
 
-        from rtmotion.kernels.cupy_kernels import pose_flow_cupy, render_pose_maps_cupy, warp_cupy
+        from rtmotion.kernels.cupy_kernels import pose_flow_cupy, pose_maps_cupy, warp_cupy
 
         res = {
-            "maps": float(np.abs(render_pose_maps_cupy(a, mcfg).get() - ref_maps).max()),
+            "maps": float(np.abs(pose_maps_cupy(a, mcfg).get() - ref_maps).max()),
             **{f"flow_px_{n}": float(np.abs(pose_flow_cupy(a, b, size, c).get() - ref_flow[n]).max())
                for n, c in cfgs.items()},
             "warp": float(np.abs(warp_cupy(cupy.asarray(img), cupy.asarray(flow)).get() - ref_warp).max()),
             "flow_same_pose_max": float(np.abs(pose_flow_cupy(a[:1], a[:1], size).get()).max()),
         }
         if torch.cuda.is_available():  # torch CUDA tensors through the dispatcher (DLPack)
-            from rtmotion.kernels import pose_flow_batch, render_pose_maps_batch, warp_batch
+            from rtmotion.kernels import pose_flow_batch, pose_maps_batch, warp_batch
 
             ta = torch.from_numpy(a).cuda()
-            m = render_pose_maps_batch(ta, mcfg, backend="cupy")
+            m = pose_maps_batch(ta, mcfg, backend="cupy")
             f = pose_flow_batch(ta, torch.from_numpy(b).cuda(), size, backend="cupy")
             wgt = warp_batch(torch.from_numpy(img).cuda(), torch.from_numpy(flow).cuda(), backend="cupy")
             res["dlpack_torch_maps"] = float(np.abs(m.cpu().numpy() - ref_maps).max())
@@ -129,7 +129,7 @@ def gpu_cases(size, batch) -> dict:
     import torch
 
     from rtmotion.kernels.flow_torch import pose_flow_torch
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
+    from rtmotion.kernels.maps_torch import pose_maps_torch
     from rtmotion.kernels.warp_torch import warp_torch
 
     cases: dict = {}
@@ -142,19 +142,19 @@ def gpu_cases(size, batch) -> dict:
         sync = torch.cuda.synchronize
         ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
         ti, tf = torch.from_numpy(img).cuda(), torch.from_numpy(flow).cuda()
-        cases["maps/torch-cuda"] = (lambda: render_pose_maps_torch(ta, mcfg), sync)
+        cases["maps/torch-cuda"] = (lambda: pose_maps_torch(ta, mcfg), sync)
         cases["flow/torch-cuda"] = (lambda: pose_flow_torch(ta, tb, size), sync)
         cases["warp/torch-cuda"] = (lambda: warp_torch(ti, tf), sync)
     try:
         import cupy
 
-        from rtmotion.kernels.cupy_kernels import cupy_available, pose_flow_cupy, render_pose_maps_cupy, warp_cupy
+        from rtmotion.kernels.cupy_kernels import cupy_available, pose_flow_cupy, pose_maps_cupy, warp_cupy
 
         if cupy_available():
             csync = cupy.cuda.Stream.null.synchronize
             ci, cf = cupy.asarray(img), cupy.asarray(flow)
             # keypoints start on the host (as from the pose extractor): upload included
-            cases["maps/cupy"] = (lambda: render_pose_maps_cupy(a, mcfg), csync)
+            cases["maps/cupy"] = (lambda: pose_maps_cupy(a, mcfg), csync)
             cases["flow/cupy"] = (lambda: pose_flow_cupy(a, b, size), csync)
             cases["warp/cupy"] = (lambda: warp_cupy(ci, cf), csync)
     except ImportError:

@@ -10,7 +10,7 @@ NAME = "render"
 HELP = "visualise conditioning maps, pose flow or pose-flow warping of a pose file as a video"
 DESCRIPTION = """\
 Render what the generator is given, from a pose file (.npz), as a preview video:
-  maps  the conditioning maps (one channel per bone, face points; see rtmotion.pose.render),
+  maps  the conditioning maps (one channel per bone, face points; see rtmotion.kernels.maps_numpy),
         each channel in its own colour;
   flow  the pose flow from each frame's pose to the next (hue = direction, brightness =
         length; full brightness at --flow-scale pixels);
@@ -178,8 +178,8 @@ def _chunks(n: int, size: int):
 
 def _write_maps(args, kps, size, fps, backend: str) -> None:
     from rtmotion.io import VideoWriter
-    from rtmotion.kernels import render_pose_maps_batch
-    from rtmotion.pose.render import PoseMapConfig
+    from rtmotion.kernels import pose_maps_batch
+    from rtmotion.kernels.maps_numpy import PoseMapConfig
     from rtmotion.progress import progress
 
     cfg = PoseMapConfig(size=size, sigma_frac=args.sigma_frac, face=not args.no_face, hands=args.hands)
@@ -188,7 +188,7 @@ def _write_maps(args, kps, size, fps, backend: str) -> None:
     be = "numpy" if backend == "auto" else backend
     with VideoWriter(args.output, fps, size) as writer, progress(total=n, desc="maps") as bar:
         for i, j in _chunks(n, 16):
-            maps = render_pose_maps_batch(kps[i:j], cfg, backend=be)   # B x C x H x W
+            maps = pose_maps_batch(kps[i:j], cfg, backend=be)   # B x C x H x W
             for m in maps:
                 writer.write(maps_to_rgb(m, colors))
             bar.update(j - i)

@@ -23,7 +23,6 @@ Three sources:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,14 +33,12 @@ import numpy as np
 
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.synthetic.origin import SyntheticOrigin
 
 log = logging.getLogger(__name__)
 
 #: Frames of the transfer test when --max-frames is not given (4 s at 30 fps).
 DEFAULT_TRANSFER_FRAMES = 120
-
-_ORIGIN_RE = re.compile(r"^synthetic:(?P<character>[A-Za-z0-9_-]+)/(?P<motion>[A-Za-z0-9_-]+)/seed(?P<seed>\d+)$")
-
 
 @dataclass
 class EvalItem:
@@ -71,16 +68,6 @@ class EvalSource:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class SyntheticOrigin:
-    """How a synthetic source video was made (`rtmotion synth` / `write_dancer_video`)."""
-
-    character: str
-    motion: str
-    seed: int
-    background: str | None = None
-
-
 def _subject_json(subject: Any) -> Path:
     return Path(subject.path) / "subject.json"
 
@@ -99,9 +86,7 @@ def synthetic_origin(subject: Any) -> SyntheticOrigin | None:
     from rtmotion.synthetic import BACKGROUNDS, CHARACTERS
 
     sv = subject.source_video
-    text = sv.get("origin") or sv.get("synthetic")
-    if isinstance(text, dict):  # a structured record: {"character", "motion", "seed", ...}
-        text = f"synthetic:{text.get('character')}/{text.get('motion')}/seed{text.get('seed', 0)}"
+    text = sv.get("origin") or sv.get("synthetic")  # text, or a structured record (a dict)
     if not text:
         pf = _pose_file_of(subject)
         if pf is not None and pf.is_file():
@@ -109,12 +94,11 @@ def synthetic_origin(subject: Any) -> SyntheticOrigin | None:
                 text = PoseSequence.load(pf).source
             except InputError:
                 text = None
-    m = _ORIGIN_RE.match(str(text or ""))
-    if not m or m["character"] not in CHARACTERS:
+    origin = SyntheticOrigin.parse(text)
+    if origin is None or origin.character not in CHARACTERS:
         return None
     bg = sv.get("background")
-    return SyntheticOrigin(m["character"], m["motion"], int(m["seed"]),
-                           bg if bg in BACKGROUNDS else None)
+    return origin.with_background(bg if bg in BACKGROUNDS else None)
 
 
 def _source_fps(subject: Any) -> Fraction:

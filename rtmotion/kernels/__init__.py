@@ -24,54 +24,34 @@ and last pixel, which matches the pixel-centre coordinates above exactly.
 
 Contents
 --------
-- maps: `PoseMapConfig`, `render_pose_maps` (numpy, in `rtmotion.pose.render`),
-  `render_pose_maps_torch`, `render_pose_maps_cupy`;
+- maps: `PoseMapConfig`, `pose_maps_numpy` (`maps_numpy`, the oracle), `pose_maps_torch`
+  (`maps_torch`), `pose_maps_cupy` (`cupy_kernels` + `pose_maps.cu`);
 - flow: `PoseFlowConfig`, `pose_flow` (numpy), `pose_flow_torch`, `pose_flow_cupy`;
 - warp: `warp_numpy`, `warp_torch`, `warp_cupy`, `sample_in_frame` / `sample_in_frame_torch`;
-- dispatch: `render_pose_maps_batch`, `pose_flow_batch`, `warp_batch`, `available_backends`.
+- dispatch: `pose_maps_batch`, `pose_flow_batch`, `warp_batch`, `available_backends`.
 
-torch and CuPy are imported only when a name that needs them is first used.
+The package's face is numpy only (the references and the dispatchers), so numpy-only users do
+not load torch: the torch versions are imported from their modules (`maps_torch`, `flow_torch`,
+`warp_torch`), and CuPy is imported only when a CuPy kernel is first called.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
 
 from rtmotion.kernels.backend import (
     BACKENDS,
     available_backends,
     choose_backend,
     pose_flow_batch,
-    render_pose_maps_batch,
+    pose_maps_batch,
     warp_batch,
 )
+from rtmotion.kernels.cupy_kernels import cupy_available
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
+from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy
 from rtmotion.kernels.warp_numpy import sample_in_frame, warp_numpy
-from rtmotion.pose.render import PoseMapConfig, render_pose_maps
-
-# Lazily imported names (torch / CuPy): name -> module.
-_LAZY = {
-    "render_pose_maps_torch": "rtmotion.kernels.render_torch",
-    "pose_flow_torch": "rtmotion.kernels.flow_torch",
-    "warp_torch": "rtmotion.kernels.warp_torch",
-    "flow_to_grid": "rtmotion.kernels.warp_torch",
-    "sample_in_frame_torch": "rtmotion.kernels.warp_torch",
-    "render_pose_maps_cupy": "rtmotion.kernels.cupy_kernels",
-    "pose_flow_cupy": "rtmotion.kernels.cupy_kernels",
-    "warp_cupy": "rtmotion.kernels.cupy_kernels",
-    "cupy_available": "rtmotion.kernels.cupy_kernels",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'rtmotion.kernels' has no attribute '{name}'")
-
 
 __all__ = [
     "BACKENDS", "PoseFlowConfig", "PoseMapConfig", "available_backends", "choose_backend",
-    "pose_flow", "pose_flow_batch", "render_pose_maps", "render_pose_maps_batch", "sample_in_frame",
-    "warp_batch", "warp_numpy", *_LAZY,
+    "cupy_available", "pose_flow", "pose_flow_batch", "pose_maps_batch", "pose_maps_numpy",
+    "sample_in_frame", "warp_batch", "warp_numpy",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
-from rtmotion.pose.render import PoseMapConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 
 BACKENDS = ("numpy", "torch", "cupy")
 
@@ -118,23 +118,23 @@ def _run_cupy(fn, ref: Any, *args: Any) -> Any:
     return fn(*args)
 
 
-def render_pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -> Any:
+def pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -> Any:
     """Conditioning maps of a batch: keypoints (B, K, 3) -> float32 (B, C, H, W), input's type."""
     be = choose_backend(keypoints, backend)
     if be == "numpy":
-        from rtmotion.pose.render import render_pose_maps
+        from rtmotion.kernels.maps_numpy import pose_maps_numpy
 
         kp = _to_numpy(keypoints)
-        out = np.stack([render_pose_maps(k, cfg) for k in kp]) if len(kp) else \
+        out = np.stack([pose_maps_numpy(k, cfg) for k in kp]) if len(kp) else \
             np.zeros((0, cfg.num_channels, cfg.height, cfg.width), np.float32)
     elif be == "torch":
-        from rtmotion.kernels.render_torch import render_pose_maps_torch
+        from rtmotion.kernels.maps_torch import pose_maps_torch
 
-        out = render_pose_maps_torch(_to_torch(keypoints), cfg)
+        out = pose_maps_torch(_to_torch(keypoints), cfg)
     else:
-        from rtmotion.kernels.cupy_kernels import render_pose_maps_cupy
+        from rtmotion.kernels.cupy_kernels import pose_maps_cupy
 
-        out = _run_cupy(render_pose_maps_cupy, keypoints, _to_numpy(keypoints), cfg)
+        out = _run_cupy(pose_maps_cupy, keypoints, _to_numpy(keypoints), cfg)
     return _like(out, keypoints)
 
 

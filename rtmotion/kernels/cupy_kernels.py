@@ -1,6 +1,6 @@
 """CUDA kernels via CuPy: conditioning maps, pose flow and warp on the GPU.
 
-Kernel sources are the `.cu` files beside this module (`render_maps.cu`, `pose_flow.cu`,
+Kernel sources are the `.cu` files beside this module (`pose_maps.cu`, `pose_flow.cu`,
 `warp.cu`), compiled with NVRTC by `cupy.RawModule` on first use and memoized per device.
 The small per-bone parameter arrays are computed on the host in numpy (float64, then float32)
 and uploaded; the per-pixel work runs one thread per output pixel. The numpy references are
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.errors import MissingDependencyError
+from rtmotion.lazy import require
 from rtmotion.kernels.flow_numpy import (
     PoseFlowConfig,
     background_shifts,
@@ -29,7 +29,7 @@ from rtmotion.kernels.flow_numpy import (
     check_size,
 )
 from rtmotion.kernels.segments import primitive_segments, segment_frame
-from rtmotion.pose.render import PoseMapConfig, check_keypoints
+from rtmotion.kernels.maps_numpy import PoseMapConfig, check_keypoints
 from rtmotion.pose.skeleton import get_skeleton
 
 _SRC_DIR = Path(__file__).resolve().parent
@@ -39,11 +39,7 @@ MAX_BONES = 64  # pose_flow.cu keeps per-bone distances in a local array of this
 
 def import_cupy() -> Any:
     """The cupy module, or MissingDependencyError naming the extra to install."""
-    try:
-        import cupy
-    except ImportError:
-        raise MissingDependencyError("cupy", "gpu", "the CuPy GPU kernels") from None
-    return cupy
+    return require("cupy", extra="gpu", purpose="the CuPy GPU kernels")
 
 
 def cupy_available() -> bool:
@@ -78,8 +74,8 @@ def _grid(w: int, h: int, b: int) -> tuple[int, int, int]:
     return (math.ceil(w / _BLOCK[0]), math.ceil(h / _BLOCK[1]), b)
 
 
-def render_pose_maps_cupy(keypoints: Any, cfg: PoseMapConfig) -> Any:
-    """Conditioning maps on the GPU (definition: `rtmotion.pose.render`).
+def pose_maps_cupy(keypoints: Any, cfg: PoseMapConfig) -> Any:
+    """Conditioning maps on the GPU (definition: `rtmotion.kernels.maps_numpy`).
 
     Args:
         keypoints: (B, K, 3) numpy or CuPy array, pixels of the map.
@@ -102,7 +98,7 @@ def render_pose_maps_cupy(keypoints: Any, cfg: PoseMapConfig) -> Any:
     out = cupy.empty((bsz, cfg.num_channels, h, w), dtype=cupy.float32)
     if bsz == 0:
         return out
-    _kernel("render_maps.cu", "render_maps")(
+    _kernel("pose_maps.cu", "pose_maps")(
         _grid(w, h, bsz), _BLOCK,
         (cupy.asarray(params), cupy.asarray(prim.channel.astype(np.int32)), out,
          np.int32(bsz), np.int32(prim.count), np.int32(cfg.num_channels), np.int32(h), np.int32(w)))

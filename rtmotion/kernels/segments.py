@@ -1,6 +1,6 @@
 """Numpy helpers shared by the kernels: bone tables, vectorized segment parameters, trunk joints.
 
-The per-pixel work of the numpy references lives in `rtmotion.pose.render` (maps) and
+The per-pixel work of the numpy references lives in `rtmotion.kernels.maps_numpy` (maps) and
 `rtmotion.kernels.flow_numpy` (flow); these helpers compute the small per-bone parameter
 arrays (also the host-side inputs of the CuPy kernels).
 """

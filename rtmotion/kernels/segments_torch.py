@@ -19,7 +19,7 @@ MIN_SEGMENT = 1e-6
 
 def primitive_segments_torch(kp: torch.Tensor, prim, min_confidence: float
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Endpoints of the map primitives (see `rtmotion.pose.render.Primitives`).
+    """Endpoints of the map primitives (see `rtmotion.kernels.maps_numpy.Primitives`).
 
     Args:
         kp: float32 (B, K, 3).

@@ -5,7 +5,7 @@ the state EDN's temporal smoothing needs (its own previous output and the previo
 
     for each frame t with keypoints kp_t (K x 3, pixels of the model's frame, i.e. the subject's
     crop at its resolution; already normalized to the target):
-        maps_t   = render_pose_maps_torch(kp_t)                        1 x Cp x H x W in [0, 1]
+        maps_t   = pose_maps_torch(kp_t)                        1 x Cp x H x W in [0, 1]
         warped_t, mask_t = warp_previous(out_{t-1}, kp_{t-1}, kp_t)    analytic pose flow + warp
         out_t, gate_t   = generator(maps_t, warped_t, mask_t)           (a runtime backend)
         image_t  = out_t (+ face enhancer residual when the subject has one) -> uint8 RGB
@@ -32,13 +32,18 @@ import copy
 import logging
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 import torch
 
+from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.kernels.maps_torch import pose_maps_torch
+from rtmotion.kernels.warp_torch import warp_previous
+from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize, face_box
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
@@ -52,40 +57,31 @@ def to_uint8_image(frame: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(img.permute(1, 2, 0).cpu().numpy())
 
 
-class SubjectSynthesizer:
-    """Stateful pose -> frame generator for one subject (see the module docstring).
+class FrameSynthesizer:
+    """Stateful pose -> frame generation (see the module docstring): the ONE per-frame step,
+    shared by inference (`SubjectSynthesizer`) and training's validation rollout
+    (`rtmotion.train.step.rollout`), so validation and `rtmotion eval` compute the same thing.
 
     Args:
-        subject: a loaded `rtmotion.subject.Subject` (generator, pose map config, face...).
-        runner: a `GeneratorRunner` of the subject's generator (e.g. from
-            `rtmotion.runtime.get_backend`); opened here if it is not. None: a torch runner on
-            `device` is made.
-        device: where maps, flow and warp are computed when `runner` is None (otherwise the
-            runner's device).
-        use_face: apply the subject's face enhancer when it has one.
-
-    Use as a context manager (or call `close()`), which also closes the runner:
-
-        with SubjectSynthesizer(subject) as synth:
-            for kp in poses:             # (K, 3) each, model pixels
-                image = synth(kp)        # uint8 RGB (H, W, 3)
+        runner: a `GeneratorRunner` of the generator (opened here if it is not).
+        pose_map_config: how poses become conditioning maps (the generator's).
+        pose_flow_config: the pose flow the generator was trained with (None: the defaults).
+        face: a FaceEnhancer (eval mode, on the runner's device) or None.
+        face_side: the subject's fixed face-box side in pixels (None: from each pose).
     """
 
-    def __init__(self, subject: Any, runner: GeneratorRunner | None = None, *,
-                 device: str | torch.device = "cpu", use_face: bool = True) -> None:
-        self.subject = subject
-        self.runner = runner if runner is not None else get_backend("torch", subject, device)
+    def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
+                 pose_flow_config: PoseFlowConfig | None = None, *,
+                 face: FaceEnhancer | None = None, face_side: int | None = None) -> None:
+        self.runner = runner
         self.runner.open()
         self.device = self.runner.device
-        self.pose_map_config = subject.pose_map_config
-        # The flow the generator was trained with (None: the kernels' default PoseFlowConfig).
-        self.pose_flow_config = getattr(subject, "pose_flow_config", None)
-        self.size: tuple[int, int] = (int(subject.resolution[0]), int(subject.resolution[1]))  # W, H
-        self.num_joints = int(subject.pose_map_config.skel.num_joints)
-        self.face = None
-        if use_face and getattr(subject, "face", None) is not None:
-            # A private copy: the subject's module stays where the caller put it.
-            self.face = copy.deepcopy(subject.face).float().to(self.device).eval()
+        self.pose_map_config = pose_map_config
+        self.pose_flow_config = pose_flow_config
+        self.size: tuple[int, int] = (int(pose_map_config.size[0]), int(pose_map_config.size[1]))  # W, H
+        self.num_joints = int(pose_map_config.skel.num_joints)
+        self.face = face
+        self.face_side = face_side
         self._prev_frame: torch.Tensor | None = None  # 1 x 3 x H x W in [-1, 1], before face
         self._prev_kp: torch.Tensor | None = None     # 1 x K x 3
         self._last_image: np.ndarray | None = None
@@ -107,7 +103,7 @@ class SubjectSynthesizer:
     def close(self) -> None:
         self.runner.close()
 
-    def __enter__(self) -> SubjectSynthesizer:
+    def __enter__(self) -> FrameSynthesizer:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -124,9 +120,7 @@ class SubjectSynthesizer:
         return kp
 
     def _maps(self, kp: torch.Tensor) -> torch.Tensor:
-        from rtmotion.kernels.render_torch import render_pose_maps_torch
-
-        return render_pose_maps_torch(kp, self.pose_map_config)  # 1 x Cp x H x W in [0, 1]
+        return pose_maps_torch(kp, self.pose_map_config)  # 1 x Cp x H x W in [0, 1]
 
     def blank_scene(self) -> np.ndarray:
         """The generator's frame for an empty pose and no previous frame (cached), uint8 RGB."""
@@ -163,8 +157,6 @@ class SubjectSynthesizer:
             frame, gate = self.runner(maps, None, None)      # pose only
             self.last_mode = "pose-only"
         else:
-            from rtmotion.kernels.warp_torch import warp_previous
-
             # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
             warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp, self.pose_flow_config)
             frame, gate = self.runner(maps, warped, mask)
@@ -179,18 +171,51 @@ class SubjectSynthesizer:
         return image.copy()
 
     def _apply_face(self, frame: torch.Tensor, maps: torch.Tensor, kp: np.ndarray) -> torch.Tensor:
-        from rtmotion.models.face import add_face_residual, crop_resize, face_box
-
+        assert self.face is not None
         s = int(self.face.config.crop_size)
-        box = face_box(kp, self.size, s, scale=self.face.config.box_scale,
-                       side=getattr(self.subject, "face_side", None))
+        box = face_box(kp, self.size, s, scale=self.face.config.box_scale, side=self.face_side)
         if box is None:  # no face joint visible: nothing to enhance
             return frame
         _, residual = self.face(crop_resize(frame, [box], s), crop_resize(maps, [box], s))
         return add_face_residual(frame, residual, [box])
 
 
-def synthesize_sequence(subject: Any, poses: np.ndarray | Iterable[np.ndarray],
+class SubjectSynthesizer(FrameSynthesizer):
+    """`FrameSynthesizer` for a loaded subject bundle.
+
+    Args:
+        subject: a loaded `rtmotion.subject.Subject` (generator, pose map config, face...).
+        runner: a `GeneratorRunner` of the subject's generator (e.g. from
+            `rtmotion.runtime.get_backend`); opened here if it is not. None: a torch runner on
+            `device` is made.
+        device: where maps, flow and warp are computed when `runner` is None (otherwise the
+            runner's device).
+        use_face: apply the subject's face enhancer when it has one.
+
+    Use as a context manager (or call `close()`), which also closes the runner:
+
+        with SubjectSynthesizer(subject) as synth:
+            for kp in poses:             # (K, 3) each, model pixels
+                image = synth(kp)        # uint8 RGB (H, W, 3)
+    """
+
+    def __init__(self, subject: Subject, runner: GeneratorRunner | None = None, *,
+                 device: str | torch.device = "cpu", use_face: bool = True) -> None:
+        self.subject = subject
+        runner = runner if runner is not None else get_backend("torch", subject, device)
+        runner.open()
+        face = None
+        if use_face and subject.face is not None:
+            # A private copy: the subject's module stays where the caller put it.
+            face = copy.deepcopy(subject.face).float().to(runner.device).eval()
+        super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
+                         face_side=subject.face_side)
+        if tuple(self.size) != (int(subject.resolution[0]), int(subject.resolution[1])):
+            raise ValueError(f"subject {subject.name}: pose maps {self.size} differ from its "
+                             f"resolution {subject.resolution}")
+
+
+def synthesize_sequence(subject: Subject, poses: np.ndarray | Iterable[np.ndarray],
                         backend: str = "torch", device: str | torch.device = "cpu", *,
                         precision: str = "fp32", use_face: bool = True) -> Iterator[np.ndarray]:
     """Generate one frame per pose, in order (a generator; the backend closes at the end).

@@ -43,6 +43,7 @@ import numpy as np
 from rtmotion.atomic import check_writable
 from rtmotion.errors import InputError, MissingDependencyError, OutputError, RtmotionError, StageError
 from rtmotion.pose.filters import FilterParams, smooth_keypoints
+from rtmotion.pose.extractors.base import is_synthetic_spec
 from rtmotion.pose.posefile import PoseSequence
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,6 @@ def detect_source(path: str | Path) -> str:
     InputError for a missing path or a folder that holds no OpenPose JSON.
     """
     from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
-    from rtmotion.pose.extractors.synthetic import is_synthetic_spec
 
     if is_synthetic_spec(str(path)):
         return "synthetic"

@@ -40,7 +40,7 @@ from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.models.config import FaceConfig, GeneratorConfig
 from rtmotion.models.face import FaceEnhancer
 from rtmotion.models.generator import PoseGenerator
-from rtmotion.pose.render import PoseMapConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject.crop import CropBox
 from rtmotion.subject.weights import (
@@ -91,7 +91,7 @@ class Subject:
         name: subject name.
         resolution: (W, H) the generator makes.
         crop: the fixed crop box in the source video (poses in crop pixels relate to it).
-        pose_map_config: rtmotion.pose.render.PoseMapConfig of the conditioning maps.
+        pose_map_config: rtmotion.kernels.maps_numpy.PoseMapConfig of the conditioning maps.
         generator_config: rtmotion.models.config.GeneratorConfig.
         generator: PoseGenerator in eval mode (float32, on the requested device).
         stats: SubjectPoseStats of the target in crop pixels (normalization target).

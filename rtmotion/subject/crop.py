@@ -8,7 +8,7 @@ and padded where it does not, then resized to the model's resolution. Never a pe
 that would move the camera from frame to frame and the generator would learn a jittering scene.
 
 Pixel convention: a pixel's centre is at its integer coordinate (the convention of
-`rtmotion.pose.render` and `rtmotion.kernels`). The box covers source pixels x0..x1-1 and
+`rtmotion.kernels.maps_numpy` and `rtmotion.kernels`). The box covers source pixels x0..x1-1 and
 y0..y1-1; resizing maps edges to edges (cv2.resize's half-pixel convention), so a keypoint moves
 as the image does: x_crop = (x - x0 + 0.5) * W / (x1 - x0) - 0.5.
 """

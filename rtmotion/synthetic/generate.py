@@ -20,6 +20,7 @@ from rtmotion.pose.posefile import PoseSequence
 from rtmotion.synthetic.body import BodyPose, Camera, pose_body
 from rtmotion.synthetic.characters import Character, get_character
 from rtmotion.synthetic.motion import MotionAngles, motion_angles
+from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.synthetic.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _fps(fps: Fraction | int | float) -> Fraction:
 def source_name(character: str | Character, angles: MotionAngles) -> str:
     """The `source` string stored in pose files, e.g. "synthetic:ada/dance/seed0"."""
     name = character if isinstance(character, str) else character.name
-    return f"synthetic:{name}/{angles.name or 'custom'}/seed{angles.seed}"
+    return SyntheticOrigin(name, angles.name or "custom", angles.seed).source_text()
 
 
 def render_pose(character: str | Character, angles: np.ndarray, size: tuple[int, int] = (256, 256),
@@ -154,9 +155,9 @@ def write_dancer_video(
             bar = progress(total=len(seq), desc=f"synth {Path(path).name}")
         try:
             # Self-describing file: a subject trained on it records where it came from, so
-            # `rtmotion eval` can re-render ground truth (rtmotion.synthetic.origin_tag).
+            # `rtmotion eval` can re-render ground truth (`SyntheticOrigin.tag`).
             char = character if isinstance(character, Character) else get_character(character)
-            tag = origin_tag(seq.source, background or char.background)
+            tag = SyntheticOrigin.parse(seq.source, background or char.background).tag()
             with VideoWriter(path, seq.fps, seq.size, audio_from=audio_from, crf=crf,
                              metadata={"comment": tag}) as w:
                 for img in it:
@@ -170,24 +171,3 @@ def write_dancer_video(
         seq.save(poses_path)
     log.info("wrote %s (%d frames, %s fps%s)", path, len(seq), seq.fps, ", with beat" if audio else "")
     return seq
-
-
-ORIGIN_TAG_PREFIX = "rtmotion "
-
-
-def origin_tag(source: str, background: str) -> str:
-    """The MP4 comment tag of a synthetic video: 'rtmotion synthetic:NAME/MOTION/seedN background=B'."""
-    return f"{ORIGIN_TAG_PREFIX}{source} background={background}"
-
-
-def parse_origin_tag(text: str) -> dict[str, str] | None:
-    """{'origin': 'synthetic:...', 'background': B} from `origin_tag`'s text, else None."""
-    if not text.startswith(ORIGIN_TAG_PREFIX + "synthetic:"):
-        return None
-    parts = text[len(ORIGIN_TAG_PREFIX):].split()
-    out = {"origin": parts[0]}
-    for p in parts[1:]:
-        k, _, v = p.partition("=")
-        if k == "background" and v:
-            out["background"] = v
-    return out

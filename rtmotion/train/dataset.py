@@ -9,7 +9,7 @@ the last `val_fraction` of the frames (one contiguous block, so `rtmotion eval` 
 a video) is held out, and no pair (hence no clip) straddles the boundary.
 
 Items are uint8 images and float keypoints (small to move across processes); the trainer
-converts them on the device and renders the pose maps there (`render_pose_maps_torch`).
+converts them on the device and renders the pose maps there (`pose_maps_torch`).
 """
 
 from __future__ import annotations

@@ -11,21 +11,29 @@ face centre.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from rtmotion.models import losses as L
+from rtmotion.models.config import DiscriminatorConfig, FaceConfig
+from rtmotion.models.discriminator import MultiScalePatchDiscriminator
+from rtmotion.models.face import FaceEnhancer, crop_resize, face_box, head_size
+from rtmotion.progress import progress
+from rtmotion.train.dataset import ClipDataset
+from rtmotion.train.run import TrainRun
+from rtmotion.train.step import ClipStep, clip_batch_to_device, float_features
 
 log = logging.getLogger(__name__)
 
 
 def face_side(poses: np.ndarray, scale: float, crop_size: int, frame: tuple[int, int]) -> int:
     """The subject's fixed face-box side in pixels (median of scale x head size)."""
-    from rtmotion.models.face import head_size
-
     sizes = [s for s in (head_size(kp) for kp in poses) if s]
     side = int(round(scale * float(np.median(sizes)))) if sizes else crop_size
     return int(max(8, min(side, frame[0], frame[1])))
@@ -33,8 +41,7 @@ def face_side(poses: np.ndarray, scale: float, crop_size: int, frame: tuple[int,
 
 def face_boxes(kps: np.ndarray, side: int, frame: tuple[int, int], fallback: tuple[int, int, int, int],
                crop_size: int) -> list[tuple[int, int, int, int]]:
-    from rtmotion.models.face import face_box
-
+    """One face box per pose (x0, y0, x1, y1 in crop pixels); `fallback` where no face is seen."""
     out = []
     for kp in kps:
         box = face_box(kp, frame, crop_size, side=side)
@@ -42,26 +49,17 @@ def face_boxes(kps: np.ndarray, side: int, frame: tuple[int, int], fallback: tup
     return out
 
 
-def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.device, dist: Any,
-               face_step: int, paths: Any, tb: Any, autocast: Callable[[], Any],
-               save: Callable[[int, dict[str, Any]], Any]
-               ) -> tuple[nn.Module, int, int, dict[str, Any]]:
-    """Train the face enhancer for cfg.face_steps steps (resuming at `face_step`).
+def face_state(face: nn.Module, fd: nn.Module, opt_f: Any, opt_fd: Any) -> dict[str, Any]:
+    """The face stage's part of a training checkpoint."""
+    return {"face": face.state_dict(), "face_d": fd.state_dict(), "opt_face": opt_f.state_dict(),
+            "opt_face_d": opt_fd.state_dict()}
 
-    `save(face_step, face_state)` writes a checkpoint (rank 0). Returns (enhancer in eval mode,
-    face side, steps done, its training state for the checkpoint)."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-    from rtmotion.models import losses as L
-    from rtmotion.models.config import DiscriminatorConfig, FaceConfig
-    from rtmotion.models.discriminator import MultiScalePatchDiscriminator
-    from rtmotion.models.face import FaceEnhancer, crop_resize, face_box
-    from rtmotion.progress import progress
-    from rtmotion.train.checkpoint import load_checkpoint
-    from rtmotion.train.dataset import ClipDataset
-    from rtmotion.train.trainer import ClipStep, clip_batch_to_device
-
+def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
+    """Train the face enhancer for cfg.face_steps steps (resuming at `run.face_step` from
+    `run.face_state`), checkpointing through `run`. Returns (enhancer in eval mode, face side)."""
+    cfg, device, dist, data, pmc = run.cfg, run.device, run.dist, run.data, run.pose_map_config
+    gen = run.gen
     fcfg = FaceConfig(crop_size=cfg.face_crop, pose_channels=pmc.num_channels)
     frame = tuple(cfg.resolution)
     poses = data.cache.poses[data.split.pairs]
@@ -74,38 +72,38 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
     fd = MultiScalePatchDiscriminator(pmc.num_channels, DiscriminatorConfig(num_scales=1)).to(device)
     opt_f = torch.optim.Adam(face.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_fd = torch.optim.Adam(fd.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    if face_step > 0 and paths.checkpoint.is_file():
-        st = load_checkpoint(paths.checkpoint)
-        if "face" in st:
-            face.load_state_dict(st["face"])
-            fd.load_state_dict(st["face_d"])
-            opt_f.load_state_dict(st["opt_face"])
-            opt_fd.load_state_dict(st["opt_face_d"])
+    if run.face_step > 0 and "face" in run.face_state:
+        st = run.face_state
+        face.load_state_dict(st["face"])
+        fd.load_state_dict(st["face_d"])
+        opt_f.load_state_dict(st["opt_face"])
+        opt_fd.load_state_dict(st["opt_face_d"])
     gen.eval().requires_grad_(False)
     ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs, 2)
-    sampler = DistributedSampler(ds, dist.world_size, dist.rank, seed=cfg.seed + 1) if dist.enabled \
-        else RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + 1 + face_step))
+    sampler: Any = DistributedSampler(ds, dist.world_size, dist.rank, seed=cfg.seed + 1) \
+        if dist.enabled else \
+        RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + 1 + run.face_step))
     loader = DataLoader(ds, batch_size=min(cfg.batch_size, len(ds)), sampler=sampler,
                         num_workers=cfg.workers, drop_last=True)
     f_step = DDP(face, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else face
     d_step = DDP(fd, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else fd
-    pair = ClipStep(gen)
+    pair = ClipStep(gen, run.flow_config)
     bar = progress(total=cfg.face_steps, desc="face", unit="it") if dist.is_main else None
     if bar is not None:
-        bar.n = face_step
+        bar.n = run.face_step
     epoch = 0
-    fl = lambda o: [[x.float() for x in s] for s in o]  # noqa: E731
-    while face_step < cfg.face_steps:
+    fl = float_features
+    while run.face_step < cfg.face_steps:
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         epoch += 1
         for batch in loader:
-            if face_step >= cfg.face_steps:
+            if run.face_step >= cfg.face_steps:
                 break
             # As inference makes a frame: from its pose and the warped previous output.
             real, kps, maps = clip_batch_to_device(batch, pmc, device)  # B x 2 x ...
             teacher = torch.zeros(real.shape[0], 1, dtype=torch.bool, device=device)
-            with torch.no_grad(), autocast():
+            with torch.no_grad(), run.autocast():
                 fakes, _ = pair(maps, kps, real, teacher)
             fake_c, real_c, maps_c = fakes[:, 1], real[:, 1], maps[:, 1]
             boxes = face_boxes(batch["keypoints"][:, 1].numpy(), side, frame, fallback,
@@ -114,11 +112,11 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
             g_crop = crop_resize(fake_c.float(), boxes, s)
             r_crop = crop_resize(real_c, boxes, s)
             m_crop = crop_resize(maps_c, boxes, s)
-            with autocast():
+            with run.autocast():
                 enhanced, _ = f_step(g_crop, m_crop)
             enhanced = enhanced.float()
             fd.requires_grad_(False)
-            with autocast():
+            with run.autocast():
                 outs = fd(torch.cat([m_crop, m_crop]), torch.cat([r_crop, enhanced]))
             real_o = [[f[: len(boxes)] for f in sc] for sc in outs]
             fake_o = [[f[len(boxes):] for f in sc] for sc in outs]
@@ -129,7 +127,7 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
             loss.backward()
             opt_f.step()
             fd.requires_grad_(True)
-            with autocast():
+            with run.autocast():
                 outs = d_step(torch.cat([m_crop, m_crop]), torch.cat([r_crop, enhanced.detach()]))
             real_o = [[f[: len(boxes)] for f in sc] for sc in outs]
             fake_o = [[f[len(boxes):] for f in sc] for sc in outs]
@@ -137,25 +135,22 @@ def train_face(cfg: Any, gen: nn.Module, data: Any, pmc: Any, device: torch.devi
             opt_fd.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_fd.step()
-            face_step += 1
+            run.face_step += 1
             lg, ld = float(loss.detach()), float(loss_d.detach())
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(face=f"{lg:.3f}", d=f"{ld:.3f}", refresh=False)
-            if tb is not None and face_step % cfg.log_every == 0:
-                tb.add_scalar("face/g", lg, face_step)
-                tb.add_scalar("face/d", ld, face_step)
-            if dist.is_main and cfg.save_every and face_step % cfg.save_every == 0:
-                save(face_step, face_state(face, fd, opt_f, opt_fd))
+            if run.tb is not None and run.face_step % cfg.log_every == 0:
+                run.tb.add_scalar("face/g", lg, run.face_step)
+                run.tb.add_scalar("face/d", ld, run.face_step)
+            if dist.is_main and cfg.save_every and run.face_step % cfg.save_every == 0:
+                run.face_state = face_state(face, fd, opt_f, opt_fd)
+                run.save_checkpoint()
     if bar is not None:
         bar.close()
     gen.requires_grad_(True)
-    return face.eval(), side, face_step, face_state(face, fd, opt_f, opt_fd)
+    run.face_state = face_state(face, fd, opt_f, opt_fd)
+    return face.eval(), side
 
 
-def face_state(face: nn.Module, fd: nn.Module, opt_f: Any, opt_fd: Any) -> dict[str, Any]:
-    return {"face": face.state_dict(), "face_d": fd.state_dict(), "opt_face": opt_f.state_dict(),
-            "opt_face_d": opt_fd.state_dict()}
-
-
-__all__ = ["face_boxes", "face_side", "train_face", "face_state"]
+__all__ = ["face_boxes", "face_side", "face_state", "train_face"]

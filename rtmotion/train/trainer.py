@@ -33,7 +33,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,42 +43,46 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
+from rtmotion.atomic import check_writable
 from rtmotion.devices import resolve_device
-from rtmotion.errors import CheckpointError, InputError
+from rtmotion.errors import CheckpointError, InputError, OutputError
+from rtmotion.io import VideoInfo
+from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.kernels.maps_torch import pose_maps_torch
+from rtmotion.models import losses as L
+from rtmotion.models.config import DiscriminatorConfig, generator_preset
+from rtmotion.models.discriminator import MultiScalePatchDiscriminator, TemporalDiscriminator
+from rtmotion.models.generator import PoseGenerator
+from rtmotion.pose.draw import bone_colors
+from rtmotion.pose.posefile import PoseSequence
+from rtmotion.pose.skeleton import get_skeleton
+from rtmotion.pose.stats import SubjectPoseStats
+from rtmotion.progress import progress
+from rtmotion.subject.bundle import write_bundle, write_png
+from rtmotion.subject.crop import compute_crop_box, usable_frames
+from rtmotion.synthetic.origin import SyntheticOrigin
+from rtmotion.train import distributed as D
+from rtmotion.train.background import RESIDUAL_WARN, BackgroundPlate, estimate_background_plate
+from rtmotion.train.cache import build_cache, extract_poses_cached, file_fingerprint
+from rtmotion.train.checkpoint import load_checkpoint
 from rtmotion.train.config import TrainConfig
-from rtmotion.kernels.warp_torch import warp_previous
-from rtmotion.subject.crop import CropBox
+from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
+from rtmotion.train.face_stage import train_face
+from rtmotion.train.run import TrainData, TrainPaths, TrainRun
+from rtmotion.train.step import (
+    ClipStep,
+    Discriminators,
+    clip_batch_to_device,
+    float_features,
+    rollout,
+    split_features,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainPaths:
-    """Where a run writes (output = the bundle; work = training state)."""
-
-    output: Path
-    work: Path
-    cache: Path
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.work / "checkpoints" / "last.pt"
-
-    @property
-    def samples(self) -> Path:
-        return self.work / "samples"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.work / "tb"
-
-    @classmethod
-    def from_config(cls, cfg: TrainConfig) -> TrainPaths:
-        out = Path(cfg.output)
-        work = Path(cfg.work_dir) if cfg.work_dir else out
-        cache = Path(cfg.cache_dir) if cfg.cache_dir else work / "cache"
-        return cls(out, work, cache)
 
 
 @dataclass
@@ -97,9 +102,6 @@ class TrainResult:
 
 def check_outputs(cfg: TrainConfig) -> TrainPaths:
     """OutputError before any work if the bundle, checkpoint or cache folders are unwritable."""
-    from rtmotion.atomic import check_writable
-    from rtmotion.errors import OutputError
-
     paths = TrainPaths.from_config(cfg)
     if paths.output.exists() and not paths.output.is_dir():
         raise OutputError(paths.output, "exists and is not a folder", "give a folder for the subject")
@@ -115,81 +117,6 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     if mode == "auto":
         mode = "bf16" if device.type == "cuda" else "off"
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[mode]
-
-
-# ---- flow + warp of the previous frame ---------------------------------------------------------
-
-def render_maps(kp: torch.Tensor, pmc: Any) -> torch.Tensor:
-    """B x K x 3 keypoints (crop pixels) -> B x C x H x W maps in [0, 1] on kp's device."""
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
-
-    return render_pose_maps_torch(kp, pmc)
-
-
-def clip_batch_to_device(batch: dict[str, torch.Tensor], pmc: Any, device: torch.device
-                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A `ClipDataset` batch on `device`, ready for `ClipStep`.
-
-    Returns (real, kps, maps): real B x L x 3 x H x W in [-1, 1]; kps B x L x K x 3 in crop
-    pixels; maps B x L x C x H x W pose maps in [0, 1].
-    """
-    from rtmotion.train.dataset import to_model_range
-
-    clip = batch["frames"].to(device, non_blocking=True)  # B x L x 3 x H x W uint8
-    b, n = clip.shape[:2]
-    real = to_model_range(clip.flatten(0, 1)).view(b, n, *clip.shape[2:])
-    kps = batch["keypoints"].to(device)
-    maps = render_maps(kps.flatten(0, 1), pmc)  # (B*L) x C x H x W
-    return real, kps, maps.view(b, n, *maps.shape[1:])
-
-
-class ClipStep(nn.Module):
-    """The generator's sequential steps over a batch of clips, in one forward (one DDP call).
-
-    forward(maps, kps, real, teacher) -> (fakes, gate_last)
-        maps: B x L x C x H x W pose maps in [0, 1]; kps: B x L x K x 3 crop pixels;
-        real: B x L x 3 x H x W in [-1, 1]; teacher: bool B x (L-1), True where step l takes
-        the REAL frame l-1 as its previous frame instead of its own output.
-        fakes: B x L x 3 x H x W in [-1, 1]; gate_last: B x 1 x H x W, the last frame's gate.
-    Frame 0 is made from its pose alone; frame l from pose l and frame l-1 (generated, or real
-    under teacher forcing) warped to pose l. EDN's sequential training: a previous output is an
-    input, not a path for gradients (detached).
-    """
-
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, maps: torch.Tensor, kps: torch.Tensor, real: torch.Tensor,
-                teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fake, gate, _ = self.generator(maps[:, 0], None)  # B x 3 x H x W, no previous frame
-        fakes = [fake]
-        for i in range(1, maps.shape[1]):
-            prev = torch.where(teacher[:, i - 1].view(-1, 1, 1, 1), real[:, i - 1],
-                               fakes[-1].detach().to(real.dtype))
-            with torch.no_grad():
-                warped, mask = warp_previous(prev, kps[:, i - 1], kps[:, i])
-            fake, gate, _ = self.generator(maps[:, i], warped, mask)
-            fakes.append(fake)
-        return torch.stack(fakes, dim=1), gate
-
-
-class Discriminators(nn.Module):
-    """Frame PatchGAN + temporal PatchGAN in one module (one DDP wrapper, one backward)."""
-
-    def __init__(self, frame_d: nn.Module, temporal_d: nn.Module) -> None:
-        super().__init__()
-        self.frame = frame_d
-        self.temporal = temporal_d
-
-    def forward(self, maps: torch.Tensor, frames: torch.Tensor, pair_a: torch.Tensor,
-                pair_b: torch.Tensor, maps_a: torch.Tensor, maps_b: torch.Tensor) -> tuple[Any, Any]:
-        return self.frame(maps, frames), self.temporal(pair_a, pair_b, maps_a, maps_b)
-
-
-def _split(feats: list[list[torch.Tensor]], n: int) -> tuple[list[list[torch.Tensor]], ...]:
-    """Features of a batch [first n; rest] -> (features of the first n, of the rest)."""
-    return ([[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats])
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -211,9 +138,6 @@ def teacher_prob(cfg: TrainConfig, step: int) -> float:
 
 def pose_preview(maps: torch.Tensor, skeleton: str = "body25") -> torch.Tensor:
     """B x C x H x W maps in [0, 1] -> B x 3 x H x W in [-1, 1]: bones in their overlay colours."""
-    from rtmotion.pose.draw import bone_colors
-    from rtmotion.pose.skeleton import get_skeleton
-
     cols = [tuple(c) for c in bone_colors(get_skeleton(skeleton))]
     cols += [(255, 255, 255)] * (maps.shape[1] - len(cols))
     cols_t = torch.tensor(cols[: maps.shape[1]], dtype=torch.float32, device=maps.device) / 255.0
@@ -223,56 +147,14 @@ def pose_preview(maps: torch.Tensor, skeleton: str = "body25") -> torch.Tensor:
 
 def image_grid(columns: list[torch.Tensor], rows: int) -> np.ndarray:
     """Columns of B x 3 x H x W images in [-1, 1] -> uint8 (rows*H, len(columns)*W, 3) grid."""
-    from rtmotion.train.dataset import to_uint8
-
     cols = [to_uint8(c[:rows]) for c in columns]  # each rows x H x W x 3
     return np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)
 
 
-# ---- rollout (inference-style) -----------------------------------------------------------------
+# ---- data --------------------------------------------------------------------------------------
 
-@torch.no_grad()
-def rollout(generator: nn.Module, poses: np.ndarray, pmc: Any, device: torch.device
-            ) -> torch.Tensor:
-    """Generate frames one by one as inference does: each frame from its own previous output
-    warped to the new pose (the first with none). poses: (N, K, 3) crop pixels.
-    Returns N x 3 x H x W float32 in [-1, 1] on CPU."""
-    generator.eval()
-    outs = []
-    prev = None
-    kp_all = torch.from_numpy(np.ascontiguousarray(poses, dtype=np.float32)).to(device)
-    for t in range(len(poses)):
-        kp = kp_all[t:t + 1]
-        maps = render_maps(kp, pmc)
-        if prev is None:
-            frame, _, _ = generator(maps, None)
-        else:
-            warped, mask = warp_previous(prev, kp_all[t - 1:t], kp)
-            frame, _, _ = generator(maps, warped, mask)
-        prev = frame.float()
-        outs.append(prev.cpu())
-    return torch.cat(outs, dim=0)
-
-
-# ---- the run -----------------------------------------------------------------------------------
-
-@dataclass
-class _Data:
-    seq: Any  # PoseSequence (source pixels)
-    pose_source: str
-    crop: CropBox
-    cache: Any  # CachedData
-    split: Any  # Split
-    video_info: Any
-
-
-def _prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> _Data:
-    from rtmotion.io import VideoInfo
-    from rtmotion.pose.posefile import PoseSequence
-    from rtmotion.train.cache import build_cache, extract_poses_cached, file_fingerprint
-    from rtmotion.subject.crop import compute_crop_box, usable_frames
-    from rtmotion.train.dataset import make_split
-
+def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainData:
+    """Poses (given or extracted, cached), the crop box, the frame cache and the split."""
     info = VideoInfo.from_path(cfg.video)
     if cfg.poses:
         seq = PoseSequence.load(cfg.poses)
@@ -297,16 +179,7 @@ def _prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> _Data:
     cache = build_cache(cfg.video, seq, crop, cfg.resolution, paths.cache, pose_source,
                         show_progress=is_main)
     split = make_split(cache.poses, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video)
-    return _Data(seq, pose_source, crop, cache, split, info)
-
-
-def _infinite(loader: Any, sampler: Any, start_epoch: int):
-    epoch = start_epoch
-    while True:
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        yield from loader
-        epoch += 1
+    return TrainData(seq, pose_source, crop, cache, split, info)
 
 
 def _seed_all(seed: int) -> None:
@@ -323,10 +196,6 @@ def train(cfg: TrainConfig) -> TrainResult:
         InputError: bad video / pose file, too few usable pose frames.
         CheckpointError: --resume from a checkpoint of another model / version / damaged.
     """
-    from rtmotion.models.config import generator_preset
-    from rtmotion.pose.render import PoseMapConfig
-    from rtmotion.train import distributed as D
-
     paths = check_outputs(cfg)
     device = resolve_device(cfg.device)
     dist = D.setup_distributed(device.type)
@@ -339,78 +208,101 @@ def train(cfg: TrainConfig) -> TrainResult:
             torch.backends.cudnn.benchmark = True
         _seed_all(cfg.seed + dist.rank)
 
-        # 1. data: rank 0 first (extraction + cache), then the others read the caches.
+        # Data: rank 0 first (extraction + cache), then the others read the caches.
         if dist.is_main:
-            data = _prepare_data(cfg, paths, True)
+            data = prepare_data(cfg, paths, True)
         D.barrier(dist)
         if not dist.is_main:
-            data = _prepare_data(cfg, paths, False)
-        w, h = cfg.resolution
-        pmc = PoseMapConfig(size=(w, h))
-        try:
-            gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
-                                    background_plate=cfg.background_plate)
-        except ValueError as e:
-            raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}") from None
-        return _run(cfg, paths, device, dist, data, pmc, gcfg)
+            data = prepare_data(cfg, paths, False)
+        run = build_run(cfg, paths, device, dist, data)
+        resume(run)
+        train_generator(run)
+        if cfg.face:
+            face, face_side = train_face(run)
+        else:
+            face, face_side = None, None
+        return finish(run, face, face_side)
     finally:
         D.cleanup_distributed(dist)
 
 
-def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, data: _Data,
-         pmc: Any, gcfg: Any) -> TrainResult:
-    from torch.nn.parallel import DistributedDataParallel as DDP
-    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-
-    from rtmotion.models import losses as L
-    from rtmotion.models.config import DiscriminatorConfig
-    from rtmotion.models.discriminator import MultiScalePatchDiscriminator, TemporalDiscriminator
-    from rtmotion.models.generator import PoseGenerator
-    from rtmotion.progress import progress
-    from rtmotion.train import distributed as D
-    from rtmotion.subject.bundle import write_png
-    from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
-    from rtmotion.train.dataset import ClipDataset, clip_ends
-
-    is_main = dist.is_main
+def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D.DistInfo,
+              data: TrainData) -> TrainRun:
+    """The models, the optimizers and the run's bookkeeping (before any resume)."""
+    w, h = cfg.resolution
+    pmc = PoseMapConfig(size=(w, h))
+    try:
+        gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
+                                background_plate=cfg.background_plate)
+    except ValueError as e:
+        raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}") from None
     dcfg = DiscriminatorConfig(num_scales=cfg.d_scales, base_channels=cfg.d_channels)
     gen = PoseGenerator(gcfg).to(device)
     frame_d = MultiScalePatchDiscriminator(pmc.num_channels, dcfg)
     temporal_d = TemporalDiscriminator(pmc.num_channels, dcfg, use_pose=True)
     discs = Discriminators(frame_d, temporal_d).to(device)
-    plate = _background_plate(cfg, data, gen) if gcfg.background_plate else None
+    plate = background_plate(cfg, data, gen) if gcfg.background_plate else None
     betas = (cfg.beta1, cfg.beta2)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas)
-    opt_d = torch.optim.Adam(discs.parameters(), lr=cfg.lr, betas=betas)
     adt = amp_dtype(cfg, device)
     use_scaler = adt == torch.float16
-    scaler_g = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    scaler_d = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    perceptual = L.PerceptualLoss(cfg.perceptual_weights).to(device) if cfg.perceptual_weights else None
 
-    step, face_step, trained_s = 0, 0, 0.0
-    ckpt_state: dict[str, Any] | None = None
-    if cfg.resume:
-        if paths.checkpoint.is_file():
-            ckpt_state = load_checkpoint(paths.checkpoint, gcfg.to_dict())
-            try:
-                gen.load_state_dict(ckpt_state["generator"])
-                discs.load_state_dict(ckpt_state["discriminators"])
-                opt_g.load_state_dict(ckpt_state["opt_g"])
-                opt_d.load_state_dict(ckpt_state["opt_d"])
-                if use_scaler and ckpt_state.get("scaler_g"):
-                    scaler_g.load_state_dict(ckpt_state["scaler_g"])
-                    scaler_d.load_state_dict(ckpt_state["scaler_d"])
-            except (KeyError, RuntimeError, ValueError) as e:
-                raise CheckpointError(paths.checkpoint, f"does not fit this model ({str(e)[:160]})",
-                                      "train without --resume") from None
-            step = int(ckpt_state["step"])
-            face_step = int(ckpt_state.get("face_step", 0))
-            trained_s = float(ckpt_state.get("trained_seconds", 0.0))
-            log.info("resumed from %s at step %d", paths.checkpoint, step)
-        else:
-            log.info("--resume: no checkpoint at %s yet, starting from step 0", paths.checkpoint)
+    def autocast() -> AbstractContextManager[Any]:
+        return torch.autocast(device.type, dtype=adt) if adt else nullcontext()
 
+    return TrainRun(
+        cfg=cfg, paths=paths, device=device, dist=dist, data=data, pose_map_config=pmc,
+        generator_config=gcfg, flow_config=PoseFlowConfig(), gen=gen, discs=discs,
+        opt_g=torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas),
+        opt_d=torch.optim.Adam(discs.parameters(), lr=cfg.lr, betas=betas),
+        scaler_g=torch.amp.GradScaler(device.type, enabled=use_scaler),
+        scaler_d=torch.amp.GradScaler(device.type, enabled=use_scaler),
+        autocast=autocast,
+        perceptual=L.PerceptualLoss(cfg.perceptual_weights).to(device) if cfg.perceptual_weights else None,
+        plate=plate,
+        tb=_tensorboard(paths.tensorboard) if dist.is_main else None,
+    )
+
+
+def resume(run: TrainRun) -> None:
+    """--resume: load the checkpoint's models, optimizers, step and losses into `run`."""
+    cfg, paths = run.cfg, run.paths
+    if not cfg.resume:
+        return
+    if not paths.checkpoint.is_file():
+        log.info("--resume: no checkpoint at %s yet, starting from step 0", paths.checkpoint)
+        return
+    st = load_checkpoint(paths.checkpoint, run.generator_config.to_dict())
+    try:
+        run.gen.load_state_dict(st["generator"])
+        run.discs.load_state_dict(st["discriminators"])
+        run.opt_g.load_state_dict(st["opt_g"])
+        run.opt_d.load_state_dict(st["opt_d"])
+        if run.use_scaler and st.get("scaler_g"):
+            run.scaler_g.load_state_dict(st["scaler_g"])
+            run.scaler_d.load_state_dict(st["scaler_d"])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise CheckpointError(paths.checkpoint, f"does not fit this model ({str(e)[:160]})",
+                              "train without --resume") from None
+    run.step = int(st["step"])
+    run.face_step = int(st.get("face_step", 0))
+    run.trained_seconds = float(st.get("trained_seconds", 0.0))
+    run.losses = dict(st.get("losses", {}))
+    run.face_state = {k: st[k] for k in ("face", "face_d", "opt_face", "opt_face_d") if k in st}
+    log.info("resumed from %s at step %d", paths.checkpoint, run.step)
+
+
+def _infinite(loader: DataLoader, sampler: Any, start_epoch: int) -> Iterator[Any]:
+    epoch = start_epoch
+    while True:
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def clip_batches(run: TrainRun) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless shuffled batches of training clips (per DDP rank), continuing at `run.step`."""
+    cfg, dist, data = run.cfg, run.dist, run.data
     ends = clip_ends(data.split.pairs, cfg.clip_length)
     if len(ends) == 0:
         raise InputError(cfg.video, f"no {cfg.clip_length} consecutive frames with a usable pose "
@@ -418,194 +310,205 @@ def _run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: Any, d
     ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, ends, cfg.clip_length)
     bs = max(1, min(cfg.batch_size, len(ds) // dist.world_size))
     if dist.enabled:
-        sampler = DistributedSampler(ds, dist.world_size, dist.rank, shuffle=True, seed=cfg.seed,
-                                     drop_last=True)
+        sampler: Any = DistributedSampler(ds, dist.world_size, dist.rank, shuffle=True,
+                                          seed=cfg.seed, drop_last=True)
     else:
-        sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + step))
+        sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + run.step))
     loader = DataLoader(ds, batch_size=bs, sampler=sampler, num_workers=cfg.workers,
-                        drop_last=True, pin_memory=device.type == "cuda",
+                        drop_last=True, pin_memory=run.device.type == "cuda",
                         persistent_workers=cfg.workers > 0)
     if len(loader) == 0:
         raise InputError(cfg.video, f"{len(ds)} training pairs are too few for {dist.world_size} "
                          "processes", "use a longer video or fewer processes")
-    per_epoch = len(loader)
-    batches = _infinite(loader, sampler, step // per_epoch)
+    return _infinite(loader, sampler, run.step // len(loader))
 
-    g_step = DDP(ClipStep(gen), device_ids=[device.index] if device.type == "cuda" else None) \
-        if dist.enabled else ClipStep(gen)
-    d_step = DDP(discs, device_ids=[device.index] if device.type == "cuda" else None) \
-        if dist.enabled else discs
 
-    tb = _tensorboard(paths.tensorboard) if is_main else None
-    autocast = (lambda: torch.autocast(device.type, dtype=adt)) if adt else nullcontext
+def _ddp(module: nn.Module, run: TrainRun) -> nn.Module:
+    if not run.dist.enabled:
+        return module
+    return DDP(module, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+
+
+@dataclass
+class StepOutput:
+    """One GAN step's losses (detached device scalars) and the clip it saw (for samples)."""
+
+    losses: dict[str, torch.Tensor]
+    maps: torch.Tensor   # B x L x C x H x W in [0, 1]
+    fakes: torch.Tensor  # B x L x 3 x H x W in [-1, 1]
+    real: torch.Tensor   # B x L x 3 x H x W in [-1, 1]
+
+
+def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
+             batch: dict[str, torch.Tensor]) -> StepOutput:
+    """One generator update then one discriminator update on a batch of clips."""
+    cfg, device, discs = run.cfg, run.device, run.discs
+    # Set every step (not only on change): a resumed optimizer state carries the lr it was saved
+    # with, and the schedule is a function of the step alone.
+    for opt in (run.opt_g, run.opt_d):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, run.step)
+    real, kps, maps = clip_batch_to_device(batch, run.pose_map_config, device)  # B x L x ...
+    b, n = real.shape[:2]
+    teacher = torch.rand(b, n - 1, device=device) < teacher_prob(cfg, run.step)
+
+    # ---- generator step (discriminators frozen, used without their DDP wrapper) ----
+    with run.autocast():
+        fakes, gate_last = g_step(maps, kps, real, teacher)  # B x L x 3 x H x W
+    # Flat views: every frame of every clip, and every consecutive pair (a -> b).
+    real_f, fake_f, maps_f = real.flatten(0, 1), fakes.flatten(0, 1), maps.flatten(0, 1)
+    real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
+    fake_a, fake_b = fakes[:, :-1].flatten(0, 1), fakes[:, 1:].flatten(0, 1)
+    maps_a, maps_b = maps[:, :-1].flatten(0, 1), maps[:, 1:].flatten(0, 1)
+    discs.requires_grad_(False)
+    with run.autocast():
+        f_out = discs.frame(torch.cat([maps_f, maps_f]), torch.cat([real_f, fake_f]))
+        t_out = discs.temporal(fake_a, fake_b, maps_a, maps_b)
+    f_real, f_fake = split_features(f_out, b * n)
+    fake_all = fake_f.float()  # losses in fp32 whatever the autocast dtype
+    fl = float_features
+    lg: dict[str, torch.Tensor] = {
+        "l1": F.l1_loss(fake_all, real_f) * cfg.weight_l1,
+        "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
+        "gan": L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan,
+        "fm": L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm,
+        "tgan": L.gan_loss_g(fl(t_out), cfg.gan_mode) * cfg.weight_temporal,
+    }
+    if run.perceptual is not None:
+        lg["vgg"] = run.perceptual(fake_all, real_f) * cfg.weight_perceptual
+    loss_g = sum(lg.values())
+    run.opt_g.zero_grad(set_to_none=True)
+    run.scaler_g.scale(loss_g).backward()
+    run.scaler_g.step(run.opt_g)
+    run.scaler_g.update()
+    discs.requires_grad_(True)
+
+    # ---- discriminator step ----
+    fd, fa, fb = fake_f.detach(), fake_a.detach(), fake_b.detach()
+    with run.autocast():
+        f_out, t_out = d_step(
+            torch.cat([maps_f, maps_f]), torch.cat([real_f, fd]),
+            torch.cat([real_a, fa]), torch.cat([real_b, fb]),
+            torch.cat([maps_a, maps_a]), torch.cat([maps_b, maps_b]))
+    fr, ff = split_features(f_out, b * n)
+    tr, tf = split_features(t_out, b * (n - 1))
+    ld = {"d": L.gan_loss_d(fl(fr), fl(ff), cfg.gan_mode),
+          "dt": L.gan_loss_d(fl(tr), fl(tf), cfg.gan_mode)}
+    loss_d = ld["d"] + ld["dt"]
+    run.opt_d.zero_grad(set_to_none=True)
+    run.scaler_d.scale(loss_d).backward()
+    run.scaler_d.step(run.opt_d)
+    run.scaler_d.update()
+    run.step += 1
+    losses = {k: v.detach().float() for k, v in {**lg, **ld, "gate": gate_last.float().mean()}.items()}
+    return StepOutput(losses, maps, fakes, real)
+
+
+class LossMeter:
+    """Losses summed on the device (no GPU sync per step), averaged across ranks at log time."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += 1
+
+    def mean(self, dist: D.DistInfo, device: torch.device) -> dict[str, float]:
+        """The mean since the last call, across ranks; resets."""
+        out = D.mean_across(dist, {k: float(v) / self.count for k, v in self.sums.items()}, device)
+        self.sums, self.count = {}, 0
+        return out
+
+
+def log_sample_save(run: TrainRun, out: StepOutput, meter: LossMeter, bar: Any) -> None:
+    """After a step: losses to the bar and TensorBoard every log_every steps, a sample grid
+    (pose | output | real) every sample_every steps, a checkpoint every save_every steps."""
+    cfg, step, tb = run.cfg, run.step, run.tb
+    if step % cfg.log_every == 0 or step == cfg.steps:
+        run.losses = meter.mean(run.dist, run.device)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in run.losses.items()}, refresh=False)
+        if tb is not None:
+            for k, v in run.losses.items():
+                tb.add_scalar(f"loss/{k}", v, step)
+            tb.add_scalar("train/teacher_forcing", teacher_prob(cfg, step), step)
+            tb.add_scalar("train/lr", learning_rate(cfg, step), step)
+    if bar is not None:
+        bar.update(1)
+    if run.is_main and cfg.sample_every and step % cfg.sample_every == 0:
+        grid = image_grid([pose_preview(out.maps[:, -1]), out.fakes[:, -1], out.real[:, -1]],
+                          rows=min(4, out.real.shape[0]))
+        write_png(run.paths.samples / f"step_{step:07d}.png", grid)
+        if tb is not None:
+            tb.add_image("samples", grid, step, dataformats="HWC")
+    if run.is_main and cfg.save_every and step % cfg.save_every == 0:
+        run.save_checkpoint()
+
+
+def train_generator(run: TrainRun) -> None:
+    """The main loop: GAN steps until `cfg.steps` or the time limit (checkpoint on Ctrl-C)."""
+    cfg, dist, device = run.cfg, run.dist, run.device
+    batches = clip_batches(run)
+    g_step = _ddp(ClipStep(run.gen, run.flow_config), run)
+    d_step = _ddp(run.discs, run)
     # --minutes limits this run (a resumed run gets its own time; the summary counts the total).
     deadline = None if cfg.minutes is None else time.monotonic() + cfg.minutes * 60
-    t_start = time.monotonic()
-    last_logged: dict[str, float] = dict(ckpt_state.get("losses", {})) if ckpt_state else {}
-    acc: dict[str, torch.Tensor] = {}
-    n_acc = 0
-    extra_state: dict[str, Any] = {}
-
-    def state(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        s = {
-            "step": step, "face_step": face_step,
-            "trained_seconds": trained_s + time.monotonic() - t_start,
-            "config": cfg.to_dict(), "generator_config": gcfg.to_dict(),
-            "pose_map_config": {"size": list(pmc.size)},
-            "crop": data.crop.to_dict(),
-            "generator": gen.state_dict(), "discriminators": discs.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "scaler_g": scaler_g.state_dict() if use_scaler else None,
-            "scaler_d": scaler_d.state_dict() if use_scaler else None,
-            "losses": last_logged,
-        }
-        s.update(extra_state)
-        s.update(extra or {})
-        return s
-
-    bar = progress(total=cfg.steps, desc="train", unit="it") if is_main else None
+    meter = LossMeter()
+    bar = progress(total=cfg.steps, desc="train", unit="it") if run.is_main else None
     if bar is not None:
-        bar.n = min(step, cfg.steps)
+        bar.n = min(run.step, cfg.steps)
         bar.refresh()
     stopped_by_time = False
-    gen.train()
-    discs.train()
+    run.gen.train()
+    run.discs.train()
     try:
-        while step < cfg.steps:
+        while run.step < cfg.steps:
             if deadline is not None and D.any_flag(dist, time.monotonic() >= deadline, device):
                 stopped_by_time = True
                 break
-            batch = next(batches)
-            # Set every step (not only on change): a resumed optimizer state carries the lr it
-            # was saved with, and the schedule is a function of the step alone.
-            for opt in (opt_g, opt_d):
-                for group in opt.param_groups:
-                    group["lr"] = learning_rate(cfg, step)
-            real, kps, maps = clip_batch_to_device(batch, pmc, device)  # B x L x ...
-            b, n = real.shape[:2]
-            teacher = torch.rand(b, n - 1, device=device) < teacher_prob(cfg, step)
-
-            # ---- generator step (discriminators frozen, used without their DDP wrapper) ----
-            with autocast():
-                fakes, gate_last = g_step(maps, kps, real, teacher)  # B x L x 3 x H x W
-            # Flat views: every frame of every clip, and every consecutive pair (a -> b).
-            real_f, fake_f, maps_f = real.flatten(0, 1), fakes.flatten(0, 1), maps.flatten(0, 1)
-            real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
-            fake_a, fake_b = fakes[:, :-1].flatten(0, 1), fakes[:, 1:].flatten(0, 1)
-            maps_a, maps_b = maps[:, :-1].flatten(0, 1), maps[:, 1:].flatten(0, 1)
-            discs.requires_grad_(False)
-            with autocast():
-                f_out = discs.frame(torch.cat([maps_f, maps_f]), torch.cat([real_f, fake_f]))
-                t_out = discs.temporal(fake_a, fake_b, maps_a, maps_b)
-            f_real, f_fake = _split(f_out, b * n)
-            fake_all = fake_f.float()  # losses in fp32 whatever the autocast dtype
-            fl = lambda o: [[x.float() for x in s] for s in o]  # noqa: E731
-            lg: dict[str, torch.Tensor] = {
-                "l1": F.l1_loss(fake_all, real_f) * cfg.weight_l1,
-                "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
-                "gan": L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan,
-                "fm": L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm,
-                "tgan": L.gan_loss_g(fl(t_out), cfg.gan_mode) * cfg.weight_temporal,
-            }
-            if perceptual is not None:
-                lg["vgg"] = perceptual(fake_all, real_f) * cfg.weight_perceptual
-            loss_g = sum(lg.values())
-            opt_g.zero_grad(set_to_none=True)
-            scaler_g.scale(loss_g).backward()
-            scaler_g.step(opt_g)
-            scaler_g.update()
-            discs.requires_grad_(True)
-
-            # ---- discriminator step ----
-            fd, fa, fb = fake_f.detach(), fake_a.detach(), fake_b.detach()
-            with autocast():
-                f_out, t_out = d_step(
-                    torch.cat([maps_f, maps_f]), torch.cat([real_f, fd]),
-                    torch.cat([real_a, fa]), torch.cat([real_b, fb]),
-                    torch.cat([maps_a, maps_a]), torch.cat([maps_b, maps_b]))
-            fr, ff = _split(f_out, b * n)
-            tr, tf = _split(t_out, b * (n - 1))
-            ld = {"d": L.gan_loss_d(fl(fr), fl(ff), cfg.gan_mode),
-                  "dt": L.gan_loss_d(fl(tr), fl(tf), cfg.gan_mode)}
-            loss_d = ld["d"] + ld["dt"]
-            opt_d.zero_grad(set_to_none=True)
-            scaler_d.scale(loss_d).backward()
-            scaler_d.step(opt_d)
-            scaler_d.update()
-            step += 1
-
-            # Summed on the device: no GPU sync per step, only at log time.
-            for k, v in {**lg, **ld, "gate": gate_last.float().mean()}.items():
-                acc[k] = acc[k] + v.detach().float() if k in acc else v.detach().float()
-            n_acc += 1
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                last_logged = D.mean_across(dist, {k: float(v) / n_acc for k, v in acc.items()}, device)
-                acc, n_acc = {}, 0
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in last_logged.items()}, refresh=False)
-                if tb is not None:
-                    for k, v in last_logged.items():
-                        tb.add_scalar(f"loss/{k}", v, step)
-                    tb.add_scalar("train/teacher_forcing", teacher_prob(cfg, step), step)
-                    tb.add_scalar("train/lr", learning_rate(cfg, step), step)
-            if bar is not None:
-                bar.update(1)
-            if is_main and cfg.sample_every and step % cfg.sample_every == 0:
-                grid = image_grid([pose_preview(maps[:, -1]), fakes[:, -1], real[:, -1]],
-                                  rows=min(4, b))
-                write_png(paths.samples / f"step_{step:07d}.png", grid)
-                if tb is not None:
-                    tb.add_image("samples", grid, step, dataformats="HWC")
-            if is_main and cfg.save_every and step % cfg.save_every == 0:
-                save_checkpoint(paths.checkpoint, state())
+            out = gan_step(run, g_step, d_step, next(batches))
+            meter.add(out.losses)
+            log_sample_save(run, out, meter, bar)
     except KeyboardInterrupt:
-        if is_main and step > 0:
-            save_checkpoint(paths.checkpoint, state())
-            log.warning("interrupted at step %d; checkpoint saved (continue with --resume)", step)
+        if run.is_main and run.step > 0:
+            run.save_checkpoint()
+            log.warning("interrupted at step %d; checkpoint saved (continue with --resume)", run.step)
         raise
     finally:
         if bar is not None:
             bar.close()
     if stopped_by_time:
-        log.info("time limit of %s minutes reached at step %d", cfg.minutes, step)
-    if n_acc:  # losses since the last log (a run stopped by the time limit)
-        last_logged = D.mean_across(dist, {k: float(v) / n_acc for k, v in acc.items()}, device)
+        log.info("time limit of %s minutes reached at step %d", cfg.minutes, run.step)
+    if meter.count:  # losses since the last log (a run stopped by the time limit)
+        run.losses = meter.mean(dist, device)
 
-    face = None
-    face_side = None
-    if cfg.face:
-        from rtmotion.train.face_stage import train_face
 
-        face, face_side, face_step, face_extra = train_face(
-            cfg, gen, data, pmc, device, dist, face_step, paths, tb, autocast,
-            lambda fs, extra: save_checkpoint(paths.checkpoint, state({"face_step": fs, **extra})))
-        extra_state.update(face_extra)
-
-    if is_main:
-        save_checkpoint(paths.checkpoint, state())
-    if tb is not None:
-        tb.flush()
-    result = TrainResult(paths.output, step, face_step, (trained_s + time.monotonic() - t_start) / 60,
-                         last_logged, None, str(device), dist.world_size,
-                         float(sum(p.detach().double().sum() for p in gen.parameters())))
-    if is_main:
-        result.val_l1 = _finish_bundle(cfg, paths, gen, data, pmc, device, result, face, face_side,
-                                       plate)
-        if tb is not None:
+def finish(run: TrainRun, face: nn.Module | None, face_side: int | None) -> TrainResult:
+    """Last checkpoint, the result, and (rank 0) the validation rollout and the bundle."""
+    if run.is_main:
+        run.save_checkpoint()
+    if run.tb is not None:
+        run.tb.flush()
+    result = TrainResult(run.paths.output, run.step, run.face_step, run.minutes(), run.losses,
+                         None, str(run.device), run.dist.world_size,
+                         float(sum(p.detach().double().sum() for p in run.gen.parameters())))
+    if run.is_main:
+        result.val_l1 = write_subject(run, result, face, face_side)
+        if run.tb is not None:
             if result.val_l1 is not None:
-                tb.add_scalar("val/l1_rollout", result.val_l1, step)
-            tb.close()
-    D.barrier(dist)
+                run.tb.add_scalar("val/l1_rollout", result.val_l1, run.step)
+            run.tb.close()
+    D.barrier(run.dist)
     return result
 
 
-def _background_plate(cfg: TrainConfig, data: _Data, gen: nn.Module) -> Any:
+def background_plate(cfg: TrainConfig, data: TrainData, gen: PoseGenerator) -> BackgroundPlate:
     """Estimate the clean background plate from the TRAINING frames (the held-out block never
     votes) and give it to the generator. Deterministic, so every DDP rank and every resumed run
     computes the same plate (a resumed run then loads the checkpoint's copy anyway)."""
-    from rtmotion.pose.skeleton import get_skeleton
-    from rtmotion.train.background import RESIDUAL_WARN, estimate_background_plate
-
     pairs = data.split.pairs
     frames = np.union1d(pairs, pairs - 1)
     try:
@@ -627,34 +530,33 @@ def _background_plate(cfg: TrainConfig, data: _Data, gen: nn.Module) -> Any:
 def _tensorboard(folder: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
+    except ImportError:  # tensorboard is a dependency, but a broken install must not stop training
         log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         return None
     return SummaryWriter(log_dir=str(folder))
 
 
-def _synthetic_origin(video_info: Any, seq: Any) -> dict[str, str]:
+def synthetic_origin_fields(video_info: VideoInfo, seq: PoseSequence) -> dict[str, str]:
     """{'origin', 'background'} when the target video is a synthetic dancer, else {}.
 
     Read from the video's container tag (written by `rtmotion synth`) or, failing that, from a
     ground-truth pose file's source; `rtmotion eval` uses it to re-render ground truth.
     """
-    from rtmotion.synthetic import parse_origin_tag
+    found = SyntheticOrigin.from_tag(str(video_info.tags.get("comment", "")))
+    if found is None:
+        found = SyntheticOrigin.parse(seq.source)
+    if found is None:
+        return {}
+    out = {"origin": found.source_text()}
+    if found.background:
+        out["background"] = found.background
+    return out
 
-    found = parse_origin_tag(str(getattr(video_info, "tags", {}).get("comment", "")))
-    if found is None and str(seq.source).startswith("synthetic:"):
-        found = {"origin": str(seq.source)}
-    return found or {}
 
-
-def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _Data, pmc: Any,
-                   device: torch.device, result: TrainResult, face: nn.Module | None,
-                   face_side: int | None, plate: Any = None) -> float | None:
+def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
+                  face_side: int | None) -> float | None:
     """Roll out over the held-out block, make the preview and write the bundle. Returns val L1."""
-    from rtmotion.pose.stats import SubjectPoseStats
-    from rtmotion.subject.bundle import write_bundle
-    from rtmotion.subject.crop import usable_frames
-
+    cfg, data, pmc = run.cfg, run.data, run.pose_map_config
     cache, split = data.cache, data.split
     v0, v1 = split.val_range
     if v1 - v0 < 2:  # no held-out block: preview on the last training frames
@@ -663,14 +565,12 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
     poses = cache.poses[v0:v0 + n]
     real = torch.from_numpy(np.ascontiguousarray(np.asarray(cache.frames[v0:v0 + n]).transpose(0, 3, 1, 2)))
     real = real.float() / 127.5 - 1.0
-    was_training = gen.training
-    fake = rollout(gen, poses, pmc, device)
-    gen.train(was_training)
+    fake = rollout(run.gen, poses, pmc, run.flow_config, run.device)
     ok = torch.from_numpy(usable_frames(poses, cfg.min_joints))
     val_l1 = float((fake[ok] - real[ok]).abs().mean()) if bool(ok.any()) else None
     k = max(1, min(cfg.preview_frames, n))
     pick = np.linspace(0, n - 1, k).round().astype(int)
-    maps = render_maps(torch.from_numpy(np.ascontiguousarray(poses[pick])).to(device), pmc).cpu()
+    maps = pose_maps_torch(torch.from_numpy(np.ascontiguousarray(poses[pick])).to(run.device), pmc).cpu()
     # One row per picked frame: pose | generated | real.
     preview = image_grid([pose_preview(maps), fake[pick], real[pick]], rows=k)
     usable = usable_frames(cache.poses, cfg.min_joints)
@@ -680,7 +580,7 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
     source = {"path": str(Path(cfg.video).resolve()), "name": Path(cfg.video).name,
               "width": vi.width, "height": vi.height, "fps": str(vi.fps),
               "frame_count": int(cache.poses.shape[0]), "pose_source": data.pose_source}
-    source.update(_synthetic_origin(vi, data.seq))
+    source.update(synthetic_origin_fields(vi, data.seq))
     training = {
         "steps": result.steps, "face_steps": result.face_steps,
         "minutes": round(result.minutes, 3), "device": result.device,
@@ -691,16 +591,14 @@ def _finish_bundle(cfg: TrainConfig, paths: TrainPaths, gen: nn.Module, data: _D
         "val_frames_scored": int(ok.sum()),
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
         "clip_length": cfg.clip_length,
-        "background_plate": None if plate is None else plate.summary(),
+        "background_plate": None if run.plate is None else run.plate.summary(),
     }
-    name = cfg.name or paths.output.resolve().name
-    from rtmotion.kernels.flow_numpy import PoseFlowConfig
-
-    write_bundle(paths.output, name=name, resolution=cfg.resolution, crop=data.crop,
-                 pose_map_config=pmc, pose_flow_config=PoseFlowConfig(), generator=gen, stats=stats, source_video=source,
-                 validation_range=split.val_range, training=training, preview=preview,
-                 face=face, face_side=face_side,
-                 background=None if plate is None else plate.image)
-    log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", paths.output,
+    name = cfg.name or run.paths.output.resolve().name
+    write_bundle(run.paths.output, name=name, resolution=cfg.resolution, crop=data.crop,
+                 pose_map_config=pmc, pose_flow_config=run.flow_config, generator=run.gen,
+                 stats=stats, source_video=source, validation_range=split.val_range,
+                 training=training, preview=preview, face=face, face_side=face_side,
+                 background=None if run.plate is None else run.plate.image)
+    log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", run.paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")
     return val_l1

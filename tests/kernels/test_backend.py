@@ -13,11 +13,11 @@ from rtmotion.kernels import (
     available_backends,
     choose_backend,
     pose_flow_batch,
-    render_pose_maps_batch,
+    pose_maps_batch,
     warp_batch,
 )
 from rtmotion.kernels.cupy_kernels import cupy_available
-from rtmotion.kernels.figures import figure_keypoints, jittered
+from rtmotion.synthetic.figures import figure_keypoints, jittered
 
 
 def _poses(n: int, size) -> np.ndarray:
@@ -29,9 +29,9 @@ def test_auto_follows_the_input_type() -> None:
     size = (96, 80)
     cfg = PoseMapConfig(size=size)
     kp = _poses(2, size)
-    a = render_pose_maps_batch(kp, cfg)
-    b = render_pose_maps_batch(torch.from_numpy(kp), cfg)
-    c = render_pose_maps_batch(kp, cfg, backend="torch")
+    a = pose_maps_batch(kp, cfg)
+    b = pose_maps_batch(torch.from_numpy(kp), cfg)
+    c = pose_maps_batch(kp, cfg, backend="torch")
     assert isinstance(a, np.ndarray) and isinstance(b, torch.Tensor) and isinstance(c, np.ndarray)
     assert a.shape == (2, 25, 80, 96)
     assert np.abs(a - b.numpy()).max() < 1e-5 and np.abs(a - c).max() < 1e-5
@@ -51,7 +51,7 @@ def test_flow_and_warp_dispatch() -> None:
     wb = warp_batch(torch.from_numpy(img), torch.from_numpy(fa))
     assert isinstance(wb, torch.Tensor) and np.abs(wa - wb.numpy()).max() < 1e-5
     # empty batches are fine
-    assert render_pose_maps_batch(np.zeros((0, 25, 3), np.float32), PoseMapConfig(size=size)).shape == (0, 25, 48, 64)
+    assert pose_maps_batch(np.zeros((0, 25, 3), np.float32), PoseMapConfig(size=size)).shape == (0, 25, 48, 64)
 
 
 @pytest.mark.skipif(cupy_available(), reason="CuPy with a CUDA GPU is present: nothing is missing")
@@ -59,7 +59,7 @@ def test_cupy_backend_without_cupy_is_a_clear_error() -> None:
     assert "cupy" not in available_backends()
     with pytest.raises(MissingDependencyError, match=r"rtmotion\[gpu\]") if not _cupy_importable() \
             else pytest.raises(Exception):
-        render_pose_maps_batch(_poses(1, (32, 32)), PoseMapConfig(size=(32, 32)), backend="cupy")
+        pose_maps_batch(_poses(1, (32, 32)), PoseMapConfig(size=(32, 32)), backend="cupy")
 
 
 def _cupy_importable() -> bool:
@@ -75,7 +75,7 @@ def test_kernels_package_imports_no_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, rtmotion.kernels, rtmotion.pose.render; "
+    code = ("import sys, rtmotion.kernels, rtmotion.kernels.maps_numpy; "
             "print('torch' in sys.modules, 'cupy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

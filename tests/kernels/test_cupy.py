@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from rtmotion.kernels.cupy_kernels import cupy_available
-from rtmotion.kernels.figures import figure_keypoints, jittered
+from rtmotion.synthetic.figures import figure_keypoints, jittered
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
 from rtmotion.kernels.warp_numpy import warp_numpy
-from rtmotion.pose.render import PoseMapConfig, render_pose_maps
+from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy
 from rtmotion.pose.skeleton import BODY25
 
 pytestmark = [
@@ -29,12 +29,12 @@ def _poses(size, n=4, seed=0):
 
 @pytest.mark.parametrize("size", [(256, 256), (200, 120)])
 def test_render_maps_cupy_matches_numpy(size) -> None:
-    from rtmotion.kernels.cupy_kernels import render_pose_maps_cupy
+    from rtmotion.kernels.cupy_kernels import pose_maps_cupy
 
     cfg = PoseMapConfig(size=size, hands=True)
     kp = _poses(size)
-    ref = np.stack([render_pose_maps(k, cfg) for k in kp])
-    out = render_pose_maps_cupy(kp, cfg).get()
+    ref = np.stack([pose_maps_numpy(k, cfg) for k in kp])
+    out = pose_maps_cupy(kp, cfg).get()
     assert out.shape == ref.shape and np.abs(out - ref).max() < 1e-5
 
 
@@ -69,14 +69,14 @@ def test_torch_cuda_tensors_through_the_cupy_backend() -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch has no CUDA here")
-    from rtmotion.kernels import pose_flow_batch, render_pose_maps_batch, warp_batch
+    from rtmotion.kernels import pose_flow_batch, pose_maps_batch, warp_batch
 
     size = (128, 128)
     kp = _poses(size)
     cfg = PoseMapConfig(size=size)
-    maps = render_pose_maps_batch(torch.from_numpy(kp).cuda(), cfg, backend="cupy")
+    maps = pose_maps_batch(torch.from_numpy(kp).cuda(), cfg, backend="cupy")
     assert maps.is_cuda and maps.shape == (4, 25, 128, 128)
-    ref = np.stack([render_pose_maps(k, cfg) for k in kp])
+    ref = np.stack([pose_maps_numpy(k, cfg) for k in kp])
     assert np.abs(maps.cpu().numpy() - ref).max() < 1e-5
     flow = pose_flow_batch(torch.from_numpy(kp[:2]).cuda(), torch.from_numpy(kp[2:]).cuda(), size, backend="cupy")
     img = torch.rand(2, 3, 128, 128, device="cuda")

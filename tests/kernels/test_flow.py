@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rtmotion.kernels.figures import figure_keypoints, jittered, rotate_limb
+from rtmotion.synthetic.figures import figure_keypoints, jittered, rotate_limb
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
 from rtmotion.kernels.flow_torch import pose_flow_torch
-from rtmotion.pose.render import segment_distance2
+from rtmotion.kernels.maps_numpy import segment_distance2
 from rtmotion.pose.skeleton import BODY25
 
 SIZE = (192, 160)

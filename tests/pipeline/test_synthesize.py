@@ -10,7 +10,7 @@ import torch
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
 from rtmotion.pipeline.synthesize import SubjectSynthesizer, synthesize_sequence, to_uint8_image
-from rtmotion.pose.render import PoseMapConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend
@@ -70,7 +70,7 @@ def test_frames_have_right_shape_dtype_and_state(random_subject) -> None:
 
 def test_second_frame_is_generator_on_warped_previous(random_subject) -> None:
     """Recompute frame 1 by hand: maps, warp of frame 0's float output, generator."""
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
+    from rtmotion.kernels.maps_torch import pose_maps_torch
     from rtmotion.kernels.warp_torch import warp_previous
 
     poses = _poses(2)
@@ -80,11 +80,11 @@ def test_second_frame_is_generator_on_warped_previous(random_subject) -> None:
     gen = random_subject.generator
     kp = torch.from_numpy(poses).float()
     with torch.no_grad():
-        m0 = render_pose_maps_torch(kp[0:1], random_subject.pose_map_config)
+        m0 = pose_maps_torch(kp[0:1], random_subject.pose_map_config)
         f0, _, _ = gen(m0, None)
         warped, mask = warp_previous(f0, kp[0:1], kp[1:2], random_subject.pose_flow_config)
         assert float(mask.mean()) > 0.5  # the warp is mostly valid
-        f1, _, _ = gen(render_pose_maps_torch(kp[1:2], random_subject.pose_map_config), warped, mask)
+        f1, _, _ = gen(pose_maps_torch(kp[1:2], random_subject.pose_map_config), warped, mask)
     assert np.abs(got.astype(int) - to_uint8_image(f1).astype(int)).max() <= 1
 
 

@@ -14,7 +14,7 @@ from rtmotion.cli import main
 from rtmotion.errors import InputError
 from rtmotion.pose.extractors import available_extractors, get_extractor, load_sequence
 from rtmotion.pose.extractors.openpose_json import load_openpose_folder, parse_openpose_frame
-from rtmotion.pose.extractors.synthetic import parse_spec
+from rtmotion.synthetic.extractor import parse_spec
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import BODY25
 

@@ -13,7 +13,7 @@ import torch
 from rtmotion.errors import CheckpointError
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import PoseGenerator
-from rtmotion.pose.render import PoseMapConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject import bundle as B
 from rtmotion.train import checkpoint as C

@@ -51,10 +51,10 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     assert s.resolution == (64, 64) and s.stats.size == (64, 64)
     held = ((s.generator.background[0].float().permute(1, 2, 0) + 1) * 127.5).round()
     assert np.abs(held.numpy() - plate_png).max() <= 1  # fp16 weights: within one level
-    from rtmotion.kernels.render_torch import render_pose_maps_torch
+    from rtmotion.kernels.maps_torch import pose_maps_torch
 
     kp = np.load(trained / "cache" / "poses.npy")[:1]
-    maps = render_pose_maps_torch(torch.from_numpy(kp), s.pose_map_config)
+    maps = pose_maps_torch(torch.from_numpy(kp), s.pose_map_config)
     with torch.no_grad():
         frame, gate, _ = s.generator(maps, None)
     assert frame.shape == (1, 3, 64, 64) and torch.isfinite(frame).all()

@@ -148,21 +148,32 @@ class SequenceReplay(PoseExtractor):
         return f"replay:{self.seq.extractor or self.seq.source}"
 
 
+#: A pose source spec naming a synthetic dancer clip ("synthetic:ada,dance"), served by the
+#: synthetic dancer's own extractor (`rtmotion.synthetic.extractor`, registered below by name).
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+def is_synthetic_spec(text: object) -> bool:
+    """True for a `synthetic:...` pose source spec."""
+    return isinstance(text, str) and text.startswith(SYNTHETIC_PREFIX)
+
+
 # ---- registries --------------------------------------------------------------------------
 
-# name -> "module:attribute" (imported on demand so that `rtmotion --help` stays light) or a
-# factory callable.
+# name -> "module:attribute" (imported on demand: so that `rtmotion --help` stays light, worker
+# processes can import the same name, and a source from a higher layer - the synthetic dancer -
+# is a plug-in found by name, not an import of pose/) or a factory callable.
 _EXTRACTORS: dict[str, str | Callable[..., PoseExtractor]] = {
     "mediapipe": "rtmotion.pose.extractors.mediapipe:MediaPipeExtractor",
     "npz": "rtmotion.pose.extractors.npzfile:NpzReplayExtractor",
-    "synthetic": "rtmotion.pose.extractors.synthetic:SyntheticReplayExtractor",
+    "synthetic": "rtmotion.synthetic.extractor:SyntheticReplayExtractor",
 }
 
 # kind -> "module:function" loading a whole PoseSequence from a path / spec.
 _LOADERS: dict[str, str | Callable[..., PoseSequence]] = {
     "openpose": "rtmotion.pose.extractors.openpose_json:load_openpose_folder",
     "npz": "rtmotion.pose.extractors.npzfile:load_npz",
-    "synthetic": "rtmotion.pose.extractors.synthetic:load_synthetic",
+    "synthetic": "rtmotion.synthetic.extractor:load_synthetic",
 }
 
 

@@ -1,8 +1,8 @@
 """How much the pose-flow warp helps: warp frame t of a synthetic dancer to the pose of frame
 t+k and compare with the true frame t+k, against not warping at all.
 
-Used by `tests/kernels/test_warp_synthetic.py` (asserts the gain) and `tools/bench_kernels.py`
-(reports it in docs/BENCHMARKS.md). Imports the synthetic dancer (OpenCV) only when called.
+Used by `tests/eval/test_warp_gain.py` (asserts the gain) and `tools/bench_kernels.py`
+(reports it in docs/BENCHMARKS.md). An evaluation, not a kernel: it needs the synthetic dancer.
 """
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.flow_torch import pose_flow_torch
+from rtmotion.kernels.warp_numpy import warp_numpy
+from rtmotion.synthetic.generate import render_sequence
 
 
 @dataclass
@@ -49,11 +53,6 @@ def measure_warp_gain(clips: tuple[tuple[str, str, int], ...] = (("ada", "dance"
 
     The flow is computed from the ground-truth poses (torch), the warp is `warp_numpy`.
     """
-    import torch
-
-    from rtmotion.kernels.flow_torch import pose_flow_torch
-    from rtmotion.kernels.warp_numpy import warp_numpy
-    from rtmotion.synthetic import render_sequence
 
     cfg = cfg or PoseFlowConfig()
     rows: list[tuple[int, float, float, float, float]] = []

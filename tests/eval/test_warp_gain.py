@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from rtmotion.kernels.quality import measure_warp_gain
+from rtmotion.eval.warp_gain import measure_warp_gain
 
 log = logging.getLogger(__name__)
 

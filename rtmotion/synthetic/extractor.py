@@ -1,4 +1,7 @@
-"""Synthetic ground truth as a pose source: the exact poses of `rtmotion.synthetic`'s dancer.
+"""Synthetic ground truth as a pose source: the exact poses of the synthetic dancer.
+
+Registered by name in the pose extractor registry (`rtmotion.pose.extractors.base`) as
+"synthetic" (per-frame replay) and as the "synthetic" sequence loader.
 
 A spec string names a dancer clip: ``synthetic:ada`` or
 ``synthetic:character=ada,motion=dance,seconds=4,size=256x256,fps=30,seed=0`` (any subset; the
@@ -12,20 +15,16 @@ from fractions import Fraction
 from typing import Any
 
 from rtmotion.errors import InputError
+from rtmotion.pose.extractors.base import SYNTHETIC_PREFIX as PREFIX
 from rtmotion.pose.extractors.base import SequenceReplay
 from rtmotion.pose.posefile import PoseSequence
-
-PREFIX = "synthetic:"
+from rtmotion.synthetic.generate import render_sequence
 _DEFAULTS: dict[str, Any] = {"character": "ada", "motion": "dance", "seconds": 4.0,
                              "size": (256, 256), "fps": Fraction(30), "seed": 0}
 
 
-def is_synthetic_spec(text: object) -> bool:
-    return isinstance(text, str) and text.startswith(PREFIX)
-
-
 def parse_spec(spec: str) -> dict[str, Any]:
-    """`synthetic:...` -> keyword arguments of `rtmotion.synthetic.render_sequence`."""
+    """`synthetic:...` -> keyword arguments of `rtmotion.synthetic.generate.render_sequence`."""
     body = spec[len(PREFIX):] if spec.startswith(PREFIX) else spec
     out = dict(_DEFAULTS)
     bare = ["character", "motion"]
@@ -63,7 +62,6 @@ def load_synthetic(spec: str | PoseSequence, **overrides: Any) -> PoseSequence:
     `rtmotion.synthetic` already returned, passed through)."""
     if isinstance(spec, PoseSequence):
         return spec
-    from rtmotion.synthetic import render_sequence
 
     kw = parse_spec(str(spec))
     kw.update(overrides)

@@ -1,9 +1,9 @@
-// Conditioning maps (see rtmotion/pose/render.py for the definition; numpy is the oracle).
+// Conditioning maps (see rtmotion/kernels/maps_numpy.py for the definition; numpy is the oracle).
 // One thread per output pixel of one batch item; it walks the primitives in channel order and
 // keeps a running maximum per channel, so channels shared by several primitives (face, hands)
 // need no atomics.
 
-extern "C" __global__ void render_maps(
+extern "C" __global__ void pose_maps(
     const float* __restrict__ prim,     // B x P x 8: ax, ay, ux, uy, len, r2, neg_k, valid
     const int* __restrict__ channel,    // P, non-decreasing, covering 0..C-1
     float* __restrict__ out,            // B x C x H x W

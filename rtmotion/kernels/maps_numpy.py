@@ -41,8 +41,8 @@ confidence 0 is never drawn). Channels, in order:
    Hands / OpenPose hand keypoints), left for later.
 
 `PoseMapConfig.num_channels` is 24 + face + hands (25 by default). The batched torch version is
-`rtmotion.kernels.render_torch.render_pose_maps_torch`, the CUDA one
-`rtmotion.kernels.cupy_kernels.render_pose_maps_cupy`, and `rtmotion.kernels.render_pose_maps_batch`
+`rtmotion.kernels.maps_torch.pose_maps_torch`, the CUDA one
+`rtmotion.kernels.cupy_kernels.pose_maps_cupy`, and `rtmotion.kernels.pose_maps_batch`
 picks one.
 """
 
@@ -217,7 +217,7 @@ def segment_distance2(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarr
     return dx * dx + dy * dy
 
 
-def render_pose_maps(keypoints: np.ndarray, cfg: PoseMapConfig) -> np.ndarray:
+def pose_maps_numpy(keypoints: np.ndarray, cfg: PoseMapConfig) -> np.ndarray:
     """Conditioning maps of one pose (the numpy reference).
 
     Args:
@@ -254,13 +254,3 @@ def render_pose_maps(keypoints: np.ndarray, cfg: PoseMapConfig) -> np.ndarray:
         view = out[prim.channel[i], y0:y1 + 1, x0:x1 + 1]
         np.maximum(view, val, out=view)
     return out
-
-
-def __getattr__(name: str):
-    # The batched torch version lives with the other kernels; importing it here lazily keeps
-    # `rtmotion.pose.render` free of torch for numpy-only users.
-    if name == "render_pose_maps_torch":
-        from rtmotion.kernels.render_torch import render_pose_maps_torch
-
-        return render_pose_maps_torch
-    raise AttributeError(f"module 'rtmotion.pose.render' has no attribute '{name}'")

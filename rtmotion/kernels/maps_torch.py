@@ -1,6 +1,6 @@
 """Batched conditioning maps in torch (any device): the training and CPU-inference path.
 
-Same definition as the numpy reference `rtmotion.pose.render.render_pose_maps` (read its
+Same definition as the numpy reference `rtmotion.kernels.maps_numpy.pose_maps_numpy` (read its
 docstring); agreement within 1e-5 (max abs) is tested. Vectorized over batch and primitives.
 
 Two evaluation layouts, same values:
@@ -22,11 +22,11 @@ from rtmotion.kernels.segments_torch import (
     segment_distance2_torch,
     segment_frame_torch,
 )
-from rtmotion.pose.render import PoseMapConfig, check_keypoints
+from rtmotion.kernels.maps_numpy import PoseMapConfig, check_keypoints
 
 
 @torch.no_grad()
-def render_pose_maps_torch(keypoints: torch.Tensor, cfg: PoseMapConfig, windows: bool | None = None
+def pose_maps_torch(keypoints: torch.Tensor, cfg: PoseMapConfig, windows: bool | None = None
                            ) -> torch.Tensor:
     """Conditioning maps of a batch of poses.
 

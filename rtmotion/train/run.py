@@ -1,0 +1,138 @@
+"""The state of one training run, in one object that every part of training takes.
+
+`TrainPaths` (where it writes), `TrainData` (what it trains on), `TrainRun` (the models,
+optimizers, counters and the checkpoint state). Built by `rtmotion.train.trainer.build_run`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rtmotion.io import VideoInfo
+from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.models.config import GeneratorConfig
+from rtmotion.models.generator import PoseGenerator
+from rtmotion.pose.posefile import PoseSequence
+from rtmotion.subject.crop import CropBox
+from rtmotion.train import distributed as D
+from rtmotion.train.background import BackgroundPlate
+from rtmotion.train.cache import CachedData
+from rtmotion.train.checkpoint import save_checkpoint
+from rtmotion.train.config import TrainConfig
+from rtmotion.train.dataset import Split
+from rtmotion.train.step import Discriminators
+
+
+@dataclass
+class TrainPaths:
+    """Where a run writes (output = the bundle; work = training state)."""
+
+    output: Path
+    work: Path
+    cache: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.work / "checkpoints" / "last.pt"
+
+    @property
+    def samples(self) -> Path:
+        return self.work / "samples"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.work / "tb"
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> TrainPaths:
+        out = Path(cfg.output)
+        work = Path(cfg.work_dir) if cfg.work_dir else out
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else work / "cache"
+        return cls(out, work, cache)
+
+
+@dataclass
+class TrainData:
+    """The prepared data of a run: poses (source pixels), the fixed crop, the frame cache (crop
+    pixels at the model resolution) and the split."""
+
+    seq: PoseSequence
+    pose_source: str
+    crop: CropBox
+    cache: CachedData
+    split: Split
+    video_info: VideoInfo
+
+
+@dataclass
+class TrainRun:
+    """Everything one run holds: what it trains on, the models and optimizers, where it is.
+
+    The GAN step, the face stage and the bundle writer each take this one object.
+    """
+
+    cfg: TrainConfig
+    paths: TrainPaths
+    device: torch.device
+    dist: D.DistInfo
+    data: TrainData
+    pose_map_config: PoseMapConfig
+    generator_config: GeneratorConfig
+    #: the pose flow that warps previous frames in training; the bundle records this same one
+    flow_config: PoseFlowConfig
+    gen: PoseGenerator
+    discs: Discriminators
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+    autocast: Callable[[], AbstractContextManager[Any]]
+    perceptual: nn.Module | None = None
+    plate: BackgroundPlate | None = None
+    tb: Any = None  # TensorBoard SummaryWriter on rank 0, else None
+    step: int = 0
+    face_step: int = 0
+    trained_seconds: float = 0.0  # before this process started
+    started: float = field(default_factory=time.monotonic)
+    losses: dict[str, float] = field(default_factory=dict)  # the last logged (mean) losses
+    face_state: dict[str, Any] = field(default_factory=dict)  # the face stage's, for checkpoints
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    @property
+    def use_scaler(self) -> bool:
+        return self.scaler_g.is_enabled()
+
+    def minutes(self) -> float:
+        """Training minutes in all (resumed runs included)."""
+        return (self.trained_seconds + time.monotonic() - self.started) / 60.0
+
+    def state(self) -> dict[str, Any]:
+        """The whole training state, for a checkpoint."""
+        return {
+            "step": self.step, "face_step": self.face_step,
+            "trained_seconds": self.minutes() * 60.0,
+            "config": self.cfg.to_dict(), "generator_config": self.generator_config.to_dict(),
+            "pose_map_config": {"size": list(self.pose_map_config.size)},
+            "crop": self.data.crop.to_dict(),
+            "generator": self.gen.state_dict(), "discriminators": self.discs.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict() if self.use_scaler else None,
+            "scaler_d": self.scaler_d.state_dict() if self.use_scaler else None,
+            "losses": self.losses,
+            **self.face_state,
+        }
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.paths.checkpoint, self.state())
