@@ -5,9 +5,9 @@ Per frame with a person (driving pose not empty), in the model's frame (the subj
 resolution):
 
 - body_ssim / body_psnr: on the body crop, the bounding box of the pose's joints grown by 15 % of
-  its longer side (`crops.body_box`); for the transfer test the union of the driving pose's and
+  its longer side (`pose.boxes.body_box`); for the transfer test the union of the driving pose's and
   the true pose's boxes, so both people are inside.
-- face_ssim / face_psnr: on a square around the head joints (`crops.face_box`), only in frames
+- face_ssim / face_psnr: on a square around the head joints (`pose.boxes.visible_face_box`), only in frames
   where the face is visible (nose and an eye); `frames.face_visible` counts them.
 - full_ssim / full_psnr: the whole frame (scene included).
 - pose_distance: MediaPipe re-extracts the pose from the generated frame; the mean distance over
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from rtmotion.errors import InputError
-from rtmotion.eval.crops import Box, body_box, body_height, face_box
+from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.eval.flicker import FlickerMeter
 from rtmotion.eval.metrics import ssim_psnr
 from rtmotion.eval.report import (
@@ -183,7 +183,7 @@ def run_evaluation(subject: Any, source: EvalSource, options: EvalOptions | None
                     bbox = _union(bbox, body_box(item.truth, (w, h), margin=opt.body_margin))
                 if bbox is not None:
                     row["body_ssim"], row["body_psnr"] = ssim_psnr(gen, item.real, bbox)
-                fbox = face_box(ref, (w, h))
+                fbox = visible_face_box(ref, (w, h))
                 if fbox is not None:
                     face_visible += 1
                     row["face_ssim"], row["face_psnr"] = ssim_psnr(gen, item.real, fbox)

@@ -170,7 +170,7 @@ class FaceConfig:
         n_down: downsamplings inside the enhancer.
         n_res: residual blocks at its bottleneck.
         norm: as in GeneratorConfig.
-        box_scale: crop side = box_scale x head size (see `face_box`), unless a fixed side is given.
+        box_scale: crop side = box_scale x head size (see `rtmotion.pose.boxes.face_crop_box`), unless a fixed side is given.
     """
 
     crop_size: int = 64

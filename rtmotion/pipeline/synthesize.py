@@ -40,7 +40,8 @@ from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.kernels.warp_torch import warp_previous
-from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize, face_box
+from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize
+from rtmotion.pose.boxes import face_crop_box
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import Subject
@@ -173,7 +174,7 @@ class FrameSynthesizer:
     def _apply_face(self, frame: torch.Tensor, maps: torch.Tensor, kp: np.ndarray) -> torch.Tensor:
         assert self.face is not None
         s = int(self.face.config.crop_size)
-        box = face_box(kp, self.size, s, scale=self.face.config.box_scale, side=self.face_side)
+        box = face_crop_box(kp, self.size, s, scale=self.face.config.box_scale, side=self.face_side)
         if box is None:  # no face joint visible: nothing to enhance
             return frame
         _, residual = self.face(crop_resize(frame, [box], s), crop_resize(maps, [box], s))

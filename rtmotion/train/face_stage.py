@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from rtmotion.models import losses as L
 from rtmotion.models.config import DiscriminatorConfig, FaceConfig
 from rtmotion.models.discriminator import MultiScalePatchDiscriminator
-from rtmotion.models.face import FaceEnhancer, crop_resize, face_box, head_size
+from rtmotion.models.face import FaceEnhancer, crop_resize
+from rtmotion.pose.boxes import face_crop_box, head_size
 from rtmotion.progress import progress
 from rtmotion.train.dataset import ClipDataset
 from rtmotion.train.run import TrainRun
@@ -44,7 +45,7 @@ def face_boxes(kps: np.ndarray, side: int, frame: tuple[int, int], fallback: tup
     """One face box per pose (x0, y0, x1, y1 in crop pixels); `fallback` where no face is seen."""
     out = []
     for kp in kps:
-        box = face_box(kp, frame, crop_size, side=side)
+        box = face_crop_box(kp, frame, crop_size, side=side)
         out.append(box if box is not None else fallback)
     return out
 
@@ -64,7 +65,7 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
     frame = tuple(cfg.resolution)
     poses = data.cache.poses[data.split.pairs]
     side = face_side(poses, fcfg.box_scale, fcfg.crop_size, frame)
-    centres = [face_box(kp, frame, fcfg.crop_size, side=side) for kp in poses]
+    centres = [face_crop_box(kp, frame, fcfg.crop_size, side=side) for kp in poses]
     centres = [c for c in centres if c is not None]
     fallback = tuple(int(v) for v in np.median(np.array(centres), axis=0)) if centres else \
         (0, 0, side, side)

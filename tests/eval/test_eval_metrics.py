@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rtmotion.eval.crops import body_box, body_height, face_box
+from rtmotion.pose.boxes import body_box, body_height
+from rtmotion.pose.boxes import visible_face_box as face_box
 from rtmotion.eval.flicker import FlickerMeter, flicker_stats
 from rtmotion.eval.metrics import MIN_SSIM_SIDE, PSNR_CAP_DB, psnr, ssim, ssim_psnr
 from rtmotion.pose.skeleton import BODY25

@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from rtmotion.models.config import FaceConfig
-from rtmotion.models.face import (
-    FaceEnhancer,
-    add_face_residual,
-    crop_resize,
-    face_box,
-    head_size,
-)
+from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize
+from rtmotion.pose.boxes import face_crop_box as face_box
+from rtmotion.pose.boxes import head_size
 from rtmotion.pose.skeleton import BODY25_JOINTS
 
 

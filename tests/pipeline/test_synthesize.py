@@ -132,7 +132,8 @@ def test_face_enhancer_changes_only_the_face_and_not_the_state(random_subject, t
     import dataclasses
 
     from rtmotion.models.config import FaceConfig
-    from rtmotion.models.face import FaceEnhancer, face_box
+    from rtmotion.models.face import FaceEnhancer
+    from rtmotion.pose.boxes import face_crop_box as face_box
 
     torch.manual_seed(1)
     face = FaceEnhancer(FaceConfig(crop_size=16, pose_channels=25, base_channels=8, n_down=1, n_res=1))
