@@ -67,6 +67,7 @@ def _check_output(path: Path, suffix: str, what: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtmotion.errors import InputError
     from rtmotion.pose.normalize import normalize_sequence
+    from rtmotion.pose.overlay import write_overlay
     from rtmotion.pose.posefile import PoseSequence
 
     if args.output is None and args.save_stats is None and args.overlay is None:
@@ -112,53 +113,6 @@ def run(args: argparse.Namespace) -> int:
         log.info("wrote %d normalized poses (mode %s) to %s", len(normalized),
                  normalized.extractor.rsplit(":", 1)[-1], args.output)
     if normalized is not None and args.overlay is not None:
-        write_overlay(normalized, args.overlay, args.target_video)
+        write_overlay(normalized, args.overlay, args.target_video, loop=True, blank_level=40)
         log.info("wrote overlay video to %s", args.overlay)
     return 0
-
-
-def write_overlay(poses, path: Path, target_video: Path | None) -> None:  # poses: PoseSequence
-    """Draw each normalized pose over the target video's frame of the same index modulo the
-    target's length (the video is read again from the start when it ends), or over a dark
-    background of the target's size. Frames of another size than the poses' are resized."""
-    import contextlib
-
-    import cv2
-    import numpy as np
-
-    from rtmotion.errors import InputError
-    from rtmotion.io import VideoReader, VideoWriter
-    from rtmotion.pose.draw import draw_skeleton
-    from rtmotion.pose.skeleton import SKELETONS, Skeleton
-    from rtmotion.pose.stats import skeleton_bones
-    from rtmotion.progress import progress
-
-    w, h = poses.size
-    skel = SKELETONS.get(poses.skeleton)
-    if skel is None or skel.joints != poses.joint_names:
-        # A custom joint order: draw the canonical bones between the joints it has.
-        names = poses.joint_names
-        skel = Skeleton(poses.skeleton, names, tuple((names.index(a), names.index(b))
-                                                     for a, b in skeleton_bones(names)))
-
-    def backgrounds():
-        if target_video is None:
-            while True:
-                yield np.full((h, w, 3), 40, dtype=np.uint8)
-        while True:
-            n = 0
-            with VideoReader(target_video) as reader:
-                for frame in reader:
-                    n += 1
-                    img = frame.image
-                    if img.shape[:2] != (h, w):
-                        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-                    yield img
-            if n == 0:
-                raise InputError(target_video, "no frames could be decoded")
-
-    # closing(): stops the reader thread when the poses run out before the video does.
-    with VideoWriter(path, poses.fps, (w, h)) as writer, contextlib.closing(backgrounds()) as bgs:
-        for kp, bg in progress(zip(poses.keypoints, bgs), total=len(poses), desc="overlay",
-                               unit="frame"):
-            writer.write(draw_skeleton(bg, kp, skel))

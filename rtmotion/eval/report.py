@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from rtmotion.atomic import atomic_path
+from rtmotion.pose.draw import draw_skeleton, side_by_side
 
 SCHEMA = "rtmotion.eval/1"
 
@@ -133,27 +134,13 @@ def sample_panel(pose_keypoints: np.ndarray, generated: np.ndarray, real: np.nda
     Returns:
         uint8 RGB image.
     """
-    import cv2
-
-    from rtmotion.pose.draw import draw_skeleton
-
     h, w = generated.shape[:2]
     k = max(1, -(-min_height // h))  # ceil
-    def big(img: np.ndarray) -> np.ndarray:
-        return img if k == 1 else cv2.resize(img, (w * k, h * k), interpolation=cv2.INTER_NEAREST)
-
     kp = np.array(pose_keypoints, dtype=np.float32, copy=True)
     kp[:, :2] = (kp[:, :2] + 0.5) * k - 0.5  # pixel centres move with the enlargement
     pose_img = draw_skeleton(np.zeros((h * k, w * k, 3), np.uint8), kp)
-    gap = np.full((h * k, 2, 3), 255, np.uint8)
-    parts = [pose_img, gap, big(generated)] + ([gap, big(real)] if real is not None else [])
-    panel = np.concatenate(parts, axis=1)
-    if label:
-        strip = np.zeros((22, panel.shape[1], 3), np.uint8)
-        cv2.putText(strip, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        panel = np.concatenate([strip, panel], axis=0)
-    return np.ascontiguousarray(panel)
+    panels = [pose_img, generated] + ([real] if real is not None else [])
+    return side_by_side(panels, height=h * k, label=label or None, nearest=True)
 
 
 def write_png(image: np.ndarray, path: str | Path) -> Path:

@@ -101,3 +101,48 @@ def draw_skeleton(
             # With `shift`, circle() reads both centre and radius as fixed-point numbers.
             cv2.circle(out, tuple(int(v) for v in pts[j]), radius << shift, color, -1, line, shift)
     return out
+
+
+def label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
+    """A black uint8 RGB (height, width, 3) strip with `text` in white (panel titles, HUDs)."""
+    import cv2
+
+    strip = np.zeros((height, width, 3), np.uint8)
+    cv2.putText(strip, text, (4, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return strip
+
+
+def side_by_side(panels: list[np.ndarray], height: int | None = None, gap: int = 2,
+                 label: str | None = None, nearest: bool = False) -> np.ndarray:
+    """Images next to each other (e.g. source | pose | result), each resized to `height`
+    (default: the first panel's) keeping its aspect ratio, separated by white `gap`-pixel bars,
+    with an optional label strip on top.
+
+    Args:
+        panels: uint8 RGB (H_i, W_i, 3) images.
+        height: output panel height in pixels.
+        nearest: enlarge with nearest-neighbour (shows a low-resolution model's real pixels).
+    Returns:
+        uint8 RGB (height [+ 22], sum of widths + gaps, 3), C-contiguous.
+    """
+    import cv2
+
+    if not panels:
+        raise ValueError("side_by_side needs at least one panel")
+    h = int(height or panels[0].shape[0])
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    parts: list[np.ndarray] = []
+    for i, img in enumerate(panels):
+        ih, iw = img.shape[:2]
+        if ih != h:
+            w = max(1, int(round(iw * h / ih)))
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR if ih < h and not nearest
+                             else interp)
+        if i and gap:
+            parts.append(np.full((h, gap, 3), 255, np.uint8))
+        parts.append(img)
+    row = np.concatenate(parts, axis=1)
+    if label:
+        row = np.concatenate([label_strip(label, row.shape[1]), row], axis=0)
+    return np.ascontiguousarray(row)

@@ -43,6 +43,7 @@ import numpy as np
 from rtmotion.atomic import check_writable
 from rtmotion.errors import InputError, MissingDependencyError, OutputError, RtmotionError, StageError
 from rtmotion.pose.filters import FilterParams, smooth_keypoints
+from rtmotion.pose.overlay import write_overlay
 from rtmotion.pose.extractors.base import is_synthetic_spec
 from rtmotion.pose.posefile import PoseSequence
 
@@ -389,34 +390,6 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
 
 
 # ---- overlay ------------------------------------------------------------------------------
-
-
-def write_overlay(seq: PoseSequence, out: str | Path, video: str | Path | None = None,
-                  start: int = 0, show_progress: bool = True) -> Path:
-    """Draw `seq` over its video (or over black frames of `seq.size` when there is none) into
-    `out` (atomic, via VideoWriter). Frame i of `seq` goes over video frame start + i; the
-    source's audio is kept when the overlay starts at frame 0."""
-    from rtmotion.io import VideoInfo, VideoReader, VideoWriter
-    from rtmotion.pose.draw import draw_skeleton
-    from rtmotion.progress import progress
-
-    skel = seq.skeleton_def
-    audio = None
-    if video is not None and start == 0 and VideoInfo.from_path(video).has_audio:
-        audio = video
-    bar_cm = progress(total=len(seq), desc=f"overlay {Path(out).name}") if show_progress else _NullBar()
-    with VideoWriter(out, fps=seq.fps, audio_from=audio) as writer, bar_cm as bar:
-        if video is not None:
-            with VideoReader(video, start=start, end=start + len(seq)) as reader:
-                for i, frame in enumerate(reader):
-                    writer.write(draw_skeleton(frame.image, seq.keypoints[i], skel, copy=False))
-                    bar.update(1)
-        else:
-            w, h = seq.size
-            for kp in seq.keypoints:
-                writer.write(draw_skeleton(np.zeros((h, w, 3), np.uint8), kp, skel, copy=False))
-                bar.update(1)
-    return Path(out)
 
 
 # ---- the whole command --------------------------------------------------------------------
