@@ -24,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "extract",
     "normalize",
-    "render",
+    "inspect",
     "train",
     "eval",
 )

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from rtmotion.commands.args import add_device
+
 NAME = "eval"
 HELP = "score a subject: SSIM/PSNR (body, face), pose distance, flicker on held-out frames"
 DESCRIPTION = """\
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "i.e. movement it has not seen)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
                         help="generator runtime")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_device(parser)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
                         help="torch backend precision (half precisions on CUDA only)")
     parser.add_argument("--no-pose", action="store_true",
@@ -58,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import check_writable
+    from rtmotion.devices import resolve_device
     from rtmotion.errors import InputError, OutputError
     from rtmotion.eval.evaluate import EvalOptions, run_evaluation
     from rtmotion.eval.report import format_table, write_json
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         source = video_source(subject, args.video, args.poses, args.max_frames)
     else:
         source = heldout_source(subject, args.max_frames)
-    opts = EvalOptions(backend=args.backend, device=args.device, precision=args.precision,
+    opts = EvalOptions(backend=args.backend, device=str(resolve_device(args.device)), precision=args.precision,
                        pose_metrics=not args.no_pose, samples_dir=args.samples,
                        num_samples=args.num_samples, use_face=not args.no_face)
     report = run_evaluation(subject, source, opts)

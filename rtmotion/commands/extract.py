@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from fractions import Fraction
 from pathlib import Path
+
+from rtmotion.commands.args import fps_type, size_type
 
 NAME = "extract"
 HELP = "extract poses from a video into a pose file (.npz), with temporal filtering"
@@ -17,26 +18,6 @@ DESCRIPTION = (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got '{text}'") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got '{text}'")
-    return w, h
-
-
-def _fps(text: str) -> Fraction:
-    try:
-        v = Fraction(text).limit_denominator(1001) if "/" not in text else Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"fps must be a number like 30 or 30000/1001, got '{text}'") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError("fps must be > 0")
-    return v
 
 
 def _positive_int(text: str) -> int:
@@ -72,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="no tracking: run the person detector on every frame independently")
     op = parser.add_argument_group("OpenPose JSON / pose file input (their files hold no video)")
     op.add_argument("--video", help="the video the poses belong to (size, fps, overlay background)")
-    op.add_argument("--fps", type=_fps, default=None, help="frame rate (default: --video's, else 30)")
-    op.add_argument("--size", type=_size, default=None, help="frame size WIDTHxHEIGHT")
+    op.add_argument("--fps", type=fps_type, default=None, help="frame rate (default: --video's, else 30)")
+    op.add_argument("--size", type=size_type(), default=None, help="frame size WIDTHxHEIGHT")
     flt = parser.add_argument_group("temporal filter")
     flt.add_argument("--filter", default=d.method, choices=FILTER_METHODS,
                      help="smoothing over time")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from fractions import Fraction
+
+from rtmotion.commands.args import parse_fps, parse_size
 
 NAME = "synth"
 HELP = "render a synthetic dancer video with exact ground-truth poses"
@@ -47,28 +48,24 @@ def _choice(arg: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
     return value
 
 
-def parse_size(value: str) -> tuple[int, int]:
-    """"WxH" -> (width, height); InputError if malformed or out of range (16..4096)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
-    if not m:
-        raise _bad("--size", value, "not WIDTHxHEIGHT", "e.g. --size 256x256")
-    w, h = int(m.group(1)), int(m.group(2))
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise _bad("--size", value, "out of range", "width and height must be 16..4096 pixels")
-    return w, h
-
-
-def parse_fps(value: str) -> Fraction:
-    """"30", "29.97", "30000/1001" -> a positive Fraction; InputError otherwise."""
+def _size_arg(value: str) -> tuple[int, int]:
+    """--size: "WxH", 16..4096 pixels a side; InputError otherwise."""
     try:
-        f = Fraction(value.strip())
-    except (ValueError, ZeroDivisionError):
-        raise _bad("--fps", value, "not a number", "e.g. --fps 30 or --fps 30000/1001") from None
-    if "." in value:
-        f = f.limit_denominator(1001)
+        return parse_size(value, lo=16, hi=4096)
+    except ValueError as e:
+        raise _bad("--size", value, str(e).split(" (")[0], "e.g. --size 256x256 (16..4096 pixels)") from None
+
+
+def _fps_arg(value: str) -> Fraction:
+    """--fps: a positive frame rate of at most 240; InputError otherwise."""
+    try:
+        f = parse_fps(value)
+    except ValueError as e:
+        raise _bad("--fps", value, str(e), "e.g. --fps 30 or --fps 30000/1001") from None
     if not 1 <= f <= 240:
         raise _bad("--fps", value, "out of range", "use 1..240 frames per second")
     return f
+
 
 
 def parse_seconds(value: str) -> float:
@@ -109,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     motion = _choice("--motion", args.motion, MOTIONS)
     background = None if args.background is None else _choice("--background", args.background,
                                                               BACKGROUNDS)
-    size = parse_size(args.size)
-    fps = parse_fps(args.fps)
+    size = _size_arg(args.size)
+    fps = _fps_arg(args.fps)
     seconds = parse_seconds(args.seconds)
     seed = parse_seed(args.seed)
     if not str(args.output).lower().endswith((".mp4", ".mov", ".mkv")):

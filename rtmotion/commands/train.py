@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
+
+from rtmotion.commands.args import DEVICE_HELP, size_type
 
 NAME = "train"
 HELP = "train a subject (pose -> image generator) from a video of the target person"
@@ -21,17 +22,6 @@ DESCRIPTION = (
 log = logging.getLogger(__name__)
 
 
-def _size(value: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)(?:\s*[xX]\s*(\d+))?\s*", value)
-    if not m:
-        raise argparse.ArgumentTypeError(f"{value!r} is not WIDTHxHEIGHT (e.g. 256x256) or SIZE")
-    w = int(m.group(1))
-    h = int(m.group(2) or w)
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise argparse.ArgumentTypeError(f"{value!r}: width and height must be 16..4096")
-    return w, h
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", required=True, help="video of the target person")
     parser.add_argument("-o", "--output", required=True, help="subject bundle folder (subjects/NAME)")
@@ -43,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", dest="cache_dir", default=None,
                         help="dataset cache folder (default: WORK_DIR/cache)")
     parser.add_argument("--preset", default="small", help="generator size: tiny, small, base")
-    parser.add_argument("--resolution", type=_size, default=(256, 256),
+    parser.add_argument("--resolution", type=size_type(lo=16, hi=4096, square=True), default=(256, 256),
                         help="model resolution WIDTHxHEIGHT (or one number)")
     parser.add_argument("--steps", type=int, default=20000, help="total training steps")
     parser.add_argument("--minutes", type=float, default=None,
@@ -53,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-decay-steps", type=int, default=0,
                         help="decay the learning rate linearly to 0 over the last N of --steps "
                              "(pix2pixHD; 0: constant)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
                         help="mixed precision (auto: bf16 on CUDA, off on CPU)")
     parser.add_argument("--workers", type=int, default=2, help="data loader worker processes")
@@ -87,24 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig
+    """TrainConfig from the parsed arguments, field by field name (every flag's `dest` is the
+    name of a TrainConfig field)."""
+    import dataclasses
+
     from rtmotion.errors import InputError
     from rtmotion.train.config import TrainConfig
 
+    given = vars(args)
     try:
-        return TrainConfig(
-            video=args.video, output=args.output, poses=args.poses, work_dir=args.work_dir,
-            cache_dir=args.cache_dir, name=args.name, preset=args.preset,
-            resolution=args.resolution, steps=args.steps, minutes=args.minutes,
-            batch_size=args.batch_size, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
-            device=args.device, amp=args.amp,
-            workers=args.workers, seed=args.seed, save_every=args.save_every,
-            sample_every=args.sample_every, log_every=args.log_every, resume=args.resume,
-            face=args.face, face_steps=args.face_steps, perceptual_weights=args.perceptual_weights,
-            min_pose_frames=args.min_pose_frames, val_fraction=args.val_fraction,
-            teacher_forcing=args.teacher_forcing, teacher_forcing_steps=args.teacher_forcing_steps,
-            d_channels=args.d_channels, d_scales=args.d_scales,
-            background_plate=args.background_plate, clip_length=args.clip_length,
-        )
+        return TrainConfig(**{f.name: given[f.name] for f in dataclasses.fields(TrainConfig)
+                              if f.name in given})
     except ValueError as e:
         raise InputError(None, f"invalid training option: {e}") from None
 

@@ -8,12 +8,14 @@ never trains the wrong thing silently. CLI flags map one to one onto the main fi
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
 from rtmotion.models.config import GAN_MODES
 
-DEVICES = ("auto", "cpu", "cuda")
+#: "auto", "cpu", "cuda" or "cuda:N" (resolved by rtmotion.devices.resolve_device)
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 
@@ -67,7 +69,7 @@ class TrainConfig:
         face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
 
     Runtime:
-        device: "auto" (cuda if available), "cpu", "cuda".
+        device: "auto" (cuda if available), "cpu", "cuda", "cuda:N".
         amp: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16" (with GradScaler), "off".
         workers: DataLoader worker processes.
         seed: fixed seed (per rank: seed + rank).
@@ -126,8 +128,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.resolution = (int(self.resolution[0]), int(self.resolution[1]))
-        if self.device not in DEVICES:
-            raise ValueError(f"device {self.device!r} is not one of {DEVICES}")
+        if not _DEVICE_RE.fullmatch(self.device):
+            raise ValueError(f"device {self.device!r} is not auto, cpu, cuda or cuda:N")
         if self.gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode {self.gan_mode!r} is not one of {GAN_MODES}")
         if self.amp not in AMP_MODES:

@@ -1,4 +1,4 @@
-"""`rtmotion render`: look at the conditioning maps, the pose flow, or the warp it makes."""
+"""`rtmotion inspect`: look at the conditioning maps, the pose flow, or the warp it makes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import logging
 from pathlib import Path
 
-NAME = "render"
+from rtmotion.commands.args import add_kernels, size_type
+
+NAME = "inspect"
 HELP = "visualise conditioning maps, pose flow or pose-flow warping of a pose file as a video"
 DESCRIPTION = """\
-Render what the generator is given, from a pose file (.npz), as a preview video:
+Show what the generator is given, from a pose file (.npz), as a preview video:
   maps  the conditioning maps (one channel per bone, face points; see rtmotion.kernels.maps_numpy),
         each channel in its own colour;
   flow  the pose flow from each frame's pose to the next (hue = direction, brightness =
@@ -26,25 +28,14 @@ log = logging.getLogger(__name__)
 WHATS = ("maps", "flow", "warp")
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 256x256, got {text!r}") from None
-    if w < 2 or h < 2 or w > 8192 or h > 8192:
-        raise argparse.ArgumentTypeError(f"size must be between 2x2 and 8192x8192, got {text!r}")
-    return w, h
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poses", "-p", type=Path, required=True, help="pose file (.npz)")
     parser.add_argument("--output", "-o", type=Path, required=True, help="preview video to write (.mp4)")
     parser.add_argument("--what", "-w", choices=WHATS, default="maps", help="what to show")
     parser.add_argument("--video", type=Path, help="the video the poses came from (needed for --what warp)")
-    parser.add_argument("--size", type=_size, metavar="WxH", help="render size (default: the input's)")
-    parser.add_argument("--backend", choices=("auto", "numpy", "torch", "cupy"), default="auto",
-                        help="kernel backend (auto: cupy with a CUDA GPU, else numpy for maps and "
-                             "torch for flow)")
+    parser.add_argument("--size", type=size_type(), metavar="WxH",
+                        help="preview size (default: the input's)")
+    add_kernels(parser)
     parser.add_argument("--hands", action="store_true", help="add the estimated-hands channel to the maps")
     parser.add_argument("--no-face", action="store_true", help="leave out the face channel of the maps")
     parser.add_argument("--sigma-frac", type=float, default=0.012,
@@ -74,22 +65,22 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.output)
     seq = PoseSequence.load(args.poses)
     if seq.skeleton != "body25" or (seq.joint_names and tuple(seq.joint_names) != _body25_joints()):
-        raise InputError(args.poses, f"poses use skeleton '{seq.skeleton}', rendering needs 'body25'",
+        raise InputError(args.poses, f"poses use skeleton '{seq.skeleton}', the maps need 'body25'",
                          "extract or convert the poses to the body25 joint order")
     if len(seq) == 0:
         raise InputError(args.poses, "the pose file has no frames")
     if args.what == "flow" and len(seq) < 2:
         raise InputError(args.poses, "the flow needs at least two frames")
-    backend = _backend(args.backend)
+    kernels = _kernels(args.kernels)
     if args.what == "warp":
-        _write_warp(args, seq, backend)
+        _write_warp(args, seq, kernels)
         return 0
     size = args.size or seq.size
     kps = scale_keypoints(seq.keypoints, seq.size, size)
     if args.what == "maps":
-        _write_maps(args, kps, size, seq.fps, backend)
+        _write_maps(args, kps, size, seq.fps, kernels)
     else:
-        _write_flow(args, kps, size, seq.fps, backend)
+        _write_flow(args, kps, size, seq.fps, kernels)
     return 0
 
 
@@ -99,7 +90,7 @@ def _body25_joints() -> tuple[str, ...]:
     return BODY25_JOINTS
 
 
-def _backend(choice: str) -> str:
+def _kernels(choice: str) -> str:
     if choice != "auto":
         if choice == "cupy":
             from rtmotion.kernels.cupy_kernels import cupy_available, import_cupy
@@ -108,8 +99,8 @@ def _backend(choice: str) -> str:
             if not cupy_available():
                 from rtmotion.errors import InputError
 
-                raise InputError(None, "--backend cupy needs a CUDA GPU, none was found",
-                                 "use --backend torch or numpy")
+                raise InputError(None, "--kernels cupy needs a CUDA GPU, none was found",
+                                 "use --kernels torch or numpy")
         return choice
     from rtmotion.kernels.cupy_kernels import cupy_available
 

@@ -1,4 +1,4 @@
-"""`rtmotion render` end to end: maps / flow / warp previews of a real synthetic clip, bad input."""
+"""`rtmotion inspect` end to end: maps / flow / warp previews of a real synthetic clip, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rtmotion.cli import main
-from rtmotion.commands.render import channel_colors, flow_to_rgb, maps_to_rgb, scale_keypoints
+from rtmotion.commands.inspect import channel_colors, flow_to_rgb, maps_to_rgb, scale_keypoints
 from rtmotion.io import VideoInfo, read_frames
 from rtmotion.pose.posefile import PoseSequence
 
@@ -20,7 +20,7 @@ def _only(folder, *names):
 
 def test_maps_preview(dancer_clip, tmp_path) -> None:
     out = tmp_path / "maps.mp4"
-    assert main(["render", "-p", str(dancer_clip.poses), "-o", str(out), "--size", "128x96",
+    assert main(["inspect", "-p", str(dancer_clip.poses), "-o", str(out), "--size", "128x96",
                  "--max-frames", "10", "--hands"]) == 0
     info = VideoInfo.from_path(out)
     assert (info.width, info.height) == (128, 96) and info.frame_count == 10 and info.fps == Fraction(30)
@@ -31,15 +31,15 @@ def test_maps_preview(dancer_clip, tmp_path) -> None:
 
 def test_flow_preview(dancer_clip, tmp_path) -> None:
     out = tmp_path / "flow.mp4"
-    assert main(["render", "-p", str(dancer_clip.poses), "-o", str(out), "--what", "flow",
+    assert main(["inspect", "-p", str(dancer_clip.poses), "-o", str(out), "--what", "flow",
                  "--max-frames", "6", "--size", "128x128", "--flow-scale", "1"]) == 0
     assert VideoInfo.from_path(out).frame_count == 6
 
 
 def test_warp_preview_logs_the_gain(dancer_clip, tmp_path, caplog) -> None:
     out = tmp_path / "warp.mp4"
-    with caplog.at_level(logging.INFO, logger="rtmotion.commands.render"):
-        assert main(["render", "-p", str(dancer_clip.poses), "-o", str(out), "--what", "warp",
+    with caplog.at_level(logging.INFO, logger="rtmotion.commands.inspect"):
+        assert main(["inspect", "-p", str(dancer_clip.poses), "-o", str(out), "--what", "warp",
                      "--video", str(dancer_clip.video), "--size", "128x128", "--max-frames", "5"]) == 0
     info = VideoInfo.from_path(out)
     assert (info.width, info.height) == (3 * 128, 128) and info.frame_count == 5
@@ -48,18 +48,18 @@ def test_warp_preview_logs_the_gain(dancer_clip, tmp_path, caplog) -> None:
 
 def test_bad_input_is_one_clear_error(dancer_clip, tmp_path, capsys) -> None:
     out = tmp_path / "x.mp4"
-    assert main(["render", "-p", str(tmp_path / "missing.npz"), "-o", str(out)]) == 2
-    assert main(["render", "-p", str(dancer_clip.poses), "-o", str(out), "--what", "warp"]) == 2
+    assert main(["inspect", "-p", str(tmp_path / "missing.npz"), "-o", str(out)]) == 2
+    assert main(["inspect", "-p", str(dancer_clip.poses), "-o", str(out), "--what", "warp"]) == 2
     assert "--video" in capsys.readouterr().err
-    assert main(["render", "-p", str(dancer_clip.poses), "-o", str(tmp_path / "x.png")]) != 0
+    assert main(["inspect", "-p", str(dancer_clip.poses), "-o", str(tmp_path / "x.png")]) != 0
     bad = tmp_path / "notposes.npz"
     bad.write_bytes(b"not a zip")
-    assert main(["render", "-p", str(bad), "-o", str(out)]) == 2
+    assert main(["inspect", "-p", str(bad), "-o", str(out)]) == 2
     one = PoseSequence(dancer_clip.seq.keypoints[:1], "body25", 30, dancer_clip.seq.size, np.zeros(1))
     one_path = one.save(tmp_path / "one.npz")
-    assert main(["render", "-p", str(one_path), "-o", str(out), "--what", "flow"]) == 2
+    assert main(["inspect", "-p", str(one_path), "-o", str(out), "--what", "flow"]) == 2
     with pytest.raises(SystemExit):
-        main(["render", "-p", str(dancer_clip.poses), "-o", str(out), "--size", "12by4"])
+        main(["inspect", "-p", str(dancer_clip.poses), "-o", str(out), "--size", "12by4"])
     assert not out.exists()
     assert _only(tmp_path, "notposes.npz", "one.npz") == []
 

@@ -1,0 +1,84 @@
+"""Argument types and options shared by the commands (stdlib only: `rtmotion --help` stays fast).
+
+- sizes "WIDTHxHEIGHT" (or one number for a square where a command allows it), frame rates;
+- `--device` (auto | cpu | cuda | cuda:N, checked by `rtmotion.devices.resolve_device` in `run`);
+- `--kernels` (numpy | torch | cupy: which implementation computes maps / flow / warp);
+- `--backend` (which runtime runs the generator: torch, onnxruntime, compiled engines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from fractions import Fraction
+
+_SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
+
+KERNEL_CHOICES: tuple[str, ...] = ("auto", "numpy", "torch", "cupy")
+DEVICE_HELP = "where to run: auto (a CUDA GPU when there is one), cpu, cuda or cuda:N"
+
+
+def parse_size(text: str, *, lo: int = 2, hi: int = 8192, square: bool = False) -> tuple[int, int]:
+    """"WxH" (or "N" for N x N when `square`) -> (width, height) in pixels.
+
+    ValueError "not WIDTHxHEIGHT" / "out of range" (each side lo..hi) for anything else.
+    """
+    m = _SIZE_RE.fullmatch(text)
+    if not m or (m.group(2) is None and not square):
+        raise ValueError("not WIDTHxHEIGHT" + (" or SIZE" if square else ""))
+    w = int(m.group(1))
+    h = int(m.group(2) or w)
+    if not (lo <= w <= hi and lo <= h <= hi):
+        raise ValueError(f"out of range (width and height must be {lo}..{hi} pixels)")
+    return w, h
+
+
+def size_type(*, lo: int = 2, hi: int = 8192, square: bool = False) -> Callable[[str], tuple[int, int]]:
+    """An argparse `type=` for sizes (see `parse_size`): a bad value is argparse's usage error."""
+    def convert(text: str) -> tuple[int, int]:
+        try:
+            return parse_size(text, lo=lo, hi=hi, square=square)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{text!r}: {e}, e.g. 256x256") from None
+    convert.__name__ = "size"  # argparse names the type in its error message
+    return convert
+
+
+def parse_fps(text: str) -> Fraction:
+    """"30", "29.97", "30000/1001" -> a positive Fraction (ValueError otherwise)."""
+    try:
+        v = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError("not a number") from None
+    if "/" not in text:
+        v = v.limit_denominator(1001)
+    if v <= 0:
+        raise ValueError("out of range")
+    return v
+
+
+def fps_type(text: str) -> Fraction:
+    """An argparse `type=` for frame rates (see `parse_fps`)."""
+    try:
+        return parse_fps(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"fps {text!r}: {e}, e.g. 30 or 30000/1001") from None
+
+
+def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """`--device`: checked when the command runs (an absent GPU is a clear error, not a fall back)."""
+    parser.add_argument("--device", default=default, help=DEVICE_HELP)
+
+
+def add_kernels(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """`--kernels`: the implementation of conditioning maps, pose flow and warp."""
+    parser.add_argument("--kernels", choices=KERNEL_CHOICES, default=default,
+                        help="kernel implementation (auto: CuPy with a CUDA GPU, else numpy for "
+                             "maps and torch for flow and warp)")
+
+
+def add_backend(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str) -> None:
+    """`--backend`: the runtime that runs the generator."""
+    parser.add_argument("--backend", choices=choices, default=default,
+                        help="generator runtime")
