@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from rtmotion.errors import InputError
-from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.eval.flicker import FlickerMeter
 from rtmotion.eval.metrics import ssim_psnr
 from rtmotion.eval.report import (
@@ -51,6 +50,11 @@ from rtmotion.eval.report import (
     write_png,
 )
 from rtmotion.eval.sources import EvalSource
+from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
+from rtmotion.pose.extractors import get_extractor
+from rtmotion.progress import progress
+from rtmotion.runtime import get_backend
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +129,6 @@ def pose_distance(estimated: np.ndarray, reference: np.ndarray, min_conf: float 
 
 
 def _open_extractor() -> Any:
-    from rtmotion.pose.extractors import get_extractor
-
     # Tracking mode: frames come in order, as from a video.
     return get_extractor("mediapipe").open()
 
@@ -138,10 +140,6 @@ def run_evaluation(subject: Any, source: EvalSource, options: EvalOptions | None
 
     Raises InputError when no frame has a person in its driving pose.
     """
-    from rtmotion.pipeline.synthesize import SubjectSynthesizer
-    from rtmotion.progress import progress
-    from rtmotion.runtime import get_backend
-
     opt = options or EvalOptions()
     runner = get_backend(opt.backend, subject, opt.device, precision=opt.precision)
     samples = set(pick_sample_indices(source.total, opt.num_samples)) if opt.samples_dir else set()

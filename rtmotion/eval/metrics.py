@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import torch
+from pytorch_msssim import ssim as _ssim
 
 #: PSNR reported for identical images (and the upper bound of any PSNR), in dB.
 PSNR_CAP_DB = 100.0
@@ -60,7 +61,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     if side < MIN_SSIM_SIDE:
         return None
     win = min(_SSIM_WIN, side if side % 2 == 1 else side - 1)
-    from pytorch_msssim import ssim as _ssim
 
     # 1 x C x H x W, float in [0, 255]; float64 so that identical inputs give exactly 1.0.
     ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)).permute(2, 0, 1)[None]

@@ -21,9 +21,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rtmotion.atomic import atomic_path
+from rtmotion.errors import OutputError
 from rtmotion.pose.draw import draw_skeleton, side_by_side
 
 SCHEMA = "rtmotion.eval/1"
@@ -145,10 +147,6 @@ def sample_panel(pose_keypoints: np.ndarray, generated: np.ndarray, real: np.nda
 
 def write_png(image: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 RGB image as PNG, atomically."""
-    import cv2
-
-    from rtmotion.errors import OutputError
-
     path = Path(path)
     with atomic_path(path) as tmp:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):

@@ -32,7 +32,19 @@ from typing import Any
 import numpy as np
 
 from rtmotion.errors import InputError
+from rtmotion.eval.metrics import psnr
+from rtmotion.io import VideoInfo, VideoReader
+from rtmotion.pose.extract import extract_video
+from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.synthetic import (
+    BACKGROUNDS,
+    CHARACTERS,
+    MOTIONS,
+    Renderer,
+    motion_angles,
+    pose_body,
+)
 from rtmotion.synthetic.origin import SyntheticOrigin
 
 log = logging.getLogger(__name__)
@@ -83,8 +95,6 @@ def synthetic_origin(subject: Any) -> SyntheticOrigin | None:
     Read from subject.json's source_video ("origin" / "synthetic": "synthetic:NAME/MOTION/seedN",
     "background"), else from the `source` field of the recorded pose file when it is still here.
     """
-    from rtmotion.synthetic import BACKGROUNDS, CHARACTERS
-
     sv = subject.source_video
     text = sv.get("origin") or sv.get("synthetic")  # text, or a structured record (a dict)
     if not text:
@@ -114,8 +124,6 @@ def _crop(subject: Any) -> tuple[Any, tuple[int, int]]:
 
 def _origin_angles(subject: Any, origin: SyntheticOrigin) -> Any:
     """The motion angles of the whole source video (same frames as the video)."""
-    from rtmotion.synthetic import motion_angles
-
     fps = _source_fps(subject)
     n = int(subject.source_video.get("frame_count") or 0)
     if n <= 0:
@@ -135,10 +143,6 @@ def detect_background(origin: SyntheticOrigin, angles: Any, size: tuple[int, int
     """
     if origin.background is not None or video is None or not video.is_file():
         return origin.background
-    from rtmotion.eval.metrics import psnr
-    from rtmotion.io import VideoReader
-    from rtmotion.synthetic import BACKGROUNDS, Renderer, pose_body
-
     with VideoReader(video, end=1, threaded=False) as reader:
         first = next(iter(reader), None)
     if first is None or first.image.shape[:2] != (size[1], size[0]):
@@ -190,24 +194,18 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
         info["synthetic"] = {"character": origin.character, "motion": origin.motion,
                              "seed": origin.seed, "background": bg}
         if kps is None:
-            from rtmotion.synthetic import Renderer, pose_body
-
             r = Renderer(origin.character, crop.frame_size, background=bg)
             full = np.stack([r.keypoints(pose_body(r.character, angles.values[t]))
                              for t in range(v0, min(v1, len(angles)))])
             kps = crop.keypoints_to_crop(full, res)
             info["poses"] = "synthetic ground truth"
     if have_video:
-        from rtmotion.io import VideoInfo
-
         vinfo = VideoInfo.from_path(video)
         if vinfo.size != tuple(crop.frame_size):
             raise InputError(video, f"is {vinfo.width}x{vinfo.height}, the subject was trained on "
                              f"{crop.frame_size[0]}x{crop.frame_size[1]} frames",
                              "the subject's source video was replaced; give --video and --poses")
         if kps is None:
-            from rtmotion.pose.extract import extract_video
-
             log.info("no recorded poses: extracting the held-out frames' poses with MediaPipe")
             seq, _ = extract_video(video, start=v0, end=v1, workers=1, show_progress=False)
             kps = crop.keypoints_to_crop(seq.keypoints, res)
@@ -215,8 +213,6 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
         n = min(len(kps), v1 - v0, max(0, vinfo.frame_count - v0))
 
         def items() -> Iterator[EvalItem]:
-            from rtmotion.io import VideoReader
-
             with VideoReader(video, start=v0, end=v0 + n) as reader:
                 for i, fr in enumerate(reader):
                     if i >= n:
@@ -235,8 +231,6 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
     info["video"] = "re-rendered (synthetic)"
 
     def rendered() -> Iterator[EvalItem]:
-        from rtmotion.synthetic import Renderer, pose_body
-
         r = Renderer(origin.character, crop.frame_size, background=bg)
         for i in range(n):
             img = r.render(pose_body(r.character, angles.values[v0 + i]))
@@ -250,8 +244,6 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
 def video_source(subject: Any, video: str | Path, poses: str | Path | None,
                  max_frames: int | None = None) -> EvalSource:
     """Held-out footage of the target from the same camera set-up (cropped like training)."""
-    from rtmotion.io import VideoInfo
-
     video = Path(video)
     vinfo = VideoInfo.from_path(video)  # InputError: missing / not a video
     crop, res = _crop(subject)
@@ -274,8 +266,6 @@ def video_source(subject: Any, video: str | Path, poses: str | Path | None,
         full = seq.keypoints
         pose_info = str(poses)
     else:
-        from rtmotion.pose.extract import extract_video
-
         end = vinfo.frame_count if not max_frames else min(vinfo.frame_count, int(max_frames))
         log.info("no --poses: extracting %d frames' poses with MediaPipe", end)
         seq, _ = extract_video(video, end=end, workers=1, show_progress=False)
@@ -285,8 +275,6 @@ def video_source(subject: Any, video: str | Path, poses: str | Path | None,
     kps = crop.keypoints_to_crop(full[:n], res)
 
     def items() -> Iterator[EvalItem]:
-        from rtmotion.io import VideoReader
-
         count = 0
         with VideoReader(video, end=n) as reader:
             for i, fr in enumerate(reader):
@@ -306,9 +294,6 @@ def video_source(subject: Any, video: str | Path, poses: str | Path | None,
 def transfer_source(subject: Any, other: str, motion: str | None = None, seed: int | None = None,
                     max_frames: int | None = None) -> EvalSource:
     """The target character doing another character's motion (see module docstring)."""
-    from rtmotion.pose.normalize import normalize_sequence
-    from rtmotion.synthetic import CHARACTERS, MOTIONS, Renderer, motion_angles, pose_body
-
     origin = synthetic_origin(subject)
     if origin is None:
         raise InputError(_subject_json(subject), "was not trained on a synthetic dancer, so there "

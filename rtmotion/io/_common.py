@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 from numbers import Rational
 
+import av
 import numpy as np
 
 # Frame rates of the NTSC family (n * 1000/1001) are what people mean when they pass 29.97 or
@@ -63,8 +64,6 @@ def even_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
 
     yuv420p needs both even, yuv422p an even width, yuv444p/rgb anything.
     """
-    import av
-
     fmt = av.VideoFormat(pix_fmt, width, height)
     # A subsampled chroma plane has ceil(w / 2) columns; padding is needed when that is not w/2.
     sub_w = any(c.width != width for c in fmt.components if c.width)

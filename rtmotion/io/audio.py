@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 from rtmotion.errors import InputError
@@ -32,8 +33,6 @@ _DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5
 
 def has_audio_stream(path: str | Path) -> bool:
     """True if `path` opens with PyAV and has at least one audio stream (False if unreadable)."""
-    import av
-
     try:
         with av.open(str(path)) as c:
             return len(c.streams.audio) > 0
@@ -49,8 +48,6 @@ class AudioCopier:
     """
 
     def __init__(self, source: str | Path, output: Any, container_format: str = "mp4") -> None:
-        import av
-
         self.source = str(source)
         try:
             self._in = av.open(self.source)
@@ -194,8 +191,6 @@ class AudioCopier:
 
 def _head(frame: Any, n: int) -> Any:
     """The first `n` samples of an AudioFrame, as a new frame with the same format/pts."""
-    import av
-
     arr = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
     per = 1 if frame.format.is_planar else len(frame.layout.channels)
     out = av.AudioFrame.from_ndarray(

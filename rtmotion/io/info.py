@@ -11,6 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
+
 from rtmotion.errors import InputError
 from rtmotion.io._common import normalize_rotation, to_fraction
 
@@ -35,8 +37,6 @@ def check_input_file(path: str | Path) -> Path:
 
 def open_container(path: str | Path) -> Any:
     """av.open(path) for reading, with PyAV/FFmpeg errors turned into one-line InputErrors."""
-    import av
-
     p = check_input_file(path)
     try:
         return av.open(str(p), mode="r")
@@ -120,8 +120,6 @@ def stream_fps(stream: Any) -> Fraction | None:
 
 def first_decodable_frame(container: Any, stream: Any, path: Path) -> Any:
     """Decode frames until one comes out; InputError if none does (with the cause)."""
-    import av
-
     try:
         for frame in container.decode(stream):
             return frame

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import av
 import numpy as np
 
 from rtmotion.errors import InputError
@@ -105,8 +106,6 @@ class VideoReader:
 
     # -- decoding (runs in the worker thread when threaded) ------------------------------
     def _decode(self) -> Iterator[Frame]:
-        import av
-
         container = open_container(self.path)
         self._container = container
         try:

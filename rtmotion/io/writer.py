@@ -9,11 +9,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import av
 import numpy as np
 
 from rtmotion.atomic import atomic_path, check_writable
 from rtmotion.errors import InputError, OutputError
 from rtmotion.io._common import even_size, to_fraction
+from rtmotion.io.audio import AudioCopier, has_audio_stream
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +107,6 @@ class VideoWriter:
             stream.options = {"crf": str(self.crf), "preset": self.preset}
         self._stream = stream
         if self.audio_from is not None:
-            from rtmotion.io.audio import AudioCopier, has_audio_stream
-
             if has_audio_stream(self.audio_from):
                 fmt = self._container.format.name.split(",")[0]
                 self._audio = AudioCopier(self.audio_from, self._container, container_format=fmt)
@@ -118,8 +118,6 @@ class VideoWriter:
     # -- writing -------------------------------------------------------------------------
     def write(self, image: np.ndarray) -> None:
         """Encode one frame. image: uint8 RGB, shape (H, W, 3)."""
-        import av
-
         if self._closed:
             raise ValueError(f"VideoWriter for {self.path} is closed")
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:

@@ -14,8 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.kernels.flow_numpy import PoseFlowConfig
-from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.kernels.cupy_kernels import (
+    cupy_available,
+    import_cupy,
+    pose_flow_cupy,
+    pose_maps_cupy,
+    warp_cupy,
+)
+from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
+from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy
+from rtmotion.kernels.warp_numpy import warp_numpy
+
+# torch and the torch kernels are imported inside the functions that use them, on purpose: this
+# module is the face of `rtmotion.kernels`, which numpy-only users import without loading torch
+# (tests/kernels/test_backend.py keeps that true). CuPy itself loads on a CuPy kernel's first call.
 
 BACKENDS = ("numpy", "torch", "cupy")
 
@@ -38,8 +50,6 @@ def available_backends() -> tuple[str, ...]:
         out.append("torch")
     except ImportError:
         pass
-    from rtmotion.kernels.cupy_kernels import cupy_available
-
     if cupy_available():
         out.append("cupy")
     return tuple(out)
@@ -75,8 +85,6 @@ def _to_torch(x: Any, device: Any = None) -> Any:
 
 
 def _to_cupy(x: Any) -> Any:
-    from rtmotion.kernels.cupy_kernels import import_cupy
-
     cupy = import_cupy()
     k = _kind(x)
     if k == "cupy":
@@ -103,8 +111,6 @@ def _run_cupy(fn, ref: Any, *args: Any) -> Any:
     if _kind(ref) == "torch" and ref.is_cuda:
         import torch
 
-        from rtmotion.kernels.cupy_kernels import import_cupy
-
         cupy = import_cupy()
         ptr = torch.cuda.current_stream(ref.device).cuda_stream
         with cupy.cuda.Device(ref.device.index or 0):
@@ -122,8 +128,6 @@ def pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -
     """Conditioning maps of a batch: keypoints (B, K, 3) -> float32 (B, C, H, W), input's type."""
     be = choose_backend(keypoints, backend)
     if be == "numpy":
-        from rtmotion.kernels.maps_numpy import pose_maps_numpy
-
         kp = _to_numpy(keypoints)
         out = np.stack([pose_maps_numpy(k, cfg) for k in kp]) if len(kp) else \
             np.zeros((0, cfg.num_channels, cfg.height, cfg.width), np.float32)
@@ -132,8 +136,6 @@ def pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -
 
         out = pose_maps_torch(_to_torch(keypoints), cfg)
     else:
-        from rtmotion.kernels.cupy_kernels import pose_maps_cupy
-
         out = _run_cupy(pose_maps_cupy, keypoints, _to_numpy(keypoints), cfg)
     return _like(out, keypoints)
 
@@ -143,8 +145,6 @@ def pose_flow_batch(kp_a: Any, kp_b: Any, size: tuple[int, int], cfg: PoseFlowCo
     """Backward pose flow of a batch: (B, K, 3) x 2 -> float32 (B, H, W, 2), kp_a's type."""
     be = choose_backend(kp_a, backend)
     if be == "numpy":
-        from rtmotion.kernels.flow_numpy import pose_flow
-
         a, b = _to_numpy(kp_a), _to_numpy(kp_b)
         out = np.stack([pose_flow(x, y, size, cfg) for x, y in zip(a, b)]) if len(a) else \
             np.zeros((0, int(size[1]), int(size[0]), 2), np.float32)
@@ -154,8 +154,6 @@ def pose_flow_batch(kp_a: Any, kp_b: Any, size: tuple[int, int], cfg: PoseFlowCo
         ta = _to_torch(kp_a)
         out = pose_flow_torch(ta, _to_torch(kp_b, ta.device), size, cfg)
     else:
-        from rtmotion.kernels.cupy_kernels import pose_flow_cupy
-
         out = _run_cupy(pose_flow_cupy, kp_a, _to_numpy(kp_a), _to_numpy(kp_b), size, cfg)
     return _like(out, kp_a)
 
@@ -164,8 +162,6 @@ def warp_batch(images: Any, flow: Any, backend: str = "auto") -> Any:
     """Backward warp of a batch: images float (B, C, H, W), flow (B, H, W, 2) -> (B, C, H, W)."""
     be = choose_backend(images, backend)
     if be == "numpy":
-        from rtmotion.kernels.warp_numpy import warp_numpy
-
         im, fl = _to_numpy(images), _to_numpy(flow)
         if im.ndim != 4:
             raise ValueError(f"images must be (B, C, H, W), got {im.shape}")
@@ -177,7 +173,5 @@ def warp_batch(images: Any, flow: Any, backend: str = "auto") -> Any:
         ti = _to_torch(images)
         out = warp_torch(ti, _to_torch(flow, ti.device))
     else:
-        from rtmotion.kernels.cupy_kernels import warp_cupy
-
         out = _run_cupy(warp_cupy, images, _to_cupy(images), _to_cupy(flow))
     return _like(out, images)

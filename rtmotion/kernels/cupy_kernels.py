@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.lazy import require
 from rtmotion.kernels.flow_numpy import (
     PoseFlowConfig,
     background_shifts,
@@ -28,8 +27,9 @@ from rtmotion.kernels.flow_numpy import (
     check_pose_pair,
     check_size,
 )
-from rtmotion.kernels.segments import primitive_segments, segment_frame
 from rtmotion.kernels.maps_numpy import PoseMapConfig, check_keypoints
+from rtmotion.kernels.segments import primitive_segments, segment_frame
+from rtmotion.lazy import require
 from rtmotion.pose.skeleton import get_skeleton
 
 _SRC_DIR = Path(__file__).resolve().parent

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmotion.kernels.segments import bone_array, trunk_indices
 from rtmotion.kernels.maps_numpy import segment_distance2
+from rtmotion.kernels.segments import bone_array, trunk_indices
 from rtmotion.pose.skeleton import get_skeleton
 
 TRANSFORMS = ("affine", "similarity")

@@ -15,7 +15,11 @@ import torch.nn.functional as F
 
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, check_pose_pair, check_size
 from rtmotion.kernels.segments import bone_array, trunk_indices
-from rtmotion.kernels.segments_torch import bone_segments_torch, segment_distance2_torch, segment_frame_torch
+from rtmotion.kernels.segments_torch import (
+    bone_segments_torch,
+    segment_distance2_torch,
+    segment_frame_torch,
+)
 from rtmotion.pose.skeleton import get_skeleton
 
 # Missing bones are moved this far away (px): their weight exp(-(d^2 - d_min^2) / 2s^2)

@@ -17,12 +17,12 @@ import math
 
 import torch
 
+from rtmotion.kernels.maps_numpy import PoseMapConfig, check_keypoints
 from rtmotion.kernels.segments_torch import (
     primitive_segments_torch,
     segment_distance2_torch,
     segment_frame_torch,
 )
-from rtmotion.kernels.maps_numpy import PoseMapConfig, check_keypoints
 
 
 @torch.no_grad()

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from rtmotion.kernels.flow_torch import pose_flow_torch
+
 
 def _check(images: torch.Tensor, flow: torch.Tensor) -> None:
     if images.ndim != 4:
@@ -74,8 +76,6 @@ def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tenso
         warped: B x 3 x H x W in [-1, 1] (edge-clamped where the flow leaves the frame);
         mask: B x 1 x H x W in {0, 1}, 1 where the flow sampled inside the frame.
     """
-    from rtmotion.kernels.flow_torch import pose_flow_torch
-
     _, _, h, w = prev.shape
     flow = pose_flow_torch(kp_prev.float(), kp_cur.float(), (w, h), flow_cfg)  # B x H x W x 2, px
     warped = warp_torch(prev, flow.to(prev.dtype))                            # B x 3 x H x W

@@ -18,6 +18,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from rtmotion.models.generator import PoseGenerator, input_shapes
+from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
+
 
 @dataclass(frozen=True)
 class ModelStats:
@@ -62,8 +65,6 @@ def generator_stats(config) -> ModelStats:  # config: GeneratorConfig
     Built and run on torch's "meta" device: shapes only, no memory or compute, so this is
     instant even for large resolutions.
     """
-    from rtmotion.models.generator import PoseGenerator, input_shapes
-
     with torch.device("meta"):
         gen = PoseGenerator(config).eval()
         inputs = [torch.zeros(s) for s in input_shapes(config, batch=1).values()]
@@ -73,8 +74,6 @@ def generator_stats(config) -> ModelStats:  # config: GeneratorConfig
 def pix2pixhd_stats(resolution: tuple[int, int], pose_channels: int = 25) -> ModelStats:
     """Params and per-frame FLOPs of pix2pixHD's global generator (EDN's input: pose maps + the
     previous frame, `pose_channels + 3` channels) at (W, H), on the meta device."""
-    from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
-
     w, h = resolution
     with torch.device("meta"):
         net = Pix2PixHDGlobalGenerator(pose_channels + 3).eval()

@@ -7,6 +7,7 @@ dots; a missing joint (confidence 0 or below `min_conf`) and every bone touching
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from rtmotion.pose.skeleton import BODY25, Skeleton
@@ -74,8 +75,6 @@ def draw_skeleton(
     Returns:
         uint8 RGB (H, W, 3) with the skeleton drawn.
     """
-    import cv2
-
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
     kp = np.asarray(keypoints, dtype=np.float64)
@@ -105,8 +104,6 @@ def draw_skeleton(
 
 def label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
     """A black uint8 RGB (height, width, 3) strip with `text` in white (panel titles, HUDs)."""
-    import cv2
-
     strip = np.zeros((height, width, 3), np.uint8)
     cv2.putText(strip, text, (4, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
                 cv2.LINE_AA)
@@ -126,8 +123,6 @@ def side_by_side(panels: list[np.ndarray], height: int | None = None, gap: int =
     Returns:
         uint8 RGB (height [+ 22], sum of widths + gaps, 3), C-contiguous.
     """
-    import cv2
-
     if not panels:
         raise ValueError("side_by_side needs at least one panel")
     h = int(height or panels[0].shape[0])

@@ -29,8 +29,11 @@ videos with idle cores; below MIN_PARALLEL_FRAMES one process is used.
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import os
 import queue
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -41,11 +44,21 @@ from typing import Any
 import numpy as np
 
 from rtmotion.atomic import check_writable
-from rtmotion.errors import InputError, MissingDependencyError, OutputError, RtmotionError, StageError
+from rtmotion.errors import (
+    InputError,
+    MissingDependencyError,
+    OutputError,
+    RtmotionError,
+    StageError,
+)
+from rtmotion.io import VideoInfo, VideoReader
+from rtmotion.pose.extractors import get_extractor, load_sequence
+from rtmotion.pose.extractors.base import is_synthetic_spec
+from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
 from rtmotion.pose.filters import FilterParams, smooth_keypoints
 from rtmotion.pose.overlay import write_overlay
-from rtmotion.pose.extractors.base import is_synthetic_spec
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +133,6 @@ def detect_source(path: str | Path) -> str:
 
     InputError for a missing path or a folder that holds no OpenPose JSON.
     """
-    from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
-
     if is_synthetic_spec(str(path)):
         return "synthetic"
     p = Path(path)
@@ -172,9 +183,6 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
     Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3),
     (width, height)). `report(n)` is called with counts of finished frames of the chunk.
     """
-    from rtmotion.io import VideoReader
-    from rtmotion.pose.extractors import get_extractor
-
     idx, ts, kps = [], [], []
     size = (0, 0)
     pending = 0
@@ -202,7 +210,6 @@ def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
     """Entry point of a worker process: results and errors go back through `q`."""
     # The parent handles Ctrl-C (and terminates us); a worker dying on SIGINT would only add a
     # second traceback to the console.
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -239,9 +246,6 @@ def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[st
     """Chunk 0 runs in this process (its core would otherwise sit idle, and it saves one
     process start: ~1.3 s of CPU for Python + MediaPipe imports); chunks 1.. run in spawned
     workers. A monitor thread collects their progress, results and failures."""
-    import multiprocessing as mp
-    import threading
-
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     remote = chunks[1:]
@@ -345,10 +349,6 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
     Returns:
         (raw PoseSequence, summary). InputError for an unreadable video.
     """
-    from rtmotion.io import VideoInfo
-    from rtmotion.pose.extractors import get_extractor
-    from rtmotion.progress import progress
-
     opts = dict(extractor_opts or {})
     path = Path(path)
     info = VideoInfo.from_path(path)
@@ -402,8 +402,6 @@ def load_source(source: str | Path, kind: str = "auto", *, extractor: str = "med
                 overlap: int = DEFAULT_OVERLAP, show_progress: bool = True,
                 ) -> tuple[PoseSequence, ExtractSummary]:
     """Raw (unfiltered) poses from any source kind (see `detect_source`)."""
-    from rtmotion.pose.extractors import load_sequence
-
     if kind not in SOURCE_KINDS:
         raise ValueError(f"unknown source kind '{kind}' (choose from {', '.join(SOURCE_KINDS)})")
     if kind == "auto":

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from rtmotion.pose.posefile import PoseSequence
 
@@ -252,8 +253,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _median_track(kp: np.ndarray, window: int) -> np.ndarray:
     """Centered running median per joint coordinate, per run of present frames."""
-    from scipy.ndimage import median_filter
-
     window = int(window) | 1  # odd, so the window is centered
     out = kp.copy()
     if window <= 1:

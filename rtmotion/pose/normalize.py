@@ -58,7 +58,14 @@ import numpy as np
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.retarget import bone_ratios, kinematic_order, retarget_keypoints
-from rtmotion.pose.stats import ANKLES, SHOULDERS, SubjectPoseStats, ankle_y, drop_outside, skeleton_bones
+from rtmotion.pose.stats import (
+    ANKLES,
+    SHOULDERS,
+    SubjectPoseStats,
+    ankle_y,
+    drop_outside,
+    skeleton_bones,
+)
 
 log = logging.getLogger(__name__)
 

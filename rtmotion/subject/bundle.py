@@ -37,10 +37,10 @@ from rtmotion import __version__
 from rtmotion.atomic import atomic_path, check_writable
 from rtmotion.errors import CheckpointError, InputError
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import FaceConfig, GeneratorConfig
 from rtmotion.models.face import FaceEnhancer
 from rtmotion.models.generator import PoseGenerator
-from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject.crop import CropBox
 from rtmotion.subject.weights import (

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rtmotion.errors import InputError
@@ -82,8 +83,6 @@ class CropBox:
 
         Area interpolation when shrinking (no aliasing), bilinear when enlarging.
         """
-        import cv2
-
         h, w = image.shape[:2]
         if (w, h) != self.frame_size:
             raise ValueError(f"frame is {w}x{h}, the crop box was made for "

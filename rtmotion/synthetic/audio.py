@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 
 SAMPLE_RATE = 44100
@@ -51,8 +52,6 @@ def beat_track(tempo_bpm: float, seconds: float, sample_rate: int = SAMPLE_RATE,
 def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
                 bit_rate: int = 128_000) -> Path:
     """Encode mono float32 samples (N,) in [-1, 1] as AAC into `path` (.m4a / .mp4)."""
-    import av
-
     path = Path(path)
     samples = np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)
     with av.open(str(path), "w") as container:

@@ -19,6 +19,7 @@ from rtmotion.pose.extractors.base import SYNTHETIC_PREFIX as PREFIX
 from rtmotion.pose.extractors.base import SequenceReplay
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.synthetic.generate import render_sequence
+
 _DEFAULTS: dict[str, Any] = {"character": "ada", "motion": "dance", "seconds": 4.0,
                              "size": (256, 256), "fps": Fraction(30), "seed": 0}
 

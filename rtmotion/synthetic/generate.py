@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmotion.atomic import check_writable
+from rtmotion.io import VideoWriter
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.progress import progress
+from rtmotion.synthetic.audio import write_beat
 from rtmotion.synthetic.body import BodyPose, Camera, pose_body
 from rtmotion.synthetic.characters import Character, get_character
 from rtmotion.synthetic.motion import MotionAngles, motion_angles
@@ -129,9 +133,6 @@ def write_dancer_video(
 
     Arguments as `render_sequence`. OutputError if `path` cannot be written (before any work).
     """
-    from rtmotion.atomic import check_writable
-    from rtmotion.io import VideoWriter
-
     check_writable(path)
     if poses_path is not None:
         check_writable(poses_path)
@@ -144,14 +145,10 @@ def write_dancer_video(
     with tempfile.TemporaryDirectory(prefix="rtmotion-synth-") as tmp:
         audio_from = None
         if audio:
-            from rtmotion.synthetic.audio import write_beat
-
             audio_from = write_beat(Path(tmp) / "beat.m4a", tempo, duration + 0.5, seed=seed)
         it: Iterator[np.ndarray] = frames
         bar = None
         if show_progress:
-            from rtmotion.progress import progress
-
             bar = progress(total=len(seq), desc=f"synth {Path(path).name}")
         try:
             # Self-describing file: a subject trained on it records where it came from, so

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ def person_mask(keypoints: np.ndarray, bones: tuple[tuple[int, int], ...], size:
         bool (H, W), True on the person; None when fewer than 4 joints are visible (where the
         person is cannot be told, so the frame must not vote).
     """
-    import cv2
-
     w, h = size
     ok = keypoints[:, 2] >= min_confidence
     if int(ok.sum()) < 4:
@@ -114,8 +113,6 @@ def person_mask(keypoints: np.ndarray, bones: tuple[tuple[int, int], ...], size:
 
 def _torso_hull(keypoints: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """int32 (N, 1, 2) convex hull of the visible torso joints (the whole body's if too few)."""
-    import cv2
-
     # BODY25: neck 1, shoulders 2 / 5, mid hip 8, hips 9 / 12.
     torso = [j for j in (1, 2, 5, 8, 9, 12) if j < len(ok) and ok[j]]
     idx = torso if len(torso) >= 3 else list(np.flatnonzero(ok))
@@ -144,8 +141,6 @@ def estimate_background_plate(
     Returns:
         BackgroundPlate. Raises ValueError when no frame has a usable pose.
     """
-    import cv2
-
     t, h, w, _ = frames.shape
     idx = np.arange(t) if indices is None else np.asarray(indices, dtype=np.int64)
     if len(idx) > max_frames:

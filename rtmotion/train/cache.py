@@ -29,7 +29,10 @@ import numpy as np
 
 from rtmotion.atomic import atomic_path
 from rtmotion.errors import InputError
+from rtmotion.io import VideoInfo, VideoReader
+from rtmotion.pose.extract import extract_to_file
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.progress import progress
 from rtmotion.subject.crop import CropBox
 
 log = logging.getLogger(__name__)
@@ -143,9 +146,6 @@ def build_cache(
     with contextlib.suppress(FileNotFoundError):
         key_path.unlink()  # no valid key while the data files are being rewritten
 
-    from rtmotion.io import VideoInfo, VideoReader
-    from rtmotion.progress import progress
-
     info = VideoInfo.from_path(video)
     if tuple(info.size) != tuple(seq.size):
         raise InputError(video, f"is {info.width}x{info.height} but the poses were made for "
@@ -208,7 +208,6 @@ def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: b
     folder.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         key_path.unlink()
-    from rtmotion.pose.extract import extract_to_file  # imports MediaPipe only when it runs
 
     log.info("extracting poses of %s with MediaPipe (cached in %s)", video, npz)
     seq, _ = extract_to_file(video, npz, show_progress=show_progress)

@@ -55,7 +55,10 @@ from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.models import losses as L
 from rtmotion.models.config import DiscriminatorConfig, generator_preset
-from rtmotion.models.discriminator import MultiScalePatchDiscriminator, TemporalDiscriminator
+from rtmotion.models.discriminator import (
+    MultiScalePatchDiscriminator,
+    TemporalDiscriminator,
+)
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.draw import bone_colors
 from rtmotion.pose.posefile import PoseSequence
@@ -66,7 +69,11 @@ from rtmotion.subject.bundle import write_bundle, write_png
 from rtmotion.subject.crop import compute_crop_box, usable_frames
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
-from rtmotion.train.background import RESIDUAL_WARN, BackgroundPlate, estimate_background_plate
+from rtmotion.train.background import (
+    RESIDUAL_WARN,
+    BackgroundPlate,
+    estimate_background_plate,
+)
 from rtmotion.train.cache import build_cache, extract_poses_cached, file_fingerprint
 from rtmotion.train.checkpoint import load_checkpoint
 from rtmotion.train.config import TrainConfig

@@ -13,6 +13,7 @@ Output: BlazePose's 33 landmarks (normalized to the image) -> pixels -> canonica
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -49,8 +50,6 @@ def _import_mediapipe() -> Any:
 
 def model_path(complexity: int) -> Path | None:
     """Where the installed mediapipe keeps the landmark model of `complexity` (None: absent)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         return None

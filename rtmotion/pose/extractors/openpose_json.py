@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmotion.errors import InputError
+from rtmotion.io import VideoInfo
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import (
     BODY25,
@@ -124,8 +125,6 @@ def load_openpose_folder(folder: str | Path, *, fps: Fraction | float | None = N
     """
     files = list_json_files(folder)
     if video is not None and (fps is None or size is None):
-        from rtmotion.io import VideoInfo
-
         info = VideoInfo.from_path(video)
         fps = info.fps if fps is None else fps
         size = info.size if size is None else size
