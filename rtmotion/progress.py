@@ -4,7 +4,7 @@ unless forced."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TypeVar
 
 from tqdm.auto import tqdm
@@ -18,7 +18,3 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     disable = logging.getLogger("rtmotion").getEffectiveLevel() >= logging.ERROR
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True,
                 leave=False)
-
-
-def iterate(iterable: Iterable[T], **kw: object) -> Iterator[T]:
-    yield from progress(iterable, **kw)  # type: ignore[arg-type]
