@@ -77,7 +77,11 @@ def format_table(report: dict[str, Any]) -> str:
     head = (f"rtmotion eval: {report.get('subject', '?')} [{report.get('mode', '?')}], "
             f"{fr.get('evaluated', 0)}/{fr.get('total', 0)} frames, "
             f"{report.get('backend', '?')} on {report.get('device', '?')}")
-    lines = [head, f"{'metric':32s} {'mean':>10s} {'median':>10s} {'n':>6s}  unit"]
+    lines = [head]
+    src = report.get("source") or {}
+    if src.get("poses"):
+        lines.append(f"driving poses: {src['poses']}")
+    lines.append(f"{'metric':32s} {'mean':>10s} {'median':>10s} {'n':>6s}  unit")
     for key, label, unit, better in TABLE_ROWS:
         if key not in metrics:
             continue

@@ -35,6 +35,8 @@ from rtmotion.errors import InputError
 from rtmotion.eval.metrics import psnr
 from rtmotion.io import VideoInfo, VideoReader
 from rtmotion.pose.extract import extract_video
+from rtmotion.pose.extractors import get_extractor
+from rtmotion.pose.filters import FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.synthetic import (
@@ -162,6 +164,31 @@ def detect_background(origin: SyntheticOrigin, angles: Any, size: tuple[int, int
 
 # ---- held-out ---------------------------------------------------------------------------------
 
+def trained_on_estimated_poses(subject: Any) -> bool:
+    """True when the subject was trained on poses from a pose estimator (MediaPipe), not on a
+    synthetic dancer's ground truth (recorded in subject.json as `source_video.pose_extractor`,
+    or `pose_source` "mediapipe" for an extraction the trainer ran itself)."""
+    sv = subject.source_video
+    extractor = str(sv.get("pose_extractor") or "")
+    if extractor:
+        return not extractor.startswith("synthetic")
+    return str(sv.get("pose_source") or "") == "mediapipe"
+
+
+def _extract_rendered(origin: SyntheticOrigin, angles: Any, bg: str | None, crop: Any,
+                      res: tuple[int, int], start: int, end: int) -> np.ndarray:
+    """MediaPipe poses of the re-rendered frames start..end-1, gap-filled and smoothed as
+    `rtmotion extract` does by default, in crop pixels (T, K, 3)."""
+    r = Renderer(origin.character, crop.frame_size, background=bg)
+    log.info("extracting the re-rendered held-out frames' poses with MediaPipe (%d frames)",
+             end - start)
+    with get_extractor("mediapipe") as extractor:
+        raw = np.stack([extractor(r.render(pose_body(r.character, angles.values[t])))
+                        for t in range(start, end)])
+    full, _ = smooth_keypoints(raw, np.arange(len(raw)) / float(angles.fps), crop.frame_size[1], FilterParams())
+    return crop.keypoints_to_crop(full, res)
+
+
 def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
     """The subject's held-out validation frames (see module docstring)."""
     v0, v1 = (int(v) for v in subject.validation_range)
@@ -193,7 +220,7 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
         bg = detect_background(origin, angles, crop.frame_size, video if have_video else None)
         info["synthetic"] = {"character": origin.character, "motion": origin.motion,
                              "seed": origin.seed, "background": bg}
-        if kps is None:
+        if kps is None and not trained_on_estimated_poses(subject):
             r = Renderer(origin.character, crop.frame_size, background=bg)
             full = np.stack([r.keypoints(pose_body(r.character, angles.values[t]))
                              for t in range(v0, min(v1, len(angles)))])
@@ -225,8 +252,13 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
                          "the subject's source video (where the held-out frames are) is not here",
                          "give held-out footage of the target with --video and --poses")
     # Synthetic source without its video: render the held-out frames again.
-    assert angles is not None and kps is not None
+    assert angles is not None
     log.info("source video %s not here: re-rendering the held-out frames of %s", video, origin)
+    if kps is None:
+        # Trained on estimated poses: drive with the same estimator's poses of the re-rendered
+        # frames, which is what a user's subject gets (ground truth would flatter or hurt it).
+        kps = _extract_rendered(origin, angles, bg, crop, res, v0, min(v1, len(angles)))
+        info["poses"] = "mediapipe (re-extracted from the re-rendered frames)"
     n = min(len(kps), v1 - v0, max(0, len(angles) - v0))
     info["video"] = "re-rendered (synthetic)"
 

@@ -586,7 +586,9 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
     vi = data.video_info
     source = {"path": str(Path(cfg.video).resolve()), "name": Path(cfg.video).name,
               "width": vi.width, "height": vi.height, "fps": str(vi.fps),
-              "frame_count": int(cache.poses.shape[0]), "pose_source": data.pose_source}
+              "frame_count": int(cache.poses.shape[0]), "pose_source": data.pose_source,
+              # which estimator made the training poses: eval drives held-out frames with the same
+              "pose_extractor": data.seq.extractor or data.pose_source}
     source.update(synthetic_origin_fields(vi, data.seq))
     training = {
         "steps": result.steps, "face_steps": result.face_steps,

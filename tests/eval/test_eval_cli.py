@@ -134,6 +134,25 @@ def test_heldout_rerendered_when_synthetic_video_is_gone(tiny_subject, tmp_path:
 
 
 @pytest.mark.mediapipe
+def test_heldout_rerendered_driven_by_the_training_extractor(tiny_subject, tmp_path: Path,
+                                                            capsys) -> None:
+    """A subject trained on MediaPipe poses (as a user's is) whose video is gone: the re-rendered
+    held-out frames are driven by MediaPipe's poses of them, and the table says so."""
+    folder = _copy_subject(tiny_subject, tmp_path, path=str(tmp_path / "gone.mp4"),
+                           pose_source="file:" + str(tmp_path / "gone.npz"),
+                           pose_extractor="mediapipe-blazepose-c1-tracking",
+                           origin="synthetic:ada/dance/seed0", background="room")
+    report = tmp_path / "r.json"
+    rc, out, err = _eval(capsys, str(folder), "--max-frames", "4", "--no-pose", "-o", str(report))
+    assert rc == 0, err
+    r = json.loads(report.read_text())
+    assert r["source"]["video"] == "re-rendered (synthetic)"
+    assert r["source"]["poses"] == "mediapipe (re-extracted from the re-rendered frames)"
+    assert "driving poses: mediapipe (re-extracted from the re-rendered frames)" in out
+    assert r["frames"]["evaluated"] == 4
+
+
+@pytest.mark.mediapipe
 def test_pose_distance_with_mediapipe(tiny_subject, tmp_path: Path, capsys) -> None:
     report = tmp_path / "p.json"
     rc, out, err = _eval(capsys, str(tiny_subject.folder), "--max-frames", "4", "-o", str(report))
