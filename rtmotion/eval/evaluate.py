@@ -55,6 +55,8 @@ from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.progress import progress
 from rtmotion.runtime import get_backend
+from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ def _open_extractor() -> Any:
     return get_extractor("mediapipe").open()
 
 
-def run_evaluation(subject: Any, source: EvalSource, options: EvalOptions | None = None
+def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | None = None
                    ) -> dict[str, Any]:
     """Generate the source's frames with the subject and score them. Returns the report dict
     (see `rtmotion.eval.report`); nothing is written except sample PNGs (each atomically).
@@ -220,7 +222,7 @@ def run_evaluation(subject: Any, source: EvalSource, options: EvalOptions | None
                          flick_gen, flick_real, gen_seconds, sample_files)
 
 
-def _build_report(subject: Any, source: EvalSource, opt: EvalOptions, runner: Any,
+def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner: GeneratorRunner,
                   rows: list[dict[str, Any]], total: int, no_person: int, face_visible: int,
                   flick_gen: FlickerMeter, flick_real: FlickerMeter, gen_seconds: float,
                   sample_files: list[str]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from rtmotion.pose.extractors import get_extractor
 from rtmotion.pose.filters import FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.subject import CropBox, Subject
 from rtmotion.synthetic import (
     BACKGROUNDS,
     CHARACTERS,
@@ -47,6 +48,7 @@ from rtmotion.synthetic import (
     motion_angles,
     pose_body,
 )
+from rtmotion.synthetic.motion import MotionAngles
 from rtmotion.synthetic.origin import SyntheticOrigin
 
 log = logging.getLogger(__name__)
@@ -82,16 +84,16 @@ class EvalSource:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _subject_json(subject: Any) -> Path:
+def _subject_json(subject: Subject) -> Path:
     return Path(subject.path) / "subject.json"
 
 
-def _pose_file_of(subject: Any) -> Path | None:
+def _pose_file_of(subject: Subject) -> Path | None:
     src = str(subject.source_video.get("pose_source") or "")
     return Path(src[5:]) if src.startswith("file:") else None
 
 
-def synthetic_origin(subject: Any) -> SyntheticOrigin | None:
+def synthetic_origin(subject: Subject) -> SyntheticOrigin | None:
     """The synthetic dancer a subject was trained on, or None for real footage.
 
     Read from subject.json's source_video ("origin" / "synthetic": "synthetic:NAME/MOTION/seedN",
@@ -113,18 +115,18 @@ def synthetic_origin(subject: Any) -> SyntheticOrigin | None:
     return origin.with_background(bg if bg in BACKGROUNDS else None)
 
 
-def _source_fps(subject: Any) -> Fraction:
+def _source_fps(subject: Subject) -> Fraction:
     try:
         return Fraction(str(subject.source_video.get("fps") or "30"))
     except (ValueError, ZeroDivisionError):
         raise InputError(_subject_json(subject), "damaged: source_video.fps is not a number") from None
 
 
-def _crop(subject: Any) -> tuple[Any, tuple[int, int]]:
+def _crop(subject: Subject) -> tuple[CropBox, tuple[int, int]]:
     return subject.crop, (int(subject.resolution[0]), int(subject.resolution[1]))
 
 
-def _origin_angles(subject: Any, origin: SyntheticOrigin) -> Any:
+def _origin_angles(subject: Subject, origin: SyntheticOrigin) -> MotionAngles:
     """The motion angles of the whole source video (same frames as the video)."""
     fps = _source_fps(subject)
     n = int(subject.source_video.get("frame_count") or 0)
@@ -136,7 +138,7 @@ def _origin_angles(subject: Any, origin: SyntheticOrigin) -> Any:
     return angles
 
 
-def detect_background(origin: SyntheticOrigin, angles: Any, size: tuple[int, int],
+def detect_background(origin: SyntheticOrigin, angles: MotionAngles, size: tuple[int, int],
                       video: Path | None) -> str | None:
     """The background the synthetic source video was rendered with.
 
@@ -164,7 +166,7 @@ def detect_background(origin: SyntheticOrigin, angles: Any, size: tuple[int, int
 
 # ---- held-out ---------------------------------------------------------------------------------
 
-def trained_on_estimated_poses(subject: Any) -> bool:
+def trained_on_estimated_poses(subject: Subject) -> bool:
     """True when the subject was trained on poses from a pose estimator (MediaPipe), not on a
     synthetic dancer's ground truth (recorded in subject.json as `source_video.pose_extractor`,
     or `pose_source` "mediapipe" for an extraction the trainer ran itself)."""
@@ -175,7 +177,7 @@ def trained_on_estimated_poses(subject: Any) -> bool:
     return str(sv.get("pose_source") or "") == "mediapipe"
 
 
-def _extract_rendered(origin: SyntheticOrigin, angles: Any, bg: str | None, crop: Any,
+def _extract_rendered(origin: SyntheticOrigin, angles: MotionAngles, bg: str | None, crop: CropBox,
                       res: tuple[int, int], start: int, end: int) -> np.ndarray:
     """MediaPipe poses of the re-rendered frames start..end-1, gap-filled and smoothed as
     `rtmotion extract` does by default, in crop pixels (T, K, 3)."""
@@ -185,11 +187,12 @@ def _extract_rendered(origin: SyntheticOrigin, angles: Any, bg: str | None, crop
     with get_extractor("mediapipe") as extractor:
         raw = np.stack([extractor(r.render(pose_body(r.character, angles.values[t])))
                         for t in range(start, end)])
-    full, _ = smooth_keypoints(raw, np.arange(len(raw)) / float(angles.fps), crop.frame_size[1], FilterParams())
+    times = np.arange(len(raw)) / float(angles.fps)  # seconds
+    full, _ = smooth_keypoints(raw, times, crop.frame_size[1], FilterParams())
     return crop.keypoints_to_crop(full, res)
 
 
-def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
+def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSource:
     """The subject's held-out validation frames (see module docstring)."""
     v0, v1 = (int(v) for v in subject.validation_range)
     if v1 - v0 < 1:
@@ -273,7 +276,7 @@ def heldout_source(subject: Any, max_frames: int | None = None) -> EvalSource:
 
 # ---- another video of the target --------------------------------------------------------------
 
-def video_source(subject: Any, video: str | Path, poses: str | Path | None,
+def video_source(subject: Subject, video: str | Path, poses: str | Path | None,
                  max_frames: int | None = None) -> EvalSource:
     """Held-out footage of the target from the same camera set-up (cropped like training)."""
     video = Path(video)
@@ -323,7 +326,7 @@ def video_source(subject: Any, video: str | Path, poses: str | Path | None,
 
 # ---- transfer with synthetic ground truth -----------------------------------------------------
 
-def transfer_source(subject: Any, other: str, motion: str | None = None, seed: int | None = None,
+def transfer_source(subject: Subject, other: str, motion: str | None = None, seed: int | None = None,
                     max_frames: int | None = None) -> EvalSource:
     """The target character doing another character's motion (see module docstring)."""
     origin = synthetic_origin(subject)

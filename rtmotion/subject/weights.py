@@ -123,7 +123,8 @@ def load_face_file(path: Path, expected_config: dict[str, Any] | None, device: s
     """(FaceEnhancer in eval mode on `device`, its config, its fixed crop side) from a face.pt."""
     obj = load_torch_file(path, "face enhancer weights")
     check_payload(obj, path, FACE_KIND, "face enhancer")
-    if expected_config is not None and json_normalized(obj.get("config")) != json_normalized(expected_config):
+    if expected_config is not None and \
+            json_normalized(obj.get("config")) != json_normalized(expected_config):
         raise CheckpointError(path, "face config differs from the one in subject.json", RETRAIN_HINT)
     try:
         cfg = FaceConfig.from_dict(obj["config"])

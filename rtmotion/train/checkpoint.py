@@ -42,7 +42,8 @@ def load_checkpoint(path: str | Path, generator_config: dict[str, Any] | None = 
         raise CheckpointError(path, f"training checkpoint version {ver}, this rtmotion "
                               f"{__version__} resumes version {CHECKPOINT_VERSION}",
                               "train without --resume, or with the rtmotion that wrote it")
-    if generator_config is not None and json_normalized(obj.get("generator_config")) != json_normalized(generator_config):
+    if generator_config is not None and \
+            json_normalized(obj.get("generator_config")) != json_normalized(generator_config):
         raise CheckpointError(path, "was trained with another generator config (preset or "
                               "resolution changed)", "use the same --preset/--resolution, or "
                               "train without --resume")
