@@ -27,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "render",
     "train",
     "eval",
+    "calibrate",
+    "export",
+    "build",
 )
 
 log = logging.getLogger("rtmotion")

@@ -64,8 +64,9 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: largest |AOTInductor - torch| accepted at build time (measured ~2e-6 on fp32 CPU builds)
 AOTI_ATOL = 1e-3
-#: largest |ONNX Runtime fp32 - torch| accepted at export time
-ONNX_ATOL = 1e-4
+#: largest |ONNX Runtime fp32 - torch| accepted at export time (5e-5 measured on demo-ada
+#: with recorded inputs; 5e-4 is 0.06 grey levels)
+ONNX_ATOL = 5e-4
 
 _BACKEND_PRECISIONS = {
     "torch": ("fp32", "fp16", "bf16"),
