@@ -216,3 +216,41 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         out.append(f"| {r['model']} | {r['backend']} | {r['precision']} | {r['resolution']} | "
                    f"{p50} | {p95} | {build} | {'; '.join(notes)} |")
     return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rtmotion.export.bench_generator SUBJECT [...]`: the table, for developers
+    until `rtmotion bench` calls `time_generators` (writes a JSON report with -o)."""
+    import argparse
+    import json
+    import sys
+
+    from rtmotion.subject import load_subject
+
+    ap = argparse.ArgumentParser(prog="python -m rtmotion.export.bench_generator")
+    ap.add_argument("subject")
+    ap.add_argument("--backends", nargs="+", default=["torch", "onnxruntime", "aoti", "tensorrt"])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
+    ap.add_argument("--resolutions", nargs="+", type=int, default=None)
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--engine-dir", type=Path, default=Path("engines"))
+    ap.add_argument("--calibration-dir", type=Path, default=Path("calibration"))
+    ap.add_argument("-o", "--output", type=Path, help="write the rows as JSON")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rows = time_generators(load_subject(args.subject), args.backends, args.precisions,
+                           args.resolutions, args.iters, device=args.device, threads=args.threads,
+                           engine_dir=args.engine_dir, calibration_dir=args.calibration_dir)
+    if args.output:
+        from rtmotion.atomic import atomic_path
+
+        with atomic_path(args.output, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write(format_table(rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,7 +57,7 @@ def to_fp16_graph(fp32_onnx: str | Path, out: str | Path) -> Path:
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16),
                                                   init.name))
     for node in graph.node:  # constants folded into nodes
-        if node.op_type == "Constant":
+        if node.op_type == "Constant" and node.output[0] not in keep:
             for attr in node.attribute:
                 if attr.name == "value" and attr.t.data_type == TensorProto.FLOAT:
                     attr.t.CopyFrom(numpy_helper.from_array(

@@ -1,0 +1,75 @@
+"""How open_engine picks a backend, and the errors when what was asked for cannot run here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rtmotion.errors import InputError, MissingDependencyError
+from rtmotion.export import open_engine
+from rtmotion.export.aoti import MissingCompilerError, find_cxx
+from rtmotion.lazy import available
+
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+
+
+def test_auto_on_cpu_picks_aoti_when_a_compiler_is_here(aoti_engine, tiny_subject) -> None:
+    # aoti_engine built it into its cache; auto with that cache reuses it
+    _, built = aoti_engine
+    if find_cxx() is None:
+        pytest.skip("no C++ compiler here")
+    runner, choice = open_engine(tiny_subject, "auto", "auto", "cpu", built.artifact.parent.parent)
+    assert (choice.backend, choice.precision) == ("aoti", "fp32")
+    assert choice.reason.startswith("auto picked aoti/fp32 on cpu:") and not choice.built
+
+
+def test_auto_without_compiler_picks_onnxruntime(tiny_subject, calibration_root, tmp_path,
+                                                 monkeypatch) -> None:
+    """A machine without a C++ compiler (PATH emptied, CXX unset: a real lookup, no fake)."""
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_cxx() is None
+    with pytest.raises(MissingCompilerError, match="no C.. compiler found"):
+        open_engine(tiny_subject, "aoti", "fp32", "cpu", tmp_path)
+    # no calibration set: ONNX Runtime fp32, and the reason says why not INT8
+    _, choice = open_engine(tiny_subject, "auto", "auto", "cpu", tmp_path,
+                            calibration_dir=tmp_path / "none")
+    assert (choice.backend, choice.precision) == ("onnxruntime", "fp32")
+    assert "no calibration set" in choice.reason
+    # with one: INT8 only when its measured SSIM vs fp32 is within the bound
+    _, choice = open_engine(tiny_subject, "auto", "auto", "cpu", tmp_path,
+                            calibration_dir=calibration_root)
+    q = open_engine(tiny_subject, "onnxruntime", "int8", "cpu", tmp_path,
+                    calibration_dir=calibration_root)[1].info["quality"]
+    want = "int8" if q["within_bound"] else "fp32"
+    assert (choice.backend, choice.precision) == ("onnxruntime", want)
+    assert ("SSIM vs fp32" in choice.reason)
+
+
+@no_gpu
+def test_gpu_asked_for_is_an_error_never_a_cpu_fallback(tiny_subject, tmp_path) -> None:
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        open_engine(tiny_subject, "aoti", "fp32", "cuda", tmp_path)
+    with pytest.raises(InputError, match="needs a CUDA GPU"):
+        open_engine(tiny_subject, "tensorrt", "auto", "cpu", tmp_path)
+    with pytest.raises(InputError, match="needs a CUDA"):
+        open_engine(tiny_subject, "auto", "fp16", "cpu", tmp_path)
+    with pytest.raises(InputError, match="builds fp32, int8"):
+        open_engine(tiny_subject, "onnxruntime", "fp16", "cpu", tmp_path)
+    with pytest.raises(InputError, match="unknown backend"):
+        open_engine(tiny_subject, "openvino", "auto", "cpu", tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing built for a refused request
+
+
+@pytest.mark.skipif(available("tensorrt"), reason="checks the error without TensorRT")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU to get past the "
+                    "device check")
+def test_tensorrt_missing_on_a_gpu_machine_is_one_clear_error(tiny_subject, tmp_path) -> None:
+    with pytest.raises(MissingDependencyError, match=r"rtmotion\[tensorrt\]"):
+        open_engine(tiny_subject, "tensorrt", "fp16", "cuda", tmp_path)
+
+
+def test_int8_without_calibration_names_the_command(tiny_subject, tmp_path) -> None:
+    with pytest.raises(InputError, match="rtmotion calibrate"):
+        open_engine(tiny_subject, "onnxruntime", "int8", "cpu", tmp_path,
+                    calibration_dir=tmp_path / "none")
