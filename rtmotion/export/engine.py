@@ -64,9 +64,10 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: largest |AOTInductor - torch| accepted at build time (measured ~2e-6 on fp32 CPU builds)
 AOTI_ATOL = 1e-3
-#: largest |ONNX Runtime fp32 - torch| accepted at export time (5e-5 measured on demo-ada
-#: with recorded inputs; 5e-4 is 0.06 grey levels)
-ONNX_ATOL = 5e-4
+#: largest |ONNX Runtime fp32 - torch| accepted at export time: measured 5.5e-5 on demo-ada at
+#: 128x128 and 6e-4 at 256x256 (ONNX Runtime's instance norm and conv kernels accumulate
+#: differently); 2e-3 is a quarter of one 8-bit grey level (1 / 127.5 in [-1, 1] units).
+ONNX_ATOL = 2e-3
 
 _BACKEND_PRECISIONS = {
     "torch": ("fp32", "fp16", "bf16"),
@@ -343,7 +344,8 @@ def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilde
     if precision in ("auto", "fp32") and find_cxx() is not None:
         out.append(("aoti", "fp32", "AOTInductor is the fastest built for this CPU"))
     if available("onnxruntime"):
-        if precision in ("auto", "int8") and builder.has_calibration():
+        # int8 asked for without a set: kept, so the error names `rtmotion calibrate`
+        if precision == "int8" or (precision == "auto" and builder.has_calibration()):
             out.append(("onnxruntime", "int8", "ONNX Runtime INT8 (no C++ compiler for AOTInductor)"))
         if precision in ("auto", "fp32"):
             out.append(("onnxruntime", "fp32", "ONNX Runtime fp32 (no C++ compiler for AOTInductor"

@@ -20,7 +20,7 @@ def test_export_states_the_difference_on_recorded_inputs(tiny_subject, calibrati
     line = capsys.readouterr().out
     assert "max abs difference vs PyTorch" in line and "9 recorded frames" in line
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["parity"]["max_abs_diff"] < 5e-4 and report["opset"] == 17
+    assert report["parity"]["max_abs_diff"] < 2e-3 and report["opset"] == 17
     assert report["dynamo"] is False and report["batch"] == 3
     assert report["inputs"]["pose_maps"] == [3, 25, 32, 32]
     dims = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
