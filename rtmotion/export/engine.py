@@ -42,7 +42,7 @@ import torch
 
 from rtmotion.devices import resolve_device
 from rtmotion.errors import InputError, RtmotionError
-from rtmotion.export.aoti import MissingCompilerError, build_aoti, find_cxx
+from rtmotion.export.aoti import MissingCompilerError, build_aoti, find_cxx, probe_in_subprocess
 from rtmotion.export.cache import CachedEngine, EngineCache, EngineSpec
 from rtmotion.export.calibration import (
     DEFAULT_CALIBRATION_DIR,
@@ -218,6 +218,8 @@ class EngineBuilder:
 
         def build(tmp: Path) -> dict[str, Any]:
             build_aoti(self.generator, tmp, self.device, precision, self.batch)
+            if self.device.type == "cuda":  # see probe_in_subprocess: a crash must not be ours
+                probe_in_subprocess(tmp, self.device, list(self.shapes.values()), precision)
             diff = self._runner_parity(get_backend("aoti", tmp, self.device, precision=precision,
                                                    input_names=self.input_names),
                                        AOTI_ATOL if precision == "fp32" else 5e-2)

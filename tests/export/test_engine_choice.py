@@ -73,3 +73,14 @@ def test_int8_without_calibration_names_the_command(tiny_subject, tmp_path) -> N
     with pytest.raises(InputError, match="rtmotion calibrate"):
         open_engine(tiny_subject, "onnxruntime", "int8", "cpu", tmp_path,
                     calibration_dir=tmp_path / "none")
+
+
+def test_a_package_that_cannot_load_is_caught_in_a_child_process(tmp_path) -> None:
+    """CUDA AOTInductor packages are loaded once in a throwaway process before the cache
+    accepts them (one ended its process silently on an H200): a bad one is one clear error."""
+    from rtmotion.export.aoti import AotiLoadError, probe_in_subprocess
+
+    bad = tmp_path / "bad.pt2"
+    bad.write_bytes(b"not a package")
+    with pytest.raises(AotiLoadError, match="bad.pt2: the AOTInductor cpu package failed"):
+        probe_in_subprocess(bad, torch.device("cpu"), [[1, 25, 32, 32]])
