@@ -20,11 +20,16 @@ Backends and what is built (W x H = the subject's resolution, batch 1 by default
                   on CUDA)                                       (+ parity)
     tensorrt      fp16 | fp32 | int8 tensorrt-<p>-<gpu>-...plan  the fp32 / fp16 / Q/DQ graph
 
-`auto` backend, fastest first (measured: docs/BENCHMARKS.md, "Generator engines"):
-    CUDA: TensorRT (when it imports), then AOTInductor CUDA, then torch CUDA (fp16);
-    CPU:  AOTInductor (when a C++ compiler is here), else ONNX Runtime INT8 when a calibration
-          set exists and INT8's SSIM against fp32 is >= INT8_MIN_SSIM, else ONNX Runtime fp32,
-          else torch.
+`auto` backend:
+    CUDA: the first that builds of TensorRT (when it imports), AOTInductor CUDA (loaded once in
+          a child process first, see `aoti.probe_in_subprocess`), torch CUDA (fp16). Not
+          measured here (no GPU machine was lent to this work): the order is the usual one.
+    CPU:  every compiled candidate is built (once, cached): AOTInductor (when a C++ compiler is
+          here), ONNX Runtime INT8 (when a calibration set exists; used only when its SSIM
+          against fp32 is >= INT8_MIN_SSIM), ONNX Runtime fp32; each build measures its median
+          latency on this machine into its sidecar, and the fastest is picked. On the 2-core
+          dev CPU that is ONNX Runtime (INT8 when calibrated), not AOTInductor
+          (docs/BENCHMARKS.md, "Generator engines"). torch when none can be built.
 A backend or device that was asked for and cannot run is an error (InputError /
 MissingDependencyError, one line), never a silent fall back to another backend or the CPU.
 Only when the backend is "auto" does a failed build fall through to the next candidate (said
@@ -180,7 +185,9 @@ class EngineBuilder:
             diff = check_onnx_parity(self.generator, tmp, atol=ONNX_ATOL, inputs=inputs,
                                      threads=self.threads)
             return {"parity": {"reference": "torch eager fp32", "inputs": kind,
-                               "max_abs_diff": diff, "atol": ONNX_ATOL}}
+                               "max_abs_diff": diff, "atol": ONNX_ATOL},
+                    "latency": self._latency(get_backend("onnxruntime", tmp, self.device,
+                                                         threads=self.threads))}
 
         return self.cache.ensure(spec, build)
 
@@ -204,6 +211,8 @@ class EngineBuilder:
                      quality["frames"], quality["ssim_vs_fp32"], INT8_MIN_SSIM,
                      quality["max_abs_diff"])
             return {"quality": quality, "calibration_frames": len(calib),
+                    "latency": self._latency(get_backend("onnxruntime", tmp, self.device,
+                                                         precision="int8", threads=self.threads)),
                     "calibration_source": cal.info.get("poses")}
 
         return self.cache.ensure(spec, build)
@@ -220,10 +229,13 @@ class EngineBuilder:
             build_aoti(self.generator, tmp, self.device, precision, self.batch)
             if self.device.type == "cuda":  # see probe_in_subprocess: a crash must not be ours
                 probe_in_subprocess(tmp, self.device, list(self.shapes.values()), precision)
-            diff = self._runner_parity(get_backend("aoti", tmp, self.device, precision=precision,
-                                                   input_names=self.input_names),
-                                       AOTI_ATOL if precision == "fp32" else 5e-2)
-            return {"parity": {"reference": "torch eager fp32", "max_abs_diff": diff}}
+            def runner() -> GeneratorRunner:
+                return get_backend("aoti", tmp, self.device, precision=precision,
+                                   input_names=self.input_names, threads=self.threads)
+
+            diff = self._runner_parity(runner(), AOTI_ATOL if precision == "fp32" else 5e-2)
+            return {"parity": {"reference": "torch eager fp32", "max_abs_diff": diff},
+                    "latency": self._latency(runner())}
 
         return self.cache.ensure(spec, build)
 
@@ -254,6 +266,26 @@ class EngineBuilder:
             return extra
 
         return self.cache.ensure(spec, build)
+
+    def _latency(self, runner: GeneratorRunner, warmup: int = 3, calls: int = 20) -> dict[str, Any]:
+        """Median ms per call of a freshly built engine on this machine (batch 1, recorded or
+        random inputs): what `auto` compares on the CPU. Recorded in the sidecar."""
+        inputs, kind = self._parity_inputs()
+        if inputs is not None:
+            feeds = [{k: torch.from_numpy(v[i : i + self.batch]) for k, v in inputs.items()}
+                     for i in range(0, min(8, len(next(iter(inputs.values())))), self.batch)]
+        else:
+            from rtmotion.models.generator import example_inputs
+
+            feeds = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
+        with runner:
+            runner.sync_timing = True
+            for i in range(warmup + calls):
+                f = feeds[i % len(feeds)]
+                runner(*(f[k].to(runner.device) for k in self.input_names))
+        ms = runner.stats.summary(skip=warmup)
+        return {"p50_ms": round(ms["p50_ms"], 3), "calls": calls, "threads": self.threads,
+                "inputs": kind}
 
     def _runner_parity(self, runner: GeneratorRunner, atol: float) -> float:
         """Largest |runner - torch eager| over a few recorded (or random) inputs."""
@@ -344,17 +376,15 @@ def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilde
             out.append(("torch", p, "torch CUDA (no TensorRT or AOTInductor build here)"))
         return out
     if precision in ("auto", "fp32") and find_cxx() is not None:
-        out.append(("aoti", "fp32", "AOTInductor is the fastest built for this CPU"))
+        out.append(("aoti", "fp32", "AOTInductor"))
     if available("onnxruntime"):
         # int8 asked for without a set: kept, so the error names `rtmotion calibrate`
         if precision == "int8" or (precision == "auto" and builder.has_calibration()):
-            out.append(("onnxruntime", "int8", "ONNX Runtime INT8 (no C++ compiler for AOTInductor)"))
+            out.append(("onnxruntime", "int8", "ONNX Runtime INT8"))
         if precision in ("auto", "fp32"):
-            out.append(("onnxruntime", "fp32", "ONNX Runtime fp32 (no C++ compiler for AOTInductor"
-                        + ("" if builder.has_calibration() else ", no calibration set for INT8")
-                        + ")"))
+            out.append(("onnxruntime", "fp32", "ONNX Runtime fp32"))
     if precision in ("auto", "fp32"):
-        out.append(("torch", "fp32", "torch eager (no compiled backend can be built here)"))
+        out.append(("torch", "fp32", "torch eager"))
     return out
 
 
@@ -382,6 +412,8 @@ def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
     if not candidates:
         raise InputError(None, f"no backend here runs precision {precision} on {dev}",
                          "see `rtmotion info` for the backends this machine has")
+    if dev.type == "cpu":
+        return _fastest_on_cpu(builder, candidates, precision)
     skipped: list[str] = []
     for name_, p, why in candidates:
         try:
@@ -392,21 +424,61 @@ def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
             log.warning("auto: %s/%s is not usable here (%s); trying the next backend", name_, p, e)
             skipped.append(f"{name_}/{p}: {e}")
             continue
-        if name_ == "onnxruntime" and p == "int8" and precision == "auto":
-            q = (entry.sidecar.get("quality") or {}) if entry else {}
-            if not q.get("within_bound"):
-                skipped.append(f"onnxruntime/int8: SSIM vs fp32 {q.get('ssim_vs_fp32')} < "
-                               f"{INT8_MIN_SSIM}")
-                log.info("auto: INT8 SSIM vs fp32 %s is under the bound %.2f: using fp32",
-                         q.get("ssim_vs_fp32"), INT8_MIN_SSIM)
-                continue
-            why += f", SSIM vs fp32 {q['ssim_vs_fp32']:.4f} >= {INT8_MIN_SSIM}"
         reason = f"auto picked {name_}/{p} on {dev}: {why}"
         if skipped:
             reason += " (skipped " + "; ".join(skipped) + ")"
         return runner, _choice(name_, p, dev, entry, reason)
     raise InputError(None, f"no backend could be built for {dev}: " + "; ".join(skipped),
                      "see `rtmotion info`")
+
+
+def _fastest_on_cpu(builder: EngineBuilder, candidates: list[tuple[str, str, str]],
+                    precision: str) -> tuple[GeneratorRunner, EngineChoice]:
+    """Build every compiled candidate (each once; cached), drop INT8 when its SSIM vs fp32 is
+    under the bound, and pick the lowest latency measured at build time on this machine."""
+    built: list[tuple[float, str, str, GeneratorRunner, CachedEngine]] = []
+    skipped: list[str] = []
+    for name_, p, _ in candidates:
+        if name_ == "torch":
+            continue
+        try:
+            runner, entry = builder.runner(name_, p)
+        except RtmotionError as e:
+            log.warning("auto: %s/%s is not usable here (%s)", name_, p, e)
+            skipped.append(f"{name_}/{p}: {e}")
+            continue
+        assert entry is not None
+        if p == "int8" and precision == "auto":
+            q = entry.sidecar.get("quality") or {}
+            if not q.get("within_bound"):
+                skipped.append(f"{name_}/int8: SSIM vs fp32 {q.get('ssim_vs_fp32')} < {INT8_MIN_SSIM}")
+                log.info("auto: INT8 SSIM vs fp32 %s is under the bound %.2f", q.get("ssim_vs_fp32"),
+                         INT8_MIN_SSIM)
+                continue
+        ms = float((entry.sidecar.get("latency") or {}).get("p50_ms") or float("inf"))
+        built.append((ms, name_, p, runner, entry))
+    if not built:
+        if any(c[0] == "torch" for c in candidates):
+            why = "no compiled backend could be built here" + (
+                " (" + "; ".join(skipped) + ")" if skipped else "")
+            runner = get_backend("torch", builder.generator, builder.device)
+            return runner, _choice("torch", "fp32", builder.device, None,
+                                   f"auto picked torch/fp32 on cpu: {why}")
+        raise InputError(None, "no backend could be built for the CPU: " + "; ".join(skipped),
+                         "see `rtmotion info`")
+    built.sort(key=lambda b: b[0])
+    ms, name_, p, runner, entry = built[0]
+    measured = ", ".join(f"{b[1]}/{b[2]} {b[0]:.1f} ms" for b in built)
+    reason = (f"auto picked {name_}/{p} on cpu: the fastest built for this CPU "
+              f"(median ms per frame measured at build: {measured})")
+    if p == "int8":
+        reason += (f"; INT8 SSIM vs fp32 {entry.sidecar['quality']['ssim_vs_fp32']:.4f} >= "
+                   f"{INT8_MIN_SSIM}")
+    if skipped:
+        reason += "; skipped " + "; ".join(skipped)
+    if not builder.has_calibration():
+        reason += f"; INT8 not tried: no calibration set (`rtmotion calibrate {builder.name}`)"
+    return runner, _choice(name_, p, builder.device, entry, reason)
 
 
 def _choice(backend: str, precision: str, dev: torch.device, entry: CachedEngine | None,
