@@ -164,6 +164,11 @@ class EngineBuilder:
                                  f"record it with `rtmotion calibrate {self.name}`")
             self._calibration = load_calibration(self.calibration_dir, self.config.resolution,
                                                  self.input_names)
+            recorded = self._calibration.info.get("subject_digest")
+            if recorded and recorded != self.digest:
+                log.warning("the calibration set in %s was recorded with other weights of %s "
+                            "(digest %s, now %s): re-record it with `rtmotion calibrate %s`",
+                            self.calibration_dir, self.name, recorded, self.digest, self.name)
         return self._calibration
 
     def _parity_inputs(self) -> tuple[dict[str, Any] | None, str]:
@@ -186,7 +191,7 @@ class EngineBuilder:
                                      threads=self.threads)
             return {"parity": {"reference": "torch eager fp32", "inputs": kind,
                                "max_abs_diff": diff, "atol": ONNX_ATOL},
-                    "latency": self._latency(get_backend("onnxruntime", tmp, self.device,
+                    "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
                                                          threads=self.threads))}
 
         return self.cache.ensure(spec, build)
@@ -211,7 +216,7 @@ class EngineBuilder:
                      quality["frames"], quality["ssim_vs_fp32"], INT8_MIN_SSIM,
                      quality["max_abs_diff"])
             return {"quality": quality, "calibration_frames": len(calib),
-                    "latency": self._latency(get_backend("onnxruntime", tmp, self.device,
+                    "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
                                                          precision="int8", threads=self.threads)),
                     "calibration_source": cal.info.get("poses")}
 
@@ -268,8 +273,9 @@ class EngineBuilder:
         return self.cache.ensure(spec, build)
 
     def _latency(self, runner: GeneratorRunner, warmup: int = 3, calls: int = 20) -> dict[str, Any]:
-        """Median ms per call of a freshly built engine on this machine (batch 1, recorded or
-        random inputs): what `auto` compares on the CPU. Recorded in the sidecar."""
+        """Median ms per call of a freshly built engine on this machine (recorded or random
+        inputs; ONNX graphs on the CPU, where their key says they were built): what `auto`
+        compares on the CPU. Recorded in the sidecar."""
         inputs, kind = self._parity_inputs()
         if inputs is not None:
             feeds = [{k: torch.from_numpy(v[i : i + self.batch]) for k, v in inputs.items()}
