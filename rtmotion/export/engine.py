@@ -272,7 +272,7 @@ class EngineBuilder:
 
         return self.cache.ensure(spec, build)
 
-    def _latency(self, runner: GeneratorRunner, warmup: int = 3, calls: int = 20) -> dict[str, Any]:
+    def _latency(self, runner: GeneratorRunner, warmup: int = 5, calls: int = 40) -> dict[str, Any]:
         """Median ms per call of a freshly built engine on this machine (recorded or random
         inputs; ONNX graphs on the CPU, where their key says they were built): what `auto`
         compares on the CPU. Recorded in the sidecar."""
