@@ -27,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "inspect",
     "train",
     "eval",
+    "calibrate",
+    "export",
+    "build",
 )
 
 log = logging.getLogger("rtmotion")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 NAME = "info"
-HELP = "show versions, available backends/extras, GPU and the MediaPipe model"
+HELP = "show versions, generator backends (and why one cannot run), extras, GPU, MediaPipe model"
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +90,9 @@ def collect() -> dict[str, Any]:
     pkgs = {}
     for dist, module, purpose, extra in PACKAGES:
         pkgs[dist] = {"version": _version(dist, module), "for": purpose, "extra": extra}
-    backends = {
-        "torch": pkgs["torch"]["version"] is not None,
-        "onnxruntime": pkgs["onnxruntime"]["version"] is not None,
-        "tensorrt": pkgs["tensorrt"]["version"] is not None,
-    }
-    try:
-        import onnxruntime as ort
+    from rtmotion.export.availability import backend_status
 
-        backends["onnxruntime_providers"] = ort.get_available_providers()
-    except ImportError:
-        pass
+    backends = [b.to_dict() for b in backend_status()]
     return {
         "rtmotion": __version__,
         "python": sys.version.split()[0],
@@ -123,11 +115,14 @@ def run(args: argparse.Namespace) -> int:
         ver = p["version"] or "not installed"
         hint = "" if p["version"] or p["extra"] == "core" else f"  [pip install 'rtmotion[{p['extra']}]']"
         lines.append(f"  {name:24s} {ver:16s} {p['for']}{hint}")
-    b = report["backends"]
     lines.append("")
-    lines.append("backends: " + ", ".join(k for k in ("torch", "onnxruntime", "tensorrt") if b.get(k)))
-    if "onnxruntime_providers" in b:
-        lines.append("  onnxruntime providers: " + ", ".join(b["onnxruntime_providers"]))
+    lines.append("generator backends (can run here: cpu / cuda; why not):")
+    for b in report["backends"]:
+        where = "/".join(k for k in ("cpu", "cuda") if b[k]) or "no"
+        lines.append(f"  {b['name']:12s} {str(b['version'] or '-'):16s} {where:9s}"
+                     + ("  " + "; ".join(b["why_not"]) if b["why_not"] else ""))
+        for note in b["notes"]:
+            lines.append(f"  {'':12s} {'':16s} {'':9s}  {note}")
     g = report["gpu"]
     lines.append("gpu: " + (", ".join(g["devices"]) if g["cuda"] else "none (CPU only)"))
     m = report["mediapipe_model"]

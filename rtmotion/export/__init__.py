@@ -1,1 +1,17 @@
-"""rtmotion.export"""
+"""rtmotion.export: builds what the runtime runs.
+
+- `onnx_export`: the ONNX graph (explicit exporter and opset, static shapes) + parity check;
+- `calibration`: recorded real generator inputs (calibration/<subject>/);
+- `int8`: Q/DQ INT8 graphs (onnxruntime.quantization) and their quality against fp32;
+- `aoti`: AOTInductor `.pt2` packages (needs a C++ compiler);
+- `tensorrt_build`: TensorRT engines from the ONNX graphs;
+- `cache`, `machine`: the engine cache (sidecars keyed by machine, lock, atomic rename);
+- `engine`: `open_engine(subject, backend, precision, device, engine_dir, threads)`, the one
+  call the pipeline makes;
+- `bench_generator`: `time_generators(...)`, generator latency per backend x precision x size;
+- `availability`: which backends can run here and why not.
+"""
+
+from rtmotion.export.engine import EngineChoice, open_engine
+
+__all__ = ["EngineChoice", "open_engine"]

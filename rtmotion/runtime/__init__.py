@@ -1,10 +1,16 @@
 """Generator backends behind one interface (`GeneratorRunner`: open / __call__ / close).
 
+The runtime only loads and runs; artifacts (ONNX graphs, INT8 Q/DQ graphs, AOTInductor
+packages, TensorRT engines) are built by `rtmotion.export`, whose `open_engine(subject, ...)`
+builds on first use, caches, and returns one of these runners.
+
     from rtmotion.runtime import get_backend
     with get_backend("torch", subject, device="cuda", precision="fp16") as run:
         frame, gate = run(pose_maps, warped_prev, prev_mask)
+    with get_backend("onnxruntime", "engines/x/generator.onnx") as run: ...
 
-Backends: "torch" (eager nn.Module) and "onnxruntime" (alias "ort"); TensorRT comes later.
+Backends: "torch" (eager nn.Module), "onnxruntime" (alias "ort"/"onnx": an .onnx path),
+"aoti" (an AOTInductor .pt2 path), "tensorrt" (alias "trt": a serialized engine path).
 """
 
 from __future__ import annotations
@@ -15,13 +21,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from rtmotion.errors import InputError
 from rtmotion.devices import resolve_device
+from rtmotion.errors import InputError
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
-from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.runtime.base import CallStats, GeneratorRunner
 
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
-_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch"}
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "aoti", "tensorrt")
+_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch", "trt": "tensorrt",
+            "aotinductor": "aoti"}
+
+
+def canonical_backend(name: str) -> str:
+    """The registry name of a backend name or alias ("ort" -> "onnxruntime"); InputError if
+    unknown."""
+    key = _ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in BACKENDS:
+        raise InputError(None, f"unknown backend '{name}'", f"use one of {', '.join(BACKENDS)}")
+    return key
 
 
 def _generator_of(source: Any) -> nn.Module | None:
@@ -32,23 +48,35 @@ def _generator_of(source: Any) -> nn.Module | None:
     return gen if isinstance(gen, nn.Module) else None
 
 
+def _artifact(source: Any, backend: str, what: str) -> Path:
+    if isinstance(source, (str, Path)):
+        return Path(source)
+    raise InputError(None, f"the {backend} backend runs a built {what}, not a "
+                     f"{type(source).__name__}",
+                     f"build it first: `rtmotion build SUBJECT --backend {backend}` or "
+                     f"rtmotion.export.open_engine(subject, backend='{backend}')")
+
+
 def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
-                precision: str = "fp32", cache_dir: str | Path | None = None,
-                threads: int = 0) -> GeneratorRunner:
-    """A (not yet opened) runner of the generator in `source`.
+                precision: str = "fp32", threads: int = 0,
+                input_names: list[str] | None = None) -> GeneratorRunner:
+    """A (not yet opened) runner.
 
     Args:
-        name: "torch" or "onnxruntime" (aliases: "ort", "onnx", "pytorch").
-        source: a Subject (from `rtmotion.subject.load_subject`), a generator nn.Module, or
-            (onnxruntime only) a path to an exported .onnx graph.
-        device: "cpu", "cuda", "cuda:N".
-        precision: torch only: "fp32", "fp16", "bf16" (half precisions on CUDA).
-        cache_dir: onnxruntime only: where the exported graph is cached (None: temporary).
-        threads: onnxruntime only: CPU intra-op threads (0 = default).
+        name: "torch", "onnxruntime", "aoti" or "tensorrt" (aliases: "pytorch", "ort", "onnx",
+            "aotinductor", "trt").
+        source: torch: a Subject (from `rtmotion.subject.load_subject`) or a generator module;
+            the others: the path of a built artifact (.onnx, .pt2, .plan).
+        device: "auto", "cpu", "cuda", "cuda:N".
+        precision: torch: "fp32", "fp16", "bf16" (half precisions on CUDA); onnxruntime: the
+            graph's ("fp32", or "int8" for a Q/DQ graph); aoti/tensorrt: what it was built in.
+        threads: onnxruntime / aoti on CPU: intra-op threads (0 = the library's default).
+        input_names: aoti only: the package's inputs in order (default: all of INPUT_NAMES).
     Raises:
         InputError: unknown backend, or a source the backend cannot run.
+        MissingDependencyError: the backend's package is not installed.
     """
-    key = _ALIASES.get(name.lower(), name.lower())
+    key = canonical_backend(name)
     if key == "torch":
         from rtmotion.runtime.torch_backend import TorchRunner
 
@@ -61,18 +89,22 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
     if key == "onnxruntime":
         from rtmotion.runtime.onnx_backend import OnnxRunner
 
-        if precision != "fp32":
-            raise InputError(None, f"the onnxruntime backend runs the graph's own precision, not "
-                             f"'{precision}'", "use --precision fp32 with onnxruntime")
-        if isinstance(source, (str, Path)):
-            return OnnxRunner(source, device=device, threads=threads)
-        module = _generator_of(source)
-        if module is None:
-            raise InputError(None, f"cannot run {type(source).__name__} with onnxruntime",
-                             "pass a subject, a generator or an .onnx path")
-        return OnnxRunner(module, device=device, cache_dir=cache_dir, threads=threads)
-    raise InputError(None, f"unknown backend '{name}'", f"use one of {', '.join(BACKENDS)}")
+        if precision not in ("fp32", "int8"):
+            raise InputError(None, f"the onnxruntime backend runs fp32 or INT8 Q/DQ graphs, not "
+                             f"'{precision}'", "use --precision fp32 or int8 with onnxruntime")
+        return OnnxRunner(_artifact(source, key, "ONNX graph (.onnx)"), device=device,
+                          threads=threads, precision=precision)
+    if key == "aoti":
+        from rtmotion.runtime.aoti_backend import AotiRunner
+
+        return AotiRunner(_artifact(source, key, "AOTInductor package (.pt2)"),
+                          input_names or list(INPUT_NAMES), device=device, precision=precision,
+                          threads=threads)
+    from rtmotion.runtime.tensorrt_backend import TensorRTRunner
+
+    return TensorRTRunner(_artifact(source, key, "TensorRT engine (.plan)"), device=device,
+                          precision=precision)
 
 
-__all__ = ["BACKENDS", "GeneratorRunner", "INPUT_NAMES", "OUTPUT_NAMES", "get_backend",
-           "resolve_device"]
+__all__ = ["BACKENDS", "CallStats", "GeneratorRunner", "INPUT_NAMES", "OUTPUT_NAMES",
+           "canonical_backend", "get_backend", "resolve_device"]

@@ -20,11 +20,18 @@ A runner wraps one pose-to-image generator and runs it on one device:
   `PoseGenerator.forward`'s rule (zeros frame + zero mask without a previous frame), so every
   backend computes the same thing. numpy inputs give numpy outputs; torch inputs give torch
   tensors on `runner.device`. Outputs are float32 whatever precision the backend computes in.
+
+Every call is timed (`runner.stats`, a `CallStats`: milliseconds per call, wall clock from
+entry to return, input conversion included). On CUDA the call returns once the work is queued,
+so set `runner.sync_timing = True` to wait for the GPU before the clock stops (what a benchmark
+wants; the streaming pipeline leaves it off so as not to stall the stream).
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -40,6 +47,38 @@ ArrayLike = np.ndarray | torch.Tensor
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 
 
+@dataclass
+class CallStats:
+    """Per-call wall time of a runner, in milliseconds (one entry per `__call__`)."""
+
+    ms: list[float] = field(default_factory=list)
+
+    def add(self, ms: float) -> None:
+        self.ms.append(float(ms))
+
+    def clear(self) -> None:
+        self.ms.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.ms)
+
+    def percentile(self, q: float, skip: int = 0) -> float | None:
+        """The q-th percentile (0..100) of the calls after the first `skip` (warm-up), or None."""
+        data = self.ms[skip:]
+        return float(np.percentile(data, q)) if data else None
+
+    def summary(self, skip: int = 0) -> dict[str, float | int | None]:
+        """{"calls", "mean_ms", "p50_ms", "p95_ms", "min_ms"} over the calls after `skip`."""
+        data = self.ms[skip:]
+        if not data:
+            return {"calls": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "min_ms": None}
+        arr = np.asarray(data)
+        return {"calls": len(data), "mean_ms": float(arr.mean()),
+                "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
+                "min_ms": float(arr.min())}
+
+
 class GeneratorRunner(ABC):
     """Base class of backends; subclasses implement `input_names`, `_open`, `_close` and one of
     `_run_torch` / `_run_numpy` (feeds by input name; the other converts)."""
@@ -47,9 +86,16 @@ class GeneratorRunner(ABC):
     #: registry name, e.g. "torch"
     name: str = "base"
 
+    #: the precision the runner computes in ("fp32", "fp16", "bf16", "int8")
+    precision: str = "fp32"
+
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self._device = resolve_device(device)
         self._open_flag = False
+        #: milliseconds per call (see the module docstring)
+        self.stats = CallStats()
+        #: synchronize CUDA before stopping each call's clock (benchmarks)
+        self.sync_timing = False
 
     # ---- lifecycle ----------------------------------------------------------------------
     @property
@@ -98,6 +144,15 @@ class GeneratorRunner(ABC):
         """Run the generator once; see the module docstring for shapes and ranges."""
         if not self._open_flag:
             raise RuntimeError(f"{self.name} runner is not open: use `with runner:` or runner.open()")
+        t0 = time.perf_counter()
+        out = self._call(pose_maps, warped_prev, prev_mask)
+        if self.sync_timing and self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+        self.stats.add((time.perf_counter() - t0) * 1e3)
+        return out
+
+    def _call(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None,
+              prev_mask: ArrayLike | None) -> tuple[Any, Any]:
         if pose_maps.ndim != 4:
             raise ValueError(f"pose_maps must be B x C x H x W, got {tuple(pose_maps.shape)}")
         b, _, h, w = pose_maps.shape
@@ -146,4 +201,4 @@ class GeneratorRunner(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What runs where, for logs and reports."""
-        return {"backend": self.name, "device": str(self._device)}
+        return {"backend": self.name, "device": str(self._device), "precision": self.precision}

@@ -1,60 +1,34 @@
-"""ONNX Runtime backend: runs the generator's ONNX graph in an InferenceSession.
+"""ONNX Runtime backend: runs a built generator graph (.onnx) in an InferenceSession.
 
-The graph is either given (an .onnx file written by `rtmotion.export.onnx_export`) or exported
-from a subject's generator when the runner opens: into `cache_dir` under a name that hashes the
-weights and config (so a second run reuses it), or, without `cache_dir`, into a temporary folder
-removed on `close()`.
+The runner only loads and runs: the graph is made by `rtmotion.export` (`rtmotion export`,
+`rtmotion build --backend onnxruntime`, or `rtmotion.export.open_engine`). It runs fp32 graphs
+and INT8 Q/DQ graphs (QuantizeLinear/DequantizeLinear pairs; onnxruntime fuses them into
+integer kernels on the CPU) alike: the precision is the graph's own.
 
 Execution providers: CPUExecutionProvider for device "cpu"; CUDAExecutionProvider (then CPU as
 fallback for unsupported nodes) for "cuda[:N]", which needs the onnxruntime-gpu package.
-Inputs and outputs cross through host memory (numpy); IO binding of device tensors is left for
-the TensorRT-era pipeline.
+Inputs and outputs cross through host memory (numpy).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from rtmotion.errors import InputError, MissingDependencyError
+from rtmotion.errors import InputError
+from rtmotion.lazy import require
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 from rtmotion.runtime.base import GeneratorRunner
 
 log = logging.getLogger(__name__)
 
 
-def generator_digest(generator: nn.Module) -> str:
-    """Short hex digest of a generator's config and weights (the ONNX cache key)."""
-    h = hashlib.sha256()
-    config = getattr(generator, "config", None)
-    if config is not None and hasattr(config, "to_dict"):
-        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
-    for name, t in sorted(generator.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def export_cached(generator: nn.Module, cache_dir: str | Path) -> Path:
-    """The generator's ONNX graph in `cache_dir`, exported only if not already there."""
-    from rtmotion.export.onnx_export import export_generator_onnx
-
-    cache_dir = Path(cache_dir)
-    path = cache_dir / f"generator-{generator_digest(generator)}.onnx"
-    if path.is_file():
-        log.debug("reusing cached ONNX graph %s", path)
-        return path
-    log.info("exporting the generator to ONNX: %s", path)
-    return export_generator_onnx(generator, path)
+def _ort() -> Any:
+    return require("onnxruntime", extra="dev", purpose="the onnxruntime backend")
 
 
 class OnnxRunner(GeneratorRunner):
@@ -62,39 +36,30 @@ class OnnxRunner(GeneratorRunner):
     `OUTPUT_NAMES`.
 
     Args:
-        model: path of an .onnx file, or a generator nn.Module (exported on open).
+        path: an .onnx file written by `rtmotion.export` (fp32 or INT8 Q/DQ).
         device: "cpu" or "cuda[:N]" (CUDA needs onnxruntime-gpu).
-        cache_dir: where an exported graph is kept between runs (None: a temporary folder).
         threads: intra-op threads for the CPU provider (0 = onnxruntime's default).
+        precision: what the graph computes in ("fp32" or "int8"), for reports only.
     """
 
     name = "onnxruntime"
 
-    def __init__(self, model: str | Path | nn.Module, device: str | torch.device = "cpu",
-                 cache_dir: str | Path | None = None, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu", threads: int = 0,
+                 precision: str = "fp32") -> None:
         super().__init__(device)
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise MissingDependencyError("onnxruntime", "dev", "the onnxruntime backend") from None
-        if isinstance(model, nn.Module):
-            self._module: nn.Module | None = model
-            self.path: Path | None = None
-        else:
-            self._module = None
-            self.path = Path(model)
-            if not self.path.is_file():
-                raise InputError(self.path, "ONNX file not found", "export it with `rtmotion export`")
-        self._cache_dir = None if cache_dir is None else Path(cache_dir)
-        self._tmpdir: Path | None = None
+        _ort()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(self.path, "ONNX file not found",
+                             "export it with `rtmotion export` or build it with `rtmotion build`")
+        self.precision = precision
         self._threads = int(threads)
         self._session: Any = None
         self._input_names: tuple[str, ...] = ()
         self._providers = self._pick_providers()
 
     def _pick_providers(self) -> list[Any]:
-        import onnxruntime as ort
-
+        ort = _ort()
         if self.device.type == "cpu":
             return ["CPUExecutionProvider"]
         if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -108,15 +73,7 @@ class OnnxRunner(GeneratorRunner):
         return list(self._input_names)
 
     def _open(self) -> None:
-        import onnxruntime as ort
-
-        if self._module is not None:
-            if self._cache_dir is not None:
-                self.path = export_cached(self._module, self._cache_dir)
-            else:
-                self._tmpdir = Path(tempfile.mkdtemp(prefix="rtmotion-onnx-"))
-                self.path = export_cached(self._module, self._tmpdir)
-        assert self.path is not None
+        ort = _ort()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self._threads > 0:
@@ -124,7 +81,7 @@ class OnnxRunner(GeneratorRunner):
         try:
             self._session = ort.InferenceSession(str(self.path), opts, providers=self._providers)
         except Exception as e:  # onnxruntime raises its own exception types for a bad graph
-            raise InputError(self.path, f"not a loadable ONNX graph ({e})",
+            raise InputError(self.path, f"not a loadable ONNX graph ({str(e).splitlines()[0][:160]})",
                              "re-export it with `rtmotion export`") from None
         names = [i.name for i in self._session.get_inputs()]
         outs = [o.name for o in self._session.get_outputs()]
@@ -135,9 +92,6 @@ class OnnxRunner(GeneratorRunner):
 
     def _close(self) -> None:
         self._session = None
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
 
     def _run_numpy(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         frame, gate = self._session.run(list(OUTPUT_NAMES), feeds)
@@ -145,5 +99,5 @@ class OnnxRunner(GeneratorRunner):
 
     def describe(self) -> dict[str, Any]:
         providers = self._session.get_providers() if self._session is not None else self._providers
-        return {**super().describe(), "onnx": str(self.path) if self.path else None,
+        return {**super().describe(), "artifact": str(self.path),
                 "providers": [p if isinstance(p, str) else p[0] for p in providers]}

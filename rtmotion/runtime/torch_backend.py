@@ -8,8 +8,6 @@ fp32 on most CPUs and not what a benchmark should report.
 from __future__ import annotations
 
 import copy
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -75,5 +73,3 @@ class TorchRunner(GeneratorRunner):
         frame, gate = out[0], out[1]  # B x 3 x H x W in [-1, 1], B x 1 x H x W in [0, 1]
         return frame.float(), gate.float()
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "precision": self.precision}

@@ -10,7 +10,7 @@ from rtmotion.errors import InputError
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
 from rtmotion.runtime import get_backend
-from rtmotion.runtime.onnx_backend import OnnxRunner, generator_digest
+from rtmotion.runtime.onnx_backend import OnnxRunner
 from rtmotion.runtime.torch_backend import TorchRunner
 
 RES = (32, 32)
@@ -75,11 +75,14 @@ def test_numpy_in_numpy_out(generator: torch.nn.Module) -> None:
 
 
 def test_onnxruntime_matches_torch(generator: torch.nn.Module, tmp_path) -> None:
+    from rtmotion.export.onnx_export import export_generator_onnx
+
     pm, wp, mask = _inputs(3)
     with get_backend("torch", generator) as t_run:
         tf, tg = t_run(pm, wp, mask)
         tf0, _ = t_run(pm)
-    with get_backend("onnxruntime", generator, cache_dir=tmp_path) as o_run:
+    path = export_generator_onnx(generator, tmp_path / "g.onnx")
+    with get_backend("onnxruntime", path) as o_run:
         assert isinstance(o_run, OnnxRunner)
         assert o_run.input_names == ["pose_maps", "warped_prev", "prev_mask"]
         of, og = o_run(pm, wp, mask)
@@ -91,25 +94,31 @@ def test_onnxruntime_matches_torch(generator: torch.nn.Module, tmp_path) -> None
     torch.testing.assert_close(og, tg, atol=1e-4, rtol=0)
     torch.testing.assert_close(of0, tf0, atol=1e-4, rtol=0)
     np.testing.assert_allclose(of_np, tf.numpy(), atol=1e-4)
-    # cached export: named by the weights' digest, reused by a second runner
-    cached = tmp_path / f"generator-{generator_digest(generator)}.onnx"
-    assert cached.is_file()
-    mtime = cached.stat().st_mtime_ns
-    with get_backend("ort", generator, cache_dir=tmp_path) as again:
-        again(pm)
-    assert cached.stat().st_mtime_ns == mtime
-    # an .onnx path directly
-    with get_backend("onnxruntime", cached) as from_file:
-        ff, _ = from_file(pm, wp, mask)
+    with get_backend("ort", path) as again:  # alias
+        ff, _ = again(pm, wp, mask)
     torch.testing.assert_close(ff, of)
 
 
-def test_temporary_export_is_removed_on_close(generator: torch.nn.Module) -> None:
-    run = get_backend("onnxruntime", generator).open()
-    path = run.path
-    assert path is not None and path.is_file()
-    run.close()
-    assert not path.exists()
+def test_runtime_only_runs_built_artifacts(generator: torch.nn.Module) -> None:
+    """Building is rtmotion.export's job: the runtime refuses a module for an engine backend and
+    says how to build one."""
+    for name in ("onnxruntime", "aoti"):
+        with pytest.raises(InputError, match="runs a built .*rtmotion build"):
+            get_backend(name, generator)
+
+
+def test_every_call_is_timed(generator: torch.nn.Module) -> None:
+    pm, wp, mask = _inputs(5)
+    with get_backend("torch", generator) as run:
+        assert run.stats.count == 0 and run.stats.summary()["p50_ms"] is None
+        for _ in range(3):
+            run(pm, wp, mask)
+        run(pm.numpy())
+    s = run.stats.summary()
+    assert run.stats.count == 4 and s["calls"] == 4
+    assert 0 < s["min_ms"] <= s["p50_ms"] <= s["p95_ms"]
+    assert run.stats.summary(skip=1)["calls"] == 3
+    assert run.describe()["precision"] == "fp32"
 
 
 def test_runner_must_be_open_and_bad_inputs(generator: torch.nn.Module) -> None:

@@ -1,0 +1,521 @@
+"""`open_engine`: the one call that gives the pipeline a runner for a subject's generator.
+
+    runner, choice = open_engine(subject, backend="auto", precision="auto", device="auto")
+    log.info("%s", choice.reason)      # "auto picked aoti/fp32 on cpu: ..."
+    with runner:                       # the runner is returned NOT opened
+        frame, gate = runner(pose_maps, warped_prev, prev_mask)
+
+It builds the engine on first use into the engine cache (`engines/` by default; see
+`rtmotion.export.cache`), reuses it afterwards, and rebuilds it (with one "rebuilding" log
+line) when the cached one was built for another machine, torch, subject, or is damaged.
+
+Backends and what is built (W x H = the subject's resolution, batch 1 by default):
+
+    backend       precision          artifact                    built from
+    torch         fp32 | fp16 | bf16 (nothing: eager module)     -
+    onnxruntime   fp32               onnx-fp32-...onnx           torch.onnx.export (+ parity)
+    onnxruntime   int8               onnxruntime-int8-...onnx    Q/DQ from the fp32 graph + a
+                                                                 calibration set (+ quality)
+    aoti          fp32 (fp16, bf16   aoti-<p>-<device>-...pt2    torch.export + AOTInductor
+                  on CUDA)                                       (+ parity)
+    tensorrt      fp16 | fp32 | int8 tensorrt-<p>-<gpu>-...plan  the fp32 / fp16 / Q/DQ graph
+
+`auto` backend:
+    CUDA: the first that builds of TensorRT (when it imports), AOTInductor CUDA (loaded once in
+          a child process first, see `aoti.probe_in_subprocess`), torch CUDA (fp16). Not
+          measured here (no GPU machine was lent to this work): the order is the usual one.
+    CPU:  every compiled candidate is built (once, cached): AOTInductor (when a C++ compiler is
+          here), ONNX Runtime INT8 (when a calibration set exists; used only when its SSIM
+          against fp32 is >= INT8_MIN_SSIM), ONNX Runtime fp32; each build measures its median
+          latency on this machine into its sidecar, and the fastest is picked. On the 2-core
+          dev CPU that is ONNX Runtime (INT8 when calibrated), not AOTInductor
+          (docs/BENCHMARKS.md, "Generator engines"). torch when none can be built.
+A backend or device that was asked for and cannot run is an error (InputError /
+MissingDependencyError, one line), never a silent fall back to another backend or the CPU.
+Only when the backend is "auto" does a failed build fall through to the next candidate (said
+in the log and in `EngineChoice.reason`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rtmotion.devices import resolve_device
+from rtmotion.errors import InputError, RtmotionError
+from rtmotion.export.aoti import MissingCompilerError, build_aoti, find_cxx, probe_in_subprocess
+from rtmotion.export.cache import CachedEngine, EngineCache, EngineSpec
+from rtmotion.export.calibration import (
+    DEFAULT_CALIBRATION_DIR,
+    CalibrationSet,
+    calibration_paths,
+    load_calibration,
+    split,
+)
+from rtmotion.export.int8 import INT8_MIN_SSIM, int8_quality, quantize_int8
+from rtmotion.export.machine import device_tag, generator_digest, machine_fingerprint
+from rtmotion.export.onnx_export import OPSET, check_onnx_parity, export_generator_onnx
+from rtmotion.lazy import available, require
+from rtmotion.models.generator import PoseGenerator, input_names, input_shapes
+from rtmotion.runtime import canonical_backend, get_backend
+from rtmotion.runtime.base import GeneratorRunner
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+#: largest |AOTInductor - torch| accepted at build time (measured ~2e-6 on fp32 CPU builds)
+AOTI_ATOL = 1e-3
+#: largest |ONNX Runtime fp32 - torch| accepted at export time: measured 5.5e-5 on demo-ada at
+#: 128x128 and 6e-4 at 256x256 (ONNX Runtime's instance norm and conv kernels accumulate
+#: differently); 2e-3 is a quarter of one 8-bit grey level (1 / 127.5 in [-1, 1] units).
+ONNX_ATOL = 2e-3
+
+_BACKEND_PRECISIONS = {
+    "torch": ("fp32", "fp16", "bf16"),
+    "onnxruntime": ("fp32", "int8"),
+    "aoti": ("fp32", "fp16", "bf16"),
+    "tensorrt": ("fp16", "fp32", "int8"),
+}
+
+
+@dataclass
+class EngineChoice:
+    """What `open_engine` picked.
+
+    Attributes:
+        backend: "torch", "onnxruntime", "aoti" or "tensorrt".
+        precision: "fp32", "fp16", "bf16" or "int8".
+        device: "cpu", "cuda:0"...
+        artifact: the engine file the runner loads (None for torch).
+        reason: one sentence saying why, e.g. "auto picked aoti/fp32 on cpu: ...".
+        built: True when this call built the artifact (False: reused from the cache).
+        info: the artifact's sidecar (build time, parity, INT8 quality...), {} for torch.
+    """
+
+    backend: str
+    precision: str
+    device: str
+    artifact: Path | None
+    reason: str
+    built: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineBuilder:
+    """Builds (through the cache) the artifacts of one generator on one device.
+
+    Args:
+        generator: the generator (a subject's, or any PoseGenerator).
+        name: the subject name (folder name in the cache).
+        device: where the engines will run.
+        cache: the engine cache.
+        calibration_dir: the folder holding this generator's calibration sets
+            (calibration/<subject>/), or None.
+        calibration: a calibration set to use instead of reading `calibration_dir`.
+        threads: intra-op threads for onnxruntime / aoti on CPU (0 = the library default).
+        batch: static batch size.
+    """
+
+    def __init__(self, generator: PoseGenerator, name: str, device: torch.device,
+                 cache: EngineCache, calibration_dir: Path | None = None,
+                 calibration: CalibrationSet | None = None, threads: int = 0,
+                 batch: int = 1) -> None:
+        self.generator = generator
+        self.config = generator.config
+        self.name = name
+        self.device = device
+        self.cache = cache
+        self.calibration_dir = calibration_dir
+        self._calibration = calibration
+        self.threads = int(threads)
+        self.batch = int(batch)
+        self.digest = generator_digest(generator)
+        self.folder = cache.subject_dir(name, self.digest)
+        self.input_names = input_names(self.config)
+        self.shapes = {k: list(v) for k, v in input_shapes(self.config, self.batch).items()}
+
+    # ---- shared pieces -----------------------------------------------------------------------
+    @property
+    def _size(self) -> str:
+        w, h = self.config.resolution
+        return f"b{self.batch}-{w}x{h}"
+
+    def _key(self, backend: str, precision: str, device: torch.device, **more: Any) -> dict[str, Any]:
+        return {"subject": self.name, "subject_digest": self.digest, "backend": backend,
+                "precision": precision, "batch": self.batch, "inputs": self.shapes,
+                "machine": machine_fingerprint(device), **more}
+
+    def has_calibration(self) -> bool:
+        if self._calibration is not None:
+            return True
+        if self.calibration_dir is None:
+            return False
+        return calibration_paths(self.calibration_dir, self.config.resolution)[0].is_file()
+
+    def calibration(self) -> CalibrationSet:
+        """The calibration set (InputError naming the command to run when there is none)."""
+        if self._calibration is None:
+            if self.calibration_dir is None:
+                raise InputError(None, f"no calibration set for {self.name} (needed for INT8)",
+                                 f"record it with `rtmotion calibrate {self.name}`")
+            self._calibration = load_calibration(self.calibration_dir, self.config.resolution,
+                                                 self.input_names)
+            recorded = self._calibration.info.get("subject_digest")
+            if recorded and recorded != self.digest:
+                log.warning("the calibration set in %s was recorded with other weights of %s "
+                            "(digest %s, now %s): re-record it with `rtmotion calibrate %s`",
+                            self.calibration_dir, self.name, recorded, self.digest, self.name)
+        return self._calibration
+
+    def _parity_inputs(self) -> tuple[dict[str, Any] | None, str]:
+        if self.has_calibration():
+            cal = self.calibration()
+            return {k: cal.arrays[k] for k in self.input_names}, "recorded"
+        return None, "random"
+
+    # ---- artifacts ---------------------------------------------------------------------------
+    def onnx_fp32(self) -> CachedEngine:
+        """The exported fp32 ONNX graph, checked against torch (max abs difference recorded)."""
+        spec = EngineSpec(self.folder, f"onnx-fp32-{self._size}", ".onnx",
+                          self._key("onnx", "fp32", torch.device("cpu"), opset=OPSET,
+                                    exporter="torchscript (dynamo=False)"))
+
+        def build(tmp: Path) -> dict[str, Any]:
+            export_generator_onnx(self.generator, tmp, batch=self.batch, opset_version=OPSET)
+            inputs, kind = self._parity_inputs()
+            diff = check_onnx_parity(self.generator, tmp, atol=ONNX_ATOL, inputs=inputs,
+                                     threads=self.threads)
+            return {"parity": {"reference": "torch eager fp32", "inputs": kind,
+                               "max_abs_diff": diff, "atol": ONNX_ATOL},
+                    "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
+                                                         threads=self.threads))}
+
+        return self.cache.ensure(spec, build)
+
+    def onnxruntime_int8(self, flavour: str = "onnxruntime") -> CachedEngine:
+        """The INT8 Q/DQ graph, with its quality against fp32 on held-out recorded frames."""
+        graph = self.onnx_fp32()
+        cal = self.calibration()
+        ort = require("onnxruntime", extra="dev", purpose="INT8 quantization")
+        prefix = "onnxruntime" if flavour == "onnxruntime" else "qdq-tensorrt"
+        spec = EngineSpec(self.folder, f"{prefix}-int8-{self._size}", ".onnx",
+                          self._key(prefix, "int8", torch.device("cpu"),
+                                    backend_version=ort.__version__,
+                                    onnx_sha256=graph.sidecar["artifact_sha256"],
+                                    calibration_digest=cal.digest(), flavour=flavour))
+
+        def build(tmp: Path) -> dict[str, Any]:
+            calib, held = split(cal)
+            quantize_int8(graph.path, tmp, calib, flavour=flavour)
+            quality = int8_quality(graph.path, tmp, held, threads=self.threads)
+            log.info("INT8 vs fp32 on %d held-out frames: SSIM %.4f (bound %.2f), max abs diff %.3f",
+                     quality["frames"], quality["ssim_vs_fp32"], INT8_MIN_SSIM,
+                     quality["max_abs_diff"])
+            return {"quality": quality, "calibration_frames": len(calib),
+                    "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
+                                                         precision="int8", threads=self.threads)),
+                    "calibration_source": cal.info.get("poses")}
+
+        return self.cache.ensure(spec, build)
+
+    def aoti(self, precision: str) -> CachedEngine:
+        """The AOTInductor package for this device, checked against torch eager."""
+        if find_cxx() is None:
+            raise MissingCompilerError()
+        spec = EngineSpec(self.folder, f"aoti-{precision}-{device_tag(self.device)}-{self._size}",
+                          ".pt2", self._key("aoti", precision, self.device,
+                                            backend_version=torch.__version__))
+
+        def build(tmp: Path) -> dict[str, Any]:
+            build_aoti(self.generator, tmp, self.device, precision, self.batch)
+            if self.device.type == "cuda":  # see probe_in_subprocess: a crash must not be ours
+                probe_in_subprocess(tmp, self.device, list(self.shapes.values()), precision)
+            def runner() -> GeneratorRunner:
+                return get_backend("aoti", tmp, self.device, precision=precision,
+                                   input_names=self.input_names, threads=self.threads)
+
+            diff = self._runner_parity(runner(), AOTI_ATOL if precision == "fp32" else 5e-2)
+            return {"parity": {"reference": "torch eager fp32", "max_abs_diff": diff},
+                    "latency": self._latency(runner())}
+
+        return self.cache.ensure(spec, build)
+
+    def tensorrt(self, precision: str) -> CachedEngine:
+        """The TensorRT engine for this GPU (built from the fp32, fp16 or Q/DQ graph)."""
+        from rtmotion.export.tensorrt_build import build_tensorrt, tensorrt_version, to_fp16_graph
+        from rtmotion.runtime.tensorrt_backend import import_tensorrt
+
+        trt = import_tensorrt()
+        if self.device.type != "cuda":
+            raise InputError(None, "the tensorrt backend needs a CUDA GPU", "use --device cuda")
+        source = self.onnxruntime_int8("tensorrt") if precision == "int8" else self.onnx_fp32()
+        spec = EngineSpec(self.folder, f"tensorrt-{precision}-{device_tag(self.device)}-{self._size}",
+                          ".plan", self._key("tensorrt", precision, self.device,
+                                             backend_version=tensorrt_version(),
+                                             onnx_sha256=source.sidecar["artifact_sha256"]))
+
+        def build(tmp: Path) -> dict[str, Any]:
+            graph = source.path
+            strongly_typed = hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
+            if precision == "fp16" and strongly_typed:
+                graph = to_fp16_graph(source.path, tmp.with_suffix(".fp16.onnx"))
+            try:
+                extra = build_tensorrt(graph, tmp, precision, self.device)
+            finally:
+                if graph != source.path:
+                    graph.unlink(missing_ok=True)
+            return extra
+
+        return self.cache.ensure(spec, build)
+
+    def _latency(self, runner: GeneratorRunner, warmup: int = 5, calls: int = 40) -> dict[str, Any]:
+        """Median ms per call of a freshly built engine on this machine (recorded or random
+        inputs; ONNX graphs on the CPU, where their key says they were built): what `auto`
+        compares on the CPU. Recorded in the sidecar."""
+        inputs, kind = self._parity_inputs()
+        if inputs is not None:
+            feeds = [{k: torch.from_numpy(v[i : i + self.batch]) for k, v in inputs.items()}
+                     for i in range(0, min(8, len(next(iter(inputs.values())))), self.batch)]
+        else:
+            from rtmotion.models.generator import example_inputs
+
+            feeds = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
+        with runner:
+            runner.sync_timing = True
+            for i in range(warmup + calls):
+                f = feeds[i % len(feeds)]
+                runner(*(f[k].to(runner.device) for k in self.input_names))
+        ms = runner.stats.summary(skip=warmup)
+        return {"p50_ms": round(ms["p50_ms"], 3), "calls": calls, "threads": self.threads,
+                "inputs": kind}
+
+    def _runner_parity(self, runner: GeneratorRunner, atol: float) -> float:
+        """Largest |runner - torch eager| over a few recorded (or random) inputs."""
+        inputs, _ = self._parity_inputs()
+        ref = get_backend("torch", self.generator, "cpu")
+        feeds_list = []
+        if inputs is not None:
+            n = min(4, len(next(iter(inputs.values()))))
+            feeds_list = [{k: torch.from_numpy(v[i : i + 1]) for k, v in inputs.items()}
+                          for i in range(n)]
+        else:
+            from rtmotion.models.generator import example_inputs
+
+            feeds_list = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
+        diff = 0.0
+        with ref, runner:
+            for feeds in feeds_list:
+                args = [feeds[k] for k in self.input_names]
+                want = ref(*args)
+                got = runner(*(a.to(runner.device) for a in args))
+                diff = max(diff, *(float((g.float().cpu() - w).abs().max())
+                                   for g, w in zip(got, want, strict=True)))
+        if not diff <= atol:
+            from rtmotion.export.onnx_export import ParityError
+
+            raise ParityError(f"{runner.name} engine differs from torch by {diff:.3g} > {atol:.3g}")
+        log.info("%s parity with torch: max abs diff %.3g", runner.name, diff)
+        return diff
+
+    # ---- runners -----------------------------------------------------------------------------
+    def runner(self, backend: str, precision: str) -> tuple[GeneratorRunner, CachedEngine | None]:
+        """A runner (not opened) of `backend` / `precision`, building what it needs."""
+        dev = self.device
+        if backend == "torch":
+            return get_backend("torch", self.generator, dev, precision=precision), None
+        if backend == "onnxruntime":
+            entry = self.onnxruntime_int8() if precision == "int8" else self.onnx_fp32()
+            return get_backend("onnxruntime", entry.path, dev, precision=precision,
+                               threads=self.threads), entry
+        if backend == "aoti":
+            entry = self.aoti(precision)
+            return get_backend("aoti", entry.path, dev, precision=precision, threads=self.threads,
+                               input_names=self.input_names), entry
+        entry = self.tensorrt(precision)
+        return get_backend("tensorrt", entry.path, dev, precision=precision), entry
+
+
+def _check_request(backend: str, precision: str, device: torch.device) -> None:
+    if precision != "auto" and precision not in PRECISIONS:
+        raise InputError(None, f"unknown precision '{precision}'",
+                         f"use auto or one of {', '.join(PRECISIONS)}")
+    if backend == "auto":
+        if precision in ("fp16", "bf16") and device.type != "cuda":
+            raise InputError(None, f"precision {precision} needs a CUDA device", "use fp32 or int8 on the CPU")
+        return
+    allowed = _BACKEND_PRECISIONS[backend]
+    if precision != "auto" and precision not in allowed:
+        raise InputError(None, f"the {backend} backend builds {', '.join(allowed)}, not {precision}",
+                         f"use --precision {allowed[0]}")
+    if backend == "tensorrt" and device.type != "cuda":
+        raise InputError(None, "the tensorrt backend needs a CUDA GPU, and the device is the CPU",
+                         "use --device cuda on a machine with an NVIDIA GPU, or --backend aoti")
+    if precision in ("fp16", "bf16") and device.type != "cuda":
+        raise InputError(None, f"{backend} {precision} needs a CUDA device", "use fp32 on the CPU")
+
+
+def _explicit_precision(backend: str, precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    if backend in ("torch", "aoti"):
+        return "fp16" if device.type == "cuda" else "fp32"
+    if backend == "tensorrt":
+        return "fp16"
+    return "fp32"  # onnxruntime: INT8 only when asked for, or chosen by backend=auto
+
+
+def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilder
+                     ) -> list[tuple[str, str, str]]:
+    """(backend, precision, why this one) in the order `auto` tries them."""
+    out: list[tuple[str, str, str]] = []
+    if device.type == "cuda":
+        p = "fp16" if precision == "auto" else precision
+        if available("tensorrt") and p in _BACKEND_PRECISIONS["tensorrt"]:
+            out.append(("tensorrt", p, "TensorRT is the fastest on NVIDIA GPUs"))
+        if p in _BACKEND_PRECISIONS["aoti"] and find_cxx() is not None:
+            out.append(("aoti", p, "AOTInductor CUDA (no TensorRT here)"))
+        if p in _BACKEND_PRECISIONS["torch"]:
+            out.append(("torch", p, "torch CUDA (no TensorRT or AOTInductor build here)"))
+        return out
+    if precision in ("auto", "fp32") and find_cxx() is not None:
+        out.append(("aoti", "fp32", "AOTInductor"))
+    if available("onnxruntime"):
+        # int8 asked for without a set: kept, so the error names `rtmotion calibrate`
+        if precision == "int8" or (precision == "auto" and builder.has_calibration()):
+            out.append(("onnxruntime", "int8", "ONNX Runtime INT8"))
+        if precision in ("auto", "fp32"):
+            out.append(("onnxruntime", "fp32", "ONNX Runtime fp32"))
+    if precision in ("auto", "fp32"):
+        out.append(("torch", "fp32", "torch eager"))
+    return out
+
+
+def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
+                 precision: str = "auto", device: str | torch.device = "auto",
+                 engine_dir: str | Path = Path("engines"), threads: int = 0,
+                 calibration_dir: str | Path | None = DEFAULT_CALIBRATION_DIR,
+                 calibration: CalibrationSet | None = None, batch: int = 1,
+                 ) -> tuple[GeneratorRunner, EngineChoice]:
+    """`open_engine` for any generator (`name`: its folder in the cache; `calibration_dir`:
+    the folder holding its sets, e.g. calibration/<name>; `calibration`: a set to use instead).
+    See `open_engine`."""
+    dev = resolve_device(device)
+    auto_backend = backend == "auto"
+    key = backend if auto_backend else canonical_backend(backend)
+    _check_request(key, precision, dev)
+    builder = EngineBuilder(generator, name, dev, EngineCache(engine_dir),
+                            Path(calibration_dir) if calibration_dir is not None else None,
+                            calibration, threads, batch)
+    if not auto_backend:
+        p = _explicit_precision(key, precision, dev)
+        runner, entry = builder.runner(key, p)
+        return runner, _choice(key, p, dev, entry, f"{key}/{p} on {dev} as asked")
+    candidates = _auto_candidates(precision, dev, builder)
+    if not candidates:
+        raise InputError(None, f"no backend here runs precision {precision} on {dev}",
+                         "see `rtmotion info` for the backends this machine has")
+    if dev.type == "cpu":
+        return _fastest_on_cpu(builder, candidates, precision)
+    skipped: list[str] = []
+    for name_, p, why in candidates:
+        try:
+            runner, entry = builder.runner(name_, p)
+        except RtmotionError as e:
+            if name_ == "torch":
+                raise
+            log.warning("auto: %s/%s is not usable here (%s); trying the next backend", name_, p, e)
+            skipped.append(f"{name_}/{p}: {e}")
+            continue
+        reason = f"auto picked {name_}/{p} on {dev}: {why}"
+        if skipped:
+            reason += " (skipped " + "; ".join(skipped) + ")"
+        return runner, _choice(name_, p, dev, entry, reason)
+    raise InputError(None, f"no backend could be built for {dev}: " + "; ".join(skipped),
+                     "see `rtmotion info`")
+
+
+def _fastest_on_cpu(builder: EngineBuilder, candidates: list[tuple[str, str, str]],
+                    precision: str) -> tuple[GeneratorRunner, EngineChoice]:
+    """Build every compiled candidate (each once; cached), drop INT8 when its SSIM vs fp32 is
+    under the bound, and pick the lowest latency measured at build time on this machine."""
+    built: list[tuple[float, str, str, GeneratorRunner, CachedEngine]] = []
+    skipped: list[str] = []
+    for name_, p, _ in candidates:
+        if name_ == "torch":
+            continue
+        try:
+            runner, entry = builder.runner(name_, p)
+        except RtmotionError as e:
+            log.warning("auto: %s/%s is not usable here (%s)", name_, p, e)
+            skipped.append(f"{name_}/{p}: {e}")
+            continue
+        assert entry is not None
+        if p == "int8" and precision == "auto":
+            q = entry.sidecar.get("quality") or {}
+            if not q.get("within_bound"):
+                skipped.append(f"{name_}/int8: SSIM vs fp32 {q.get('ssim_vs_fp32')} < {INT8_MIN_SSIM}")
+                log.info("auto: INT8 SSIM vs fp32 %s is under the bound %.2f", q.get("ssim_vs_fp32"),
+                         INT8_MIN_SSIM)
+                continue
+        ms = float((entry.sidecar.get("latency") or {}).get("p50_ms") or float("inf"))
+        built.append((ms, name_, p, runner, entry))
+    if not built:
+        if any(c[0] == "torch" for c in candidates):
+            why = "no compiled backend could be built here" + (
+                " (" + "; ".join(skipped) + ")" if skipped else "")
+            runner = get_backend("torch", builder.generator, builder.device)
+            return runner, _choice("torch", "fp32", builder.device, None,
+                                   f"auto picked torch/fp32 on cpu: {why}")
+        raise InputError(None, "no backend could be built for the CPU: " + "; ".join(skipped),
+                         "see `rtmotion info`")
+    built.sort(key=lambda b: b[0])
+    ms, name_, p, runner, entry = built[0]
+    measured = ", ".join(f"{b[1]}/{b[2]} {b[0]:.1f} ms" for b in built)
+    reason = (f"auto picked {name_}/{p} on cpu: the fastest built for this CPU "
+              f"(median ms per frame measured at build: {measured})")
+    if p == "int8":
+        reason += (f"; INT8 SSIM vs fp32 {entry.sidecar['quality']['ssim_vs_fp32']:.4f} >= "
+                   f"{INT8_MIN_SSIM}")
+    if skipped:
+        reason += "; skipped " + "; ".join(skipped)
+    if not builder.has_calibration():
+        reason += f"; INT8 not tried: no calibration set (`rtmotion calibrate {builder.name}`)"
+    return runner, _choice(name_, p, builder.device, entry, reason)
+
+
+def _choice(backend: str, precision: str, dev: torch.device, entry: CachedEngine | None,
+            reason: str) -> EngineChoice:
+    return EngineChoice(backend, precision, str(dev), entry.path if entry else None, reason,
+                        built=bool(entry and entry.built), info=dict(entry.sidecar) if entry else {})
+
+
+def open_engine(subject: Any, backend: str = "auto", precision: str = "auto",
+                device: str | torch.device = "auto", engine_dir: str | Path = Path("engines"),
+                threads: int = 0, calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
+                ) -> tuple[GeneratorRunner, EngineChoice]:
+    """A runner of the subject's generator on the chosen backend, building it on first use.
+
+    Args:
+        subject: a loaded `rtmotion.subject.Subject`.
+        backend: "auto", "torch", "onnxruntime", "aoti" or "tensorrt" (aliases accepted).
+        precision: "auto", "fp32", "fp16", "bf16" or "int8".
+        device: "auto", "cpu", "cuda", "cuda:N" (`rtmotion.devices.resolve_device`).
+        engine_dir: the engine cache folder.
+        threads: CPU intra-op threads for onnxruntime / aoti (0 = the library default).
+        calibration_dir: the root of calibration sets; the subject's are in
+            `<calibration_dir>/<subject name>/<W>x<H>.npz` (`rtmotion calibrate`).
+    Returns:
+        (runner, choice): the runner is NOT opened (open it, or use it as a context manager,
+        or give it to `SubjectSynthesizer`, which opens it); `choice` says what was picked and
+        why (`choice.reason`, one sentence for the log).
+    Raises:
+        InputError: a backend/precision/device combination that cannot run here (e.g.
+            tensorrt or fp16 without a CUDA GPU), INT8 without a calibration set.
+        MissingDependencyError: the backend's package or a C++ compiler (aoti) is missing.
+    """
+    return open_builder(subject.generator, subject.name, backend, precision, device, engine_dir,
+                        threads, Path(calibration_dir) / subject.name)
