@@ -3,7 +3,8 @@
 - sizes "WIDTHxHEIGHT" (or one number for a square where a command allows it), frame rates;
 - `--device` (auto | cpu | cuda | cuda:N, checked by `rtmotion.devices.resolve_device` in `run`);
 - `--kernels` (numpy | torch | cupy: which implementation computes maps / flow / warp);
-- `--backend` (which runtime runs the generator: torch, onnxruntime, compiled engines).
+- `--backend` / `--precision` / `--engine-dir` (which runtime runs the generator: torch,
+  ONNX Runtime, compiled engines built on first use).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import re
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
 
@@ -78,7 +80,26 @@ def add_kernels(parser: argparse.ArgumentParser, default: str = "auto") -> None:
                              "maps and torch for flow and warp)")
 
 
-def add_backend(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str) -> None:
-    """`--backend`: the runtime that runs the generator."""
-    parser.add_argument("--backend", choices=choices, default=default,
-                        help="generator runtime")
+#: Generator runtimes (`rtmotion.export.open_engine`) and precisions.
+BACKEND_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "aoti", "tensorrt")
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16", "int8")
+
+
+def add_engine_options(parser: argparse.ArgumentParser, backend: str = "auto",
+                       precision: str = "auto") -> None:
+    """`--backend`, `--precision`, `--engine-dir`, `--threads`: which runtime runs the generator.
+
+    A compiled engine is built on first use into the engine cache and reused after; a GPU
+    backend that cannot run here is an error, never a silent fall back to the CPU.
+    """
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=backend,
+                        help="generator runtime (auto: the fastest built for this machine: "
+                             "TensorRT, then AOTInductor or torch on CUDA; on the CPU the fastest "
+                             "measured of ONNX Runtime fp32/INT8 and AOTInductor)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default=precision,
+                        help="generator precision (fp16/bf16 need CUDA; int8 needs a calibration "
+                             "set from `rtmotion calibrate`; auto picks per backend)")
+    parser.add_argument("--engine-dir", type=Path, default=Path("engines"),
+                        help="engine cache folder (engines are built here on first use)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads of ONNX Runtime / AOTInductor (0: the library default)")

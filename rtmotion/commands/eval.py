@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device
+from rtmotion.commands.args import add_device, add_engine_options
 
 NAME = "eval"
 HELP = "score a subject: SSIM/PSNR (body, face), pose distance, flicker on held-out frames"
@@ -47,11 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transfer-seed", type=int,
                         help="seed of the transfer motion (default: the subject's seed + 1, "
                              "i.e. movement it has not seen)")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
-                        help="generator runtime")
+    add_engine_options(parser, backend="torch", precision="fp32")
     add_device(parser)
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
-                        help="torch backend precision (half precisions on CUDA only)")
     parser.add_argument("--no-pose", action="store_true",
                         help="skip the MediaPipe pose re-extraction (pose distance)")
     parser.add_argument("--no-face", action="store_true",
@@ -94,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         source = video_source(subject, args.video, args.poses, args.max_frames)
     else:
         source = heldout_source(subject, args.max_frames)
-    opts = EvalOptions(backend=args.backend, device=str(resolve_device(args.device)), precision=args.precision,
+    opts = EvalOptions(backend=args.backend, device=str(resolve_device(args.device)),
+                       precision=args.precision, engine_dir=args.engine_dir, threads=args.threads,
                        pose_metrics=not args.no_pose, samples_dir=args.samples,
                        num_samples=args.num_samples, use_face=not args.no_face)
     report = run_evaluation(subject, source, opts)

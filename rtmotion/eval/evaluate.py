@@ -50,11 +50,11 @@ from rtmotion.eval.report import (
     write_png,
 )
 from rtmotion.eval.sources import EvalSource
+from rtmotion.export import open_engine
 from rtmotion.pipeline.synthesize import SubjectSynthesizer
 from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.progress import progress
-from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import Subject
 
@@ -92,7 +92,8 @@ class EvalOptions:
     """How to run an evaluation.
 
     Attributes:
-        backend, device, precision: the generator runtime (`rtmotion.runtime.get_backend`).
+        backend, device, precision, engine_dir, threads: the generator runtime
+            (`rtmotion.export.open_engine`; compiled engines are built on first use).
         pose_metrics: re-extract poses with MediaPipe (pose_distance, pose_detected).
         pose_real: also on the real frames (the reference floor).
         samples_dir: where to write sample PNGs (pose | generated | real), or None.
@@ -104,6 +105,8 @@ class EvalOptions:
     backend: str = "torch"
     device: str = "cpu"
     precision: str = "fp32"
+    engine_dir: Path = Path("engines")
+    threads: int = 0
     pose_metrics: bool = True
     pose_real: bool = True
     samples_dir: Path | None = None
@@ -143,7 +146,9 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     Raises InputError when no frame has a person in its driving pose.
     """
     opt = options or EvalOptions()
-    runner = get_backend(opt.backend, subject, opt.device, precision=opt.precision)
+    runner, choice = open_engine(subject, opt.backend, opt.precision, opt.device, opt.engine_dir,
+                                 opt.threads)
+    log.info("generator: %s", choice.reason)
     samples = set(pick_sample_indices(source.total, opt.num_samples)) if opt.samples_dir else set()
     if opt.samples_dir is not None:
         Path(opt.samples_dir).mkdir(parents=True, exist_ok=True)
