@@ -237,3 +237,19 @@ def test_video_without_poses_extracts_them(tiny_subject, tmp_path: Path, capsys)
     assert rc == 0, err
     r = json.loads(report.read_text())
     assert r["source"]["poses"] == "mediapipe" and r["frames"]["evaluated"] == 3
+
+
+def test_eval_through_a_built_onnxruntime_engine(tiny_subject, tmp_path: Path, capsys) -> None:
+    """--backend onnxruntime builds the engine into --engine-dir on first use and scores the same
+    frames as PyTorch (the graph agrees to a fraction of a grey level)."""
+    engines = tmp_path / "engines"
+    scores = {}
+    for backend in ("torch", "onnxruntime"):
+        report = tmp_path / f"{backend}.json"
+        rc, _, err = _eval(capsys, str(tiny_subject.folder), "--max-frames", "4", "--no-pose",
+                           "--backend", backend, "--precision", "fp32", "--engine-dir",
+                           str(engines), "-o", str(report))
+        assert rc == 0, err
+        scores[backend] = json.loads(report.read_text())["metrics"]["body_ssim"]["mean"]
+    assert any(engines.rglob("*.onnx"))
+    assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.01)
