@@ -82,6 +82,8 @@ class ConvertResult:
     seconds: float = 0.0
     stages: dict[str, Any] = field(default_factory=dict)
     side_by_side: str | None = None
+    #: phase 1's poses (raw and normalized), for callers that keep them (demo); not in JSON
+    poses: Any = field(default=None, repr=False, compare=False)
 
     @property
     def fps(self) -> float:
@@ -90,6 +92,7 @@ class ConvertResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("poses", None)
         d["fps"] = round(self.fps, 2)
         d["fps_generate"] = round(self.frames / self.generate_seconds, 2) if self.generate_seconds else 0.0
         d["fps_pose"] = round(self.frames / self.pose_seconds, 2) if self.pose_seconds else 0.0
@@ -257,7 +260,8 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
                            fps_source=str(fps), variable_frame_rate=vfr,
                            mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
                            pose_seconds=pose_seconds, pose_workers=poses.workers,
-                           side_by_side=str(side_by_side_output) if side_by_side_output else None)
+                           side_by_side=str(side_by_side_output) if side_by_side_output else None,
+                           poses=poses)
 
     runner, desc = open_runner(subject, backend, precision, device, engine_dir)
     result.backend, result.device = desc, str(runner.device)
