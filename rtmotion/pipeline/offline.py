@@ -153,7 +153,7 @@ def check_output(output: str | Path, source: str | Path) -> Path:
 
 def driving_poses(subject: Any, source: str | Path, *, start: int = 0, end: int | None = None,
                   mode: str = "auto", workers: int | None = None, extractor: str = "mediapipe",
-                  filter_params: FilterParams | None = None, show_progress: bool = True) -> DrivingPoses:
+                  extractor_opts: dict[str, Any] | None = None, filter_params: FilterParams | None = None, show_progress: bool = True) -> DrivingPoses:
     """Phase 1 (see module docstring). InputError for a bad source or no person at all."""
     kind = detect_source(source)
     info = None
@@ -167,7 +167,8 @@ def driving_poses(subject: Any, source: str | Path, *, start: int = 0, end: int 
         filt = "as in the pose file"
     elif kind == "video":
         info = VideoInfo.from_path(source)
-        opts = {"model_complexity": 1} if extractor == "mediapipe" else {}
+        opts = dict(extractor_opts) if extractor_opts is not None else (
+            {"model_complexity": 1} if extractor == "mediapipe" else {})
         raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
                                      start=start, end=end,
                                      show_progress=show_progress and sys.stderr.isatty())
@@ -211,7 +212,8 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
             side_by_side_output: str | Path | None = None, start: int = 0, end: int | None = None,
             mode: str = "auto", backend: str = "torch", device: str = "cpu", precision: str = "fp32",
             engine_dir: str | Path | None = DEFAULT_ENGINE_DIR, workers: int | None = None,
-            extractor: str = "mediapipe", hold_seconds: float = HOLD_SECONDS,
+            extractor: str = "mediapipe", extractor_opts: dict[str, Any] | None = None,
+            hold_seconds: float = HOLD_SECONDS,
             filter_params: FilterParams | None = None, show_progress: bool = True,
             queue_size: int = 4, timers: Timers | None = None, _fail: dict[str, Any] | None = None,
             ) -> ConvertResult:
@@ -226,6 +228,8 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
         mode: normalization mode ("auto", "edn", "retarget", "upper").
         backend, device, precision, engine_dir: the generator runner (`open_runner`).
         workers: pose extraction processes (None: one per core for long videos).
+        extractor, extractor_opts: the per-frame pose estimator for video sources (MediaPipe;
+            "npz" with {"path": ...} replays a pose file frame by frame).
         hold_seconds: a person missing for up to this long keeps their last pose; longer gaps
             show the subject's empty scene.
         timers: where per-stage durations go (ms).
@@ -249,7 +253,8 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
     t_start = time.perf_counter()
 
     poses = driving_poses(subject, source, start=start, end=end, mode=mode, workers=workers,
-                          extractor=extractor, filter_params=filter_params, show_progress=show_progress)
+                          extractor=extractor, extractor_opts=extractor_opts,
+                          filter_params=filter_params, show_progress=show_progress)
     pose_seconds = time.perf_counter() - t_start
     raw, driving = poses.raw, poses.driving
     n = len(driving)
