@@ -31,10 +31,12 @@ class PreviewWindow:
                               "use --no-preview, or run under a desktop session / Xvfb")
         self.title = title
         self._open = False
+        self._sized: tuple[int, int] | None = None
 
     def open(self) -> PreviewWindow:
         try:
-            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+            # GUI_NORMAL: no toolbar (Qt builds add one), the picture is the whole window.
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as e:
             raise OutputError("preview window", f"cannot open a window ({e.msg.strip() or e})",
                               "use --no-preview") from None
@@ -47,6 +49,10 @@ class PreviewWindow:
         counts as "quit"."""
         if not self._open:
             self.open()
+        size = (image.shape[1], image.shape[0])
+        if size != self._sized:  # the window starts at the picture's size (side by side too)
+            cv2.resizeWindow(self.title, *size)
+            self._sized = size
         cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         key = cv2.waitKey(1) & 0xFF
         if key != 0xFF:

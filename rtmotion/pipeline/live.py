@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rtmotion.pipeline.compose import draw_overlay, side_by_side
+from rtmotion.pipeline.compose import draw_overlay, panel, side_by_side
 from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
 from rtmotion.pipeline.stages import END, LatestSlot, StopFlag, Stopped, join_threads
@@ -184,6 +184,7 @@ class LiveOptions:
     overlay: bool = True
     hold_seconds: float = HOLD_SECONDS
     warmup_frames: int = 0                  # frames not counted in the statistics
+    display_height: int = 360               # the shown picture is scaled up to this (pixels)
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -288,6 +289,9 @@ def run_live(subject: Any, source: FrameSource, sinks: list[Sink], options: Live
             image = item.result
             if view["side"]:
                 image = side_by_side(item.image, source.size, item.raw_kp, item.kp, item.result)
+            if image.shape[0] < options.display_height:
+                # A 128 px subject is a thumbnail on a screen, and its overlay would be unreadable.
+                image = panel(image, options.display_height)
             if options.overlay:
                 image = draw_overlay(image, [f"{len(fps_window):d} fps  {lat_ms:.0f} ms",
                                              f"dropped {sum(s.dropped for s in slots.values())}"
