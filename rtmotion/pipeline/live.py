@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from rtmotion.pipeline.compose import draw_overlay, panel, side_by_side
 from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
@@ -185,6 +186,8 @@ class LiveOptions:
     hold_seconds: float = HOLD_SECONDS
     warmup_frames: int = 0                  # frames not counted in the statistics
     display_height: int = 360               # the shown picture is scaled up to this (pixels)
+    torch_threads: int | None = 1           # torch intra-op threads during the run (None: as is);
+    # 1: the generate thread keeps one core and MediaPipe the other, instead of both fighting
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -260,6 +263,9 @@ def run_live(subject: Any, source: FrameSource, sinks: list[Sink], options: Live
         frame.result = synth.blank_scene() if state == BLANK else synth(kp)
 
     pose.open()
+    threads_before = torch.get_num_threads()
+    if options.torch_threads is not None:
+        torch.set_num_threads(int(options.torch_threads))
     threads = [threading.Thread(target=capture_main, name="rtmotion-capture", daemon=True),
                threading.Thread(target=stage_main, args=("pose", pose, slots["pose"], slots["generate"], "t_pose"),
                                 name="rtmotion-pose", daemon=True),
@@ -321,6 +327,7 @@ def run_live(subject: Any, source: FrameSource, sinks: list[Sink], options: Live
         pose.close()
         synth.close()
         source.close()
+        torch.set_num_threads(threads_before)
     report.seconds = time.perf_counter() - t_start
     stop.raise_failure()
     report.frames_captured = captured[0]

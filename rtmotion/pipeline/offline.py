@@ -10,7 +10,9 @@ Two phases, because offline use knows the whole source and uses that:
 2. a stage pipeline (`StagePipeline`: threads joined by bounded queues, in order, lossless):
 
        read (source frames for --side-by-side, poses, timestamps)
-         -> synthesize (no-person rule + SubjectSynthesizer: maps, flow + warp, generator)
+         -> prepare (no-person rule, pose maps and pose flow: they need only the poses, so
+            they run one frame ahead, on the other core)
+         -> synthesize (SubjectSynthesizer.generate: warp of the previous output, generator)
          -> compose (side-by-side panels, when asked)
          -> encode (PyAV H.264, the source's audio copied or transcoded to AAC)
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rtmotion.atomic import check_writable
 from rtmotion.errors import InputError, OutputError
@@ -45,7 +48,7 @@ from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
 from rtmotion.pipeline.progress import RunProgress
 from rtmotion.pipeline.stages import StagePipeline
 from rtmotion.pipeline.stats import Timers
-from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pipeline.synthesize import PosePreparer, PreparedPose, SubjectSynthesizer
 from rtmotion.pose.extract import detect_source, extract_video
 from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
@@ -204,6 +207,9 @@ class _Item:
     raw_kp: np.ndarray            # (K, 3) source pixels
     kp: np.ndarray                # (K, 3) model pixels
     source: np.ndarray | None     # uint8 RGB source frame (side by side only)
+    state: str = ""                   # PERSON / HELD / BLANK (gaps.py)
+    reset: bool = False               # the synthesizer forgets its previous frame first
+    prepared: PreparedPose | None = None
     image: np.ndarray | None = None   # uint8 RGB result
     side: np.ndarray | None = None    # uint8 RGB side-by-side frame
 
@@ -215,7 +221,8 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
             extractor: str = "mediapipe", extractor_opts: dict[str, Any] | None = None,
             hold_seconds: float = HOLD_SECONDS,
             filter_params: FilterParams | None = None, show_progress: bool = True,
-            queue_size: int = 4, timers: Timers | None = None, _fail: dict[str, Any] | None = None,
+            queue_size: int = 4, timers: Timers | None = None, torch_threads: int | None = 1,
+            _fail: dict[str, Any] | None = None,
             ) -> ConvertResult:
     """Convert `source` into the subject dancing (see module docstring).
 
@@ -233,6 +240,9 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
         hold_seconds: a person missing for up to this long keeps their last pose; longer gaps
             show the subject's empty scene.
         timers: where per-stage durations go (ms).
+        torch_threads: torch intra-op threads while the stages run (restored after). 1 (the
+            default): prepare and synthesize each keep one core busy; more threads per stage
+            only fight over the same cores (measured in docs/BENCHMARKS.md). None: unchanged.
         _fail: tests only: {"stage": name, "after": n} makes that stage raise after n items.
     Returns:
         ConvertResult. Raises InputError / OutputError / CheckpointError (one line each) for
@@ -301,12 +311,22 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
         writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
         bar = stack.enter_context(RunProgress(n, f"convert {Path(str(source)).name}", enabled=show_progress))
 
+        preparer = PosePreparer(synth)
+
+        def prepare(item: _Item) -> _Item:
+            kp, item.state = policy(item.kp)
+            item.reset = policy.needs_reset
+            if item.reset:
+                preparer.reset()
+            if item.state != BLANK:
+                item.prepared = preparer(kp)
+            return item
+
         def synthesize(item: _Item) -> _Item:
             maybe_fail("synthesize", item.index)
-            kp, state = policy(item.kp)
-            if policy.needs_reset:
+            if item.reset:
                 synth.reset()
-            item.image = synth.blank_scene() if state == BLANK else synth(kp)
+            item.image = synth.blank_scene() if item.state == BLANK else synth.generate(item.prepared)
             return item
 
         def compose(item: _Item) -> _Item:
@@ -323,8 +343,11 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
                     w.write(img)
             bar.update(1)
 
-        stages = [("synthesize", synthesize)] + ([("compose", compose)] if want_side else [])
+        stages = [("prepare", prepare), ("synthesize", synthesize)] + ([("compose", compose)] if want_side else [])
         t0 = time.perf_counter()
+        if torch_threads is not None:
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(int(torch_threads))
         pipe = StagePipeline(("read", read()), stages, ("encode", encode), queue_size=queue_size,
                              timers=timers)
         result.frames = pipe.run()
