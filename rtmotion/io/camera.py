@@ -132,6 +132,8 @@ class OpenCVCamera:
         self.frame_index = -1
 
     def open(self) -> OpenCVCamera:
+        if self._cap is not None:  # already open (idempotent)
+            return self
         api = cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") and Path("/dev").exists() else cv2.CAP_ANY
         cap = cv2.VideoCapture(self.index, api)
         if not cap.isOpened():

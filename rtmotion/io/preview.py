@@ -32,6 +32,7 @@ class PreviewWindow:
         self.title = title
         self._open = False
         self._sized: tuple[int, int] | None = None
+        self._hidden = 0  # consecutive frames the window reported itself not visible
 
     def open(self) -> PreviewWindow:
         try:
@@ -46,7 +47,7 @@ class PreviewWindow:
     def show(self, image: np.ndarray) -> str | None:
         """Draw the frame, process window events for 1 ms; returns the action of a key pressed
         ("quit", "renormalize", "snapshot", "toggle") or None. A window closed by its title bar
-        counts as "quit"."""
+        counts as "quit". One key per frame is seen (OpenCV keeps the last key pressed)."""
         if not self._open:
             self.open()
         size = (image.shape[1], image.shape[0])
@@ -58,11 +59,13 @@ class PreviewWindow:
         if key != 0xFF:
             return KEYS.get(key)
         try:
-            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-                return "quit"
+            visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
         except cv2.error:
-            return "quit"
-        return None
+            visible = False
+        # A window being resized can report itself invisible for a moment: only a window that
+        # stays gone (closed by its title bar) ends the run.
+        self._hidden = 0 if visible else self._hidden + 1
+        return "quit" if self._hidden >= 5 else None
 
     def close(self) -> None:
         if self._open:

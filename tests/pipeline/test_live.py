@@ -166,7 +166,7 @@ def xvfb():
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (Debian: apt-get install imagemagick xdotool)")
     n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(50):
@@ -200,14 +200,29 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
          "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         win = _wait_for_window(env, "rtmotion live")
-        time.sleep(2.5)  # a few seconds of frames (the normalization warms up over 2 s)
+        # The window opens before the model loads; wait for pictures, then a few seconds more
+        # (the normalization warms up over 2 s). On a loaded machine this takes a while.
+        shot = tmp_path / "screen.png"
+        t0 = time.time()
+        while time.time() - t0 < 90:
+            subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
+            if cv2.imread(str(shot)).std() > 10:
+                break
+            time.sleep(0.5)
+        time.sleep(2.5)
         geo = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, check=True,
                              capture_output=True, text=True).stdout
         g = dict(line.split("=", 1) for line in geo.split())
-        shot = tmp_path / "screen.png"
         subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
-        subprocess.run(["xdotool", "key", "--window", win, "s"], env=env, check=True)
-        time.sleep(1.0)
+        # One key per shown frame reaches OpenCV: press them as a person would, not 1 ms apart.
+        for key in ("s", "r", "t"):
+            subprocess.run(["xdotool", "key", "--window", win, key], env=env, check=True)
+            time.sleep(1.0)
+        geo2 = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, check=True,
+                              capture_output=True, text=True).stdout
+        g2 = dict(line.split("=", 1) for line in geo2.split())
+        shot2 = tmp_path / "screen_side.png"
+        subprocess.run(["import", "-window", "root", str(shot2)], env=env, check=True, timeout=30)
         subprocess.run(["xdotool", "key", "--window", win, "q"], env=env, check=True)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -218,15 +233,21 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     keep = os.environ.get("RTMOTION_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+        shutil.copy(shot2, str(Path(keep).with_name(Path(keep).stem + "_side.png")))
     img = cv2.imread(str(shot))                    # BGR, the whole 800x600 screen
-    assert img is not None and img.shape == (600, 800, 3)
+    assert img is not None and img.shape == (720, 1280, 3)
     x0, y0, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
     # The window shows the 128 px subject scaled to 360 px: a real picture, not a blank.
     assert (w, h) == (360, 360)
     window = img[y0:y0 + h, x0:x0 + w]
     assert window.std() > 20
     # Outside the window the screen is black (the root window): the picture is the window's.
-    assert img[y0 + h + 5:, :].max() == 0 if y0 + h + 5 < 600 else True
+    assert img[y0 + h + 5:, :].max() == 0
+    # t: side by side (source | pose | result, 360 px each); r: the normalization restarts.
+    assert (int(g2["WIDTH"]), int(g2["HEIGHT"])) == (3 * 360, 360)
+    side = cv2.imread(str(shot2))[int(g2["Y"]):int(g2["Y"]) + 360, int(g2["X"]):int(g2["X"]) + 1080]
+    assert all(side[:, i * 360:(i + 1) * 360].std() > 10 for i in range(3))
+    assert "re-estimating the pose normalization" in err, (err, out)
     # The overlay: white text on a black box at the window's top left.
     box = window[:60, :200]
     assert (box.min(axis=2) > 200).sum() > 50 and (box.max(axis=2) < 30).sum() > 500
