@@ -254,3 +254,29 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     report = json.loads(rep.read_text())
     assert report["ended_by"] == "quit key" and report["frames_shown"] > 10
     assert len(report["snapshots"]) == 1 and Path(report["snapshots"][0]).is_file()
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_short_soak_memory_is_flat(tiny_subject, dancer_clip) -> None:
+    """60 s of a looping file source (the 10-minute soak in docs/BENCHMARKS.md is the long
+    version): resident memory after the first 10 s grows by less than 20 MB."""
+    samples: list[tuple[float, int]] = []
+    t0 = time.perf_counter()
+
+    def sink(image, frame) -> None:
+        if frame.seq % 15 == 0:
+            samples.append((time.perf_counter() - t0, _rss_kb()))
+
+    cam = FileCamera(dancer_clip.video, loop=True)
+    report = run_live(tiny_subject, cam, [sink], LiveOptions(poses=dancer_clip.seq, seconds=60))
+    assert report.ended_by == "time limit" and cam.passes >= 25
+    after_warmup = [kb for t, kb in samples if t > 10]
+    assert max(after_warmup) - after_warmup[0] < 20_000
