@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pose extraction processes (default: one per core for long videos)")
     parser.add_argument("--hold", type=float, default=0.5,
                         help="seconds a missing person keeps their last pose before the empty scene")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads per stage (1: the stages share the cores without fighting)")
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
 
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.hold < 0:
         raise InputError(None, f"--hold {args.hold} is negative", "give seconds >= 0")
     check_output(args.output, args.source)   # before loading anything
+    if args.torch_threads < 1:
+        raise InputError(None, f"--torch-threads {args.torch_threads}", "give 1 or more")
     if args.json:
         check_writable(args.json)
     subject = load_subject(resolve_subject_path(args.subject), device="cpu")
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                      side_by_side_output=out if args.side_by_side else None,
                      start=args.start, end=args.end, mode=args.mode, backend=args.backend,
                      device=args.device, precision=args.precision, engine_dir=args.engine_dir,
-                     workers=args.workers, hold_seconds=args.hold,
+                     workers=args.workers, hold_seconds=args.hold, torch_threads=args.torch_threads,
                      show_progress=not getattr(args, "quiet", False))
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:

@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (backend permitting)")
     parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads per stage (1: the stages share the cores without fighting)")
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
 
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.record).suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
             raise OutputError(args.record, "unsupported video file type", "give a name ending in .mp4")
         check_writable(args.record)
+    if args.torch_threads < 1:
+        raise InputError(None, f"--torch-threads {args.torch_threads}", "give 1 or more")
     if args.json:
         check_writable(args.json)
     subject = load_subject(resolve_subject_path(args.subject), device="cpu")
@@ -124,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
         opts = LiveOptions(mode=args.mode, backend=args.backend, device=args.device,
                            precision=args.precision, engine_dir=args.engine_dir, poses=poses,
-                           seconds=args.seconds, side_by_side=args.side_by_side)
+                           seconds=args.seconds, side_by_side=args.side_by_side,
+                           torch_threads=args.torch_threads)
         report = run_live(subject, source, sinks, opts, on_snapshot=snapshot)
         report.recording = args.record
         report.virtual_camera = vcam.device if vcam is not None else None
