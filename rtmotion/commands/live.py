@@ -137,6 +137,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:
             tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    if not getattr(args, "quiet", False):
-        sys.stdout.write("\n".join(report.lines()) + "\n")
+    sys.stdout.write("\n".join(report.lines()) + "\n")  # the summary (stdout; -q only quiets logs)
     return 0

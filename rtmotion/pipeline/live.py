@@ -14,8 +14,9 @@ after generate and at display; capture-to-display latency is known for every fra
 
 Live One-Euro parameters (min_cutoff 1 Hz, beta 40) were chosen by measuring error, jitter and
 lag together on MediaPipe output of six synthetic dancers (tools/tune_pose_filters.py,
-docs/BENCHMARKS.md): jitter about half of raw, lag under one frame, error within 0.03 % of body
-height of raw, where the old default (2 Hz, beta 5) lagged a full frame and added 0.15 %.
+docs/BENCHMARKS.md): jitter about half of raw, lag under one frame, mean error 0.03 % of body
+height above raw (0.11 % on the worst dancer), where the old default (2 Hz, beta 5) lagged a full
+frame and added 0.15 %.
 """
 
 from __future__ import annotations
