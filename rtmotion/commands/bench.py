@@ -19,6 +19,9 @@ DESCRIPTION = (
 
 log = logging.getLogger(__name__)
 
+# Kept here, not imported, so that building the parser does not import torch.
+DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
+
 
 def _resolutions(text: str) -> list[tuple[int, int]]:
     out = []
@@ -32,14 +35,12 @@ def _resolutions(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, available_backends
-
     parser.add_argument("-t", "--subject", required=True, help="subject bundle folder or shipped subject name")
     parser.add_argument("--source", help="a video to run on (default: a synthetic dancer)")
     parser.add_argument("--frames", type=int, default=150, help="frames measured (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=15, help="frames run before measuring")
     parser.add_argument("--backends", default="torch",
-                        help=f"comma list, or 'all' ({', '.join(available_backends())})")
+                        help="comma list, or 'all' (every backend the runtime has)")
     parser.add_argument("--precisions", default="fp32", help="comma list: fp32, fp16, bf16")
     parser.add_argument("--resolutions", type=_resolutions, default=None,
                         help="comma list like 128,256 (default: the subject's)")

@@ -20,11 +20,12 @@ DESCRIPTION = (
 
 log = logging.getLogger(__name__)
 
+# Kept here, not imported, so that building the parser does not import torch.
+MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
+DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, available_backends
-    from rtmotion.pose.normalize import MODES
-
     parser.add_argument("-t", "--subject", required=True,
                         help="subject bundle folder or the name of a shipped subject")
     parser.add_argument("-s", "--source", required=True, help="dance video or pose file (.npz)")
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write source | normalized pose | result side by side instead")
     parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
     parser.add_argument("--backend", default="torch",
-                        help=f"generator backend: {', '.join(available_backends())}")
+                        help="generator backend: torch, onnxruntime, or a compiled one (see `rtmotion info`)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (backend permitting)")
     parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")

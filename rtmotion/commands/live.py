@@ -19,6 +19,10 @@ DESCRIPTION = (
 
 log = logging.getLogger(__name__)
 
+# Kept here, not imported, so that building the parser does not import torch.
+MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
+DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -31,9 +35,6 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, available_backends
-    from rtmotion.pose.normalize import MODES
-
     parser.add_argument("-t", "--subject", required=True,
                         help="subject bundle folder or the name of a shipped subject")
     src = parser.add_mutually_exclusive_group()
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
     parser.add_argument("--backend", default="torch",
-                        help=f"generator backend: {', '.join(available_backends())}")
+                        help="generator backend: torch, onnxruntime, or a compiled one (see `rtmotion info`)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (backend permitting)")
     parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")

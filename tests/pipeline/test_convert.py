@@ -256,3 +256,15 @@ def test_convert_cli_with_mediapipe(tiny_subject_path, dancer_clip_audio, tmp_pa
     report = json.loads(rep.read_text())
     assert report["source_kind"] == "video" and report["frames_no_person"] == 0
     assert report["filter"].startswith("zero-phase")
+
+
+def test_command_constants_match_the_library() -> None:
+    """The commands keep copies (the parser must not import torch); they must stay equal."""
+    from rtmotion.commands import bench, convert as convert_cmd, live
+    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR
+    from rtmotion.pose.normalize import MODES
+
+    for mod in (convert_cmd, live):
+        assert mod.MODES == MODES
+    for mod in (convert_cmd, live, bench):
+        assert mod.DEFAULT_ENGINE_DIR == DEFAULT_ENGINE_DIR
