@@ -170,6 +170,8 @@ def driving_poses(subject: Any, source: str | Path, *, start: int = 0, end: int 
         filt = "as in the pose file"
     elif kind == "video":
         info = VideoInfo.from_path(source)
+        log.info("%s: estimating poses (%s, %d frames)", Path(source).name, extractor,
+                 max(0, (min(end, info.frame_count) if end is not None else info.frame_count) - start))
         opts = dict(extractor_opts) if extractor_opts is not None else (
             {"model_complexity": 1} if extractor == "mediapipe" else {})
         raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
@@ -270,7 +272,7 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
     n = len(driving)
     fps = driving.fps
     vfr = is_variable_rate(driving.timestamps, fps)
-    result = ConvertResult(output=str(output) if output is not None else "", source=str(source),
+    result = ConvertResult(output=str(output if output is not None else side_by_side_output), source=str(source),
                            source_kind=poses.kind, subject=str(subject.name), frames=0,
                            fps_source=str(fps), variable_frame_rate=vfr,
                            mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
