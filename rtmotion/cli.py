@@ -20,6 +20,9 @@ from rtmotion.errors import RtmotionError
 # Order here is the order in `rtmotion --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
+    "convert",
+    "live",
+    "bench",
     "info",
     "synth",
     "extract",

@@ -7,6 +7,9 @@
    frame by frame with its soft-gated warping, on the torch backend;
 5. the result is written with the source's audio, plus a side-by-side video
    (source | normalized skeleton | result) and a JSON summary of what was measured.
+
+Steps 2-5 are `rtmotion convert` itself (`rtmotion.pipeline.offline.convert`, one code path):
+the demo only makes the source and keeps the intermediate files for a look.
 """
 
 from __future__ import annotations
@@ -27,9 +30,6 @@ DESCRIPTION = __doc__
 
 log = logging.getLogger(__name__)
 
-PANEL_HEIGHT = 256  # side-by-side panels are shown at this height (pixels)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="demo_out", help="output folder")
     parser.add_argument("--subject", default="demo-ada",
@@ -43,26 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device for the generator")
 
 
-def _panel(image: np.ndarray, height: int = PANEL_HEIGHT) -> np.ndarray:
-    """Resize uint8 RGB (H, W, 3) to `height` rows, keeping the aspect ratio."""
-    import cv2
-
-    h, w = image.shape[:2]
-    width = max(2, int(round(w * height / h)))
-    interp = cv2.INTER_AREA if h > height else cv2.INTER_CUBIC
-    return cv2.resize(image, (width, height), interpolation=interp)
-
-
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import atomic_path
     from rtmotion.errors import InputError, OutputError
-    from rtmotion.io import VideoReader, VideoWriter
-    from rtmotion.pipeline.synthesize import SubjectSynthesizer
-    from rtmotion.pose.draw import draw_skeleton
-    from rtmotion.pose.extract import extract_to_file
-    from rtmotion.pose.normalize import normalize_sequence
-    from rtmotion.synthetic import CHARACTERS, MOTIONS, write_dancer_video
+    from rtmotion.pipeline.offline import convert
+    from rtmotion.pose.extract import write_overlay
     from rtmotion.subject import load_subject, resolve_subject_path
+    from rtmotion.synthetic import CHARACTERS, MOTIONS, write_dancer_video
 
     if args.character not in CHARACTERS:
         raise InputError(None, f"--character {args.character!r} is unknown",
@@ -87,34 +74,22 @@ def run(args: argparse.Namespace) -> int:
                                audio=True, show_progress=not args.quiet)
     timings["synthesize_source_s"] = time.perf_counter() - t0
 
-    # 2. MediaPipe pose extraction (+ overlay)
+    # 2-5. convert: MediaPipe (worker processes), zero-phase filter, normalization with the
+    # whole source's statistics, the subject frame by frame, H.264 with the source's beat.
     t0 = time.perf_counter()
-    poses, summary = extract_to_file(source_video, out / "source_poses.npz",
-                                     overlay=out / "source_overlay.mp4",
-                                     show_progress=not args.quiet)
-    timings["extract_s"] = time.perf_counter() - t0
+    result = convert(subject, source_video, out / "result.mp4",
+                     side_by_side_output=out / "side_by_side.mp4", mode=args.mode,
+                     device=args.device, show_progress=not args.quiet)
+    timings["convert_s"] = time.perf_counter() - t0
+    poses, driving = result.poses.raw, result.poses.driving
+    poses.save(out / "source_poses.npz")
+    driving.save(out / "driving_poses.npz")
+    t0 = time.perf_counter()
+    write_overlay(poses, out / "source_overlay.mp4", source_video, show_progress=not args.quiet)
+    timings["overlay_s"] = time.perf_counter() - t0
     visible = (truth.keypoints[..., 2] > 0) & (poses.keypoints[..., 2] > 0)
     err = np.linalg.norm(truth.keypoints[..., :2] - poses.keypoints[..., :2], axis=-1)[visible]
-
-    # 3. normalization into the subject's frame (model pixels)
-    t0 = time.perf_counter()
-    driving = normalize_sequence(poses, subject.stats, mode=args.mode)
-    driving.save(out / "driving_poses.npz")
-    timings["normalize_s"] = time.perf_counter() - t0
-
-    # 4 + 5. drive the subject; result video (with the source's beat) and side by side
-    t0 = time.perf_counter()
-    n = len(driving)
-    with SubjectSynthesizer(subject, device=args.device) as synth, \
-            VideoWriter(out / "result.mp4", driving.fps, audio_from=source_video) as result, \
-            VideoWriter(out / "side_by_side.mp4", driving.fps, audio_from=source_video) as side, \
-            VideoReader(source_video) as frames:
-        for frame, kp in zip(frames, driving.keypoints):
-            image = synth(kp)
-            result.write(image)
-            skeleton = draw_skeleton(np.zeros_like(image), kp)
-            side.write(np.concatenate([_panel(frame.image), _panel(skeleton), _panel(image)], axis=1))
-    timings["generate_and_encode_s"] = time.perf_counter() - t0
+    n = result.frames
 
     report: dict[str, Any] = {
         "subject": str(subject.name),
@@ -125,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                        "mean_error_px_vs_truth": float(err.mean()) if err.size else None},
         "normalization": driving.extractor,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "generate_fps": round(n / timings["generate_and_encode_s"], 2),
+        "generate_fps": round(n / result.generate_seconds, 2) if result.generate_seconds else 0.0,
+        "convert": result.to_dict(),
         "device": args.device,
     }
     with atomic_path(out / "demo.json") as tmp:
@@ -139,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         f"mean error {report['extraction']['mean_error_px_vs_truth'] or float('nan'):.1f} px vs truth)",
         f"  skeleton overlay    {out / 'source_overlay.mp4'}",
         f"  result              {out / 'result.mp4'}  ({n} frames, "
-        f"{report['generate_fps']:.1f} fps generate+encode on {args.device})",
+        f"{report['generate_fps']:.1f} fps generate+encode on {args.device}, "
+        f"{result.fps:.1f} fps end to end)",
         f"  side by side        {out / 'side_by_side.mp4'}  (source | normalized pose | result)",
         f"  summary             {out / 'demo.json'}",
     ]

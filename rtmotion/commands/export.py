@@ -43,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.errors import InputError, OutputError
     from rtmotion.export.calibration import calibration_paths, load_calibration
     from rtmotion.export.machine import file_sha256, generator_digest
-    from rtmotion.export.onnx_export import OPSET, check_onnx_parity, export_generator_onnx
+    from rtmotion.export.onnx_export import (
+        OPSET,
+        check_onnx_parity,
+        export_generator_onnx,
+    )
     from rtmotion.models.generator import input_names, input_shapes
     from rtmotion.subject import load_subject
 

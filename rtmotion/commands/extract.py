@@ -28,7 +28,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rtmotion.pose.filters import FILTER_METHODS, FilterParams
+    from rtmotion.pose.filters import FILTER_METHODS, OFFLINE_FILTER, FilterParams
 
     d = FilterParams()
     parser.add_argument("input", help="video file, OpenPose JSON folder, pose .npz, or synthetic:SPEC")
@@ -56,8 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     op.add_argument("--fps", type=fps_type, default=None, help="frame rate (default: --video's, else 30)")
     op.add_argument("--size", type=size_type(), default=None, help="frame size WIDTHxHEIGHT")
     flt = parser.add_argument_group("temporal filter")
-    flt.add_argument("--filter", default=d.method, choices=FILTER_METHODS,
-                     help="smoothing over time")
+    flt.add_argument("--filter", default=OFFLINE_FILTER, choices=FILTER_METHODS,
+                     help="smoothing over time (zero-phase: Savitzky-Golay, no lag; one-euro: causal, as live)")
+    flt.add_argument("--sg-window", type=_positive_int, default=d.sg_window,
+                     help="zero-phase filter window (frames)")
     flt.add_argument("--min-cutoff", type=float, default=d.min_cutoff,
                      help="One-Euro minimum cutoff (Hz): lower = smoother, more lag")
     flt.add_argument("--beta", type=float, default=d.beta,
@@ -72,9 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtmotion.errors import InputError
     from rtmotion.pose.extract import extract_to_file
-    from rtmotion.pose.filters import FilterParams
-
     from rtmotion.pose.extractors import available_extractors
+    from rtmotion.pose.filters import FilterParams
 
     if args.extractor not in available_extractors() and ":" not in args.extractor:
         raise InputError(None, f"unknown --extractor '{args.extractor}'",
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = FilterParams(method=args.filter, min_cutoff=args.min_cutoff, beta=args.beta,
                               d_cutoff=args.d_cutoff, median_window=args.median_window,
-                              max_gap=args.max_gap)
+                              max_gap=args.max_gap, sg_window=args.sg_window)
     except ValueError as e:
         raise InputError(None, f"bad filter setting: {e}") from None
     opts: dict = {}

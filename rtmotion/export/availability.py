@@ -7,6 +7,7 @@ import importlib.metadata as md
 from dataclasses import dataclass, field
 from typing import Any
 
+import onnxruntime as ort
 import torch
 
 from rtmotion.export.aoti import find_cxx
@@ -49,8 +50,6 @@ def backend_status() -> list[BackendStatus]:
     out = [BackendStatus("torch", torch.__version__, True, gpu, [] if gpu else [f"cuda: {no_gpu}"])]
 
     if available("onnxruntime"):
-        import onnxruntime as ort
-
         providers = ort.get_available_providers()
         cuda_ep = "CUDAExecutionProvider" in providers and gpu
         why = [] if cuda_ep else ["cuda: " + ("no CUDAExecutionProvider (install onnxruntime-gpu)"

@@ -12,7 +12,10 @@ calibration set), one frame at a time (batch 1), as the pipeline calls it.
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rtmotion.atomic import atomic_path
+from rtmotion.devices import resolve_device
 from rtmotion.errors import RtmotionError
 from rtmotion.export.calibration import CalibrationSet, load_calibration
 from rtmotion.export.engine import _BACKEND_PRECISIONS, open_builder
 from rtmotion.models.config import GeneratorConfig
-from rtmotion.models.generator import PoseGenerator, build_generator, example_inputs, input_names
+from rtmotion.models.generator import (
+    PoseGenerator,
+    build_generator,
+    example_inputs,
+    input_names,
+)
 from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
 from rtmotion.runtime import canonical_backend
+from rtmotion.subject import load_subject
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +145,6 @@ def time_generators(
         "calibration" (which inputs); a backend that cannot run here gives a row with "error"
         (one line) and no timings.
     """
-    from rtmotion.devices import resolve_device
-
     dev = resolve_device(device)
     if threads > 0:
         torch.set_num_threads(threads)
@@ -160,7 +169,7 @@ def time_generators(
         gen = generator_at(base, size)
         cal = recorded.resized(size) if recorded is not None else None
         cal_note = ("none (random inputs)" if cal is None else
-                    f"recorded at {own[0]}x{own[1]}" + ("" if size == own else f", resampled"))
+                    f"recorded at {own[0]}x{own[1]}" + ("" if size == own else ", resampled"))
         tag = f"{size[0]}x{size[1]}"
         for b in backends:
             backend = canonical_backend(b)
@@ -221,12 +230,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """`python -m rtmotion.export.bench_generator SUBJECT [...]`: the table, for developers
     until `rtmotion bench` calls `time_generators` (writes a JSON report with -o)."""
-    import argparse
-    import json
-    import sys
-
-    from rtmotion.subject import load_subject
-
     ap = argparse.ArgumentParser(prog="python -m rtmotion.export.bench_generator")
     ap.add_argument("subject")
     ap.add_argument("--backends", nargs="+", default=["torch", "onnxruntime", "aoti", "tensorrt"])
@@ -244,8 +247,6 @@ def main(argv: list[str] | None = None) -> int:
                            args.resolutions, args.iters, device=args.device, threads=args.threads,
                            engine_dir=args.engine_dir, calibration_dir=args.calibration_dir)
     if args.output:
-        from rtmotion.atomic import atomic_path
-
         with atomic_path(args.output, suffix=".json") as tmp:
             tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(format_table(rows) + "\n")

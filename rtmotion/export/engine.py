@@ -47,7 +47,12 @@ import torch
 
 from rtmotion.devices import resolve_device
 from rtmotion.errors import InputError, RtmotionError
-from rtmotion.export.aoti import MissingCompilerError, build_aoti, find_cxx, probe_in_subprocess
+from rtmotion.export.aoti import (
+    MissingCompilerError,
+    build_aoti,
+    find_cxx,
+    probe_in_subprocess,
+)
 from rtmotion.export.cache import CachedEngine, EngineCache, EngineSpec
 from rtmotion.export.calibration import (
     DEFAULT_CALIBRATION_DIR,
@@ -58,11 +63,27 @@ from rtmotion.export.calibration import (
 )
 from rtmotion.export.int8 import INT8_MIN_SSIM, int8_quality, quantize_int8
 from rtmotion.export.machine import device_tag, generator_digest, machine_fingerprint
-from rtmotion.export.onnx_export import OPSET, check_onnx_parity, export_generator_onnx
+from rtmotion.export.onnx_export import (
+    OPSET,
+    ParityError,
+    check_onnx_parity,
+    export_generator_onnx,
+)
+from rtmotion.export.tensorrt_build import (
+    build_tensorrt,
+    tensorrt_version,
+    to_fp16_graph,
+)
 from rtmotion.lazy import available, require
-from rtmotion.models.generator import PoseGenerator, input_names, input_shapes
+from rtmotion.models.generator import (
+    PoseGenerator,
+    example_inputs,
+    input_names,
+    input_shapes,
+)
 from rtmotion.runtime import canonical_backend, get_backend
 from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.runtime.tensorrt_backend import import_tensorrt
 
 log = logging.getLogger(__name__)
 
@@ -246,9 +267,6 @@ class EngineBuilder:
 
     def tensorrt(self, precision: str) -> CachedEngine:
         """The TensorRT engine for this GPU (built from the fp32, fp16 or Q/DQ graph)."""
-        from rtmotion.export.tensorrt_build import build_tensorrt, tensorrt_version, to_fp16_graph
-        from rtmotion.runtime.tensorrt_backend import import_tensorrt
-
         trt = import_tensorrt()
         if self.device.type != "cuda":
             raise InputError(None, "the tensorrt backend needs a CUDA GPU", "use --device cuda")
@@ -281,8 +299,6 @@ class EngineBuilder:
             feeds = [{k: torch.from_numpy(v[i : i + self.batch]) for k, v in inputs.items()}
                      for i in range(0, min(8, len(next(iter(inputs.values())))), self.batch)]
         else:
-            from rtmotion.models.generator import example_inputs
-
             feeds = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
         with runner:
             runner.sync_timing = True
@@ -303,8 +319,6 @@ class EngineBuilder:
             feeds_list = [{k: torch.from_numpy(v[i : i + 1]) for k, v in inputs.items()}
                           for i in range(n)]
         else:
-            from rtmotion.models.generator import example_inputs
-
             feeds_list = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
         diff = 0.0
         with ref, runner:
@@ -315,8 +329,6 @@ class EngineBuilder:
                 diff = max(diff, *(float((g.float().cpu() - w).abs().max())
                                    for g, w in zip(got, want, strict=True)))
         if not diff <= atol:
-            from rtmotion.export.onnx_export import ParityError
-
             raise ParityError(f"{runner.name} engine differs from torch by {diff:.3g} > {atol:.3g}")
         log.info("%s parity with torch: max abs diff %.3g", runner.name, diff)
         return diff

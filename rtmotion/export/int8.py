@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 
@@ -81,8 +82,6 @@ def quantize_int8(fp32_onnx: str | Path, out: str | Path, cal: CalibrationSet,
         cal: recorded inputs (calibration frames only; keep evaluation frames out).
         flavour: "onnxruntime" (U8S8) or "tensorrt" (S8S8 symmetric).
     """
-    import onnx
-
     q = _quantization()
     if flavour not in FLAVOURS:
         raise InputError(None, f"unknown INT8 flavour {flavour!r}", f"use one of {FLAVOURS}")

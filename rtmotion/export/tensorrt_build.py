@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 
 from rtmotion.errors import InputError, RtmotionError
 from rtmotion.runtime.tensorrt_backend import import_tensorrt
@@ -45,9 +47,6 @@ def tensorrt_version() -> str | None:
 def to_fp16_graph(fp32_onnx: str | Path, out: str | Path) -> Path:
     """An fp16 copy of the graph for strongly typed builds: float initializers become float16,
     and Cast nodes keep the graph's inputs and outputs float32 (callers feed float32)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     model = onnx.load(str(fp32_onnx))
     graph = model.graph
     # Resize's roi and scales stay float32 whatever the data's type (the ONNX spec).

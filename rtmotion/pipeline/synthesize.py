@@ -24,6 +24,13 @@ State rules (these matter for live use, where a person walks in and out of view)
   that does not exist, and warping a stale frame across a gap would smear it).
 - The previous output kept for warping is the generator's frame *before* the face enhancer,
   as in training (the face stage trains on the generator's own sequential output).
+
+Two-stage use (the offline pipeline overlaps them in two threads): the pose maps and the pose
+flow depend only on the poses, not on the previous *output*, so `PosePreparer` computes them
+for frame t while the synthesizer is still generating frame t-1; `FrameSynthesizer.generate
+(prepared)` then only warps, runs the generator and blends. The result is identical to
+`__call__` (same functions, same order); when the preparer's idea of the previous pose differs
+from the synthesizer's (it never does when both see every frame), the flow is recomputed.
 """
 
 from __future__ import annotations
@@ -31,15 +38,19 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import torch
 
+from rtmotion.export import open_engine
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.flow_torch import pose_flow_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
-from rtmotion.kernels.warp_torch import warp_previous
+from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_previous, warp_torch
 from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize
 from rtmotion.pose.boxes import face_crop_box
 from rtmotion.runtime import get_backend
@@ -56,6 +67,24 @@ def to_uint8_image(frame: torch.Tensor) -> np.ndarray:
     f = frame[0] if frame.ndim == 4 else frame
     img = ((f.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
     return np.ascontiguousarray(img.permute(1, 2, 0).cpu().numpy())
+
+
+@dataclass
+class PreparedPose:
+    """What `PosePreparer` computed for one frame.
+
+    kp_np: float32 (K, 3) checked keypoints (model pixels); empty: no person in it;
+    kp: 1 x K x 3 tensor; maps: 1 x Cp x H x W in [0, 1] (None when empty);
+    prev_kp: 1 x K x 3 the flow starts from (None: no previous pose, the frame is pose-only);
+    flow: 1 x H x W x 2 backward pose flow in pixels from prev_kp to kp (None with prev_kp None).
+    """
+
+    kp_np: np.ndarray
+    empty: bool
+    kp: torch.Tensor | None = None
+    maps: torch.Tensor | None = None
+    prev_kp: torch.Tensor | None = None
+    flow: torch.Tensor | None = None
 
 
 class FrameSynthesizer:
@@ -143,6 +172,15 @@ class FrameSynthesizer:
         """
         kp_np = self._check(keypoints)
         if not (kp_np[:, 2] > 0).any():
+            return self.generate(PreparedPose(kp_np, True))
+        kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
+        return self.generate(PreparedPose(kp_np, False, kp, self._maps(kp)))
+
+    @torch.no_grad()
+    def generate(self, prepared: PreparedPose) -> np.ndarray:
+        """The next frame from a prepared pose (maps, and the flow when `PosePreparer` computed
+        it ahead); `__call__` prepares inline. uint8 RGB (H, W, 3), a new array."""
+        if prepared.empty:
             # No person: repeat the last image (or the blank scene); the next person starts afresh.
             self._prev_frame = None
             self._prev_kp = None
@@ -152,21 +190,28 @@ class FrameSynthesizer:
                 return self._last_image.copy()
             self.last_mode = "blank"
             return self.blank_scene()
-        kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
-        maps = self._maps(kp)                                # 1 x Cp x H x W in [0, 1]
+        kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
+        assert kp is not None and maps is not None
         if self._prev_frame is None:
             frame, gate = self.runner(maps, None, None)      # pose only
             self.last_mode = "pose-only"
         else:
-            # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
-            warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp, self.pose_flow_config)
+            if prepared.flow is not None and prepared.prev_kp is not None and \
+                    torch.equal(prepared.prev_kp, self._prev_kp):
+                # warp_previous's own steps, with the flow computed ahead
+                warped = warp_torch(self._prev_frame, prepared.flow.to(self._prev_frame.dtype))
+                mask = sample_in_frame_torch(prepared.flow).to(self._prev_frame.dtype)
+            else:
+                # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
+                warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp,
+                                             self.pose_flow_config)
             frame, gate = self.runner(maps, warped, mask)
             self.last_mode = "warped"
         frame = frame.float()                                # 1 x 3 x H x W in [-1, 1]
         self._prev_frame = frame
         self._prev_kp = kp
         self.last_gate = gate
-        out = self._apply_face(frame, maps, kp_np) if self.face is not None else frame
+        out = self._apply_face(frame, maps, prepared.kp_np) if self.face is not None else frame
         image = to_uint8_image(out)
         self._last_image = image
         return image.copy()
@@ -216,20 +261,54 @@ class SubjectSynthesizer(FrameSynthesizer):
                              f"resolution {subject.resolution}")
 
 
+class PosePreparer:
+    """The pose-only half of a synthesizer step (maps + flow), run ahead in its own stage.
+
+    Tracks the previous pose with the synthesizer's rules: a frame without a person, or
+    `reset()`, forgets it (the next frame is pose-only)."""
+
+    def __init__(self, synth: FrameSynthesizer) -> None:
+        self.synth = synth
+        self._prev_kp: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        self._prev_kp = None
+
+    @torch.no_grad()
+    def __call__(self, keypoints: np.ndarray) -> PreparedPose:
+        s = self.synth
+        kp_np = s._check(keypoints)
+        if not (kp_np[:, 2] > 0).any():
+            self._prev_kp = None
+            return PreparedPose(kp_np, True)
+        kp = torch.from_numpy(kp_np)[None].to(s.device)     # 1 x K x 3
+        maps = s._maps(kp)                                    # 1 x Cp x H x W in [0, 1]
+        flow = None
+        if self._prev_kp is not None:
+            w, h = s.size
+            flow = pose_flow_torch(self._prev_kp.float(), kp.float(), (w, h), s.pose_flow_config)
+        prepared = PreparedPose(kp_np, False, kp, maps, self._prev_kp, flow)
+        self._prev_kp = kp
+        return prepared
+
+
 def synthesize_sequence(subject: Subject, poses: np.ndarray | Iterable[np.ndarray],
                         backend: str = "torch", device: str | torch.device = "cpu", *,
-                        precision: str = "fp32", use_face: bool = True) -> Iterator[np.ndarray]:
+                        precision: str = "fp32", use_face: bool = True,
+                        engine_dir: str | Path = Path("engines")) -> Iterator[np.ndarray]:
     """Generate one frame per pose, in order (a generator; the backend closes at the end).
 
     Args:
         subject: a loaded Subject.
         poses: float (T, K, 3) in model pixels (or an iterable of (K, 3) arrays).
-        backend: "torch" or "onnxruntime" (see `rtmotion.runtime.get_backend`).
-        device: "cpu" / "cuda[:N]".
+        backend, precision: the generator runtime (`rtmotion.export.open_engine`: "torch",
+            "onnxruntime", "aoti", "tensorrt" or "auto"; compiled engines are built on first use
+            into `engine_dir`).
+        device: "auto" / "cpu" / "cuda[:N]".
     Yields:
         uint8 RGB (H, W, 3) per pose.
     """
-    runner = get_backend(backend, subject, device, precision=precision)
+    runner, _ = open_engine(subject, backend, precision, device, engine_dir)
     with SubjectSynthesizer(subject, runner, use_face=use_face) as synth:
         for kp in poses:
             yield synth(kp)

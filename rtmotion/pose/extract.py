@@ -6,7 +6,8 @@ Flow of `extract_to_file`:
    in parallel worker processes for long videos; an OpenPose JSON folder, a pose file or a
    synthetic spec is loaded whole;
 3. refuse a result with no person in any frame (InputError, nothing written);
-4. temporal filter (`rtmotion.pose.filters`: gap filling + One-Euro / median);
+4. temporal filter (`rtmotion.pose.filters`: gap filling + zero-phase Savitzky-Golay by default,
+   or One-Euro / median);
 5. optional skeleton overlay video, then the pose file (both atomic: an interrupted or failed run
    leaves nothing under the final names);
 6. log a summary (frames, frames without a person, extraction fps, workers).
@@ -55,7 +56,7 @@ from rtmotion.io import VideoInfo, VideoReader
 from rtmotion.pose.extractors import get_extractor, load_sequence
 from rtmotion.pose.extractors.base import is_synthetic_spec
 from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
-from rtmotion.pose.filters import FilterParams, smooth_keypoints
+from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.overlay import write_overlay
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.progress import progress
@@ -432,7 +433,7 @@ def extract_to_file(source: str | Path, output: str | Path, *, kind: str = "auto
         source: video, OpenPose JSON folder, pose .npz, or `synthetic:` spec.
         output: pose file (.npz) to write.
         kind: source kind or "auto".
-        filter_params: temporal filter (default One-Euro, see `FilterParams`).
+        filter_params: temporal filter (default zero-phase, see `FilterParams`).
         overlay: optional video to write with the skeleton drawn over the source.
         video: the source video of an OpenPose folder / pose file (size, fps and overlay
             background); defaults to `source` itself for videos.
@@ -457,13 +458,16 @@ def extract_to_file(source: str | Path, output: str | Path, *, kind: str = "auto
     if len(seq) == 0 or not seq.detected.any():
         raise InputError(source, f"no person detected in any frame of {Path(str(source)).name}",
                          "is a whole person visible? try a clearer or closer shot")
-    p = filter_params or FilterParams()
+    # Offline the whole sequence is known: smooth with zero phase (no lag) by default.
+    p = filter_params or FilterParams(method=OFFLINE_FILTER)
     kp, filled = smooth_keypoints(seq.keypoints, seq.timestamps, seq.size[1], p)
     seq = seq.with_keypoints(kp)
     summary.joints_filled = filled
     summary.filter = (f"one-euro(min_cutoff={p.min_cutoff}, beta={p.beta}, d_cutoff={p.d_cutoff})"
                       if p.method == "one-euro" else
-                      f"median(window={p.median_window})" if p.method == "median" else "none")
+                      f"median(window={p.median_window})" if p.method == "median" else
+                      f"zero-phase(savgol window={p.sg_window}, order={p.sg_order})"
+                      if p.method == "zero-phase" else "none")
     summary.filter += f", max_gap={p.max_gap}"
 
     if overlay is not None:

@@ -24,7 +24,11 @@ from torch import nn
 from rtmotion.devices import resolve_device
 from rtmotion.errors import InputError
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
+from rtmotion.runtime.aoti_backend import AotiRunner
 from rtmotion.runtime.base import CallStats, GeneratorRunner
+from rtmotion.runtime.onnx_backend import OnnxRunner
+from rtmotion.runtime.tensorrt_backend import TensorRTRunner
+from rtmotion.runtime.torch_backend import TorchRunner
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "aoti", "tensorrt")
 _ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch", "trt": "tensorrt",
@@ -78,8 +82,6 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
     """
     key = canonical_backend(name)
     if key == "torch":
-        from rtmotion.runtime.torch_backend import TorchRunner
-
         module = _generator_of(source)
         if module is None:
             raise InputError(str(source) if isinstance(source, (str, Path)) else None,
@@ -87,20 +89,15 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
                              "pass the subject, or use --backend onnxruntime for an .onnx file")
         return TorchRunner(module, device=device, precision=precision)
     if key == "onnxruntime":
-        from rtmotion.runtime.onnx_backend import OnnxRunner
-
         if precision not in ("fp32", "int8"):
             raise InputError(None, f"the onnxruntime backend runs fp32 or INT8 Q/DQ graphs, not "
                              f"'{precision}'", "use --precision fp32 or int8 with onnxruntime")
         return OnnxRunner(_artifact(source, key, "ONNX graph (.onnx)"), device=device,
                           threads=threads, precision=precision)
     if key == "aoti":
-        from rtmotion.runtime.aoti_backend import AotiRunner
-
         return AotiRunner(_artifact(source, key, "AOTInductor package (.pt2)"),
                           input_names or list(INPUT_NAMES), device=device, precision=precision,
                           threads=threads)
-    from rtmotion.runtime.tensorrt_backend import TensorRTRunner
 
     return TensorRTRunner(_artifact(source, key, "TensorRT engine (.plan)"), device=device,
                           precision=precision)

@@ -39,7 +39,6 @@ import numpy as np
 import torch
 
 from rtmotion.devices import resolve_device
-from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 
 ArrayLike = np.ndarray | torch.Tensor
 

@@ -8,11 +8,12 @@ fp32 on most CPUs and not what a benchmark should report.
 from __future__ import annotations
 
 import copy
+
 import torch
 from torch import nn
 
 from rtmotion.errors import InputError
-from rtmotion.models.generator import INPUT_NAMES
+from rtmotion.models.generator import INPUT_NAMES, input_names
 from rtmotion.runtime.base import PRECISIONS, GeneratorRunner
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -44,8 +45,6 @@ class TorchRunner(GeneratorRunner):
         self._module: nn.Module | None = None
         config = getattr(module, "config", None)
         if config is not None:
-            from rtmotion.models.generator import input_names
-
             self._input_names = tuple(input_names(config))
         else:  # a plain module taking all three (tests, wrappers)
             self._input_names = INPUT_NAMES

@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
-from rtmotion.pipeline.synthesize import SubjectSynthesizer, synthesize_sequence, to_uint8_image
-from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.pipeline.synthesize import (
+    SubjectSynthesizer,
+    synthesize_sequence,
+    to_uint8_image,
+)
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend

@@ -1,0 +1,82 @@
+"""`rtmotion convert`: make a subject dance like the person in a video (or a pose file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+NAME = "convert"
+HELP = "convert a dance video (or a pose file) into a video of a subject dancing"
+DESCRIPTION = (
+    "Every frame of SOURCE becomes one frame of the subject, at the same time: frame rate, "
+    "duration and variable-frame-rate timing are kept, and the source's audio is copied (or "
+    "transcoded to AAC). SOURCE is a video (poses are estimated with MediaPipe, smoothed without "
+    "lag, and normalized to the subject with statistics of the whole video) or a pose file from "
+    "`rtmotion extract`. Frames without a person hold the last pose briefly, then show the "
+    "subject's empty scene."
+)
+
+log = logging.getLogger(__name__)
+
+# Kept here, not imported, so that building the parser does not import torch.
+MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
+DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-t", "--subject", required=True,
+                        help="subject bundle folder or the name of a shipped subject")
+    parser.add_argument("-s", "--source", required=True, help="dance video or pose file (.npz)")
+    parser.add_argument("-o", "--output", required=True, help="video to write (.mp4, .mov, .mkv)")
+    parser.add_argument("--start", type=int, default=0, help="first source frame")
+    parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="write source | normalized pose | result side by side instead")
+    parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
+    parser.add_argument("--backend", default="torch",
+                        help="generator backend: torch, onnxruntime, or a compiled one (see `rtmotion info`)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (backend permitting)")
+    parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="pose extraction processes (default: one per core for long videos)")
+    parser.add_argument("--hold", type=float, default=0.5,
+                        help="seconds a missing person keeps their last pose before the empty scene")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads per stage (1: the stages share the cores without fighting)")
+    parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtmotion.atomic import atomic_path, check_writable
+    from rtmotion.errors import InputError
+    from rtmotion.pipeline.offline import check_output, convert
+    from rtmotion.subject import load_subject, resolve_subject_path
+
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        raise InputError(None, f"bad frame range --start {args.start} --end {args.end}",
+                         "need 0 <= start < end")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(None, f"--workers {args.workers}", "give 1 or more")
+    if args.hold < 0:
+        raise InputError(None, f"--hold {args.hold} is negative", "give seconds >= 0")
+    check_output(args.output, args.source)   # before loading anything
+    if args.torch_threads < 1:
+        raise InputError(None, f"--torch-threads {args.torch_threads}", "give 1 or more")
+    if args.json:
+        check_writable(args.json)
+    subject = load_subject(resolve_subject_path(args.subject), device="cpu")
+    out = args.output
+    result = convert(subject, args.source, None if args.side_by_side else out,
+                     side_by_side_output=out if args.side_by_side else None,
+                     start=args.start, end=args.end, mode=args.mode, backend=args.backend,
+                     device=args.device, precision=args.precision, engine_dir=args.engine_dir,
+                     workers=args.workers, hold_seconds=args.hold, torch_threads=args.torch_threads,
+                     show_progress=not getattr(args, "quiet", False))
+    if args.json:
+        with atomic_path(args.json, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    sys.stdout.write("\n".join(result.lines()) + "\n")  # the summary (stdout; -q only quiets logs)
+    return 0

@@ -1,0 +1,179 @@
+"""Live frame sources: a webcam (OpenCV, V4L2 on Linux) and a video file played as a camera.
+
+Both give `(image, t_capture)` pairs: uint8 RGB (H, W, 3) and `time.perf_counter()` seconds at
+the moment the frame was captured (for a file: the moment it became due), so capture-to-display
+latency can be measured per frame. `read()` returns None at the end of the stream (a file that
+ended, a camera that disconnected): the caller ends the run cleanly.
+
+Freshness: a webcam driver queues frames; a reader that falls behind would get frames that are
+already old. `OpenCVCamera` asks for a one-frame driver buffer and is meant to be read by a
+thread that reads continuously (the live pipeline's capture thread), handing only the newest
+frame on; `FileCamera` paces itself by the file's own timestamps, as a camera would, whether or
+not anyone keeps up.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rtmotion.errors import InputError
+from rtmotion.io.info import VideoInfo
+from rtmotion.io.reader import VideoReader
+
+log = logging.getLogger(__name__)
+
+
+def list_cameras() -> list[str]:
+    """Video capture devices that exist on this machine (Linux: /dev/video*), e.g. ["0", "2"]."""
+    found = []
+    for dev in sorted(glob.glob("/dev/video*")):
+        m = re.fullmatch(r"/dev/video(\d+)", dev)
+        if m:
+            found.append(m.group(1))
+    return sorted(found, key=int)
+
+
+class FileCamera:
+    """Plays a video file at its own frame rate, as a camera would.
+
+    Args:
+        path: the video (probed now: a bad file is an InputError here).
+        loop: start again at the end (for soak tests and demos), else `read()` returns None.
+        stop: an Event that ends a wait early.
+    Attributes: `size` (W, H), `fps` (Fraction), `name`, `frame_index` (of the last frame read,
+    counting from 0 in the file; restarts with each loop).
+    """
+
+    def __init__(self, path: str | Path, loop: bool = False, stop: threading.Event | None = None) -> None:
+        self.path = Path(path)
+        self.info = VideoInfo.from_path(self.path)
+        self.size = self.info.size
+        self.fps: Fraction = self.info.fps
+        self.loop = loop
+        self.name = f"file {self.path.name}"
+        self.frame_index = -1
+        self._stop = stop or threading.Event()
+        self._frames: Iterator | None = None
+        self._reader: VideoReader | None = None
+        self._t0 = 0.0       # wall clock of the current pass's timestamp 0
+        self._offset = 0.0   # seconds of earlier passes (loops)
+        self.passes = 0
+        self._last_ts = 0.0
+
+    def _start_pass(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = VideoReader(self.path, queue_size=4)
+        self._frames = iter(self._reader)
+        self.passes += 1
+
+    def open(self) -> FileCamera:
+        self._start_pass()
+        self._t0 = time.perf_counter()
+        return self
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame, waiting until it is due; None at the end (when not looping)."""
+        if self._frames is None:
+            self.open()
+        frame = next(self._frames, None)  # type: ignore[arg-type]
+        if frame is None:
+            if not self.loop:
+                return None
+            # The next pass starts one frame after the last frame of this one.
+            self._offset += self._last_ts + 1 / float(self.fps)
+            self._start_pass()
+            frame = next(self._frames, None)  # type: ignore[arg-type]
+            if frame is None:
+                return None
+        self.frame_index = frame.index
+        self._last_ts = frame.timestamp
+        due = self._t0 + self._offset + frame.timestamp
+        wait = due - time.perf_counter()
+        if wait > 0:
+            self._stop.wait(wait)
+        return frame.image, max(due, self._t0)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._frames = None
+
+
+class OpenCVCamera:
+    """A webcam through OpenCV (V4L2 backend on Linux).
+
+    Args:
+        index: the camera number (/dev/videoN).
+        size: (W, H) to ask the driver for (None: its default).
+        fps: frame rate to ask for (None: its default).
+    Raises InputError listing the cameras that exist when `index` cannot be opened.
+    """
+
+    def __init__(self, index: int, size: tuple[int, int] | None = None, fps: float | None = None) -> None:
+        self.index = int(index)
+        self.name = f"camera {self.index}"
+        self.req_size = size
+        self.req_fps = fps
+        self._cap: cv2.VideoCapture | None = None
+        self.size: tuple[int, int] = size or (0, 0)
+        self.fps: Fraction = Fraction(fps or 30).limit_denominator(1001)
+        self.frame_index = -1
+
+    def open(self) -> OpenCVCamera:
+        if self._cap is not None:  # already open (idempotent)
+            return self
+        api = cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") and Path("/dev").exists() else cv2.CAP_ANY
+        cap = cv2.VideoCapture(self.index, api)
+        if not cap.isOpened():
+            cap.release()
+            cams = list_cameras()
+            have = f"cameras that exist: {', '.join(cams)}" if cams else "no camera was found on this machine"
+            raise InputError(f"camera {self.index}", f"cannot be opened ({have})",
+                             "pick another --camera, or use --source FILE")
+        # One buffered frame: a driver queue of 4 would add 4 frame times of latency.
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if self.req_size is not None:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.req_size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.req_size[1])
+        if self.req_fps is not None:
+            cap.set(cv2.CAP_PROP_FPS, float(self.req_fps))
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        f = cap.get(cv2.CAP_PROP_FPS)
+        self.size = (w, h) if w and h else self.size
+        if f and f > 0:
+            self.fps = Fraction(f).limit_denominator(1001)
+        self._cap = cap
+        log.info("%s: %dx%d at %s fps", self.name, *self.size, self.fps)
+        return self
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame (BGR from the driver -> RGB); None when the camera stops delivering
+        (unplugged): the run then ends cleanly."""
+        if self._cap is None:
+            self.open()
+        ok, bgr = self._cap.read()  # type: ignore[union-attr]
+        t = time.perf_counter()
+        if not ok or bgr is None:
+            log.warning("%s stopped delivering frames (disconnected?)", self.name)
+            return None
+        self.frame_index += 1
+        if self.size == (0, 0):
+            self.size = (bgr.shape[1], bgr.shape[0])
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

@@ -1,0 +1,240 @@
+"""`rtmotion bench`: honest numbers for the three uses, on this machine.
+
+For every cell of the matrix backend x precision x resolution it measures, after a warm-up:
+
+- generator: the runner alone on one frame's inputs (batch 1), p50/p95/p99 ms;
+- offline: `convert` of the source (MediaPipe in worker processes, zero-phase filter,
+  normalization, synthesize, encode), end-to-end fps pose included, per-stage p50/p95/p99 ms;
+- live: `run_live` with the source played as a camera at its own frame rate (MediaPipe, One-Euro,
+  OnlineNormalizer, synthesize; no window), fps shown, frames dropped, capture-to-display
+  latency p50/p95/p99, per-stage ms;
+
+and, once per resolution in the same run, EDN's baseline generator (pix2pixHD's global generator,
+PyTorch eager, fp32) on the same input size, so our generator's speed is printed as a ratio to
+it. A resolution other than the subject's own is benched with an untrained generator of the same
+preset at that resolution (random weights: the timing of a subject at that size, not its looks).
+The backend list is the runtime's (`rtmotion.runtime.BACKENDS` via `available_backends`), so new
+compiled backends join the matrix without changes here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rtmotion.errors import RtmotionError
+from rtmotion.io.camera import FileCamera
+from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.models.config import generator_preset
+from rtmotion.models.generator import build_generator
+from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
+from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
+from rtmotion.pipeline.live import LiveOptions, run_live
+from rtmotion.pipeline.offline import convert
+from rtmotion.pipeline.stats import Timers, percentiles
+from rtmotion.pose.skeleton import BODY25
+from rtmotion.pose.stats import SubjectPoseStats
+from rtmotion.subject import load_subject, write_bundle
+from rtmotion.subject.crop import CropBox
+from rtmotion.synthetic import motion_angles, render_sequence, write_dancer_video
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchCell:
+    """One backend x precision x resolution measurement (ms, fps)."""
+
+    backend: str
+    precision: str
+    resolution: tuple[int, int]
+    subject: str
+    generator_ms: dict[str, float] = field(default_factory=dict)
+    baseline_ms: dict[str, float] = field(default_factory=dict)
+    speedup_vs_baseline: float = 0.0
+    offline: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def row(self) -> dict[str, Any]:
+        """A flat row for the table."""
+        return {"backend": self.backend, "precision": self.precision,
+                "res": f"{self.resolution[0]}x{self.resolution[1]}",
+                "gen_p50": self.generator_ms.get("p50", 0.0),
+                "base_p50": self.baseline_ms.get("p50", 0.0),
+                "x_base": f"{self.speedup_vs_baseline:.1f}x" if self.speedup_vs_baseline else "",
+                "off_fps": self.offline.get("fps", 0.0),
+                "live_fps": self.live.get("fps_shown", 0.0),
+                "lat_p50": self.live.get("latency_ms", {}).get("p50", 0.0),
+                "lat_p95": self.live.get("latency_ms", {}).get("p95", 0.0),
+                "dropped": self.live.get("frames_dropped", ""),
+                "note": self.error}
+
+
+TABLE_COLUMNS = [("backend", "backend"), ("precision", "prec"), ("res", "res"),
+                 ("gen_p50", "gen p50 ms"), ("base_p50", "pix2pixHD ms"), ("x_base", "vs EDN"),
+                 ("off_fps", "offline fps"), ("live_fps", "live fps"), ("lat_p50", "lat p50 ms"),
+                 ("lat_p95", "lat p95 ms"), ("dropped", "dropped"), ("note", "note")]
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cpus": cpus, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def timing_subject(folder: Path, resolution: tuple[int, int], preset: str = "small") -> Path:
+    """An untrained subject of `preset` at `resolution` (random weights) for timing only, with
+    the pose statistics of a synthetic dancer filmed at that size."""
+    torch.manual_seed(0)
+    gen = build_generator(generator_preset(preset, resolution=resolution)).eval()
+    _, seq = render_sequence("ada", angles=motion_angles("dance", 4.0, 30, seed=0), size=resolution)
+    stats = SubjectPoseStats.from_keypoints(seq.keypoints, BODY25.joints, resolution, "body25")
+    write_bundle(folder, name=f"timing-{preset}-{resolution[0]}x{resolution[1]}", resolution=resolution,
+                 crop=CropBox(0, 0, resolution[0], resolution[1], resolution),
+                 pose_map_config=PoseMapConfig(size=resolution), generator=gen, stats=stats,
+                 source_video={"path": "", "width": resolution[0], "height": resolution[1], "fps": "30",
+                               "frame_count": len(seq), "pose_source": "untrained, for timing"},
+                 validation_range=(0, 0), training={"note": "untrained (bench timing only)"},
+                 weights_dtype="float32")
+    return folder
+
+
+def _inputs(subject: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    w, h = subject.resolution
+    c = int(subject.pose_map_config.num_channels)
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(1, c, h, w, generator=g), torch.rand(1, 3, h, w, generator=g) * 2 - 1,
+            torch.ones(1, 1, h, w))
+
+
+@torch.no_grad()
+def time_generator(subject: Any, backend: str, precision: str, device: str, engine_dir: Any,
+                   iters: int, warmup: int) -> dict[str, float]:
+    """The runner alone, batch 1: p50/p95/p99 ms over `iters` calls after `warmup`."""
+    runner, _ = open_runner(subject, backend, precision, device, engine_dir)
+    try:
+        maps, prev, mask = (x.to(runner.device) for x in _inputs(subject))
+        times = []
+        for i in range(warmup + iters):
+            t0 = time.perf_counter()
+            runner(maps, prev, mask)
+            if runner.device.type == "cuda":
+                torch.cuda.synchronize(runner.device)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        runner.close()
+    return percentiles(times)
+
+
+@torch.no_grad()
+def time_baseline(resolution: tuple[int, int], pose_channels: int, device: str, iters: int,
+                  warmup: int = 1) -> dict[str, float]:
+    """EDN's generator (pix2pixHD global, eager fp32) at `resolution`: p50/p95/p99 ms."""
+    w, h = resolution
+    dev = torch.device(device)
+    net = Pix2PixHDGlobalGenerator(input_nc=pose_channels + 3).eval().to(dev)
+    x = torch.rand(1, pose_channels + 3, h, w, device=dev)
+    times = []
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        net(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return percentiles(times)
+
+
+def make_source(folder: Path, seconds: float, size: tuple[int, int] = (512, 512)) -> Path:
+    """The default bench source: a synthetic dancer (bruno, dance) with a beat."""
+    path = folder / "bench_source.mp4"
+    write_dancer_video(path, "bruno", "dance", seconds=seconds, size=size, fps=30, seed=7, audio=True)
+    return path
+
+
+def bench_cell(subject: Any, backend: str, precision: str, source: Path, *, frames: int, warmup: int,
+               device: str, engine_dir: Any, modes: tuple[str, ...], gen_iters: int, out_dir: Path,
+               baseline: dict[str, float] | None) -> BenchCell:
+    """Measure one cell (see module docstring); a backend/precision that cannot run here is
+    recorded with its error instead of stopping the whole bench."""
+    cell = BenchCell(backend, precision, tuple(subject.resolution), str(subject.name))
+    try:
+        cell.generator_ms = time_generator(subject, backend, precision, device, engine_dir, gen_iters, 3)
+        if baseline:
+            cell.baseline_ms = baseline
+            if cell.generator_ms["p50"] > 0:
+                cell.speedup_vs_baseline = round(baseline["p50"] / cell.generator_ms["p50"], 2)
+        if "offline" in modes:
+            timers = Timers(skip=warmup)
+            res = convert(subject, source, out_dir / f"bench_{backend}_{precision}.mp4", end=frames,
+                          backend=backend, precision=precision, device=device, engine_dir=engine_dir,
+                          show_progress=False, timers=timers)
+            d = res.to_dict()
+            cell.offline = {k: d[k] for k in ("frames", "fps", "fps_pose", "fps_generate", "seconds",
+                                              "pose_seconds", "generate_seconds", "pose_workers", "stages")}
+        if "live" in modes:
+            cam = FileCamera(source, loop=True)
+            rep = run_live(subject, cam, [lambda img, f: None],
+                           LiveOptions(backend=backend, precision=precision, device=device,
+                                       engine_dir=engine_dir, max_frames=frames + warmup,
+                                       warmup_frames=warmup, overlay=True))
+            d = rep.to_dict()
+            cell.live = {k: d[k] for k in ("frames_shown", "frames_captured", "frames_dropped", "fps_shown",
+                                           "seconds", "latency_ms", "stages")}
+    except RtmotionError as e:
+        cell.error = str(e)
+        log.warning("bench %s %s %s: %s", backend, precision, cell.resolution, e)
+    return cell
+
+
+def run_bench(subject_path: str | Path, *, source: str | Path | None = None, frames: int = 150,
+              warmup: int = 15, backends: tuple[str, ...] = ("torch",), precisions: tuple[str, ...] = ("fp32",),
+              resolutions: tuple[tuple[int, int], ...] | None = None, modes: tuple[str, ...] = ("offline", "live"),
+              device: str = "cpu", engine_dir: Any = DEFAULT_ENGINE_DIR, baseline: bool = True,
+              gen_iters: int = 30, baseline_iters: int = 5, preset: str = "small") -> dict[str, Any]:
+    """The whole bench (see module docstring); returns the JSON report."""
+    subject = load_subject(subject_path)
+    resolutions = resolutions or (tuple(subject.resolution),)
+    cells: list[BenchCell] = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="rtmotion-bench-") as tmp:
+        tmpd = Path(tmp)
+        src = Path(source) if source is not None else make_source(tmpd, (frames + warmup) / 30 + 1.0)
+        for res in resolutions:
+            res = (int(res[0]), int(res[1]))
+            subj = subject if res == tuple(subject.resolution) else load_subject(
+                timing_subject(tmpd / f"timing_{res[0]}x{res[1]}", res, preset))
+            base = time_baseline(res, int(subj.pose_map_config.num_channels), device if device != "auto" else "cpu",
+                                 baseline_iters) if baseline else None
+            for backend in backends:
+                for precision in precisions:
+                    log.info("bench: %s %s %dx%d (%s)", backend, precision, *res, subj.name)
+                    cells.append(bench_cell(subj, backend, precision, src, frames=frames, warmup=warmup,
+                                            device=device, engine_dir=engine_dir, modes=modes,
+                                            gen_iters=gen_iters, out_dir=tmpd, baseline=base))
+    return {"date": started, "machine": machine(), "subject": str(subject.name),
+            "source": str(source) if source is not None else "synthetic: bruno dance 512x512 30 fps",
+            "frames": frames, "warmup": warmup, "device": device, "modes": list(modes),
+            "cells": [c.__dict__ | {"resolution": list(c.resolution)} for c in cells],
+            "rows": [c.row() for c in cells]}

@@ -1,0 +1,362 @@
+"""Offline conversion: a dance video (or a pose file) -> the subject dancing, every frame.
+
+Two phases, because offline use knows the whole source and uses that:
+
+1. poses of the whole source: a pose file is loaded as it is (`rtmotion extract` already
+   filtered it); a video runs MediaPipe over every frame in worker processes (one contiguous
+   chunk per core, `rtmotion.pose.extract.extract_video`), then the zero-phase filter smooths
+   the tracks without lag, and EDN normalization maps them into the subject's frame with
+   statistics of the *whole* source (the far/close ankle positions of the entire dance);
+2. a stage pipeline (`StagePipeline`: threads joined by bounded queues, in order, lossless):
+
+       read (source frames for --side-by-side, poses, timestamps)
+         -> prepare (no-person rule, pose maps and pose flow: they need only the poses, so
+            they run one frame ahead, on the other core)
+         -> synthesize (SubjectSynthesizer.generate: warp of the previous output, generator)
+         -> compose (side-by-side panels, when asked)
+         -> encode (PyAV H.264, the source's audio copied or transcoded to AAC)
+
+One output frame per source frame, shown at the source frame's time (constant-rate sources
+keep their exact rate; variable-rate sources keep every frame's own timestamp). Outputs are
+written to temporary names and renamed only when the whole run succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtmotion.atomic import check_writable
+from rtmotion.errors import InputError, OutputError
+from rtmotion.io import VideoInfo, VideoReader, VideoWriter
+from rtmotion.io.audio_cut import cut_audio
+from rtmotion.io.timed_writer import TimedVideoWriter
+from rtmotion.pipeline.compose import side_by_side
+from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
+from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
+from rtmotion.pipeline.progress import RunProgress
+from rtmotion.pipeline.stages import StagePipeline
+from rtmotion.pipeline.stats import Timers
+from rtmotion.pipeline.synthesize import PosePreparer, PreparedPose, SubjectSynthesizer
+from rtmotion.pose.extract import detect_source, extract_video
+from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
+from rtmotion.pose.normalize import normalize_sequence
+from rtmotion.pose.posefile import PoseSequence
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
+HOLD_SECONDS = 0.5  # a person missing for up to this long keeps their last pose
+
+
+@dataclass
+class ConvertResult:
+    """What one conversion did (the `--json` report)."""
+
+    output: str
+    source: str
+    source_kind: str
+    subject: str
+    frames: int = 0
+    frames_no_person: int = 0      # source frames without a person (held + blank)
+    frames_held: int = 0           # ... drawn with the last pose held
+    frames_blank: int = 0          # ... drawn as the subject's empty scene
+    fps_source: str = ""
+    variable_frame_rate: bool = False
+    audio: str = "none"            # "copied/transcoded from SOURCE", or "none"
+    mode: str = ""
+    filter: str = ""
+    backend: str = ""
+    device: str = ""
+    pose_seconds: float = 0.0      # phase 1 (pose extraction or loading, filter, normalize)
+    pose_workers: int = 0
+    generate_seconds: float = 0.0  # phase 2 (synthesize + encode)
+    seconds: float = 0.0
+    stages: dict[str, Any] = field(default_factory=dict)
+    side_by_side: str | None = None
+    #: phase 1's poses (raw and normalized), for callers that keep them (demo); not in JSON
+    poses: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def fps(self) -> float:
+        """End-to-end frames per second, pose extraction included."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("poses", None)
+        d["fps"] = round(self.fps, 2)
+        d["fps_generate"] = round(self.frames / self.generate_seconds, 2) if self.generate_seconds else 0.0
+        d["fps_pose"] = round(self.frames / self.pose_seconds, 2) if self.pose_seconds else 0.0
+        for k in ("pose_seconds", "generate_seconds", "seconds"):
+            d[k] = round(d[k], 3)
+        return d
+
+    def lines(self) -> list[str]:
+        out = [f"{self.source} -> {self.output}: {self.frames} frames of subject {self.subject}"]
+        out.append(f"  speed      {self.fps:.1f} fps end to end ({self.seconds:.1f} s; poses "
+                   f"{self.pose_seconds:.1f} s, generate+encode {self.generate_seconds:.1f} s)")
+        out.append(f"  generator  {self.backend}")
+        out.append(f"  poses      {self.source_kind}, filter {self.filter}, normalization {self.mode}")
+        out.append(f"  no person  {self.frames_no_person} frames ({self.frames_held} held, "
+                   f"{self.frames_blank} empty scene)")
+        out.append(f"  timing     {self.fps_source} fps{' (variable frame rate kept)' if self.variable_frame_rate else ''}, "
+                   f"audio {self.audio}")
+        for name, s in self.stages.items():
+            out.append(f"  stage {name:<11s} p50 {s['p50']:.1f} ms  p95 {s['p95']:.1f} ms  p99 {s['p99']:.1f} ms")
+        if self.side_by_side:
+            out.append(f"  side by side {self.side_by_side}")
+        return out
+
+
+@dataclass
+class DrivingPoses:
+    """Phase 1's result: raw source poses, the normalized driving poses, and facts."""
+
+    raw: PoseSequence          # source pixels (filtered for video sources)
+    driving: PoseSequence      # the subject's model pixels
+    kind: str                  # "video" or "npz"
+    info: VideoInfo | None
+    workers: int
+    filter: str
+
+
+def is_variable_rate(timestamps: np.ndarray, fps: Fraction) -> bool:
+    """True when frame times stray from i / fps by more than half a frame (a VFR source)."""
+    if len(timestamps) < 2:
+        return False
+    d = np.asarray(timestamps, np.float64) - float(timestamps[0])
+    nominal = np.arange(len(d)) / float(fps)
+    return bool(np.max(np.abs(d - nominal)) > 0.5 / float(fps))
+
+
+def check_output(output: str | Path, source: str | Path) -> Path:
+    """OutputError (before any work) for an output that cannot be a video file here."""
+    out = Path(output)
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise OutputError(out, f"unsupported video file type '{out.suffix}'",
+                          f"give a name ending in {', '.join(VIDEO_SUFFIXES)}")
+    check_writable(out)
+    with contextlib.suppress(OSError):
+        if Path(source).exists() and out.resolve() == Path(source).resolve():
+            raise OutputError(out, "would overwrite the source", "choose another output name")
+    return out
+
+
+def driving_poses(subject: Any, source: str | Path, *, start: int = 0, end: int | None = None,
+                  mode: str = "auto", workers: int | None = None, extractor: str = "mediapipe",
+                  extractor_opts: dict[str, Any] | None = None, filter_params: FilterParams | None = None, show_progress: bool = True) -> DrivingPoses:
+    """Phase 1 (see module docstring). InputError for a bad source or no person at all."""
+    kind = detect_source(source)
+    info = None
+    nw = 0
+    if kind == "npz":
+        raw = PoseSequence.load(source)
+        if start or end is not None:
+            if start >= len(raw):
+                raise InputError(source, f"--start {start} is past the end ({len(raw)} poses)")
+            raw = raw.slice(start, end)
+        filt = "as in the pose file"
+    elif kind == "video":
+        info = VideoInfo.from_path(source)
+        log.info("%s: estimating poses (%s, %d frames)", Path(source).name, extractor,
+                 max(0, (min(end, info.frame_count) if end is not None else info.frame_count) - start))
+        opts = dict(extractor_opts) if extractor_opts is not None else (
+            {"model_complexity": 1} if extractor == "mediapipe" else {})
+        raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
+                                     start=start, end=end,
+                                     show_progress=show_progress and sys.stderr.isatty())
+        nw = summary.workers
+        p = filter_params or FilterParams(method=OFFLINE_FILTER)
+        kp, _ = smooth_keypoints(raw.keypoints, raw.timestamps, raw.size[1], p)
+        raw = raw.with_keypoints(kp)
+        filt = f"{p.method}" + (f"(window {p.sg_window}, order {p.sg_order})" if p.method == "zero-phase" else "")
+    else:
+        raise InputError(source, f"a {kind} source cannot drive convert",
+                         "give a video or a pose file from `rtmotion extract`")
+    if len(raw) == 0 or not raw.detected.any():
+        raise InputError(source, "no person detected in any frame",
+                         "is a whole person visible? try a clearer or closer shot")
+    driving = normalize_sequence(raw, subject.stats, mode=mode)
+    return DrivingPoses(raw=raw, driving=driving, kind=kind, info=info, workers=nw, filter=filt)
+
+
+def _audio_source(poses: DrivingPoses, source: Path, start: int, tmp: Path) -> tuple[Path | None, str]:
+    """The file whose audio goes into the output (cut to --start), and how it is described."""
+    if poses.kind != "video" or poses.info is None or not poses.info.has_audio:
+        return None, "none"
+    if start == 0:
+        return source, f"from {source.name}"
+    cut = cut_audio(source, float(poses.raw.timestamps[0]), tmp / "audio.mka")
+    return cut, (f"from {source.name} (from {poses.raw.timestamps[0]:.2f} s)" if cut else "none")
+
+
+@dataclass
+class _Item:
+    index: int
+    timestamp: float
+    raw_kp: np.ndarray            # (K, 3) source pixels
+    kp: np.ndarray                # (K, 3) model pixels
+    source: np.ndarray | None     # uint8 RGB source frame (side by side only)
+    state: str = ""                   # PERSON / HELD / BLANK (gaps.py)
+    reset: bool = False               # the synthesizer forgets its previous frame first
+    prepared: PreparedPose | None = None
+    image: np.ndarray | None = None   # uint8 RGB result
+    side: np.ndarray | None = None    # uint8 RGB side-by-side frame
+
+
+def convert(subject: Any, source: str | Path, output: str | Path | None, *,
+            side_by_side_output: str | Path | None = None, start: int = 0, end: int | None = None,
+            mode: str = "auto", backend: str = "torch", device: str = "cpu", precision: str = "fp32",
+            engine_dir: str | Path | None = DEFAULT_ENGINE_DIR, workers: int | None = None,
+            extractor: str = "mediapipe", extractor_opts: dict[str, Any] | None = None,
+            hold_seconds: float = HOLD_SECONDS,
+            filter_params: FilterParams | None = None, show_progress: bool = True,
+            queue_size: int = 4, timers: Timers | None = None, torch_threads: int | None = 1,
+            _fail: dict[str, Any] | None = None,
+            ) -> ConvertResult:
+    """Convert `source` into the subject dancing (see module docstring).
+
+    Args:
+        subject: a loaded Subject.
+        source: a video file or a pose file (.npz from `rtmotion extract`).
+        output: the result video (None: only `side_by_side_output`).
+        side_by_side_output: also (or only) write source | normalized pose | result here.
+        start, end: source frame range [start, end).
+        mode: normalization mode ("auto", "edn", "retarget", "upper").
+        backend, device, precision, engine_dir: the generator runner (`open_runner`).
+        workers: pose extraction processes (None: one per core for long videos).
+        extractor, extractor_opts: the per-frame pose estimator for video sources (MediaPipe;
+            "npz" with {"path": ...} replays a pose file frame by frame).
+        hold_seconds: a person missing for up to this long keeps their last pose; longer gaps
+            show the subject's empty scene.
+        timers: where per-stage durations go (ms).
+        torch_threads: torch intra-op threads while the stages run (restored after). 1 (the
+            default): prepare and synthesize each keep one core busy; more threads per stage
+            only fight over the same cores (measured in docs/BENCHMARKS.md). None: unchanged.
+        _fail: tests only: {"stage": name, "after": n} makes that stage raise after n items.
+    Returns:
+        ConvertResult. Raises InputError / OutputError / CheckpointError (one line each) for
+        bad inputs, StageError naming the stage for a failure while running; in every failure
+        nothing is left under the output names.
+    """
+    if start < 0 or (end is not None and end <= start):
+        raise InputError(None, f"bad frame range --start {start} --end {end}", "need 0 <= start < end")
+    outputs = [Path(p) for p in (output, side_by_side_output) if p is not None]
+    if not outputs:
+        raise ValueError("convert needs an output or a side-by-side output")
+    for p in outputs:
+        check_output(p, source)
+    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
+        raise OutputError(outputs[1], "the result and the side-by-side video must be different files")
+    source = Path(source) if not str(source).startswith("synthetic:") else source
+    timers = timers if timers is not None else Timers()
+    t_start = time.perf_counter()
+
+    poses = driving_poses(subject, source, start=start, end=end, mode=mode, workers=workers,
+                          extractor=extractor, extractor_opts=extractor_opts,
+                          filter_params=filter_params, show_progress=show_progress)
+    pose_seconds = time.perf_counter() - t_start
+    raw, driving = poses.raw, poses.driving
+    n = len(driving)
+    fps = driving.fps
+    vfr = is_variable_rate(driving.timestamps, fps)
+    result = ConvertResult(output=str(output if output is not None else side_by_side_output), source=str(source),
+                           source_kind=poses.kind, subject=str(subject.name), frames=0,
+                           fps_source=str(fps), variable_frame_rate=vfr,
+                           mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
+                           pose_seconds=pose_seconds, pose_workers=poses.workers,
+                           side_by_side=str(side_by_side_output) if side_by_side_output else None,
+                           poses=poses)
+
+    runner, desc = open_runner(subject, backend, precision, device, engine_dir)
+    result.backend, result.device = desc, str(runner.device)
+    policy = PersonGapPolicy(int(round(hold_seconds * float(fps))))
+    want_side = side_by_side_output is not None
+    failing = dict(_fail or {})
+
+    def maybe_fail(stage: str, i: int) -> None:
+        if failing.get("stage") == stage and i >= int(failing.get("after", 0)):
+            raise RuntimeError(f"injected failure in {stage} at item {i}")
+
+    def read() -> Iterator[_Item]:
+        frames: Iterator[Any] = iter(())
+        reader = None
+        if want_side and poses.kind == "video":
+            reader = VideoReader(source, start=start, end=start + n, threaded=False)
+            frames = iter(reader)
+        try:
+            for i in range(n):
+                maybe_fail("read", i)
+                frame = next(frames, None) if reader is not None else None
+                yield _Item(i, float(driving.timestamps[i]), raw.keypoints[i], driving.keypoints[i],
+                            None if frame is None else frame.image)
+        finally:
+            if reader is not None:
+                reader.close()
+
+    with tempfile.TemporaryDirectory(prefix="rtmotion-convert-") as tmp, \
+            SubjectSynthesizer(subject, runner) as synth, contextlib.ExitStack() as stack:
+        audio_from, result.audio = _audio_source(poses, Path(source), start, Path(tmp))
+        writer_cls = TimedVideoWriter if vfr else VideoWriter
+        writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
+        bar = stack.enter_context(RunProgress(n, f"convert {Path(str(source)).name}", enabled=show_progress))
+
+        preparer = PosePreparer(synth)
+
+        def prepare(item: _Item) -> _Item:
+            kp, item.state = policy(item.kp)
+            item.reset = policy.needs_reset
+            if item.reset:
+                preparer.reset()
+            if item.state != BLANK:
+                item.prepared = preparer(kp)
+            return item
+
+        def synthesize(item: _Item) -> _Item:
+            maybe_fail("synthesize", item.index)
+            if item.reset:
+                synth.reset()
+            item.image = synth.blank_scene() if item.state == BLANK else synth.generate(item.prepared)
+            return item
+
+        def compose(item: _Item) -> _Item:
+            item.side = side_by_side(item.source, raw.size, item.raw_kp, item.kp, item.image)
+            return item
+
+        def encode(item: _Item) -> None:
+            maybe_fail("encode", item.index)
+            images = ([item.image] if output is not None else []) + ([item.side] if want_side else [])
+            for w, img in zip(writers, images):
+                if vfr:
+                    w.write(img, item.timestamp)
+                else:
+                    w.write(img)
+            bar.update(1)
+
+        stages = [("prepare", prepare), ("synthesize", synthesize)] + ([("compose", compose)] if want_side else [])
+        t0 = time.perf_counter()
+        if torch_threads is not None:
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(int(torch_threads))
+        pipe = StagePipeline(("read", read()), stages, ("encode", encode), queue_size=queue_size,
+                             timers=timers)
+        result.frames = pipe.run()
+        result.generate_seconds = time.perf_counter() - t0
+        # The writers close (and rename onto the output names) as the ExitStack unwinds.
+    result.seconds = time.perf_counter() - t_start
+    result.frames_held, result.frames_blank = policy.counts.held, policy.counts.blank
+    result.frames_no_person = policy.counts.total
+    result.stages = timers.summary()
+    return result

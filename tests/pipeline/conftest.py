@@ -1,0 +1,70 @@
+"""Fixtures of the pipeline tests: a tiny random-init subject written and loaded as a real
+bundle, and odd source videos made with the project's own synthetic dancer and writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.models.config import generator_preset
+from rtmotion.models.generator import build_generator
+from rtmotion.pose.skeleton import BODY25
+from rtmotion.pose.stats import SubjectPoseStats
+from rtmotion.subject import load_subject, write_bundle
+from rtmotion.subject.crop import CropBox
+
+RES = (64, 64)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread(single_torch_thread: None) -> None:
+    return None
+
+
+def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny") -> Path:
+    """A random-init subject bundle at `res` with the statistics of a synthetic dancer."""
+    from rtmotion.synthetic import motion_angles, render_sequence
+
+    torch.manual_seed(0)
+    gen = build_generator(generator_preset(preset, resolution=res))
+    _, seq = render_sequence("ada", angles=motion_angles("dance", 2.0, 30, seed=3), size=res)
+    stats = SubjectPoseStats.from_keypoints(seq.keypoints, BODY25.joints, res, "body25")
+    write_bundle(folder, name=folder.name, resolution=res, crop=CropBox(0, 0, res[0], res[1], res),
+                 pose_map_config=PoseMapConfig(size=res), generator=gen.eval(), stats=stats,
+                 source_video={"path": "", "width": res[0], "height": res[1], "fps": "30",
+                               "frame_count": len(seq), "pose_source": "test"},
+                 validation_range=(0, 0), training={}, weights_dtype="float32")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_subject_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_subject(tmp_path_factory.mktemp("subjects") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_subject(tiny_subject_path: Path):
+    return load_subject(tiny_subject_path)
+
+
+def no_person_stretch(seq, a: int, b: int):
+    """A copy of PoseSequence `seq` with no person in frames [a, b)."""
+    kp = seq.keypoints.copy()
+    kp[a:b] = 0.0
+    return seq.with_keypoints(kp)
+
+
+def replay(poses: Path) -> dict:
+    """convert() keywords that replay a pose file as the per-frame estimator (fast, exact)."""
+    return {"extractor": "npz", "extractor_opts": {"path": str(poses)}, "workers": 1}
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    from rtmotion.io import VideoReader
+
+    with VideoReader(path) as r:
+        return [f.image for f in r]

@@ -1,0 +1,271 @@
+"""`convert` through the real pipeline threads on real files: pose-file and video sources, odd
+sources (no person for a while, 10-bit, 4K, truncated, variable frame rate, audio or none),
+failures in a stage, and every bad input of `rtmotion convert`.
+
+Video sources use the "npz" replay estimator (the ground-truth pose file, frame by frame) so
+the tests stay fast; `test_convert_cli_with_mediapipe` runs the real MediaPipe once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtmotion.cli import main
+from rtmotion.errors import StageError
+from rtmotion.io import VideoInfo, VideoReader, VideoWriter
+from rtmotion.io.timed_writer import TimedVideoWriter
+from rtmotion.pipeline.offline import convert
+from tests.pipeline.conftest import frames_of, no_person_stretch, replay
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".part" in p.name)
+
+
+def _no_pipeline_threads() -> bool:
+    return not [t for t in threading.enumerate() if t.name.startswith("rtmotion-") and t.is_alive()]
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    rc = main(["-q", "convert", *args])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_pose_file_source_one_frame_per_pose(tiny_subject, dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    res = convert(tiny_subject, dancer_clip.poses, out, show_progress=False)
+    info = VideoInfo.from_path(out)
+    assert res.frames == info.frame_count == 60 and info.fps == Fraction(30)
+    assert info.size == (64, 64) and not info.has_audio and res.audio == "none"
+    assert res.frames_no_person == 0 and res.source_kind == "npz" and res.mode == "edn"
+    assert set(res.stages) == {"read", "prepare", "synthesize", "encode"}
+    assert frames_of(out)[10].std() > 1  # a picture, not a constant
+
+
+def test_video_source_keeps_audio_duration_and_side_by_side(tiny_subject, dancer_clip_audio, tmp_path) -> None:
+    out, side = tmp_path / "out.mp4", tmp_path / "side.mp4"
+    res = convert(tiny_subject, dancer_clip_audio.video, out, side_by_side_output=side,
+                  show_progress=False, **replay(dancer_clip_audio.poses))
+    src = VideoInfo.from_path(dancer_clip_audio.video)
+    for p in (out, side):
+        info = VideoInfo.from_path(p)
+        assert info.frame_count == src.frame_count == res.frames == 60
+        assert info.has_audio and abs(info.duration - src.duration) < 0.05
+    s = VideoInfo.from_path(side)
+    assert s.height == 256 and s.width == 3 * 256   # source | pose | result, 256 px each
+    assert res.audio.startswith("from ") and "compose" in res.stages
+
+
+def test_start_end_cuts_video_and_audio(tiny_subject, dancer_clip_audio, tmp_path) -> None:
+    out = tmp_path / "cut.mp4"
+    res = convert(tiny_subject, dancer_clip_audio.poses, out, start=15, end=45, show_progress=False)
+    assert res.frames == 30 and VideoInfo.from_path(out).frame_count == 30
+    # A pose-file source carries no audio; a video source's audio is cut at --start.
+    out2 = tmp_path / "cut2.mp4"
+    res2 = convert(tiny_subject, dancer_clip_audio.video, out2, start=0, end=30, show_progress=False,
+                   **replay(dancer_clip_audio.poses))
+    info = VideoInfo.from_path(out2)
+    assert res2.frames == 30 and info.has_audio and abs(info.duration - 1.0) < 0.05
+
+
+def test_audio_is_cut_at_start(dancer_clip_audio, tmp_path) -> None:
+    from rtmotion.io.audio_cut import cut_audio
+
+    cut = cut_audio(dancer_clip_audio.video, 0.5, tmp_path / "a.mka")
+    import av
+
+    with av.open(str(cut)) as c:
+        a = c.streams.audio[0]
+        dur = float(c.duration / 1e6)
+    with av.open(str(dancer_clip_audio.video)) as c:
+        full = float(c.streams.audio[0].duration * c.streams.audio[0].time_base)
+    assert a.codec_context.name == "aac" and abs((full - 0.5) - dur) < 0.06
+
+
+def test_no_person_stretch_holds_then_shows_the_empty_scene(tiny_subject, dancer_clip, tmp_path) -> None:
+    seq = no_person_stretch(dancer_clip.seq, 10, 40)  # 30 frames = 1 s without a person
+    poses = tmp_path / "gap.npz"
+    seq.save(poses)
+    out = tmp_path / "gap.mp4"
+    res = convert(tiny_subject, poses, out, hold_seconds=0.5, show_progress=False)
+    assert res.frames == 60 and res.frames_no_person == 30
+    assert res.frames_held == 15 and res.frames_blank == 15
+    frames = frames_of(out)
+    # The empty scene is one constant picture; held frames are the last pose again.
+    assert np.abs(frames[30].astype(int) - frames[38].astype(int)).mean() < 2
+    assert np.abs(frames[30].astype(int) - frames[9].astype(int)).mean() > 1
+
+
+def test_variable_frame_rate_timestamps_are_kept(tiny_subject, dancer_clip, tmp_path) -> None:
+    src = tmp_path / "vfr.mp4"
+    rng = np.random.default_rng(0)
+    gaps = rng.choice([1 / 30, 1 / 15, 1 / 60], size=len(dancer_clip.seq) - 1)
+    ts = np.concatenate([[0.0], np.cumsum(gaps)])
+    with TimedVideoWriter(src, 30) as w:
+        for img, t in zip(frames_of(dancer_clip.video), ts):
+            w.write(img, float(t))
+    out = tmp_path / "out.mp4"
+    res = convert(tiny_subject, src, out, show_progress=False, **replay(dancer_clip.poses))
+    assert res.variable_frame_rate and res.frames == 60
+    with VideoReader(src) as a, VideoReader(out) as b:
+        t_src = np.array([f.timestamp for f in a])
+        t_out = np.array([f.timestamp for f in b])
+    assert len(t_out) == 60 and np.max(np.abs(t_out - t_src)) < 1e-3
+    assert np.max(np.abs(t_src - ts)) < 1e-3
+
+
+def test_ten_bit_source(tiny_subject, dancer_clip, tmp_path) -> None:
+    src = tmp_path / "ten.mp4"
+    with VideoWriter(src, 30, pix_fmt="yuv420p10le") as w:
+        for img in frames_of(dancer_clip.video):
+            w.write(img)
+    assert VideoInfo.from_path(src).pix_fmt.startswith("yuv420p10")
+    res = convert(tiny_subject, src, tmp_path / "out.mp4", show_progress=False, **replay(dancer_clip.poses))
+    assert res.frames == 60
+
+
+def test_4k_source_few_frames_side_by_side(tiny_subject, dancer_clip, tmp_path) -> None:
+    src = tmp_path / "uhd.mp4"
+    with VideoWriter(src, 30, preset="ultrafast") as w:
+        for img in frames_of(dancer_clip.video)[:3]:
+            w.write(cv2.resize(img, (3840, 2160), interpolation=cv2.INTER_LINEAR))
+    out = tmp_path / "out.mp4"
+    # The replay estimator scales the 256x256 poses to the 4K frame it is given.
+    res = convert(tiny_subject, src, None, side_by_side_output=out, show_progress=False,
+                  **replay(dancer_clip.poses))
+    info = VideoInfo.from_path(out)
+    assert res.frames == 3 and info.frame_count == 3 and info.height == 256
+
+
+def test_truncated_source_converts_what_decodes(tiny_subject, dancer_clip, tmp_path) -> None:
+    whole = tmp_path / "whole.mkv"
+    with VideoWriter(whole, 30) as w:
+        for img in frames_of(dancer_clip.video):
+            w.write(img)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    decoded = len(frames_of(cut))
+    assert 5 < decoded < 60
+    res = convert(tiny_subject, cut, tmp_path / "out.mp4", show_progress=False, **replay(dancer_clip.poses))
+    assert res.frames == decoded == VideoInfo.from_path(tmp_path / "out.mp4").frame_count
+
+
+@pytest.mark.parametrize("stage", ["read", "synthesize", "encode"])
+def test_a_failing_stage_leaves_nothing(tiny_subject, dancer_clip, tmp_path, stage) -> None:
+    """A stage that dies midway (decoder, generator, encoder): StageError naming it, within
+    seconds, no output, no temporary file, no thread left."""
+    import time
+
+    out, side = tmp_path / "out.mp4", tmp_path / "side.mp4"
+    t0 = time.perf_counter()
+    with pytest.raises(StageError) as ei:
+        convert(tiny_subject, dancer_clip.video, out, side_by_side_output=side, show_progress=False,
+                _fail={"stage": stage, "after": 20}, **replay(dancer_clip.poses))
+    assert time.perf_counter() - t0 < 20
+    assert ei.value.stage == stage
+    assert not out.exists() and not side.exists() and _leftovers(tmp_path) == []
+    assert _no_pipeline_threads()
+
+
+def test_cli_pose_file_json_and_summary(tiny_subject_path, dancer_clip, tmp_path, capsys) -> None:
+    out, rep = tmp_path / "o.mp4", tmp_path / "r.json"
+    rc = main(["convert", "-t", str(tiny_subject_path), "-s", str(dancer_clip.poses), "-o", str(out),
+               "--json", str(rep), "--side-by-side"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "60 frames" in cap.out and "no person" in cap.out
+    report = json.loads(rep.read_text())
+    assert report["frames"] == 60 and report["frames_no_person"] == 0
+    assert report["backend"].startswith("torch fp32") and report["device"] == "cpu"
+    assert {"synthesize", "encode"} <= set(report["stages"]) and report["fps"] > 0
+    assert VideoInfo.from_path(out).width == 3 * 256
+
+
+def _bad_inputs(tmp: Path, subject: Path) -> dict[str, tuple[list[str], str, int]]:
+    (tmp / "empty.mp4").write_bytes(b"")
+    (tmp / "random.mp4").write_bytes(np.random.default_rng(0).bytes(20000))
+    (tmp / "notes.txt").write_text("hello, not a video\n" * 50)
+    (tmp / "adir").mkdir()
+    (tmp / "not_subject").mkdir()
+    (tmp / "afile").write_text("x")
+    other = tmp / "other_version"
+    other.mkdir()
+    for f in subject.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    sj = json.loads((other / "subject.json").read_text())
+    sj["bundle_version"] = 99
+    (other / "subject.json").write_text(json.dumps(sj))
+    return {
+        "missing": (["-s", str(tmp / "nope.mp4")], "not found", 2),
+        "empty": (["-s", str(tmp / "empty.mp4")], "empty", 2),
+        "random bytes": (["-s", str(tmp / "random.mp4")], "random.mp4", 2),
+        "text": (["-s", str(tmp / "notes.txt")], "notes.txt", 2),
+        "directory": (["-s", str(tmp / "adir")], "directory", 2),
+        "not a subject": (["-t", str(tmp / "not_subject")], "not_subject", 2),
+        "other bundle version": (["-t", str(other)], "version", 2),
+        "unwritable output": (["-o", str(tmp / "afile" / "out.mp4")], "afile", 3),
+        "output type": (["-o", str(tmp / "out.xyz")], "out.xyz", 3),
+        "bad range": (["--start", "10", "--end", "5"], "--start 10", 2),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "random bytes", "text", "directory", "not a subject",
+                                  "other bundle version", "unwritable output", "output type", "bad range"])
+def test_cli_bad_inputs_one_line_nothing_written(tiny_subject_path, dancer_clip, tmp_path, capsys, case) -> None:
+    args, needle, code = _bad_inputs(tmp_path, tiny_subject_path)[case]
+    base = {"-t": str(tiny_subject_path), "-s": str(dancer_clip.poses), "-o": str(tmp_path / "out.mp4")}
+    extra = []
+    it = iter(args)
+    for a in it:
+        if a in base:
+            base[a] = next(it)
+        else:
+            extra.append(a)
+    argv = [x for kv in base.items() for x in kv] + extra
+    rc, _, err = _cli(capsys, *argv)
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert rc == code, err
+    assert len(lines) == 1 and needle in lines[0], err
+    assert not (tmp_path / "out.mp4").exists() and _leftovers(tmp_path) == []
+
+
+def test_cli_no_person_at_all(tiny_subject_path, dancer_clip, tmp_path, capsys) -> None:
+    empty = tmp_path / "nobody.npz"
+    no_person_stretch(dancer_clip.seq, 0, len(dancer_clip.seq)).save(empty)
+    rc, _, err = _cli(capsys, "-t", str(tiny_subject_path), "-s", str(empty), "-o", str(tmp_path / "o.mp4"))
+    assert rc == 2 and "no person" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.mediapipe
+def test_convert_cli_with_mediapipe(tiny_subject_path, dancer_clip_audio, tmp_path, capsys) -> None:
+    out, rep = tmp_path / "mp.mp4", tmp_path / "mp.json"
+    rc = main(["-q", "convert", "-t", str(tiny_subject_path), "-s", str(dancer_clip_audio.video),
+               "-o", str(out), "--json", str(rep)])
+    assert rc == 0, capsys.readouterr().err
+    info = VideoInfo.from_path(out)
+    assert info.frame_count == 60 and info.has_audio
+    report = json.loads(rep.read_text())
+    assert report["source_kind"] == "video" and report["frames_no_person"] == 0
+    assert report["filter"].startswith("zero-phase")
+
+
+def test_command_constants_match_the_library() -> None:
+    """The commands keep copies (the parser must not import torch); they must stay equal."""
+    from rtmotion.commands import bench, live
+    from rtmotion.commands import convert as convert_cmd
+    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR
+    from rtmotion.pose.normalize import MODES
+
+    for mod in (convert_cmd, live):
+        assert mod.MODES == MODES
+    for mod in (convert_cmd, live, bench):
+        assert mod.DEFAULT_ENGINE_DIR == DEFAULT_ENGINE_DIR

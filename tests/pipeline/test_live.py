@@ -1,0 +1,281 @@
+"""`live` through the real threads: a file played as a camera (real PyAV decode, real pacing),
+a mocked camera (the only mock: a class with the camera interface, since no webcam exists
+here) that disconnects, errors for missing cameras and packages, and the preview window as a
+person sees it: a real OpenCV window on a real X server (Xvfb), captured with a real X
+screenshot tool (ImageMagick `import`) and driven with real key presses (xdotool)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtmotion.cli import main
+from rtmotion.errors import StageError
+from rtmotion.io import VideoInfo
+from rtmotion.io.camera import FileCamera
+from rtmotion.io.timed_writer import TimedVideoWriter
+from rtmotion.pipeline.live import LiveOptions, run_live
+from rtmotion.subject import builtin_subjects_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeCamera:
+    """Mocked webcam: serves `frames` at `fps` like a driver would, then 'disconnects' (read()
+    returns None), or raises `fail` after `fail_after` frames."""
+
+    name = "fake camera"
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, fail_after: int | None = None) -> None:
+        self.frames = frames
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.size = (frames[0].shape[1], frames[0].shape[0])
+        self.frame_index = -1
+        self.fail_after = fail_after
+        self.closed = False
+
+    def open(self) -> FakeCamera:
+        self._t0 = time.perf_counter()
+        return self
+
+    def read(self):
+        i = self.frame_index + 1
+        if self.fail_after is not None and i >= self.fail_after:
+            raise OSError(19, "No such device")
+        if i >= len(self.frames):
+            return None  # unplugged
+        due = self._t0 + i / float(self.fps)
+        time.sleep(max(0.0, due - time.perf_counter()))
+        self.frame_index = i
+        return self.frames[i], time.perf_counter()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _frames(clip) -> list[np.ndarray]:
+    from tests.pipeline.conftest import frames_of
+
+    return frames_of(clip.video)
+
+
+def test_file_source_runs_headless_with_recording(tiny_subject_path, dancer_clip, tmp_path, capsys) -> None:
+    rec, rep = tmp_path / "rec.mp4", tmp_path / "live.json"
+    rc = main(["live", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video),
+               "--poses", str(dancer_clip.poses), "--no-preview", "--record", str(rec), "--json", str(rep)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    report = json.loads(rep.read_text())
+    assert report["frames_captured"] == 60 and report["ended_by"] == "source ended"
+    assert report["frames_shown"] + report["frames_dropped"] <= 60 and report["frames_shown"] > 10
+    assert set(report["latency_ms"]) == {"p50", "p95", "p99"} and report["latency_ms"]["p50"] > 0
+    assert {"pose", "generate", "display"} <= set(report["stages"])
+    # Played at its own rate: 60 frames at 30 fps take about 2 s.
+    assert 1.8 < report["seconds"] < 10
+    info = VideoInfo.from_path(rec)
+    assert info.frame_count == report["frames_shown"] and info.size == (64, 64)
+    assert "latency" in cap.out and "dropped" in cap.out
+
+
+def test_mocked_camera_disconnect_ends_cleanly_with_recording(tiny_subject, dancer_clip, tmp_path) -> None:
+    cam = FakeCamera(_frames(dancer_clip)[:45])
+    rec = tmp_path / "rec.mp4"
+    shown: list[int] = []
+    with TimedVideoWriter(rec, 30) as w:
+        report = run_live(tiny_subject, cam, [lambda img, f: (shown.append(f.seq), w.write(f.result, f.t_capture))[0]],
+                          LiveOptions(poses=dancer_clip.seq))
+    assert cam.closed and report.ended_by == "source ended"
+    assert report.frames_captured == 45 and report.frames_shown == len(shown) > 5
+    assert shown == sorted(shown)  # latest wins, but never out of order
+    assert report.frames_dropped == 45 - report.frames_shown - 0 or report.frames_dropped <= 45
+    assert VideoInfo.from_path(rec).frame_count == len(shown)
+    assert report.latency_ms["p95"] >= report.latency_ms["p50"] > 0
+
+
+def test_mocked_camera_failure_is_a_stage_error(tiny_subject, dancer_clip) -> None:
+    cam = FakeCamera(_frames(dancer_clip), fail_after=10)
+    t0 = time.perf_counter()
+    with pytest.raises(StageError) as ei:
+        run_live(tiny_subject, cam, [lambda img, f: None], LiveOptions(poses=dancer_clip.seq))
+    assert ei.value.stage == "capture" and "No such device" in str(ei.value)
+    assert time.perf_counter() - t0 < 10 and cam.closed
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtmotion-") and t.is_alive()]
+
+
+def test_looping_file_camera_keeps_its_pace(dancer_clip) -> None:
+    cam = FileCamera(dancer_clip.video, loop=True).open()
+    t0 = time.perf_counter()
+    got = [cam.read() for _ in range(75)]
+    el = time.perf_counter() - t0
+    cam.close()
+    assert all(g is not None for g in got) and cam.passes == 2
+    assert 75 / 30 - 0.2 < el < 75 / 30 + 1.0
+    assert cam.frame_index == 14  # frame 74 is the second pass's frame 14
+
+
+def test_no_such_camera_lists_cameras(tiny_subject_path, capsys) -> None:
+    rc = main(["-q", "live", "-t", str(tiny_subject_path), "--camera", "7", "--no-preview"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "camera 7" in err[0] and "camera" in err[0].split(":", 2)[-1]
+
+
+def test_virtual_camera_without_package_names_the_extra(tiny_subject_path, dancer_clip, capsys) -> None:
+    pytest.importorskip("numpy")
+    if __import__("rtmotion.lazy", fromlist=["available"]).available("pyvirtualcam"):
+        pytest.skip("pyvirtualcam is installed here")
+    rc = main(["-q", "live", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video),
+               "--no-preview", "--virtual-camera"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 4 and len(err) == 1 and "rtmotion[live]" in err[0] and "v4l2loopback" in err[0]
+
+
+def test_preview_without_display_is_a_clear_error(tiny_subject_path, dancer_clip, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    rc = main(["-q", "live", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and "--no-preview" in err[0]
+
+
+# ---- the preview as a person sees it --------------------------------------------------------
+
+def _free_display() -> int:
+    for n in range(87, 120):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            return n
+    pytest.skip("no free X display number")
+
+
+@pytest.fixture
+def xvfb():
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb)")
+    for tool in ("import", "xdotool"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (Debian: apt-get install imagemagick xdotool)")
+    n = _free_display()
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if Path(f"/tmp/.X11-unix/X{n}").exists():
+                break
+            time.sleep(0.1)
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _wait_for_window(env: dict, title: str, timeout: float = 60.0) -> str:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        r = subprocess.run(["xdotool", "search", "--name", title], env=env, capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.split()[0]
+        time.sleep(0.3)
+    raise AssertionError("the preview window never appeared")
+
+
+@pytest.mark.skipif(not (builtin_subjects_dir() / "demo-ada" / "subject.json").is_file(),
+                    reason="the shipped demo subject is missing from this checkout")
+def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None:
+    env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=str(ROOT))
+    rep = tmp_path / "live.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtmotion", "live", "-t", "demo-ada", "--source", str(dancer_clip.video),
+         "--poses", str(dancer_clip.poses), "--loop", "--seconds", "60", "--snapshot-dir", str(tmp_path),
+         "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        win = _wait_for_window(env, "rtmotion live")
+        # The window opens before the model loads; wait for pictures, then a few seconds more
+        # (the normalization warms up over 2 s). On a loaded machine this takes a while.
+        shot = tmp_path / "screen.png"
+        t0 = time.time()
+        while time.time() - t0 < 90:
+            subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
+            if cv2.imread(str(shot)).std() > 10:
+                break
+            time.sleep(0.5)
+        time.sleep(2.5)
+        geo = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        g = dict(line.split("=", 1) for line in geo.split())
+        subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
+        # One key per shown frame reaches OpenCV: press them as a person would, not 1 ms apart.
+        for key in ("s", "r", "t"):
+            subprocess.run(["xdotool", "key", "--window", win, key], env=env, check=True)
+            time.sleep(1.0)
+        geo2 = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, check=True,
+                              capture_output=True, text=True).stdout
+        g2 = dict(line.split("=", 1) for line in geo2.split())
+        shot2 = tmp_path / "screen_side.png"
+        subprocess.run(["import", "-window", "root", str(shot2)], env=env, check=True, timeout=30)
+        subprocess.run(["xdotool", "key", "--window", win, "q"], env=env, check=True)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    keep = os.environ.get("RTMOTION_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
+        shutil.copy(shot2, str(Path(keep).with_name(Path(keep).stem + "_side.png")))
+    img = cv2.imread(str(shot))                    # BGR, the whole 800x600 screen
+    assert img is not None and img.shape == (720, 1280, 3)
+    x0, y0, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+    # The window shows the 128 px subject scaled to 360 px: a real picture, not a blank.
+    assert (w, h) == (360, 360)
+    window = img[y0:y0 + h, x0:x0 + w]
+    assert window.std() > 20
+    # Outside the window the screen is black (the root window): the picture is the window's.
+    assert img[y0 + h + 5:, :].max() == 0
+    # t: side by side (source | pose | result, 360 px each); r: the normalization restarts.
+    assert (int(g2["WIDTH"]), int(g2["HEIGHT"])) == (3 * 360, 360)
+    side = cv2.imread(str(shot2))[int(g2["Y"]):int(g2["Y"]) + 360, int(g2["X"]):int(g2["X"]) + 1080]
+    assert all(side[:, i * 360:(i + 1) * 360].std() > 10 for i in range(3))
+    assert "re-estimating the pose normalization" in err, (err, out)
+    # The overlay: white text on a black box at the window's top left.
+    box = window[:60, :200]
+    assert (box.min(axis=2) > 200).sum() > 50 and (box.max(axis=2) < 30).sum() > 500
+    report = json.loads(rep.read_text())
+    assert report["ended_by"] == "quit key" and report["frames_shown"] > 10
+    assert len(report["snapshots"]) == 1 and Path(report["snapshots"][0]).is_file()
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_short_soak_memory_is_flat(tiny_subject, dancer_clip) -> None:
+    """60 s of a looping file source (the 10-minute soak in docs/BENCHMARKS.md is the long
+    version): resident memory after the first 10 s grows by less than 20 MB."""
+    samples: list[tuple[float, int]] = []
+    t0 = time.perf_counter()
+
+    def sink(image, frame) -> None:
+        if frame.seq % 15 == 0:
+            samples.append((time.perf_counter() - t0, _rss_kb()))
+
+    cam = FileCamera(dancer_clip.video, loop=True)
+    report = run_live(tiny_subject, cam, [sink], LiveOptions(poses=dancer_clip.seq, seconds=60))
+    assert report.ended_by == "time limit" and cam.passes >= 25
+    after_warmup = [kb for t, kb in samples if t > 10]
+    assert max(after_warmup) - after_warmup[0] < 20_000
