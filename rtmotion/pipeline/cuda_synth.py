@@ -199,7 +199,9 @@ class CudaFrameSynthesizer(FrameSynthesizer):
             frame, gate = self.runner(self._maps_dev, self._warped_dev, self._mask_dev)
         else:
             frame, gate = self.runner(self._maps_dev, None, None)
-        frame = frame.float()                                              # 1 x 3 x H x W
+        # 1 x 3 x H x W float32, contiguous (a torch op: inside a capture it allocates from the
+        # graph's pool; CuPy must never allocate there)
+        frame = frame.float().contiguous()
         self._prev_dev.copy_(frame)  # the warp of this step has read prev already (same stream)
         if self.face is None:
             with torch_stream(self.device.index or 0, stream):
