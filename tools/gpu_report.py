@@ -24,6 +24,9 @@ is null (the raw files say why). generator_ms is the fastest of the bench's runn
 graph-captured generator; offline_fps the fastest offline cell; live_p95_ms the live cell of the
 largest resolution with the lowest p95; kernels are named ``NAME_SIZE`` (e.g. ``warp_512``).
 
+torch, CuPy and most of rtmotion are imported inside the `measure` functions on purpose: `write`
+runs with numpy alone (any Python, e.g. the system one after a failed GPU part).
+
 Written in a session without a GPU: `write` is tested on CPU (tests/tools/test_gpu_report.py);
 `measure` has not run yet.
 """
