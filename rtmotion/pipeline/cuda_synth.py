@@ -305,6 +305,23 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         self.frame_stats.add((time.perf_counter() - t0) * 1e3)
         return image.copy()
 
+    #: False: the offline pipeline's `PosePreparer` stage has nothing to do for this class (its
+    #: step computes maps and flow on the GPU inside the graph); skip it when this is set.
+    uses_preparer = False
+
+    def generate(self, prepared: Any) -> np.ndarray:
+        """The two-stage entry of the offline pipeline (`FrameSynthesizer.generate` on the
+        merged main): the same frame as `self(prepared.kp_np)`. The maps and flow a
+        `PosePreparer` computed ahead are not used: this class makes them on its own stream,
+        inside its CUDA graph, where they cost less than the copy in would.
+
+        Args:
+            prepared: anything with `kp_np`, float (K, 3) keypoints (a `PreparedPose`).
+        Returns:
+            uint8 RGB (H, W, 3), a new array.
+        """
+        return self(prepared.kp_np)
+
     def _step(self, mode: str, kp_np: np.ndarray) -> np.ndarray:
         """One frame with a person on the current stream -> uint8 (H, W, 3) on the host."""
         if self.kernels == "cupy":

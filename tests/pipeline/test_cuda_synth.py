@@ -7,6 +7,7 @@ tested in `test_cuda_synth_gpu.py`, skipped without CUDA + CuPy. Nothing is mock
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -165,3 +166,16 @@ def test_kernel_choice() -> None:
         choose_kernels(cpu, "cupy")
     with pytest.raises(ValueError, match="unknown kernels"):
         choose_kernels(cpu, "triton")
+
+
+def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> None:
+    """`generate(prepared)` (the offline pipeline's entry on the merged main) uses only the
+    prepared keypoints. `PreparedPose` is not on this branch: a namespace with its `kp_np` field
+    and a maps field this class must ignore stands in for it."""
+    seq = _sequence()
+    with CudaSubjectSynthesizer(subject, cuda_graphs=False) as a, \
+            CudaSubjectSynthesizer(subject, cuda_graphs=False) as b:
+        assert a.uses_preparer is False
+        for kp in seq:
+            np.testing.assert_array_equal(a.generate(SimpleNamespace(kp_np=kp, maps="unused")), b(kp))
+            assert a.last_mode == b.last_mode

@@ -46,8 +46,10 @@ def test_graphs_are_captured_and_replays_equal_eager_cupy(subject) -> None:  # n
 
 
 def test_cuda_frames_match_framesynthesizer_on_cuda(subject) -> None:  # noqa: F811
-    """Against the reference synthesizer on the same GPU (torch kernels): the CuPy kernels
-    agree with torch's within 1e-5, so a pixel may round to the next grey level, no further."""
+    """Against the reference synthesizer on the same GPU (torch kernels). The CuPy maps agree
+    with torch's within 1e-5 and the flow within 1e-3 px, and each frame feeds the next, so a
+    few pixels may drift by a few grey levels (bound not measured yet: no GPU when written); a
+    wiring error (a swapped axis, a stale buffer, a missing warp) moves most pixels far more."""
     seq = _long_sequence()
     with SubjectSynthesizer(subject, device="cuda") as ref_synth:
         ref, ref_modes = _run(ref_synth, seq)
@@ -57,7 +59,7 @@ def test_cuda_frames_match_framesynthesizer_on_cuda(subject) -> None:  # noqa: F
     assert modes == ref_modes
     for a, b in zip(got, ref):
         diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
-        assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+        assert diff.max() <= 8 and diff.mean() < 0.1
 
 
 def test_torch_kernels_on_cuda_are_exact(subject) -> None:  # noqa: F811
