@@ -128,7 +128,6 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         self._graphs: dict[str, torch.cuda.CUDAGraph] = {}
         self._graph_out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._eager_count = dict.fromkeys(MODES, 0)
-        self._pool: Any = None
         if self.kernels == "cupy":
             self._init_cupy_buffers()
 
@@ -167,7 +166,6 @@ class CudaFrameSynthesizer(FrameSynthesizer):
             "prev": as_cp(self._prev_dev),
             "img": as_cp(self._img_dev),
         }
-        self._pool = torch.cuda.graph_pool_handle()
 
     def _upload_params(self, kp_np: np.ndarray, warped: bool) -> None:
         """Host parameters of this frame -> pinned buffer -> static device buffer (async)."""
@@ -214,8 +212,9 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         sync, self.runner.sync_timing = self.runner.sync_timing, False  # no sync inside a capture
         calls = self.runner.stats.count
         try:
-            with torch.cuda.graph(graph, pool=self._pool, stream=self.stream,
-                                  capture_error_mode="thread_local"):
+            # Each graph gets its own memory pool (a few MB of activations): the two modes'
+            # graphs are replayed in any order, which a shared pool does not allow.
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 out = self._cupy_step(mode)
         finally:
             self.runner.sync_timing = sync
