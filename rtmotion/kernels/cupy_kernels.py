@@ -62,7 +62,7 @@ def cupy_available() -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module(source: str, device_id: int) -> Any:
     """Compiled RawModule of `source` (a .cu file name) for one device (memoized)."""
     cupy = import_cupy()

@@ -13,7 +13,6 @@ from rtmotion.kernels.cupy_kernels import cupy_available
 from rtmotion.pipeline.cuda_synth import CudaSubjectSynthesizer, make_synthesizer
 from rtmotion.pipeline.synthesize import SubjectSynthesizer
 from rtmotion.runtime import get_backend
-
 from tests.pipeline.test_cuda_synth import _run, _sequence, subject  # noqa: F401 (fixture)
 
 pytestmark = [
