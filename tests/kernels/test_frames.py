@@ -1,0 +1,129 @@
+"""Frame conversions: numpy oracle vs torch (always, on CPU) and vs the CUDA kernels (CuPy +
+CUDA only: skipped elsewhere with the reason)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rtmotion.kernels.cupy_kernels import cupy_available
+from rtmotion.kernels.frames_numpy import float_to_frames_numpy, frames_to_float_numpy
+from rtmotion.kernels.frames_torch import float_to_frames_torch, frames_to_float_torch
+from rtmotion.pipeline.synthesize import to_uint8_image
+
+needs_cupy = pytest.mark.skipif(not cupy_available(),
+                                reason="needs CuPy (pip install 'rtmotion[gpu]') and a CUDA GPU")
+
+
+def _images(seed: int = 0) -> np.ndarray:
+    """float32 (2, 3, 7, 9): every rounding tie of the uint8 grid, the ends, values outside
+    [-1, 1] and random values."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.2, 1.2, (2, 3, 7, 9)).astype(np.float32)
+    levels = np.arange(256, dtype=np.float32)
+    ties = ((levels + np.float32(0.5)) / np.float32(127.5) - np.float32(1)).astype(np.float32)
+    flat = x.reshape(-1)
+    flat[:256] = ties[:256] if flat.size >= 256 else ties[:flat.size]
+    flat[256:260] = [-1.0, 1.0, -7.0, 3.0]
+    return x
+
+
+def _frames(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    f = rng.integers(0, 256, (2, 11, 13, 3), dtype=np.uint8)
+    f.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)  # every level once
+    return f
+
+
+def test_float_to_frames_numpy_is_to_uint8_image_bit_for_bit() -> None:
+    x = _images()
+    ref = np.stack([to_uint8_image(torch.from_numpy(i)) for i in x])
+    got = float_to_frames_numpy(x)
+    assert got.dtype == np.uint8 and got.shape == (2, 7, 9, 3)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(float_to_frames_numpy(x[0]), ref[:1])  # (3, H, W) accepted
+
+
+def test_float_to_frames_torch_matches_numpy_and_writes_out() -> None:
+    x = _images(1)
+    out = torch.empty((2, 7, 9, 3), dtype=torch.uint8)
+    got = float_to_frames_torch(torch.from_numpy(x), out=out)
+    assert got.data_ptr() == out.data_ptr()
+    np.testing.assert_array_equal(got.numpy(), float_to_frames_numpy(x))
+    half = torch.from_numpy(x).half()  # a runner's fp16 output converts the same way as float32
+    np.testing.assert_array_equal(float_to_frames_torch(half).numpy(),
+                                  float_to_frames_numpy(half.float().numpy()))
+
+
+def test_nan_becomes_zero_in_both() -> None:
+    x = np.zeros((1, 3, 2, 2), np.float32)
+    x[0, 1, 0, 1] = np.nan
+    assert float_to_frames_numpy(x)[0, 0, 1, 1] == 0
+    assert float_to_frames_torch(torch.from_numpy(x))[0, 0, 1, 1] == 0
+
+
+def test_frames_to_float_is_trainings_formula() -> None:
+    f = _frames()
+    ref = torch.from_numpy(f).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).numpy()  # dataset's
+    got_np = frames_to_float_numpy(f)
+    got_t = frames_to_float_torch(torch.from_numpy(f)).numpy()
+    assert got_np.dtype == np.float32 and got_np.shape == (2, 3, 11, 13)
+    np.testing.assert_array_equal(got_np, ref)
+    np.testing.assert_array_equal(got_t, ref)
+    assert got_np.min() == -1.0 and got_np.max() == 1.0
+
+
+def test_round_trip_is_exact_on_uint8() -> None:
+    f = _frames(2)
+    np.testing.assert_array_equal(float_to_frames_numpy(frames_to_float_numpy(f)), f)
+    back = float_to_frames_torch(frames_to_float_torch(torch.from_numpy(f[0])))
+    np.testing.assert_array_equal(back.numpy(), f[:1])
+
+
+def test_bad_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        frames_to_float_numpy(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        frames_to_float_torch(torch.zeros(4, 4, 3))
+    with pytest.raises(ValueError, match="3, H, W"):
+        float_to_frames_numpy(np.zeros((1, 4, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        float_to_frames_torch(torch.zeros(1, 3, 4, 4), out=torch.empty(1, 4, 4, 3, dtype=torch.float32))
+
+
+@pytest.mark.cupy
+@pytest.mark.gpu
+@needs_cupy
+def test_cuda_kernels_match_numpy_bit_for_bit() -> None:
+    import cupy
+
+    from rtmotion.kernels.cupy_kernels import float_to_frames_cupy, frames_to_float_cupy
+
+    x = _images(3)
+    np.testing.assert_array_equal(float_to_frames_cupy(cupy.asarray(x)).get(), float_to_frames_numpy(x))
+    f = _frames(3)
+    np.testing.assert_array_equal(frames_to_float_cupy(cupy.asarray(f)).get(), frames_to_float_numpy(f))
+    big = np.random.default_rng(4).uniform(-1, 1, (1, 3, 512, 512)).astype(np.float32)
+    out = cupy.empty((1, 512, 512, 3), cupy.uint8)
+    assert float_to_frames_cupy(cupy.asarray(big), out=out) is out
+    np.testing.assert_array_equal(out.get(), float_to_frames_numpy(big))
+
+
+@pytest.mark.cupy
+@pytest.mark.gpu
+@needs_cupy
+def test_cuda_kernels_on_torch_stream_with_torch_tensors() -> None:
+    import cupy
+
+    from rtmotion.kernels.cupy_kernels import float_to_frames_cupy, torch_stream
+
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+    x = torch.from_numpy(_images(5)).cuda()
+    out = torch.empty((2, 7, 9, 3), dtype=torch.uint8, device="cuda")
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream), torch_stream(0, stream.cuda_stream):
+        float_to_frames_cupy(cupy.from_dlpack(x), out=cupy.from_dlpack(out))
+    stream.synchronize()
+    np.testing.assert_array_equal(out.cpu().numpy(), float_to_frames_numpy(x.cpu().numpy()))

@@ -1,0 +1,181 @@
+"""The CUDA synthesizer's CPU side: with device="cpu" (torch kernels, no graphs) it must give
+exactly FrameSynthesizer's frames and states; the factory picks the class by device.
+
+The CUDA parts (streams, pinned buffers, CuPy kernels, CUDA graphs) cannot exist here; they are
+tested in `test_cuda_synth_gpu.py`, skipped without CUDA + CuPy. Nothing is mocked."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from rtmotion.kernels.maps_numpy import PoseMapConfig
+from rtmotion.models.config import generator_preset
+from rtmotion.models.generator import build_generator
+from rtmotion.pipeline.cuda_synth import (
+    CudaFrameSynthesizer,
+    CudaSubjectSynthesizer,
+    choose_kernels,
+    make_synthesizer,
+)
+from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pose.skeleton import BODY25
+from rtmotion.pose.stats import SubjectPoseStats
+from rtmotion.runtime import get_backend
+from rtmotion.subject import load_subject, write_bundle
+from rtmotion.subject.crop import CropBox
+
+RES = (64, 48)  # W x H: not square, so a swapped axis would show
+
+
+@pytest.fixture(autouse=True)
+def _single_thread(single_torch_thread: None) -> None:
+    return None
+
+
+def _poses(n: int) -> np.ndarray:
+    """A dancer in model pixels, (n, 25, 3)."""
+    from rtmotion.synthetic import motion_angles, render_sequence
+
+    _, seq = render_sequence("ada", angles=motion_angles("dance", n / 30, 30, seed=4), size=RES)
+    return seq.keypoints.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory: pytest.TempPathFactory):
+    torch.manual_seed(1)
+    folder = tmp_path_factory.mktemp("subject") / "cuda_synth"
+    gen = build_generator(generator_preset("tiny", resolution=RES))
+    with torch.no_grad():  # a gate that really mixes the warped previous frame in
+        gen.head.bias[3].fill_(1.0)
+    poses = _poses(30)
+    stats = SubjectPoseStats.from_keypoints(poses, BODY25.joints, RES, "body25")
+    write_bundle(folder, name="cuda_synth", resolution=RES, crop=CropBox(0, 0, 64, 48, RES),
+                 pose_map_config=PoseMapConfig(size=RES), generator=gen.eval(), stats=stats,
+                 source_video={"path": "", "width": 64, "height": 48, "fps": "30",
+                               "frame_count": 30, "pose_source": "test"},
+                 validation_range=(20, 30), training={}, weights_dtype="float32")
+    return load_subject(folder)
+
+
+def _sequence() -> list[np.ndarray]:
+    """Frames with a person, a gap without one, the person again."""
+    poses = list(_poses(7))
+    empty = np.zeros_like(poses[0])
+    return poses[:3] + [empty, empty] + poses[3:]
+
+
+def _run(synth: SubjectSynthesizer, seq: list[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
+    images, modes = [], []
+    for kp in seq:
+        images.append(synth(kp))
+        modes.append(synth.last_mode)
+    return images, modes
+
+
+def test_cpu_path_gives_framesynthesizers_frames_exactly(subject) -> None:
+    seq = _sequence()
+    with SubjectSynthesizer(subject) as ref_synth:
+        ref, ref_modes = _run(ref_synth, seq)
+        ref_synth.reset()
+        ref_after_reset = ref_synth(seq[1])
+        ref_gate = ref_synth.last_gate
+    with CudaSubjectSynthesizer(subject, device="cpu", cuda_graphs=False) as synth:
+        assert synth.kernels == "torch" and not synth.graphs_enabled and synth.stream is None
+        got, modes = _run(synth, seq)
+        synth.reset()
+        got_after_reset = synth(seq[1])
+        assert synth.frame_stats.count == len(seq) - 2 + 1  # frames with a person only
+        torch.testing.assert_close(synth.last_gate, ref_gate, rtol=0, atol=0)
+    assert modes == ref_modes == ["pose-only", "warped", "warped", "repeat", "repeat",
+                                  "pose-only", "warped", "warped", "warped"]
+    for a, b in zip(got, ref):
+        assert a.dtype == np.uint8 and a.shape == (48, 64, 3)
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got_after_reset, ref_after_reset)
+
+
+def test_blank_scene_first_and_returned_arrays_are_private(subject) -> None:
+    seq = _sequence()
+    empty = np.zeros_like(seq[0])
+    with SubjectSynthesizer(subject) as ref_synth:
+        ref_blank = ref_synth(empty)
+    with CudaSubjectSynthesizer(subject, cuda_graphs=True) as synth:  # graphs ignored on CPU
+        assert not synth.graphs_enabled
+        blank = synth(empty)
+        assert synth.last_mode == "blank"
+        np.testing.assert_array_equal(blank, ref_blank)
+        first = synth(seq[0])
+        first_copy = first.copy()
+        first[:] = 0  # the caller owns its array: the synthesizer's state is not touched
+        np.testing.assert_array_equal(synth(empty), first_copy)  # the repeat is the real frame
+
+
+def test_face_enhancer_path_matches(subject) -> None:
+    from rtmotion.models.config import FaceConfig
+    from rtmotion.models.face import FaceEnhancer
+
+    torch.manual_seed(2)
+    face = FaceEnhancer(FaceConfig(crop_size=16, pose_channels=25, base_channels=8, n_down=1, n_res=1))
+    with torch.no_grad():
+        face.head.weight.normal_(0, 0.05)
+        face.head.bias.fill_(0.3)
+    with_face = dataclasses.replace(subject, face=face.eval(), face_side=16)
+    seq = _sequence()
+    with SubjectSynthesizer(with_face) as ref_synth:
+        ref, _ = _run(ref_synth, seq)
+    with CudaSubjectSynthesizer(with_face, cuda_graphs=False) as synth:
+        assert synth.face is not None
+        got, _ = _run(synth, seq)
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_factory_picks_by_the_runners_device(subject) -> None:
+    synth = make_synthesizer(subject, None, "cpu", True)
+    with synth:
+        assert type(synth) is SubjectSynthesizer  # the CPU pipeline keeps its synthesizer
+        assert synth.runner.device.type == "cpu"
+    runner = get_backend("torch", subject, "cpu")
+    with make_synthesizer(subject, runner, "cuda", use_face=False) as synth:  # runner decides
+        assert synth.runner is runner and type(synth) is SubjectSynthesizer
+        assert synth.face is None
+
+
+def test_frame_synthesizer_interface_without_a_subject(subject) -> None:
+    runner = get_backend("torch", subject, "cpu")
+    seq = _sequence()[:3]
+    with CudaFrameSynthesizer(runner, subject.pose_map_config, subject.pose_flow_config) as synth:
+        images, modes = _run(synth, seq)
+    assert modes == ["pose-only", "warped", "warped"]
+    with SubjectSynthesizer(subject, use_face=False) as ref_synth:
+        ref, _ = _run(ref_synth, seq)
+    for a, b in zip(images, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_kernel_choice() -> None:
+    cpu = torch.device("cpu")
+    assert choose_kernels(cpu, "auto") == "torch"
+    assert choose_kernels(cpu, "torch") == "torch"
+    with pytest.raises(ValueError, match="CuPy"):
+        choose_kernels(cpu, "cupy")
+    with pytest.raises(ValueError, match="unknown kernels"):
+        choose_kernels(cpu, "triton")
+
+
+def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> None:
+    """`generate(prepared)` (the offline pipeline's entry on the merged main) uses only the
+    prepared keypoints. `PreparedPose` is not on this branch: a namespace with its `kp_np` field
+    and a maps field this class must ignore stands in for it."""
+    seq = _sequence()
+    with CudaSubjectSynthesizer(subject, cuda_graphs=False) as a, \
+            CudaSubjectSynthesizer(subject, cuda_graphs=False) as b:
+        assert a.uses_preparer is False
+        for kp in seq:
+            np.testing.assert_array_equal(a.generate(SimpleNamespace(kp_np=kp, maps="unused")), b(kp))
+            assert a.last_mode == b.last_mode
