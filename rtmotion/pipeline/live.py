@@ -33,11 +33,11 @@ import numpy as np
 import torch
 
 from rtmotion.pipeline.compose import draw_overlay, panel, side_by_side
+from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
 from rtmotion.pipeline.stages import END, LatestSlot, StopFlag, Stopped, join_threads
 from rtmotion.pipeline.stats import Timers, percentiles
-from rtmotion.pipeline.synthesize import SubjectSynthesizer
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.pose.filters import KeypointFilter
 from rtmotion.pose.normalize import OnlineNormalizer
@@ -209,7 +209,7 @@ def run_live(subject: Any, source: FrameSource, sinks: list[Sink], options: Live
     runner, desc = open_runner(subject, options.backend, options.precision, options.device,
                                options.engine_dir)
     report.backend = desc
-    synth = SubjectSynthesizer(subject, runner)
+    synth = make_synthesizer(subject, runner, runner.device)
     policy = PersonGapPolicy(int(round(options.hold_seconds * fps)))
     captured = [0]
     # Display toggles, changed from the caller's thread only.

@@ -12,7 +12,7 @@ Two phases, because offline use knows the whole source and uses that:
        read (source frames for --side-by-side, poses, timestamps)
          -> prepare (no-person rule, pose maps and pose flow: they need only the poses, so
             they run one frame ahead, on the other core)
-         -> synthesize (SubjectSynthesizer.generate: warp of the previous output, generator)
+         -> synthesize (FrameSynthesizer.generate: warp of the previous output, generator)
          -> compose (side-by-side panels, when asked)
          -> encode (PyAV H.264, the source's audio copied or transcoded to AAC)
 
@@ -43,12 +43,13 @@ from rtmotion.io import VideoInfo, VideoReader, VideoWriter
 from rtmotion.io.audio_cut import cut_audio
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.pipeline.compose import side_by_side
+from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
 from rtmotion.pipeline.progress import RunProgress
 from rtmotion.pipeline.stages import StagePipeline
 from rtmotion.pipeline.stats import Timers
-from rtmotion.pipeline.synthesize import PosePreparer, PreparedPose, SubjectSynthesizer
+from rtmotion.pipeline.synthesize import PosePreparer, PreparedPose
 from rtmotion.pose.extract import detect_source, extract_video
 from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
@@ -307,13 +308,16 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
                 reader.close()
 
     with tempfile.TemporaryDirectory(prefix="rtmotion-convert-") as tmp, \
-            SubjectSynthesizer(subject, runner) as synth, contextlib.ExitStack() as stack:
+            make_synthesizer(subject, runner, runner.device) as synth, contextlib.ExitStack() as stack:
         audio_from, result.audio = _audio_source(poses, Path(source), start, Path(tmp))
         writer_cls = TimedVideoWriter if vfr else VideoWriter
         writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
         bar = stack.enter_context(RunProgress(n, f"convert {Path(str(source)).name}", enabled=show_progress))
 
         preparer = PosePreparer(synth)
+        # A synthesizer that makes maps and flow inside its own step (the CUDA one) gets the
+        # keypoints alone; the CPU one gets them computed ahead, overlapped with generation.
+        uses_preparer = synth.uses_preparer
 
         def prepare(item: _Item) -> _Item:
             kp, item.state = policy(item.kp)
@@ -321,7 +325,8 @@ def convert(subject: Any, source: str | Path, output: str | Path | None, *,
             if item.reset:
                 preparer.reset()
             if item.state != BLANK:
-                item.prepared = preparer(kp)
+                item.prepared = preparer(kp) if uses_preparer else \
+                    PreparedPose(np.asarray(kp, np.float32), empty=False)
             return item
 
         def synthesize(item: _Item) -> _Item:

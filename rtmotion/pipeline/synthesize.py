@@ -100,6 +100,11 @@ class FrameSynthesizer:
         face_side: the subject's fixed face-box side in pixels (None: from each pose).
     """
 
+    #: True: `generate` uses the maps and flow a `PosePreparer` computed ahead (the offline
+    #: pipeline runs that stage in its own thread); a subclass that makes them inside its own
+    #: step sets False and is given the keypoints alone.
+    uses_preparer = True
+
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None) -> None:
