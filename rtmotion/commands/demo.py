@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.errors import InputError, OutputError
     from rtmotion.pipeline.offline import convert
     from rtmotion.pose.extract import write_overlay
-    from rtmotion.synthetic import CHARACTERS, MOTIONS, write_dancer_video
     from rtmotion.subject import load_subject, resolve_subject_path
+    from rtmotion.synthetic import CHARACTERS, MOTIONS, write_dancer_video
 
     if args.character not in CHARACTERS:
         raise InputError(None, f"--character {args.character!r} is unknown",

@@ -260,7 +260,8 @@ def test_convert_cli_with_mediapipe(tiny_subject_path, dancer_clip_audio, tmp_pa
 
 def test_command_constants_match_the_library() -> None:
     """The commands keep copies (the parser must not import torch); they must stay equal."""
-    from rtmotion.commands import bench, convert as convert_cmd, live
+    from rtmotion.commands import bench, live
+    from rtmotion.commands import convert as convert_cmd
     from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR
     from rtmotion.pose.normalize import MODES
 

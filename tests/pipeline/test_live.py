@@ -26,7 +26,6 @@ from rtmotion.io import VideoInfo
 from rtmotion.io.camera import FileCamera
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.pipeline.live import LiveOptions, run_live
-from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import builtin_subjects_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +181,8 @@ def xvfb():
 def _wait_for_window(env: dict, title: str, timeout: float = 60.0) -> str:
     t0 = time.time()
     while time.time() - t0 < timeout:
-        r = subprocess.run(["xdotool", "search", "--name", title], env=env, capture_output=True, text=True)
+        r = subprocess.run(["xdotool", "search", "--name", title], env=env, capture_output=True, text=True,
+                           check=False)
         if r.returncode == 0 and r.stdout.strip():
             return r.stdout.split()[0]
         time.sleep(0.3)
