@@ -209,11 +209,7 @@ class SubjectSynthesizer:
         """`__call__` for a pose whose maps and flow `PosePreparer` already computed."""
         if prepared.empty:
             return self(prepared.kp_np)  # the no-person rules, unchanged
-        from rtmotion.kernels.warp_torch import (
-            sample_in_frame_torch,
-            warp_previous,
-            warp_torch,
-        )
+        from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_previous, warp_torch
 
         kp, maps = prepared.kp, prepared.maps
         if self._prev_frame is None:
