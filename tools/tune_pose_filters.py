@@ -42,7 +42,7 @@ def score(est: np.ndarray, truth: np.ndarray, bh: float, wrists: list[int]) -> d
     ok = both[2:] & both[1:-1] & both[:-2]
     jit = float(np.linalg.norm(e[2:] - 2 * e[1:-1] + e[:-2], axis=-1)[ok].mean() / bh * 100)
     lags = []
-    for s in range(0, 5):
+    for s in range(5):
         a, b = est[s:], truth[:len(truth) - s]
         m = (a[..., 2] > 0) & (b[..., 2] > 0)
         lags.append(np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)[m].mean())

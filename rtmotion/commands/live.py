@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, f"--seconds {args.seconds}", "give a positive number of seconds")
     if (args.loop or args.poses) and not args.source:
         raise InputError(None, "--loop and --poses need --source FILE")
+    if args.source and (args.size or args.fps):
+        raise InputError(None, "--size and --fps are for --camera", "a --source file plays at its own size and rate")
     if args.record:
         if Path(args.record).suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
             raise OutputError(args.record, "unsupported video file type", "give a name ending in .mp4")

@@ -181,7 +181,8 @@ def xvfb():
 def _wait_for_window(env: dict, title: str, timeout: float = 60.0) -> str:
     t0 = time.time()
     while time.time() - t0 < timeout:
-        r = subprocess.run(["xdotool", "search", "--name", title], env=env, capture_output=True, text=True)
+        r = subprocess.run(["xdotool", "search", "--name", title], env=env, capture_output=True, text=True,
+                           check=False)
         if r.returncode == 0 and r.stdout.strip():
             return r.stdout.split()[0]
         time.sleep(0.3)
