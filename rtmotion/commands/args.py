@@ -86,7 +86,7 @@ PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def add_engine_options(parser: argparse.ArgumentParser, backend: str = "auto",
-                       precision: str = "auto") -> None:
+                       precision: str = "auto", threads: bool = True) -> None:
     """`--backend`, `--precision`, `--engine-dir`, `--threads`: which runtime runs the generator.
 
     A compiled engine is built on first use into the engine cache and reused after; a GPU
@@ -101,5 +101,6 @@ def add_engine_options(parser: argparse.ArgumentParser, backend: str = "auto",
                              "set from `rtmotion calibrate`; auto picks per backend)")
     parser.add_argument("--engine-dir", type=Path, default=Path("engines"),
                         help="engine cache folder (engines are built here on first use)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads of ONNX Runtime / AOTInductor (0: the library default)")
+    if threads:
+        parser.add_argument("--threads", type=int, default=0,
+                            help="CPU threads of ONNX Runtime / AOTInductor (0: the library default)")

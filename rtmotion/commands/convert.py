@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from rtmotion.commands.args import add_device, add_engine_options
+
 NAME = "convert"
 HELP = "convert a dance video (or a pose file) into a video of a subject dancing"
 DESCRIPTION = (
@@ -22,7 +24,6 @@ log = logging.getLogger(__name__)
 
 # Kept here, not imported, so that building the parser does not import torch.
 MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
-DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-by-side", action="store_true",
                         help="write source | normalized pose | result side by side instead")
     parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
-    parser.add_argument("--backend", default="torch",
-                        help="generator backend: torch, onnxruntime, or a compiled one (see `rtmotion info`)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (backend permitting)")
-    parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
+    add_engine_options(parser, threads=False)
+    add_device(parser)
     parser.add_argument("--workers", type=int, default=None,
                         help="pose extraction processes (default: one per core for long videos)")
     parser.add_argument("--hold", type=float, default=0.5,

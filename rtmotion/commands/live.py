@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from rtmotion.commands.args import add_device, add_engine_options
+
 NAME = "live"
 HELP = "drive a subject live from a webcam (or a video played as one), with a preview window"
 DESCRIPTION = (
@@ -21,7 +23,6 @@ log = logging.getLogger(__name__)
 
 # Kept here, not imported, so that building the parser does not import torch.
 MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
-DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -53,11 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot-dir", default=".", help="where the s key saves PNGs")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
-    parser.add_argument("--backend", default="torch",
-                        help="generator backend: torch, onnxruntime, or a compiled one (see `rtmotion info`)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (backend permitting)")
-    parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
+    add_engine_options(parser, threads=False)
+    add_device(parser)
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads per stage (1: the stages share the cores without fighting)")
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")

@@ -33,7 +33,8 @@ def _no_pipeline_threads() -> bool:
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    rc = main(["-q", "convert", *args])
+    # torch: these tests are about the pipeline, not engine builds (the CLI default is auto)
+    rc = main(["-q", "convert", "--backend", "torch", *args])
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
 
@@ -177,7 +178,7 @@ def test_a_failing_stage_leaves_nothing(tiny_subject, dancer_clip, tmp_path, sta
 
 def test_cli_pose_file_json_and_summary(tiny_subject_path, dancer_clip, tmp_path, capsys) -> None:
     out, rep = tmp_path / "o.mp4", tmp_path / "r.json"
-    rc = main(["convert", "-t", str(tiny_subject_path), "-s", str(dancer_clip.poses), "-o", str(out),
+    rc = main(["convert", "--backend", "torch", "-t", str(tiny_subject_path), "-s", str(dancer_clip.poses), "-o", str(out),
                "--json", str(rep), "--side-by-side"])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
@@ -248,7 +249,7 @@ def test_cli_no_person_at_all(tiny_subject_path, dancer_clip, tmp_path, capsys) 
 @pytest.mark.mediapipe
 def test_convert_cli_with_mediapipe(tiny_subject_path, dancer_clip_audio, tmp_path, capsys) -> None:
     out, rep = tmp_path / "mp.mp4", tmp_path / "mp.json"
-    rc = main(["-q", "convert", "-t", str(tiny_subject_path), "-s", str(dancer_clip_audio.video),
+    rc = main(["-q", "convert", "--backend", "torch", "-t", str(tiny_subject_path), "-s", str(dancer_clip_audio.video),
                "-o", str(out), "--json", str(rep)])
     assert rc == 0, capsys.readouterr().err
     info = VideoInfo.from_path(out)
@@ -262,10 +263,40 @@ def test_command_constants_match_the_library() -> None:
     """The commands keep copies (the parser must not import torch); they must stay equal."""
     from rtmotion.commands import bench, live
     from rtmotion.commands import convert as convert_cmd
-    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR
+    from rtmotion.commands.args import BACKEND_CHOICES
+    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, available_backends
     from rtmotion.pose.normalize import MODES
 
     for mod in (convert_cmd, live):
         assert mod.MODES == MODES
-    for mod in (convert_cmd, live, bench):
-        assert mod.DEFAULT_ENGINE_DIR == DEFAULT_ENGINE_DIR
+    assert bench.DEFAULT_ENGINE_DIR == DEFAULT_ENGINE_DIR
+    assert set(BACKEND_CHOICES) == {"auto", *available_backends()}
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("aoti", marks=pytest.mark.slow)])
+def test_convert_through_a_compiled_engine_matches_torch(dancer_clip, tmp_path: Path,
+                                                         backend: str) -> None:
+    """`convert --backend X` builds the engine into --engine-dir on first use (a second run loads
+    it from the cache) and makes the frames PyTorch makes, to within video coding noise.
+
+    On the shipped, trained subject: a random-weights generator amplifies any difference through
+    its own warped previous frame (0.001 grey levels doubling each frame), a trained one does not.
+    """
+    engines = tmp_path / "engines"
+    outs = {}
+    for name, args in (("torch", ["--backend", "torch"]),
+                       (backend, ["--backend", backend, "--precision", "fp32",
+                                  "--engine-dir", str(engines)]),
+                       ("cached", ["--backend", backend, "--precision", "fp32",
+                                   "--engine-dir", str(engines)])):
+        out = tmp_path / f"{name}.mp4"
+        rep = tmp_path / f"{name}.json"
+        rc = main(["-q", "convert", "-t", "demo-ada", "-s", str(dancer_clip.poses),
+                   "-o", str(out), "--end", "20", "--json", str(rep), *args])
+        assert rc == 0
+        outs[name] = (np.stack(frames_of(out)).astype(np.float32), json.loads(rep.read_text()))
+    assert outs[backend][1]["backend"].startswith(f"{backend} fp32")
+    assert any(p.suffix in (".onnx", ".pt2") for p in engines.rglob("*"))
+    diff = np.abs(outs[backend][0] - outs["torch"][0]).mean()
+    assert diff < 1.0, f"{backend} frames differ from torch by {diff:.2f} grey levels on average"
+    np.testing.assert_array_equal(outs["cached"][0], outs[backend][0])

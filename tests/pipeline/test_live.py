@@ -72,7 +72,7 @@ def _frames(clip) -> list[np.ndarray]:
 
 def test_file_source_runs_headless_with_recording(tiny_subject_path, dancer_clip, tmp_path, capsys) -> None:
     rec, rep = tmp_path / "rec.mp4", tmp_path / "live.json"
-    rc = main(["live", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video),
+    rc = main(["live", "--backend", "torch", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video),
                "--poses", str(dancer_clip.poses), "--no-preview", "--record", str(rec), "--json", str(rep)])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
@@ -125,7 +125,7 @@ def test_looping_file_camera_keeps_its_pace(dancer_clip) -> None:
 
 
 def test_no_such_camera_lists_cameras(tiny_subject_path, capsys) -> None:
-    rc = main(["-q", "live", "-t", str(tiny_subject_path), "--camera", "7", "--no-preview"])
+    rc = main(["-q", "live", "--backend", "torch", "-t", str(tiny_subject_path), "--camera", "7", "--no-preview"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "camera 7" in err[0] and "camera" in err[0].split(":", 2)[-1]
 
@@ -134,7 +134,7 @@ def test_virtual_camera_without_package_names_the_extra(tiny_subject_path, dance
     pytest.importorskip("numpy")
     if __import__("rtmotion.lazy", fromlist=["available"]).available("pyvirtualcam"):
         pytest.skip("pyvirtualcam is installed here")
-    rc = main(["-q", "live", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video),
+    rc = main(["-q", "live", "--backend", "torch", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video),
                "--no-preview", "--virtual-camera"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 4 and len(err) == 1 and "rtmotion[live]" in err[0] and "v4l2loopback" in err[0]
@@ -143,7 +143,7 @@ def test_virtual_camera_without_package_names_the_extra(tiny_subject_path, dance
 def test_preview_without_display_is_a_clear_error(tiny_subject_path, dancer_clip, capsys, monkeypatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    rc = main(["-q", "live", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video)])
+    rc = main(["-q", "live", "--backend", "torch", "-t", str(tiny_subject_path), "--source", str(dancer_clip.video)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3 and len(err) == 1 and "--no-preview" in err[0]
 
@@ -195,7 +195,7 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=str(ROOT))
     rep = tmp_path / "live.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtmotion", "live", "-t", "demo-ada", "--source", str(dancer_clip.video),
+        [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
          "--poses", str(dancer_clip.poses), "--loop", "--seconds", "60", "--snapshot-dir", str(tmp_path),
          "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
