@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=15, help="frames run before measuring")
     parser.add_argument("--backends", default="torch",
                         help="comma list, or 'all' (every backend the runtime has)")
-    parser.add_argument("--precisions", default="fp32", help="comma list: fp32, fp16, bf16")
+    parser.add_argument("--precisions", default="fp32", help="comma list: fp32, fp16, bf16, int8")
     parser.add_argument("--resolutions", type=_resolutions, default=None,
                         help="comma list like 128,256 (default: the subject's)")
     parser.add_argument("--preset", default="small", help="generator preset of the timing subjects")
