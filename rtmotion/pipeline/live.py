@@ -32,12 +32,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from rtmotion.pipeline.compose import draw_overlay, panel, side_by_side
+from rtmotion.pipeline.compose import side_by_side
 from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
 from rtmotion.pipeline.stages import END, LatestSlot, StopFlag, Stopped, join_threads
 from rtmotion.pipeline.stats import Timers, percentiles
+from rtmotion.pose.draw import fit_height, text_overlay
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.pose.filters import KeypointFilter
 from rtmotion.pose.normalize import OnlineNormalizer
@@ -295,9 +296,9 @@ def run_live(subject: Any, source: FrameSource, sinks: list[Sink], options: Live
                 image = side_by_side(item.image, source.size, item.raw_kp, item.kp, item.result)
             if image.shape[0] < options.display_height:
                 # A 128 px subject is a thumbnail on a screen, and its overlay would be unreadable.
-                image = panel(image, options.display_height)
+                image = fit_height(image, options.display_height, even_width=True)
             if options.overlay:
-                image = draw_overlay(image, [f"{len(fps_window):d} fps  {lat_ms:.0f} ms",
+                image = text_overlay(image, [f"{len(fps_window):d} fps  {lat_ms:.0f} ms",
                                              f"dropped {sum(s.dropped for s in slots.values())}"
                                              + ("  (no person)" if item.state != "person" else "")])
             actions = [sink(image, item) for sink in sinks]

@@ -110,8 +110,26 @@ def label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
     return strip
 
 
+def fit_height(image: np.ndarray, height: int, even_width: bool = False,
+               nearest: bool = False) -> np.ndarray:
+    """uint8 RGB (H, W, 3) resized to `height` rows, aspect kept (width >= 2; even with
+    `even_width`, which H.264 wants). Area filter down, cubic up (nearest: a low-resolution
+    model's real pixels)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    width = max(2, int(round(w * height / h)))
+    if even_width:
+        width += width % 2
+    if (h, w) == (height, width):
+        return image
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if h > height else cv2.INTER_CUBIC)
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
 def side_by_side(panels: list[np.ndarray], height: int | None = None, gap: int = 2,
-                 label: str | None = None, nearest: bool = False) -> np.ndarray:
+                 label: str | None = None, nearest: bool = False,
+                 even_width: bool = False) -> np.ndarray:
     """Images next to each other (e.g. source | pose | result), each resized to `height`
     (default: the first panel's) keeping its aspect ratio, separated by white `gap`-pixel bars,
     with an optional label strip on top.
@@ -120,24 +138,37 @@ def side_by_side(panels: list[np.ndarray], height: int | None = None, gap: int =
         panels: uint8 RGB (H_i, W_i, 3) images.
         height: output panel height in pixels.
         nearest: enlarge with nearest-neighbour (shows a low-resolution model's real pixels).
+        even_width: make each panel's width even (video encoders want even sizes).
     Returns:
         uint8 RGB (height [+ 22], sum of widths + gaps, 3), C-contiguous.
     """
     if not panels:
         raise ValueError("side_by_side needs at least one panel")
     h = int(height or panels[0].shape[0])
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
     parts: list[np.ndarray] = []
     for i, img in enumerate(panels):
-        ih, iw = img.shape[:2]
-        if ih != h:
-            w = max(1, int(round(iw * h / ih)))
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR if ih < h and not nearest
-                             else interp)
         if i and gap:
             parts.append(np.full((h, gap, 3), 255, np.uint8))
-        parts.append(img)
+        parts.append(fit_height(img, h, even_width=even_width, nearest=nearest))
     row = np.concatenate(parts, axis=1)
     if label:
         row = np.concatenate([label_strip(label, row.shape[1]), row], axis=0)
     return np.ascontiguousarray(row)
+
+
+def text_overlay(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    """Text lines drawn top-left on a copy of uint8 RGB `image` (white on a dark box): the live
+    preview's fps / latency / dropped-frames HUD."""
+    import cv2
+
+    out = image.copy()
+    scale = max(0.4, out.shape[0] / 640)
+    th = max(1, int(round(scale * 1.5)))
+    y = 0
+    for text in lines:
+        (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, th)
+        y += tht + base + 4
+        cv2.rectangle(out, (0, y - tht - base - 4), (tw + 8, y + 2), (0, 0, 0), -1)
+        cv2.putText(out, text, (4, y - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), th,
+                    cv2.LINE_AA)
+    return out
