@@ -84,6 +84,7 @@ from rtmotion.models.generator import (
 from rtmotion.runtime import canonical_backend, get_backend
 from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.runtime.tensorrt_backend import import_tensorrt
+from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
@@ -505,7 +506,7 @@ def _choice(backend: str, precision: str, dev: torch.device, entry: CachedEngine
                         built=bool(entry and entry.built), info=dict(entry.sidecar) if entry else {})
 
 
-def open_engine(subject: Any, backend: str = "auto", precision: str = "auto",
+def open_engine(subject: Subject, backend: str = "auto", precision: str = "auto",
                 device: str | torch.device = "auto", engine_dir: str | Path = Path("engines"),
                 threads: int = 0, calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
                 ) -> tuple[GeneratorRunner, EngineChoice]:

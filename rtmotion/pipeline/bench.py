@@ -43,7 +43,7 @@ from rtmotion.pipeline.offline import convert
 from rtmotion.pipeline.stats import Timers, percentiles
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
-from rtmotion.subject import load_subject, write_bundle
+from rtmotion.subject import Subject, load_subject, write_bundle
 from rtmotion.subject.crop import CropBox
 from rtmotion.synthetic import motion_angles, render_sequence, write_dancer_video
 
@@ -119,7 +119,7 @@ def timing_subject(folder: Path, resolution: tuple[int, int], preset: str = "sma
     return folder
 
 
-def _inputs(subject: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _inputs(subject: Subject) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     w, h = subject.resolution
     c = int(subject.pose_map_config.num_channels)
     g = torch.Generator().manual_seed(0)
@@ -128,7 +128,7 @@ def _inputs(subject: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def time_generator(subject: Any, backend: str, precision: str, device: str, engine_dir: Any,
+def time_generator(subject: Subject, backend: str, precision: str, device: str, engine_dir: Any,
                    iters: int, warmup: int) -> dict[str, float]:
     """The runner alone, batch 1: p50/p95/p99 ms over `iters` calls after `warmup`."""
     runner, _ = open_runner(subject, backend, precision, device, engine_dir)
@@ -173,7 +173,7 @@ def make_source(folder: Path, seconds: float, size: tuple[int, int] = (512, 512)
     return path
 
 
-def bench_cell(subject: Any, backend: str, precision: str, source: Path, *, frames: int, warmup: int,
+def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, frames: int, warmup: int,
                device: str, engine_dir: Any, modes: tuple[str, ...], gen_iters: int, out_dir: Path,
                baseline: dict[str, float] | None) -> BenchCell:
     """Measure one cell (see module docstring); a backend/precision that cannot run here is

@@ -44,6 +44,7 @@ from rtmotion.pose.filters import KeypointFilter
 from rtmotion.pose.normalize import OnlineNormalizer
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import BODY25
+from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class PoseStage:
     the source's frame index (a file source whose poses were extracted once), then the causal
     One-Euro filter and the OnlineNormalizer."""
 
-    def __init__(self, subject: Any, size: tuple[int, int], fps: float, *, mode: str = "auto",
+    def __init__(self, subject: Subject, size: tuple[int, int], fps: float, *, mode: str = "auto",
                  extractor: str = "mediapipe", poses: PoseSequence | None = None) -> None:
         self.poses = poses
         self.extractor = None if poses is not None else get_extractor(
@@ -194,7 +195,7 @@ class LiveOptions:
 Sink = Callable[[np.ndarray, LiveFrame], "str | None"]
 
 
-def run_live(subject: Any, source: FrameSource, sinks: list[Sink], options: LiveOptions,
+def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: LiveOptions,
              on_snapshot: Callable[[np.ndarray], str] | None = None) -> LiveReport:
     """Run the live pipeline until the source ends, a sink says "quit", `options.seconds` pass
     or `options.max_frames` are shown. Raises StageError (after every thread stopped) when a

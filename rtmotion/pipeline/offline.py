@@ -54,6 +54,7 @@ from rtmotion.pose.extract import detect_source, extract_video
 from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def check_output(output: str | Path, source: str | Path) -> Path:
     return out
 
 
-def driving_poses(subject: Any, source: str | Path, *, start: int = 0, end: int | None = None,
+def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: int | None = None,
                   mode: str = "auto", workers: int | None = None, extractor: str = "mediapipe",
                   extractor_opts: dict[str, Any] | None = None, filter_params: FilterParams | None = None, show_progress: bool = True) -> DrivingPoses:
     """Phase 1 (see module docstring). InputError for a bad source or no person at all."""
@@ -217,7 +218,7 @@ class _Item:
     side: np.ndarray | None = None    # uint8 RGB side-by-side frame
 
 
-def convert(subject: Any, source: str | Path, output: str | Path | None, *,
+def convert(subject: Subject, source: str | Path, output: str | Path | None, *,
             side_by_side_output: str | Path | None = None, start: int = 0, end: int | None = None,
             mode: str = "auto", backend: str = "torch", device: str = "cpu", precision: str = "fp32",
             engine_dir: str | Path | None = DEFAULT_ENGINE_DIR, workers: int | None = None,
