@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from rtmotion.commands.args import add_device
+
 NAME = "bench"
 HELP = "measure the pipeline: per-stage ms, offline and live fps, latency, vs EDN's generator"
 DESCRIPTION = (
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="small", help="generator preset of the timing subjects")
     parser.add_argument("--modes", default="offline,live", help="comma list: offline, live")
     parser.add_argument("--no-baseline", action="store_true", help="skip the pix2pixHD baseline")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    add_device(parser)
     parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
     parser.add_argument("--json", metavar="REPORT", help="write the full report as JSON")
 

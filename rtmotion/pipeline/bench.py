@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from rtmotion.devices import resolve_device
 from rtmotion.errors import RtmotionError
 from rtmotion.io.camera import FileCamera
 from rtmotion.kernels.maps_numpy import PoseMapConfig
@@ -214,6 +215,7 @@ def run_bench(subject_path: str | Path, *, source: str | Path | None = None, fra
               device: str = "cpu", engine_dir: Any = DEFAULT_ENGINE_DIR, baseline: bool = True,
               gen_iters: int = 30, baseline_iters: int = 5, preset: str = "small") -> dict[str, Any]:
     """The whole bench (see module docstring); returns the JSON report."""
+    device = str(resolve_device(device))  # "auto" -> the device every cell and the baseline use
     subject = load_subject(subject_path)
     resolutions = resolutions or (tuple(subject.resolution),)
     cells: list[BenchCell] = []
@@ -225,7 +227,7 @@ def run_bench(subject_path: str | Path, *, source: str | Path | None = None, fra
             res = (int(res[0]), int(res[1]))
             subj = subject if res == tuple(subject.resolution) else load_subject(
                 timing_subject(tmpd / f"timing_{res[0]}x{res[1]}", res, preset))
-            base = time_baseline(res, int(subj.pose_map_config.num_channels), device if device != "auto" else "cpu",
+            base = time_baseline(res, int(subj.pose_map_config.num_channels), device,
                                  baseline_iters) if baseline else None
             for backend in backends:
                 for precision in precisions:
