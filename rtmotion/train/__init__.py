@@ -1,6 +1,10 @@
 """Training: target video -> subject bundle (`rtmotion train`).
 
-- `config.TrainConfig`: every knob; `trainer.train(cfg) -> TrainResult`.
+- `config.TrainConfig`: every knob; `trainer.train(cfg) -> TrainResult` (build_run, resume,
+  gan_step, log_sample_save, train_generator, finish).
+- `run.TrainRun`: everything one run holds (the object the GAN step, face stage and bundle
+  writer take); `step`: maps of a batch, the clip step, the validation rollout (inference's own
+  `FrameSynthesizer`); `face_stage.train_face(run)`.
 - `cache.build_cache`: cropped frames (uint8 .npy memory map) + poses, keyed by the inputs.
 - `dataset.make_split` / `clip_ends` / `ClipDataset`: consecutive pairs and clips, the
   held-out last block.
