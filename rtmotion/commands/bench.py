@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the pix2pixHD baseline")
     add_device(parser)
     parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
+    parser.add_argument("--poses", default="mediapipe",
+                        help="where the driving poses come from: mediapipe (as a user's run), truth "
+                             "(the synthetic source's exact poses; for machines without MediaPipe), "
+                             "or a pose file (.npz) of --source")
     parser.add_argument("--json", metavar="REPORT", help="write the full report as JSON")
 
 
@@ -79,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
                        precisions=tuple(p.strip() for p in args.precisions.split(",") if p.strip()),
                        resolutions=tuple(args.resolutions) if args.resolutions else None, modes=modes,
                        device=args.device, engine_dir=args.engine_dir, baseline=not args.no_baseline,
-                       preset=args.preset)
+                       preset=args.preset, pose_source=args.poses)
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:
             tmp.write_text(json.dumps(report, indent=2) + "\n")
     m = report["machine"]
     lines = [f"rtmotion bench {report['date']}: {m['cpu']} ({m['cpus']} CPUs, torch {m['torch']}, "
              f"{m['torch_threads']} threads), {report['frames']} frames after {report['warmup']} warm-up, "
-             f"source {report['source']}",
+             f"source {report['source']}, poses {report['poses']}",
              format_table(report["rows"], TABLE_COLUMNS)]
     for cell in report["cells"]:
         for mode in ("offline", "live"):

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from rtmotion.devices import resolve_device
-from rtmotion.errors import RtmotionError
+from rtmotion.errors import InputError, RtmotionError
 from rtmotion.io.camera import FileCamera
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
@@ -42,6 +42,7 @@ from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.live import LiveOptions, run_live
 from rtmotion.pipeline.offline import convert
 from rtmotion.pipeline.stats import Timers, percentiles
+from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject import Subject, load_subject, write_bundle
@@ -167,18 +168,25 @@ def time_baseline(resolution: tuple[int, int], pose_channels: int, device: str, 
     return percentiles(times)
 
 
-def make_source(folder: Path, seconds: float, size: tuple[int, int] = (512, 512)) -> Path:
-    """The default bench source: a synthetic dancer (bruno, dance) with a beat."""
-    path = folder / "bench_source.mp4"
-    write_dancer_video(path, "bruno", "dance", seconds=seconds, size=size, fps=30, seed=7, audio=True)
-    return path
+def make_source(folder: Path, seconds: float, size: tuple[int, int] = (512, 512)) -> tuple[Path, Path]:
+    """The default bench source: a synthetic dancer (bruno, dance) with a beat, and its exact
+    poses (.npz). Returns (video, poses)."""
+    path, poses = folder / "bench_source.mp4", folder / "bench_source_poses.npz"
+    write_dancer_video(path, "bruno", "dance", seconds=seconds, size=size, fps=30, seed=7, audio=True,
+                       poses_path=poses)
+    return path, poses
 
 
 def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, frames: int, warmup: int,
                device: str, engine_dir: Any, modes: tuple[str, ...], gen_iters: int, out_dir: Path,
-               baseline: dict[str, float] | None) -> BenchCell:
+               baseline: dict[str, float] | None, poses: Path | None = None) -> BenchCell:
     """Measure one cell (see module docstring); a backend/precision that cannot run here is
-    recorded with its error instead of stopping the whole bench."""
+    recorded with its error instead of stopping the whole bench.
+
+    `poses`: a pose file of `source` used instead of MediaPipe (offline: convert runs from the
+    pose file, so no decode or pose stage; live: the camera still plays `source`, the pose stage
+    looks the pose up by frame). For machines without MediaPipe (the lent GPU machines).
+    """
     cell = BenchCell(backend, precision, tuple(subject.resolution), str(subject.name))
     try:
         cell.generator_ms = time_generator(subject, backend, precision, device, engine_dir, gen_iters, 3)
@@ -188,7 +196,7 @@ def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, 
                 cell.speedup_vs_baseline = round(baseline["p50"] / cell.generator_ms["p50"], 2)
         if "offline" in modes:
             timers = Timers(skip=warmup)
-            res = convert(subject, source, out_dir / f"bench_{backend}_{precision}.mp4", end=frames,
+            res = convert(subject, poses or source, out_dir / f"bench_{backend}_{precision}.mp4", end=frames,
                           backend=backend, precision=precision, device=device, engine_dir=engine_dir,
                           show_progress=False, timers=timers)
             d = res.to_dict()
@@ -199,7 +207,8 @@ def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, 
             rep = run_live(subject, cam, [lambda img, f: None],
                            LiveOptions(backend=backend, precision=precision, device=device,
                                        engine_dir=engine_dir, max_frames=frames + warmup,
-                                       warmup_frames=warmup, overlay=True))
+                                       warmup_frames=warmup, overlay=True,
+                                       poses=PoseSequence.load(poses) if poses else None))
             d = rep.to_dict()
             cell.live = {k: d[k] for k in ("frames_shown", "frames_captured", "frames_dropped", "fps_shown",
                                            "seconds", "latency_ms", "stages")}
@@ -213,8 +222,12 @@ def run_bench(subject_path: str | Path, *, source: str | Path | None = None, fra
               warmup: int = 15, backends: tuple[str, ...] = ("torch",), precisions: tuple[str, ...] = ("fp32",),
               resolutions: tuple[tuple[int, int], ...] | None = None, modes: tuple[str, ...] = ("offline", "live"),
               device: str = "cpu", engine_dir: Any = DEFAULT_ENGINE_DIR, baseline: bool = True,
+              pose_source: str = "mediapipe",
               gen_iters: int = 30, baseline_iters: int = 5, preset: str = "small") -> dict[str, Any]:
-    """The whole bench (see module docstring); returns the JSON report."""
+    """The whole bench (see module docstring); returns the JSON report.
+
+    `pose_source`: "mediapipe" (estimate, as a user's run does), "truth" (the synthetic source's
+    exact poses: no MediaPipe needed), or a pose file of `source`."""
     device = str(resolve_device(device))  # "auto" -> the device every cell and the baseline use
     subject = load_subject(subject_path)
     resolutions = resolutions or (tuple(subject.resolution),)
@@ -222,7 +235,20 @@ def run_bench(subject_path: str | Path, *, source: str | Path | None = None, fra
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="rtmotion-bench-") as tmp:
         tmpd = Path(tmp)
-        src = Path(source) if source is not None else make_source(tmpd, (frames + warmup) / 30 + 1.0)
+        if source is not None:
+            src, truth = Path(source), None
+        else:
+            src, truth = make_source(tmpd, (frames + warmup) / 30 + 1.0)
+        if pose_source == "mediapipe":
+            poses = None
+        elif pose_source == "truth":
+            if truth is None:
+                raise InputError(None, "--poses truth needs the synthetic source",
+                                 "leave out --source, or give --poses FILE.npz of the source")
+            poses = truth
+        else:
+            poses = Path(pose_source)
+            PoseSequence.load(poses)  # a bad pose file fails now, in one line
         for res in resolutions:
             res = (int(res[0]), int(res[1]))
             subj = subject if res == tuple(subject.resolution) else load_subject(
@@ -234,9 +260,11 @@ def run_bench(subject_path: str | Path, *, source: str | Path | None = None, fra
                     log.info("bench: %s %s %dx%d (%s)", backend, precision, *res, subj.name)
                     cells.append(bench_cell(subj, backend, precision, src, frames=frames, warmup=warmup,
                                             device=device, engine_dir=engine_dir, modes=modes,
-                                            gen_iters=gen_iters, out_dir=tmpd, baseline=base))
+                                            gen_iters=gen_iters, out_dir=tmpd, baseline=base,
+                                            poses=poses))
     return {"date": started, "machine": machine(), "subject": str(subject.name),
             "source": str(source) if source is not None else "synthetic: bruno dance 512x512 30 fps",
             "frames": frames, "warmup": warmup, "device": device, "modes": list(modes),
+            "poses": pose_source,
             "cells": [c.__dict__ | {"resolution": list(c.resolution)} for c in cells],
             "rows": [c.row() for c in cells]}

@@ -43,3 +43,32 @@ def test_bench_bad_source_is_one_line(subject: Path, tmp_path: Path, capsys) -> 
     rc = main(["-q", "bench", "-t", str(subject), "--source", str(tmp_path / "none.mp4")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "none.mp4" in err[0]
+
+
+def test_bench_with_true_poses_runs_without_mediapipe(subject: Path, tmp_path: Path, capsys,
+                                                      single_torch_thread, monkeypatch) -> None:
+    """`--poses truth` (for the GPU machines, where MediaPipe cannot be installed): the pose
+    extractor is never built, offline converts from the pose file, live looks poses up by frame."""
+    from rtmotion.pipeline import live
+
+    def no_extractor(name: str, **opts):  # stands in for a machine without MediaPipe
+        raise AssertionError(f"pose extractor {name!r} built with --poses truth")
+
+    monkeypatch.setattr(live, "get_extractor", no_extractor)
+    rep = tmp_path / "bench.json"
+    rc = main(["-q", "bench", "-t", str(subject), "--frames", "6", "--warmup", "2", "--poses", "truth",
+               "--resolutions", "64", "--no-baseline", "--json", str(rep)])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads(rep.read_text())
+    (cell,) = report["cells"]
+    assert report["poses"] == "truth" and not cell["error"]
+    assert cell["offline"]["frames"] == 6 and cell["live"]["frames_shown"] == 8
+    assert cell["offline"]["pose_workers"] == 0  # converted from the pose file: no estimation
+    assert "poses truth" in capsys.readouterr().out
+
+
+def test_bench_poses_truth_needs_the_synthetic_source(subject: Path, tmp_path: Path, capsys,
+                                                       dancer_clip) -> None:
+    rc = main(["-q", "bench", "-t", str(subject), "--source", str(dancer_clip.video), "--poses", "truth"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--poses truth" in err[0]
