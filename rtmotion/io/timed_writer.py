@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import av
 import numpy as np
 
 from rtmotion.io.writer import VideoWriter
@@ -37,19 +36,7 @@ class TimedVideoWriter(VideoWriter):
     def write(self, image: np.ndarray, timestamp: float | None = None) -> None:  # type: ignore[override]
         """Encode one uint8 RGB (H, W, 3) frame shown at `timestamp` seconds (None: one nominal
         frame after the previous one)."""
-        if self._closed:
-            raise ValueError(f"VideoWriter for {self.path} is closed")
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-            raise ValueError(f"expected a uint8 RGB image of shape (H, W, 3), got {desc}")
-        h, w = image.shape[:2]
-        if self._stream is None:
-            self._open_stream(w, h)
-        if (w, h) != self.size:
-            raise ValueError(f"frame {self.frames_written} is {w}x{h}, but this video is {self.size[0]}x{self.size[1]}")
-        ow, oh = self.output_size  # type: ignore[misc]
-        if (ow, oh) != (w, h):
-            image = np.pad(image, ((0, oh - h), (0, ow - w), (0, 0)), mode="edge")
+        image = self._checked_frame(image)
         if timestamp is None:
             pts = 0 if self._last_pts is None else self._last_pts + int(round(1 / (self.fps * TIME_BASE)))
         else:
@@ -58,12 +45,5 @@ class TimedVideoWriter(VideoWriter):
             pts = int(round((float(timestamp) - self._t0) / TIME_BASE))
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts = pts
-        frame.time_base = TIME_BASE
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        self._encode(image, pts, pts * TIME_BASE + 1 / self.fps)
         self._last_pts = pts
-        self.frames_written += 1
-        if self._audio is not None:
-            self._audio.pump(pts * TIME_BASE + 1 / self.fps)

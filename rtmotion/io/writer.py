@@ -118,6 +118,13 @@ class VideoWriter:
     # -- writing -------------------------------------------------------------------------
     def write(self, image: np.ndarray) -> None:
         """Encode one frame. image: uint8 RGB, shape (H, W, 3)."""
+        image = self._checked_frame(image)
+        # Frame i is shown at i / fps; its audio runs until (i + 1) / fps.
+        self._encode(image, self.frames_written, Fraction(self.frames_written + 1) / self.fps)
+
+    def _checked_frame(self, image: np.ndarray) -> np.ndarray:
+        """`image` checked (uint8 RGB (H, W, 3), this video's size; the stream opens on the first
+        frame) and edge-padded to the encoder's even size."""
         if self._closed:
             raise ValueError(f"VideoWriter for {self.path} is closed")
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -131,16 +138,19 @@ class VideoWriter:
         ow, oh = self.output_size  # type: ignore[misc]
         if (ow, oh) != (w, h):
             image = np.pad(image, ((0, oh - h), (0, ow - w), (0, 0)), mode="edge")
+        return image
+
+    def _encode(self, image: np.ndarray, pts: int, audio_until: Fraction) -> None:
+        """Encode a checked frame at `pts` (in the stream's time base), then mux the audio that
+        starts before `audio_until` seconds (the frame's end), keeping the two interleaved."""
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts = self.frames_written
+        frame.pts = pts
         frame.time_base = self._stream.codec_context.time_base
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1
         if self._audio is not None:
-            # Keep the audio interleaved with the video: everything that starts before this
-            # frame ends.
-            self._audio.pump(Fraction(self.frames_written) / self.fps)
+            self._audio.pump(audio_until)
 
     @property
     def duration(self) -> float:
