@@ -282,15 +282,8 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         """
         kp_np = self._check(keypoints)
         if not (kp_np[:, 2] > 0).any():  # no person: the rules of FrameSynthesizer, no GPU step
-            self._prev_frame = None
-            self._prev_kp = None
             self._prev_kp_np = None
-            self.last_gate = None
-            if self._last_image is not None:
-                self.last_mode = "repeat"
-                return self._last_image.copy()
-            self.last_mode = "blank"
-            return self.blank_scene()
+            return self._no_person()
         t0 = time.perf_counter()
         mode = "pose-only" if self._prev_frame is None else "warped"
         if self.stream is None:

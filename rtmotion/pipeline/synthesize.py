@@ -181,20 +181,24 @@ class FrameSynthesizer:
         kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
         return self.generate(PreparedPose(kp_np, False, kp, self._maps(kp)))
 
+    def _no_person(self) -> np.ndarray:
+        """A frame without a person: repeat the last image (or the blank scene) and drop the
+        temporal state, so the next person starts afresh (see the module docstring)."""
+        self._prev_frame = None
+        self._prev_kp = None
+        self.last_gate = None
+        if self._last_image is not None:
+            self.last_mode = "repeat"
+            return self._last_image.copy()
+        self.last_mode = "blank"
+        return self.blank_scene()
+
     @torch.no_grad()
     def generate(self, prepared: PreparedPose) -> np.ndarray:
         """The next frame from a prepared pose (maps, and the flow when `PosePreparer` computed
         it ahead); `__call__` prepares inline. uint8 RGB (H, W, 3), a new array."""
         if prepared.empty:
-            # No person: repeat the last image (or the blank scene); the next person starts afresh.
-            self._prev_frame = None
-            self._prev_kp = None
-            self.last_gate = None
-            if self._last_image is not None:
-                self.last_mode = "repeat"
-                return self._last_image.copy()
-            self.last_mode = "blank"
-            return self.blank_scene()
+            return self._no_person()
         kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
         assert kp is not None and maps is not None
         if self._prev_frame is None:
