@@ -18,6 +18,9 @@ from pathlib import Path
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
 
 KERNEL_CHOICES: tuple[str, ...] = ("auto", "numpy", "torch", "cupy")
+#: Pose normalization modes: a copy of `rtmotion.pose.normalize.MODES` (importing that would load
+#: torch when the parser is built); tests/pipeline/test_convert.py keeps the two equal.
+NORMALIZE_MODES: tuple[str, ...] = ("auto", "edn", "retarget", "upper")
 DEVICE_HELP = "where to run: auto (a CUDA GPU when there is one), cpu, cuda or cuda:N"
 
 
@@ -66,6 +69,13 @@ def fps_type(text: str) -> Fraction:
         return parse_fps(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"fps {text!r}: {e}, e.g. 30 or 30000/1001") from None
+
+
+def add_normalize_mode(parser: argparse.ArgumentParser, *flags: str) -> None:
+    """`--mode` (plus any extra `flags`, e.g. "-m"): how source poses map to the target."""
+    parser.add_argument("--mode", *flags, choices=NORMALIZE_MODES, default="auto",
+                        help="pose normalization mode (auto, EDN's global, bone retargeting, "
+                             "upper body)")
 
 
 def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from rtmotion.commands.args import add_device, add_engine_options
+from rtmotion.commands.args import add_device, add_engine_options, add_normalize_mode
 
 NAME = "convert"
 HELP = "convert a dance video (or a pose file) into a video of a subject dancing"
@@ -22,9 +22,6 @@ DESCRIPTION = (
 
 log = logging.getLogger(__name__)
 
-# Kept here, not imported, so that building the parser does not import torch.
-MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-t", "--subject", required=True,
@@ -35,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
     parser.add_argument("--side-by-side", action="store_true",
                         help="write source | normalized pose | result side by side instead")
-    parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
+    add_normalize_mode(parser)
     add_engine_options(parser, threads=False)
     add_device(parser)
     parser.add_argument("--workers", type=int, default=None,

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rtmotion.commands.args import add_normalize_mode
+
 NAME = "demo"
 HELP = "run the whole pipeline on a built-in synthetic dancer and the shipped demo subject"
 DESCRIPTION = __doc__
@@ -38,8 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--motion", default="dance", help="the source dancer's motion")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of the source video")
     parser.add_argument("--seed", type=int, default=7, help="motion seed of the source dancer")
-    parser.add_argument("--mode", default="auto", choices=("auto", "edn", "retarget", "upper"),
-                        help="pose normalization mode")
+    add_normalize_mode(parser)
     parser.add_argument("--device", default="cpu", help="torch device for the generator")
 
 

@@ -7,7 +7,12 @@ import json
 import logging
 import sys
 
-from rtmotion.commands.args import add_device, add_engine_options
+from rtmotion.commands.args import (
+    add_device,
+    add_engine_options,
+    add_normalize_mode,
+    size_type,
+)
 
 NAME = "live"
 HELP = "drive a subject live from a webcam (or a video played as one), with a preview window"
@@ -21,19 +26,6 @@ DESCRIPTION = (
 
 log = logging.getLogger(__name__)
 
-# Kept here, not imported, so that building the parser does not import torch.
-MODES = ("auto", "edn", "retarget", "upper")   # as rtmotion.pose.normalize.MODES
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got '{text}'") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got '{text}'")
-    return w, h
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-t", "--subject", required=True,
@@ -44,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", help="with --source: start again at the end")
     parser.add_argument("--poses", metavar="FILE.npz",
                         help="with --source: use this pose file (by frame) instead of MediaPipe")
-    parser.add_argument("--size", type=_size, default=None, help="camera frame size WIDTHxHEIGHT")
+    parser.add_argument("--size", type=size_type(), default=None, help="camera frame size WIDTHxHEIGHT")
     parser.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
     parser.add_argument("--no-preview", action="store_true", help="no window (headless)")
     parser.add_argument("--side-by-side", action="store_true", help="start with side by side shown")
@@ -53,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", metavar="FILE", help="record the result to a video file")
     parser.add_argument("--snapshot-dir", default=".", help="where the s key saves PNGs")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("--mode", default="auto", choices=MODES, help="pose normalization mode")
+    add_normalize_mode(parser)
     add_engine_options(parser, threads=False)
     add_device(parser)
     parser.add_argument("--torch-threads", type=int, default=1,

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from rtmotion.commands.args import add_normalize_mode
+
 NAME = "normalize"
 HELP = "map source poses into the target's frame (EDN normalization, bone retarget, upper body)"
 DESCRIPTION = """\
@@ -27,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", "-t", type=Path, required=True,
                         help="target pose file (.npz) or target pose statistics (.json)")
     parser.add_argument("--output", "-o", type=Path, help="normalized pose file to write (.npz)")
-    parser.add_argument("--mode", "-m", choices=("auto", "edn", "retarget", "upper"), default="auto",
-                        help="normalization mode")
+    add_normalize_mode(parser, "-m")
     parser.add_argument("--save-stats", type=Path, metavar="JSON",
                         help="also write the target's pose statistics to this .json file")
     parser.add_argument("--overlay", type=Path, metavar="MP4",
