@@ -178,18 +178,23 @@ def trained_on_estimated_poses(subject: Subject) -> bool:
 
 
 def _extract_rendered(origin: SyntheticOrigin, angles: MotionAngles, bg: str | None, crop: CropBox,
-                      res: tuple[int, int], start: int, end: int) -> np.ndarray:
-    """MediaPipe poses of the re-rendered frames start..end-1, gap-filled and smoothed as
-    `rtmotion extract` does by default, in crop pixels (T, K, 3)."""
+                      res: tuple[int, int], start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Render frames start..end-1 once: MediaPipe's poses of them, gap-filled and smoothed as
+    `rtmotion extract` does by default, in crop pixels (T, K, 3), and the frames' crops at the
+    model resolution, uint8 (T, H, W, 3) (the evaluation scores these; rendering twice would
+    double the slowest part)."""
     r = Renderer(origin.character, crop.frame_size, background=bg)
     log.info("extracting the re-rendered held-out frames' poses with MediaPipe (%d frames)",
              end - start)
+    raw, crops = [], []
     with get_extractor("mediapipe") as extractor:
-        raw = np.stack([extractor(r.render(pose_body(r.character, angles.values[t])))
-                        for t in range(start, end)])
+        for t in range(start, end):
+            img = r.render(pose_body(r.character, angles.values[t]))
+            raw.append(extractor(img))
+            crops.append(crop.crop_image(img, res))
     times = np.arange(len(raw)) / float(angles.fps)  # seconds
-    full, _ = smooth_keypoints(raw, times, crop.frame_size[1], FilterParams())
-    return crop.keypoints_to_crop(full, res)
+    full, _ = smooth_keypoints(np.stack(raw), times, crop.frame_size[1], FilterParams())
+    return crop.keypoints_to_crop(full, res), np.stack(crops)
 
 
 def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSource:
@@ -257,10 +262,11 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
     # Synthetic source without its video: render the held-out frames again.
     assert angles is not None
     log.info("source video %s not here: re-rendering the held-out frames of %s", video, origin)
+    crops: np.ndarray | None = None  # uint8 T x H x W x 3, when already rendered
     if kps is None:
         # Trained on estimated poses: drive with the same estimator's poses of the re-rendered
         # frames, which is what a user's subject gets (ground truth would flatter or hurt it).
-        kps = _extract_rendered(origin, angles, bg, crop, res, v0, min(v1, len(angles)))
+        kps, crops = _extract_rendered(origin, angles, bg, crop, res, v0, min(v1, len(angles)))
         info["poses"] = "mediapipe (re-extracted from the re-rendered frames)"
     n = min(len(kps), v1 - v0, max(0, len(angles) - v0))
     info["video"] = "re-rendered (synthetic)"
@@ -268,8 +274,11 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
     def rendered() -> Iterator[EvalItem]:
         r = Renderer(origin.character, crop.frame_size, background=bg)
         for i in range(n):
-            img = r.render(pose_body(r.character, angles.values[v0 + i]))
-            yield EvalItem(v0 + i, kps[i], crop.crop_image(img, res))
+            if crops is not None:
+                real = crops[i]
+            else:
+                real = crop.crop_image(r.render(pose_body(r.character, angles.values[v0 + i])), res)
+            yield EvalItem(v0 + i, kps[i], real)
 
     return EvalSource("heldout", n, rendered, info)
 
