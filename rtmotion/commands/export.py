@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from rtmotion.atomic import atomic_path, check_writable
-    from rtmotion.commands.calibrate import driving_poses, record_inputs
     from rtmotion.errors import InputError, OutputError
+    from rtmotion.eval.recording import calibration_poses, record_inputs
     from rtmotion.export.calibration import calibration_paths, load_calibration
     from rtmotion.export.machine import file_sha256, generator_digest
     from rtmotion.export.onnx_export import (
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         cal = load_calibration(args.calibration_dir / subject.name, subject.resolution, names)
         where = f"{len(cal)} recorded frames from {npz}"
     else:
-        kps, source = driving_poses(subject, None, None,
-                                    max_poses=max(PARITY_FRAMES, args.batch) * 4)
+        kps, source = calibration_poses(subject, None, None,
+                                        max_poses=max(PARITY_FRAMES, args.batch) * 4)
         cal = record_inputs(subject, kps, max(PARITY_FRAMES, args.batch), "cpu")
         where = f"{len(cal)} frames recorded now from {source.get('poses', source['kind'])}"
     inputs = {k: cal.arrays[k] for k in names}

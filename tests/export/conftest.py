@@ -46,12 +46,12 @@ def tiny_subject(tmp_path_factory: pytest.TempPathFactory) -> Subject:
 def calibration_root(tiny_subject: Subject, tmp_path_factory: pytest.TempPathFactory,
                      torch_thread_limiter) -> Path:
     """calibration/ with tiny's set: 9 generator calls recorded over its 20 held-out poses."""
-    from rtmotion.commands.calibrate import driving_poses, record_inputs
+    from rtmotion.eval.recording import calibration_poses, record_inputs
     from rtmotion.export.calibration import save_calibration
 
     root = tmp_path_factory.mktemp("calibration")
     with torch_thread_limiter():
-        kps, source = driving_poses(tiny_subject, None, None)
+        kps, source = calibration_poses(tiny_subject, None, None)
         cal = record_inputs(tiny_subject, kps, 9)
     cal.info.update(subject="tiny", poses=source)
     save_calibration(cal, root / "tiny")

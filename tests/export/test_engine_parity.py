@@ -119,12 +119,12 @@ def test_int8_quality_is_measured_on_held_out_frames(tiny_subject, calibration_r
 def test_int8_demo_subject_within_bound(tmp_path: Path) -> None:
     """The shipped demo-ada: INT8 Q/DQ keeps SSIM vs fp32 >= INT8_MIN_SSIM on held-out frames,
     so `auto` may pick it (about 40 s: records 24 frames, exports, quantizes)."""
-    from rtmotion.commands.calibrate import driving_poses, record_inputs
+    from rtmotion.eval.recording import calibration_poses, record_inputs
     from rtmotion.export.calibration import save_calibration
     from rtmotion.subject import load_subject
 
     demo = load_subject("demo-ada")
-    kps, source = driving_poses(demo, None, None, max_poses=72)
+    kps, source = calibration_poses(demo, None, None, max_poses=72)
     cal = record_inputs(demo, kps, 24)
     cal.info.update(poses=source)
     save_calibration(cal, tmp_path / "cal" / "demo-ada")
