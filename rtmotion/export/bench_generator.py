@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ def _inputs(gen: PoseGenerator, cal: CalibrationSet | None, device: torch.device
             for i in range(min(count, len(cal)))]
 
 
-def _timed(call: Any, feeds: list[dict[str, torch.Tensor]], warmup: int, iters: int) -> list[float]:
+def timed_calls(call: Any, feeds: list[Any], warmup: int, iters: int) -> list[float]:
+    """Wall time (ms) of `iters` calls `call(feeds[i % len(feeds)])` after `warmup` untimed ones
+    (the call itself synchronizes a GPU when it runs on one)."""
     for i in range(warmup):
         call(feeds[i % len(feeds)])
     ms = []
@@ -89,9 +92,10 @@ def _summary(ms: list[float]) -> dict[str, float]:
             "calls": len(ms)}
 
 
-def time_pix2pixhd(resolution: tuple[int, int], pose_channels: int, device: torch.device,
-                   iters: int, warmup: int = 1) -> dict[str, Any]:
-    """pix2pixHD's global generator (EDN's; random weights, eager fp32) at (W, H)."""
+def pix2pixhd_call(resolution: tuple[int, int], pose_channels: int, device: torch.device
+                   ) -> Callable[[Any], None]:
+    """One forward of pix2pixHD's global generator (EDN's; random weights, eager fp32) at (W, H)
+    on a fixed input, synchronized on CUDA: the baseline every speed ratio is measured against."""
     w, h = resolution
     net = Pix2PixHDGlobalGenerator(input_nc=pose_channels + 3).eval().to(device)
     x = torch.rand(1, pose_channels + 3, h, w, device=device) * 2 - 1
@@ -102,7 +106,15 @@ def time_pix2pixhd(resolution: tuple[int, int], pose_channels: int, device: torc
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    ms = _timed(call, [{}], warmup, min(iters, PIX2PIXHD_MAX_ITERS))
+    return call
+
+
+def time_pix2pixhd(resolution: tuple[int, int], pose_channels: int, device: torch.device,
+                   iters: int, warmup: int = 1) -> dict[str, Any]:
+    """pix2pixHD's global generator (EDN's; random weights, eager fp32) at (W, H)."""
+    w, h = resolution
+    ms = timed_calls(pix2pixhd_call(resolution, pose_channels, device), [None], warmup,
+                     min(iters, PIX2PIXHD_MAX_ITERS))
     return {"model": "pix2pixHD global (EDN)", "backend": "torch", "precision": "fp32",
             "device": str(device), "resolution": f"{w}x{h}", **_summary(ms)}
 
@@ -192,9 +204,9 @@ def time_generators(
                     feeds = _inputs(gen, cal, dev, 8)
                     with runner:
                         runner.sync_timing = True
-                        _timed(lambda f: runner(*f.values()), feeds, warmup, 0)
+                        timed_calls(lambda f: runner(*f.values()), feeds, warmup, 0)
                         runner.stats.clear()
-                        _timed(lambda f: runner(*f.values()), feeds, 0, iters)
+                        timed_calls(lambda f: runner(*f.values()), feeds, 0, iters)
                     row.update(_summary(runner.stats.ms))
                 except RtmotionError as e:
                     row["error"] = str(e).splitlines()[0]

@@ -33,11 +33,11 @@ import torch
 
 from rtmotion.devices import resolve_device
 from rtmotion.errors import InputError, RtmotionError
+from rtmotion.export.bench_generator import pix2pixhd_call, timed_calls
 from rtmotion.io.camera import FileCamera
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
-from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
 from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.live import LiveOptions, run_live
 from rtmotion.pipeline.offline import convert
@@ -136,36 +136,23 @@ def time_generator(subject: Subject, backend: str, precision: str, device: str, 
     runner, _ = open_runner(subject, backend, precision, device, engine_dir)
     try:
         maps, prev, mask = (x.to(runner.device) for x in _inputs(subject))
-        times = []
-        for i in range(warmup + iters):
-            t0 = time.perf_counter()
+
+        def call(_: Any) -> None:
             runner(maps, prev, mask)
             if runner.device.type == "cuda":
                 torch.cuda.synchronize(runner.device)
-            if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1000.0)
+
+        times = timed_calls(call, [None], warmup, iters)
     finally:
         runner.close()
     return percentiles(times)
 
 
-@torch.no_grad()
 def time_baseline(resolution: tuple[int, int], pose_channels: int, device: str, iters: int,
                   warmup: int = 1) -> dict[str, float]:
     """EDN's generator (pix2pixHD global, eager fp32) at `resolution`: p50/p95/p99 ms."""
-    w, h = resolution
-    dev = torch.device(device)
-    net = Pix2PixHDGlobalGenerator(input_nc=pose_channels + 3).eval().to(dev)
-    x = torch.rand(1, pose_channels + 3, h, w, device=dev)
-    times = []
-    for i in range(warmup + iters):
-        t0 = time.perf_counter()
-        net(x)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1000.0)
-    return percentiles(times)
+    call = pix2pixhd_call(resolution, pose_channels, torch.device(device))
+    return percentiles(timed_calls(call, [None], warmup, iters))
 
 
 def make_source(folder: Path, seconds: float, size: tuple[int, int] = (512, 512)) -> tuple[Path, Path]:
