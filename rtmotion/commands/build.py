@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from rtmotion.commands.args import add_device, add_engine_options
+
 NAME = "build"
 HELP = "build a subject's generator engine (onnxruntime, aoti, tensorrt) into the engine cache"
 DESCRIPTION = """\
@@ -24,15 +26,10 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
-    parser.add_argument("--backend", default="auto",
-                        choices=("auto", "torch", "onnxruntime", "aoti", "tensorrt"))
-    parser.add_argument("--precision", default="auto",
-                        choices=("auto", "fp32", "fp16", "bf16", "int8"))
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--engine-dir", type=Path, default=Path("engines"), help="engine cache")
+    add_engine_options(parser)
+    add_device(parser)
     parser.add_argument("--calibration-dir", type=Path, default=Path("calibration"),
                         help="calibration sets root (DIR/<subject>/), for int8")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
     parser.add_argument("--clean", action="store_true",
                         help="remove this subject's cached engines first, then build")
     parser.add_argument("--check", type=int, default=10, metavar="N",

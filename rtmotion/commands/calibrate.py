@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from rtmotion.commands.args import add_device
+
 NAME = "calibrate"
 HELP = "record real generator inputs (calibration set for INT8 engines and parity checks)"
 DESCRIPTION = """\
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how many generator calls to keep (spread over the sequence)")
     parser.add_argument("--max-poses", type=int, default=None,
                         help="generate from at most this many poses")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (torch generator)")
+    add_device(parser, default="cpu")
 
 
 def run(args: argparse.Namespace) -> int:

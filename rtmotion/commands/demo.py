@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.commands.args import add_normalize_mode
+from rtmotion.commands.args import add_device, add_normalize_mode
 
 NAME = "demo"
 HELP = "run the whole pipeline on a built-in synthetic dancer and the shipped demo subject"
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of the source video")
     parser.add_argument("--seed", type=int, default=7, help="motion seed of the source dancer")
     add_normalize_mode(parser)
-    parser.add_argument("--device", default="cpu", help="torch device for the generator")
+    add_device(parser, default="cpu")
 
 
 def run(args: argparse.Namespace) -> int:
