@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write sample images (pose | generated | real) into DIR")
     parser.add_argument("--num-samples", type=int, default=4, help="how many sample images")
     parser.add_argument("--max-frames", type=int, help="evaluate at most this many frames")
+    parser.add_argument("--stride", type=int, default=1,
+                        help="drive every N-th frame only, as a live run that drops frames does "
+                             "(the generator's previous output is then N frames old)")
     parser.add_argument("--transfer-character", metavar="NAME",
                         help="synthetic subjects: drive the target with this character's motion "
                              "and compare with the true render (see `rtmotion synth --list`)")
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(None, f"--max-frames {args.max_frames}: must be at least 1")
+    if args.stride < 1:
+        raise InputError(None, f"--stride {args.stride}: must be at least 1")
     if args.num_samples < 0:
         raise InputError(None, f"--num-samples {args.num_samples}: must be 0 or more")
     if args.poses is not None and args.video is None:
@@ -94,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(backend=args.backend, device=str(resolve_device(args.device)),
                        precision=args.precision, engine_dir=args.engine_dir, threads=args.threads,
                        pose_metrics=not args.no_pose, samples_dir=args.samples,
-                       num_samples=args.num_samples, use_face=not args.no_face)
+                       num_samples=args.num_samples, use_face=not args.no_face,
+                       stride=args.stride)
     report = run_evaluation(subject, source, opts)
     sys.stdout.write(format_table(report) + "\n")
     if args.output is not None:

@@ -71,6 +71,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-length", type=int, default=2,
                         help="consecutive frames per training sample (2 = EDN's pairs; 3-4 also "
                              "train against error that builds up over a long rollout)")
+    parser.add_argument("--keyframes", type=int, default=32,
+                        help="keyframes of the target kept as the generator's appearance "
+                             "reference (the nearest in pose is warped to each frame; 0: none)")
+    parser.add_argument("--keyframe-exclude", type=int, default=30,
+                        help="training never uses a keyframe within this many frames of the "
+                             "frame it predicts")
+    parser.add_argument("--max-gap", type=int, default=1,
+                        help="frames between a clip's frames are drawn from 1..N (N > 1 trains "
+                             "for live use, where frames are dropped)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")

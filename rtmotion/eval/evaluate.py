@@ -51,7 +51,7 @@ from rtmotion.eval.report import (
 )
 from rtmotion.eval.sources import EvalSource
 from rtmotion.export import open_engine
-from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.progress import progress
@@ -100,6 +100,9 @@ class EvalOptions:
         num_samples: how many sample frames, spread over the sequence.
         use_face: apply the subject's face enhancer when it has one.
         body_margin: body crop margin (fraction of the box's longer side).
+        stride: drive and score every `stride`-th frame only, as live transfer does when it drops
+            frames (the previous output the generator warps is then `stride` frames old); the
+            flicker figures then difference the kept frames.
     """
 
     backend: str = "torch"
@@ -113,6 +116,7 @@ class EvalOptions:
     num_samples: int = 4
     use_face: bool = True
     body_margin: float = 0.15
+    stride: int = 1
 
 
 def _union(a: Box | None, b: Box | None) -> Box | None:
@@ -149,7 +153,8 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     runner, choice = open_engine(subject, opt.backend, opt.precision, opt.device, opt.engine_dir,
                                  opt.threads)
     log.info("generator: %s", choice.reason)
-    samples = set(pick_sample_indices(source.total, opt.num_samples)) if opt.samples_dir else set()
+    samples = {p - p % opt.stride for p in pick_sample_indices(source.total, opt.num_samples)} \
+        if opt.samples_dir else set()
     if opt.samples_dir is not None:
         Path(opt.samples_dir).mkdir(parents=True, exist_ok=True)
     ext_gen = _open_extractor() if opt.pose_metrics else None
@@ -161,9 +166,14 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     sample_files: list[str] = []
     w, h = (int(subject.resolution[0]), int(subject.resolution[1]))
     try:
-        with SubjectSynthesizer(subject, runner, use_face=opt.use_face) as synth, \
+        # The synthesizer `convert` ships (make_synthesizer: the CUDA one on a GPU), so eval
+        # scores the step users run.
+        with make_synthesizer(subject, runner, use_face=opt.use_face) as synth, \
                 progress(total=source.total, desc="eval", unit="frame") as bar:
             for pos, item in enumerate(source.items()):
+                if pos % opt.stride:  # a dropped frame: never seen by the generator
+                    bar.update(1)
+                    continue
                 if item.real.shape != (h, w, 3):
                     raise InputError(None, f"frame {item.index}: real frame is {item.real.shape}, "
                                      f"expected {(h, w, 3)}")
@@ -260,7 +270,7 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
         "resolution": [int(subject.resolution[0]), int(subject.resolution[1])],
         "face_enhancer": bool(opt.use_face and getattr(subject, "face", None) is not None),
         "frames": {"total": total, "evaluated": len(rows), "no_person": no_person,
-                   "face_visible": face_visible},
+                   "face_visible": face_visible, "stride": opt.stride},
         "metrics": metrics,
         "definitions": defs,
         "timing": {"frames": total, "seconds": gen_seconds,

@@ -74,6 +74,16 @@ class GeneratorConfig:
             buffer at `resolution`, saved with the weights; rtmotion.train.background) and sees
             it as 3 more input channels, so it only has to draw the person. A constant of the
             ONNX graph, not an input: the plate belongs to the subject like the weights do.
+        use_reference: feed the subject's appearance reference (GEO / Liquid Warping GAN): the
+            keyframe nearest in pose warped to the current pose (`ref_warped`, 3 channels), its
+            warp validity (`ref_mask`, 1) and the keyframe as it is (`ref_image`, 3). The frame
+            is then a soft choice per pixel among four candidates (the warped previous output,
+            the warped keyframe, the unwarped keyframe, the network's own image), weights from a
+            masked softmax, so real pixels pass through where they fit instead of being redrawn.
+            Needs `use_prev` and `use_prev_mask`.
+        reference_bias_init: initial logit of the warped-keyframe candidate (the others start at
+            0): 2.0 makes an untrained generator return ~70 % of the warped keyframe, so training
+            starts from the reference's look and learns where to leave it.
     """
 
     resolution: tuple[int, int] = (256, 256)
@@ -92,6 +102,8 @@ class GeneratorConfig:
     upsample: str = "nearest_conv"
     gate_bias_init: float = 0.0
     background_plate: bool = False
+    use_reference: bool = False
+    reference_bias_init: float = 2.0
 
     def __post_init__(self) -> None:
         w, h = self.resolution
@@ -106,13 +118,22 @@ class GeneratorConfig:
         _check_choice("upsample", self.upsample, UPSAMPLES)
         _check_choice("skip", self.skip, SKIPS)
         _check_choice("res_block", self.res_block, RES_BLOCKS)
+        if self.use_reference and not (self.use_prev and self.use_prev_mask):
+            raise ValueError("use_reference needs use_prev and use_prev_mask")
 
     @property
     def in_channels(self) -> int:
         """Channels of the network's input tensor: pose maps (+ warped prev RGB (+ mask))
-        (+ background plate RGB)."""
+        (+ background plate RGB) (+ warped keyframe RGB, its mask, keyframe RGB)."""
         prev = 3 + int(self.use_prev_mask) if self.use_prev else 0
-        return self.pose_channels + prev + (3 if self.background_plate else 0)
+        ref = 7 if self.use_reference else 0
+        return self.pose_channels + prev + (3 if self.background_plate else 0) + ref
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the network's head: RGB (+ prev gate logit) (+ warped / unwarped
+        keyframe logits)."""
+        return 3 + int(self.use_prev) + 2 * int(self.use_reference)
 
     def channels(self) -> list[int]:
         """Channel count at each level, full resolution first (length n_down + 1)."""

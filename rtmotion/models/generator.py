@@ -73,11 +73,14 @@ class PoseGenerator(nn.Module):
             upsample=config.upsample,
             dec_blocks=config.dec_blocks,
         )
-        out = 4 if config.use_prev else 3  # RGB (+ gate logit)
-        self.head = nn.Conv2d(chans[0], out, 3, 1, 1)
+        self.head = nn.Conv2d(chans[0], config.out_channels, 3, 1, 1)  # RGB (+ gate logits)
         if config.use_prev:
             with torch.no_grad():
                 self.head.bias[3].fill_(config.gate_bias_init)
+        if config.use_reference:
+            with torch.no_grad():
+                self.head.bias[4].fill_(config.reference_bias_init)  # warped keyframe
+                self.head.bias[5].fill_(0.0)                         # unwarped keyframe
         if config.background_plate:
             w, h = config.resolution
             # Mid-grey until set: a generator built for a plate but never given one is usable.
@@ -102,6 +105,9 @@ class PoseGenerator(nn.Module):
         pose_maps: torch.Tensor,
         warped_prev: torch.Tensor | None = None,
         prev_mask: torch.Tensor | None = None,
+        ref_warped: torch.Tensor | None = None,
+        ref_mask: torch.Tensor | None = None,
+        ref_image: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Make one frame per batch item.
 
@@ -109,6 +115,10 @@ class PoseGenerator(nn.Module):
             pose_maps: B x Cp x H x W, float in [0, 1].
             warped_prev: B x 3 x H x W, float in [-1, 1], or None (no previous frame).
             prev_mask: B x 1 x H x W, float in {0, 1} (or [0, 1]), or None (see module doc).
+            ref_warped, ref_mask, ref_image (`use_reference` only): the nearest keyframe warped
+                to this pose (B x 3 x H x W in [-1, 1]), where that warp is valid (B x 1 x H x W
+                in {0, 1}) and the keyframe unwarped (B x 3 x H x W in [-1, 1]). None: no
+                reference (zeros, mask 0: neither keyframe candidate can be chosen).
 
         Returns:
             frame: B x 3 x H x W in [-1, 1], gate * warped_prev + (1 - gate) * synthesized.
@@ -143,10 +153,27 @@ class PoseGenerator(nn.Module):
         if cfg.use_prev_mask:
             inputs.append(prev_mask * 2.0 - 1.0)
         inputs += plate
-        out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x 4 x H x W
-        synthesized = torch.tanh(out[:, :3])  # B x 3 x H x W in [-1, 1]
-        gate = torch.sigmoid(out[:, 3:4]) * prev_mask  # B x 1 x H x W in [0, 1]
-        frame = blend(gate, warped_prev, synthesized)
+        if not cfg.use_reference:
+            out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x 4 x H x W
+            synthesized = torch.tanh(out[:, :3])  # B x 3 x H x W in [-1, 1]
+            gate = torch.sigmoid(out[:, 3:4]) * prev_mask  # B x 1 x H x W in [0, 1]
+            frame = blend(gate, warped_prev, synthesized)
+            return frame, gate, synthesized
+        if ref_warped is None or ref_image is None:
+            ref_warped, ref_image = x.new_zeros(b, 3, h, w), x.new_zeros(b, 3, h, w)
+            ref_mask = x.new_zeros(b, 1, h, w)
+        elif ref_mask is None:
+            ref_mask = x.new_ones(b, 1, h, w)
+        inputs += [ref_warped * ref_mask, ref_mask * 2.0 - 1.0, ref_image]
+        out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x 6 x H x W
+        synthesized = torch.tanh(out[:, :3])                   # B x 3 x H x W in [-1, 1]
+        # The unwarped keyframe is a candidate whenever there is a reference at all (any pixel
+        # of its warp valid); zero inputs mean "no reference".
+        has_ref = torch.amax(ref_mask, dim=(2, 3), keepdim=True)          # B x 1 x 1 x 1
+        weights = choose(out[:, 3:6], torch.cat([prev_mask, ref_mask, has_ref.expand_as(ref_mask)], 1))
+        gate = weights[:, 0:1]                                            # B x 1 x H x W
+        frame = (weights[:, 0:1] * warped_prev + weights[:, 1:2] * ref_warped
+                 + weights[:, 2:3] * ref_image + weights[:, 3:4] * synthesized)
         return frame, gate, synthesized
 
 
@@ -159,9 +186,32 @@ def blend(gate: torch.Tensor, warped_prev: torch.Tensor, synthesized: torch.Tens
     return gate * warped_prev + (1.0 - gate) * synthesized
 
 
+def choose(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Per-pixel weights of the candidates of a frame: a masked softmax.
+
+    Args:
+        logits: B x M x H x W, the head's logits of M candidates (previous frame, warped
+            keyframe, unwarped keyframe); the network's own image is a further candidate with a
+            fixed logit 0.
+        masks: B x M x H x W in [0, 1], where each candidate may be chosen.
+    Returns:
+        B x (M + 1) x H x W weights summing to 1 per pixel, the own image last; a masked
+        candidate gets exactly 0. With M = 1 and a binary mask this is the sigmoid gate
+        `sigmoid(l) * mask` of the generator without a reference.
+    """
+    full = torch.cat([logits, torch.zeros_like(logits[:, :1])], dim=1)
+    p = torch.softmax(full, dim=1) * torch.cat([masks, torch.ones_like(masks[:, :1])], dim=1)
+    return p / p.sum(dim=1, keepdim=True)  # the own image's share is > 0: never 0 / 0
+
+
 #: Every input a generator graph may take, in order (a model takes a prefix of these): the one
 #: definition used by the ONNX export, the engines and the runners.
-INPUT_NAMES: tuple[str, ...] = ("pose_maps", "warped_prev", "prev_mask")
+INPUT_NAMES: tuple[str, ...] = ("pose_maps", "warped_prev", "prev_mask", "ref_warped", "ref_mask",
+                                "ref_image")
+
+#: Channels of each input.
+INPUT_CHANNELS: dict[str, int] = {"warped_prev": 3, "prev_mask": 1, "ref_warped": 3,
+                                  "ref_mask": 1, "ref_image": 3}
 
 
 def input_names(config: GeneratorConfig) -> list[str]:
@@ -171,6 +221,8 @@ def input_names(config: GeneratorConfig) -> list[str]:
         names.append("warped_prev")
         if config.use_prev_mask:
             names.append("prev_mask")
+    if config.use_reference:
+        names += ["ref_warped", "ref_mask", "ref_image"]
     return names
 
 
@@ -181,7 +233,7 @@ OUTPUT_NAMES: tuple[str, ...] = ("frame", "gate")
 def input_shapes(config: GeneratorConfig, batch: int = 1) -> dict[str, tuple[int, int, int, int]]:
     """Static shapes of the export's inputs by name (N x C x H x W)."""
     w, h = config.resolution
-    chans = {"pose_maps": config.pose_channels, "warped_prev": 3, "prev_mask": 1}
+    chans = {"pose_maps": config.pose_channels, **INPUT_CHANNELS}
     return {n: (batch, chans[n], h, w) for n in input_names(config)}
 
 
@@ -197,9 +249,9 @@ def example_inputs(
     out: dict[str, torch.Tensor] = {}
     for name, shape in input_shapes(config, batch).items():
         t = torch.rand(shape, generator=g)
-        if name == "warped_prev":
+        if name in ("warped_prev", "ref_warped", "ref_image"):
             t = t * 2 - 1
-        elif name == "prev_mask":
+        elif name in ("prev_mask", "ref_mask"):
             t = (t > 0.2).float()
         out[name] = t.to(device=device, dtype=dtype)
     return out
@@ -209,7 +261,8 @@ class GeneratorForExport(nn.Module):
     """What inference runs: named inputs -> (frame, gate); no `synthesized` output.
 
     Inputs in order `input_names(config)`: "pose_maps", then (when `use_prev`) "warped_prev",
-    then (when `use_prev_mask`) "prev_mask". Outputs: "frame", "gate".
+    then (when `use_prev_mask`) "prev_mask", then (when `use_reference`) "ref_warped",
+    "ref_mask", "ref_image". Outputs: "frame", "gate".
     """
 
     def __init__(self, generator: PoseGenerator) -> None:

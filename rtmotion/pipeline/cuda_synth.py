@@ -18,7 +18,9 @@ work runs:
   captured in a `torch.cuda.CUDAGraph` and replayed: one launch per frame instead of hundreds.
   Shapes are static (batch 1, the subject's resolution), so two graphs cover every frame.
 - the no-person rules and the face enhancer (whose crop box depends on the pose) run outside
-  the graphs, eagerly, on the same stream.
+  the graphs, eagerly, on the same stream; so does the appearance reference of a subject with
+  keyframes (the nearest keyframe is a host-side choice): FrameSynthesizer's own `_reference`,
+  copied into static buffers the captured step reads.
 
 Graphs need the CuPy kernels (the torch maps/flow make small host-to-device copies that a
 capture forbids) and a torch runner (`runner.name == "torch"`); otherwise the step runs
@@ -100,8 +102,10 @@ class CudaFrameSynthesizer(FrameSynthesizer):
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
-                 cuda_graphs: bool | None = None, kernels: str | None = None, warmup: int = 2) -> None:
-        super().__init__(runner, pose_map_config, pose_flow_config, face=face, face_side=face_side)
+                 cuda_graphs: bool | None = None, kernels: str | None = None, warmup: int = 2,
+                 keyframes: Any = None) -> None:
+        super().__init__(runner, pose_map_config, pose_flow_config, face=face, face_side=face_side,
+                         keyframes=keyframes)
         # None: the value a subclass set before calling in (CudaSubjectSynthesizer), else defaults.
         cuda_graphs = getattr(self, "_want_graphs", True) if cuda_graphs is None else cuda_graphs
         kernels = getattr(self, "_want_kernels", "auto") if kernels is None else kernels
@@ -128,6 +132,12 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         self._graphs: dict[str, torch.cuda.CUDAGraph] = {}
         self._graph_out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._eager_count = dict.fromkeys(MODES, 0)
+        # Static reference inputs (ref_warped, ref_mask, ref_image), written before each step.
+        self._ref_dev: tuple[torch.Tensor, ...] | tuple[None, None, None] = (None, None, None)
+        if self.reference is not None:
+            self._ref_dev = (torch.zeros((1, 3, h, w), device=self.device),
+                             torch.zeros((1, 1, h, w), device=self.device),
+                             torch.zeros((1, 3, h, w), device=self.device))
         if self.kernels == "cupy":
             self._init_cupy_buffers()
 
@@ -194,9 +204,10 @@ class CudaFrameSynthesizer(FrameSynthesizer):
                 warp_cupy(cp["prev"], cp["flow"], out=cp["warped"])
         if mode == "warped":
             self._mask_dev.copy_(sample_in_frame_torch(self._flow_dev))     # 1 x 1 x H x W
-            frame, gate = self.runner(self._maps_dev, self._warped_dev, self._mask_dev)
+            frame, gate = self.runner(self._maps_dev, self._warped_dev, self._mask_dev,
+                                      *self._ref_dev)
         else:
-            frame, gate = self.runner(self._maps_dev, None, None)
+            frame, gate = self.runner(self._maps_dev, None, None, *self._ref_dev)
         # 1 x 3 x H x W float32, contiguous (a torch op: inside a capture it allocates from the
         # graph's pool; CuPy must never allocate there)
         frame = frame.float().contiguous()
@@ -225,6 +236,7 @@ class CudaFrameSynthesizer(FrameSynthesizer):
 
     def _run_cupy(self, mode: str, kp_np: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         self._upload_params(kp_np, mode == "warped")
+        self._upload_reference(kp_np)
         if not self.graphs_enabled:
             return self._cupy_step(mode)
         if mode not in self._graphs:
@@ -235,6 +247,17 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         self._graphs[mode].replay()
         return self._graph_out[mode]
 
+    def _upload_reference(self, kp_np: np.ndarray) -> None:
+        """Write this frame's reference into the static buffers (eager, outside any graph)."""
+        if self.reference is None:
+            return
+        kp = torch.from_numpy(kp_np)[None].to(self.device, non_blocking=True)  # 1 x K x 3
+        ref = self._reference(kp_np, kp)
+        assert ref is not None
+        for buf, value in zip(self._ref_dev, ref.inputs()):
+            assert buf is not None
+            buf.copy_(value)
+
     # ---- the torch path (CPU, or CUDA without CuPy) -------------------------------------------
     def _run_torch(self, mode: str, kp_np: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         if self.is_cuda:
@@ -243,11 +266,13 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         else:
             kp = torch.from_numpy(kp_np)[None]                              # as FrameSynthesizer
         maps = self._maps(kp)                                               # 1 x Cp x H x W
+        ref = self._reference(kp_np, kp)
+        ref_inputs = ref.inputs() if ref is not None else (None, None, None)
         if mode == "pose-only":
-            frame, gate = self.runner(maps, None, None)
+            frame, gate = self.runner(maps, None, None, *ref_inputs)
         else:
             warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp, self.pose_flow_config)
-            frame, gate = self.runner(maps, warped, mask)
+            frame, gate = self.runner(maps, warped, mask, *ref_inputs)
         frame = frame.float()
         self._prev_kp = kp
         if self.face is None:

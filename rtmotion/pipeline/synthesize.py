@@ -7,7 +7,9 @@ the state EDN's temporal smoothing needs (its own previous output and the previo
     crop at its resolution; already normalized to the target):
         maps_t   = pose_maps_torch(kp_t)                        1 x Cp x H x W in [0, 1]
         warped_t, mask_t = warp_previous(out_{t-1}, kp_{t-1}, kp_t)    analytic pose flow + warp
-        out_t, gate_t   = generator(maps_t, warped_t, mask_t)           (a runtime backend)
+        ref_t    = nearest keyframe warped to kp_t (+ its mask, + it unwarped)  (subjects with
+                   keyframes: rtmotion.pipeline.reference)
+        out_t, gate_t   = generator(maps_t, warped_t, mask_t, *ref_t)   (a runtime backend)
         image_t  = out_t (+ face enhancer residual when the subject has one) -> uint8 RGB
 
 The warp is the training code's own (`rtmotion.kernels.warp_torch.warp_previous`) with the subject's
@@ -52,10 +54,12 @@ from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_previous, warp_torch
 from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize
+from rtmotion.pipeline.reference import Reference, ReferencePicker
 from rtmotion.pose.boxes import face_crop_box
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import Subject
+from rtmotion.subject.keyframes import KeyframeSet
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,8 @@ class PreparedPose:
     kp_np: float32 (K, 3) checked keypoints (model pixels); empty: no person in it;
     kp: 1 x K x 3 tensor; maps: 1 x Cp x H x W in [0, 1] (None when empty);
     prev_kp: 1 x K x 3 the flow starts from (None: no previous pose, the frame is pose-only);
-    flow: 1 x H x W x 2 backward pose flow in pixels from prev_kp to kp (None with prev_kp None).
+    flow: 1 x H x W x 2 backward pose flow in pixels from prev_kp to kp (None with prev_kp None);
+    reference: the appearance reference of this pose (None: the subject has no keyframes).
     """
 
     kp_np: np.ndarray
@@ -85,6 +90,7 @@ class PreparedPose:
     maps: torch.Tensor | None = None
     prev_kp: torch.Tensor | None = None
     flow: torch.Tensor | None = None
+    reference: Reference | None = None
 
 
 class FrameSynthesizer:
@@ -98,6 +104,7 @@ class FrameSynthesizer:
         pose_flow_config: the pose flow the generator was trained with (None: the defaults).
         face: a FaceEnhancer (eval mode, on the runner's device) or None.
         face_side: the subject's fixed face-box side in pixels (None: from each pose).
+        keyframes: the subject's keyframes, for a generator with `use_reference` (None: none).
     """
 
     #: True: `generate` uses the maps and flow a `PosePreparer` computed ahead (the offline
@@ -107,7 +114,8 @@ class FrameSynthesizer:
 
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
-                 face: FaceEnhancer | None = None, face_side: int | None = None) -> None:
+                 face: FaceEnhancer | None = None, face_side: int | None = None,
+                 keyframes: KeyframeSet | None = None) -> None:
         self.runner = runner
         self.runner.open()
         self.device = self.runner.device
@@ -117,6 +125,8 @@ class FrameSynthesizer:
         self.num_joints = int(pose_map_config.skel.num_joints)
         self.face = face
         self.face_side = face_side
+        self.reference = None if keyframes is None else \
+            ReferencePicker(keyframes, self.device, pose_flow_config)
         self._prev_frame: torch.Tensor | None = None  # 1 x 3 x H x W in [-1, 1], before face
         self._prev_kp: torch.Tensor | None = None     # 1 x K x 3
         self._last_image: np.ndarray | None = None
@@ -179,7 +189,12 @@ class FrameSynthesizer:
         if not (kp_np[:, 2] > 0).any():
             return self.generate(PreparedPose(kp_np, True))
         kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
-        return self.generate(PreparedPose(kp_np, False, kp, self._maps(kp)))
+        return self.generate(PreparedPose(kp_np, False, kp, self._maps(kp),
+                                          reference=self._reference(kp_np, kp)))
+
+    def _reference(self, kp_np: np.ndarray, kp: torch.Tensor) -> Reference | None:
+        """The appearance reference of a pose (None without keyframes)."""
+        return None if self.reference is None else self.reference(kp_np, kp)
 
     def _no_person(self) -> np.ndarray:
         """A frame without a person: repeat the last image (or the blank scene) and drop the
@@ -201,8 +216,9 @@ class FrameSynthesizer:
             return self._no_person()
         kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
         assert kp is not None and maps is not None
+        ref = prepared.reference.inputs() if prepared.reference is not None else (None, None, None)
         if self._prev_frame is None:
-            frame, gate = self.runner(maps, None, None)      # pose only
+            frame, gate = self.runner(maps, None, None, *ref)  # pose (+ reference) only
             self.last_mode = "pose-only"
         else:
             if prepared.flow is not None and prepared.prev_kp is not None and \
@@ -214,7 +230,7 @@ class FrameSynthesizer:
                 # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
                 warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp,
                                              self.pose_flow_config)
-            frame, gate = self.runner(maps, warped, mask)
+            frame, gate = self.runner(maps, warped, mask, *ref)
             self.last_mode = "warped"
         frame = frame.float()                                # 1 x 3 x H x W in [-1, 1]
         self._prev_frame = frame
@@ -263,8 +279,9 @@ class SubjectSynthesizer(FrameSynthesizer):
         if use_face and subject.face is not None:
             # A private copy: the subject's module stays where the caller put it.
             face = copy.deepcopy(subject.face).float().to(runner.device).eval()
+        keyframes = subject.keyframes if subject.generator_config.use_reference else None
         super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
-                         face_side=subject.face_side)
+                         face_side=subject.face_side, keyframes=keyframes)
         if tuple(self.size) != (int(subject.resolution[0]), int(subject.resolution[1])):
             raise ValueError(f"subject {subject.name}: pose maps {self.size} differ from its "
                              f"resolution {subject.resolution}")
@@ -296,7 +313,8 @@ class PosePreparer:
         if self._prev_kp is not None:
             w, h = s.size
             flow = pose_flow_torch(self._prev_kp.float(), kp.float(), (w, h), s.pose_flow_config)
-        prepared = PreparedPose(kp_np, False, kp, maps, self._prev_kp, flow)
+        prepared = PreparedPose(kp_np, False, kp, maps, self._prev_kp, flow,
+                                s._reference(kp_np, kp))
         self._prev_kp = kp
         return prepared
 

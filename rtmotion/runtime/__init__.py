@@ -75,7 +75,8 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
         precision: torch: "fp32", "fp16", "bf16" (half precisions on CUDA); onnxruntime: the
             graph's ("fp32", or "int8" for a Q/DQ graph); aoti/tensorrt: what it was built in.
         threads: onnxruntime / aoti on CPU: intra-op threads (0 = the library's default).
-        input_names: aoti only: the package's inputs in order (default: all of INPUT_NAMES).
+        input_names: aoti only: the package's inputs in order (default: the first three of
+            INPUT_NAMES, a generator without a reference).
     Raises:
         InputError: unknown backend, or a source the backend cannot run.
         MissingDependencyError: the backend's package is not installed.
@@ -96,7 +97,7 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
                           threads=threads, precision=precision)
     if key == "aoti":
         return AotiRunner(_artifact(source, key, "AOTInductor package (.pt2)"),
-                          input_names or list(INPUT_NAMES), device=device, precision=precision,
+                          input_names or list(INPUT_NAMES[:3]), device=device, precision=precision,
                           threads=threads)
 
     return TensorRTRunner(_artifact(source, key, "TensorRT engine (.plan)"), device=device,

@@ -15,6 +15,10 @@ A runner wraps one pose-to-image generator and runs it on one device:
                  warped_prev is given, all zeros when it is not
     frame:       B x 3 x H x W, float32 in [-1, 1] (already the gated blend)
     gate:        B x 1 x H x W, float32 in [0, 1]
+    ref_warped, ref_mask, ref_image: the subject's appearance reference (the nearest keyframe
+                 warped to the new pose, its warp validity, the keyframe unwarped; shapes as
+                 warped_prev / prev_mask), or None: no reference (zeros, mask 0); only a
+                 generator with `use_reference` takes them
   The inputs a generator does not take (its config has no `use_prev` / `use_prev_mask`) are
   dropped, so callers pass the same three whatever the model. Missing ones follow
   `PoseGenerator.forward`'s rule (zeros frame + zero mask without a previous frame), so every
@@ -139,19 +143,24 @@ class GeneratorRunner(ABC):
         """The model's inputs in order, a prefix-subset of INPUT_NAMES."""
 
     def __call__(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None = None,
-                 prev_mask: ArrayLike | None = None) -> tuple[Any, Any]:
-        """Run the generator once; see the module docstring for shapes and ranges."""
+                 prev_mask: ArrayLike | None = None, ref_warped: ArrayLike | None = None,
+                 ref_mask: ArrayLike | None = None, ref_image: ArrayLike | None = None
+                 ) -> tuple[Any, Any]:
+        """Run the generator once; see the module docstring for shapes and ranges. Positional
+        arguments follow INPUT_NAMES' order."""
         if not self._open_flag:
             raise RuntimeError(f"{self.name} runner is not open: use `with runner:` or runner.open()")
         t0 = time.perf_counter()
-        out = self._call(pose_maps, warped_prev, prev_mask)
+        out = self._call(pose_maps, warped_prev, prev_mask, ref_warped, ref_mask, ref_image)
         if self.sync_timing and self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
         self.stats.add((time.perf_counter() - t0) * 1e3)
         return out
 
     def _call(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None,
-              prev_mask: ArrayLike | None) -> tuple[Any, Any]:
+              prev_mask: ArrayLike | None, ref_warped: ArrayLike | None = None,
+              ref_mask: ArrayLike | None = None, ref_image: ArrayLike | None = None
+              ) -> tuple[Any, Any]:
         if pose_maps.ndim != 4:
             raise ValueError(f"pose_maps must be B x C x H x W, got {tuple(pose_maps.shape)}")
         b, _, h, w = pose_maps.shape
@@ -170,7 +179,13 @@ class GeneratorRunner(ABC):
             warped_prev, prev_mask = zeros(3), zeros(1)
         elif prev_mask is None:
             prev_mask = ones(1)
-        given = {"pose_maps": pose_maps, "warped_prev": warped_prev, "prev_mask": prev_mask}
+        # The same rule for the reference: none = zeros with a zero mask.
+        if ref_warped is None or ref_image is None:
+            ref_warped, ref_mask, ref_image = zeros(3), zeros(1), zeros(3)
+        elif ref_mask is None:
+            ref_mask = ones(1)
+        given = {"pose_maps": pose_maps, "warped_prev": warped_prev, "prev_mask": prev_mask,
+                 "ref_warped": ref_warped, "ref_mask": ref_mask, "ref_image": ref_image}
         feeds = {}
         for name in self.input_names:
             x = to(given[name])

@@ -46,8 +46,8 @@ class TorchRunner(GeneratorRunner):
         config = getattr(module, "config", None)
         if config is not None:
             self._input_names = tuple(input_names(config))
-        else:  # a plain module taking all three (tests, wrappers)
-            self._input_names = INPUT_NAMES
+        else:  # a plain module taking pose maps, previous frame and mask (tests, wrappers)
+            self._input_names = INPUT_NAMES[:3]
 
     def _open(self) -> None:
         module = copy.deepcopy(self._source).eval()

@@ -43,6 +43,7 @@ from rtmotion.models.face import FaceEnhancer
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject.crop import CropBox
+from rtmotion.subject.keyframes import KEYFRAMES_FILE, KeyframeSet
 from rtmotion.subject.weights import (
     FACE_KIND,
     GENERATOR_KIND,
@@ -57,7 +58,8 @@ from rtmotion.subject.weights import (
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "rtmotion-subject"
-BUNDLE_VERSION = 1            # bump on an incompatible change of the bundle layout
+BUNDLE_VERSION = 2            # bump on an incompatible change of the bundle layout
+#                               (2: keyframes.npz, the generator's appearance reference)
 MIN_BUNDLE_VERSION = 1        # oldest bundle this rtmotion still reads
 
 SUBJECT_FILE = "subject.json"
@@ -98,6 +100,8 @@ class Subject:
         face: FaceEnhancer in eval mode, or None; face_config / face_side with it.
         pose_flow_config: rtmotion.kernels.flow_numpy.PoseFlowConfig the generator was trained
             with (warp the previous output with the same one).
+        keyframes: the appearance reference (`KeyframeSet`) of a generator with
+            `use_reference`, else None.
         validation_range: (start, end) held-out frame indices of the source video.
         info: the whole subject.json.
     """
@@ -116,6 +120,7 @@ class Subject:
     validation_range: tuple[int, int] = (0, 0)
     info: dict[str, Any] = field(default_factory=dict)
     pose_flow_config: PoseFlowConfig | None = None
+    keyframes: KeyframeSet | None = None
 
     @property
     def source_video(self) -> dict[str, Any]:
@@ -156,6 +161,7 @@ def write_bundle(
     weights_dtype: str = "float16",
     pose_flow_config: PoseFlowConfig | None = None,
     background: np.ndarray | None = None,
+    keyframes: KeyframeSet | None = None,
 ) -> Path:
     """Write a subject bundle (each file atomically, subject.json last). Returns the folder."""
     folder = Path(folder)
@@ -174,6 +180,10 @@ def write_bundle(
         write_png(folder / PREVIEW_FILE, preview)
     if background is not None:  # uint8 H x W x 3; the generator holds the same plate
         write_png(folder / BACKGROUND_FILE, background)
+    if generator.config.use_reference and keyframes is None:
+        raise ValueError("a generator with use_reference needs its keyframes in the bundle")
+    if keyframes is not None:
+        keyframes.save(folder / KEYFRAMES_FILE)
     info = {
         "format": FORMAT_NAME,
         "bundle_version": BUNDLE_VERSION,
@@ -191,6 +201,8 @@ def write_bundle(
         "pose_stats_file": STATS_FILE,
         "preview": PREVIEW_FILE if preview is not None else None,
         "background": BACKGROUND_FILE if background is not None else None,
+        "keyframes": None if keyframes is None else {"file": KEYFRAMES_FILE, "count": len(keyframes),
+                                                     "frames": keyframes.frames.tolist()},
         "validation": {"start": int(validation_range[0]), "end": int(validation_range[1])},
         "training": training,
     }
@@ -278,6 +290,17 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
             flow_cfg = PoseFlowConfig(**info["pose_flow"])
         except (TypeError, ValueError) as e:
             raise CheckpointError(sj, f"damaged: invalid pose_flow ({e})", RETRAIN_HINT) from None
+    keyframes = None
+    if gcfg.use_reference:
+        kinfo = info.get("keyframes") or {}
+        kpath = folder / str(kinfo.get("file") or KEYFRAMES_FILE)
+        if not kpath.is_file():
+            raise CheckpointError(kpath, "missing: this subject's generator needs its keyframes",
+                                  RETRAIN_HINT)
+        keyframes = KeyframeSet.load(kpath)
+        if keyframes.size != resolution or len(keyframes) == 0:
+            raise CheckpointError(kpath, f"{len(keyframes)} keyframes of {keyframes.size}, the "
+                                  f"generator needs at least one at {resolution}", RETRAIN_HINT)
     face = face_cfg = face_side = None
     if load_face and info.get("face"):
         finfo = info["face"]
@@ -286,4 +309,4 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
     return Subject(path=folder, name=name, resolution=resolution, crop=crop, pose_map_config=pmc,
                    generator_config=gcfg, generator=generator, stats=stats, face=face,
                    face_config=face_cfg, face_side=face_side, validation_range=validation_range,
-                   info=info, pose_flow_config=flow_cfg)
+                   info=info, pose_flow_config=flow_cfg, keyframes=keyframes)

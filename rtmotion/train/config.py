@@ -44,6 +44,16 @@ class TrainConfig:
         background_plate: estimate the target's clean background from the training frames and
             give it to the generator (rtmotion.train.background); right for a fixed camera (EDN's
             setting), off for a moving one.
+        keyframes: how many keyframes of the target the bundle keeps as the generator's
+            appearance reference (chosen from the training frames for pose coverage; per frame
+            the nearest is warped to the pose and fed to the generator; `rtmotion.subject.
+            keyframes`). 0: no reference (the generator draws the person from memory).
+        keyframe_exclude: training never gives a frame a keyframe taken within this many frames
+            of it (the target must not be its own reference: that teaches copying).
+        max_gap: clips take frames ..., t - g1 - g2, t - g1, t with each gap drawn uniformly
+            from 1..max_gap (1: consecutive frames, EDN). Live transfer drops frames (50-80 % on
+            a laptop), so the generator should see previous frames that are several frames old
+            and learn to reject a warped previous frame that does not fit (no double figures).
 
     Optimisation:
         steps: total optimizer steps (a resumed run continues up to this number).
@@ -91,6 +101,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     min_joints: int = 8
     background_plate: bool = True
+    keyframes: int = 32
+    keyframe_exclude: int = 30
+    max_gap: int = 1
 
     steps: int = 20000
     minutes: float | None = None
@@ -141,6 +154,8 @@ class TrainConfig:
         if not 0 <= self.lr_decay_steps <= self.steps:
             raise ValueError(f"lr_decay_steps must be in [0, steps={self.steps}], "
                              f"got {self.lr_decay_steps}")
+        if self.keyframes < 0 or self.keyframe_exclude < 0 or self.max_gap < 1:
+            raise ValueError("keyframes and keyframe_exclude must be >= 0, max_gap >= 1")
         if self.clip_length < 2:
             raise ValueError(f"clip_length must be at least 2, got {self.clip_length}")
         if not 0.0 <= self.teacher_forcing <= 1.0:

@@ -105,20 +105,30 @@ class ClipDataset(Dataset):
         poses: float32 (T, K, 3) in crop pixels.
         ends: indices t of the clips' last frames (`clip_ends`).
         length: frames per clip.
+        max_gap: gaps between the clip's frames are drawn from 1..max_gap (torch's RNG, so
+            seeded per worker); when a gapped clip would touch a frame outside `valid`, the
+            consecutive clip is used instead (it always exists: `clip_ends`).
+        valid: bool (T,) frames a gapped clip may use (training frames with a person); needed
+            when max_gap > 1.
 
     Item: dict with
-        frames: uint8 tensor L x 3 x H x W (RGB), frames t - L + 1 .. t in order;
+        frames: uint8 tensor L x 3 x H x W (RGB), the clip's frames in order, the last one t;
         keypoints: float32 tensor L x K x 3 (x, y in crop pixels, confidence);
+        indices: int64 tensor L, the frames' indices in the video;
         index: int64 t.
     """
 
     def __init__(self, frames: np.ndarray | str | Path, poses: np.ndarray, ends: np.ndarray,
-                 length: int = 2) -> None:
+                 length: int = 2, max_gap: int = 1, valid: np.ndarray | None = None) -> None:
         self._frames_path = None if isinstance(frames, np.ndarray) else str(frames)
         self._frames = frames if isinstance(frames, np.ndarray) else None
         self.poses = np.ascontiguousarray(poses, dtype=np.float32)
         self.ends = np.asarray(ends, dtype=np.int64)
         self.length = int(length)
+        self.max_gap = int(max_gap)
+        self.valid = None if valid is None else np.asarray(valid, dtype=bool)
+        if self.max_gap > 1 and self.valid is None:
+            raise ValueError("gapped clips (max_gap > 1) need the valid frames")
         if len(self.ends) and int(self.ends.min()) < self.length - 1:
             raise ValueError(f"clip end {int(self.ends.min())} is too early for clips of {length}")
 
@@ -139,13 +149,29 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         t = int(self.ends[i])
-        a = t - self.length + 1
-        clip = np.asarray(self.frames[a:t + 1])  # L x H x W x 3 uint8, one read
+        idx = self.clip_indices(t)
+        if self.max_gap == 1:
+            clip = np.asarray(self.frames[idx[0]:t + 1])  # L x H x W x 3 uint8, one read
+        else:
+            clip = np.stack([np.asarray(self.frames[j]) for j in idx])
         return {
             "frames": torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2))),
-            "keypoints": torch.from_numpy(self.poses[a:t + 1]),
+            "keypoints": torch.from_numpy(self.poses[idx]),
+            "indices": torch.from_numpy(idx),
             "index": torch.tensor(t, dtype=torch.int64),
         }
+
+    def clip_indices(self, t: int) -> np.ndarray:
+        """int64 (L,) the frames of the clip ending at t, oldest first (gaps drawn here)."""
+        consecutive = np.arange(t - self.length + 1, t + 1, dtype=np.int64)
+        if self.max_gap == 1:
+            return consecutive
+        assert self.valid is not None
+        gaps = torch.randint(1, self.max_gap + 1, (self.length - 1,)).numpy()
+        idx = t - np.concatenate([np.cumsum(gaps[::-1])[::-1], [0]]).astype(np.int64)
+        if idx[0] < 0 or not self.valid[idx].all():
+            return consecutive
+        return idx
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

@@ -105,7 +105,8 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
             real, kps, maps = clip_batch_to_device(batch, pmc, device)  # B x 2 x ...
             teacher = torch.zeros(real.shape[0], 1, dtype=torch.bool, device=device)
             with torch.no_grad(), run.autocast():
-                fakes, _ = pair(maps, kps, real, teacher)
+                refs = None if run.reference is None else run.reference.clips(kps, batch["indices"])
+                fakes, _ = pair(maps, kps, real, teacher, refs)
             fake_c, real_c, maps_c = fakes[:, 1], real[:, 1], maps[:, 1]
             boxes = face_boxes(batch["keypoints"][:, 1].numpy(), side, frame, fallback,
                                fcfg.crop_size)

@@ -29,7 +29,7 @@ from rtmotion.train.cache import CachedData
 from rtmotion.train.checkpoint import save_checkpoint
 from rtmotion.train.config import TrainConfig
 from rtmotion.train.dataset import Split
-from rtmotion.train.step import Discriminators
+from rtmotion.train.step import Discriminators, TrainReference
 
 
 @dataclass
@@ -98,6 +98,8 @@ class TrainRun:
     autocast: Callable[[], AbstractContextManager[Any]]
     perceptual: nn.Module | None = None
     plate: BackgroundPlate | None = None
+    #: the appearance reference (keyframes + their training lookup), None without one
+    reference: TrainReference | None = None
     tb: Any = None  # TensorBoard SummaryWriter on rank 0, else None
     step: int = 0
     face_step: int = 0

@@ -18,8 +18,10 @@ from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.kernels.warp_torch import warp_previous
+from rtmotion.pipeline.reference import keyframe_tensors, reference_batch
 from rtmotion.pipeline.synthesize import FrameSynthesizer
 from rtmotion.runtime.torch_backend import TorchRunner
+from rtmotion.subject.keyframes import KeyframeSet
 from rtmotion.train.dataset import to_model_range
 
 
@@ -38,13 +40,47 @@ def clip_batch_to_device(batch: dict[str, torch.Tensor], pmc: PoseMapConfig, dev
     return real, kps, maps.view(b, n, *maps.shape[1:])
 
 
+#: The reference inputs of a batch of clips: ref_warped B x L x 3 x H x W, ref_mask B x L x 1 x
+#: H x W, ref_image B x L x 3 x H x W (see `rtmotion.pipeline.reference.Reference`).
+ClipReferences = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class TrainReference:
+    """The run's keyframes, and the references of training clips (inference's own lookup and
+    warp, `rtmotion.pipeline.reference`, with training's exclusion rule).
+
+    Args:
+        keyframes: the run's keyframes (the bundle ships the same set).
+        device: where the warp runs.
+        flow_cfg: the run's pose flow.
+        exclude_near: no keyframe within this many frames of the frame predicted.
+    """
+
+    def __init__(self, keyframes: KeyframeSet, device: torch.device, flow_cfg: PoseFlowConfig,
+                 exclude_near: int) -> None:
+        self.keyframes = keyframes
+        self.flow_cfg = flow_cfg
+        self.exclude_near = int(exclude_near)
+        self.images, self.keypoints = keyframe_tensors(keyframes, device)
+
+    def clips(self, kps: torch.Tensor, indices: torch.Tensor) -> ClipReferences:
+        """kps: B x L x K x 3 (crop pixels, on the device); indices: B x L frame indices."""
+        b, n = kps.shape[:2]
+        ref = reference_batch(self.keyframes, self.images, self.keypoints, kps.flatten(0, 1),
+                              indices.flatten().cpu().numpy(), self.flow_cfg, self.exclude_near)
+        return (ref.warped.view(b, n, *ref.warped.shape[1:]),
+                ref.mask.view(b, n, *ref.mask.shape[1:]),
+                ref.image.view(b, n, *ref.image.shape[1:]))
+
+
 class ClipStep(nn.Module):
     """The generator's sequential steps over a batch of clips, in one forward (one DDP call).
 
-    forward(maps, kps, real, teacher) -> (fakes, gate_last)
+    forward(maps, kps, real, teacher, refs=None) -> (fakes, gate_last)
         maps: B x L x C x H x W pose maps in [0, 1]; kps: B x L x K x 3 crop pixels;
         real: B x L x 3 x H x W in [-1, 1]; teacher: bool B x (L-1), True where step l takes
-        the REAL frame l-1 as its previous frame instead of its own output.
+        the REAL frame l-1 as its previous frame instead of its own output; refs: the clips'
+        reference inputs (`TrainReference.clips`; None for a generator without a reference).
         fakes: B x L x 3 x H x W in [-1, 1]; gate_last: B x 1 x H x W, the last frame's gate.
     Frame 0 is made from its pose alone; frame l from pose l and frame l-1 (generated, or real
     under teacher forcing) warped to pose l with `flow_cfg` (the pose flow the bundle records,
@@ -58,15 +94,19 @@ class ClipStep(nn.Module):
         self.flow_cfg = flow_cfg
 
     def forward(self, maps: torch.Tensor, kps: torch.Tensor, real: torch.Tensor,
-                teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fake, gate, _ = self.generator(maps[:, 0], None)  # B x 3 x H x W, no previous frame
+                teacher: torch.Tensor, refs: ClipReferences | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        def ref(i: int) -> tuple[torch.Tensor | None, ...]:
+            return (None, None, None) if refs is None else tuple(r[:, i] for r in refs)
+
+        fake, gate, _ = self.generator(maps[:, 0], None, None, *ref(0))  # no previous frame
         fakes = [fake]
         for i in range(1, maps.shape[1]):
             prev = torch.where(teacher[:, i - 1].view(-1, 1, 1, 1), real[:, i - 1],
                                fakes[-1].detach().to(real.dtype))
             with torch.no_grad():
                 warped, mask = warp_previous(prev, kps[:, i - 1], kps[:, i], self.flow_cfg)
-            fake, gate, _ = self.generator(maps[:, i], warped, mask)
+            fake, gate, _ = self.generator(maps[:, i], warped, mask, *ref(i))
             fakes.append(fake)
         return torch.stack(fakes, dim=1), gate
 
@@ -96,15 +136,18 @@ def float_features(feats: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
 
 @torch.no_grad()
 def rollout(generator: nn.Module, poses: np.ndarray, pmc: PoseMapConfig,
-            flow_cfg: PoseFlowConfig, device: torch.device) -> torch.Tensor:
+            flow_cfg: PoseFlowConfig, device: torch.device,
+            keyframes: KeyframeSet | None = None) -> torch.Tensor:
     """Generate frames one by one exactly as inference does (`FrameSynthesizer`: each frame from
     its own previous output warped to the new pose, the no-person rule, uint8 output), so the
     validation loss measures what `rtmotion eval` measures.
 
     poses: (N, K, 3) crop pixels. Returns N x 3 x H x W float32 in [-1, 1] on the CPU (the
     uint8 frames, mapped back). `generator` is not modified (the runner runs an eval copy).
+    keyframes: the appearance reference of a generator with `use_reference`.
     """
-    with FrameSynthesizer(TorchRunner(generator, device), pmc, flow_cfg) as synth:
+    with FrameSynthesizer(TorchRunner(generator, device), pmc, flow_cfg,
+                          keyframes=keyframes) as synth:
         frames = [synth(kp) for kp in poses]  # each uint8 H x W x 3
     stacked = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # N x 3 x H x W uint8
     return to_model_range(stacked)

@@ -67,6 +67,7 @@ from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.progress import progress
 from rtmotion.subject.bundle import write_bundle, write_png
 from rtmotion.subject.crop import compute_crop_box, usable_frames
+from rtmotion.subject.keyframes import keyframes_from_video
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
 from rtmotion.train.background import (
@@ -82,6 +83,7 @@ from rtmotion.train.face_stage import train_face
 from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
     ClipStep,
+    TrainReference,
     Discriminators,
     clip_batch_to_device,
     float_features,
@@ -189,6 +191,13 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainDat
     return TrainData(seq, pose_source, crop, cache, split, info)
 
 
+def training_frames(data: TrainData, cfg: TrainConfig) -> np.ndarray:
+    """bool (T,): frames training may use (a person in them, before the held-out block)."""
+    ok = usable_frames(data.cache.poses, cfg.min_joints)
+    ok[data.split.val_range[0]:] = False
+    return ok
+
+
 def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -240,7 +249,8 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
     pmc = PoseMapConfig(size=(w, h))
     try:
         gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
-                                background_plate=cfg.background_plate)
+                                background_plate=cfg.background_plate,
+                                use_reference=cfg.keyframes > 0)
     except ValueError as e:
         raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}") from None
     dcfg = DiscriminatorConfig(num_scales=cfg.d_scales, base_channels=cfg.d_channels)
@@ -249,6 +259,13 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
     temporal_d = TemporalDiscriminator(pmc.num_channels, dcfg, use_pose=True)
     discs = Discriminators(frame_d, temporal_d).to(device)
     plate = background_plate(cfg, data, gen) if gcfg.background_plate else None
+    flow_cfg = PoseFlowConfig()
+    reference = None
+    if gcfg.use_reference:
+        keyframes = keyframes_from_video(data.cache.frames, data.cache.poses,
+                                         np.flatnonzero(training_frames(data, cfg)), cfg.keyframes)
+        log.info("appearance reference: %d keyframes chosen for pose coverage", len(keyframes))
+        reference = TrainReference(keyframes, device, flow_cfg, cfg.keyframe_exclude)
     betas = (cfg.beta1, cfg.beta2)
     adt = amp_dtype(cfg, device)
     use_scaler = adt == torch.float16
@@ -258,14 +275,14 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
 
     return TrainRun(
         cfg=cfg, paths=paths, device=device, dist=dist, data=data, pose_map_config=pmc,
-        generator_config=gcfg, flow_config=PoseFlowConfig(), gen=gen, discs=discs,
+        generator_config=gcfg, flow_config=flow_cfg, gen=gen, discs=discs,
         opt_g=torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas),
         opt_d=torch.optim.Adam(discs.parameters(), lr=cfg.lr, betas=betas),
         scaler_g=torch.amp.GradScaler(device.type, enabled=use_scaler),
         scaler_d=torch.amp.GradScaler(device.type, enabled=use_scaler),
         autocast=autocast,
         perceptual=L.PerceptualLoss(cfg.perceptual_weights).to(device) if cfg.perceptual_weights else None,
-        plate=plate,
+        plate=plate, reference=reference,
         tb=_tensorboard(paths.tensorboard) if dist.is_main else None,
     )
 
@@ -314,7 +331,8 @@ def clip_batches(run: TrainRun) -> Iterator[dict[str, torch.Tensor]]:
     if len(ends) == 0:
         raise InputError(cfg.video, f"no {cfg.clip_length} consecutive frames with a usable pose "
                          "in the training part", "use a lower --clip-length")
-    ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, ends, cfg.clip_length)
+    ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, ends, cfg.clip_length,
+                     max_gap=cfg.max_gap, valid=training_frames(data, cfg))
     bs = max(1, min(cfg.batch_size, len(ds) // dist.world_size))
     if dist.enabled:
         sampler: Any = DistributedSampler(ds, dist.world_size, dist.rank, shuffle=True,
@@ -358,10 +376,11 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     real, kps, maps = clip_batch_to_device(batch, run.pose_map_config, device)  # B x L x ...
     b, n = real.shape[:2]
     teacher = torch.rand(b, n - 1, device=device) < teacher_prob(cfg, run.step)
+    refs = None if run.reference is None else run.reference.clips(kps, batch["indices"])
 
     # ---- generator step (discriminators frozen, used without their DDP wrapper) ----
     with run.autocast():
-        fakes, gate_last = g_step(maps, kps, real, teacher)  # B x L x 3 x H x W
+        fakes, gate_last = g_step(maps, kps, real, teacher, refs)  # B x L x 3 x H x W
     # Flat views: every frame of every clip, and every consecutive pair (a -> b).
     real_f, fake_f, maps_f = real.flatten(0, 1), fakes.flatten(0, 1), maps.flatten(0, 1)
     real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
@@ -572,7 +591,8 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
     poses = cache.poses[v0:v0 + n]
     real = torch.from_numpy(np.ascontiguousarray(np.asarray(cache.frames[v0:v0 + n]).transpose(0, 3, 1, 2)))
     real = real.float() / 127.5 - 1.0
-    fake = rollout(run.gen, poses, pmc, run.flow_config, run.device)
+    keyframes = None if run.reference is None else run.reference.keyframes
+    fake = rollout(run.gen, poses, pmc, run.flow_config, run.device, keyframes)
     ok = torch.from_numpy(usable_frames(poses, cfg.min_joints))
     val_l1 = float((fake[ok] - real[ok]).abs().mean()) if bool(ok.any()) else None
     k = max(1, min(cfg.preview_frames, n))
@@ -599,7 +619,7 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "val_l1_rollout": None if val_l1 is None else round(val_l1, 5),
         "val_frames_scored": int(ok.sum()),
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
-        "clip_length": cfg.clip_length,
+        "clip_length": cfg.clip_length, "max_gap": cfg.max_gap,
         "background_plate": None if run.plate is None else run.plate.summary(),
     }
     name = cfg.name or run.paths.output.resolve().name
@@ -607,7 +627,7 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
                  pose_map_config=pmc, pose_flow_config=run.flow_config, generator=run.gen,
                  stats=stats, source_video=source, validation_range=split.val_range,
                  training=training, preview=preview, face=face, face_side=face_side,
-                 background=None if run.plate is None else run.plate.image)
+                 background=None if run.plate is None else run.plate.image, keyframes=keyframes)
     log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", run.paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")
     return val_l1

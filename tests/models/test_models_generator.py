@@ -235,3 +235,79 @@ def test_background_plate_is_a_buffer_and_an_input() -> None:
         gen(torch.rand(1, 25, 16, 16), None)
     with pytest.raises(ValueError, match="without background_plate"):
         PoseGenerator(generator_preset("tiny", (32, 24))).set_background(plate)
+
+
+# ---- the appearance reference (use_reference) ---------------------------------------------
+
+def test_choose_is_a_masked_softmax() -> None:
+    from rtmotion.models.generator import choose
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 5, 6, generator=g) * 3
+    masks = (torch.rand(2, 3, 5, 6, generator=g) > 0.4).float()
+    w = choose(logits, masks)
+    assert w.shape == (2, 4, 5, 6)
+    torch.testing.assert_close(w.sum(1), torch.ones(2, 5, 6))
+    assert torch.all(w[:, :3][masks == 0] == 0)                   # a masked candidate: exactly 0
+    # The oracle: softmax over the unmasked logits and the own image's fixed 0.
+    full = torch.cat([logits, torch.zeros(2, 1, 5, 6)], 1)
+    full = torch.where(torch.cat([masks, torch.ones(2, 1, 5, 6)], 1) > 0, full, torch.tensor(-torch.inf))
+    torch.testing.assert_close(w, torch.softmax(full, 1))
+    # One candidate with a binary mask is the sigmoid gate of the generator without a reference.
+    one = choose(logits[:, :1], masks[:, :1])
+    torch.testing.assert_close(one[:, :1], torch.sigmoid(logits[:, :1]) * masks[:, :1])
+
+
+def _ref_generator(bias: tuple[float, float, float]) -> PoseGenerator:
+    """A tiny reference generator whose head ignores its input: fixed logits `bias`
+    (prev, warped keyframe, unwarped keyframe) and an own image of 0."""
+    gen = PoseGenerator(generator_preset("tiny", (32, 32), use_reference=True)).eval()
+    with torch.no_grad():
+        gen.head.weight.zero_()
+        gen.head.bias.zero_()
+        gen.head.bias[3:6] = torch.tensor(bias)
+    return gen
+
+
+def test_reference_candidates_pass_real_pixels_through() -> None:
+    cfg = generator_preset("tiny", (32, 32), use_reference=True)
+    assert cfg.in_channels == 25 + 4 + 7 and cfg.out_channels == 6
+    assert input_names(cfg) == ["pose_maps", "warped_prev", "prev_mask", "ref_warped", "ref_mask",
+                                "ref_image"]
+    ex = example_inputs(cfg, batch=2)
+    with torch.no_grad():
+        # A huge warped-keyframe logit: the warped keyframe where its warp is valid; where it is
+        # not, the prev / unwarped keyframe / own image share by their logits (all 0 here).
+        frame, gate, synth = _ref_generator((0.0, 60.0, 0.0))(*ex.values())
+        valid = ex["ref_mask"].expand(-1, 3, -1, -1) > 0
+        torch.testing.assert_close(frame[valid], ex["ref_warped"][valid])
+        pm = ex["prev_mask"]
+        expect = (pm * ex["warped_prev"] + ex["ref_image"]) / (pm + 2.0)  # own image is 0
+        torch.testing.assert_close(frame[~valid], expect.expand(-1, 3, -1, -1)[~valid])
+        torch.testing.assert_close(gate, torch.where(ex["ref_mask"] > 0, 0.0, pm / (pm + 2.0)))
+        assert torch.all(synth == 0)
+        # The unwarped keyframe wins everywhere with its logit high.
+        frame, _, _ = _ref_generator((0.0, 0.0, 60.0))(*ex.values())
+        torch.testing.assert_close(frame, ex["ref_image"])
+        # No reference given (None): neither keyframe candidate may be chosen.
+        frame, gate, _ = _ref_generator((0.0, 60.0, 60.0))(ex["pose_maps"], ex["warped_prev"], pm)
+        torch.testing.assert_close(frame, pm * ex["warped_prev"] / (pm + 1.0))
+
+
+def test_reference_needs_the_previous_frame_inputs() -> None:
+    with pytest.raises(ValueError, match="use_reference needs"):
+        generator_preset("tiny", (32, 32), use_reference=True, use_prev_mask=False)
+
+
+def test_untrained_reference_generator_starts_near_the_warped_keyframe() -> None:
+    torch.manual_seed(0)
+    cfg = generator_preset("tiny", (32, 32), use_reference=True)
+    gen = PoseGenerator(cfg).eval()
+    ex = example_inputs(cfg)
+    ex["ref_mask"] = torch.ones_like(ex["ref_mask"])
+    ex["prev_mask"] = torch.zeros_like(ex["prev_mask"])
+    with torch.no_grad():
+        frame, _, synth = gen(*ex.values())
+    err_ref = (frame - ex["ref_warped"]).abs().mean()
+    err_syn = (frame - synth).abs().mean()
+    assert err_ref < 0.5 * err_syn  # reference_bias_init: training starts from the real pixels

@@ -25,25 +25,43 @@ def _single_thread(single_torch_thread: None) -> None:
     return None
 
 
-def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny") -> Path:
-    """A random-init subject bundle at `res` with the statistics of a synthetic dancer."""
+def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny",
+                 reference: bool = False) -> Path:
+    """A random-init subject bundle at `res` with the statistics of a synthetic dancer.
+
+    reference: a generator with the appearance reference, and 8 keyframes of the dancer's
+    rendered frames (logits set so the keyframe candidates really take part)."""
+    from rtmotion.subject.keyframes import keyframes_from_video
     from rtmotion.synthetic import motion_angles, render_sequence
 
     torch.manual_seed(0)
-    gen = build_generator(generator_preset(preset, resolution=res))
-    _, seq = render_sequence("ada", angles=motion_angles("dance", 2.0, 30, seed=3), size=res)
+    gen = build_generator(generator_preset(preset, resolution=res, use_reference=reference))
+    frames, seq = render_sequence("ada", angles=motion_angles("dance", 2.0, 30, seed=3), size=res)
     stats = SubjectPoseStats.from_keypoints(seq.keypoints, BODY25.joints, res, "body25")
+    keyframes = None
+    if reference:
+        keyframes = keyframes_from_video(np.stack(list(frames)), seq.keypoints,
+                                         np.arange(len(seq)), 8)
+        with torch.no_grad():
+            gen.head.bias[3:6] = torch.tensor([0.5, 1.0, 0.5])
     write_bundle(folder, name=folder.name, resolution=res, crop=CropBox(0, 0, res[0], res[1], res),
                  pose_map_config=PoseMapConfig(size=res), generator=gen.eval(), stats=stats,
                  source_video={"path": "", "width": res[0], "height": res[1], "fps": "30",
                                "frame_count": len(seq), "pose_source": "test"},
-                 validation_range=(0, 0), training={}, weights_dtype="float32")
+                 validation_range=(0, 0), training={}, weights_dtype="float32",
+                 keyframes=keyframes)
     return folder
 
 
 @pytest.fixture(scope="session")
 def tiny_subject_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_subject(tmp_path_factory.mktemp("subjects") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def reference_subject_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny subject with an appearance reference (keyframes in the bundle)."""
+    return make_subject(tmp_path_factory.mktemp("subjects") / "tiny-ref", reference=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,124 @@
+"""Engines of a generator with the appearance reference: the three reference inputs are
+recorded for calibration, exported, and every CPU engine (ONNX Runtime fp32 and INT8, AOTInductor)
+matches PyTorch on them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from rtmotion.export import open_engine
+from rtmotion.export.engine import AOTI_ATOL, ONNX_ATOL
+from rtmotion.export.int8 import INT8_MIN_SSIM
+from rtmotion.models.config import generator_preset
+from rtmotion.models.generator import build_generator, input_names
+from rtmotion.runtime import get_backend
+from rtmotion.subject import Subject, load_subject, write_bundle
+from rtmotion.subject.keyframes import KeyframeSet
+
+RES = (32, 32)
+REF_INPUTS = ["ref_warped", "ref_mask", "ref_image"]
+
+
+@pytest.fixture(scope="module")
+def ref_subject(tmp_path_factory: pytest.TempPathFactory, torch_thread_limiter) -> Subject:
+    """tiny at 32x32 in demo-ada's camera frame, with 6 keyframes (random pixels, demo-ada's
+    held-out poses nudged by a pixel, so the warps are real)."""
+    demo = load_subject("demo-ada")
+    torch.manual_seed(0)
+    gen = build_generator(generator_preset("tiny", resolution=RES, background_plate=True,
+                                           use_reference=True))
+    with torch.no_grad():
+        gen.head.bias[3:6] = torch.tensor([0.5, 1.0, 0.5])
+    gen.set_background(torch.rand(1, 3, *RES) * 2 - 1)
+    folder = tmp_path_factory.mktemp("subjects") / "tiny-ref"
+    source = {**demo.source_video, "path": "", "pose_source": "synthetic", "pose_extractor": "synthetic"}
+    pmc = dataclasses.replace(demo.pose_map_config, size=RES)
+    write_bundle(folder, name="tiny-ref", resolution=RES, crop=demo.crop, pose_map_config=pmc,
+                 generator=gen.eval(), stats=demo.stats, source_video=source,
+                 validation_range=(2430, 2450), training={}, weights_dtype="float32",
+                 pose_flow_config=demo.pose_flow_config, keyframes=_keyframes(demo))
+    return load_subject(folder)
+
+
+def _keyframes(demo: Subject) -> KeyframeSet:
+    from rtmotion.eval.recording import calibration_poses
+
+    probe = dataclasses.replace(demo, resolution=RES)
+    kps, _ = calibration_poses(probe, None, None)
+    kps = kps[::4][:6].copy()
+    kps[..., 0] += np.where(kps[..., 2] > 0, 1.0, 0.0)
+    rng = np.random.default_rng(0)
+    return KeyframeSet(rng.integers(0, 256, (len(kps), RES[1], RES[0], 3), dtype=np.uint8), kps,
+                       np.arange(len(kps)) * 4)
+
+
+@pytest.fixture(scope="module")
+def calibration(ref_subject: Subject, tmp_path_factory: pytest.TempPathFactory,
+                torch_thread_limiter) -> Path:
+    from rtmotion.eval.recording import calibration_poses, record_inputs
+    from rtmotion.export.calibration import save_calibration
+
+    root = tmp_path_factory.mktemp("calibration")
+    with torch_thread_limiter():
+        kps, source = calibration_poses(ref_subject, None, None)
+        cal = record_inputs(ref_subject, kps, 9)
+    cal.info.update(subject="tiny-ref", poses=source)
+    save_calibration(cal, root / "tiny-ref")
+    return root
+
+
+def _frames(runner, cal, names) -> np.ndarray:
+    out = []
+    with runner:
+        for i in range(len(cal)):
+            f, _ = runner(*(torch.from_numpy(v) for v in cal.feeds(i, names).values()))
+            out.append(f.cpu().numpy())
+    return np.concatenate(out)
+
+
+def test_reference_inputs_are_recorded_and_onnxruntime_engines_match_torch(
+        ref_subject: Subject, calibration: Path, tmp_path: Path) -> None:
+    from rtmotion.export.calibration import load_calibration
+
+    names = input_names(ref_subject.generator_config)
+    assert names[-3:] == REF_INPUTS
+    cal = load_calibration(calibration / "tiny-ref", RES, names)
+    mask = cal.arrays["ref_mask"]
+    assert float(mask.mean()) > 0.5 and set(np.unique(mask)) <= {0.0, 1.0}
+    # the unwarped keyframe is one of the subject's, the warped one differs from it
+    kf = ref_subject.keyframes.images.astype(np.float32) / 127.5 - 1.0
+    img = cal.arrays["ref_image"].transpose(0, 2, 3, 1)
+    assert all(np.abs(kf - im[None]).reshape(len(kf), -1).max(1).min() < 1e-6 for im in img)
+    assert float(np.abs(cal.arrays["ref_warped"] - cal.arrays["ref_image"]).max()) > 0.1
+
+    ref = _frames(get_backend("torch", ref_subject), cal, names)
+    runner, choice = open_engine(ref_subject, "onnxruntime", "fp32", "cpu", tmp_path,
+                                 calibration_dir=calibration)
+    graph = onnx.load(str(choice.artifact)).graph
+    assert [i.name for i in graph.input] == names
+    assert np.abs(_frames(runner, cal, names) - ref).max() < ONNX_ATOL
+    assert choice.info["parity"]["max_abs_diff"] < ONNX_ATOL
+
+    runner8, choice8 = open_engine(ref_subject, "onnxruntime", "int8", "cpu", tmp_path,
+                                   calibration_dir=calibration)
+    q = choice8.info["quality"]
+    assert q["within_bound"] == (q["ssim_vs_fp32"] >= INT8_MIN_SSIM) and q["ssim_vs_fp32"] > 0.9
+
+
+@pytest.mark.slow
+def test_aoti_engine_with_reference_matches_torch(ref_subject: Subject, calibration: Path,
+                                                  tmp_path: Path) -> None:
+    """AOTInductor with the six inputs (a build of 15-60 s on 2 cores)."""
+    from rtmotion.export.calibration import load_calibration
+
+    names = input_names(ref_subject.generator_config)
+    cal = load_calibration(calibration / "tiny-ref", RES, names)
+    ref = _frames(get_backend("torch", ref_subject), cal, names)
+    aoti, _ = open_engine(ref_subject, "aoti", "fp32", "cpu", tmp_path, calibration_dir=calibration)
+    assert np.abs(_frames(aoti, cal, names) - ref).max() < AOTI_ATOL
