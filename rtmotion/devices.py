@@ -16,15 +16,20 @@ DEVICE_CHOICES_HINT = "use auto, cpu, cuda or cuda:N"
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     """torch.device for `spec`.
 
-    "auto": the first CUDA GPU when torch sees one, else the CPU. "cuda"/"cuda:N" when no CUDA GPU
-    is available (or N is out of range): InputError naming what to use instead.
+    "auto": torch's current CUDA GPU when torch sees one, else the CPU. "cuda"/"cuda:N" when no
+    CUDA GPU is available (or N is out of range): InputError naming what to use instead.
+    A CUDA device always comes back with its index ("cuda" -> "cuda:<current device>"), so
+    nothing downstream has to guess one (`device.index or 0` would name GPU 0 whatever torch's
+    current device is).
     """
     if isinstance(spec, torch.device):
         dev = spec
     else:
         name = str(spec).strip().lower()
         if name == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            if not torch.cuda.is_available():
+                return torch.device("cpu")
+            name = "cuda"
         try:
             dev = torch.device(name)
         except (RuntimeError, TypeError) as e:
@@ -38,4 +43,6 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise InputError(None, f"device '{spec}': only {torch.cuda.device_count()} CUDA GPU(s) here",
                              DEVICE_CHOICES_HINT)
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
     return dev
