@@ -13,7 +13,7 @@ from rtmotion.kernels.frames_torch import float_to_frames_torch, frames_to_float
 from rtmotion.pipeline.synthesize import to_uint8_image
 
 needs_cupy = pytest.mark.skipif(not cupy_available(),
-                                reason="needs CuPy (pip install 'rtmotion[gpu]') and a CUDA GPU")
+                                reason="needs CuPy (pip install 'rtmotion[gpu-cuda12]' or '[gpu-cuda13]') and a CUDA GPU")
 
 
 def _images(seed: int = 0) -> np.ndarray:
