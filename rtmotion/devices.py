@@ -6,6 +6,9 @@ A GPU that was asked for and is not there is an error, never a silent fall back 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from rtmotion.errors import InputError
@@ -46,3 +49,26 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         if dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device())
     return dev
+
+
+def tf32_state() -> dict[str, bool]:
+    """Whether CUDA "fp32" runs as TF32 here (10-bit mantissa inputs): {"cudnn": convolutions
+    (torch's default is True), "matmul": matrix products (default False)}. Numbers measured
+    with "cudnn" True are TF32 numbers, not fp32 ones."""
+    return {"cudnn": bool(torch.backends.cudnn.allow_tf32),
+            "matmul": bool(torch.backends.cuda.matmul.allow_tf32)}
+
+
+@contextlib.contextmanager
+def strict_fp32() -> Iterator[None]:
+    """TF32 off for cuDNN convolutions and CUDA matmuls inside the block (restored after): what
+    an fp32 parity check against the CPU needs (TF32 convs differ by ~1e-3). No effect on the
+    CPU."""
+    before = tf32_state()
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before["cudnn"]
+        torch.backends.cuda.matmul.allow_tf32 = before["matmul"]

@@ -35,3 +35,21 @@ def test_no_cuda_is_an_error_not_a_cpu_fallback(monkeypatch) -> None:
     assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(InputError, match="no CUDA GPU"):
         resolve_device("cuda")
+
+
+def test_strict_fp32_turns_tf32_off_and_restores_it() -> None:
+    from rtmotion.devices import strict_fp32, tf32_state
+
+    saved = tf32_state()
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        with strict_fp32():
+            assert tf32_state() == {"cudnn": False, "matmul": False}
+        assert tf32_state() == {"cudnn": True, "matmul": True}
+        with pytest.raises(RuntimeError), strict_fp32():
+            raise RuntimeError("restored on errors too")
+        assert tf32_state() == {"cudnn": True, "matmul": True}
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved["cudnn"]
+        torch.backends.cuda.matmul.allow_tf32 = saved["matmul"]

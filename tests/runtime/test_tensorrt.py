@@ -90,11 +90,15 @@ class _FakeTRT(types.SimpleNamespace):
         flags = {"EXPLICIT_BATCH": 0}
         if strongly_typed:
             flags["STRONGLY_TYPED"] = 5
-        builder_flags = {} if strongly_typed else {"FP16": "FP16", "INT8": "INT8"}
+        builder_flags = {"TF32": "TF32"} if strongly_typed else {"FP16": "FP16", "INT8": "INT8",
+                                                                   "TF32": "TF32"}
 
         class Config:
             def set_flag(self, f):
                 calls.append(("flag", f))
+
+            def clear_flag(self, f):
+                calls.append(("clear", f))
 
         class Network:
             pass
@@ -146,6 +150,10 @@ def test_builder_detects_features_not_versions(graph, tmp_path, monkeypatch,
         assert network_flags == 1 << 5 and not [c for c in fake.calls if c[0] == "flag"]
     else:
         assert ("flag", "FP16") in fake.calls
+    assert ("clear", "TF32") not in fake.calls and info["tf32"] is True
+    # fp32 means fp32: TensorRT's default TF32 is cleared
+    fp32 = tensorrt_build.build_tensorrt(graph[1], out, "fp32", torch.device("cpu"))
+    assert ("clear", "TF32") in fake.calls and fp32["tf32"] is False
 
 
 @needs_trt
