@@ -46,10 +46,14 @@ class MissingDependencyError(RtmotionError):
 
     exit_code = 4
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
+    def __init__(self, package: str, extra: str | tuple[str, ...], purpose: str) -> None:
+        extras = (extra,) if isinstance(extra, str) else tuple(extra)
+        how = " or ".join(f"'rtmotion[{e}]'" for e in extras)
+        if len(extras) > 1:
+            how += " (the one matching torch's CUDA)"
         super().__init__(
             f"{package} is not installed, but {purpose} needs it "
-            f"(install it with: pip install 'rtmotion[{extra}]')"
+            f"(install it with: pip install {how})"
         )
 
 

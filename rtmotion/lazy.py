@@ -1,6 +1,6 @@
 """Optional packages, imported on first use with an error that names the extra to install.
 
-    cupy = require("cupy", extra="gpu", purpose="the CuPy kernels")
+    cupy = require("cupy", extra=GPU_EXTRAS, purpose="the CuPy kernels")
 
 Heavy or GPU-only packages (CuPy, TensorRT, pyvirtualcam) are never imported at module top.
 """
@@ -12,9 +12,14 @@ from types import ModuleType
 
 from rtmotion.errors import MissingDependencyError
 
+#: the extras that install CuPy, one per CUDA major version (pyproject.toml)
+GPU_EXTRAS = ("gpu-cuda12", "gpu-cuda13")
 
-def require(module: str, *, extra: str, purpose: str, package: str | None = None) -> ModuleType:
-    """Import `module` or raise MissingDependencyError naming `package` and `rtmotion[extra]`."""
+
+def require(module: str, *, extra: str | tuple[str, ...], purpose: str,
+            package: str | None = None) -> ModuleType:
+    """Import `module` or raise MissingDependencyError naming `package` and `rtmotion[extra]`
+    (several extras: alternatives, e.g. one per CUDA major version)."""
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -22,12 +22,12 @@ PACKAGES: tuple[tuple[str, str, str, str], ...] = (
     ("torch", "torch", "models, training, torch backend", "core"),
     ("numpy", "numpy", "arrays", "core"),
     ("av", "av", "video decode/encode (PyAV)", "core"),
-    ("mediapipe", "mediapipe", "pose extraction (BlazePose)", "core"),
+    ("mediapipe", "mediapipe", "pose extraction (BlazePose)", "pose"),
     ("opencv-contrib-python", "cv2", "drawing, synthetic dancer", "core"),
     ("onnx", "onnx", "ONNX export", "core"),
     ("onnxruntime", "onnxruntime", "onnxruntime backend", "core"),
-    ("protobuf", "google.protobuf", "mediapipe/onnx (must be <5)", "core"),
-    ("cupy", "cupy", "CUDA warp/flow kernels", "gpu"),
+    ("protobuf", "google.protobuf", "mediapipe/onnx (<5 for mediapipe: the pose extra)", "core"),
+    ("cupy", "cupy", "CUDA warp/flow kernels", "gpu-cuda12|gpu-cuda13"),
     ("tensorrt", "tensorrt", "TensorRT backend", "tensorrt"),
     ("pyvirtualcam", "pyvirtualcam", "virtual camera output", "live"),
 )
@@ -61,6 +61,10 @@ def _gpu_report() -> dict[str, Any]:
     if torch.cuda.is_available():
         out["cuda"] = True
         out["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        from rtmotion.kernels.cupy_kernels import cupy_status
+
+        ok, why = cupy_status()  # compiles and runs a test kernel
+        out["cupy_kernels"] = {"usable": ok, "why": why}
     return out
 
 
@@ -113,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     lines.append("packages:")
     for name, p in report["packages"].items():
         ver = p["version"] or "not installed"
-        hint = "" if p["version"] or p["extra"] == "core" else f"  [pip install 'rtmotion[{p['extra']}]']"
+        extras = " or ".join(f"'rtmotion[{e}]'" for e in p["extra"].split("|"))
+        hint = "" if p["version"] or p["extra"] == "core" else f"  [pip install {extras}]"
         lines.append(f"  {name:24s} {ver:16s} {p['for']}{hint}")
     lines.append("")
     lines.append("generator backends (can run here: cpu / cuda; why not):")
@@ -125,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"  {'':12s} {'':16s} {'':9s}  {note}")
     g = report["gpu"]
     lines.append("gpu: " + (", ".join(g["devices"]) if g["cuda"] else "none (CPU only)"))
+    if g.get("cupy_kernels"):
+        lines.append("cupy kernels: " + ("usable: " if g["cupy_kernels"]["usable"] else "NOT usable: ")
+                     + g["cupy_kernels"]["why"])
     m = report["mediapipe_model"]
     lines.append("mediapipe pose model: " + ("found (BlazePose full, offline)" if m["found"] else
                                              f"MISSING: {m.get('why')}"))

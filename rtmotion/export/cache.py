@@ -20,6 +20,16 @@ artifact itself.
 - an artifact whose sha256 or size differs from its sidecar's (corrupt, truncated, or left
   half-replaced by a crash): one log line "rebuilding <file>: damaged ...", then build. An
   engine is never loaded before its hash is checked.
+A build that fails (the builder raises: a compiler error, a parity or NaN check, a package
+that ends the process that loads it) leaves nothing under the final name and writes
+`<same name>.failed.json`: the reason (one line), the machine (the key's fingerprint), the
+rtmotion version and the time. `ensure(..., skip_failed=True)` (what `--backend auto` uses)
+then raises `KnownBuildFailure` at once instead of paying the compile and the checks again on
+every start; the record is ignored once its key no longer matches (another machine, torch,
+TensorRT or subject) or rtmotion's version changed, removed by `rtmotion build --clean`
+(`EngineCache.clean`), and replaced by a successful build. An explicit request
+(`skip_failed=False`, e.g. `--backend aoti`) always tries again.
+
 Builds hold an exclusive `fcntl.flock` on the .lock file, and the cache is re-checked once the
 lock is held, so two processes asking for the same engine build it once; the artifact and then
 its sidecar are each written to a temporary name and renamed into place (`rtmotion.atomic`).
@@ -39,14 +49,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rtmotion import __version__
 from rtmotion.atomic import atomic_path, check_writable
-from rtmotion.errors import OutputError
+from rtmotion.errors import OutputError, RtmotionError
 from rtmotion.export.machine import file_sha256
 
 log = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = "rtmotion-engine"
 SIDECAR_VERSION = 1
+FAILURE_FORMAT = "rtmotion-engine-failure"
+
+
+class EngineBuildError(RtmotionError):
+    """Building an engine failed (parse, compile, load or check); the cache remembers it."""
+
+
+class KnownBuildFailure(RtmotionError):
+    """This engine failed to build on this machine before (`ensure(skip_failed=True)`)."""
+
+    def __init__(self, spec: EngineSpec, record: dict[str, Any]) -> None:  # noqa: D107
+        self.record = record
+        super().__init__(
+            f"{spec.path.name} failed to build on this machine before ({record.get('failed')}: "
+            f"{record.get('reason')}); not tried again until `rtmotion build SUBJECT --clean` "
+            f"or another rtmotion version")
 
 
 @dataclass
@@ -77,6 +104,10 @@ class EngineSpec:
     @property
     def lock(self) -> Path:
         return self.folder / f"{self.stem}.lock"
+
+    @property
+    def failure(self) -> Path:
+        return self.folder / f"{self.stem}.failed.json"
 
 
 @dataclass
@@ -137,6 +168,42 @@ def stale_reason(spec: EngineSpec, sidecar: dict[str, Any] | None) -> str | None
     return None
 
 
+def _machine_summary(key: dict[str, Any]) -> str:
+    m = key.get("machine") or {}
+    what = m.get("gpu") or m.get("cpu_model") or "?"
+    return f"{m.get('host', '?')}: {what}, torch {m.get('torch', '?')}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+
+
+def read_failure(spec: EngineSpec) -> dict[str, Any] | None:
+    """The failure record of `spec` when it still applies (same key: machine, versions,
+    subject...; same rtmotion version), else None."""
+    rec = read_sidecar(spec.failure)
+    if rec is None or rec.get("format") != FAILURE_FORMAT:
+        return None
+    if rec.get("rtmotion") != __version__ or rec.get("key") != _jsonable(spec.key):
+        return None
+    return rec
+
+
+def record_failure(spec: EngineSpec, exc: BaseException) -> dict[str, Any]:
+    """Write `spec`'s failure record (reason, machine, versions, time) and return it."""
+    rec = {"format": FAILURE_FORMAT, "artifact": spec.path.name, "reason": _one_line(exc),
+           "machine": _machine_summary(spec.key), "rtmotion": __version__,
+           "failed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "key": _jsonable(spec.key)}
+    try:
+        with atomic_path(spec.failure, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
+    except (OSError, RtmotionError) as e:  # remembering is a convenience: never hide the cause
+        log.warning("could not record the failed build of %s: %s", spec.path.name, e)
+    return rec
+
+
 class EngineCache:
     """Built engines under one folder (see the module docstring)."""
 
@@ -167,37 +234,55 @@ class EngineCache:
         sidecar = read_sidecar(spec.sidecar)
         return sidecar, stale_reason(spec, sidecar)
 
-    def ensure(self, spec: EngineSpec,
-               build: Callable[[Path], dict[str, Any] | None]) -> CachedEngine:
+    def ensure(self, spec: EngineSpec, build: Callable[[Path], dict[str, Any] | None],
+               skip_failed: bool = False) -> CachedEngine:
         """The verified engine for `spec`, built (under the lock) when missing or stale.
 
         Args:
             spec: what to build and the key it must match.
             build: `build(tmp_path) -> extra sidecar fields` writes the artifact at `tmp_path`
                 (a temporary name beside the final one, same suffix); raises to abort (nothing
-                is left under the final name).
+                is left under the final name, and the failure is recorded).
+            skip_failed: raise KnownBuildFailure without building when this build failed on
+                this machine before (`--backend auto`); False tries again (an explicit request).
+        Raises:
+            KnownBuildFailure: skip_failed and a failure record that still applies.
+            EngineBuildError: the build raised something that is not an RtmotionError (the
+                cause is chained); RtmotionErrors (ParityError...) pass through unchanged.
         """
         sidecar, reason = self.lookup(spec)
         if reason is None:
             log.debug("using cached engine %s", spec.path)
             return CachedEngine(spec.path, sidecar or {}, built=False)
+        if skip_failed and (failed := read_failure(spec)) is not None:
+            raise KnownBuildFailure(spec, failed)
         with self._locked(spec):
             # Another process may have built it while this one waited for the lock.
             sidecar, reason = self.lookup(spec)
             if reason is None:
                 log.info("using %s (built by another process meanwhile)", spec.path)
                 return CachedEngine(spec.path, sidecar or {}, built=False)
+            if skip_failed and (failed := read_failure(spec)) is not None:
+                raise KnownBuildFailure(spec, failed)
             if reason != "not built yet":
                 log.warning("rebuilding %s: %s", spec.path, reason)
             else:
                 log.info("building %s", spec.path)
             t0 = time.perf_counter()
-            with atomic_path(spec.path, suffix=spec.suffix) as tmp:
-                extra = build(tmp) or {}
-                if not tmp.is_file() or tmp.stat().st_size == 0:
-                    raise OutputError(spec.path, "the build wrote no engine",
-                                      "see the log above for the builder's error")
-                digest, size = file_sha256(tmp), tmp.stat().st_size
+            try:
+                with atomic_path(spec.path, suffix=spec.suffix) as tmp:
+                    extra = build(tmp) or {}
+                    if not tmp.is_file() or tmp.stat().st_size == 0:
+                        raise OutputError(spec.path, "the build wrote no engine",
+                                          "see the log above for the builder's error")
+                    digest, size = file_sha256(tmp), tmp.stat().st_size
+            except Exception as e:  # noqa: BLE001 - remembered, then raised again
+                rec = record_failure(spec, e)
+                log.warning("building %s failed (%s); recorded in %s", spec.path.name,
+                            rec["reason"], spec.failure.name)
+                if isinstance(e, RtmotionError):
+                    raise
+                raise EngineBuildError(f"building {spec.path.name} failed: {rec['reason']}") from e
             seconds = time.perf_counter() - t0
             record = {
                 "format": SIDECAR_FORMAT,
@@ -212,6 +297,7 @@ class EngineCache:
             }
             with atomic_path(spec.sidecar, suffix=".json") as tmp:
                 tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            spec.failure.unlink(missing_ok=True)
             log.info("built %s in %.1f s", spec.path, seconds)
             return CachedEngine(spec.path, record, built=True,
                                 reason=reason if reason != "not built yet" else "")

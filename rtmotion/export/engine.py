@@ -20,10 +20,20 @@ Backends and what is built (W x H = the subject's resolution, batch 1 by default
                   on CUDA)                                       (+ parity)
     tensorrt      fp16 | fp32 | int8 tensorrt-<p>-<gpu>-...plan  the fp32 / fp16 / Q/DQ graph
 
+Every compiled engine is checked before the cache keeps it: its outputs are finite and within
+tolerance of torch eager fp32 on recorded (or random) inputs (fp32: ENGINE_ATOL["fp32"], with
+TF32 off during the check; fp16/bf16: ENGINE_ATOL["fp16"]; INT8: SSIM of its frames >=
+INT8_MIN_SSIM), and its median latency on this machine is measured into the sidecar. A build or
+check that fails is remembered by the cache (`rtmotion.export.cache`: reason and machine), so
+`auto` does not pay for it again on every start.
+
 `auto` backend:
-    CUDA: the first that builds of TensorRT (when it imports), AOTInductor CUDA (loaded once in
-          a child process first, see `aoti.probe_in_subprocess`), torch CUDA (fp16). Not
-          measured here (no GPU machine was lent to this work): the order is the usual one.
+    CUDA: the first that builds of TensorRT, AOTInductor CUDA (loaded once in a child process
+          first, see `aoti.probe_in_subprocess`), torch CUDA (fp16). TensorRT only once an
+          engine of it passed its checks on this machine for this subject (built with
+          `rtmotion build SUBJECT --backend tensorrt`): the TensorRT path has never run on a GPU
+          yet, and a failing first build costs minutes. Not measured here (no GPU machine was
+          lent to this work): the order is the usual one.
     CPU:  every compiled candidate is built (once, cached): AOTInductor (when a C++ compiler is
           here), ONNX Runtime INT8 (when a calibration set exists; used only when its SSIM
           against fp32 is >= INT8_MIN_SSIM), ONNX Runtime fp32; each build measures its median
@@ -45,7 +55,7 @@ from typing import Any
 
 import torch
 
-from rtmotion.devices import resolve_device
+from rtmotion.devices import resolve_device, strict_fp32
 from rtmotion.errors import InputError, RtmotionError
 from rtmotion.export.aoti import (
     MissingCompilerError,
@@ -53,7 +63,13 @@ from rtmotion.export.aoti import (
     find_cxx,
     probe_in_subprocess,
 )
-from rtmotion.export.cache import CachedEngine, EngineCache, EngineSpec
+from rtmotion.export.cache import (
+    CachedEngine,
+    EngineBuildError,
+    EngineCache,
+    EngineSpec,
+    read_sidecar,
+)
 from rtmotion.export.calibration import (
     DEFAULT_CALIBRATION_DIR,
     CalibrationSet,
@@ -61,7 +77,15 @@ from rtmotion.export.calibration import (
     load_calibration,
     split,
 )
-from rtmotion.export.int8 import INT8_MIN_SSIM, int8_quality, quantize_int8
+from rtmotion.export.int8 import (
+    INT8_MIN_SSIM,
+    TENSORRT_DQ_INPUT_TYPES,
+    dequantize_input_types,
+    int8_quality,
+    quantize_int8,
+    ssim_uint8,
+    to_uint8,
+)
 from rtmotion.export.machine import device_tag, generator_digest, machine_fingerprint
 from rtmotion.export.onnx_export import (
     OPSET,
@@ -95,6 +119,9 @@ AOTI_ATOL = 1e-3
 #: 128x128 and 6e-4 at 256x256 (ONNX Runtime's instance norm and conv kernels accumulate
 #: differently); 2e-3 is a quarter of one 8-bit grey level (1 / 127.5 in [-1, 1] units).
 ONNX_ATOL = 2e-3
+#: largest |compiled engine - torch eager fp32| accepted before an AOTInductor or TensorRT engine
+#: is cached, by the precision it computes in (INT8 is held to INT8_MIN_SSIM instead)
+ENGINE_ATOL = {"fp32": AOTI_ATOL, "fp16": 5e-2, "bf16": 5e-2}
 
 _BACKEND_PRECISIONS = {
     "torch": ("fp32", "fp16", "bf16"),
@@ -159,6 +186,12 @@ class EngineBuilder:
         self.folder = cache.subject_dir(name, self.digest)
         self.input_names = input_names(self.config)
         self.shapes = {k: list(v) for k, v in input_shapes(self.config, self.batch).items()}
+        #: raise KnownBuildFailure for builds that failed on this machine before instead of
+        #: trying again (`--backend auto` sets it; an explicit backend tries again)
+        self.skip_failed = False
+
+    def _ensure(self, spec: EngineSpec, build: Any) -> CachedEngine:
+        return self.cache.ensure(spec, build, skip_failed=self.skip_failed)
 
     # ---- shared pieces -----------------------------------------------------------------------
     @property
@@ -216,7 +249,7 @@ class EngineBuilder:
                     "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
                                                          threads=self.threads))}
 
-        return self.cache.ensure(spec, build)
+        return self._ensure(spec, build)
 
     def onnxruntime_int8(self, flavour: str = "onnxruntime") -> CachedEngine:
         """The INT8 Q/DQ graph, with its quality against fp32 on held-out recorded frames."""
@@ -242,7 +275,7 @@ class EngineBuilder:
                                                          precision="int8", threads=self.threads)),
                     "calibration_source": cal.info.get("poses")}
 
-        return self.cache.ensure(spec, build)
+        return self._ensure(spec, build)
 
     def aoti(self, precision: str) -> CachedEngine:
         """The AOTInductor package for this device, checked against torch eager."""
@@ -253,18 +286,18 @@ class EngineBuilder:
                                             backend_version=torch.__version__))
 
         def build(tmp: Path) -> dict[str, Any]:
-            build_aoti(self.generator, tmp, self.device, precision, self.batch)
+            with strict_fp32():  # Inductor reads the TF32 switches when it generates code
+                build_aoti(self.generator, tmp, self.device, precision, self.batch)
             if self.device.type == "cuda":  # see probe_in_subprocess: a crash must not be ours
                 probe_in_subprocess(tmp, self.device, list(self.shapes.values()), precision)
             def runner() -> GeneratorRunner:
                 return get_backend("aoti", tmp, self.device, precision=precision,
                                    input_names=self.input_names, threads=self.threads)
 
-            diff = self._runner_parity(runner(), AOTI_ATOL if precision == "fp32" else 5e-2)
-            return {"parity": {"reference": "torch eager fp32", "max_abs_diff": diff},
+            return {"parity": self.check_runner(runner(), precision),
                     "latency": self._latency(runner())}
 
-        return self.cache.ensure(spec, build)
+        return self._ensure(spec, build)
 
     def tensorrt(self, precision: str) -> CachedEngine:
         """The TensorRT engine for this GPU (built from the fp32, fp16 or Q/DQ graph)."""
@@ -279,6 +312,12 @@ class EngineBuilder:
 
         def build(tmp: Path) -> dict[str, Any]:
             graph = source.path
+            if precision == "int8":  # fail here, on the CPU, not in TensorRT's parser
+                refused = {n: t for n, t in dequantize_input_types(graph).items()
+                           if t not in TENSORRT_DQ_INPUT_TYPES}
+                if refused:
+                    raise EngineBuildError(f"{graph.name}: TensorRT accepts no {sorted(set(refused.values()))} "
+                                           f"DequantizeLinear input ({len(refused)} nodes)")
             strongly_typed = hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
             if precision == "fp16" and strongly_typed:
                 graph = to_fp16_graph(source.path, tmp.with_suffix(".fp16.onnx"))
@@ -287,9 +326,28 @@ class EngineBuilder:
             finally:
                 if graph != source.path:
                     graph.unlink(missing_ok=True)
-            return extra
 
-        return self.cache.ensure(spec, build)
+            def runner() -> GeneratorRunner:
+                return get_backend("tensorrt", tmp, self.device, precision=precision)
+
+            return {**extra, "parity": self.check_runner(runner(), precision),
+                    "latency": self._latency(runner())}
+
+        return self._ensure(spec, build)
+
+    def verified_before(self, backend: str, precision: str) -> bool:
+        """True when this subject has a `backend` engine of `precision` in the cache that was
+        built and checked (parity and latency) on this machine with the library installed now:
+        what `auto` needs before it tries TensorRT. Reads the sidecar only (no build)."""
+        if backend != "tensorrt" or self.device.type != "cuda":
+            return False
+        side = read_sidecar(self.folder / f"tensorrt-{precision}-{device_tag(self.device)}-{self._size}.json")
+        if not side or not side.get("parity") or not side.get("latency"):
+            return False
+        key = side.get("key") or {}
+        return (key.get("machine") == machine_fingerprint(self.device)
+                and key.get("backend_version") == tensorrt_version()
+                and key.get("subject_digest") == self.digest)
 
     def _latency(self, runner: GeneratorRunner, warmup: int = 5, calls: int = 40) -> dict[str, Any]:
         """Median ms per call of a freshly built engine on this machine (recorded or random
@@ -310,29 +368,50 @@ class EngineBuilder:
         return {"p50_ms": round(ms["p50_ms"], 3), "calls": calls, "threads": self.threads,
                 "inputs": kind}
 
-    def _runner_parity(self, runner: GeneratorRunner, atol: float) -> float:
-        """Largest |runner - torch eager| over a few recorded (or random) inputs."""
-        inputs, _ = self._parity_inputs()
+    def check_runner(self, runner: GeneratorRunner, precision: str) -> dict[str, Any]:
+        """Check a freshly built engine against torch eager fp32 on the CPU, over a few recorded
+        (or random) inputs, before the cache keeps it: every output finite (an fp16 engine can
+        overflow to NaN: black frames), |engine - torch| <= ENGINE_ATOL[precision] (fp32, fp16,
+        bf16), or for INT8 the mean SSIM of its frames >= INT8_MIN_SSIM. On CUDA the engine runs
+        with TF32 off (`strict_fp32`): "fp32" checked as fp32.
+
+        Returns the sidecar's "parity" fields. Raises ParityError when a check fails."""
+        inputs, kind = self._parity_inputs()
         ref = get_backend("torch", self.generator, "cpu")
-        feeds_list = []
         if inputs is not None:
             n = min(4, len(next(iter(inputs.values()))))
             feeds_list = [{k: torch.from_numpy(v[i : i + 1]) for k, v in inputs.items()}
                           for i in range(n)]
         else:
             feeds_list = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
-        diff = 0.0
-        with ref, runner:
+        diff, ssims = 0.0, []
+        with strict_fp32(), ref, runner:
             for feeds in feeds_list:
                 args = [feeds[k] for k in self.input_names]
                 want = ref(*args)
-                got = runner(*(a.to(runner.device) for a in args))
-                diff = max(diff, *(float((g.float().cpu() - w).abs().max())
-                                   for g, w in zip(got, want, strict=True)))
-        if not diff <= atol:
-            raise ParityError(f"{runner.name} engine differs from torch by {diff:.3g} > {atol:.3g}")
-        log.info("%s parity with torch: max abs diff %.3g", runner.name, diff)
-        return diff
+                got = [g.float().cpu() for g in runner(*(a.to(runner.device) for a in args))]
+                for name, g in zip(("frame", "gate"), got, strict=True):
+                    if not bool(torch.isfinite(g).all()):
+                        raise ParityError(f"{runner.name} {precision} engine gives non-finite "
+                                          f"values (NaN/inf) in its {name}: not kept")
+                diff = max(diff, *(float((g - w).abs().max()) for g, w in zip(got, want, strict=True)))
+                if precision == "int8":
+                    ssims.append(ssim_uint8(to_uint8(want[0].numpy())[0], to_uint8(got[0].numpy())[0]))
+        out: dict[str, Any] = {"reference": "torch eager fp32", "inputs": kind,
+                               "max_abs_diff": diff, "tf32": False}
+        if precision == "int8":
+            out.update(ssim_vs_fp32=round(float(sum(ssims) / len(ssims)), 5), bound=INT8_MIN_SSIM)
+            if not out["ssim_vs_fp32"] >= INT8_MIN_SSIM:
+                raise ParityError(f"{runner.name} int8 engine: SSIM vs torch fp32 "
+                                  f"{out['ssim_vs_fp32']:.4f} < {INT8_MIN_SSIM}")
+        else:
+            atol = ENGINE_ATOL[precision]
+            out["atol"] = atol
+            if not diff <= atol:
+                raise ParityError(f"{runner.name} {precision} engine differs from torch by "
+                                  f"{diff:.3g} > {atol:.3g}")
+        log.info("%s %s parity with torch: max abs diff %.3g", runner.name, precision, diff)
+        return out
 
     # ---- runners -----------------------------------------------------------------------------
     def runner(self, backend: str, precision: str) -> tuple[GeneratorRunner, CachedEngine | None]:
@@ -387,8 +466,10 @@ def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilde
     out: list[tuple[str, str, str]] = []
     if device.type == "cuda":
         p = "fp16" if precision == "auto" else precision
-        if available("tensorrt") and p in _BACKEND_PRECISIONS["tensorrt"]:
-            out.append(("tensorrt", p, "TensorRT is the fastest on NVIDIA GPUs"))
+        if (available("tensorrt") and p in _BACKEND_PRECISIONS["tensorrt"]
+                and builder.verified_before("tensorrt", p)):
+            out.append(("tensorrt", p, "TensorRT is the fastest on NVIDIA GPUs (its engine "
+                        "passed its checks here before)"))
         if p in _BACKEND_PRECISIONS["aoti"] and find_cxx() is not None:
             out.append(("aoti", p, "AOTInductor CUDA (no TensorRT here)"))
         if p in _BACKEND_PRECISIONS["torch"]:
@@ -423,6 +504,7 @@ def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
     builder = EngineBuilder(generator, name, dev, EngineCache(engine_dir),
                             Path(calibration_dir) if calibration_dir is not None else None,
                             calibration, threads, batch)
+    builder.skip_failed = auto_backend
     if not auto_backend:
         p = _explicit_precision(key, precision, dev)
         runner, entry = builder.runner(key, p)
@@ -434,6 +516,9 @@ def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
     if dev.type == "cpu":
         return _fastest_on_cpu(builder, candidates, precision)
     skipped: list[str] = []
+    if available("tensorrt") and not any(c[0] == "tensorrt" for c in candidates):
+        skipped.append("tensorrt: not tried by auto until one of its engines passed its checks "
+                       f"on this machine (`rtmotion build {name} --backend tensorrt`)")
     for name_, p, why in candidates:
         try:
             runner, entry = builder.runner(name_, p)

@@ -11,7 +11,12 @@ and the gate exact at its ends.
 Two flavours, because the two runtimes want different activation encodings:
 - "onnxruntime": unsigned 8-bit activations with a zero point (U8S8: the fast path of ONNX
   Runtime's x86 integer kernels);
-- "tensorrt": signed symmetric 8-bit activations (zero point 0: what TensorRT requires).
+- "tensorrt": signed symmetric 8-bit activations (zero point 0: what TensorRT requires), and
+  the biases left in float (`QuantizeBias: False`). ONNX Runtime's quantizer otherwise turns a
+  Conv's bias into an int32 initializer behind a DequantizeLinear, and TensorRT's ONNX parser
+  accepts DequantizeLinear only on 8-bit (and 4-bit / fp8) inputs, not int32 (onnx-tensorrt
+  issue #850): such a graph never builds. TensorRT fuses the float bias into the INT8 conv
+  itself. `dequantize_input_types` lists what a graph feeds its DequantizeLinear nodes.
 
 `int8_quality` compares the INT8 graph with the fp32 graph on held-out recorded inputs: SSIM of
 the output frames as uint8 images (the project's quality measure), plus the largest absolute
@@ -102,10 +107,37 @@ def quantize_int8(fp32_onnx: str | Path, out: str | Path, cal: CalibrationSet,
             weight_type=q.QuantType.QInt8,
             calibrate_method=q.CalibrationMethod.MinMax,
             calibration_providers=["CPUExecutionProvider"],
-            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                           # int32 bias DQ nodes: ONNX Runtime fuses them, TensorRT refuses them
+                           "QuantizeBias": not symmetric},
         )
     log.info("quantized %s -> %s (%s, %d calibration frames)", fp32_onnx, out, flavour, len(cal))
     return Path(out)
+
+
+#: the input types TensorRT's ONNX parser accepts on a DequantizeLinear (8-bit integers and, in
+#: newer releases, 4-bit and fp8): an int32 input (a quantized bias) makes the build fail.
+TENSORRT_DQ_INPUT_TYPES = frozenset({"INT8", "UINT8", "INT4", "UINT4", "FLOAT8E4M3FN"})
+
+
+def dequantize_input_types(qdq_onnx: str | Path) -> dict[str, str]:
+    """{DequantizeLinear node name: the element type of its quantized input} of a Q/DQ graph,
+    e.g. "INT8", or "INT32" for a quantized bias. The input is an initializer (weights, bias)
+    or the output of a QuantizeLinear (activations), whose type is its zero point's."""
+    graph = onnx.load(str(qdq_onnx), load_external_data=False).graph
+    types = {i.name: i.data_type for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear":  # no zero point: uint8 (the ONNX default)
+            zero = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            types[node.output[0]] = types.get(zero, onnx.TensorProto.UINT8) if zero else \
+                onnx.TensorProto.UINT8
+    out = {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear":
+            dtype = types.get(node.input[0])
+            out[node.name or node.output[0]] = (onnx.TensorProto.DataType.Name(dtype)
+                                                if dtype is not None else "UNKNOWN")
+    return out
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

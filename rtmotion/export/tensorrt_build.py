@@ -10,6 +10,8 @@ small, uses only features detected on the installed module (TensorRT 10 and 11 d
   and the FP16/INT8 builder flags; this path works on 10 and 11 alike);
 - without strong typing (older builders) the FP16 flag is set where `trt.BuilderFlag.FP16`
   still exists, and INT8 uses the explicit Q/DQ scales of the graph;
+- TF32 is TensorRT's default for float32 layers (`BuilderFlag.TF32`); an "fp32" engine clears
+  it, so fp32 means fp32 and its parity check against torch (1e-3) can hold;
 - `builder.build_serialized_network` (TensorRT >= 8) gives the plan bytes.
 """
 
@@ -25,6 +27,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from rtmotion.errors import InputError, RtmotionError
+from rtmotion.export.cache import EngineBuildError
 from rtmotion.runtime.tensorrt_backend import import_tensorrt
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,8 @@ log = logging.getLogger(__name__)
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
 
 
-class EngineBuildError(RtmotionError):
-    """TensorRT failed to parse the graph or to build the engine."""
+__all__ = ["EngineBuildError", "TRT_PRECISIONS", "build_tensorrt", "tensorrt_version",
+           "to_fp16_graph"]
 
 
 def tensorrt_version() -> str | None:
@@ -86,7 +89,7 @@ def build_tensorrt(onnx_path: str | Path, out: str | Path, precision: str,
     """Build a serialized engine at `out` from `onnx_path` (fp32 graph for fp32/fp16 with the
     builder flag, fp16 graph for strongly typed fp16, Q/DQ graph for int8).
 
-    Returns sidecar fields: {"tensorrt": version, "strongly_typed": bool}.
+    Returns sidecar fields: {"tensorrt": version, "strongly_typed": bool, "tf32": bool}.
     """
     trt = import_tensorrt()
     if precision not in TRT_PRECISIONS:
@@ -107,6 +110,10 @@ def build_tensorrt(onnx_path: str | Path, out: str | Path, precision: str,
     config = builder.create_builder_config()
     if hasattr(config, "set_memory_pool_limit"):
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+    tf32 = hasattr(trt.BuilderFlag, "TF32")
+    if precision == "fp32" and tf32:
+        config.clear_flag(trt.BuilderFlag.TF32)  # on by default: fp32 layers would run TF32
+        tf32 = False
     if not strongly_typed:
         if precision == "fp16" and hasattr(trt.BuilderFlag, "FP16"):
             config.set_flag(trt.BuilderFlag.FP16)
@@ -118,4 +125,4 @@ def build_tensorrt(onnx_path: str | Path, out: str | Path, precision: str,
         raise EngineBuildError(f"{onnx_path}: TensorRT failed to build a {precision} engine "
                                "(see the TensorRT log above)")
     Path(out).write_bytes(bytes(plan))
-    return {"tensorrt": str(trt.__version__), "strongly_typed": strongly_typed}
+    return {"tensorrt": str(trt.__version__), "strongly_typed": strongly_typed, "tf32": tf32}

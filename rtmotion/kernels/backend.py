@@ -113,7 +113,7 @@ def _run_cupy(fn, ref: Any, *args: Any) -> Any:
 
         cupy = import_cupy()
         ptr = torch.cuda.current_stream(ref.device).cuda_stream
-        with cupy.cuda.Device(ref.device.index or 0):
+        with cupy.cuda.Device(ref.device.index):  # a tensor's device has its index
             with warnings.catch_warnings():
                 # CuPy 14 deprecates ExternalStream for Stream.from_external; it still works
                 # (checked on CuPy 14.2 + torch 2.11 CUDA) and older CuPy has only this one.

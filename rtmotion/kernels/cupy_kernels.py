@@ -13,8 +13,10 @@ and the frame conversions take an ``out`` buffer): a caller uploads the paramete
 static device buffer and the launches, which neither allocate nor copy, are captured.
 `torch_stream` makes CuPy launch on a stream torch owns.
 
-CuPy is optional (extra ``gpu``): it is imported lazily, and a missing CuPy raises
-`MissingDependencyError`. Arrays are float32 CuPy arrays on the current device; the
+CuPy is optional (extra ``gpu-cuda12`` or ``gpu-cuda13``, matching torch's CUDA): it is imported
+lazily, and a missing CuPy raises `MissingDependencyError`. `cupy_available()` says yes only
+after NVRTC compiled and the GPU ran a tiny kernel: a CuPy built for another CUDA than the one
+here imports and counts devices fine, then fails at its first compile. Arrays are float32 CuPy arrays on the current device; the
 dispatcher in `rtmotion.kernels.backend` also accepts numpy arrays and CUDA torch tensors.
 """
 
@@ -40,7 +42,7 @@ from rtmotion.kernels.flow_numpy import (
 )
 from rtmotion.kernels.maps_numpy import PoseMapConfig, check_keypoints
 from rtmotion.kernels.segments import primitive_segments, segment_frame
-from rtmotion.lazy import require
+from rtmotion.lazy import GPU_EXTRAS, require
 from rtmotion.pose.skeleton import get_skeleton
 
 _SRC_DIR = Path(__file__).resolve().parent
@@ -49,17 +51,55 @@ MAX_BONES = 64  # pose_flow.cu keeps per-bone distances in a local array of this
 
 
 def import_cupy() -> Any:
-    """The cupy module, or MissingDependencyError naming the extra to install."""
-    return require("cupy", extra="gpu", purpose="the CuPy GPU kernels")
+    """The cupy module, or MissingDependencyError naming the extras to install."""
+    return require("cupy", extra=GPU_EXTRAS, purpose="the CuPy GPU kernels")
+
+
+_PROBE_SOURCE = r"""
+extern "C" __global__ void rtmotion_probe(float* x, const int n) {
+    const int i = blockDim.x * blockIdx.x + threadIdx.x;
+    if (i < n) x[i] = 2.0f * x[i] + 1.0f;
+}
+"""
+
+
+@functools.cache
+def cupy_status() -> tuple[bool, str]:
+    """(usable, why): whether the CuPy kernels can run here, checked once per process.
+
+    Usable means: CuPy imports, sees a CUDA device, NVRTC compiles a tiny kernel (the way the
+    real kernels are built: `cupy.RawModule`) and the GPU runs it with the right result. Any
+    failure gives (False, one line saying which step failed and what to do).
+    """
+    try:
+        cupy = import_cupy()
+    except Exception as e:  # noqa: BLE001 - a missing or broken CuPy: not usable
+        return False, str(e).splitlines()[0] if str(e) else type(e).__name__
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as e:  # noqa: BLE001 - no driver, no device
+        return False, f"CuPy sees no CUDA driver or device ({type(e).__name__}: {str(e)[:160]})"
+    if count < 1:
+        return False, "CuPy sees no CUDA device"
+    try:
+        x = cupy.arange(4, dtype=cupy.float32)
+        kernel = cupy.RawModule(code=_PROBE_SOURCE).get_function("rtmotion_probe")
+        kernel((1,), (32,), (x, np.int32(4)))
+        got = np.asarray(cupy.asnumpy(x))
+    except Exception as e:  # noqa: BLE001 - NVRTC missing or for another CUDA, a bad driver
+        return False, (f"CuPy {getattr(cupy, '__version__', '?')} cannot compile or run a kernel "
+                       f"here ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
+                       f"install the CuPy of torch's CUDA: pip install 'rtmotion[gpu-cuda12]' "
+                       f"or 'rtmotion[gpu-cuda13]', not both")
+    if not np.array_equal(got, np.array([1.0, 3.0, 5.0, 7.0], np.float32)):
+        return False, f"CuPy's test kernel computed {got.tolist()}, not [1, 3, 5, 7]"
+    return True, f"CuPy {getattr(cupy, '__version__', '?')}: {count} device(s), a test kernel compiled and ran"
 
 
 def cupy_available() -> bool:
-    """True if CuPy imports and sees at least one CUDA device."""
-    try:
-        cupy = import_cupy()
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no CuPy, no driver, no device: all mean "not available"
-        return False
+    """True if CuPy imports, sees a CUDA device, and compiles and runs a kernel there (see
+    `cupy_status` for the reason when not)."""
+    return cupy_status()[0]
 
 
 @functools.cache

@@ -1,5 +1,10 @@
 """Frame conversions at the model's edges in torch (any device): same definition as
-`rtmotion.kernels.frames_numpy` (read its docstring), tested bit for bit against it.
+`rtmotion.kernels.frames_numpy` (read its docstring), tested bit for bit against it on the CPU
+(`tests/kernels/test_frames.py`; the CUDA test of the same is written, not yet run on a GPU).
+
+On CUDA, torch divides by a Python (CPU) scalar as a multiply by its reciprocal, which is one
+float32 ulp off a true division for 111 of the 256 uint8 levels; `frames_to_float_torch`
+therefore divides by a 0-dim tensor on the frames' device there (a true division, as numpy's).
 
 Both functions take an optional preallocated ``out`` tensor, so a caller that keeps static
 buffers (the CUDA graph of `rtmotion.pipeline.cuda_synth`) writes into the same memory every
@@ -39,14 +44,20 @@ def frames_to_float_torch(frames: torch.Tensor, out: torch.Tensor | None = None)
     b, h, w, _ = f.shape
     dst = _out(out, (b, 3, h, w), torch.float32, f)
     dst.copy_(f.permute(0, 3, 1, 2))
-    return dst.div_(127.5).sub_(1.0)
+    # a device tensor, not a CPU scalar: CUDA's scalar division is a reciprocal multiply (module
+    # docstring); torch.full is a fill kernel, so this stays capturable in a CUDA graph
+    scale = 127.5 if dst.device.type == "cpu" else torch.full((), 127.5, dtype=torch.float32,
+                                                               device=dst.device)
+    return dst.div_(scale).sub_(1.0)
 
 
 def float_to_frames_torch(images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """float (B, 3, H, W) or (3, H, W) in [-1, 1] -> uint8 RGB (B, H, W, 3), rounded, clamped.
 
-    Bit for bit `rtmotion.pipeline.synthesize.to_uint8_image` (float32 arithmetic, round half
-    to even), but kept on the input's device. A NaN becomes 0.
+    The same float32 arithmetic as `rtmotion.pipeline.synthesize.to_uint8_image` (an add, a
+    multiply, round half to even: each a separate IEEE-rounded elementwise op on any device;
+    bit for bit on the CPU, tested; on CUDA the test is written and has not run on a GPU yet),
+    kept on the input's device. A NaN becomes 0.
 
     Args:
         images: floating tensor, any device.

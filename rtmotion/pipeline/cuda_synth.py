@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from rtmotion.kernels.cupy_kernels import (
-    cupy_available,
+    cupy_status,
     float_to_frames_cupy,
     import_cupy,
     launch_pose_flow,
@@ -70,15 +70,23 @@ MODES = ("pose-only", "warped")
 def choose_kernels(device: torch.device, kernels: str = "auto") -> str:
     """"torch" or "cupy" for `kernels` on `device` ("auto": CuPy on CUDA when it works).
 
-    Raises ValueError for an unknown name or "cupy" where CuPy cannot run."""
+    "auto" takes CuPy only when `cupy_status` compiled and ran a test kernel here, so a CuPy
+    built for another CUDA falls back to the torch kernels (logged) instead of crashing at the
+    first frame. Raises ValueError for an unknown name or "cupy" where CuPy cannot run."""
     if kernels not in KERNELS:
         raise ValueError(f"unknown kernels {kernels!r} (choose {', '.join(KERNELS)})")
-    cuda_ok = device.type == "cuda" and cupy_available()
-    if kernels == "cupy" and not cuda_ok:
-        raise ValueError("kernels='cupy' needs a CUDA device and CuPy (pip install 'rtmotion[gpu]')")
-    if kernels == "auto":
-        return "cupy" if cuda_ok else "torch"
-    return kernels
+    if device.type != "cuda":
+        if kernels == "cupy":
+            raise ValueError(f"kernels='cupy' (the CuPy kernels) needs a CUDA device, not {device}")
+        return "torch"
+    if kernels == "torch":
+        return "torch"
+    ok, why = cupy_status()
+    if kernels == "cupy" and not ok:
+        raise ValueError(f"kernels='cupy' cannot run here: {why}")
+    if not ok:
+        log.info("CuPy kernels not used: %s; using the torch kernels", why)
+    return "cupy" if ok else "torch"
 
 
 class CudaFrameSynthesizer(FrameSynthesizer):

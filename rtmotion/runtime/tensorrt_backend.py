@@ -8,8 +8,13 @@ API that TensorRT 10 and 11 share (features are detected, not versions):
 - `engine.num_io_tensors` / `get_tensor_name` / `get_tensor_mode` / `get_tensor_dtype` /
   `get_tensor_shape` to discover the bindings by name (the graph's INPUT_NAMES / OUTPUT_NAMES);
 - `context.set_tensor_address(name, ptr)` to bind torch CUDA tensors (no host copies);
-- `context.execute_async_v3(stream)` on torch's current CUDA stream, so the engine is ordered
-  with the torch work before and after it (flow, warp, blend) without a synchronize.
+- `context.execute_async_v3(stream)` on torch's current CUDA stream when the caller runs on a
+  stream of its own (the CUDA synthesizer), so the engine is ordered with the torch work before
+  and after it without a synchronize. On the legacy default stream (a plain call, a benchmark)
+  TensorRT adds a `cudaStreamSynchronize` around every enqueue ("Using default stream in
+  enqueueV3() may lead to performance issues"), so the runner then enqueues on a stream it owns,
+  ordered after the default stream's work and before what the caller queues next (events, no
+  host wait).
 
 Engines are built by `rtmotion.export.tensorrt_build` from the ONNX graph: fp16 from a
 strongly typed fp16 graph or the FP16 builder flag where it still exists (TensorRT 10),
@@ -45,6 +50,22 @@ def torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
                      "rebuild the engine with `rtmotion build --clean`")
 
 
+def check_engine_io(inputs: set[str] | list[str], outputs: set[str] | list[str]) -> str | None:
+    """Why an engine with these input / output tensor names is not an rtmotion generator
+    engine (None: it is). Every output the runner returns (OUTPUT_NAMES: "frame", "gate") must
+    be there, the inputs must be a subset of INPUT_NAMES and include "pose_maps"."""
+    ins, outs = set(inputs), set(outputs)
+    missing = [n for n in OUTPUT_NAMES if n not in outs]
+    if missing:
+        return f"outputs {sorted(outs)} lack {', '.join(missing)}"
+    unknown = sorted(ins - set(INPUT_NAMES))
+    if unknown:
+        return f"inputs {sorted(ins)} include unknown {', '.join(unknown)}"
+    if "pose_maps" not in ins:
+        return f"inputs {sorted(ins)} lack pose_maps"
+    return None
+
+
 class TensorRTRunner(GeneratorRunner):
     """Runs a TensorRT engine built for this GPU.
 
@@ -72,6 +93,7 @@ class TensorRTRunner(GeneratorRunner):
         self._context: Any = None
         self._inputs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
         self._outputs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+        self._stream: Any = None
 
     @property
     def input_names(self) -> list[str]:
@@ -99,14 +121,17 @@ class TensorRTRunner(GeneratorRunner):
             dtype = torch_dtype(trt, engine.get_tensor_dtype(name))
             is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             (ins if is_input else outs)[name] = (shape, dtype)
-        if set(outs) < set(OUTPUT_NAMES) or not set(ins) <= set(INPUT_NAMES) or "pose_maps" not in ins:
-            raise InputError(self.path, f"not an rtmotion generator engine (inputs {sorted(ins)}, "
-                             f"outputs {sorted(outs)})", "rebuild it with `rtmotion build --clean`")
+        why = check_engine_io(ins, outs)
+        if why is not None:
+            raise InputError(self.path, f"not an rtmotion generator engine ({why})",
+                             "rebuild it with `rtmotion build --clean`")
         self._inputs, self._outputs = ins, outs
+        self._stream = torch.cuda.Stream(self.device)
 
     def _close(self) -> None:
         self._context = None
         self._engine = None
+        self._stream = None
 
     def _run_torch(self, feeds: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         ctx = self._context
@@ -123,9 +148,18 @@ class TensorRTRunner(GeneratorRunner):
         for name, (shape, dtype) in self._outputs.items():
             out[name] = torch.empty(shape, dtype=dtype, device=self.device)
             ctx.set_tensor_address(name, out[name].data_ptr())
-        stream = torch.cuda.current_stream(self.device)
+        caller = torch.cuda.current_stream(self.device)
+        # the legacy default stream (handle 0): TensorRT would synchronize around the enqueue
+        own = caller.cuda_stream == 0 and self._stream is not None
+        stream = self._stream if own else caller
+        if own:
+            stream.wait_stream(caller)  # inputs written on the default stream first
         if not ctx.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"TensorRT engine {self.path} failed to run")
+        if own:
+            caller.wait_stream(stream)  # the caller's next work waits for the engine
+            for t in (*keep, *out.values()):
+                t.record_stream(stream)  # not reused before the engine is done with them
         del keep
         return out["frame"].float(), out["gate"].float()
 

@@ -15,7 +15,7 @@ import pytest
 
 from rtmotion.errors import OutputError
 from rtmotion.export import open_engine
-from rtmotion.export.cache import EngineCache, EngineSpec
+from rtmotion.export.cache import EngineBuildError, EngineCache, EngineSpec, record_failure
 from rtmotion.export.machine import file_sha256
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,15 +105,66 @@ def test_build_clean_removes_and_rebuilds(tiny_subject, tmp_path, capsys) -> Non
     assert "built now" in capsys.readouterr().out
 
 
-def test_failed_build_leaves_nothing(tmp_path) -> None:
+def test_failed_build_leaves_nothing_but_its_failure_record(tmp_path) -> None:
     spec = EngineSpec(tmp_path, "x-fp32", ".onnx", {"backend": "x"})
 
     def fails(tmp: Path) -> None:
         tmp.write_bytes(b"half")
         raise RuntimeError("compiler crashed")
 
-    with pytest.raises(RuntimeError, match="compiler crashed"):
+    with pytest.raises(EngineBuildError, match="compiler crashed") as info:
         EngineCache(tmp_path).ensure(spec, fails)
+    assert isinstance(info.value.__cause__, RuntimeError)
     with pytest.raises(OutputError, match="wrote no engine"):
         EngineCache(tmp_path).ensure(spec, lambda tmp: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x-fp32.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x-fp32.failed.json", "x-fp32.lock"]
+
+
+def test_a_failed_build_is_remembered_until_clean_or_another_version(tmp_path, monkeypatch) -> None:
+    from rtmotion.export import cache as cache_mod
+
+    cache = EngineCache(tmp_path)
+    folder = cache.subject_dir("s", "0123456789abcdef")
+    key = {"backend": "aoti", "machine": {"host": "h1", "gpu": "NVIDIA H200", "torch": "2.11"}}
+    spec = EngineSpec(folder, "aoti-fp16-cuda-sm90-b1-32x32", ".pt2", key)
+    calls = []
+
+    def crashes(tmp: Path) -> None:
+        calls.append(1)
+        raise cache_mod.EngineBuildError("the package ended the process that loaded it (exit -11)")
+
+    with pytest.raises(cache_mod.EngineBuildError):
+        cache.ensure(spec, crashes, skip_failed=True)
+    record = json.loads(spec.failure.read_text())
+    assert record["reason"].startswith("EngineBuildError: the package ended the process")
+    assert record["machine"] == "h1: NVIDIA H200, torch 2.11" and record["key"] == key
+    # auto (skip_failed) does not build again: one line naming the reason and the way out
+    with pytest.raises(cache_mod.KnownBuildFailure, match=r"failed to build on this machine before.*"
+                       r"exit -11.*--clean"):
+        cache.ensure(spec, crashes, skip_failed=True)
+    assert len(calls) == 1
+    # another machine (or torch, or subject): the record does not apply
+    other = EngineSpec(folder, spec.stem, spec.suffix, {**key, "machine": {**key["machine"], "host": "h2"}})
+    with pytest.raises(cache_mod.EngineBuildError):
+        cache.ensure(other, crashes, skip_failed=True)
+    assert len(calls) == 2
+    # another rtmotion version: tried again
+    monkeypatch.setattr(cache_mod, "__version__", "9.9.9")
+    with pytest.raises(cache_mod.EngineBuildError):
+        cache.ensure(spec, crashes, skip_failed=True)
+    assert len(calls) == 3
+    monkeypatch.undo()
+    # an explicit request tries again, and a success replaces the record
+    def works(tmp: Path) -> dict:
+        tmp.write_bytes(b"engine")
+        return {}
+
+    spec_now = EngineSpec(folder, spec.stem, spec.suffix, key)
+    record_failure(spec_now, RuntimeError("again"))
+    with pytest.raises(cache_mod.KnownBuildFailure):
+        cache.ensure(spec_now, works, skip_failed=True)
+    assert cache.ensure(spec_now, works).built and not spec_now.failure.exists()
+    # --clean removes the records with the engines
+    record_failure(spec_now, RuntimeError("later"))
+    assert cache.clean(folder) >= 2 and not spec_now.failure.exists()
+    assert cache.ensure(spec_now, works, skip_failed=True).built

@@ -99,3 +99,90 @@ def test_a_package_that_cannot_load_is_caught_in_a_child_process(tmp_path) -> No
     bad.write_bytes(b"not a package")
     with pytest.raises(AotiLoadError, match="bad.pt2: the AOTInductor cpu package failed"):
         probe_in_subprocess(bad, torch.device("cpu"), [[1, 25, 32, 32]])
+
+
+def test_auto_remembers_a_failed_build_and_skips_it(tiny_subject, tmp_path, monkeypatch) -> None:
+    """A compiled engine whose build fails is tried once by auto: the next start skips it at
+    once (no compile) and says why. The failure is made by replacing the AOTInductor compile
+    with one that raises as a crashing compiler does (a real crash cannot be made on demand)."""
+    from rtmotion.export import engine
+
+    monkeypatch.setenv("CXX", "/bin/true")  # find_cxx() finds "a compiler"
+    calls = []
+
+    def crashing_compile(*args, **kwargs) -> None:
+        calls.append(1)
+        raise RuntimeError("C++ compile error: internal compiler error: Segmentation fault")
+
+    monkeypatch.setattr(engine, "build_aoti", crashing_compile)
+    none = tmp_path / "none"
+    _, first = open_engine(tiny_subject, "auto", "auto", "cpu", tmp_path, calibration_dir=none)
+    assert (first.backend, len(calls)) == ("onnxruntime", 1)
+    assert "aoti/fp32" in first.reason and "Segmentation fault" in first.reason
+    record = json.loads(next(tmp_path.glob("*/aoti-fp32-cpu-*.failed.json")).read_text())
+    assert "Segmentation fault" in record["reason"] and record["key"]["machine"]["kind"] == "cpu"
+    _, second = open_engine(tiny_subject, "auto", "auto", "cpu", tmp_path, calibration_dir=none)
+    assert second.backend == "onnxruntime" and len(calls) == 1     # not compiled again
+    assert "failed to build on this machine before" in second.reason
+    # asked for explicitly, it is tried again (and fails again, one clear error)
+    with pytest.raises(engine.EngineBuildError, match="Segmentation fault"):
+        open_engine(tiny_subject, "aoti", "fp32", "cpu", tmp_path, calibration_dir=none)
+    assert len(calls) == 2
+
+
+def test_an_engine_that_makes_nan_is_not_kept(tiny_subject, tmp_path) -> None:
+    """The check every compiled engine passes before it is cached: a runner whose frames hold
+    NaN (what fp16 InstanceNorm overflow gives: black frames) is refused, even though NaN
+    compares as "no difference" in a plain max(). Real runners: torch on the subject's
+    generator with one weight set to NaN, and on the generator itself (which passes)."""
+    import copy
+
+    from rtmotion.export.cache import EngineCache
+    from rtmotion.export.engine import EngineBuilder
+    from rtmotion.export.onnx_export import ParityError
+    from rtmotion.runtime import get_backend
+
+    builder = EngineBuilder(tiny_subject.generator, "tiny", torch.device("cpu"), EngineCache(tmp_path))
+    ok = builder.check_runner(get_backend("torch", tiny_subject.generator, "cpu"), "fp32")
+    assert ok["max_abs_diff"] == 0.0 and ok["atol"] == 1e-3 and ok["tf32"] is False
+    broken = copy.deepcopy(tiny_subject.generator)
+    with torch.no_grad():
+        next(p for p in broken.parameters() if p.dim() == 4).view(-1)[0] = float("nan")
+    with pytest.raises(ParityError, match="non-finite"):
+        builder.check_runner(get_backend("torch", broken, "cpu"), "fp16")
+    noisy = copy.deepcopy(tiny_subject.generator)
+    with torch.no_grad():
+        next(p for p in noisy.parameters() if p.dim() == 4).add_(0.05)
+    with pytest.raises(ParityError, match="differs from torch"):
+        builder.check_runner(get_backend("torch", noisy, "cpu"), "fp32")
+
+
+def test_tensorrt_is_kept_out_of_auto_until_an_engine_passed_here(tiny_subject, tmp_path,
+                                                                   monkeypatch) -> None:
+    """On a CUDA machine with TensorRT, auto tries TensorRT only for a subject whose TensorRT
+    engine was built and checked on this machine (`rtmotion build --backend tensorrt`). The
+    GPU, its fingerprint and TensorRT are stand-ins here (none can exist on this machine)."""
+    from rtmotion.export import engine
+    from rtmotion.export.cache import EngineCache
+
+    gpu = {"host": "gpu-host", "kind": "cuda", "gpu": "NVIDIA H200", "compute_capability": "9.0"}
+    monkeypatch.setattr(engine, "available", lambda m: m == "tensorrt" or available(m))
+    monkeypatch.setattr(engine, "machine_fingerprint", lambda d: gpu)
+    monkeypatch.setattr(engine, "device_tag", lambda d: "cuda-sm90")
+    monkeypatch.setattr(engine, "tensorrt_version", lambda: "10.9")
+    builder = engine.EngineBuilder(tiny_subject.generator, "tiny", torch.device("cuda", 0),
+                                   EngineCache(tmp_path))
+    names = [c[0] for c in engine._auto_candidates("auto", torch.device("cuda", 0), builder)]
+    assert "tensorrt" not in names and names[-1] == "torch"
+    side = builder.folder / "tensorrt-fp16-cuda-sm90-b1-32x32.json"
+    side.parent.mkdir(parents=True)
+    record = {"key": {"machine": gpu, "backend_version": "10.9", "subject_digest": builder.digest},
+              "parity": {"max_abs_diff": 0.01}, "latency": {"p50_ms": 0.4}}
+    side.write_text(json.dumps(record))
+    cands = engine._auto_candidates("auto", torch.device("cuda", 0), builder)
+    assert cands[0][:2] == ("tensorrt", "fp16")
+    # built by another TensorRT, or never checked: out again
+    side.write_text(json.dumps({**record, "key": {**record["key"], "backend_version": "10.8"}}))
+    assert "tensorrt" not in [c[0] for c in engine._auto_candidates("auto", torch.device("cuda", 0), builder)]
+    side.write_text(json.dumps({k: v for k, v in record.items() if k != "parity"}))
+    assert not builder.verified_before("tensorrt", "fp16")

@@ -57,7 +57,7 @@ def test_flow_and_warp_dispatch() -> None:
 @pytest.mark.skipif(cupy_available(), reason="CuPy with a CUDA GPU is present: nothing is missing")
 def test_cupy_backend_without_cupy_is_a_clear_error() -> None:
     assert "cupy" not in available_backends()
-    with pytest.raises(MissingDependencyError, match=r"rtmotion\[gpu\]") if not _cupy_importable() \
+    with pytest.raises(MissingDependencyError, match=r"rtmotion\[gpu-cuda12\]. or .rtmotion\[gpu-cuda13\]") if not _cupy_importable() \
             else pytest.raises(Exception):
         pose_maps_batch(_poses(1, (32, 32)), PoseMapConfig(size=(32, 32)), backend="cupy")
 

@@ -15,7 +15,7 @@ from rtmotion.pose.skeleton import BODY25
 pytestmark = [
     pytest.mark.cupy,
     pytest.mark.gpu,
-    pytest.mark.skipif(not cupy_available(), reason="needs CuPy (pip install 'rtmotion[gpu]') and a CUDA GPU"),
+    pytest.mark.skipif(not cupy_available(), reason="needs CuPy (pip install 'rtmotion[gpu-cuda12]' or '[gpu-cuda13]') and a CUDA GPU"),
 ]
 
 

@@ -13,7 +13,7 @@ from rtmotion.kernels.frames_torch import float_to_frames_torch, frames_to_float
 from rtmotion.pipeline.synthesize import to_uint8_image
 
 needs_cupy = pytest.mark.skipif(not cupy_available(),
-                                reason="needs CuPy (pip install 'rtmotion[gpu]') and a CUDA GPU")
+                                reason="needs CuPy (pip install 'rtmotion[gpu-cuda12]' or '[gpu-cuda13]') and a CUDA GPU")
 
 
 def _images(seed: int = 0) -> np.ndarray:
@@ -127,3 +127,29 @@ def test_cuda_kernels_on_torch_stream_with_torch_tensors() -> None:
         float_to_frames_cupy(cupy.from_dlpack(x), out=cupy.from_dlpack(out))
     stream.synchronize()
     np.testing.assert_array_equal(out.cpu().numpy(), float_to_frames_numpy(x.cpu().numpy()))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch's CUDA ops)")
+def test_torch_conversions_on_cuda_match_numpy_bit_for_bit() -> None:
+    """The torch conversions on CUDA (not the CuPy kernels): every uint8 level in, and float
+    frames out, equal the numpy oracle. Division by a CPU scalar on CUDA is a reciprocal
+    multiply (1 ulp off for 111 of the 256 levels), which this catches."""
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
+    got = frames_to_float_torch(torch.from_numpy(levels).cuda()).cpu().numpy()
+    np.testing.assert_array_equal(got, frames_to_float_numpy(levels))
+    x = _images(3)
+    np.testing.assert_array_equal(float_to_frames_torch(torch.from_numpy(x).cuda()).cpu().numpy(),
+                                  float_to_frames_numpy(x))
+
+
+def test_reciprocal_multiply_is_not_a_division() -> None:
+    """Why frames_to_float_torch divides by a device tensor on CUDA: x * (1 / 127.5) differs
+    from x / 127.5 in float32 for many uint8 levels (numpy shows the arithmetic on the CPU)."""
+    x = np.arange(256, dtype=np.float32)
+    true_div = x / np.float32(127.5)
+    recip = x * (np.float32(1) / np.float32(127.5))
+    assert int((true_div != recip).sum()) > 100
+    levels = x.astype(np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
+    got = frames_to_float_torch(torch.from_numpy(levels)).numpy()[0, 0].ravel()
+    np.testing.assert_array_equal(got, true_div - np.float32(1))  # the CPU: a true division

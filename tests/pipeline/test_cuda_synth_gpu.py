@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.cupy,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs torch with a CUDA GPU"),
-    pytest.mark.skipif(not cupy_available(), reason="needs CuPy (pip install 'rtmotion[gpu]') and a CUDA GPU"),
+    pytest.mark.skipif(not cupy_available(), reason="needs CuPy (pip install 'rtmotion[gpu-cuda12]' or '[gpu-cuda13]') and a CUDA GPU"),
 ]
 
 

@@ -63,6 +63,23 @@ def test_tensorrt_runner_refuses_the_cpu(graph) -> None:
         get_backend("trt", graph[0], "cpu")
 
 
+def test_engine_io_check_names_what_is_missing() -> None:
+    """The runner's check of an engine's tensor names (no TensorRT needed): every output it
+    returns must exist; a misnamed engine is refused at open, not with KeyError 'frame' later."""
+    from rtmotion.runtime.tensorrt_backend import check_engine_io
+
+    ins = ["pose_maps", "warped_prev", "prev_mask"]
+    assert check_engine_io(ins, ["frame", "gate"]) is None
+    assert check_engine_io(["pose_maps"], ["frame", "gate", "extra"]) is None
+    # outputs that are not a proper subset of the expected ones, yet lack them (the old `<` let
+    # these through)
+    assert "lack frame, gate" in check_engine_io(ins, ["output0", "output1"])
+    assert "lack gate" in check_engine_io(ins, ["frame", "mask"])
+    assert "lack frame" in check_engine_io(ins, ["gate"])
+    assert "unknown image" in check_engine_io(["pose_maps", "image"], ["frame", "gate"])
+    assert "lack pose_maps" in check_engine_io(["warped_prev"], ["frame", "gate"])
+
+
 class _FakeTRT(types.SimpleNamespace):
     """Just enough of the tensorrt module for `build_tensorrt` to choose its flags (a fake:
     no TensorRT can be installed here). `strongly_typed` selects 10/11-style (the flag exists)
@@ -73,11 +90,15 @@ class _FakeTRT(types.SimpleNamespace):
         flags = {"EXPLICIT_BATCH": 0}
         if strongly_typed:
             flags["STRONGLY_TYPED"] = 5
-        builder_flags = {} if strongly_typed else {"FP16": "FP16", "INT8": "INT8"}
+        builder_flags = {"TF32": "TF32"} if strongly_typed else {"FP16": "FP16", "INT8": "INT8",
+                                                                   "TF32": "TF32"}
 
         class Config:
             def set_flag(self, f):
                 calls.append(("flag", f))
+
+            def clear_flag(self, f):
+                calls.append(("clear", f))
 
         class Network:
             pass
@@ -129,6 +150,10 @@ def test_builder_detects_features_not_versions(graph, tmp_path, monkeypatch,
         assert network_flags == 1 << 5 and not [c for c in fake.calls if c[0] == "flag"]
     else:
         assert ("flag", "FP16") in fake.calls
+    assert ("clear", "TF32") not in fake.calls and info["tf32"] is True
+    # fp32 means fp32: TensorRT's default TF32 is cleared
+    fp32 = tensorrt_build.build_tensorrt(graph[1], out, "fp32", torch.device("cpu"))
+    assert ("clear", "TF32") in fake.calls and fp32["tf32"] is False
 
 
 @needs_trt

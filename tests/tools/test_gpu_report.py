@@ -42,7 +42,8 @@ def _write_fakes(folder: Path) -> tuple[Path, Path, Path]:
                        _cell(512, "torch", 4.9, 160.25, 33.0), _cell(512, "aoti", 0.8, None, None,
                                                                        error="AOTInductor load failed")]}
     train = {"batch_size": 8, "resolution": 256,
-             "runs": [{"steps": 40, "seconds": 30.0, "ok": True}, {"steps": 240, "seconds": 50.0, "ok": True}]}
+             "runs": [{"steps": 40, "seconds": 30.0, "ok": True, "cache": "/tmp/t/cache_40"},
+                      {"steps": 240, "seconds": 50.0, "ok": True, "cache": "/tmp/t/cache_240"}]}
     paths = folder / "raw.json", folder / "bench.json", folder / "train.json"
     for p, d in zip(paths, (measure, bench, train)):
         p.write_text(json.dumps(d))
@@ -85,6 +86,17 @@ def test_train_rate_needs_two_good_runs(gpu_report) -> None:
     assert gpu_report.train_rate(failed) is None
     assert gpu_report.train_rate({"runs": [{"steps": 240, "seconds": 80.0},
                                            {"steps": 40, "seconds": 40.0}]}) == 5.0
+
+
+def test_train_rate_refuses_runs_that_shared_a_dataset_cache(gpu_report) -> None:
+    """The second of two runs on one cache skips building it, so the difference of the two
+    times is short by that build and the rate inflated: no number rather than a wrong one."""
+    shared = {"runs": [{"steps": 40, "seconds": 30.0, "cache": "/tmp/w/cache"},
+                       {"steps": 240, "seconds": 35.0, "cache": "/tmp/w/cache"}]}
+    assert gpu_report.train_rate(shared) is None
+    own = {"runs": [{"steps": 40, "seconds": 30.0, "cache": "/tmp/w/cache_40"},
+                    {"steps": 240, "seconds": 50.0, "cache": "/tmp/w/cache_240"}]}
+    assert gpu_report.train_rate(own) == 10.0
 
 
 def test_timing_subject_used_on_the_gpu_loads_and_runs_on_cpu(gpu_report, tmp_path) -> None:

@@ -40,10 +40,10 @@ def _import_mediapipe() -> Any:
     try:
         import mediapipe as mp
     except ImportError as e:
-        raise MissingDependencyError("mediapipe", "core", "pose extraction (--extractor mediapipe)") from e
+        raise MissingDependencyError("mediapipe", "pose", "pose extraction (--extractor mediapipe)") from e
     if not hasattr(mp, "solutions") or not hasattr(mp.solutions, "pose"):
         raise MissingDependencyError(
-            "mediapipe==0.10.21 (with mp.solutions.pose)", "core",
+            "mediapipe==0.10.21 (with mp.solutions.pose)", "pose",
             "pose extraction (this mediapipe has no legacy pose solution)")
     return mp
 
@@ -127,7 +127,7 @@ class MediaPipeExtractor(PoseExtractor):
             # site-packages when online).
             if self.model_complexity == 1:
                 raise MissingDependencyError(
-                    "mediapipe==0.10.21 (whose wheel carries pose_landmark_full.tflite)", "core",
+                    "mediapipe==0.10.21 (whose wheel carries pose_landmark_full.tflite)", "pose",
                     "pose extraction")
             raise InputError(
                 None,
