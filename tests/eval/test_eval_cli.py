@@ -91,6 +91,24 @@ def test_frames_without_person_are_generated_not_scored(tiny_subject) -> None:
     assert r["per_frame"]["step"] == ["pose-only", "pose-only", "warped"]
 
 
+def test_stride_drives_every_nth_frame(tiny_subject) -> None:
+    """--stride N: the generator sees frames 0, N, 2N... only (its previous output N frames old),
+    and only those are scored, each against its own real frame."""
+    subject = load_subject(tiny_subject.folder)
+    src = heldout_source(subject, max_frames=7)
+    items = list(src.items())
+    r = run_evaluation(subject, EvalSource("heldout", 7, lambda: iter(items)),
+                       EvalOptions(pose_metrics=False, stride=3))
+    assert r["frames"]["evaluated"] == 3 and r["frames"]["stride"] == 3
+    assert r["per_frame"]["index"] == [items[0].index, items[3].index, items[6].index]
+    # the same frames as a synthesizer fed those poses alone
+    gen = list(synthesize_sequence(subject, [items[i].driving for i in (0, 3, 6)]))
+    from rtmotion.eval.metrics import ssim_psnr
+
+    expect = [ssim_psnr(g, items[i].real)[0] for g, i in zip(gen, (0, 3, 6))]
+    assert r["per_frame"]["full_ssim"] == pytest.approx(expect, abs=1e-6)
+
+
 def test_transfer_against_synthetic_ground_truth(tiny_subject, tmp_path: Path, capsys) -> None:
     report = tmp_path / "t.json"
     rc, out, err = _eval(capsys, str(tiny_subject.folder), "--transfer-character", "bruno",

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
@@ -113,3 +114,33 @@ def test_clip_ends_need_every_pair_of_the_clip() -> None:
     assert clip_ends(pairs, 6).tolist() == []
     with pytest.raises(ValueError, match="at least 2"):
         clip_ends(pairs, 1)
+
+
+def test_gapped_clips_draw_gaps_and_stay_on_valid_frames(dancer_clip, tmp_path) -> None:
+    seq = dancer_clip.seq
+    crop = compute_crop_box(seq.keypoints, seq.size)
+    cache = build_cache(dancer_clip.video, seq, crop, (32, 32), tmp_path / "c", "gt", show_progress=False)
+    sp = make_split(cache.poses, min_pose_frames=10)
+    ends = clip_ends(sp.pairs, 3)
+    valid = np.zeros(len(cache.poses), bool)
+    valid[: sp.val_range[0]] = True
+    valid[5] = False  # a frame a gapped clip must never use
+    with pytest.raises(ValueError, match="valid frames"):
+        ClipDataset(cache.folder / "frames.npy", cache.poses, ends, 3, max_gap=4)
+    ds = ClipDataset(cache.folder / "frames.npy", cache.poses, ends, 3, max_gap=4, valid=valid)
+    torch.manual_seed(0)
+    seen_gaps = set()
+    for i in range(len(ds)):
+        item = ds[i]
+        idx = item["indices"].numpy()
+        t = int(item["index"])
+        assert idx[-1] == t and len(idx) == 3
+        gaps = np.diff(idx)
+        assert ((gaps >= 1) & (gaps <= 4)).all()
+        consecutive = (gaps == 1).all()
+        assert consecutive or valid[idx].all()          # a gapped clip only on valid frames
+        seen_gaps.update(gaps.tolist())
+        for j, f in enumerate(idx):                       # frames and poses are those frames
+            np.testing.assert_array_equal(item["frames"][j].permute(1, 2, 0).numpy(), cache.frames[f])
+            np.testing.assert_array_equal(item["keypoints"][j].numpy(), cache.poses[f])
+    assert seen_gaps == {1, 2, 3, 4}

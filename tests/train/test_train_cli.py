@@ -49,6 +49,13 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     assert info["validation"] == {"start": n - round(n * 0.1), "end": n}
     s = load_subject(trained)
     assert s.resolution == (64, 64) and s.stats.size == (64, 64)
+    # The appearance reference (default): keyframes of the training frames only, at the model's
+    # resolution, equal to the cached frames they were taken from.
+    assert s.generator_config.use_reference and info["keyframes"]["count"] == len(s.keyframes)
+    assert 8 <= len(s.keyframes) <= 32
+    assert int(s.keyframes.frames.max()) < info["validation"]["start"]
+    cached = np.load(trained / "cache" / "frames.npy", mmap_mode="r")
+    np.testing.assert_array_equal(s.keyframes.images, cached[s.keyframes.frames])
     held = ((s.generator.background[0].float().permute(1, 2, 0) + 1) * 127.5).round()
     assert np.abs(held.numpy() - plate_png).max() <= 1  # fp16 weights: within one level
     from rtmotion.kernels.maps_torch import pose_maps_torch
@@ -183,6 +190,15 @@ def test_bad_video_leaves_no_output_folder(tmp_path, capsys) -> None:
         err = capsys.readouterr().err
         assert rc == 2 and str(video) in err and len(err.strip().splitlines()) == 1
         assert not out.exists() and not (tmp_path / "subjects").exists()
+
+
+def test_without_reference_and_with_gaps(dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "noref"
+    assert _train(dancer_clip, out, "--steps", "4", "--keyframes", "0", "--max-gap", "4") == 0
+    s = load_subject(out)
+    assert not s.generator_config.use_reference and s.keyframes is None
+    assert not (out / "keyframes.npz").exists()
+    assert s.info["training"]["max_gap"] == 4
 
 
 def test_clip_length_three_and_lr_decay(dancer_clip, tmp_path: Path) -> None:
