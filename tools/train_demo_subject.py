@@ -80,7 +80,10 @@ def train_args(args: argparse.Namespace) -> list[str]:
             "--batch-size", str(args.batch_size), "--device", args.device,
             "--workers", str(args.workers), "--seed", "0", "--save-every", str(args.save_every),
             "--sample-every", str(args.save_every), "--d-channels", str(args.d_channels),
-            "--clip-length", str(args.clip_length), "--lr-decay-steps", str(args.lr_decay_steps)]
+            "--clip-length", str(args.clip_length), "--lr-decay-steps", str(args.lr_decay_steps),
+            "--keyframes", str(args.keyframes), "--max-gap", str(args.max_gap)]
+    if args.face:
+        argv += ["--face", "--face-steps", str(args.face_steps)]
     if args.minutes:
         argv += ["--minutes", str(args.minutes)]
     if args.resume:
@@ -130,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="train: frames per training clip (2: EDN's pairs; more: longer rollouts)")
     p.add_argument("--lr-decay-steps", type=int, default=0,
                    help="train: decay the learning rate to 0 over the last N of --steps")
+    p.add_argument("--keyframes", type=int, default=32,
+                   help="train: keyframes of the appearance reference (0: none)")
+    p.add_argument("--max-gap", type=int, default=1,
+                   help="train: frames between a clip's frames drawn from 1..N (live drops frames)")
+    p.add_argument("--face", action="store_true", help="train: also train the face enhancer")
+    p.add_argument("--face-steps", type=int, default=2000, help="train: face enhancer steps")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
     os.chdir(REPO)  # relative paths are relative to the repository root

@@ -23,6 +23,17 @@ With `config.background_plate` the network also holds the subject's clean backgr
 (buffer `background`, 1 x 3 x H x W in [-1, 1], set with `set_background`) and sees it as 3 more
 input channels; it is part of the weights, so callers and the ONNX inputs do not change.
 
+With `config.use_reference` the generator also gets the subject's appearance reference (GEO,
+Liquid Warping GAN): the keyframe nearest in pose warped to this pose (`ref_warped`), where that
+warp is valid (`ref_mask`) and the keyframe unwarped (`ref_image`). Its head then gives three
+logits, and the frame is a per-pixel masked softmax (`choose`) over four candidates:
+
+    frame = w_prev * warped_prev + w_ref * ref_warped + w_key * ref_image + w_own * synthesized
+
+with `gate` = w_prev. Real pixels of the target pass through where they fit, instead of being
+redrawn from memory (blurred); the network draws what no keyframe shows. An untrained network
+starts near the warped keyframe (`reference_bias_init`), so training is short.
+
 Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem, `n_down` stride-2 convs,
 `n_res` residual blocks at the bottleneck, nearest-upsampling decoder with additive skips, and
 a 3x3 head giving 3 RGB channels (tanh) + 1 gate logit (sigmoid).
