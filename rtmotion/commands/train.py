@@ -122,7 +122,38 @@ def run(args: argparse.Namespace) -> int:
         val = "n/a" if result.val_l1 is None else f"{result.val_l1:.4f}"
         log.info("done: %s (%d steps, %.1f min on %s, validation L1 %s)", result.bundle,
                  result.steps, result.minutes, result.device, val)
+        _score(cfg, result.bundle, result.device, result.steps)
     return 0
+
+
+def _score(cfg, bundle, device: str, steps: int) -> None:  # (TrainConfig, Path, str, int)
+    """Never a silent blob: score the bundle on its held-out frames, record it in subject.json,
+    print it, and warn loudly (with the command that continues) when it is not usable."""
+    import shlex
+
+    from rtmotion.eval.quality import USABLE_BODY_SSIM, heldout_quality
+    from rtmotion.subject.bundle import update_subject_info
+
+    quality = heldout_quality(bundle, device=device)
+    if quality is None:
+        log.warning("no held-out frames (--val-fraction 0): the subject's quality is unknown; "
+                    "check it with `rtmotion eval %s --video OTHER_FOOTAGE`", bundle)
+        return
+    update_subject_info(bundle, quality=quality.to_dict())
+    if quality.usable:
+        log.info("quality: %s", quality.describe())
+        return
+    again = ["rtmotion", "train", "--video", cfg.video, "-o", cfg.output]
+    if cfg.poses:
+        again += ["--poses", cfg.poses]
+    if cfg.work_dir:
+        again += ["--work-dir", cfg.work_dir]
+    again += ["--resume", "--minutes", str(int(max(20, 2 * (cfg.minutes or 10))))]
+    if steps >= cfg.steps:  # it stopped at --steps: more minutes alone would not train further
+        again += ["--steps", str(2 * max(cfg.steps, 1))]
+    log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f); the subject will "
+                "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM,
+                " ".join(shlex.quote(a) for a in again))
 
 
 def _rank() -> int:

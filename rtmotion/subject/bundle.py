@@ -211,6 +211,16 @@ def write_bundle(
     return folder
 
 
+def update_subject_info(folder: str | Path, **fields: Any) -> dict[str, Any]:
+    """Set top-level fields of a bundle's subject.json (atomically; e.g. the held-out quality
+    measured after training). Returns the new contents."""
+    folder, info = read_subject_info(folder)
+    info.update(fields)
+    with atomic_path(folder / SUBJECT_FILE, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(json_normalized(info), indent=2) + "\n", encoding="utf-8")
+    return info
+
+
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """uint8 RGB (H, W, 3) -> PNG, atomically."""
     path = Path(path)

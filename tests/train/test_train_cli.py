@@ -213,3 +213,24 @@ def test_clip_length_three_and_lr_decay(dancer_clip, tmp_path: Path) -> None:
     assert ckpt["config"]["clip_length"] == 3
     for opt in ("opt_g", "opt_d"):  # the last step (step index 1 of 2) ran at lr * (2 - 1) / 2
         assert ckpt[opt]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+
+
+def test_a_short_run_is_scored_and_flagged_as_not_converged(trained: Path, dancer_clip,
+                                                            caplog) -> None:
+    """16 steps make a blur: the bundle records its held-out score and the command says so
+    loudly, with the command that continues the training."""
+    import logging
+
+    from rtmotion.commands.train import _score
+    from rtmotion.train.config import TrainConfig
+
+    info = json.loads((trained / "subject.json").read_text())
+    q = info["quality"]
+    assert q["frames"] > 0 and 0 < q["heldout_body_ssim"] < q["levels"]["body_ssim"]
+    assert q["usable"] is False
+    cfg = TrainConfig(video=str(dancer_clip.video), output=str(trained), steps=16)
+    with caplog.at_level(logging.WARNING, logger="rtmotion.commands.train"):
+        _score(cfg, trained, "cpu", 16)
+    (msg,) = [r.getMessage() for r in caplog.records if "NOT CONVERGED" in r.getMessage()]
+    assert f"-o {trained} --resume --minutes 20 --steps 32" in msg
+    assert f"body SSIM {q['heldout_body_ssim']:.3f}" in msg
