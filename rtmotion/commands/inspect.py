@@ -48,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import check_writable
     from rtmotion.errors import InputError, OutputError
+    from rtmotion.io import VIDEO_SUFFIXES
     from rtmotion.pose.posefile import PoseSequence
 
-    if args.output.suffix.lower() not in (".mp4", ".mov", ".mkv", ".avi"):
+    if args.output.suffix.lower() not in VIDEO_SUFFIXES:
         raise OutputError(args.output, "the preview must be a video file", "name it *.mp4")
     if args.what == "warp" and args.video is None:
         raise InputError(None, "--what warp needs the video the poses belong to", "give --video VIDEO")

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 from rtmotion.atomic import atomic_path
 from rtmotion.devices import resolve_device
+from rtmotion.engine_request import BACKEND_PRECISIONS, DEFAULT_ENGINE_DIR
 from rtmotion.errors import RtmotionError
 from rtmotion.export.calibration import CalibrationSet, load_calibration
-from rtmotion.export.engine import _BACKEND_PRECISIONS, open_builder
+from rtmotion.export.engine import open_builder
 from rtmotion.models.config import GeneratorConfig
 from rtmotion.models.generator import (
     PoseGenerator,
@@ -129,7 +130,7 @@ def time_generators(
     warmup: int = 5,
     device: str | torch.device = "cpu",
     threads: int = 0,
-    engine_dir: str | Path = Path("engines"),
+    engine_dir: str | Path = DEFAULT_ENGINE_DIR,
     calibration_dir: str | Path = Path("calibration"),
     pix2pixhd: bool = True,
 ) -> list[dict[str, Any]]:
@@ -186,7 +187,7 @@ def time_generators(
         for b in backends:
             backend = canonical_backend(b)
             for p in precisions:
-                if p not in _BACKEND_PRECISIONS[backend]:
+                if p not in BACKEND_PRECISIONS[backend]:
                     continue
                 row: dict[str, Any] = {"model": f"rtmotion {name}", "backend": backend,
                                        "precision": p, "device": str(dev), "resolution": tag,
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--engine-dir", type=Path, default=Path("engines"))
+    ap.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR)
     ap.add_argument("--calibration-dir", type=Path, default=Path("calibration"))
     ap.add_argument("-o", "--output", type=Path, help="write the rows as JSON")
     args = ap.parse_args(argv)

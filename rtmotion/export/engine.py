@@ -56,6 +56,13 @@ from typing import Any
 import torch
 
 from rtmotion.devices import resolve_device, strict_fp32
+from rtmotion.engine_request import (
+    BACKEND_PRECISIONS,
+    CUDA_PRECISIONS,
+    DEFAULT_ENGINE_DIR,
+    PRECISIONS,
+    EngineRequest,
+)
 from rtmotion.errors import InputError, RtmotionError
 from rtmotion.export.aoti import (
     MissingCompilerError,
@@ -98,7 +105,7 @@ from rtmotion.export.tensorrt_build import (
     tensorrt_version,
     to_fp16_graph,
 )
-from rtmotion.lazy import available, require
+from rtmotion.lazy import CORE, available, require
 from rtmotion.models.generator import (
     PoseGenerator,
     example_inputs,
@@ -112,7 +119,6 @@ from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: largest |AOTInductor - torch| accepted at build time (measured ~2e-6 on fp32 CPU builds)
 AOTI_ATOL = 1e-3
 #: largest |ONNX Runtime fp32 - torch| accepted at export time: measured 5.5e-5 on demo-ada at
@@ -122,13 +128,6 @@ ONNX_ATOL = 2e-3
 #: largest |compiled engine - torch eager fp32| accepted before an AOTInductor or TensorRT engine
 #: is cached, by the precision it computes in (INT8 is held to INT8_MIN_SSIM instead)
 ENGINE_ATOL = {"fp32": AOTI_ATOL, "fp16": 5e-2, "bf16": 5e-2}
-
-_BACKEND_PRECISIONS = {
-    "torch": ("fp32", "fp16", "bf16"),
-    "onnxruntime": ("fp32", "int8"),
-    "aoti": ("fp32", "fp16", "bf16"),
-    "tensorrt": ("fp16", "fp32", "int8"),
-}
 
 
 @dataclass
@@ -255,7 +254,7 @@ class EngineBuilder:
         """The INT8 Q/DQ graph, with its quality against fp32 on held-out recorded frames."""
         graph = self.onnx_fp32()
         cal = self.calibration()
-        ort = require("onnxruntime", extra="dev", purpose="INT8 quantization")
+        ort = require("onnxruntime", extra=CORE, purpose="INT8 quantization")
         prefix = "onnxruntime" if flavour == "onnxruntime" else "qdq-tensorrt"
         spec = EngineSpec(self.folder, f"{prefix}-int8-{self._size}", ".onnx",
                           self._key(prefix, "int8", torch.device("cpu"),
@@ -436,17 +435,17 @@ def _check_request(backend: str, precision: str, device: torch.device) -> None:
         raise InputError(None, f"unknown precision '{precision}'",
                          f"use auto or one of {', '.join(PRECISIONS)}")
     if backend == "auto":
-        if precision in ("fp16", "bf16") and device.type != "cuda":
+        if precision in CUDA_PRECISIONS and device.type != "cuda":
             raise InputError(None, f"precision {precision} needs a CUDA device", "use fp32 or int8 on the CPU")
         return
-    allowed = _BACKEND_PRECISIONS[backend]
+    allowed = BACKEND_PRECISIONS[backend]
     if precision != "auto" and precision not in allowed:
         raise InputError(None, f"the {backend} backend builds {', '.join(allowed)}, not {precision}",
                          f"use --precision {allowed[0]}")
     if backend == "tensorrt" and device.type != "cuda":
         raise InputError(None, "the tensorrt backend needs a CUDA GPU, and the device is the CPU",
                          "use --device cuda on a machine with an NVIDIA GPU, or --backend aoti")
-    if precision in ("fp16", "bf16") and device.type != "cuda":
+    if precision in CUDA_PRECISIONS and device.type != "cuda":
         raise InputError(None, f"{backend} {precision} needs a CUDA device", "use fp32 on the CPU")
 
 
@@ -466,13 +465,13 @@ def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilde
     out: list[tuple[str, str, str]] = []
     if device.type == "cuda":
         p = "fp16" if precision == "auto" else precision
-        if (available("tensorrt") and p in _BACKEND_PRECISIONS["tensorrt"]
+        if (available("tensorrt") and p in BACKEND_PRECISIONS["tensorrt"]
                 and builder.verified_before("tensorrt", p)):
             out.append(("tensorrt", p, "TensorRT is the fastest on NVIDIA GPUs (its engine "
                         "passed its checks here before)"))
-        if p in _BACKEND_PRECISIONS["aoti"] and find_cxx() is not None:
+        if p in BACKEND_PRECISIONS["aoti"] and find_cxx() is not None:
             out.append(("aoti", p, "AOTInductor CUDA (no TensorRT here)"))
-        if p in _BACKEND_PRECISIONS["torch"]:
+        if p in BACKEND_PRECISIONS["torch"]:
             out.append(("torch", p, "torch CUDA (no TensorRT or AOTInductor build here)"))
         return out
     if precision in ("auto", "fp32") and find_cxx() is not None:
@@ -490,7 +489,7 @@ def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilde
 
 def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
                  precision: str = "auto", device: str | torch.device = "auto",
-                 engine_dir: str | Path = Path("engines"), threads: int = 0,
+                 engine_dir: str | Path = DEFAULT_ENGINE_DIR, threads: int = 0,
                  calibration_dir: str | Path | None = DEFAULT_CALIBRATION_DIR,
                  calibration: CalibrationSet | None = None, batch: int = 1,
                  ) -> tuple[GeneratorRunner, EngineChoice]:
@@ -592,7 +591,7 @@ def _choice(backend: str, precision: str, dev: torch.device, entry: CachedEngine
 
 
 def open_engine(subject: Subject, backend: str = "auto", precision: str = "auto",
-                device: str | torch.device = "auto", engine_dir: str | Path = Path("engines"),
+                device: str | torch.device = "auto", engine_dir: str | Path = DEFAULT_ENGINE_DIR,
                 threads: int = 0, calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
                 ) -> tuple[GeneratorRunner, EngineChoice]:
     """A runner of the subject's generator on the chosen backend, building it on first use.
@@ -617,3 +616,11 @@ def open_engine(subject: Subject, backend: str = "auto", precision: str = "auto"
     """
     return open_builder(subject.generator, subject.name, backend, precision, device, engine_dir,
                         threads, Path(calibration_dir) / subject.name)
+
+
+def open_requested(subject: Subject, request: EngineRequest,
+                   calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
+                   ) -> tuple[GeneratorRunner, EngineChoice]:
+    """`open_engine` for an `EngineRequest` (backend, precision, device, engine dir, threads)."""
+    return open_engine(subject, request.backend, request.precision, request.device,
+                       request.engine_dir, request.threads, calibration_dir)

@@ -43,11 +43,13 @@ import numpy as np
 import torch
 
 from rtmotion.devices import resolve_device
+from rtmotion.engine_request import BACKEND_PRECISIONS
 
 ArrayLike = np.ndarray | torch.Tensor
 
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+#: what the torch runner computes in (the backend x precision table's row)
+PRECISIONS: tuple[str, ...] = BACKEND_PRECISIONS["torch"]
 
 
 @dataclass
