@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device
+from rtmotion.commands.args import add_device, engine_request
 
 NAME = "calibrate"
 HELP = "record real generator inputs (calibration set for INT8 engines and parity checks)"
@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("no --poses: poses of --video will be extracted with MediaPipe")
     subject = load_subject(args.subject)
     kps, source = calibration_poses(subject, args.video, args.poses, args.max_poses)
-    cal = record_inputs(subject, kps, args.frames, args.device)
+    # Recorded from the reference generator (torch fp32) on --device.
+    cal = record_inputs(subject, kps, args.frames,
+                        engine_request(args, backend="torch", precision="fp32"))
     cal.info = {"subject": subject.name, "subject_path": str(subject.path),
                 "subject_digest": generator_digest(subject.generator), "poses": source,
                 **cal.info, "command": "rtmotion " + " ".join(sys.argv[1:]),

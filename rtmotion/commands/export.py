@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         kps, source = calibration_poses(subject, None, None,
                                         max_poses=max(PARITY_FRAMES, args.batch) * 4)
-        cal = record_inputs(subject, kps, max(PARITY_FRAMES, args.batch), "cpu")
+        cal = record_inputs(subject, kps, max(PARITY_FRAMES, args.batch))  # torch fp32, CPU
         where = f"{len(cal)} frames recorded now from {source.get('poses', source['kind'])}"
     inputs = {k: cal.arrays[k] for k in names}
     with atomic_path(args.output, suffix=".onnx") as tmp:

@@ -11,6 +11,7 @@ from rtmotion.commands.args import (
     add_device,
     add_engine_options,
     add_normalize_mode,
+    engine_request,
     size_type,
 )
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rtmotion.atomic import atomic_path, check_writable
     from rtmotion.errors import InputError, OutputError
+    from rtmotion.io import VIDEO_SUFFIXES
     from rtmotion.io.camera import FileCamera, OpenCVCamera
     from rtmotion.io.timed_writer import TimedVideoWriter
     from rtmotion.pipeline.live import LiveOptions, run_live
@@ -73,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if args.source and (args.size or args.fps):
         raise InputError(None, "--size and --fps are for --camera", "a --source file plays at its own size and rate")
     if args.record:
-        if Path(args.record).suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
-            raise OutputError(args.record, "unsupported video file type", "give a name ending in .mp4")
+        if Path(args.record).suffix.lower() not in VIDEO_SUFFIXES:
+            raise OutputError(args.record, "unsupported video file type",
+                              f"give a name ending in {', '.join(VIDEO_SUFFIXES)}")
         check_writable(args.record)
     if args.torch_threads < 1:
         raise InputError(None, f"--torch-threads {args.torch_threads}", "give 1 or more")
@@ -119,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("snapshot %s", p)
             return str(p)
 
-        opts = LiveOptions(mode=args.mode, backend=args.backend, device=args.device,
-                           precision=args.precision, engine_dir=args.engine_dir, poses=poses,
+        opts = LiveOptions(engine=engine_request(args), mode=args.mode, poses=poses,
                            seconds=args.seconds, side_by_side=args.side_by_side,
                            torch_threads=args.torch_threads)
         report = run_live(subject, source, sinks, opts, on_snapshot=snapshot)

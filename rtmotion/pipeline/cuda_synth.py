@@ -56,7 +56,11 @@ from rtmotion.kernels.frames_torch import float_to_frames_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_previous
 from rtmotion.models.face import FaceEnhancer
-from rtmotion.pipeline.synthesize import FrameSynthesizer, SubjectSynthesizer
+from rtmotion.pipeline.synthesize import (
+    FrameSynthesizer,
+    PreparedPose,
+    SubjectSynthesizer,
+)
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import CallStats, GeneratorRunner
 from rtmotion.subject import Subject
@@ -330,9 +334,10 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         self.frame_stats.add((time.perf_counter() - t0) * 1e3)
         return image.copy()
 
-    #: False: the offline pipeline's `PosePreparer` stage has nothing to do for this class (its
-    #: step computes maps and flow on the GPU inside the graph); skip it when this is set.
-    uses_preparer = False
+    def preparer(self) -> KeypointPreparer:
+        """This class makes maps and flow on the GPU inside its own step (cheaper there than the
+        copy in would be): its preparer only checks the keypoints."""
+        return KeypointPreparer(self)
 
     def generate(self, prepared: Any) -> np.ndarray:
         """The two-stage entry of the offline pipeline (`FrameSynthesizer.generate` on the
@@ -371,6 +376,21 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         """The torch path's maps again for the face stage (its step did not keep them)."""
         kp = torch.from_numpy(kp_np)[None].to(self.device)
         return self._maps(kp)
+
+
+class KeypointPreparer:
+    """The preparer of a synthesizer whose own step computes maps and flow: checks the
+    keypoints (`FrameSynthesizer._check`) and hands them on as a `PreparedPose`."""
+
+    def __init__(self, synth: FrameSynthesizer) -> None:
+        self.synth = synth
+
+    def reset(self) -> None:
+        """Nothing to forget: the synthesizer keeps the previous pose."""
+
+    def __call__(self, keypoints: np.ndarray) -> PreparedPose:
+        kp_np = self.synth._check(keypoints)                 # float32 (K, 3)
+        return PreparedPose(kp_np, not bool((kp_np[:, 2] > 0).any()))
 
 
 class CudaSubjectSynthesizer(SubjectSynthesizer, CudaFrameSynthesizer):

@@ -39,15 +39,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import torch
 
-from rtmotion.export import open_engine
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.flow_torch import pose_flow_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
@@ -107,11 +104,6 @@ class FrameSynthesizer:
         keyframes: the subject's keyframes, for a generator with `use_reference` (None: none).
     """
 
-    #: True: `generate` uses the maps and flow a `PosePreparer` computed ahead (the offline
-    #: pipeline runs that stage in its own thread); a subclass that makes them inside its own
-    #: step sets False and is given the keypoints alone.
-    uses_preparer = True
-
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
@@ -154,6 +146,12 @@ class FrameSynthesizer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    def preparer(self) -> PosePreparer:
+        """The pose-only half of this synthesizer's step, to run ahead (one per sequence; the
+        offline pipeline runs it in its own thread): `generate(preparer(kp))` gives the frame
+        `self(kp)` gives. Here the maps, pose flow and reference (`PosePreparer`)."""
+        return PosePreparer(self)
 
     # ---- one frame ----------------------------------------------------------------------
     def _check(self, keypoints: np.ndarray) -> np.ndarray:
@@ -317,25 +315,3 @@ class PosePreparer:
                                 s._reference(kp_np, kp))
         self._prev_kp = kp
         return prepared
-
-
-def synthesize_sequence(subject: Subject, poses: np.ndarray | Iterable[np.ndarray],
-                        backend: str = "torch", device: str | torch.device = "cpu", *,
-                        precision: str = "fp32", use_face: bool = True,
-                        engine_dir: str | Path = Path("engines")) -> Iterator[np.ndarray]:
-    """Generate one frame per pose, in order (a generator; the backend closes at the end).
-
-    Args:
-        subject: a loaded Subject.
-        poses: float (T, K, 3) in model pixels (or an iterable of (K, 3) arrays).
-        backend, precision: the generator runtime (`rtmotion.export.open_engine`: "torch",
-            "onnxruntime", "aoti", "tensorrt" or "auto"; compiled engines are built on first use
-            into `engine_dir`).
-        device: "auto" / "cpu" / "cuda[:N]".
-    Yields:
-        uint8 RGB (H, W, 3) per pose.
-    """
-    runner, _ = open_engine(subject, backend, precision, device, engine_dir)
-    with SubjectSynthesizer(subject, runner, use_face=use_face) as synth:
-        for kp in poses:
-            yield synth(kp)

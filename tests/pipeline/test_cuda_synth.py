@@ -19,6 +19,7 @@ from rtmotion.models.generator import build_generator
 from rtmotion.pipeline.cuda_synth import (
     CudaFrameSynthesizer,
     CudaSubjectSynthesizer,
+    KeypointPreparer,
     choose_kernels,
     make_synthesizer,
 )
@@ -175,7 +176,7 @@ def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> No
     seq = _sequence()
     with CudaSubjectSynthesizer(subject, cuda_graphs=False) as a, \
             CudaSubjectSynthesizer(subject, cuda_graphs=False) as b:
-        assert a.uses_preparer is False
+        assert isinstance(a.preparer(), KeypointPreparer)  # maps and flow are made in its step
         for kp in seq:
             np.testing.assert_array_equal(a.generate(SimpleNamespace(kp_np=kp, maps="unused")), b(kp))
             assert a.last_mode == b.last_mode
