@@ -60,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.errors import InputError
     from rtmotion.io import VideoInfo
     from rtmotion.pipeline.bench import TABLE_COLUMNS, run_bench
-    from rtmotion.pipeline.session import available_backends
+    from rtmotion.engine_request import BACKENDS
     from rtmotion.pipeline.stats import format_table
     from rtmotion.subject import resolve_subject_path
 
     if args.frames < 1 or args.warmup < 0:
         raise InputError(None, f"--frames {args.frames} --warmup {args.warmup}", "need frames >= 1, warmup >= 0")
-    backends = available_backends() if args.backends == "all" else tuple(
+    backends = BACKENDS if args.backends == "all" else tuple(
         b.strip() for b in args.backends.split(",") if b.strip())
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not set(modes) <= {"offline", "live"} or not modes:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,6 +40,7 @@ from rtmotion.models.generator import (
 from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
 from rtmotion.runtime import canonical_backend
 from rtmotion.subject import load_subject
+from rtmotion.timing import call_summary
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,6 @@ def timed_calls(call: Any, feeds: list[Any], warmup: int, iters: int) -> list[fl
     return ms
 
 
-def _summary(ms: list[float]) -> dict[str, float]:
-    arr = np.asarray(ms)
-    return {"p50_ms": round(float(np.percentile(arr, 50)), 3),
-            "p95_ms": round(float(np.percentile(arr, 95)), 3),
-            "mean_ms": round(float(arr.mean()), 3), "min_ms": round(float(arr.min()), 3),
-            "calls": len(ms)}
-
-
 def pix2pixhd_call(resolution: tuple[int, int], pose_channels: int, device: torch.device
                    ) -> Callable[[Any], None]:
     """One forward of pix2pixHD's global generator (EDN's; random weights, eager fp32) at (W, H)
@@ -117,7 +109,7 @@ def time_pix2pixhd(resolution: tuple[int, int], pose_channels: int, device: torc
     ms = timed_calls(pix2pixhd_call(resolution, pose_channels, device), [None], warmup,
                      min(iters, PIX2PIXHD_MAX_ITERS))
     return {"model": "pix2pixHD global (EDN)", "backend": "torch", "precision": "fp32",
-            "device": str(device), "resolution": f"{w}x{h}", **_summary(ms)}
+            "device": str(device), "resolution": f"{w}x{h}", **call_summary(ms)}
 
 
 def time_generators(
@@ -208,7 +200,7 @@ def time_generators(
                         timed_calls(lambda f: runner(*f.values()), feeds, warmup, 0)
                         runner.stats.clear()
                         timed_calls(lambda f: runner(*f.values()), feeds, 0, iters)
-                    row.update(_summary(runner.stats.ms))
+                    row.update(runner.stats.summary())
                 except RtmotionError as e:
                     row["error"] = str(e).splitlines()[0]
                     log.warning("%s/%s at %s: %s", backend, p, tag, row["error"])

@@ -13,7 +13,7 @@ and, once per resolution in the same run, EDN's baseline generator (pix2pixHD's 
 PyTorch eager, fp32) on the same input size, so our generator's speed is printed as a ratio to
 it. A resolution other than the subject's own is benched with an untrained generator of the same
 preset at that resolution (random weights: the timing of a subject at that size, not its looks).
-The backend list is the runtime's (`rtmotion.runtime.BACKENDS` via `available_backends`), so new
+The backend list is the backend x precision table's (`rtmotion.engine_request.BACKENDS`), so new
 compiled backends join the matrix without changes here.
 """
 

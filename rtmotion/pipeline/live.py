@@ -137,8 +137,8 @@ class PoseStage:
     def __init__(self, subject: Subject, size: tuple[int, int], fps: float, *, mode: str = "auto",
                  extractor: str = "mediapipe", poses: PoseSequence | None = None) -> None:
         self.poses = poses
-        self.extractor = None if poses is not None else get_extractor(
-            extractor, **({"model_complexity": 1} if extractor == "mediapipe" else {}))
+        # The extractor's own defaults (MediaPipe: the full model, tracking mode).
+        self.extractor = None if poses is not None else get_extractor(extractor)
         self.filter = KeypointFilter(size[1], LIVE_MIN_CUTOFF, LIVE_BETA, LIVE_D_CUTOFF)
         self.normalizer = OnlineNormalizer(subject.stats, BODY25.joints, mode=mode, fps=fps,
                                            size=size, skeleton="body25")

@@ -172,8 +172,7 @@ def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: 
         info = VideoInfo.from_path(source)
         log.info("%s: estimating poses (%s, %d frames)", Path(source).name, extractor,
                  max(0, (min(end, info.frame_count) if end is not None else info.frame_count) - start))
-        opts = dict(extractor_opts) if extractor_opts is not None else (
-            {"model_complexity": 1} if extractor == "mediapipe" else {})
+        opts = dict(extractor_opts or {})  # none: the extractor's defaults (MediaPipe: the full model)
         raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
                                      start=start, end=end,
                                      show_progress=show_progress and sys.stderr.isatty())

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.engine_request import BACKENDS, EAGER_CPU, EngineRequest
+from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.export.engine import EngineChoice, open_requested
 from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pipeline.gaps import ABSENT, BLANK, PERSON, GapCounts, PersonGapPolicy
@@ -199,11 +199,6 @@ def hold_frames(seconds: float, fps: float) -> int:
 def describe_choice(choice: EngineChoice) -> str:
     """"onnxruntime int8 on cpu" (the summary's backend line)."""
     return f"{choice.backend} {choice.precision} on {choice.device}"
-
-
-def available_backends() -> tuple[str, ...]:
-    """Backend names the runtime knows (the backend x precision table's rows)."""
-    return tuple(BACKENDS)
 
 
 def synthesize_sequence(subject: Subject, poses: np.ndarray | Iterable[np.ndarray],

@@ -44,6 +44,7 @@ import torch
 
 from rtmotion.devices import resolve_device
 from rtmotion.engine_request import BACKEND_PRECISIONS
+from rtmotion.timing import call_summary
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -75,13 +76,7 @@ class CallStats:
 
     def summary(self, skip: int = 0) -> dict[str, float | int | None]:
         """{"calls", "mean_ms", "p50_ms", "p95_ms", "min_ms"} over the calls after `skip`."""
-        data = self.ms[skip:]
-        if not data:
-            return {"calls": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "min_ms": None}
-        arr = np.asarray(data)
-        return {"calls": len(data), "mean_ms": float(arr.mean()),
-                "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-                "min_ms": float(arr.min())}
+        return call_summary(self.ms[skip:])
 
 
 class GeneratorRunner(ABC):
