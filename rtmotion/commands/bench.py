@@ -57,10 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import atomic_path, check_writable
+    from rtmotion.engine_request import BACKENDS
     from rtmotion.errors import InputError
     from rtmotion.io import VideoInfo
     from rtmotion.pipeline.bench import TABLE_COLUMNS, run_bench
-    from rtmotion.engine_request import BACKENDS
     from rtmotion.pipeline.stats import format_table
     from rtmotion.subject import resolve_subject_path
 

@@ -23,7 +23,7 @@ work runs:
   copied into static buffers the captured step reads.
 
 Graphs need the CuPy kernels (the torch maps/flow make small host-to-device copies that a
-capture forbids) and a torch runner (`runner.name == "torch"`); otherwise the step runs
+capture forbids) and a capturable runner (`runner.capturable`: the torch one); otherwise the step runs
 eagerly (logged once). Without CUDA (``device="cpu"``) the class runs the torch kernels
 exactly as `FrameSynthesizer` does, which gives identical frames (tested on CPU).
 
@@ -114,22 +114,19 @@ class CudaFrameSynthesizer(FrameSynthesizer):
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
-                 cuda_graphs: bool | None = None, kernels: str | None = None, warmup: int = 2,
+                 cuda_graphs: bool = True, kernels: str = "auto", warmup: int = 2,
                  keyframes: Any = None) -> None:
         super().__init__(runner, pose_map_config, pose_flow_config, face=face, face_side=face_side,
                          keyframes=keyframes)
-        # None: the value a subclass set before calling in (CudaSubjectSynthesizer), else defaults.
-        cuda_graphs = getattr(self, "_want_graphs", True) if cuda_graphs is None else cuda_graphs
-        kernels = getattr(self, "_want_kernels", "auto") if kernels is None else kernels
         self.kernels = choose_kernels(self.device, kernels)
         self.is_cuda = self.device.type == "cuda"
         self.warmup = max(int(warmup), 1)
         self.frame_stats = CallStats()
         self.graphs_enabled = bool(cuda_graphs) and self.is_cuda and self.kernels == "cupy" \
-            and self.runner.name == "torch"
+            and self.runner.capturable
         if cuda_graphs and self.is_cuda and not self.graphs_enabled:
-            log.info("CUDA graphs off: they need the CuPy kernels (have %s) and a torch runner "
-                     "(have %s)", self.kernels, self.runner.name)
+            log.info("CUDA graphs off: they need the CuPy kernels (have %s) and a capturable "
+                     "runner (have %s)", self.kernels, self.runner.name)
         w, h = self.size
         k = self.num_joints
         self.stream: torch.cuda.Stream | None = None
@@ -232,16 +229,12 @@ class CudaFrameSynthesizer(FrameSynthesizer):
     def _capture(self, mode: str) -> None:
         """Capture `mode`'s step in a CUDA graph (the capture records work, it runs none)."""
         graph = torch.cuda.CUDAGraph()
-        sync, self.runner.sync_timing = self.runner.sync_timing, False  # no sync inside a capture
-        calls = self.runner.stats.count
-        try:
-            # Each graph gets its own memory pool (a few MB of activations): the two modes'
-            # graphs are replayed in any order, which a shared pool does not allow.
-            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
-                out = self._cupy_step(mode)
-        finally:
-            self.runner.sync_timing = sync
-            del self.runner.stats.ms[calls:]  # the capture's call is not a generator run
+        # No sync inside a capture, and the capture's call is not a generator run (untimed).
+        # Each graph gets its own memory pool (a few MB of activations): the two modes' graphs
+        # are replayed in any order, which a shared pool does not allow.
+        with self.runner.untimed(), \
+                torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+            out = self._cupy_step(mode)
         self._graphs[mode] = graph
         self._graph_out[mode] = out
         log.debug("captured the %s step in a CUDA graph", mode)
@@ -404,12 +397,10 @@ class CudaSubjectSynthesizer(SubjectSynthesizer, CudaFrameSynthesizer):
     def __init__(self, subject: Subject, runner: GeneratorRunner | None = None, *,
                  device: str | torch.device = "cpu", use_face: bool = True,
                  cuda_graphs: bool = True, kernels: str = "auto", warmup: int = 2) -> None:
-        # SubjectSynthesizer.__init__ calls the next __init__ in the MRO (CudaFrameSynthesizer)
-        # with FrameSynthesizer's arguments; these are read there.
-        self._want_graphs = cuda_graphs
-        self._want_kernels = kernels
-        SubjectSynthesizer.__init__(self, subject, runner, device=device, use_face=use_face)
-        self.warmup = max(int(warmup), 1)
+        # SubjectSynthesizer.__init__ hands these on to the next __init__ in the MRO
+        # (CudaFrameSynthesizer's).
+        super().__init__(subject, runner, device=device, use_face=use_face,
+                         cuda_graphs=cuda_graphs, kernels=kernels, warmup=warmup)
 
 
 def make_synthesizer(subject: Subject, runner: GeneratorRunner | None = None,

@@ -41,6 +41,7 @@ import copy
 import logging
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import torch
@@ -260,6 +261,8 @@ class SubjectSynthesizer(FrameSynthesizer):
         device: where maps, flow and warp are computed when `runner` is None (otherwise the
             runner's device).
         use_face: apply the subject's face enhancer when it has one.
+        options: handed on to the synthesizer this class is combined with (the CUDA one's
+            `cuda_graphs`, `kernels`, `warmup`); none for the plain one.
 
     Use as a context manager (or call `close()`), which also closes the runner:
 
@@ -269,7 +272,8 @@ class SubjectSynthesizer(FrameSynthesizer):
     """
 
     def __init__(self, subject: Subject, runner: GeneratorRunner | None = None, *,
-                 device: str | torch.device = "cpu", use_face: bool = True) -> None:
+                 device: str | torch.device = "cpu", use_face: bool = True,
+                 **options: Any) -> None:
         self.subject = subject
         runner = runner if runner is not None else get_backend("torch", subject, device)
         runner.open()
@@ -279,7 +283,7 @@ class SubjectSynthesizer(FrameSynthesizer):
             face = copy.deepcopy(subject.face).float().to(runner.device).eval()
         keyframes = subject.keyframes if subject.generator_config.use_reference else None
         super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
-                         face_side=subject.face_side, keyframes=keyframes)
+                         face_side=subject.face_side, keyframes=keyframes, **options)
         if tuple(self.size) != (int(subject.resolution[0]), int(subject.resolution[1])):
             raise ValueError(f"subject {subject.name}: pose maps {self.size} differ from its "
                              f"resolution {subject.resolution}")
