@@ -28,7 +28,11 @@ from rtmotion.atomic import atomic_path
 from rtmotion.devices import resolve_device
 from rtmotion.engine_request import BACKEND_PRECISIONS, DEFAULT_ENGINE_DIR
 from rtmotion.errors import RtmotionError
-from rtmotion.export.calibration import CalibrationSet, load_calibration
+from rtmotion.export.calibration import (
+    DEFAULT_CALIBRATION_DIR,
+    CalibrationSet,
+    load_calibration,
+)
 from rtmotion.export.engine import open_builder
 from rtmotion.models.config import GeneratorConfig
 from rtmotion.models.generator import (
@@ -39,6 +43,7 @@ from rtmotion.models.generator import (
 )
 from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
 from rtmotion.runtime import canonical_backend
+from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import load_subject
 from rtmotion.timing import call_summary
 
@@ -85,6 +90,11 @@ def timed_calls(call: Any, feeds: list[Any], warmup: int, iters: int) -> list[fl
     return ms
 
 
+def runner_call(runner: GeneratorRunner) -> Callable[[dict[str, torch.Tensor]], Any]:
+    """One call of `runner` on a feed dict (inputs by name, in the runner's order)."""
+    return lambda feeds: runner(*feeds.values())
+
+
 def pix2pixhd_call(resolution: tuple[int, int], pose_channels: int, device: torch.device
                    ) -> Callable[[Any], None]:
     """One forward of pix2pixHD's global generator (EDN's; random weights, eager fp32) at (W, H)
@@ -123,7 +133,7 @@ def time_generators(
     device: str | torch.device = "cpu",
     threads: int = 0,
     engine_dir: str | Path = DEFAULT_ENGINE_DIR,
-    calibration_dir: str | Path = Path("calibration"),
+    calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
     pix2pixhd: bool = True,
 ) -> list[dict[str, Any]]:
     """Time the generator on every backend x precision x resolution asked for (one process).
@@ -197,9 +207,10 @@ def time_generators(
                     feeds = _inputs(gen, cal, dev, 8)
                     with runner:
                         runner.sync_timing = True
-                        timed_calls(lambda f: runner(*f.values()), feeds, warmup, 0)
+                        call = runner_call(runner)
+                        timed_calls(call, feeds, warmup, 0)
                         runner.stats.clear()
-                        timed_calls(lambda f: runner(*f.values()), feeds, 0, iters)
+                        timed_calls(call, feeds, 0, iters)
                     row.update(runner.stats.summary())
                 except RtmotionError as e:
                     row["error"] = str(e).splitlines()[0]
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR)
-    ap.add_argument("--calibration-dir", type=Path, default=Path("calibration"))
+    ap.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
     ap.add_argument("-o", "--output", type=Path, help="write the rows as JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -187,3 +187,23 @@ def test_tensorrt_is_kept_out_of_auto_until_an_engine_passed_here(tiny_subject, 
     assert "tensorrt" not in [c[0] for c in engine._auto_candidates("auto", torch.device("cuda", 0), builder)]
     side.write_text(json.dumps({k: v for k, v in record.items() if k != "parity"}))
     assert not builder.verified_before("tensorrt", "fp16")
+
+
+def test_time_generators_times_what_runs_and_says_why_the_rest_does_not(tiny_subject,
+                                                                        tmp_path) -> None:
+    """`python -m rtmotion.export.bench_generator` (the BENCHMARKS table): each backend x
+    precision the table lists is timed, or gets a one-line reason (INT8 without a set, fp16 on
+    the CPU); combinations a backend does not build are left out."""
+    from rtmotion.export.bench_generator import format_table, time_generators
+
+    rows = time_generators(tiny_subject, ("torch", "ort"), ("fp32", "fp16", "int8"), iters=3,
+                           warmup=1, engine_dir=tmp_path, calibration_dir=tmp_path / "none",
+                           pix2pixhd=False)
+    by = {(r["backend"], r["precision"]): r for r in rows}
+    assert set(by) == {("torch", "fp32"), ("torch", "fp16"), ("onnxruntime", "fp32"),
+                       ("onnxruntime", "int8")}
+    for key in (("torch", "fp32"), ("onnxruntime", "fp32")):
+        assert by[key]["calls"] == 3 and 0 < by[key]["p50_ms"] and "error" not in by[key]
+    assert "CUDA" in by[("torch", "fp16")]["error"]
+    assert "calibration" in by[("onnxruntime", "int8")]["error"]
+    assert format_table(rows).count("\n") == len(rows) + 1
