@@ -44,6 +44,8 @@ BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 #: The engine cache folder (compiled engines are built here on first use).
 DEFAULT_ENGINE_DIR = Path("engines")
+#: The root of calibration sets (a subject's INT8 calibration set: DIR/<subject>/<W>x<H>.npz).
+DEFAULT_CALIBRATION_DIR = Path("calibration")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rtmotion.commands.args import add_device, add_engine_options, engine_request
+from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
 
 NAME = "build"
 HELP = "build a subject's generator engine (onnxruntime, aoti, tensorrt) into the engine cache"
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     add_engine_options(parser)
     add_device(parser)
-    parser.add_argument("--calibration-dir", type=Path, default=Path("calibration"),
+    parser.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR,
                         help="calibration sets root (DIR/<subject>/), for int8")
     parser.add_argument("--clean", action="store_true",
                         help="remove this subject's cached engines first, then build")

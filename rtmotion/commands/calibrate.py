@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rtmotion.commands.args import add_device, engine_request
+from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
 
 NAME = "calibrate"
 HELP = "record real generator inputs (calibration set for INT8 engines and parity checks)"
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     parser.add_argument("--video", type=Path, help="other footage of the target (same camera)")
     parser.add_argument("--poses", type=Path, help="pose file (.npz) of --video, or alone (see above)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("calibration"),
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_CALIBRATION_DIR,
                         help="calibration root; the set goes to OUTPUT/<subject>/")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                         help="how many generator calls to keep (spread over the sequence)")

@@ -26,10 +26,13 @@ import torch.nn.functional as F
 
 from rtmotion.atomic import atomic_path
 from rtmotion.devices import resolve_device
-from rtmotion.engine_request import BACKEND_PRECISIONS, DEFAULT_ENGINE_DIR
+from rtmotion.engine_request import (
+    BACKEND_PRECISIONS,
+    DEFAULT_CALIBRATION_DIR,
+    DEFAULT_ENGINE_DIR,
+)
 from rtmotion.errors import RtmotionError
 from rtmotion.export.calibration import (
-    DEFAULT_CALIBRATION_DIR,
     CalibrationSet,
     load_calibration,
 )

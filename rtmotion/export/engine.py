@@ -61,6 +61,7 @@ from rtmotion.devices import resolve_device
 from rtmotion.engine_request import (
     BACKEND_PRECISIONS,
     CUDA_PRECISIONS,
+    DEFAULT_CALIBRATION_DIR,
     DEFAULT_ENGINE_DIR,
     PRECISIONS,
     EngineRequest,
@@ -69,7 +70,7 @@ from rtmotion.errors import InputError, RtmotionError
 from rtmotion.export.aoti import find_cxx
 from rtmotion.export.builder import EngineBuilder
 from rtmotion.export.cache import CachedEngine, EngineCache
-from rtmotion.export.calibration import DEFAULT_CALIBRATION_DIR, CalibrationSet
+from rtmotion.export.calibration import CalibrationSet
 from rtmotion.export.int8 import INT8_MIN_SSIM
 from rtmotion.lazy import available
 from rtmotion.models.generator import PoseGenerator
