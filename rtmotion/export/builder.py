@@ -68,6 +68,8 @@ from rtmotion.runtime.tensorrt_backend import import_tensorrt
 
 log = logging.getLogger(__name__)
 
+_CPU = torch.device("cpu")
+
 #: largest |AOTInductor - torch| accepted at build time (measured ~2e-6 on fp32 CPU builds)
 AOTI_ATOL = 1e-3
 #: largest |ONNX Runtime fp32 - torch| accepted at export time: measured 5.5e-5 on demo-ada at
@@ -158,6 +160,25 @@ class EngineBuilder:
             return {k: cal.arrays[k] for k in self.input_names}, "recorded"
         return None, "random"
 
+    def _feeds(self, frames: int, batch: int) -> tuple[list[dict[str, torch.Tensor]], str]:
+        """Feeds (CPU tensors by input name) and where they came from: the first `frames`
+        recorded frames in slices of `batch` when there is a calibration set ("recorded"), else
+        two random feeds of the builder's batch in the real ranges ("random")."""
+        inputs, kind = self._parity_inputs()
+        if inputs is None:
+            return [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)], kind
+        n = min(frames, len(next(iter(inputs.values()))))
+        return [{k: torch.from_numpy(v[i : i + batch]) for k, v in inputs.items()}
+                for i in range(0, n, batch)], kind
+
+    def _load(self, backend: str, source: Any, precision: str = "fp32",
+              device: torch.device | None = None) -> GeneratorRunner:
+        """A runner (not opened) of a built artifact (or, for torch, the generator): the one
+        place this builder makes runners. `device`: default the builder's."""
+        return get_backend(backend, source, device if device is not None else self.device,
+                           precision=precision, threads=self.threads,
+                           input_names=self.input_names if backend == "aoti" else None)
+
     # ---- artifacts ---------------------------------------------------------------------------
     def onnx_fp32(self) -> CachedEngine:
         """The exported fp32 ONNX graph, checked against torch (max abs difference recorded)."""
@@ -172,8 +193,7 @@ class EngineBuilder:
                                      threads=self.threads)
             return {"parity": {"reference": "torch eager fp32", "inputs": kind,
                                "max_abs_diff": diff, "atol": ONNX_ATOL},
-                    "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
-                                                         threads=self.threads))}
+                    "latency": self._latency(self._load("onnxruntime", tmp, device=_CPU))}
 
         return self._ensure(spec, build)
 
@@ -197,8 +217,7 @@ class EngineBuilder:
                      quality["frames"], quality["ssim_vs_fp32"], INT8_MIN_SSIM,
                      quality["max_abs_diff"])
             return {"quality": quality, "calibration_frames": len(calib),
-                    "latency": self._latency(get_backend("onnxruntime", tmp, "cpu",
-                                                         precision="int8", threads=self.threads)),
+                    "latency": self._latency(self._load("onnxruntime", tmp, "int8", _CPU)),
                     "calibration_source": cal.info.get("poses")}
 
         return self._ensure(spec, build)
@@ -216,12 +235,8 @@ class EngineBuilder:
                 build_aoti(self.generator, tmp, self.device, precision, self.batch)
             if self.device.type == "cuda":  # see probe_in_subprocess: a crash must not be ours
                 probe_in_subprocess(tmp, self.device, list(self.shapes.values()), precision)
-            def runner() -> GeneratorRunner:
-                return get_backend("aoti", tmp, self.device, precision=precision,
-                                   input_names=self.input_names, threads=self.threads)
-
-            return {"parity": self.check_runner(runner(), precision),
-                    "latency": self._latency(runner())}
+            return {"parity": self.check_runner(self._load("aoti", tmp, precision), precision),
+                    "latency": self._latency(self._load("aoti", tmp, precision))}
 
         return self._ensure(spec, build)
 
@@ -253,11 +268,9 @@ class EngineBuilder:
                 if graph != source.path:
                     graph.unlink(missing_ok=True)
 
-            def runner() -> GeneratorRunner:
-                return get_backend("tensorrt", tmp, self.device, precision=precision)
-
-            return {**extra, "parity": self.check_runner(runner(), precision),
-                    "latency": self._latency(runner())}
+            return {**extra,
+                    "parity": self.check_runner(self._load("tensorrt", tmp, precision), precision),
+                    "latency": self._latency(self._load("tensorrt", tmp, precision))}
 
         return self._ensure(spec, build)
 
@@ -279,12 +292,7 @@ class EngineBuilder:
         """Median ms per call of a freshly built engine on this machine (recorded or random
         inputs; ONNX graphs on the CPU, where their key says they were built): what `auto`
         compares on the CPU. Recorded in the sidecar."""
-        inputs, kind = self._parity_inputs()
-        if inputs is not None:
-            feeds = [{k: torch.from_numpy(v[i : i + self.batch]) for k, v in inputs.items()}
-                     for i in range(0, min(8, len(next(iter(inputs.values())))), self.batch)]
-        else:
-            feeds = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
+        feeds, kind = self._feeds(8, self.batch)
         with runner:
             runner.sync_timing = True
             for i in range(warmup + calls):
@@ -302,14 +310,8 @@ class EngineBuilder:
         with TF32 off (`strict_fp32`): "fp32" checked as fp32.
 
         Returns the sidecar's "parity" fields. Raises ParityError when a check fails."""
-        inputs, kind = self._parity_inputs()
-        ref = get_backend("torch", self.generator, "cpu")
-        if inputs is not None:
-            n = min(4, len(next(iter(inputs.values()))))
-            feeds_list = [{k: torch.from_numpy(v[i : i + 1]) for k, v in inputs.items()}
-                          for i in range(n)]
-        else:
-            feeds_list = [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)]
+        feeds_list, kind = self._feeds(4, 1)
+        ref = self._load("torch", self.generator, device=_CPU)
         diff, ssims = 0.0, []
         with strict_fp32(), ref, runner:
             for feeds in feeds_list:
@@ -342,16 +344,12 @@ class EngineBuilder:
     # ---- runners -----------------------------------------------------------------------------
     def runner(self, backend: str, precision: str) -> tuple[GeneratorRunner, CachedEngine | None]:
         """A runner (not opened) of `backend` / `precision`, building what it needs."""
-        dev = self.device
         if backend == "torch":
-            return get_backend("torch", self.generator, dev, precision=precision), None
+            return self._load("torch", self.generator, precision), None
         if backend == "onnxruntime":
             entry = self.onnxruntime_int8() if precision == "int8" else self.onnx_fp32()
-            return get_backend("onnxruntime", entry.path, dev, precision=precision,
-                               threads=self.threads), entry
-        if backend == "aoti":
+        elif backend == "aoti":
             entry = self.aoti(precision)
-            return get_backend("aoti", entry.path, dev, precision=precision, threads=self.threads,
-                               input_names=self.input_names), entry
-        entry = self.tensorrt(precision)
-        return get_backend("tensorrt", entry.path, dev, precision=precision), entry
+        else:
+            entry = self.tensorrt(precision)
+        return self._load(backend, entry.path, precision), entry
