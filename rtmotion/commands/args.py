@@ -89,6 +89,18 @@ def add_normalize_mode(parser: argparse.ArgumentParser, *flags: str) -> None:
                              "upper body)")
 
 
+def add_subject(parser: argparse.ArgumentParser) -> None:
+    """`-t/--subject`: the subject a command drives (a bundle folder or a shipped name)."""
+    parser.add_argument("-t", "--subject", required=True,
+                        help="subject bundle folder or the name of a shipped subject")
+
+
+def add_torch_threads(parser: argparse.ArgumentParser) -> None:
+    """`--torch-threads`: torch intra-op threads per pipeline stage while it runs."""
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads per stage (1: the stages share the cores without fighting)")
+
+
 def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     """`--device`: checked when the command runs (an absent GPU is a clear error, not a fall back)."""
     parser.add_argument("--device", default=default, help=DEVICE_HELP)

@@ -7,7 +7,12 @@ import json
 import logging
 import sys
 
-from rtmotion.commands.args import add_device, add_engine_dir, engine_request
+from rtmotion.commands.args import (
+    add_device,
+    add_engine_dir,
+    add_subject,
+    engine_request,
+)
 
 NAME = "bench"
 HELP = "measure the pipeline: per-stage ms, offline and live fps, latency, vs EDN's generator"
@@ -34,7 +39,7 @@ def _resolutions(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-t", "--subject", required=True, help="subject bundle folder or shipped subject name")
+    add_subject(parser)
     parser.add_argument("--source", help="a video to run on (default: a synthetic dancer)")
     parser.add_argument("--frames", type=int, default=150, help="frames measured (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=15, help="frames run before measuring")

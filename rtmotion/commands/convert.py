@@ -11,6 +11,8 @@ from rtmotion.commands.args import (
     add_device,
     add_engine_options,
     add_normalize_mode,
+    add_subject,
+    add_torch_threads,
     engine_request,
 )
 
@@ -29,8 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-t", "--subject", required=True,
-                        help="subject bundle folder or the name of a shipped subject")
+    add_subject(parser)
     parser.add_argument("-s", "--source", required=True, help="dance video or pose file (.npz)")
     parser.add_argument("-o", "--output", required=True, help="video to write (.mp4, .mov, .mkv)")
     parser.add_argument("--start", type=int, default=0, help="first source frame")
@@ -45,8 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hold", type=float, default=None,
                         help="seconds a missing person keeps their last pose before the empty scene "
                              "(default: half a second)")
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch threads per stage (1: the stages share the cores without fighting)")
+    add_torch_threads(parser)
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
 

@@ -11,6 +11,8 @@ from rtmotion.commands.args import (
     add_device,
     add_engine_options,
     add_normalize_mode,
+    add_subject,
+    add_torch_threads,
     engine_request,
     size_type,
 )
@@ -29,8 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-t", "--subject", required=True,
-                        help="subject bundle folder or the name of a shipped subject")
+    add_subject(parser)
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, default=None, help="webcam number (/dev/videoN); default 0")
     src.add_argument("--source", metavar="FILE", help="play a video file as the camera")
@@ -49,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_normalize_mode(parser)
     add_engine_options(parser, threads=False)
     add_device(parser)
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch threads per stage (1: the stages share the cores without fighting)")
+    add_torch_threads(parser)
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
 
