@@ -49,7 +49,9 @@ class MissingDependencyError(RtmotionError):
     def __init__(self, package: str, extra: str | tuple[str, ...], purpose: str) -> None:
         extras = (extra,) if isinstance(extra, str) else tuple(extra)
         how = " or ".join(f"'rtmotion[{e}]'" for e in extras)
-        if len(extras) > 1:
+        if not extras:  # a dependency of rtmotion itself: the install is incomplete
+            how = f"{package} (rtmotion itself depends on it)"
+        elif len(extras) > 1:
             how += " (the one matching torch's CUDA)"
         super().__init__(
             f"{package} is not installed, but {purpose} needs it "

@@ -14,6 +14,8 @@ from rtmotion.errors import MissingDependencyError
 
 #: the extras that install CuPy, one per CUDA major version (pyproject.toml)
 GPU_EXTRAS = ("gpu-cuda12", "gpu-cuda13")
+#: no extra: a dependency of rtmotion itself (onnx, onnxruntime), missing from a broken install
+CORE: tuple[str, ...] = ()
 
 
 def require(module: str, *, extra: str | tuple[str, ...], purpose: str,

@@ -17,13 +17,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rtmotion"
 #: Each layer: the top-level rooms of `rtmotion` (packages or single modules) on it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors"),
-    ("types", "atomic", "progress", "devices", "lazy"),
+    ("types", "atomic", "progress", "devices", "lazy", "engine_request", "timing"),
     ("io", "models"),
+    ("runtime",),
     ("pose",),
     ("kernels",),
     ("synthetic",),
     ("subject",),
-    ("runtime",),
     ("export",),
     ("pipeline",),
     ("train", "eval"),

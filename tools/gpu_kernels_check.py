@@ -111,9 +111,9 @@ def parity(size) -> dict:
             from rtmotion.kernels import pose_flow_batch, pose_maps_batch, warp_batch
 
             ta = torch.from_numpy(a).cuda()
-            m = pose_maps_batch(ta, mcfg, backend="cupy")
-            f = pose_flow_batch(ta, torch.from_numpy(b).cuda(), size, backend="cupy")
-            wgt = warp_batch(torch.from_numpy(img).cuda(), torch.from_numpy(flow).cuda(), backend="cupy")
+            m = pose_maps_batch(ta, mcfg, kernels="cupy")
+            f = pose_flow_batch(ta, torch.from_numpy(b).cuda(), size, kernels="cupy")
+            wgt = warp_batch(torch.from_numpy(img).cuda(), torch.from_numpy(flow).cuda(), kernels="cupy")
             res["dlpack_torch_maps"] = float(np.abs(m.cpu().numpy() - ref_maps).max())
             res["dlpack_torch_flow_px"] = float(np.abs(f.cpu().numpy() - ref_flow["default"]).max())
             res["dlpack_torch_warp"] = float(np.abs(wgt.cpu().numpy() - ref_warp).max())

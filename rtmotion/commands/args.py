@@ -1,19 +1,30 @@
-"""Argument types and options shared by the commands (stdlib only: `rtmotion --help` stays fast).
+"""Argument types and options shared by the commands (stdlib only, and `rtmotion.engine_request`,
+which is stdlib only too: `rtmotion --help` stays fast).
 
 - sizes "WIDTHxHEIGHT" (or one number for a square where a command allows it), frame rates;
 - `--device` (auto | cpu | cuda | cuda:N, checked by `rtmotion.devices.resolve_device` in `run`);
 - `--kernels` (numpy | torch | cupy: which implementation computes maps / flow / warp);
-- `--backend` / `--precision` / `--engine-dir` (which runtime runs the generator: torch,
-  ONNX Runtime, compiled engines built on first use).
+- `--backend` / `--precision` / `--engine-dir` / `--threads` (which runtime runs the generator:
+  torch, ONNX Runtime, compiled engines built on first use), read back as one `EngineRequest`
+  by `engine_request(args)`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
+
+from rtmotion.engine_request import (
+    BACKEND_CHOICES,
+    DEFAULT_ENGINE_DIR,
+    PRECISION_CHOICES,
+    EngineRequest,
+)
 
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
 
@@ -78,6 +89,18 @@ def add_normalize_mode(parser: argparse.ArgumentParser, *flags: str) -> None:
                              "upper body)")
 
 
+def add_subject(parser: argparse.ArgumentParser) -> None:
+    """`-t/--subject`: the subject a command drives (a bundle folder or a shipped name)."""
+    parser.add_argument("-t", "--subject", required=True,
+                        help="subject bundle folder or the name of a shipped subject")
+
+
+def add_torch_threads(parser: argparse.ArgumentParser) -> None:
+    """`--torch-threads`: torch intra-op threads per pipeline stage while it runs."""
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads per stage (1: the stages share the cores without fighting)")
+
+
 def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     """`--device`: checked when the command runs (an absent GPU is a clear error, not a fall back)."""
     parser.add_argument("--device", default=default, help=DEVICE_HELP)
@@ -90,14 +113,10 @@ def add_kernels(parser: argparse.ArgumentParser, default: str = "auto") -> None:
                              "maps and torch for flow and warp)")
 
 
-#: Generator runtimes (`rtmotion.export.open_engine`) and precisions.
-BACKEND_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "aoti", "tensorrt")
-PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16", "int8")
-
-
-def add_engine_options(parser: argparse.ArgumentParser, backend: str = "auto",
-                       precision: str = "auto", threads: bool = True) -> None:
-    """`--backend`, `--precision`, `--engine-dir`, `--threads`: which runtime runs the generator.
+def add_engine_options(parser: argparse.ArgumentParser, backend: str = EngineRequest.backend,
+                       precision: str = EngineRequest.precision, threads: bool = True) -> None:
+    """`--backend`, `--precision`, `--engine-dir`, `--threads`: which runtime runs the generator
+    (read back with `engine_request`).
 
     A compiled engine is built on first use into the engine cache and reused after; a GPU
     backend that cannot run here is an error, never a silent fall back to the CPU.
@@ -109,8 +128,27 @@ def add_engine_options(parser: argparse.ArgumentParser, backend: str = "auto",
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default=precision,
                         help="generator precision (fp16/bf16 need CUDA; int8 needs a calibration "
                              "set from `rtmotion calibrate`; auto picks per backend)")
-    parser.add_argument("--engine-dir", type=Path, default=Path("engines"),
-                        help="engine cache folder (engines are built here on first use)")
+    add_engine_dir(parser)
     if threads:
-        parser.add_argument("--threads", type=int, default=0,
+        parser.add_argument("--threads", type=int, default=EngineRequest.threads,
                             help="CPU threads of ONNX Runtime / AOTInductor (0: the library default)")
+
+
+def add_engine_dir(parser: argparse.ArgumentParser) -> None:
+    """`--engine-dir`: the engine cache folder."""
+    parser.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR,
+                        help="engine cache folder (engines are built here on first use)")
+
+
+def engine_request(args: argparse.Namespace, **fixed: Any) -> EngineRequest:
+    """The `EngineRequest` a command line asked for: the ONE place one is built from options.
+
+    Reads --backend, --precision, --device, --engine-dir and --threads where the command has
+    them; `fixed` sets fields the command decides itself (e.g. bench's matrix); the rest keep
+    EngineRequest's defaults."""
+    given = {name: getattr(args, name) for name in _REQUEST_FIELDS
+             if getattr(args, name, None) is not None}
+    return EngineRequest(**{**given, **fixed})
+
+
+_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(EngineRequest))

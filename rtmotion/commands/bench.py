@@ -7,7 +7,12 @@ import json
 import logging
 import sys
 
-from rtmotion.commands.args import add_device
+from rtmotion.commands.args import (
+    add_device,
+    add_engine_dir,
+    add_subject,
+    engine_request,
+)
 
 NAME = "bench"
 HELP = "measure the pipeline: per-stage ms, offline and live fps, latency, vs EDN's generator"
@@ -20,9 +25,6 @@ DESCRIPTION = (
 )
 
 log = logging.getLogger(__name__)
-
-# Kept here, not imported, so that building the parser does not import torch.
-DEFAULT_ENGINE_DIR = "engines"                  # as rtmotion.pipeline.engine.DEFAULT_ENGINE_DIR
 
 
 def _resolutions(text: str) -> list[tuple[int, int]]:
@@ -37,7 +39,7 @@ def _resolutions(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-t", "--subject", required=True, help="subject bundle folder or shipped subject name")
+    add_subject(parser)
     parser.add_argument("--source", help="a video to run on (default: a synthetic dancer)")
     parser.add_argument("--frames", type=int, default=150, help="frames measured (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=15, help="frames run before measuring")
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", default="offline,live", help="comma list: offline, live")
     parser.add_argument("--no-baseline", action="store_true", help="skip the pix2pixHD baseline")
     add_device(parser)
-    parser.add_argument("--engine-dir", default=DEFAULT_ENGINE_DIR, help="built engines (cache)")
+    add_engine_dir(parser)
     parser.add_argument("--poses", default="mediapipe",
                         help="where the driving poses come from: mediapipe (as a user's run), truth "
                              "(the synthetic source's exact poses; for machines without MediaPipe), "
@@ -60,16 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import atomic_path, check_writable
+    from rtmotion.engine_request import BACKENDS
     from rtmotion.errors import InputError
     from rtmotion.io import VideoInfo
     from rtmotion.pipeline.bench import TABLE_COLUMNS, run_bench
-    from rtmotion.pipeline.engine import available_backends
     from rtmotion.pipeline.stats import format_table
     from rtmotion.subject import resolve_subject_path
 
     if args.frames < 1 or args.warmup < 0:
         raise InputError(None, f"--frames {args.frames} --warmup {args.warmup}", "need frames >= 1, warmup >= 0")
-    backends = available_backends() if args.backends == "all" else tuple(
+    backends = BACKENDS if args.backends == "all" else tuple(
         b.strip() for b in args.backends.split(",") if b.strip())
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not set(modes) <= {"offline", "live"} or not modes:
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                        warmup=args.warmup, backends=backends,
                        precisions=tuple(p.strip() for p in args.precisions.split(",") if p.strip()),
                        resolutions=tuple(args.resolutions) if args.resolutions else None, modes=modes,
-                       device=args.device, engine_dir=args.engine_dir, baseline=not args.no_baseline,
+                       engine=engine_request(args), baseline=not args.no_baseline,
                        preset=args.preset, pose_source=args.poses)
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:

@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device, add_engine_options
+from rtmotion.commands.args import add_device, add_engine_options, engine_request
+from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
 
 NAME = "build"
 HELP = "build a subject's generator engine (onnxruntime, aoti, tensorrt) into the engine cache"
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     add_engine_options(parser)
     add_device(parser)
-    parser.add_argument("--calibration-dir", type=Path, default=Path("calibration"),
+    parser.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR,
                         help="calibration sets root (DIR/<subject>/), for int8")
     parser.add_argument("--clean", action="store_true",
                         help="remove this subject's cached engines first, then build")
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rtmotion.errors import InputError
     from rtmotion.export.cache import EngineCache
-    from rtmotion.export.engine import open_engine
+    from rtmotion.export.engine import open_requested
     from rtmotion.export.machine import generator_digest
     from rtmotion.models.generator import example_inputs
     from rtmotion.subject import load_subject
@@ -56,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         folder = cache.subject_dir(subject.name, generator_digest(subject.generator))
         removed = cache.clean(folder)
         log.info("--clean: removed %d cached file(s) of %s from %s", removed, subject.name, folder)
-    runner, choice = open_engine(subject, args.backend, args.precision, args.device,
-                                 args.engine_dir, args.threads, args.calibration_dir)
+    runner, choice = open_requested(subject, engine_request(args), args.calibration_dir)
     timing = None
     if args.check:
         feeds = example_inputs(subject.generator_config, device=runner.device)

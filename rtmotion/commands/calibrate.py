@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device
+from rtmotion.commands.args import add_device, engine_request
+from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
 
 NAME = "calibrate"
 HELP = "record real generator inputs (calibration set for INT8 engines and parity checks)"
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     parser.add_argument("--video", type=Path, help="other footage of the target (same camera)")
     parser.add_argument("--poses", type=Path, help="pose file (.npz) of --video, or alone (see above)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("calibration"),
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_CALIBRATION_DIR,
                         help="calibration root; the set goes to OUTPUT/<subject>/")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                         help="how many generator calls to keep (spread over the sequence)")
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("no --poses: poses of --video will be extracted with MediaPipe")
     subject = load_subject(args.subject)
     kps, source = calibration_poses(subject, args.video, args.poses, args.max_poses)
-    cal = record_inputs(subject, kps, args.frames, args.device)
+    # Recorded from the reference generator (torch fp32) on --device.
+    cal = record_inputs(subject, kps, args.frames,
+                        engine_request(args, backend="torch", precision="fp32"))
     cal.info = {"subject": subject.name, "subject_path": str(subject.path),
                 "subject_digest": generator_digest(subject.generator), "poses": source,
                 **cal.info, "command": "rtmotion " + " ".join(sys.argv[1:]),

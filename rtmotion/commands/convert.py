@@ -7,7 +7,14 @@ import json
 import logging
 import sys
 
-from rtmotion.commands.args import add_device, add_engine_options, add_normalize_mode
+from rtmotion.commands.args import (
+    add_device,
+    add_engine_options,
+    add_normalize_mode,
+    add_subject,
+    add_torch_threads,
+    engine_request,
+)
 
 NAME = "convert"
 HELP = "convert a dance video (or a pose file) into a video of a subject dancing"
@@ -24,8 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-t", "--subject", required=True,
-                        help="subject bundle folder or the name of a shipped subject")
+    add_subject(parser)
     parser.add_argument("-s", "--source", required=True, help="dance video or pose file (.npz)")
     parser.add_argument("-o", "--output", required=True, help="video to write (.mp4, .mov, .mkv)")
     parser.add_argument("--start", type=int, default=0, help="first source frame")
@@ -37,17 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device(parser)
     parser.add_argument("--workers", type=int, default=None,
                         help="pose extraction processes (default: one per core for long videos)")
-    parser.add_argument("--hold", type=float, default=0.5,
-                        help="seconds a missing person keeps their last pose before the empty scene")
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch threads per stage (1: the stages share the cores without fighting)")
+    parser.add_argument("--hold", type=float, default=None,
+                        help="seconds a missing person keeps their last pose before the empty scene "
+                             "(default: half a second)")
+    add_torch_threads(parser)
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import atomic_path, check_writable
     from rtmotion.errors import InputError
-    from rtmotion.pipeline.offline import check_output, convert
+    from rtmotion.pipeline.offline import ConvertOptions, check_output, convert
     from rtmotion.subject import load_subject, resolve_subject_path
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                          "need 0 <= start < end")
     if args.workers is not None and args.workers < 1:
         raise InputError(None, f"--workers {args.workers}", "give 1 or more")
-    if args.hold < 0:
+    if args.hold is not None and args.hold < 0:
         raise InputError(None, f"--hold {args.hold} is negative", "give seconds >= 0")
     check_output(args.output, args.source)   # before loading anything
     if args.torch_threads < 1:
@@ -63,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(args.json)
     subject = load_subject(resolve_subject_path(args.subject), device="cpu")
-    out = args.output
-    result = convert(subject, args.source, None if args.side_by_side else out,
-                     side_by_side_output=out if args.side_by_side else None,
-                     start=args.start, end=args.end, mode=args.mode, backend=args.backend,
-                     device=args.device, precision=args.precision, engine_dir=args.engine_dir,
-                     workers=args.workers, hold_seconds=args.hold, torch_threads=args.torch_threads,
-                     show_progress=not getattr(args, "quiet", False))
+    opts = ConvertOptions(engine=engine_request(args), start=args.start, end=args.end,
+                          mode=args.mode, workers=args.workers, torch_threads=args.torch_threads,
+                          show_progress=not getattr(args, "quiet", False),
+                          side_by_side_output=args.output if args.side_by_side else None)
+    if args.hold is not None:
+        opts.hold_seconds = args.hold
+    result = convert(subject, args.source, None if args.side_by_side else args.output, opts)
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.commands.args import add_device, add_normalize_mode
+from rtmotion.commands.args import add_device, add_normalize_mode, engine_request
 
 NAME = "demo"
 HELP = "run the whole pipeline on a built-in synthetic dancer and the shipped demo subject"
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = convert(subject, source_video, out / "result.mp4",
                      side_by_side_output=out / "side_by_side.mp4", mode=args.mode,
-                     device=args.device, show_progress=not args.quiet)
+                     engine=engine_request(args, backend="torch", precision="fp32"),
+                     show_progress=not args.quiet)
     timings["convert_s"] = time.perf_counter() - t0
     poses, driving = result.poses.raw, result.poses.driving
     poses.save(out / "source_poses.npz")

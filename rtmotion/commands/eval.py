@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device, add_engine_options
+from rtmotion.commands.args import add_device, add_engine_options, engine_request
 
 NAME = "eval"
 HELP = "score a subject: SSIM/PSNR (body, face), pose distance, flicker on held-out frames"
@@ -96,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
         source = video_source(subject, args.video, args.poses, args.max_frames)
     else:
         source = heldout_source(subject, args.max_frames)
-    opts = EvalOptions(backend=args.backend, device=str(resolve_device(args.device)),
-                       precision=args.precision, engine_dir=args.engine_dir, threads=args.threads,
+    opts = EvalOptions(engine=engine_request(args, device=str(resolve_device(args.device))),
                        pose_metrics=not args.no_pose, samples_dir=args.samples,
                        num_samples=args.num_samples, use_face=not args.no_face,
                        stride=args.stride)

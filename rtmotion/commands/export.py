@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
+
 NAME = "export"
 HELP = "export a subject's generator to ONNX (static shapes) and check it against PyTorch"
 DESCRIPTION = """\
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--batch", type=int, default=1, help="static batch size")
-    parser.add_argument("--calibration-dir", type=Path, default=Path("calibration"),
+    parser.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR,
                         help="where recorded inputs are looked for (DIR/<subject>/)")
     parser.add_argument("--atol", type=float, default=2e-3,
                         help="largest |ONNX Runtime - PyTorch| accepted (2e-3: a quarter of a grey level)")
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         kps, source = calibration_poses(subject, None, None,
                                         max_poses=max(PARITY_FRAMES, args.batch) * 4)
-        cal = record_inputs(subject, kps, max(PARITY_FRAMES, args.batch), "cpu")
+        cal = record_inputs(subject, kps, max(PARITY_FRAMES, args.batch))  # torch fp32, CPU
         where = f"{len(cal)} frames recorded now from {source.get('poses', source['kind'])}"
     inputs = {k: cal.arrays[k] for k in names}
     with atomic_path(args.output, suffix=".onnx") as tmp:

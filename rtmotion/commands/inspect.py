@@ -48,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import check_writable
     from rtmotion.errors import InputError, OutputError
+    from rtmotion.io import VIDEO_SUFFIXES
     from rtmotion.pose.posefile import PoseSequence
 
-    if args.output.suffix.lower() not in (".mp4", ".mov", ".mkv", ".avi"):
+    if args.output.suffix.lower() not in VIDEO_SUFFIXES:
         raise OutputError(args.output, "the preview must be a video file", "name it *.mp4")
     if args.what == "warp" and args.video is None:
         raise InputError(None, "--what warp needs the video the poses belong to", "give --video VIDEO")
@@ -167,7 +168,7 @@ def _chunks(n: int, size: int):
         yield i, min(i + size, n)
 
 
-def _write_maps(args, kps, size, fps, backend: str) -> None:
+def _write_maps(args, kps, size, fps, kernels: str) -> None:
     from rtmotion.io import VideoWriter
     from rtmotion.kernels import pose_maps_batch
     from rtmotion.kernels.maps_numpy import PoseMapConfig
@@ -176,10 +177,10 @@ def _write_maps(args, kps, size, fps, backend: str) -> None:
     cfg = PoseMapConfig(size=size, sigma_frac=args.sigma_frac, face=not args.no_face, hands=args.hands)
     colors = channel_colors(len(cfg.skel.bones), cfg.num_channels - len(cfg.skel.bones))
     n = len(kps) if args.max_frames is None else min(len(kps), args.max_frames)
-    be = "numpy" if backend == "auto" else backend
+    be = "numpy" if kernels == "auto" else kernels
     with VideoWriter(args.output, fps, size) as writer, progress(total=n, desc="maps") as bar:
         for i, j in _chunks(n, 16):
-            maps = pose_maps_batch(kps[i:j], cfg, backend=be)   # B x C x H x W
+            maps = pose_maps_batch(kps[i:j], cfg, kernels=be)   # B x C x H x W
             for m in maps:
                 writer.write(maps_to_rgb(m, colors))
             bar.update(j - i)
@@ -187,7 +188,7 @@ def _write_maps(args, kps, size, fps, backend: str) -> None:
              size[0], size[1], args.output)
 
 
-def _write_flow(args, kps, size, fps, backend: str) -> None:
+def _write_flow(args, kps, size, fps, kernels: str) -> None:
     from rtmotion.io import VideoWriter
     from rtmotion.kernels import PoseFlowConfig, pose_flow_batch
     from rtmotion.progress import progress
@@ -195,11 +196,11 @@ def _write_flow(args, kps, size, fps, backend: str) -> None:
     cfg = PoseFlowConfig()
     scale = args.flow_scale or 0.05 * size[1]
     n = len(kps) - 1 if args.max_frames is None else min(len(kps) - 1, args.max_frames)
-    be = "torch" if backend == "auto" else backend
+    be = "torch" if kernels == "auto" else kernels
     peak = 0.0
     with VideoWriter(args.output, fps, size) as writer, progress(total=n, desc="flow") as bar:
         for i, j in _chunks(n, 8):
-            flows = pose_flow_batch(kps[i:j], kps[i + 1:j + 1], size, cfg, backend=be)  # B x H x W x 2
+            flows = pose_flow_batch(kps[i:j], kps[i + 1:j + 1], size, cfg, kernels=be)  # B x H x W x 2
             for f in flows:
                 peak = max(peak, float((f**2).sum(-1).max()) ** 0.5)
                 writer.write(flow_to_rgb(f, scale))
@@ -208,7 +209,7 @@ def _write_flow(args, kps, size, fps, backend: str) -> None:
              n, args.output, peak, scale)
 
 
-def _write_warp(args, seq, backend: str) -> None:
+def _write_warp(args, seq, kernels: str) -> None:
     import contextlib
 
     import cv2
@@ -227,7 +228,7 @@ def _write_warp(args, seq, backend: str) -> None:
     size = args.size or vsize
     kps = scale_keypoints(seq.keypoints, seq.size, size)
     cfg = PoseFlowConfig()
-    be = "torch" if backend == "auto" else backend
+    be = "torch" if kernels == "auto" else kernels
     w, h = size
     n_out = len(kps) - 1 if args.max_frames is None else min(len(kps) - 1, args.max_frames)
     if n_out < 1:
@@ -244,7 +245,7 @@ def _write_warp(args, seq, backend: str) -> None:
             if (img.shape[1], img.shape[0]) != size:
                 img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
             if prev is not None:
-                flow = pose_flow_batch(kps[t - 1:t], kps[t:t + 1], size, cfg, backend=be)[0]
+                flow = pose_flow_batch(kps[t - 1:t], kps[t:t + 1], size, cfg, kernels=be)[0]
                 warped = warp_numpy(prev, flow)
                 err_warp += float(np.abs(warped.astype(np.float32) - img).mean())
                 err_plain += float(np.abs(prev.astype(np.float32) - img).mean())

@@ -11,6 +11,9 @@ from rtmotion.commands.args import (
     add_device,
     add_engine_options,
     add_normalize_mode,
+    add_subject,
+    add_torch_threads,
+    engine_request,
     size_type,
 )
 
@@ -28,8 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-t", "--subject", required=True,
-                        help="subject bundle folder or the name of a shipped subject")
+    add_subject(parser)
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, default=None, help="webcam number (/dev/videoN); default 0")
     src.add_argument("--source", metavar="FILE", help="play a video file as the camera")
@@ -48,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_normalize_mode(parser)
     add_engine_options(parser, threads=False)
     add_device(parser)
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch threads per stage (1: the stages share the cores without fighting)")
+    add_torch_threads(parser)
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rtmotion.atomic import atomic_path, check_writable
     from rtmotion.errors import InputError, OutputError
+    from rtmotion.io import VIDEO_SUFFIXES
     from rtmotion.io.camera import FileCamera, OpenCVCamera
     from rtmotion.io.timed_writer import TimedVideoWriter
     from rtmotion.pipeline.live import LiveOptions, run_live
@@ -73,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if args.source and (args.size or args.fps):
         raise InputError(None, "--size and --fps are for --camera", "a --source file plays at its own size and rate")
     if args.record:
-        if Path(args.record).suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
-            raise OutputError(args.record, "unsupported video file type", "give a name ending in .mp4")
+        if Path(args.record).suffix.lower() not in VIDEO_SUFFIXES:
+            raise OutputError(args.record, "unsupported video file type",
+                              f"give a name ending in {', '.join(VIDEO_SUFFIXES)}")
         check_writable(args.record)
     if args.torch_threads < 1:
         raise InputError(None, f"--torch-threads {args.torch_threads}", "give 1 or more")
@@ -119,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("snapshot %s", p)
             return str(p)
 
-        opts = LiveOptions(mode=args.mode, backend=args.backend, device=args.device,
-                           precision=args.precision, engine_dir=args.engine_dir, poses=poses,
+        opts = LiveOptions(engine=engine_request(args), mode=args.mode, poses=poses,
                            seconds=args.seconds, side_by_side=args.side_by_side,
                            torch_threads=args.torch_threads)
         report = run_live(subject, source, sinks, opts, on_snapshot=snapshot)

@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     fps = _fps_arg(args.fps)
     seconds = parse_seconds(args.seconds)
     seed = parse_seed(args.seed)
-    if not str(args.output).lower().endswith((".mp4", ".mov", ".mkv")):
+    from rtmotion.io import VIDEO_SUFFIXES
+
+    if not str(args.output).lower().endswith(VIDEO_SUFFIXES):
         raise _bad("-o", str(args.output), "unsupported video extension", "use a .mp4 file name")
     if args.poses is not None and not str(args.poses).lower().endswith(".npz"):
         raise _bad("--poses", str(args.poses), "pose files are .npz", "e.g. --poses gt.npz")

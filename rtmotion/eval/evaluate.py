@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.errors import InputError
 from rtmotion.eval.flicker import FlickerMeter
 from rtmotion.eval.metrics import ssim_psnr
@@ -50,12 +51,10 @@ from rtmotion.eval.report import (
     write_png,
 )
 from rtmotion.eval.sources import EvalSource
-from rtmotion.export import open_engine
-from rtmotion.pipeline.cuda_synth import make_synthesizer
+from rtmotion.pipeline.session import open_session
 from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.progress import progress
-from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
@@ -92,8 +91,8 @@ class EvalOptions:
     """How to run an evaluation.
 
     Attributes:
-        backend, device, precision, engine_dir, threads: the generator runtime
-            (`rtmotion.export.open_engine`; compiled engines are built on first use).
+        engine: the generator runtime (`EAGER_CPU`: torch fp32 on the CPU; compiled engines
+            are built on first use).
         pose_metrics: re-extract poses with MediaPipe (pose_distance, pose_detected).
         pose_real: also on the real frames (the reference floor).
         samples_dir: where to write sample PNGs (pose | generated | real), or None.
@@ -105,11 +104,7 @@ class EvalOptions:
             flicker figures then difference the kept frames.
     """
 
-    backend: str = "torch"
-    device: str = "cpu"
-    precision: str = "fp32"
-    engine_dir: Path = Path("engines")
-    threads: int = 0
+    engine: EngineRequest = EAGER_CPU
     pose_metrics: bool = True
     pose_real: bool = True
     samples_dir: Path | None = None
@@ -150,9 +145,6 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     Raises InputError when no frame has a person in its driving pose.
     """
     opt = options or EvalOptions()
-    runner, choice = open_engine(subject, opt.backend, opt.precision, opt.device, opt.engine_dir,
-                                 opt.threads)
-    log.info("generator: %s", choice.reason)
     samples = {p - p % opt.stride for p in pick_sample_indices(source.total, opt.num_samples)} \
         if opt.samples_dir else set()
     if opt.samples_dir is not None:
@@ -166,10 +158,11 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     sample_files: list[str] = []
     w, h = (int(subject.resolution[0]), int(subject.resolution[1]))
     try:
-        # The synthesizer `convert` ships (make_synthesizer: the CUDA one on a GPU), so eval
-        # scores the step users run.
-        with make_synthesizer(subject, runner, use_face=opt.use_face) as synth, \
+        # A session, as `convert` makes its frames (the CUDA synthesizer on a GPU), so eval
+        # scores the step users run; no hold rule: a frame without a person repeats the last.
+        with open_session(subject, opt.engine, use_face=opt.use_face) as session, \
                 progress(total=source.total, desc="eval", unit="frame") as bar:
+            runner_info = session.info()
             for pos, item in enumerate(source.items()):
                 if pos % opt.stride:  # a dropped frame: never seen by the generator
                     bar.update(1)
@@ -178,7 +171,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                     raise InputError(None, f"frame {item.index}: real frame is {item.real.shape}, "
                                      f"expected {(h, w, 3)}")
                 t0 = time.perf_counter()
-                gen = synth(item.driving)
+                gen = session(item.driving)
                 gen_seconds += time.perf_counter() - t0
                 total += 1
                 bar.update(1)
@@ -192,7 +185,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                     if ext_real is not None:
                         ext_real.reset()
                     continue
-                row: dict[str, Any] = {"index": item.index, "step": synth.last_mode}
+                row: dict[str, Any] = {"index": item.index, "step": session.last_mode}
                 bbox = body_box(item.driving, (w, h), margin=opt.body_margin)
                 if item.truth is not None:
                     bbox = _union(bbox, body_box(item.truth, (w, h), margin=opt.body_margin))
@@ -233,11 +226,11 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     if not rows:
         raise InputError(None, f"no person in any of the {total} driving poses ({source.mode})",
                          "evaluate on frames where the target is visible")
-    return _build_report(subject, source, opt, runner, rows, total, no_person, face_visible,
+    return _build_report(subject, source, opt, runner_info, rows, total, no_person, face_visible,
                          flick_gen, flick_real, gen_seconds, sample_files)
 
 
-def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner: GeneratorRunner,
+def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner_info: dict[str, Any],
                   rows: list[dict[str, Any]], total: int, no_person: int, face_visible: int,
                   flick_gen: FlickerMeter, flick_real: FlickerMeter, gen_seconds: float,
                   sample_files: list[str]) -> dict[str, Any]:
@@ -266,7 +259,7 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
         "subject_name": subject.name,
         "mode": source.mode,
         "source": source.info,
-        **runner.describe(),
+        **runner_info,
         "resolution": [int(subject.resolution[0]), int(subject.resolution[1])],
         "face_enhancer": bool(opt.use_face and getattr(subject, "face", None) is not None),
         "frames": {"total": total, "evaluated": len(rows), "no_person": no_person,

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.errors import InputError
 from rtmotion.eval.sources import heldout_source, video_source
 from rtmotion.export.calibration import CalibrationSet, RecordingRunner
-from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pipeline.session import open_session
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.runtime import get_backend
 from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
@@ -48,19 +48,22 @@ def calibration_poses(subject: Subject, video: Path | None, poses: Path | None,
     return np.stack([it.driving for it in src.items()]), {"kind": "heldout", **src.info}
 
 
-def record_inputs(subject: Subject, keypoints: np.ndarray, frames: int, device: str = "cpu"
-                  ) -> CalibrationSet:
-    """Generate from `keypoints` (T, K, 3) in order and keep the generator inputs of `frames`
+def record_inputs(subject: Subject, keypoints: np.ndarray, frames: int,
+                  request: EngineRequest = EAGER_CPU) -> CalibrationSet:
+    """Generate from `keypoints` (T, K, 3) in order, through a session on `request`'s engine
+    (default: torch fp32 on the CPU, the reference), and keep the generator inputs of `frames`
     calls spread evenly over the sequence. Returns a CalibrationSet (info: indices)."""
     person = [t for t in range(len(keypoints)) if (keypoints[t][:, 2] > 0).any()]
     if not person:
         raise InputError(None, "no pose with a person to record from")
     keep = {person[int(round(i))] for i in np.linspace(0, len(person) - 1, min(frames, len(person)))}
-    recorder = RecordingRunner(get_backend("torch", subject, device))
-    with SubjectSynthesizer(subject, recorder, use_face=False) as synth:
+    with open_session(subject, request, use_face=False, wrap=RecordingRunner) as session:
+        recorder = session.runner
+        assert isinstance(recorder, RecordingRunner)
         for t, kp in enumerate(keypoints):
             recorder.recording = t in keep
-            synth(kp)
-    cal = CalibrationSet(recorder.arrays(), {"indices": sorted(keep), "generated": len(keypoints)})
+            session(kp)
+        arrays = recorder.arrays()
+    cal = CalibrationSet(arrays, {"indices": sorted(keep), "generated": len(keypoints)})
     log.info("recorded %d generator calls of %d frames", len(cal), len(keypoints))
     return cal

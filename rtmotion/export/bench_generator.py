@@ -21,15 +21,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rtmotion.atomic import atomic_path
 from rtmotion.devices import resolve_device
+from rtmotion.engine_request import (
+    BACKEND_PRECISIONS,
+    DEFAULT_CALIBRATION_DIR,
+    DEFAULT_ENGINE_DIR,
+)
 from rtmotion.errors import RtmotionError
-from rtmotion.export.calibration import CalibrationSet, load_calibration
-from rtmotion.export.engine import _BACKEND_PRECISIONS, open_builder
+from rtmotion.export.calibration import (
+    CalibrationSet,
+    load_calibration,
+)
+from rtmotion.export.engine import open_builder
 from rtmotion.models.config import GeneratorConfig
 from rtmotion.models.generator import (
     PoseGenerator,
@@ -39,7 +46,9 @@ from rtmotion.models.generator import (
 )
 from rtmotion.models.pix2pixhd_reference import Pix2PixHDGlobalGenerator
 from rtmotion.runtime import canonical_backend
+from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import load_subject
+from rtmotion.timing import call_summary
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +93,9 @@ def timed_calls(call: Any, feeds: list[Any], warmup: int, iters: int) -> list[fl
     return ms
 
 
-def _summary(ms: list[float]) -> dict[str, float]:
-    arr = np.asarray(ms)
-    return {"p50_ms": round(float(np.percentile(arr, 50)), 3),
-            "p95_ms": round(float(np.percentile(arr, 95)), 3),
-            "mean_ms": round(float(arr.mean()), 3), "min_ms": round(float(arr.min()), 3),
-            "calls": len(ms)}
+def runner_call(runner: GeneratorRunner) -> Callable[[dict[str, torch.Tensor]], Any]:
+    """One call of `runner` on a feed dict (inputs by name, in the runner's order)."""
+    return lambda feeds: runner(*feeds.values())
 
 
 def pix2pixhd_call(resolution: tuple[int, int], pose_channels: int, device: torch.device
@@ -116,7 +122,7 @@ def time_pix2pixhd(resolution: tuple[int, int], pose_channels: int, device: torc
     ms = timed_calls(pix2pixhd_call(resolution, pose_channels, device), [None], warmup,
                      min(iters, PIX2PIXHD_MAX_ITERS))
     return {"model": "pix2pixHD global (EDN)", "backend": "torch", "precision": "fp32",
-            "device": str(device), "resolution": f"{w}x{h}", **_summary(ms)}
+            "device": str(device), "resolution": f"{w}x{h}", **call_summary(ms)}
 
 
 def time_generators(
@@ -129,8 +135,8 @@ def time_generators(
     warmup: int = 5,
     device: str | torch.device = "cpu",
     threads: int = 0,
-    engine_dir: str | Path = Path("engines"),
-    calibration_dir: str | Path = Path("calibration"),
+    engine_dir: str | Path = DEFAULT_ENGINE_DIR,
+    calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
     pix2pixhd: bool = True,
 ) -> list[dict[str, Any]]:
     """Time the generator on every backend x precision x resolution asked for (one process).
@@ -186,7 +192,7 @@ def time_generators(
         for b in backends:
             backend = canonical_backend(b)
             for p in precisions:
-                if p not in _BACKEND_PRECISIONS[backend]:
+                if p not in BACKEND_PRECISIONS[backend]:
                     continue
                 row: dict[str, Any] = {"model": f"rtmotion {name}", "backend": backend,
                                        "precision": p, "device": str(dev), "resolution": tag,
@@ -204,10 +210,11 @@ def time_generators(
                     feeds = _inputs(gen, cal, dev, 8)
                     with runner:
                         runner.sync_timing = True
-                        timed_calls(lambda f: runner(*f.values()), feeds, warmup, 0)
+                        call = runner_call(runner)
+                        timed_calls(call, feeds, warmup, 0)
                         runner.stats.clear()
-                        timed_calls(lambda f: runner(*f.values()), feeds, 0, iters)
-                    row.update(_summary(runner.stats.ms))
+                        timed_calls(call, feeds, 0, iters)
+                    row.update(runner.stats.summary())
                 except RtmotionError as e:
                     row["error"] = str(e).splitlines()[0]
                     log.warning("%s/%s at %s: %s", backend, p, tag, row["error"])
@@ -250,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--engine-dir", type=Path, default=Path("engines"))
-    ap.add_argument("--calibration-dir", type=Path, default=Path("calibration"))
+    ap.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR)
+    ap.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
     ap.add_argument("-o", "--output", type=Path, help="write the rows as JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -51,6 +51,7 @@ from typing import Any
 
 from rtmotion import __version__
 from rtmotion.atomic import atomic_path, check_writable
+from rtmotion.engine_request import DEFAULT_ENGINE_DIR
 from rtmotion.errors import OutputError, RtmotionError
 from rtmotion.export.machine import file_sha256
 
@@ -207,7 +208,7 @@ def record_failure(spec: EngineSpec, exc: BaseException) -> dict[str, Any]:
 class EngineCache:
     """Built engines under one folder (see the module docstring)."""
 
-    def __init__(self, root: str | Path = "engines") -> None:
+    def __init__(self, root: str | Path = DEFAULT_ENGINE_DIR) -> None:
         self.root = Path(root)
 
     def subject_dir(self, subject_name: str, digest: str) -> Path:

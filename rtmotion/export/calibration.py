@@ -37,7 +37,6 @@ from rtmotion.runtime.base import GeneratorRunner
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CALIBRATION_DIR = Path("calibration")
 
 
 class RecordingRunner(GeneratorRunner):

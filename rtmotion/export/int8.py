@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from rtmotion.errors import InputError
 from rtmotion.export.calibration import CalibrationSet
-from rtmotion.lazy import require
+from rtmotion.lazy import CORE, require
 from rtmotion.models.generator import OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ FLAVOURS = ("onnxruntime", "tensorrt")
 
 
 def _quantization() -> Any:
-    return require("onnxruntime.quantization", extra="dev", purpose="INT8 quantization",
+    return require("onnxruntime.quantization", extra=CORE, purpose="INT8 quantization",
                    package="onnxruntime")
 
 
@@ -176,7 +176,7 @@ def int8_quality(fp32_onnx: str | Path, int8_onnx: str | Path, held_out: Calibra
     "max_abs_diff": largest |frame difference| in [-1, 1] units, "frames": count,
     "bound": INT8_MIN_SSIM, "within_bound": bool}.
     """
-    ort = require("onnxruntime", extra="dev", purpose="checking INT8 quality")
+    ort = require("onnxruntime", extra=CORE, purpose="checking INT8 quality")
     opts = ort.SessionOptions()
     if threads > 0:
         opts.intra_op_num_threads = threads

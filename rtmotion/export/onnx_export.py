@@ -36,7 +36,7 @@ import torch
 
 from rtmotion.atomic import atomic_path
 from rtmotion.errors import InputError, RtmotionError
-from rtmotion.lazy import require
+from rtmotion.lazy import CORE, require
 from rtmotion.models.generator import (
     OUTPUT_NAMES,
     GeneratorForExport,
@@ -76,7 +76,7 @@ def export_generator_onnx(
     Returns:
         The path written.
     """
-    onnx = require("onnx", extra="dev", purpose="ONNX export")
+    onnx = require("onnx", extra=CORE, purpose="ONNX export")
     path = Path(path)
     cfg = generator.config
     model = GeneratorForExport(copy.deepcopy(generator).float().cpu().eval())
@@ -118,7 +118,7 @@ def export_generator_onnx(
 
 
 def _session(path: Path, threads: int = 0):
-    ort = require("onnxruntime", extra="dev", purpose="checking an ONNX export")
+    ort = require("onnxruntime", extra=CORE, purpose="checking an ONNX export")
     if not path.is_file():
         raise InputError(path, "ONNX file not found", "export it first")
     opts = ort.SessionOptions()

@@ -26,13 +26,14 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from rtmotion.engine_request import BACKEND_PRECISIONS
 from rtmotion.errors import InputError, RtmotionError
 from rtmotion.export.cache import EngineBuildError
 from rtmotion.runtime.tensorrt_backend import import_tensorrt
 
 log = logging.getLogger(__name__)
 
-TRT_PRECISIONS = ("fp32", "fp16", "int8")
+TRT_PRECISIONS = BACKEND_PRECISIONS["tensorrt"]  # the backend x precision table's row
 
 
 __all__ = ["EngineBuildError", "TRT_PRECISIONS", "build_tensorrt", "tensorrt_version",

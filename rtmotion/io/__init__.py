@@ -10,6 +10,6 @@
 
 from rtmotion.io.info import VideoInfo
 from rtmotion.io.reader import VideoReader, read_frames
-from rtmotion.io.writer import VideoWriter
+from rtmotion.io.writer import VIDEO_SUFFIXES, VideoWriter
 
-__all__ = ["VideoInfo", "VideoReader", "VideoWriter", "read_frames"]
+__all__ = ["VIDEO_SUFFIXES", "VideoInfo", "VideoReader", "VideoWriter", "read_frames"]

@@ -20,6 +20,11 @@ from rtmotion.io.audio import AudioCopier, has_audio_stream
 log = logging.getLogger(__name__)
 
 
+#: The video file types the writers make (H.264 + AAC containers); every command that writes a
+#: video checks its output name against these.
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".m4v", ".mkv")
+
+
 class VideoWriter:
     """Write uint8 RGB frames to a video file (H.264 in MP4, yuv420p by default).
 

@@ -1,7 +1,7 @@
 """Pose-conditioning kernels: conditioning maps, pose flow and warp, in numpy, torch and CuPy.
 
 The numpy versions are the references (oracles): straightforward float64 code that every
-other backend is tested against. torch runs batched on any device (training, CPU inference);
+other implementation is tested against. torch runs batched on any device (training, CPU inference);
 CuPy runs hand-written CUDA kernels (`*.cu` beside this file) on the GPU.
 
 Conventions (stated once, here)
@@ -28,7 +28,8 @@ Contents
   (`maps_torch`), `pose_maps_cupy` (`cupy_kernels` + `pose_maps.cu`);
 - flow: `PoseFlowConfig`, `pose_flow` (numpy), `pose_flow_torch`, `pose_flow_cupy`;
 - warp: `warp_numpy`, `warp_torch`, `warp_cupy`, `sample_in_frame` / `sample_in_frame_torch`;
-- dispatch: `pose_maps_batch`, `pose_flow_batch`, `warp_batch`, `available_backends`.
+- dispatch (`kernels="auto" | "numpy" | "torch" | "cupy"`): `pose_maps_batch`,
+  `pose_flow_batch`, `warp_batch`, `available_kernels`, `kernels_for`.
 
 The package's face is numpy only (the references and the dispatchers), so numpy-only users do
 not load torch: the torch versions are imported from their modules (`maps_torch`, `flow_torch`,
@@ -37,21 +38,21 @@ not load torch: the torch versions are imported from their modules (`maps_torch`
 
 from __future__ import annotations
 
-from rtmotion.kernels.backend import (
-    BACKENDS,
-    available_backends,
-    choose_backend,
+from rtmotion.kernels.cupy_kernels import cupy_available
+from rtmotion.kernels.dispatch import (
+    KERNELS,
+    available_kernels,
+    kernels_for,
     pose_flow_batch,
     pose_maps_batch,
     warp_batch,
 )
-from rtmotion.kernels.cupy_kernels import cupy_available
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
 from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy
 from rtmotion.kernels.warp_numpy import sample_in_frame, warp_numpy
 
 __all__ = [
-    "BACKENDS", "PoseFlowConfig", "PoseMapConfig", "available_backends", "choose_backend",
-    "cupy_available", "pose_flow", "pose_flow_batch", "pose_maps_batch", "pose_maps_numpy",
+    "KERNELS", "PoseFlowConfig", "PoseMapConfig", "available_kernels", "cupy_available",
+    "kernels_for", "pose_flow", "pose_flow_batch", "pose_maps_batch", "pose_maps_numpy",
     "sample_in_frame", "warp_batch", "warp_numpy",
 ]

@@ -17,7 +17,7 @@ CuPy is optional (extra ``gpu-cuda12`` or ``gpu-cuda13``, matching torch's CUDA)
 lazily, and a missing CuPy raises `MissingDependencyError`. `cupy_available()` says yes only
 after NVRTC compiled and the GPU ran a tiny kernel: a CuPy built for another CUDA than the one
 here imports and counts devices fine, then fails at its first compile. Arrays are float32 CuPy arrays on the current device; the
-dispatcher in `rtmotion.kernels.backend` also accepts numpy arrays and CUDA torch tensors.
+dispatcher in `rtmotion.kernels.dispatch` also accepts numpy arrays and CUDA torch tensors.
 """
 
 from __future__ import annotations

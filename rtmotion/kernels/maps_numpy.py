@@ -1,4 +1,4 @@
-"""Pose -> the generator's conditioning maps (numpy reference, the oracle of every backend).
+"""Pose -> the generator's conditioning maps (numpy reference, the oracle of every implementation).
 
 Choice: **one channel per bone, each a soft line** (value ``exp(-d^2 / (2 sigma^2))`` where
 ``d`` is the pixel's distance to the bone's segment), plus optional detail channels. Why not
@@ -16,7 +16,7 @@ EDN's coloured stick figure or per-joint heatmaps:
   (max abs difference < 1e-5, tested) and sub-pixel motion moves the map smoothly.
   cv2.line/circle quantize to pixels and anti-alias differently from any GPU drawing.
 
-Definition (all backends). Pixel (x, y) has its centre at coordinate (x, y) (the
+Definition (all kernels). Pixel (x, y) has its centre at coordinate (x, y) (the
 ``align_corners=True`` convention of `rtmotion.kernels`); keypoints are given in these pixel
 coordinates of the map (normalization and cropping happen upstream). For a *primitive* (a
 segment from ``a`` to ``b``; a point when ``a == b``) with width ``sigma``::
@@ -132,7 +132,7 @@ class PoseMapConfig:
 
     @cached_property
     def primitives(self) -> Primitives:
-        """The primitive table every backend draws (see `Primitives`)."""
+        """The primitive table every implementation draws (see `Primitives`)."""
         return Primitives.build(self)
 
 

@@ -1,15 +1,17 @@
-"""rtmotion.pipeline: one set of stage code for the three uses (see DESIGN.md, "The flow of one
-frame").
+"""rtmotion.pipeline: one set of stage code for the three uses (the flow of one frame: source ->
+pose -> normalization -> maps -> warp -> generator -> blend -> sink; rtmotion/README.md).
 
+- `session`: `open_session(subject, EngineRequest) -> Session`, one subject on one engine, the
+  ONLY way frames are made (`prepare(keypoints)` then `generate(prepared)`), with the no-person
+  rule; every command (convert, live, bench, eval, calibration recording, demo) goes through it;
 - `synthesize`: `SubjectSynthesizer` (pose -> frame, with EDN's temporal state) and `PosePreparer`
-  (the pose-only half, run one frame ahead);
-- `stages`: threads joined by bounded queues (`StagePipeline`, offline) or latest-wins slots
-  (`LatestSlot`, live); a failing stage ends the run with `StageError` naming it;
-- `engine`: `open_runner`, the ONE place generator runners are created (compiled engines plug in
-  there);
+  (the pose-only half, run one frame ahead); `cuda_synth`: its CUDA subclass (static buffers,
+  one stream, CUDA graphs) and `make_synthesizer`, which picks one for the engine's device;
+- `stages`: `StagePipeline`, threads joined by bounded FIFO queues (offline) or latest-wins
+  slots (`LatestSlot`, live); a failing stage ends the run with `StageError` naming it;
 - `offline`: `convert` (video or pose file -> video, every frame, timing and audio kept);
 - `live`: `run_live` (camera or file-as-camera -> preview / virtual camera / recording);
 - `bench`: `run_bench` (per-stage percentiles, fps, latency, vs EDN's generator);
-- `gaps`, `compose`, `progress`, `stats`: the no-person rule, side-by-side panels and overlay,
-  progress output, timing percentiles.
+- `gaps`, `compose`, `progress`, `stats`, `reference`: the no-person rule, side-by-side panels
+  and overlay, progress output, timing percentiles, the appearance reference.
 """

@@ -13,7 +13,7 @@ and, once per resolution in the same run, EDN's baseline generator (pix2pixHD's 
 PyTorch eager, fp32) on the same input size, so our generator's speed is printed as a ratio to
 it. A resolution other than the subject's own is benched with an untrained generator of the same
 preset at that resolution (random weights: the timing of a subject at that size, not its looks).
-The backend list is the runtime's (`rtmotion.runtime.BACKENDS` via `available_backends`), so new
+The backend list is the backend x precision table's (`rtmotion.engine_request.BACKENDS`), so new
 compiled backends join the matrix without changes here.
 """
 
@@ -32,15 +32,16 @@ from typing import Any
 import torch
 
 from rtmotion.devices import resolve_device
+from rtmotion.engine_request import EngineRequest
 from rtmotion.errors import InputError, RtmotionError
 from rtmotion.export.bench_generator import pix2pixhd_call, timed_calls
 from rtmotion.io.camera import FileCamera
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
-from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
 from rtmotion.pipeline.live import LiveOptions, run_live
 from rtmotion.pipeline.offline import convert
+from rtmotion.pipeline.session import open_session
 from rtmotion.pipeline.stats import Timers, percentiles
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import BODY25
@@ -130,11 +131,11 @@ def _inputs(subject: Subject) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @torch.no_grad()
-def time_generator(subject: Subject, backend: str, precision: str, device: str, engine_dir: Any,
-                   iters: int, warmup: int) -> dict[str, float]:
-    """The runner alone, batch 1: p50/p95/p99 ms over `iters` calls after `warmup`."""
-    runner, _ = open_runner(subject, backend, precision, device, engine_dir)
-    try:
+def time_generator(subject: Subject, request: EngineRequest, iters: int, warmup: int
+                   ) -> dict[str, float]:
+    """The session's runner alone, batch 1: p50/p95/p99 ms over `iters` calls after `warmup`."""
+    with open_session(subject, request) as session:
+        runner = session.runner
         maps, prev, mask = (x.to(runner.device) for x in _inputs(subject))
 
         def call(_: Any) -> None:
@@ -143,8 +144,6 @@ def time_generator(subject: Subject, backend: str, precision: str, device: str, 
                 torch.cuda.synchronize(runner.device)
 
         times = timed_calls(call, [None], warmup, iters)
-    finally:
-        runner.close()
     return percentiles(times)
 
 
@@ -164,8 +163,8 @@ def make_source(folder: Path, seconds: float, size: tuple[int, int] = (512, 512)
     return path, poses
 
 
-def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, frames: int, warmup: int,
-               device: str, engine_dir: Any, modes: tuple[str, ...], gen_iters: int, out_dir: Path,
+def bench_cell(subject: Subject, request: EngineRequest, source: Path, *, frames: int, warmup: int,
+               modes: tuple[str, ...], gen_iters: int, out_dir: Path,
                baseline: dict[str, float] | None, poses: Path | None = None) -> BenchCell:
     """Measure one cell (see module docstring); a backend/precision that cannot run here is
     recorded with its error instead of stopping the whole bench.
@@ -174,26 +173,25 @@ def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, 
     pose file, so no decode or pose stage; live: the camera still plays `source`, the pose stage
     looks the pose up by frame). For machines without MediaPipe (the lent GPU machines).
     """
-    cell = BenchCell(backend, precision, tuple(subject.resolution), str(subject.name))
+    cell = BenchCell(request.backend, request.precision, tuple(subject.resolution), str(subject.name))
     try:
-        cell.generator_ms = time_generator(subject, backend, precision, device, engine_dir, gen_iters, 3)
+        cell.generator_ms = time_generator(subject, request, gen_iters, 3)
         if baseline:
             cell.baseline_ms = baseline
             if cell.generator_ms["p50"] > 0:
                 cell.speedup_vs_baseline = round(baseline["p50"] / cell.generator_ms["p50"], 2)
         if "offline" in modes:
             timers = Timers(skip=warmup)
-            res = convert(subject, poses or source, out_dir / f"bench_{backend}_{precision}.mp4", end=frames,
-                          backend=backend, precision=precision, device=device, engine_dir=engine_dir,
-                          show_progress=False, timers=timers)
+            res = convert(subject, poses or source,
+                          out_dir / f"bench_{request.backend}_{request.precision}.mp4", end=frames,
+                          engine=request, show_progress=False, timers=timers)
             d = res.to_dict()
             cell.offline = {k: d[k] for k in ("frames", "fps", "fps_pose", "fps_generate", "seconds",
                                               "pose_seconds", "generate_seconds", "pose_workers", "stages")}
         if "live" in modes:
             cam = FileCamera(source, loop=True)
             rep = run_live(subject, cam, [lambda img, f: None],
-                           LiveOptions(backend=backend, precision=precision, device=device,
-                                       engine_dir=engine_dir, max_frames=frames + warmup,
+                           LiveOptions(engine=request, max_frames=frames + warmup,
                                        warmup_frames=warmup, overlay=True,
                                        poses=PoseSequence.load(poses) if poses else None))
             d = rep.to_dict()
@@ -201,21 +199,25 @@ def bench_cell(subject: Subject, backend: str, precision: str, source: Path, *, 
                                            "seconds", "latency_ms", "stages")}
     except RtmotionError as e:
         cell.error = str(e)
-        log.warning("bench %s %s %s: %s", backend, precision, cell.resolution, e)
+        log.warning("bench %s %s %s: %s", request.backend, request.precision, cell.resolution, e)
     return cell
 
 
 def run_bench(subject_path: str | Path, *, source: str | Path | None = None, frames: int = 150,
               warmup: int = 15, backends: tuple[str, ...] = ("torch",), precisions: tuple[str, ...] = ("fp32",),
               resolutions: tuple[tuple[int, int], ...] | None = None, modes: tuple[str, ...] = ("offline", "live"),
-              device: str = "cpu", engine_dir: Any = DEFAULT_ENGINE_DIR, baseline: bool = True,
+              engine: EngineRequest | None = None, baseline: bool = True,
               pose_source: str = "mediapipe",
               gen_iters: int = 30, baseline_iters: int = 5, preset: str = "small") -> dict[str, Any]:
     """The whole bench (see module docstring); returns the JSON report.
 
-    `pose_source`: "mediapipe" (estimate, as a user's run does), "truth" (the synthetic source's
-    exact poses: no MediaPipe needed), or a pose file of `source`."""
-    device = str(resolve_device(device))  # "auto" -> the device every cell and the baseline use
+    `engine`: the device, engine dir and threads of every cell (each cell sets its own backend
+    and precision from `backends` x `precisions`; None: the CPU). `pose_source`: "mediapipe"
+    (estimate, as a user's run does), "truth" (the synthetic source's exact poses: no MediaPipe
+    needed), or a pose file of `source`."""
+    engine = engine if engine is not None else EngineRequest(device="cpu")
+    device = str(resolve_device(engine.device))  # "auto" -> the device every cell and the baseline use
+    engine = engine.but(device=device)
     subject = load_subject(subject_path)
     resolutions = resolutions or (tuple(subject.resolution),)
     cells: list[BenchCell] = []
@@ -245,8 +247,8 @@ def run_bench(subject_path: str | Path, *, source: str | Path | None = None, fra
             for backend in backends:
                 for precision in precisions:
                     log.info("bench: %s %s %dx%d (%s)", backend, precision, *res, subj.name)
-                    cells.append(bench_cell(subj, backend, precision, src, frames=frames, warmup=warmup,
-                                            device=device, engine_dir=engine_dir, modes=modes,
+                    cells.append(bench_cell(subj, engine.but(backend=backend, precision=precision),
+                                            src, frames=frames, warmup=warmup, modes=modes,
                                             gen_iters=gen_iters, out_dir=tmpd, baseline=base,
                                             poses=poses))
     return {"date": started, "machine": machine(), "subject": str(subject.name),

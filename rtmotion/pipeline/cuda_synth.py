@@ -23,16 +23,20 @@ work runs:
   copied into static buffers the captured step reads.
 
 Graphs need the CuPy kernels (the torch maps/flow make small host-to-device copies that a
-capture forbids) and a torch runner (`runner.name == "torch"`); otherwise the step runs
-eagerly (logged once). Without CUDA (``device="cpu"``) the class runs the torch kernels
-exactly as `FrameSynthesizer` does, which gives identical frames (tested on CPU).
+capture forbids) and a capturable runner (`runner.capturable`: the torch one); otherwise the
+CuPy step runs eagerly (logged once). With the torch kernels (the CPU, or CUDA without a
+working CuPy) the class IS `FrameSynthesizer`: its own `__call__` / `generate` / `preparer`,
+run on this synthesizer's stream on CUDA, so the CPU tests run the very per-frame code a GPU
+without CuPy runs. What is CUDA-only is the CuPy layer above: static and pinned buffers, the
+stream, graph capture and replay.
 
-Nothing here has run on a GPU yet (written in a session without one): `tools/gpu_check.sh`
+That layer has not run on a GPU yet (written in sessions without one): `tools/gpu_check.sh`
 runs its tests (`tests/pipeline/test_cuda_synth_gpu.py`) and measures it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -54,9 +58,14 @@ from rtmotion.kernels.cupy_kernels import (
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.frames_torch import float_to_frames_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
-from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_previous
+from rtmotion.kernels.warp_torch import sample_in_frame_torch
 from rtmotion.models.face import FaceEnhancer
-from rtmotion.pipeline.synthesize import FrameSynthesizer, SubjectSynthesizer
+from rtmotion.pipeline.synthesize import (
+    FrameSynthesizer,
+    PosePreparer,
+    PreparedPose,
+    SubjectSynthesizer,
+)
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import CallStats, GeneratorRunner
 from rtmotion.subject import Subject
@@ -110,52 +119,46 @@ class CudaFrameSynthesizer(FrameSynthesizer):
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
-                 cuda_graphs: bool | None = None, kernels: str | None = None, warmup: int = 2,
+                 cuda_graphs: bool = True, kernels: str = "auto", warmup: int = 2,
                  keyframes: Any = None) -> None:
         super().__init__(runner, pose_map_config, pose_flow_config, face=face, face_side=face_side,
                          keyframes=keyframes)
-        # None: the value a subclass set before calling in (CudaSubjectSynthesizer), else defaults.
-        cuda_graphs = getattr(self, "_want_graphs", True) if cuda_graphs is None else cuda_graphs
-        kernels = getattr(self, "_want_kernels", "auto") if kernels is None else kernels
         self.kernels = choose_kernels(self.device, kernels)
         self.is_cuda = self.device.type == "cuda"
         self.warmup = max(int(warmup), 1)
         self.frame_stats = CallStats()
         self.graphs_enabled = bool(cuda_graphs) and self.is_cuda and self.kernels == "cupy" \
-            and self.runner.name == "torch"
+            and self.runner.capturable
         if cuda_graphs and self.is_cuda and not self.graphs_enabled:
-            log.info("CUDA graphs off: they need the CuPy kernels (have %s) and a torch runner "
-                     "(have %s)", self.kernels, self.runner.name)
-        w, h = self.size
-        k = self.num_joints
+            log.info("CUDA graphs off: they need the CuPy kernels (have %s) and a capturable "
+                     "runner (have %s)", self.kernels, self.runner.name)
         self.stream: torch.cuda.Stream | None = None
         if self.is_cuda:
             self.stream = torch.cuda.Stream(self.device)
             self.stream.wait_stream(torch.cuda.current_stream(self.device))  # weights are there
-        # Host <-> device buffers (pinned on CUDA, so the copies are asynchronous DMA).
-        self._kp_host = torch.zeros((1, k, 3), dtype=torch.float32, pin_memory=self.is_cuda)
-        self._img_host = torch.zeros((1, h, w, 3), dtype=torch.uint8, pin_memory=self.is_cuda)
-        self._img_dev = torch.zeros((1, h, w, 3), dtype=torch.uint8, device=self.device)
         self._prev_kp_np: np.ndarray | None = None
         self._graphs: dict[str, torch.cuda.CUDAGraph] = {}
         self._graph_out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._eager_count = dict.fromkeys(MODES, 0)
-        # Static reference inputs (ref_warped, ref_mask, ref_image), written before each step.
-        self._ref_dev: tuple[torch.Tensor, ...] | tuple[None, None, None] = (None, None, None)
-        if self.reference is not None:
-            self._ref_dev = (torch.zeros((1, 3, h, w), device=self.device),
-                             torch.zeros((1, 1, h, w), device=self.device),
-                             torch.zeros((1, 3, h, w), device=self.device))
         if self.kernels == "cupy":
             self._init_cupy_buffers()
 
     # ---- buffers of the CuPy path -----------------------------------------------------------
     def _init_cupy_buffers(self) -> None:
-        """Static device buffers (torch tensors) and their CuPy views, made once."""
+        """Static device buffers (torch tensors) and their CuPy views, made once; pinned host
+        buffers for the copies in and out (asynchronous DMA)."""
         cupy = import_cupy()
         w, h = self.size
         cfg = self.pose_map_config
         dev = self.device
+        self._img_host = torch.zeros((1, h, w, 3), dtype=torch.uint8, pin_memory=True)
+        self._img_dev = torch.zeros((1, h, w, 3), dtype=torch.uint8, device=dev)
+        # Static reference inputs (ref_warped, ref_mask, ref_image), written before each step.
+        self._ref_dev: tuple[torch.Tensor, ...] | tuple[None, None, None] = (None, None, None)
+        if self.reference is not None:
+            self._ref_dev = (torch.zeros((1, 3, h, w), device=dev),
+                             torch.zeros((1, 1, h, w), device=dev),
+                             torch.zeros((1, 3, h, w), device=dev))
         zeros = np.zeros((1, self.num_joints, 3), np.float32)
         maps_p = pose_maps_params(zeros, cfg)                               # 1 x P x 8
         flow_p, bg, self._flow_consts = pose_flow_params(zeros, zeros, (w, h), self.pose_flow_config)
@@ -228,16 +231,12 @@ class CudaFrameSynthesizer(FrameSynthesizer):
     def _capture(self, mode: str) -> None:
         """Capture `mode`'s step in a CUDA graph (the capture records work, it runs none)."""
         graph = torch.cuda.CUDAGraph()
-        sync, self.runner.sync_timing = self.runner.sync_timing, False  # no sync inside a capture
-        calls = self.runner.stats.count
-        try:
-            # Each graph gets its own memory pool (a few MB of activations): the two modes'
-            # graphs are replayed in any order, which a shared pool does not allow.
-            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
-                out = self._cupy_step(mode)
-        finally:
-            self.runner.sync_timing = sync
-            del self.runner.stats.ms[calls:]  # the capture's call is not a generator run
+        # No sync inside a capture, and the capture's call is not a generator run (untimed).
+        # Each graph gets its own memory pool (a few MB of activations): the two modes' graphs
+        # are replayed in any order, which a shared pool does not allow.
+        with self.runner.untimed(), \
+                torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+            out = self._cupy_step(mode)
         self._graphs[mode] = graph
         self._graph_out[mode] = out
         log.debug("captured the %s step in a CUDA graph", mode)
@@ -266,43 +265,23 @@ class CudaFrameSynthesizer(FrameSynthesizer):
             assert buf is not None
             buf.copy_(value)
 
-    # ---- the torch path (CPU, or CUDA without CuPy) -------------------------------------------
-    def _run_torch(self, mode: str, kp_np: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.is_cuda:
-            self._kp_host.numpy()[0] = kp_np
-            kp = self._kp_host.to(self.device, non_blocking=True)          # 1 x K x 3
-        else:
-            kp = torch.from_numpy(kp_np)[None]                              # as FrameSynthesizer
-        maps = self._maps(kp)                                               # 1 x Cp x H x W
-        ref = self._reference(kp_np, kp)
-        ref_inputs = ref.inputs() if ref is not None else (None, None, None)
-        if mode == "pose-only":
-            frame, gate = self.runner(maps, None, None, *ref_inputs)
-        else:
-            warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp, self.pose_flow_config)
-            frame, gate = self.runner(maps, warped, mask, *ref_inputs)
-        frame = frame.float()
-        self._prev_kp = kp
-        if self.face is None:
-            float_to_frames_torch(frame, out=self._img_dev)
-        return frame, gate
-
     # ---- one frame ----------------------------------------------------------------------------
     def reset(self) -> None:
         super().reset()
         self._prev_kp_np = None
 
     def blank_scene(self) -> np.ndarray:
-        if self.stream is None:
+        with self._on_stream():
             return super().blank_scene()
-        with torch.cuda.stream(self.stream):
-            image = super().blank_scene()
-        return image
 
     @property
     def graph_modes(self) -> tuple[str, ...]:
         """The modes captured so far ("pose-only", "warped")."""
         return tuple(sorted(self._graphs))
+
+    def _on_stream(self) -> contextlib.AbstractContextManager[Any]:
+        """This synthesizer's CUDA stream as the current one (nothing on the CPU)."""
+        return contextlib.nullcontext() if self.stream is None else torch.cuda.stream(self.stream)
 
     @torch.no_grad()
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
@@ -313,64 +292,75 @@ class CudaFrameSynthesizer(FrameSynthesizer):
         Returns:
             uint8 RGB (H, W, 3), a new array.
         """
+        if self.kernels == "torch":  # FrameSynthesizer's own step, on this synthesizer's stream
+            with self._on_stream():
+                return super().__call__(keypoints)
         kp_np = self._check(keypoints)
         if not (kp_np[:, 2] > 0).any():  # no person: the rules of FrameSynthesizer, no GPU step
             self._prev_kp_np = None
             return self._no_person()
         t0 = time.perf_counter()
         mode = "pose-only" if self._prev_frame is None else "warped"
-        if self.stream is None:
+        with self._on_stream():
             image = self._step(mode, kp_np)
-        else:
-            with torch.cuda.stream(self.stream):
-                image = self._step(mode, kp_np)
         self.last_mode = mode
         self._prev_kp_np = kp_np
         self._last_image = image
         self.frame_stats.add((time.perf_counter() - t0) * 1e3)
         return image.copy()
 
-    #: False: the offline pipeline's `PosePreparer` stage has nothing to do for this class (its
-    #: step computes maps and flow on the GPU inside the graph); skip it when this is set.
-    uses_preparer = False
+    def preparer(self) -> PosePreparer | KeypointPreparer:
+        """With the CuPy kernels this class makes maps and flow on the GPU inside its own step
+        (cheaper there than the copy in would be): its preparer only checks the keypoints. With
+        the torch kernels it is FrameSynthesizer's (`PosePreparer`)."""
+        return KeypointPreparer(self) if self.kernels == "cupy" else super().preparer()
 
-    def generate(self, prepared: Any) -> np.ndarray:
-        """The two-stage entry of the offline pipeline (`FrameSynthesizer.generate` on the
-        merged main): the same frame as `self(prepared.kp_np)`. The maps and flow a
-        `PosePreparer` computed ahead are not used: this class makes them on its own stream,
-        inside its CUDA graph, where they cost less than the copy in would.
+    @torch.no_grad()
+    def generate(self, prepared: PreparedPose) -> np.ndarray:
+        """The second half of the step (`FrameSynthesizer.generate`'s contract): with the CuPy
+        kernels the same frame as `self(prepared.kp_np)` (what a `PosePreparer` computed ahead
+        is not used); with the torch kernels FrameSynthesizer's own `generate`.
 
-        Args:
-            prepared: anything with `kp_np`, float (K, 3) keypoints (a `PreparedPose`).
         Returns:
             uint8 RGB (H, W, 3), a new array.
         """
-        return self(prepared.kp_np)
+        if self.kernels == "cupy":
+            return self(prepared.kp_np)
+        t0 = time.perf_counter()
+        with self._on_stream():
+            image = super().generate(prepared)
+        if not prepared.empty:
+            self.frame_stats.add((time.perf_counter() - t0) * 1e3)
+        return image
 
     def _step(self, mode: str, kp_np: np.ndarray) -> np.ndarray:
-        """One frame with a person on the current stream -> uint8 (H, W, 3) on the host."""
-        if self.kernels == "cupy":
-            frame, gate = self._run_cupy(mode, kp_np)
-            self._prev_frame = self._prev_dev
-        else:
-            frame, gate = self._run_torch(mode, kp_np)
-            self._prev_frame = frame
+        """One frame with a person on the current stream (CuPy kernels) -> uint8 (H, W, 3) on
+        the host."""
+        frame, gate = self._run_cupy(mode, kp_np)
+        self._prev_frame = self._prev_dev
         self.last_gate = gate.clone() if self.graphs_enabled else gate
         if self.face is not None:
-            maps = self._maps_dev if self.kernels == "cupy" else self._maps_for_face(kp_np)
-            out = self._apply_face(frame, maps, kp_np)
+            out = self._apply_face(frame, self._maps_dev, kp_np)
             float_to_frames_torch(out, out=self._img_dev)
-        if not self.is_cuda:
-            return self._img_dev[0].numpy().copy()
         self._img_host.copy_(self._img_dev, non_blocking=True)
         assert self.stream is not None
         self.stream.synchronize()
         return self._img_host[0].numpy().copy()
 
-    def _maps_for_face(self, kp_np: np.ndarray) -> torch.Tensor:
-        """The torch path's maps again for the face stage (its step did not keep them)."""
-        kp = torch.from_numpy(kp_np)[None].to(self.device)
-        return self._maps(kp)
+
+class KeypointPreparer:
+    """The preparer of a synthesizer whose own step computes maps and flow: checks the
+    keypoints (`FrameSynthesizer._check`) and hands them on as a `PreparedPose`."""
+
+    def __init__(self, synth: FrameSynthesizer) -> None:
+        self.synth = synth
+
+    def reset(self) -> None:
+        """Nothing to forget: the synthesizer keeps the previous pose."""
+
+    def __call__(self, keypoints: np.ndarray) -> PreparedPose:
+        kp_np = self.synth._check(keypoints)                 # float32 (K, 3)
+        return PreparedPose(kp_np, not bool((kp_np[:, 2] > 0).any()))
 
 
 class CudaSubjectSynthesizer(SubjectSynthesizer, CudaFrameSynthesizer):
@@ -384,12 +374,10 @@ class CudaSubjectSynthesizer(SubjectSynthesizer, CudaFrameSynthesizer):
     def __init__(self, subject: Subject, runner: GeneratorRunner | None = None, *,
                  device: str | torch.device = "cpu", use_face: bool = True,
                  cuda_graphs: bool = True, kernels: str = "auto", warmup: int = 2) -> None:
-        # SubjectSynthesizer.__init__ calls the next __init__ in the MRO (CudaFrameSynthesizer)
-        # with FrameSynthesizer's arguments; these are read there.
-        self._want_graphs = cuda_graphs
-        self._want_kernels = kernels
-        SubjectSynthesizer.__init__(self, subject, runner, device=device, use_face=use_face)
-        self.warmup = max(int(warmup), 1)
+        # SubjectSynthesizer.__init__ hands these on to the next __init__ in the MRO
+        # (CudaFrameSynthesizer's).
+        super().__init__(subject, runner, device=device, use_face=use_face,
+                         cuda_graphs=cuda_graphs, kernels=kernels, warmup=warmup)
 
 
 def make_synthesizer(subject: Subject, runner: GeneratorRunner | None = None,

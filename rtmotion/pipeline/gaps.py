@@ -13,6 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 PERSON, HELD, BLANK = "person", "held", "blank"
+#: no person and no hold rule: the synthesizer's own rule decides (repeat its last image)
+ABSENT = "absent"
+#: how long a missing person keeps their last pose by default (convert, live), in seconds
+HOLD_SECONDS = 0.5
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Live transfer: camera (or a file played as one) -> pose -> subject -> preview / outputs.
 
-Threads joined by one-slot, latest-wins hand-offs (`LatestSlot`):
+Threads joined by one-slot, latest-wins hand-offs (`StagePipeline` with `LatestSlot`s):
 
     capture  reads the camera as fast as it delivers (so the driver's buffer never goes stale)
       -> slot -> pose      MediaPipe, One-Euro filter (causal), OnlineNormalizer
-      -> slot -> generate  no-person rule + SubjectSynthesizer
+      -> slot -> generate  the session's step (no-person rule + synthesizer)
       -> slot -> display   the caller's thread: preview window, virtual camera, recording
 
 A stage that is busy when a newer frame arrives never sees the older one: it is overwritten and
@@ -21,22 +21,22 @@ frame and added 0.15 %.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.pipeline.compose import side_by_side
-from rtmotion.pipeline.cuda_synth import make_synthesizer
-from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
-from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
-from rtmotion.pipeline.stages import END, LatestSlot, StopFlag, Stopped, join_threads
+from rtmotion.pipeline.gaps import HOLD_SECONDS, PERSON
+from rtmotion.pipeline.session import Session, hold_frames, open_session
+from rtmotion.pipeline.stages import LATEST, StagePipeline
 from rtmotion.pipeline.stats import Timers, percentiles
 from rtmotion.pose.draw import fit_height, text_overlay
 from rtmotion.pose.extractors import get_extractor
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 LIVE_MIN_CUTOFF = 1.0   # Hz (see module docstring)
 LIVE_BETA = 40.0        # 1 / (frame heights per second)
 LIVE_D_CUTOFF = 1.0     # Hz
-HOLD_SECONDS = 0.5
 
 
 class FrameSource(Protocol):
@@ -138,8 +137,8 @@ class PoseStage:
     def __init__(self, subject: Subject, size: tuple[int, int], fps: float, *, mode: str = "auto",
                  extractor: str = "mediapipe", poses: PoseSequence | None = None) -> None:
         self.poses = poses
-        self.extractor = None if poses is not None else get_extractor(
-            extractor, **({"model_complexity": 1} if extractor == "mediapipe" else {}))
+        # The extractor's own defaults (MediaPipe: the full model, tracking mode).
+        self.extractor = None if poses is not None else get_extractor(extractor)
         self.filter = KeypointFilter(size[1], LIVE_MIN_CUTOFF, LIVE_BETA, LIVE_D_CUTOFF)
         self.normalizer = OnlineNormalizer(subject.stats, BODY25.joints, mode=mode, fps=fps,
                                            size=size, skeleton="body25")
@@ -170,24 +169,36 @@ class PoseStage:
 
 @dataclass
 class LiveOptions:
-    """How `run_live` runs (the CLI's flags)."""
+    """How `run_live` runs (the CLI's flags).
 
+    Attributes:
+        engine: the generator runtime (`EAGER_CPU`: torch fp32 on the CPU, nothing built).
+        mode: pose normalization mode ("auto", "edn", "retarget", "upper").
+        extractor: the per-frame pose estimator (MediaPipe).
+        poses: a pose file of a file source, looked up by frame (skips the estimator).
+        seconds: stop after this long (None: until the source ends).
+        max_frames: stop after this many frames shown.
+        side_by_side: start with source | pose | result shown.
+        overlay: draw fps, latency and drops on the shown picture.
+        hold_seconds: a person missing for up to this long keeps their last pose.
+        warmup_frames: frames not counted in the statistics.
+        display_height: the shown picture is scaled up to this (pixels).
+        torch_threads: torch intra-op threads during the run (None: as is). 1: the generate
+            thread keeps one core and MediaPipe the other, instead of both fighting.
+    """
+
+    engine: EngineRequest = EAGER_CPU
     mode: str = "auto"
-    backend: str = "torch"
-    device: str = "cpu"
-    precision: str = "fp32"
-    engine_dir: str | Path | None = DEFAULT_ENGINE_DIR
     extractor: str = "mediapipe"
-    poses: PoseSequence | None = None       # pose file for a file source (skips MediaPipe)
-    seconds: float | None = None            # stop after this long (None: until the source ends)
-    max_frames: int | None = None           # stop after this many frames shown
+    poses: PoseSequence | None = None
+    seconds: float | None = None
+    max_frames: int | None = None
     side_by_side: bool = False
     overlay: bool = True
     hold_seconds: float = HOLD_SECONDS
-    warmup_frames: int = 0                  # frames not counted in the statistics
-    display_height: int = 360               # the shown picture is scaled up to this (pixels)
-    torch_threads: int | None = 1           # torch intra-op threads during the run (None: as is);
-    # 1: the generate thread keeps one core and MediaPipe the other, instead of both fighting
+    warmup_frames: int = 0
+    display_height: int = 360
+    torch_threads: int | None = 1
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -199,143 +210,145 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
              on_snapshot: Callable[[np.ndarray], str] | None = None) -> LiveReport:
     """Run the live pipeline until the source ends, a sink says "quit", `options.seconds` pass
     or `options.max_frames` are shown. Raises StageError (after every thread stopped) when a
-    stage fails; a source that ends (file end, camera unplugged) is a clean end."""
-    timers = Timers(skip=options.warmup_frames)
-    stop = StopFlag()
-    slots = {"pose": LatestSlot(stop), "generate": LatestSlot(stop), "display": LatestSlot(stop)}
+    stage fails; a source that ends (file end, camera unplugged) is a clean end.
+
+    Threads: capture -> pose -> generate (`StagePipeline` with latest-wins hand-offs), and the
+    display in the caller's thread (a preview window wants the main thread)."""
     report = LiveReport(source=source.name, subject=str(subject.name))
-    source.open()
-    fps = float(source.fps) if source.fps else 30.0
-    pose = PoseStage(subject, source.size, fps, mode=options.mode, extractor=options.extractor,
-                     poses=options.poses)
-    runner, desc = open_runner(subject, options.backend, options.precision, options.device,
-                               options.engine_dir)
-    report.backend = desc
-    synth = make_synthesizer(subject, runner, runner.device)
-    policy = PersonGapPolicy(int(round(options.hold_seconds * fps)))
-    captured = [0]
-    # Display toggles, changed from the caller's thread only.
-    view = {"side": options.side_by_side}
-
-    def capture_main() -> None:
-        try:
-            seq = 0
-            while not stop.is_set():
-                got = source.read()
-                if got is None:
-                    report.ended_by = report.ended_by or "source ended"
-                    break
-                image, t = got
-                slots["pose"].put(LiveFrame(seq, source.frame_index, image, t))
-                seq += 1
-                captured[0] = seq
-        except BaseException as e:  # noqa: BLE001
-            stop.fail("capture", e)
-        finally:
-            slots["pose"].close()
-
-    def stage_main(name: str, fn: Callable[[LiveFrame], None], inslot: LatestSlot, outslot: LatestSlot,
-                   stamp: str) -> None:
-        timer = timers[name]
-        try:
-            while True:
-                item = inslot.get()
-                if item is END:
-                    break
-                t0 = time.perf_counter()
-                fn(item)
-                t1 = time.perf_counter()
-                setattr(item, stamp, t1)
-                timer.add((t1 - t0) * 1000.0)
-                outslot.put(item)
-        except Stopped:
-            pass
-        except BaseException as e:  # noqa: BLE001
-            stop.fail(name, e)
-        finally:
-            outslot.close()
-
-    def generate(frame: LiveFrame) -> None:
-        kp, state = policy(frame.kp)  # type: ignore[arg-type]
-        if policy.needs_reset:
-            synth.reset()
-        frame.state = state
-        frame.result = synth.blank_scene() if state == BLANK else synth(kp)
-
-    pose.open()
-    threads_before = torch.get_num_threads()
-    if options.torch_threads is not None:
-        torch.set_num_threads(int(options.torch_threads))
-    threads = [threading.Thread(target=capture_main, name="rtmotion-capture", daemon=True),
-               threading.Thread(target=stage_main, args=("pose", pose, slots["pose"], slots["generate"], "t_pose"),
-                                name="rtmotion-pose", daemon=True),
-               threading.Thread(target=stage_main, args=("generate", generate, slots["generate"],
-                                                         slots["display"], "t_generate"),
-                                name="rtmotion-generate", daemon=True)]
-    latencies: list[float] = []
-    shown = 0
-    t_start = time.perf_counter()
-    fps_window: list[float] = []
-    try:
-        for t in threads:
-            t.start()
-        while True:
-            if options.seconds is not None and time.perf_counter() - t_start >= options.seconds:
-                report.ended_by = "time limit"
-                break
-            try:
-                item = slots["display"].get()
-            except Stopped:
-                break
-            if item is END:
-                break
-            t_show = time.perf_counter()
-            fps_window = [t for t in fps_window if t_show - t < 1.0] + [t_show]
-            lat_ms = (t_show - item.t_capture) * 1000.0
-            image = item.result
-            if view["side"]:
-                image = side_by_side(item.image, source.size, item.raw_kp, item.kp, item.result)
-            if image.shape[0] < options.display_height:
-                # A 128 px subject is a thumbnail on a screen, and its overlay would be unreadable.
-                image = fit_height(image, options.display_height, even_width=True)
-            if options.overlay:
-                image = text_overlay(image, [f"{len(fps_window):d} fps  {lat_ms:.0f} ms",
-                                             f"dropped {sum(s.dropped for s in slots.values())}"
-                                             + ("  (no person)" if item.state != "person" else "")])
-            actions = [sink(image, item) for sink in sinks]
-            item.t_display = time.perf_counter()
-            shown += 1
-            if shown > options.warmup_frames:
-                latencies.append((item.t_display - item.t_capture) * 1000.0)
-                timers["display"].add((item.t_display - t_show) * 1000.0)
-            for action in actions:
-                if action == "renormalize":
-                    pose.renormalize.set()
-                elif action == "toggle":
-                    view["side"] = not view["side"]
-                elif action == "snapshot" and on_snapshot is not None:
-                    report.snapshots.append(on_snapshot(image))
-            if "quit" in actions:
-                report.ended_by = "quit key"
-                break
-            if options.max_frames is not None and shown >= options.max_frames:
-                report.ended_by = "frame limit"
-                break
-    finally:
-        stop.event.set()
-        join_threads(threads)
-        pose.close()
-        synth.close()
-        source.close()
-        torch.set_num_threads(threads_before)
+    timers = Timers(skip=options.warmup_frames)
+    with contextlib.ExitStack() as stack:
+        source.open()
+        stack.callback(source.close)
+        fps = float(source.fps) if source.fps else 30.0
+        pose = PoseStage(subject, source.size, fps, mode=options.mode,
+                         extractor=options.extractor, poses=options.poses)
+        session = stack.enter_context(open_session(
+            subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps)))
+        report.backend = session.describe()
+        pose.open()
+        stack.callback(pose.close)
+        if options.torch_threads is not None:
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(int(options.torch_threads))
+        pipe = StagePipeline(("capture", _capture(source, report)),
+                             [("pose", _stamped(pose, "t_pose")),
+                              ("generate", _stamped(_generate(session), "t_generate"))],
+                             ("display", None), handoff=LATEST, timers=timers, time_source=False)
+        display = _Display(options, source.size, sinks, on_snapshot, pose, report, timers)
+        t_start = time.perf_counter()
+        with pipe.running():
+            display.run(pipe, t_start)
     report.seconds = time.perf_counter() - t_start
-    stop.raise_failure()
-    report.frames_captured = captured[0]
-    report.frames_shown = shown
-    report.dropped_by_stage = {k: s.dropped for k, s in slots.items()}
+    pipe.raise_failure()
+    report.frames_shown = display.shown
+    report.dropped_by_stage = {k: s.dropped for k, s in pipe.handoffs.items()}
     report.frames_dropped = sum(report.dropped_by_stage.values())
-    report.frames_no_person = policy.counts.total
-    report.latency_ms = percentiles(latencies)
+    report.frames_no_person = session.gaps.total
+    report.latency_ms = percentiles(display.latencies)
     report.stages = timers.summary()
     report.ended_by = report.ended_by or "source ended"
     return report
+
+
+def _capture(source: FrameSource, report: LiveReport) -> Iterator[LiveFrame]:
+    """The capture stage: read the camera as fast as it delivers (counted in the report)."""
+    seq = 0
+    while True:
+        got = source.read()
+        if got is None:
+            report.ended_by = report.ended_by or "source ended"
+            return
+        image, t = got
+        report.frames_captured = seq + 1
+        yield LiveFrame(seq, source.frame_index, image, t)
+        seq += 1
+
+
+def _stamped(fn: Callable[[LiveFrame], None], attr: str) -> Callable[[LiveFrame], LiveFrame]:
+    """A live stage: `fn(frame)`, then the clock reading `attr` (t_pose, t_generate) set."""
+    def stage(frame: LiveFrame) -> LiveFrame:
+        fn(frame)
+        setattr(frame, attr, time.perf_counter())
+        return frame
+
+    return stage
+
+
+def _generate(session: Session) -> Callable[[LiveFrame], None]:
+    """The generate stage: the session's whole step on the frame's normalized pose."""
+    def generate(frame: LiveFrame) -> None:
+        assert frame.kp is not None
+        prepared = session.prepare(frame.kp)
+        frame.state = prepared.state
+        frame.result = session.generate(prepared)
+
+    return generate
+
+
+class _Display:
+    """The caller's end of the live pipeline: the shown picture (side by side, scaled, overlay),
+    the sinks and their actions, latency and display time per frame."""
+
+    def __init__(self, options: LiveOptions, source_size: tuple[int, int], sinks: list[Sink],
+                 on_snapshot: Callable[[np.ndarray], str] | None, pose: PoseStage,
+                 report: LiveReport, timers: Timers) -> None:
+        self.options, self.source_size, self.sinks = options, source_size, sinks
+        self.on_snapshot, self.pose, self.report, self.timers = on_snapshot, pose, report, timers
+        self.side = options.side_by_side          # toggled from this thread only
+        self.shown = 0
+        self.latencies: list[float] = []          # capture -> display, ms, after the warm-up
+        self._window: list[float] = []            # display times of the last second
+
+    def run(self, pipe: StagePipeline, t_start: float) -> None:
+        """Show frames until the source ends, the run stops, or a limit or a sink ends it."""
+        limit = self.options.seconds
+        for item in pipe.results():
+            if limit is not None and time.perf_counter() - t_start >= limit:
+                self.report.ended_by = "time limit"
+                return
+            dropped = sum(s.dropped for s in pipe.handoffs.values())
+            end = self.show(item, dropped)
+            if end:
+                self.report.ended_by = end
+                return
+
+    def show(self, item: LiveFrame, dropped: int) -> str | None:
+        """Show one frame; returns why the run ends ("quit key", "frame limit") or None."""
+        opt = self.options
+        t_show = time.perf_counter()
+        self._window = [t for t in self._window if t_show - t < 1.0] + [t_show]
+        image = self.picture(item, t_show, dropped)
+        actions = [sink(image, item) for sink in self.sinks]
+        item.t_display = time.perf_counter()
+        self.shown += 1
+        if self.shown > opt.warmup_frames:
+            self.latencies.append((item.t_display - item.t_capture) * 1000.0)
+            self.timers["display"].add((item.t_display - t_show) * 1000.0)
+        for action in actions:
+            if action == "renormalize":
+                self.pose.renormalize.set()
+            elif action == "toggle":
+                self.side = not self.side
+            elif action == "snapshot" and self.on_snapshot is not None:
+                self.report.snapshots.append(self.on_snapshot(image))
+        if "quit" in actions:
+            return "quit key"
+        if opt.max_frames is not None and self.shown >= opt.max_frames:
+            return "frame limit"
+        return None
+
+    def picture(self, item: LiveFrame, t_show: float, dropped: int) -> np.ndarray:
+        """uint8 RGB: the result (or source | pose | result), scaled up, with the overlay."""
+        assert item.result is not None
+        image = item.result
+        if self.side:
+            image = side_by_side(item.image, self.source_size, item.raw_kp, item.kp, item.result)
+        if image.shape[0] < self.options.display_height:
+            # A 128 px subject is a thumbnail on a screen, and its overlay would be unreadable.
+            image = fit_height(image, self.options.display_height, even_width=True)
+        if self.options.overlay:
+            lat_ms = (t_show - item.t_capture) * 1000.0
+            image = text_overlay(image, [f"{len(self._window):d} fps  {lat_ms:.0f} ms",
+                                         f"dropped {dropped}"
+                                         + ("  (no person)" if item.state != PERSON else "")])
+        return image

@@ -24,11 +24,12 @@ written to temporary names and renamed only when the whole run succeeded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -38,18 +39,17 @@ import numpy as np
 import torch
 
 from rtmotion.atomic import check_writable
+from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.errors import InputError, OutputError
-from rtmotion.io import VideoInfo, VideoReader, VideoWriter
+from rtmotion.io import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter
 from rtmotion.io.audio_cut import cut_audio
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.pipeline.compose import side_by_side
-from rtmotion.pipeline.cuda_synth import make_synthesizer
-from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, open_runner
-from rtmotion.pipeline.gaps import BLANK, PersonGapPolicy
+from rtmotion.pipeline.gaps import HOLD_SECONDS
 from rtmotion.pipeline.progress import RunProgress
+from rtmotion.pipeline.session import Prepared, Session, hold_frames, open_session
 from rtmotion.pipeline.stages import StagePipeline
 from rtmotion.pipeline.stats import Timers
-from rtmotion.pipeline.synthesize import PosePreparer, PreparedPose
 from rtmotion.pose.extract import detect_source, extract_video
 from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
@@ -58,8 +58,6 @@ from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
-HOLD_SECONDS = 0.5  # a person missing for up to this long keeps their last pose
 
 
 @dataclass
@@ -174,8 +172,7 @@ def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: 
         info = VideoInfo.from_path(source)
         log.info("%s: estimating poses (%s, %d frames)", Path(source).name, extractor,
                  max(0, (min(end, info.frame_count) if end is not None else info.frame_count) - start))
-        opts = dict(extractor_opts) if extractor_opts is not None else (
-            {"model_complexity": 1} if extractor == "mediapipe" else {})
+        opts = dict(extractor_opts or {})  # none: the extractor's defaults (MediaPipe: the full model)
         raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
                                      start=start, end=end,
                                      show_progress=show_progress and sys.stderr.isatty())
@@ -205,54 +202,112 @@ def _audio_source(poses: DrivingPoses, source: Path, start: int, tmp: Path) -> t
 
 
 @dataclass
+class ConvertOptions:
+    """How `convert` runs (the CLI's flags).
+
+    Attributes:
+        engine: the generator runtime (`EAGER_CPU`: torch fp32 on the CPU, nothing built).
+        side_by_side_output: also (or only) write source | normalized pose | result here.
+        start, end: source frame range [start, end).
+        mode: normalization mode ("auto", "edn", "retarget", "upper").
+        workers: pose extraction processes (None: one per core for long videos).
+        extractor, extractor_opts: the per-frame pose estimator for video sources (MediaPipe;
+            "npz" with {"path": ...} replays a pose file frame by frame).
+        filter_params: the offline keypoint filter (None: zero-phase, `OFFLINE_FILTER`).
+        hold_seconds: a person missing for up to this long keeps their last pose; longer gaps
+            show the subject's empty scene.
+        show_progress: a progress bar on a terminal.
+        queue_size: items each stage queue holds (the backpressure depth).
+        timers: where per-stage durations go (ms); None: a new set.
+        torch_threads: torch intra-op threads while the stages run (restored after). 1 (the
+            default): prepare and synthesize each keep one core busy; more threads per stage
+            only fight over the same cores (measured in docs/BENCHMARKS.md). None: unchanged.
+    """
+
+    engine: EngineRequest = EAGER_CPU
+    side_by_side_output: str | Path | None = None
+    start: int = 0
+    end: int | None = None
+    mode: str = "auto"
+    workers: int | None = None
+    extractor: str = "mediapipe"
+    extractor_opts: dict[str, Any] | None = None
+    filter_params: FilterParams | None = None
+    hold_seconds: float = HOLD_SECONDS
+    show_progress: bool = True
+    queue_size: int = 4
+    timers: Timers | None = None
+    torch_threads: int | None = 1
+
+
+@dataclass
 class _Item:
     index: int
     timestamp: float
     raw_kp: np.ndarray            # (K, 3) source pixels
     kp: np.ndarray                # (K, 3) model pixels
     source: np.ndarray | None     # uint8 RGB source frame (side by side only)
-    state: str = ""                   # PERSON / HELD / BLANK (gaps.py)
-    reset: bool = False               # the synthesizer forgets its previous frame first
-    prepared: PreparedPose | None = None
+    prepared: Prepared | None = None  # Session.prepare's result
     image: np.ndarray | None = None   # uint8 RGB result
     side: np.ndarray | None = None    # uint8 RGB side-by-side frame
 
 
-def convert(subject: Subject, source: str | Path, output: str | Path | None, *,
-            side_by_side_output: str | Path | None = None, start: int = 0, end: int | None = None,
-            mode: str = "auto", backend: str = "torch", device: str = "cpu", precision: str = "fp32",
-            engine_dir: str | Path | None = DEFAULT_ENGINE_DIR, workers: int | None = None,
-            extractor: str = "mediapipe", extractor_opts: dict[str, Any] | None = None,
-            hold_seconds: float = HOLD_SECONDS,
-            filter_params: FilterParams | None = None, show_progress: bool = True,
-            queue_size: int = 4, timers: Timers | None = None, torch_threads: int | None = 1,
-            _fail: dict[str, Any] | None = None,
-            ) -> ConvertResult:
+def convert(subject: Subject, source: str | Path, output: str | Path | None,
+            options: ConvertOptions | None = None, **changes: Any) -> ConvertResult:
     """Convert `source` into the subject dancing (see module docstring).
 
     Args:
         subject: a loaded Subject.
         source: a video file or a pose file (.npz from `rtmotion extract`).
-        output: the result video (None: only `side_by_side_output`).
-        side_by_side_output: also (or only) write source | normalized pose | result here.
-        start, end: source frame range [start, end).
-        mode: normalization mode ("auto", "edn", "retarget", "upper").
-        backend, device, precision, engine_dir: the generator runner (`open_runner`).
-        workers: pose extraction processes (None: one per core for long videos).
-        extractor, extractor_opts: the per-frame pose estimator for video sources (MediaPipe;
-            "npz" with {"path": ...} replays a pose file frame by frame).
-        hold_seconds: a person missing for up to this long keeps their last pose; longer gaps
-            show the subject's empty scene.
-        timers: where per-stage durations go (ms).
-        torch_threads: torch intra-op threads while the stages run (restored after). 1 (the
-            default): prepare and synthesize each keep one core busy; more threads per stage
-            only fight over the same cores (measured in docs/BENCHMARKS.md). None: unchanged.
-        _fail: tests only: {"stage": name, "after": n} makes that stage raise after n items.
+        output: the result video (None: only `options.side_by_side_output`).
+        options: how to run (`ConvertOptions`; None: its defaults).
+        changes: ConvertOptions fields to change (`convert(s, src, out, end=30)`).
     Returns:
         ConvertResult. Raises InputError / OutputError / CheckpointError (one line each) for
         bad inputs, StageError naming the stage for a failure while running; in every failure
         nothing is left under the output names.
     """
+    opt = dataclasses.replace(options or ConvertOptions(), **changes)
+    outputs = check_outputs(output, opt.side_by_side_output, source, opt.start, opt.end)
+    source = source if str(source).startswith("synthetic:") else Path(source)
+    timers = opt.timers if opt.timers is not None else Timers()
+    t_start = time.perf_counter()
+    poses = driving_poses(subject, source, start=opt.start, end=opt.end, mode=opt.mode,
+                          workers=opt.workers, extractor=opt.extractor,
+                          extractor_opts=opt.extractor_opts, filter_params=opt.filter_params,
+                          show_progress=opt.show_progress)
+    result = _new_result(subject, source, output, opt, poses, time.perf_counter() - t_start)
+    fps = poses.driving.fps
+    with open_session(subject, opt.engine, hold_frames=hold_frames(opt.hold_seconds, fps)) as session, \
+            tempfile.TemporaryDirectory(prefix="rtmotion-convert-") as tmp, \
+            contextlib.ExitStack() as stack:
+        result.backend, result.device = session.describe(), str(session.runner.device)
+        audio_from, result.audio = _audio_source(poses, Path(source), opt.start, Path(tmp))
+        writer_cls = TimedVideoWriter if result.variable_frame_rate else VideoWriter
+        writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
+        bar = stack.enter_context(RunProgress(len(poses.driving), f"convert {Path(str(source)).name}",
+                                              enabled=opt.show_progress))
+        if opt.torch_threads is not None:
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(int(opt.torch_threads))
+        pipe = StagePipeline(("read", _read(poses, source, opt)), _stages(session, poses, opt),
+                             ("encode", _encoder(writers, output is not None, result, bar)),
+                             queue_size=opt.queue_size, timers=timers)
+        t0 = time.perf_counter()
+        result.frames = pipe.run()
+        result.generate_seconds = time.perf_counter() - t0
+        # The writers close (and rename onto the output names) as the ExitStack unwinds.
+    result.seconds = time.perf_counter() - t_start
+    gaps = session.gaps
+    result.frames_held, result.frames_blank, result.frames_no_person = gaps.held, gaps.blank, gaps.total
+    result.stages = timers.summary()
+    return result
+
+
+def check_outputs(output: str | Path | None, side_by_side_output: str | Path | None,
+                  source: str | Path, start: int = 0, end: int | None = None) -> list[Path]:
+    """The output files of a conversion, checked before any work: a frame range, at least one
+    output, each a writable video name that is not the source, the two not the same file."""
     if start < 0 or (end is not None and end <= start):
         raise InputError(None, f"bad frame range --start {start} --end {end}", "need 0 <= start < end")
     outputs = [Path(p) for p in (output, side_by_side_output) if p is not None]
@@ -262,107 +317,72 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None, *,
         check_output(p, source)
     if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
         raise OutputError(outputs[1], "the result and the side-by-side video must be different files")
-    source = Path(source) if not str(source).startswith("synthetic:") else source
-    timers = timers if timers is not None else Timers()
-    t_start = time.perf_counter()
+    return outputs
 
-    poses = driving_poses(subject, source, start=start, end=end, mode=mode, workers=workers,
-                          extractor=extractor, extractor_opts=extractor_opts,
-                          filter_params=filter_params, show_progress=show_progress)
-    pose_seconds = time.perf_counter() - t_start
+
+def _new_result(subject: Subject, source: str | Path, output: str | Path | None,
+                opt: ConvertOptions, poses: DrivingPoses, pose_seconds: float) -> ConvertResult:
+    """The report of a conversion whose phase 1 is done (phase 2 fills in the rest)."""
+    driving, side = poses.driving, opt.side_by_side_output
+    return ConvertResult(output=str(output if output is not None else side), source=str(source),
+                         source_kind=poses.kind, subject=str(subject.name), frames=0,
+                         fps_source=str(driving.fps),
+                         variable_frame_rate=is_variable_rate(driving.timestamps, driving.fps),
+                         mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
+                         pose_seconds=pose_seconds, pose_workers=poses.workers,
+                         side_by_side=str(side) if side else None, poses=poses)
+
+
+def _read(poses: DrivingPoses, source: str | Path, opt: ConvertOptions) -> Iterator[_Item]:
+    """The read stage: one item per driving pose, with the source frame when a side-by-side
+    video of a video source is written."""
     raw, driving = poses.raw, poses.driving
     n = len(driving)
-    fps = driving.fps
-    vfr = is_variable_rate(driving.timestamps, fps)
-    result = ConvertResult(output=str(output if output is not None else side_by_side_output), source=str(source),
-                           source_kind=poses.kind, subject=str(subject.name), frames=0,
-                           fps_source=str(fps), variable_frame_rate=vfr,
-                           mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
-                           pose_seconds=pose_seconds, pose_workers=poses.workers,
-                           side_by_side=str(side_by_side_output) if side_by_side_output else None,
-                           poses=poses)
+    reader = None
+    if opt.side_by_side_output is not None and poses.kind == "video":
+        reader = VideoReader(source, start=opt.start, end=opt.start + n, threaded=False)
+    frames: Iterator[Any] = iter(reader) if reader is not None else iter(())
+    try:
+        for i in range(n):
+            frame = next(frames, None)
+            yield _Item(i, float(driving.timestamps[i]), raw.keypoints[i], driving.keypoints[i],
+                        None if frame is None else frame.image)
+    finally:
+        if reader is not None:
+            reader.close()
 
-    runner, desc = open_runner(subject, backend, precision, device, engine_dir)
-    result.backend, result.device = desc, str(runner.device)
-    policy = PersonGapPolicy(int(round(hold_seconds * float(fps))))
-    want_side = side_by_side_output is not None
-    failing = dict(_fail or {})
 
-    def maybe_fail(stage: str, i: int) -> None:
-        if failing.get("stage") == stage and i >= int(failing.get("after", 0)):
-            raise RuntimeError(f"injected failure in {stage} at item {i}")
+def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions
+            ) -> list[tuple[str, Callable[[_Item], _Item]]]:
+    """prepare (the pose-only half, one frame ahead) -> synthesize -> compose (side by side)."""
+    def prepare(item: _Item) -> _Item:
+        item.prepared = session.prepare(item.kp)
+        return item
 
-    def read() -> Iterator[_Item]:
-        frames: Iterator[Any] = iter(())
-        reader = None
-        if want_side and poses.kind == "video":
-            reader = VideoReader(source, start=start, end=start + n, threaded=False)
-            frames = iter(reader)
-        try:
-            for i in range(n):
-                maybe_fail("read", i)
-                frame = next(frames, None) if reader is not None else None
-                yield _Item(i, float(driving.timestamps[i]), raw.keypoints[i], driving.keypoints[i],
-                            None if frame is None else frame.image)
-        finally:
-            if reader is not None:
-                reader.close()
+    def synthesize(item: _Item) -> _Item:
+        assert item.prepared is not None
+        item.image = session.generate(item.prepared)
+        return item
 
-    with tempfile.TemporaryDirectory(prefix="rtmotion-convert-") as tmp, \
-            make_synthesizer(subject, runner, runner.device) as synth, contextlib.ExitStack() as stack:
-        audio_from, result.audio = _audio_source(poses, Path(source), start, Path(tmp))
-        writer_cls = TimedVideoWriter if vfr else VideoWriter
-        writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
-        bar = stack.enter_context(RunProgress(n, f"convert {Path(str(source)).name}", enabled=show_progress))
+    def compose(item: _Item) -> _Item:
+        item.side = side_by_side(item.source, poses.raw.size, item.raw_kp, item.kp, item.image)
+        return item
 
-        preparer = PosePreparer(synth)
-        # A synthesizer that makes maps and flow inside its own step (the CUDA one) gets the
-        # keypoints alone; the CPU one gets them computed ahead, overlapped with generation.
-        uses_preparer = synth.uses_preparer
+    stages = [("prepare", prepare), ("synthesize", synthesize)]
+    return stages + ([("compose", compose)] if opt.side_by_side_output is not None else [])
 
-        def prepare(item: _Item) -> _Item:
-            kp, item.state = policy(item.kp)
-            item.reset = policy.needs_reset
-            if item.reset:
-                preparer.reset()
-            if item.state != BLANK:
-                item.prepared = preparer(kp) if uses_preparer else \
-                    PreparedPose(np.asarray(kp, np.float32), empty=False)
-            return item
 
-        def synthesize(item: _Item) -> _Item:
-            maybe_fail("synthesize", item.index)
-            if item.reset:
-                synth.reset()
-            item.image = synth.blank_scene() if item.state == BLANK else synth.generate(item.prepared)
-            return item
+def _encoder(writers: list[VideoWriter], result_too: bool, result: ConvertResult,
+             bar: RunProgress) -> Callable[[_Item], None]:
+    """The encode stage: the result (when written) and the side-by-side frame, in order, each
+    at its source frame's time for a variable-rate source."""
+    def encode(item: _Item) -> None:
+        images = ([item.image] if result_too else []) + ([item.side] if item.side is not None else [])
+        for w, img in zip(writers, images):
+            if result.variable_frame_rate:
+                w.write(img, item.timestamp)
+            else:
+                w.write(img)
+        bar.update(1)
 
-        def compose(item: _Item) -> _Item:
-            item.side = side_by_side(item.source, raw.size, item.raw_kp, item.kp, item.image)
-            return item
-
-        def encode(item: _Item) -> None:
-            maybe_fail("encode", item.index)
-            images = ([item.image] if output is not None else []) + ([item.side] if want_side else [])
-            for w, img in zip(writers, images):
-                if vfr:
-                    w.write(img, item.timestamp)
-                else:
-                    w.write(img)
-            bar.update(1)
-
-        stages = [("prepare", prepare), ("synthesize", synthesize)] + ([("compose", compose)] if want_side else [])
-        t0 = time.perf_counter()
-        if torch_threads is not None:
-            stack.callback(torch.set_num_threads, torch.get_num_threads())
-            torch.set_num_threads(int(torch_threads))
-        pipe = StagePipeline(("read", read()), stages, ("encode", encode), queue_size=queue_size,
-                             timers=timers)
-        result.frames = pipe.run()
-        result.generate_seconds = time.perf_counter() - t0
-        # The writers close (and rename onto the output names) as the ExitStack unwinds.
-    result.seconds = time.perf_counter() - t_start
-    result.frames_held, result.frames_blank = policy.counts.held, policy.counts.blank
-    result.frames_no_person = policy.counts.total
-    result.stages = timers.summary()
-    return result
+    return encode

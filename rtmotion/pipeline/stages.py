@@ -1,11 +1,12 @@
 """Stages as threads joined by hand-offs: the machinery every use of the pipeline runs on.
 
-Two kinds of hand-off between stages:
+One stage runner (`StagePipeline`: a source thread, a thread per stage, a sink thread or the
+caller's own loop) with either of two kinds of hand-off between stages:
 
-- offline, `StagePipeline`: bounded FIFO queues. Lossless and in order: a full queue blocks the
+- offline, `FifoHandoff` (FIFO): bounded queues. Lossless and in order: a full queue blocks the
   producer (backpressure, so memory stays bounded however fast the decoder is), and an `END`
   sentinel travels behind the last item to end the run.
-- live, `LatestSlot`: a one-slot holder where the newest item overwrites an unread one (latest
+- live, `LatestSlot` (LATEST): a one-slot holder where the newest item overwrites an unread one (latest
   frame wins); overwritten items are counted as dropped, so a slow stage never builds a backlog
   of stale frames and latency stays one frame deep.
 
@@ -23,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rtmotion.errors import StageError
@@ -106,101 +107,181 @@ def join_threads(threads: list[threading.Thread], timeout: float = JOIN_TIMEOUT_
             log.warning("pipeline thread %s did not stop within %.0f s", t.name, timeout)
 
 
+class FifoHandoff:
+    """Bounded FIFO hand-off between offline stages: `put` blocks while it is full
+    (backpressure), `close` sends END behind the last item, `get` returns items in order (END
+    last) or raises `Stopped` when the run stops."""
+
+    def __init__(self, size: int, stop: StopFlag) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, int(size)))
+        self.stop = stop
+        self.dropped = 0  # a FIFO drops nothing; the same field as LatestSlot's
+
+    def put(self, item: Any) -> None:
+        put_until_stopped(self._queue, item, self.stop)
+
+    def close(self) -> None:
+        with contextlib.suppress(Stopped):  # a stopping run needs no END
+            put_until_stopped(self._queue, END, self.stop)
+
+    def get(self) -> Any:
+        return get_until_stopped(self._queue, self.stop)
+
+
+#: the two kinds of hand-off (module docstring)
+FIFO, LATEST = "fifo", "latest"
+
+
 class StagePipeline:
-    """source -> stage 1 -> ... -> sink, each in its own thread, bounded FIFO queues between.
+    """source -> stage 1 -> ... -> sink, each in its own thread, joined by hand-offs.
 
     Args:
         source: (name, iterable) yielding items in order; closed (`.close()`) when the run ends.
         stages: [(name, fn)] with fn(item) -> item, run in order on every item.
-        sink: (name, fn) with fn(item) -> None, called on every item in order.
-        queue_size: items each queue holds (the backpressure depth).
+        sink: (name, fn) with fn(item) -> None, called on every item in order in its own
+            thread; fn None: the caller takes the items (`results()`, in its own thread).
+        handoff: FIFO (bounded queues: lossless, in order, backpressure; offline) or LATEST
+            (`LatestSlot`: the newest item wins, overwritten ones are counted; live).
+        queue_size: items each FIFO holds (the backpressure depth).
         timers: where per-item durations (ms) are recorded, one timer per stage name (the
             source's time is the wait for its next item, i.e. decode time).
+        time_source: record the source's waits (a camera's wait is not work: live leaves it off).
 
-    `run()` blocks until the sink has consumed END (returns the number of items) or a stage
-    failed (raises StageError naming it, after every thread has stopped). Ctrl-C in the caller
-    stops every stage the same way and re-raises KeyboardInterrupt.
+    `run()` (with a sink function) blocks until the sink has consumed END (returns the number of
+    items) or a stage failed (raises StageError naming it, after every thread has stopped).
+    Ctrl-C in the caller stops every stage the same way and re-raises KeyboardInterrupt.
+    Without one: `with pipe.running(): for item in pipe.results(): ...`, then
+    `pipe.raise_failure()`. `handoffs` maps each consumer's name to the hand-off it reads.
     """
 
     def __init__(self, source: tuple[str, Iterable[Any]], stages: list[tuple[str, Callable[[Any], Any]]],
-                 sink: tuple[str, Callable[[Any], None]], *, queue_size: int = 4,
-                 timers: Timers | None = None) -> None:
+                 sink: tuple[str, Callable[[Any], None] | None], *, handoff: str = FIFO,
+                 queue_size: int = 4, timers: Timers | None = None,
+                 time_source: bool = True) -> None:
+        if handoff not in (FIFO, LATEST):
+            raise ValueError(f"unknown hand-off {handoff!r} (choose {FIFO} or {LATEST})")
         self.source = source
         self.stages = list(stages)
         self.sink = sink
         self.queue_size = max(1, int(queue_size))
         self.timers = timers if timers is not None else Timers()
+        self.time_source = time_source
         self.stop = StopFlag()
         self.items = 0
+        consumers = [name for name, _ in self.stages] + [sink[0]]
+        self.handoffs: dict[str, FifoHandoff | LatestSlot] = {
+            name: FifoHandoff(self.queue_size, self.stop) if handoff == FIFO else LatestSlot(self.stop)
+            for name in consumers}
+        self._threads: list[threading.Thread] = []
 
-    def _source_main(self, name: str, it: Iterable[Any], out: queue.Queue[Any]) -> None:
-        timer = self.timers[name]
+    def _source_main(self, name: str, it: Iterable[Any], out: FifoHandoff | LatestSlot) -> None:
+        timer = self.timers[name] if self.time_source else None
         iterator = iter(it)
         try:
-            while True:
+            while not self.stop.is_set():
                 t0 = time.perf_counter()
                 try:
                     item = next(iterator)
                 except StopIteration:
                     break
-                timer.add((time.perf_counter() - t0) * 1000.0)
-                put_until_stopped(out, item, self.stop)
-            put_until_stopped(out, END, self.stop)
+                if timer is not None:
+                    timer.add((time.perf_counter() - t0) * 1000.0)
+                out.put(item)
         except Stopped:
             pass
         except BaseException as e:  # noqa: BLE001 - every failure must reach the caller
             self.stop.fail(name, e)
         finally:
+            out.close()
             close = getattr(iterator, "close", None) or getattr(it, "close", None)
             if close is not None:
                 with contextlib.suppress(Exception):
                     close()
 
-    def _stage_main(self, name: str, fn: Callable[[Any], Any], inq: queue.Queue[Any],
-                    out: queue.Queue[Any] | None) -> None:
+    def _stage_main(self, name: str, fn: Callable[[Any], Any], inbox: FifoHandoff | LatestSlot,
+                    out: FifoHandoff | LatestSlot | None) -> None:
         timer = self.timers[name]
         try:
             while True:
-                item = get_until_stopped(inq, self.stop)
+                item = inbox.get()
                 if item is END:
-                    if out is not None:
-                        put_until_stopped(out, END, self.stop)
                     return
                 t0 = time.perf_counter()
                 result = fn(item)
                 timer.add((time.perf_counter() - t0) * 1000.0)
                 if out is not None:
-                    put_until_stopped(out, result, self.stop)
+                    out.put(result)
                 else:
                     self.items += 1
         except Stopped:
             pass
         except BaseException as e:  # noqa: BLE001
             self.stop.fail(name, e)
+        finally:
+            if out is not None:
+                out.close()
+
+    def start(self) -> None:
+        """Start every thread (the source's, each stage's, and the sink's when it has a fn)."""
+        boxes = list(self.handoffs.values())
+        src_name, src = self.source
+        self._threads = [threading.Thread(target=self._source_main, args=(src_name, src, boxes[0]),
+                                          name=f"rtmotion-{src_name}", daemon=True)]
+        for i, (name, fn) in enumerate(self.stages):
+            self._threads.append(threading.Thread(target=self._stage_main,
+                                                  args=(name, fn, boxes[i], boxes[i + 1]),
+                                                  name=f"rtmotion-{name}", daemon=True))
+        if self.sink[1] is not None:
+            self._threads.append(threading.Thread(target=self._stage_main,
+                                                  args=(self.sink[0], self.sink[1], boxes[-1], None),
+                                                  name=f"rtmotion-{self.sink[0]}", daemon=True))
+        for t in self._threads:
+            t.start()
+
+    def results(self) -> Iterator[Any]:
+        """The last stage's items, in the caller's thread (a pipeline without a sink function),
+        until the source ends or the run stops."""
+        box = self.handoffs[self.sink[0]]
+        while True:
+            try:
+                item = box.get()
+            except Stopped:
+                return
+            if item is END:
+                return
+            self.items += 1
+            yield item
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[StagePipeline]:
+        """Start the threads; on leaving, stop them all and join them (raises nothing: call
+        `raise_failure()` after)."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop.event.set()
+            join_threads(self._threads)
+
+    def raise_failure(self) -> None:
+        """StageError naming the first stage that failed, if one did."""
+        self.stop.raise_failure()
 
     def run(self) -> int:
-        queues = [queue.Queue(maxsize=self.queue_size) for _ in range(len(self.stages) + 1)]
-        threads = [threading.Thread(target=self._source_main, args=(self.source[0], self.source[1], queues[0]),
-                                    name=f"rtmotion-{self.source[0]}", daemon=True)]
-        for i, (name, fn) in enumerate(self.stages):
-            threads.append(threading.Thread(target=self._stage_main, args=(name, fn, queues[i], queues[i + 1]),
-                                            name=f"rtmotion-{name}", daemon=True))
-        threads.append(threading.Thread(target=self._stage_main, args=(self.sink[0], self.sink[1], queues[-1], None),
-                                        name=f"rtmotion-{self.sink[0]}", daemon=True))
-        for t in threads:
-            t.start()
+        """Run to the end with the sink function (class docstring); the number of items."""
+        self.start()
         try:
             # Short joins keep the main thread responsive to Ctrl-C; the sink ends last on success.
-            while any(t.is_alive() for t in threads):
+            while any(t.is_alive() for t in self._threads):
                 if self.stop.is_set():
                     break
-                threads[-1].join(timeout=_POLL_S)
+                self._threads[-1].join(timeout=_POLL_S)
         except BaseException as e:
             self.stop.fail("caller", e)
-            join_threads(threads)
+            join_threads(self._threads)
             raise
         self.stop.event.set()  # success or failure: nothing may keep running
-        join_threads(threads)
+        join_threads(self._threads)
         self.stop.raise_failure()
         return self.items
 
@@ -223,6 +304,7 @@ class LatestSlot:
         self.passed = 0
 
     def put(self, item: Any) -> None:
+        """Hand `item` on (never blocks; an unread item is overwritten and counted)."""
         with self._cond:
             if self._has:
                 self.dropped += 1

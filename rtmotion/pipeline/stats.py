@@ -1,4 +1,5 @@
-"""Per-stage timing: durations in milliseconds per item, summarized as p50/p95/p99.
+"""Per-stage timing: durations in milliseconds per item, summarized as p50/p95/p99
+(`rtmotion.timing.percentiles`, the one percentile summary).
 
 Stages record how long each item took (`StageTimer.add(ms)`); live runs also record per-frame
 latencies (capture -> display). Everything is in milliseconds (float) and thread-safe, since
@@ -13,13 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rtmotion.timing import percentiles
 
-def percentiles(values: list[float] | np.ndarray, qs: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
-    """{"p50": ..., "p95": ..., "p99": ...} of `values` (ms); NaN-free: empty -> zeros."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return {f"p{q}": 0.0 for q in qs}
-    return {f"p{q}": round(float(np.percentile(arr, q)), 3) for q in qs}
+__all__ = ["StageTimer", "Timers", "format_table", "percentiles"]
 
 
 @dataclass

@@ -39,15 +39,13 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import torch
 
-from rtmotion.export import open_engine
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.flow_torch import pose_flow_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
@@ -107,11 +105,6 @@ class FrameSynthesizer:
         keyframes: the subject's keyframes, for a generator with `use_reference` (None: none).
     """
 
-    #: True: `generate` uses the maps and flow a `PosePreparer` computed ahead (the offline
-    #: pipeline runs that stage in its own thread); a subclass that makes them inside its own
-    #: step sets False and is given the keypoints alone.
-    uses_preparer = True
-
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
@@ -154,6 +147,12 @@ class FrameSynthesizer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    def preparer(self) -> PosePreparer:
+        """The pose-only half of this synthesizer's step, to run ahead (one per sequence; the
+        offline pipeline runs it in its own thread): `generate(preparer(kp))` gives the frame
+        `self(kp)` gives. Here the maps, pose flow and reference (`PosePreparer`)."""
+        return PosePreparer(self)
 
     # ---- one frame ----------------------------------------------------------------------
     def _check(self, keypoints: np.ndarray) -> np.ndarray:
@@ -262,6 +261,8 @@ class SubjectSynthesizer(FrameSynthesizer):
         device: where maps, flow and warp are computed when `runner` is None (otherwise the
             runner's device).
         use_face: apply the subject's face enhancer when it has one.
+        options: handed on to the synthesizer this class is combined with (the CUDA one's
+            `cuda_graphs`, `kernels`, `warmup`); none for the plain one.
 
     Use as a context manager (or call `close()`), which also closes the runner:
 
@@ -271,7 +272,8 @@ class SubjectSynthesizer(FrameSynthesizer):
     """
 
     def __init__(self, subject: Subject, runner: GeneratorRunner | None = None, *,
-                 device: str | torch.device = "cpu", use_face: bool = True) -> None:
+                 device: str | torch.device = "cpu", use_face: bool = True,
+                 **options: Any) -> None:
         self.subject = subject
         runner = runner if runner is not None else get_backend("torch", subject, device)
         runner.open()
@@ -281,7 +283,7 @@ class SubjectSynthesizer(FrameSynthesizer):
             face = copy.deepcopy(subject.face).float().to(runner.device).eval()
         keyframes = subject.keyframes if subject.generator_config.use_reference else None
         super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
-                         face_side=subject.face_side, keyframes=keyframes)
+                         face_side=subject.face_side, keyframes=keyframes, **options)
         if tuple(self.size) != (int(subject.resolution[0]), int(subject.resolution[1])):
             raise ValueError(f"subject {subject.name}: pose maps {self.size} differ from its "
                              f"resolution {subject.resolution}")
@@ -317,25 +319,3 @@ class PosePreparer:
                                 s._reference(kp_np, kp))
         self._prev_kp = kp
         return prepared
-
-
-def synthesize_sequence(subject: Subject, poses: np.ndarray | Iterable[np.ndarray],
-                        backend: str = "torch", device: str | torch.device = "cpu", *,
-                        precision: str = "fp32", use_face: bool = True,
-                        engine_dir: str | Path = Path("engines")) -> Iterator[np.ndarray]:
-    """Generate one frame per pose, in order (a generator; the backend closes at the end).
-
-    Args:
-        subject: a loaded Subject.
-        poses: float (T, K, 3) in model pixels (or an iterable of (K, 3) arrays).
-        backend, precision: the generator runtime (`rtmotion.export.open_engine`: "torch",
-            "onnxruntime", "aoti", "tensorrt" or "auto"; compiled engines are built on first use
-            into `engine_dir`).
-        device: "auto" / "cpu" / "cuda[:N]".
-    Yields:
-        uint8 RGB (H, W, 3) per pose.
-    """
-    runner, _ = open_engine(subject, backend, precision, device, engine_dir)
-    with SubjectSynthesizer(subject, runner, use_face=use_face) as synth:
-        for kp in poses:
-            yield synth(kp)

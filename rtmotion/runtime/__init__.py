@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rtmotion.devices import resolve_device
+from rtmotion.engine_request import BACKENDS, canonical_backend_name
 from rtmotion.errors import InputError
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 from rtmotion.runtime.aoti_backend import AotiRunner
@@ -30,16 +31,12 @@ from rtmotion.runtime.onnx_backend import OnnxRunner
 from rtmotion.runtime.tensorrt_backend import TensorRTRunner
 from rtmotion.runtime.torch_backend import TorchRunner
 
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "aoti", "tensorrt")
-_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch", "trt": "tensorrt",
-            "aotinductor": "aoti"}
-
 
 def canonical_backend(name: str) -> str:
     """The registry name of a backend name or alias ("ort" -> "onnxruntime"); InputError if
     unknown."""
-    key = _ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in BACKENDS:
+    key = canonical_backend_name(name)
+    if key is None:
         raise InputError(None, f"unknown backend '{name}'", f"use one of {', '.join(BACKENDS)}")
     return key
 

@@ -33,8 +33,10 @@ wants; the streaming pipeline leaves it off so as not to stall the stream).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -43,11 +45,14 @@ import numpy as np
 import torch
 
 from rtmotion.devices import resolve_device
+from rtmotion.engine_request import BACKEND_PRECISIONS
+from rtmotion.timing import call_summary
 
 ArrayLike = np.ndarray | torch.Tensor
 
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+#: what the torch runner computes in (the backend x precision table's row)
+PRECISIONS: tuple[str, ...] = BACKEND_PRECISIONS["torch"]
 
 
 @dataclass
@@ -73,13 +78,7 @@ class CallStats:
 
     def summary(self, skip: int = 0) -> dict[str, float | int | None]:
         """{"calls", "mean_ms", "p50_ms", "p95_ms", "min_ms"} over the calls after `skip`."""
-        data = self.ms[skip:]
-        if not data:
-            return {"calls": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "min_ms": None}
-        arr = np.asarray(data)
-        return {"calls": len(data), "mean_ms": float(arr.mean()),
-                "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-                "min_ms": float(arr.min())}
+        return call_summary(self.ms[skip:])
 
 
 class GeneratorRunner(ABC):
@@ -92,6 +91,10 @@ class GeneratorRunner(ABC):
     #: the precision the runner computes in ("fp32", "fp16", "bf16", "int8")
     precision: str = "fp32"
 
+    #: True when a call only queues torch work on the current CUDA stream (no host sync, no
+    #: host-side allocation), so it can be captured in a CUDA graph (the torch runner)
+    capturable: bool = False
+
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self._device = resolve_device(device)
         self._open_flag = False
@@ -99,6 +102,7 @@ class GeneratorRunner(ABC):
         self.stats = CallStats()
         #: synchronize CUDA before stopping each call's clock (benchmarks)
         self.sync_timing = False
+        self._timed = True  # False inside `untimed()`
 
     # ---- lifecycle ----------------------------------------------------------------------
     @property
@@ -136,6 +140,18 @@ class GeneratorRunner(ABC):
         except Exception:  # noqa: BLE001 - interpreter shutdown, nothing to report to
             pass
 
+    @contextlib.contextmanager
+    def untimed(self) -> Iterator[GeneratorRunner]:
+        """Calls inside the block are neither synchronized nor recorded in `stats` (a CUDA graph
+        capture records work without running it: not a generator run, and no sync allowed)."""
+        sync, self.sync_timing = self.sync_timing, False
+        self._timed = False
+        try:
+            yield self
+        finally:
+            self.sync_timing = sync
+            self._timed = True
+
     # ---- inference ----------------------------------------------------------------------
     @property
     @abstractmethod
@@ -154,7 +170,8 @@ class GeneratorRunner(ABC):
         out = self._call(pose_maps, warped_prev, prev_mask, ref_warped, ref_mask, ref_image)
         if self.sync_timing and self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
-        self.stats.add((time.perf_counter() - t0) * 1e3)
+        if self._timed:
+            self.stats.add((time.perf_counter() - t0) * 1e3)
         return out
 
     def _call(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rtmotion.errors import InputError
-from rtmotion.lazy import require
+from rtmotion.lazy import CORE, require
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 from rtmotion.runtime.base import GeneratorRunner
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def _ort() -> Any:
-    return require("onnxruntime", extra="dev", purpose="the onnxruntime backend")
+    return require("onnxruntime", extra=CORE, purpose="the onnxruntime backend")
 
 
 class OnnxRunner(GeneratorRunner):

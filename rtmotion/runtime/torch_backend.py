@@ -30,6 +30,7 @@ class TorchRunner(GeneratorRunner):
     """
 
     name = "torch"
+    capturable = True  # a call queues torch work on the current stream only
 
     def __init__(self, module: nn.Module, device: str | torch.device = "cpu",
                  precision: str = "fp32") -> None:

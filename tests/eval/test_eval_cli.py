@@ -14,7 +14,7 @@ from rtmotion import cli
 from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.metrics import PSNR_CAP_DB
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
-from rtmotion.pipeline.synthesize import synthesize_sequence
+from rtmotion.pipeline.session import synthesize_sequence
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import load_subject
 
@@ -45,7 +45,7 @@ def test_heldout_report_table_and_samples(tiny_subject, tmp_path: Path, capsys) 
     assert r["schema"] == "rtmotion.eval/1" and r["mode"] == "heldout"
     subj = json.loads((tiny_subject.folder / "subject.json").read_text())
     v0 = subj["validation"]["start"]
-    assert r["frames"] == {"total": 6, "evaluated": 6, "no_person": 0, "face_visible": 6}
+    assert r["frames"] == {"total": 6, "evaluated": 6, "no_person": 0, "face_visible": 6, "stride": 1}
     assert r["per_frame"]["index"] == list(range(v0, v0 + 6))
     assert r["per_frame"]["step"][0] == "pose-only" and r["per_frame"]["step"][1] == "warped"
     m = r["metrics"]
@@ -271,3 +271,32 @@ def test_eval_through_a_built_onnxruntime_engine(tiny_subject, tmp_path: Path, c
         scores[backend] = json.loads(report.read_text())["metrics"]["body_ssim"]["mean"]
     assert any(engines.rglob("*.onnx"))
     assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.01)
+
+
+def test_eval_scores_the_frames_convert_ships(tiny_subject, dancer_clip, tmp_path,
+                                              monkeypatch) -> None:
+    """eval and convert make the same frames for the same subject and poses (both generate
+    through one `Session`): eval, given the frames convert handed its encoder as the real ones,
+    finds every frame identical (PSNR at its cap, SSIM 1)."""
+    from rtmotion.io import VideoWriter
+    from rtmotion.pipeline.offline import convert
+
+    shipped: list[np.ndarray] = []
+    write = VideoWriter.write
+
+    def keep(self, image, *rest):
+        shipped.append(image.copy())
+        return write(self, image, *rest)
+
+    monkeypatch.setattr(VideoWriter, "write", keep)
+    subject = load_subject(tiny_subject.folder)
+    res = convert(subject, dancer_clip.poses, tmp_path / "o.mp4", end=12, show_progress=False)
+    driving = res.poses.driving.keypoints
+    assert res.frames == len(shipped) == 12 and res.frames_no_person == 0
+    items = [EvalItem(i, driving[i], shipped[i]) for i in range(len(shipped))]
+    r = run_evaluation(subject, EvalSource("heldout", len(items), lambda: iter(items)),
+                       EvalOptions(pose_metrics=False))
+    assert r["frames"]["evaluated"] == 12
+    assert r["per_frame"]["step"] == ["pose-only"] + ["warped"] * 11
+    assert r["per_frame"]["full_psnr"] == [PSNR_CAP_DB] * 12
+    assert r["metrics"]["full_ssim"]["min"] == pytest.approx(1.0)

@@ -105,7 +105,8 @@ def test_auto_remembers_a_failed_build_and_skips_it(tiny_subject, tmp_path, monk
     """A compiled engine whose build fails is tried once by auto: the next start skips it at
     once (no compile) and says why. The failure is made by replacing the AOTInductor compile
     with one that raises as a crashing compiler does (a real crash cannot be made on demand)."""
-    from rtmotion.export import engine
+    from rtmotion.export import builder
+    from rtmotion.export.cache import EngineBuildError
 
     monkeypatch.setenv("CXX", "/bin/true")  # find_cxx() finds "a compiler"
     calls = []
@@ -114,7 +115,7 @@ def test_auto_remembers_a_failed_build_and_skips_it(tiny_subject, tmp_path, monk
         calls.append(1)
         raise RuntimeError("C++ compile error: internal compiler error: Segmentation fault")
 
-    monkeypatch.setattr(engine, "build_aoti", crashing_compile)
+    monkeypatch.setattr(builder, "build_aoti", crashing_compile)
     none = tmp_path / "none"
     _, first = open_engine(tiny_subject, "auto", "auto", "cpu", tmp_path, calibration_dir=none)
     assert (first.backend, len(calls)) == ("onnxruntime", 1)
@@ -125,7 +126,7 @@ def test_auto_remembers_a_failed_build_and_skips_it(tiny_subject, tmp_path, monk
     assert second.backend == "onnxruntime" and len(calls) == 1     # not compiled again
     assert "failed to build on this machine before" in second.reason
     # asked for explicitly, it is tried again (and fails again, one clear error)
-    with pytest.raises(engine.EngineBuildError, match="Segmentation fault"):
+    with pytest.raises(EngineBuildError, match="Segmentation fault"):
         open_engine(tiny_subject, "aoti", "fp32", "cpu", tmp_path, calibration_dir=none)
     assert len(calls) == 2
 
@@ -138,7 +139,7 @@ def test_an_engine_that_makes_nan_is_not_kept(tiny_subject, tmp_path) -> None:
     import copy
 
     from rtmotion.export.cache import EngineCache
-    from rtmotion.export.engine import EngineBuilder
+    from rtmotion.export.builder import EngineBuilder
     from rtmotion.export.onnx_export import ParityError
     from rtmotion.runtime import get_backend
 
@@ -162,15 +163,15 @@ def test_tensorrt_is_kept_out_of_auto_until_an_engine_passed_here(tiny_subject, 
     """On a CUDA machine with TensorRT, auto tries TensorRT only for a subject whose TensorRT
     engine was built and checked on this machine (`rtmotion build --backend tensorrt`). The
     GPU, its fingerprint and TensorRT are stand-ins here (none can exist on this machine)."""
-    from rtmotion.export import engine
+    from rtmotion.export import builder as built, engine
     from rtmotion.export.cache import EngineCache
 
     gpu = {"host": "gpu-host", "kind": "cuda", "gpu": "NVIDIA H200", "compute_capability": "9.0"}
     monkeypatch.setattr(engine, "available", lambda m: m == "tensorrt" or available(m))
-    monkeypatch.setattr(engine, "machine_fingerprint", lambda d: gpu)
-    monkeypatch.setattr(engine, "device_tag", lambda d: "cuda-sm90")
-    monkeypatch.setattr(engine, "tensorrt_version", lambda: "10.9")
-    builder = engine.EngineBuilder(tiny_subject.generator, "tiny", torch.device("cuda", 0),
+    monkeypatch.setattr(built, "machine_fingerprint", lambda d: gpu)
+    monkeypatch.setattr(built, "device_tag", lambda d: "cuda-sm90")
+    monkeypatch.setattr(built, "tensorrt_version", lambda: "10.9")
+    builder = built.EngineBuilder(tiny_subject.generator, "tiny", torch.device("cuda", 0),
                                    EngineCache(tmp_path))
     names = [c[0] for c in engine._auto_candidates("auto", torch.device("cuda", 0), builder)]
     assert "tensorrt" not in names and names[-1] == "torch"
@@ -186,3 +187,23 @@ def test_tensorrt_is_kept_out_of_auto_until_an_engine_passed_here(tiny_subject, 
     assert "tensorrt" not in [c[0] for c in engine._auto_candidates("auto", torch.device("cuda", 0), builder)]
     side.write_text(json.dumps({k: v for k, v in record.items() if k != "parity"}))
     assert not builder.verified_before("tensorrt", "fp16")
+
+
+def test_time_generators_times_what_runs_and_says_why_the_rest_does_not(tiny_subject,
+                                                                        tmp_path) -> None:
+    """`python -m rtmotion.export.bench_generator` (the BENCHMARKS table): each backend x
+    precision the table lists is timed, or gets a one-line reason (INT8 without a set, fp16 on
+    the CPU); combinations a backend does not build are left out."""
+    from rtmotion.export.bench_generator import format_table, time_generators
+
+    rows = time_generators(tiny_subject, ("torch", "ort"), ("fp32", "fp16", "int8"), iters=3,
+                           warmup=1, engine_dir=tmp_path, calibration_dir=tmp_path / "none",
+                           pix2pixhd=False)
+    by = {(r["backend"], r["precision"]): r for r in rows}
+    assert set(by) == {("torch", "fp32"), ("torch", "fp16"), ("onnxruntime", "fp32"),
+                       ("onnxruntime", "int8")}
+    for key in (("torch", "fp32"), ("onnxruntime", "fp32")):
+        assert by[key]["calls"] == 3 and 0 < by[key]["p50_ms"] and "error" not in by[key]
+    assert "CUDA" in by[("torch", "fp16")]["error"]
+    assert "calibration" in by[("onnxruntime", "int8")]["error"]
+    assert format_table(rows).count("\n") == len(rows) + 1

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rtmotion.export import open_engine
-from rtmotion.export.engine import AOTI_ATOL, ONNX_ATOL
+from rtmotion.export.builder import AOTI_ATOL, ONNX_ATOL
 from rtmotion.export.int8 import INT8_MIN_SSIM
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator, input_names

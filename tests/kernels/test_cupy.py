@@ -65,7 +65,7 @@ def test_warp_cupy_matches_numpy() -> None:
     assert np.abs(out - ref).max() < 1e-5
 
 
-def test_torch_cuda_tensors_through_the_cupy_backend() -> None:
+def test_torch_cuda_tensors_through_the_cupy_kernels() -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch has no CUDA here")
@@ -74,12 +74,12 @@ def test_torch_cuda_tensors_through_the_cupy_backend() -> None:
     size = (128, 128)
     kp = _poses(size)
     cfg = PoseMapConfig(size=size)
-    maps = pose_maps_batch(torch.from_numpy(kp).cuda(), cfg, backend="cupy")
+    maps = pose_maps_batch(torch.from_numpy(kp).cuda(), cfg, kernels="cupy")
     assert maps.is_cuda and maps.shape == (4, 25, 128, 128)
     ref = np.stack([pose_maps_numpy(k, cfg) for k in kp])
     assert np.abs(maps.cpu().numpy() - ref).max() < 1e-5
-    flow = pose_flow_batch(torch.from_numpy(kp[:2]).cuda(), torch.from_numpy(kp[2:]).cuda(), size, backend="cupy")
+    flow = pose_flow_batch(torch.from_numpy(kp[:2]).cuda(), torch.from_numpy(kp[2:]).cuda(), size, kernels="cupy")
     img = torch.rand(2, 3, 128, 128, device="cuda")
-    w1 = warp_batch(img, flow, backend="cupy")
-    w2 = warp_batch(img, flow, backend="torch")
+    w1 = warp_batch(img, flow, kernels="cupy")
+    w2 = warp_batch(img, flow, kernels="torch")
     assert w1.is_cuda and (w1 - w2).abs().max().item() < 1e-4

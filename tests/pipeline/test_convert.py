@@ -20,7 +20,9 @@ from rtmotion.cli import main
 from rtmotion.errors import StageError
 from rtmotion.io import VideoInfo, VideoReader, VideoWriter
 from rtmotion.io.timed_writer import TimedVideoWriter
+from rtmotion.pipeline import offline
 from rtmotion.pipeline.offline import convert
+from rtmotion.pipeline.session import Session
 from tests.pipeline.conftest import frames_of, no_person_stretch, replay
 
 
@@ -159,17 +161,45 @@ def test_truncated_source_converts_what_decodes(tiny_subject, dancer_clip, tmp_p
     assert res.frames == decoded == VideoInfo.from_path(tmp_path / "out.mp4").frame_count
 
 
+def _fail_after(monkeypatch, stage: str, n: int) -> None:
+    """Make `stage` of convert raise after `n` items: the decoder (read), the session's step
+    (synthesize) or the encoder (encode)."""
+    calls = [0]
+
+    def count() -> None:
+        calls[0] += 1
+        if calls[0] > n:
+            raise RuntimeError(f"injected failure in {stage} at item {calls[0] - 1}")
+
+    if stage == "read":
+        class FailingReader(VideoReader):  # the read stage's reader only (not phase 1's)
+            def __iter__(self):
+                for frame in super().__iter__():
+                    count()
+                    yield frame
+
+        monkeypatch.setattr(offline, "VideoReader", FailingReader)
+    elif stage == "synthesize":
+        generate = Session.generate
+        monkeypatch.setattr(Session, "generate", lambda self, p: (count(), generate(self, p))[1])
+    else:
+        write = VideoWriter.write
+        monkeypatch.setattr(VideoWriter, "write", lambda self, *a: (count(), write(self, *a))[1])
+
+
 @pytest.mark.parametrize("stage", ["read", "synthesize", "encode"])
-def test_a_failing_stage_leaves_nothing(tiny_subject, dancer_clip, tmp_path, stage) -> None:
+def test_a_failing_stage_leaves_nothing(tiny_subject, dancer_clip, tmp_path, stage,
+                                        monkeypatch) -> None:
     """A stage that dies midway (decoder, generator, encoder): StageError naming it, within
     seconds, no output, no temporary file, no thread left."""
     import time
 
     out, side = tmp_path / "out.mp4", tmp_path / "side.mp4"
+    _fail_after(monkeypatch, stage, 20)
     t0 = time.perf_counter()
     with pytest.raises(StageError) as ei:
         convert(tiny_subject, dancer_clip.video, out, side_by_side_output=side, show_progress=False,
-                _fail={"stage": stage, "after": 20}, **replay(dancer_clip.poses))
+                **replay(dancer_clip.poses))
     assert time.perf_counter() - t0 < 20
     assert ei.value.stage == stage
     assert not out.exists() and not side.exists() and _leftovers(tmp_path) == []
@@ -260,15 +290,32 @@ def test_convert_cli_with_mediapipe(tiny_subject_path, dancer_clip_audio, tmp_pa
 
 
 def test_command_constants_match_the_library() -> None:
-    """The commands keep copies (the parser must not import torch); they must stay equal."""
-    from rtmotion.commands import bench
+    """The commands keep a copy of the normalization modes (the parser must not import torch);
+    it must stay equal. Backends, precisions and the engine dir come from one table
+    (`rtmotion.engine_request`), which the runtime uses too."""
+    from rtmotion import runtime
     from rtmotion.commands.args import BACKEND_CHOICES, NORMALIZE_MODES
-    from rtmotion.pipeline.engine import DEFAULT_ENGINE_DIR, available_backends
     from rtmotion.pose.normalize import MODES
 
     assert NORMALIZE_MODES == MODES
-    assert bench.DEFAULT_ENGINE_DIR == DEFAULT_ENGINE_DIR
-    assert set(BACKEND_CHOICES) == {"auto", *available_backends()}
+    assert set(BACKEND_CHOICES) == {"auto", *runtime.BACKENDS}
+
+
+def test_the_command_line_builds_one_engine_request() -> None:
+    """--backend/--precision/--device/--engine-dir/--threads become one EngineRequest, whose
+    defaults are the commands' defaults."""
+    from rtmotion.cli import build_parser
+    from rtmotion.commands.args import engine_request
+    from rtmotion.engine_request import EngineRequest
+
+    parser = build_parser()
+    args = parser.parse_args(["convert", "-t", "s", "-s", "a.npz", "-o", "o.mp4"])
+    assert engine_request(args) == EngineRequest()
+    args = parser.parse_args(["build", "s", "--backend", "onnxruntime", "--precision", "int8",
+                              "--device", "cpu", "--engine-dir", "e", "--threads", "2"])
+    assert engine_request(args) == EngineRequest("onnxruntime", "int8", "cpu", Path("e"), 2)
+    args = parser.parse_args(["eval", "s"])
+    assert engine_request(args) == EngineRequest(backend="torch", precision="fp32")
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("aoti", marks=pytest.mark.slow)])

@@ -7,7 +7,6 @@ tested in `test_cuda_synth_gpu.py`, skipped without CUDA + CuPy. Nothing is mock
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,10 +18,11 @@ from rtmotion.models.generator import build_generator
 from rtmotion.pipeline.cuda_synth import (
     CudaFrameSynthesizer,
     CudaSubjectSynthesizer,
+    KeypointPreparer,
     choose_kernels,
     make_synthesizer,
 )
-from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pipeline.synthesize import PosePreparer, SubjectSynthesizer
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend
@@ -169,13 +169,26 @@ def test_kernel_choice() -> None:
 
 
 def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> None:
-    """`generate(prepared)` (the offline pipeline's entry on the merged main) uses only the
-    prepared keypoints. `PreparedPose` is not on this branch: a namespace with its `kp_np` field
-    and a maps field this class must ignore stands in for it."""
+    """With the torch kernels (here: the CPU) the class is FrameSynthesizer: its preparer is the
+    `PosePreparer` (maps and flow computed ahead) and `generate(preparer(kp))` gives the frames
+    of a plain call. With CuPy (test_cuda_synth_gpu.py) the preparer only checks keypoints."""
     seq = _sequence()
     with CudaSubjectSynthesizer(subject, cuda_graphs=False) as a, \
             CudaSubjectSynthesizer(subject, cuda_graphs=False) as b:
-        assert a.uses_preparer is False
+        prep = a.preparer()
+        assert isinstance(prep, PosePreparer)
         for kp in seq:
-            np.testing.assert_array_equal(a.generate(SimpleNamespace(kp_np=kp, maps="unused")), b(kp))
+            np.testing.assert_array_equal(a.generate(prep(kp)), b(kp))
             assert a.last_mode == b.last_mode
+        assert a.frame_stats.count == b.frame_stats.count == len(seq) - 2  # frames with a person
+
+
+def test_keypoint_preparer_checks_and_hands_on(subject) -> None:
+    """The CuPy synthesizer's preparer: checked float32 keypoints, empty when no one is seen."""
+    with SubjectSynthesizer(subject) as synth:
+        prep = KeypointPreparer(synth)
+        kp = _sequence()[0].astype(np.float64)
+        kp[0, 0] = np.nan
+        got = prep(kp)
+        assert got.kp_np.dtype == np.float32 and not got.empty and got.kp_np[0, 0] == 0.0
+        assert prep(np.zeros_like(kp)).empty

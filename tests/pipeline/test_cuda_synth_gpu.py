@@ -10,7 +10,11 @@ import pytest
 import torch
 
 from rtmotion.kernels.cupy_kernels import cupy_available
-from rtmotion.pipeline.cuda_synth import CudaSubjectSynthesizer, make_synthesizer
+from rtmotion.pipeline.cuda_synth import (
+    CudaSubjectSynthesizer,
+    KeypointPreparer,
+    make_synthesizer,
+)
 from rtmotion.pipeline.synthesize import SubjectSynthesizer
 from rtmotion.runtime import get_backend
 from tests.pipeline.test_cuda_synth import _run, _sequence, subject  # noqa: F401 (fixture)
@@ -80,3 +84,16 @@ def test_runner_stats_exclude_the_capture(subject) -> None:  # noqa: F811
         # eager warm-ups call the runner; captures do not count; replays do not call it.
         assert runner.stats.count == 2
         assert synth.graph_modes == ("pose-only", "warped")
+
+
+def test_two_stage_generate_with_cupy_equals_the_call(subject) -> None:  # noqa: F811
+    """The offline pipeline's two halves on the CuPy synthesizer: its preparer only checks the
+    keypoints, and `generate(preparer(kp))` is the frame of `synth(kp)`, graphs included."""
+    seq = _long_sequence()
+    with CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=True, warmup=1) as a, \
+            CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=True, warmup=1) as b:
+        prep = a.preparer()
+        assert isinstance(prep, KeypointPreparer)
+        for kp in seq:
+            np.testing.assert_array_equal(a.generate(prep(kp)), b(kp))
+            assert a.last_mode == b.last_mode

@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from rtmotion.engine_request import EAGER_CPU
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
-from rtmotion.pipeline.synthesize import (
-    SubjectSynthesizer,
-    synthesize_sequence,
-    to_uint8_image,
-)
+from rtmotion.pipeline.session import synthesize_sequence
+from rtmotion.pipeline.synthesize import SubjectSynthesizer, to_uint8_image
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend
@@ -113,10 +111,11 @@ def test_bad_keypoints_shape(random_subject) -> None:
         synth(np.zeros((33, 3), np.float32))
 
 
-def test_synthesize_sequence_torch_and_onnxruntime_agree(random_subject) -> None:
+def test_synthesize_sequence_torch_and_onnxruntime_agree(random_subject, tmp_path) -> None:
     poses = _poses(5)
-    t_frames = list(synthesize_sequence(random_subject, poses, backend="torch"))
-    o_frames = list(synthesize_sequence(random_subject, poses, backend="onnxruntime"))
+    t_frames = list(synthesize_sequence(random_subject, poses, EAGER_CPU))
+    o_frames = list(synthesize_sequence(random_subject, poses,
+                                        EAGER_CPU.but(backend="onnxruntime", engine_dir=tmp_path)))
     assert len(t_frames) == len(o_frames) == 5
     for a, b in zip(t_frames, o_frames):
         assert a.shape == (64, 64, 3) and a.dtype == np.uint8

@@ -121,6 +121,22 @@ def test_every_call_is_timed(generator: torch.nn.Module) -> None:
     assert run.describe()["precision"] == "fp32"
 
 
+def test_untimed_calls_are_not_recorded_and_only_torch_is_capturable(
+        generator: torch.nn.Module) -> None:
+    """What a CUDA graph capture needs from a runner, offered by the runner itself."""
+    pm, wp, mask = _inputs(5)
+    with get_backend("torch", generator) as run:
+        run.sync_timing = True
+        run(pm, wp, mask)
+        with run.untimed():
+            assert run.sync_timing is False
+            run(pm, wp, mask)
+        assert run.sync_timing is True and run.stats.count == 1
+        run(pm, wp, mask)
+        assert run.stats.count == 2
+    assert run.capturable
+
+
 def test_runner_must_be_open_and_bad_inputs(generator: torch.nn.Module) -> None:
     run = get_backend("torch", generator)
     pm, wp, _ = _inputs()

@@ -1,8 +1,9 @@
-"""Pick a backend for the kernels: numpy (reference), torch (any device) or cupy (CUDA).
+"""Pick the kernels (the implementation of maps, flow and warp): numpy (reference), torch (any
+device) or cupy (CUDA). "Kernels" everywhere here; "backend" names the generator's runtime.
 
-``backend="auto"`` follows the input's array type, so a caller keeps its data where it is:
+``kernels="auto"`` follows the input's array type, so a caller keeps its data where it is:
 a CuPy array -> cupy; a torch tensor -> torch on its device; a numpy array -> numpy.
-An explicit backend converts the input and returns the result in the input's type and place
+An explicit choice converts the input and returns the result in the input's type and place
 (numpy in -> numpy out; a CUDA torch tensor given to "cupy" goes through DLPack without a copy
 and comes back as a CUDA torch tensor, computed on torch's current stream).
 """
@@ -27,9 +28,9 @@ from rtmotion.kernels.warp_numpy import warp_numpy
 
 # torch and the torch kernels are imported inside the functions that use them, on purpose: this
 # module is the face of `rtmotion.kernels`, which numpy-only users import without loading torch
-# (tests/kernels/test_backend.py keeps that true). CuPy itself loads on a CuPy kernel's first call.
+# (tests/kernels/test_dispatch.py keeps that true). CuPy itself loads on a CuPy kernel's first call.
 
-BACKENDS = ("numpy", "torch", "cupy")
+KERNELS = ("numpy", "torch", "cupy")
 
 
 def _kind(x: Any) -> str:
@@ -41,8 +42,8 @@ def _kind(x: Any) -> str:
     return "numpy"
 
 
-def available_backends() -> tuple[str, ...]:
-    """The backends that work here (cupy only with a CUDA device)."""
+def available_kernels() -> tuple[str, ...]:
+    """The kernels that work here (cupy only with a CUDA device)."""
     out = ["numpy"]
     try:
         import torch  # noqa: F401
@@ -55,13 +56,13 @@ def available_backends() -> tuple[str, ...]:
     return tuple(out)
 
 
-def choose_backend(x: Any, backend: str = "auto") -> str:
-    """The backend `backend` means for input `x` (ValueError for an unknown name)."""
-    if backend == "auto":
+def kernels_for(x: Any, kernels: str = "auto") -> str:
+    """The kernels `kernels` means for input `x` (ValueError for an unknown name)."""
+    if kernels == "auto":
         return _kind(x)
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown kernel backend {backend!r} (choose auto, {', '.join(BACKENDS)})")
-    return backend
+    if kernels not in KERNELS:
+        raise ValueError(f"unknown kernels {kernels!r} (choose auto, {', '.join(KERNELS)})")
+    return kernels
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -97,7 +98,7 @@ def _to_cupy(x: Any) -> Any:
 
 
 def _like(result: Any, ref: Any) -> Any:
-    """`result` (any backend) in the array type and device of `ref`."""
+    """`result` (any kernels') in the array type and device of `ref`."""
     k = _kind(ref)
     if k == "numpy":
         return _to_numpy(result)
@@ -124,9 +125,9 @@ def _run_cupy(fn, ref: Any, *args: Any) -> Any:
     return fn(*args)
 
 
-def pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -> Any:
+def pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, kernels: str = "auto") -> Any:
     """Conditioning maps of a batch: keypoints (B, K, 3) -> float32 (B, C, H, W), input's type."""
-    be = choose_backend(keypoints, backend)
+    be = kernels_for(keypoints, kernels)
     if be == "numpy":
         kp = _to_numpy(keypoints)
         out = np.stack([pose_maps_numpy(k, cfg) for k in kp]) if len(kp) else \
@@ -141,9 +142,9 @@ def pose_maps_batch(keypoints: Any, cfg: PoseMapConfig, backend: str = "auto") -
 
 
 def pose_flow_batch(kp_a: Any, kp_b: Any, size: tuple[int, int], cfg: PoseFlowConfig | None = None,
-                    backend: str = "auto") -> Any:
+                    kernels: str = "auto") -> Any:
     """Backward pose flow of a batch: (B, K, 3) x 2 -> float32 (B, H, W, 2), kp_a's type."""
-    be = choose_backend(kp_a, backend)
+    be = kernels_for(kp_a, kernels)
     if be == "numpy":
         a, b = _to_numpy(kp_a), _to_numpy(kp_b)
         out = np.stack([pose_flow(x, y, size, cfg) for x, y in zip(a, b)]) if len(a) else \
@@ -158,9 +159,9 @@ def pose_flow_batch(kp_a: Any, kp_b: Any, size: tuple[int, int], cfg: PoseFlowCo
     return _like(out, kp_a)
 
 
-def warp_batch(images: Any, flow: Any, backend: str = "auto") -> Any:
+def warp_batch(images: Any, flow: Any, kernels: str = "auto") -> Any:
     """Backward warp of a batch: images float (B, C, H, W), flow (B, H, W, 2) -> (B, C, H, W)."""
-    be = choose_backend(images, backend)
+    be = kernels_for(images, kernels)
     if be == "numpy":
         im, fl = _to_numpy(images), _to_numpy(flow)
         if im.ndim != 4:

@@ -1,4 +1,4 @@
-"""The backend dispatcher: results in the input's type, explicit backends agree, clear errors."""
+"""The kernels dispatcher: results in the input's type, explicit kernels agree, clear errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from rtmotion.errors import MissingDependencyError
 from rtmotion.kernels import (
     PoseFlowConfig,
     PoseMapConfig,
-    available_backends,
-    choose_backend,
+    available_kernels,
+    kernels_for,
     pose_flow_batch,
     pose_maps_batch,
     warp_batch,
@@ -31,20 +31,20 @@ def test_auto_follows_the_input_type() -> None:
     kp = _poses(2, size)
     a = pose_maps_batch(kp, cfg)
     b = pose_maps_batch(torch.from_numpy(kp), cfg)
-    c = pose_maps_batch(kp, cfg, backend="torch")
+    c = pose_maps_batch(kp, cfg, kernels="torch")
     assert isinstance(a, np.ndarray) and isinstance(b, torch.Tensor) and isinstance(c, np.ndarray)
     assert a.shape == (2, 25, 80, 96)
     assert np.abs(a - b.numpy()).max() < 1e-5 and np.abs(a - c).max() < 1e-5
-    assert choose_backend(kp) == "numpy" and choose_backend(torch.zeros(1)) == "torch"
-    with pytest.raises(ValueError, match="unknown kernel backend"):
-        choose_backend(kp, "opencl")
+    assert kernels_for(kp) == "numpy" and kernels_for(torch.zeros(1)) == "torch"
+    with pytest.raises(ValueError, match="unknown kernels"):
+        kernels_for(kp, "opencl")
 
 
 def test_flow_and_warp_dispatch() -> None:
     size = (64, 48)
     kp = _poses(3, size)
     fa = pose_flow_batch(kp[:2], kp[1:], size, PoseFlowConfig())
-    fb = pose_flow_batch(kp[:2], kp[1:], size, PoseFlowConfig(), backend="torch")
+    fb = pose_flow_batch(kp[:2], kp[1:], size, PoseFlowConfig(), kernels="torch")
     assert fa.shape == (2, 48, 64, 2) and np.abs(fa - fb).max() < 1e-3
     img = np.random.default_rng(1).random((2, 3, 48, 64)).astype(np.float32)
     wa = warp_batch(img, fa)
@@ -55,11 +55,11 @@ def test_flow_and_warp_dispatch() -> None:
 
 
 @pytest.mark.skipif(cupy_available(), reason="CuPy with a CUDA GPU is present: nothing is missing")
-def test_cupy_backend_without_cupy_is_a_clear_error() -> None:
-    assert "cupy" not in available_backends()
+def test_cupy_kernels_without_cupy_is_a_clear_error() -> None:
+    assert "cupy" not in available_kernels()
     with pytest.raises(MissingDependencyError, match=r"rtmotion\[gpu-cuda12\]. or .rtmotion\[gpu-cuda13\]") if not _cupy_importable() \
             else pytest.raises(Exception):
-        pose_maps_batch(_poses(1, (32, 32)), PoseMapConfig(size=(32, 32)), backend="cupy")
+        pose_maps_batch(_poses(1, (32, 32)), PoseMapConfig(size=(32, 32)), kernels="cupy")
 
 
 def _cupy_importable() -> bool:

@@ -1,0 +1,90 @@
+"""What a caller asks of the generator's runtime: `EngineRequest`, and the facts it is checked
+against (the backend x precision table, the engine cache folder). Standard library only, so
+the command line parser can build its choices from here without loading torch.
+
+    request = EngineRequest(backend="auto", precision="auto", device="auto")  # the CLI's default
+    session = open_session(subject, request)            # rtmotion.pipeline.session
+
+The fields stay strings as the user typed them ("auto", an alias such as "ort"); the one place
+that resolves them is `rtmotion.export.open_engine` (it builds what is missing into
+`engine_dir`, picks for "auto", and says why).
+
+Two defaults, both defined here:
+- `EngineRequest()`: what a command runs when the user names nothing (`auto` everywhere: the
+  fastest engine built for this machine, built on first use into `engines/`);
+- `EAGER_CPU`: what a library call runs when its caller names nothing: the eager PyTorch
+  generator in fp32 on the CPU (nothing is built, nothing is written, the same on every machine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The generator runtimes, in the order `rtmotion bench --backends all` runs them.
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "aoti", "tensorrt")
+#: Other names users type for them.
+BACKEND_ALIASES: dict[str, str] = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch",
+                                   "trt": "tensorrt", "aotinductor": "aoti"}
+#: Every precision a generator is run in.
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+#: The backend x precision table: what each backend builds and runs (its usual one first).
+BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("fp32", "fp16", "bf16"),
+    "onnxruntime": ("fp32", "int8"),
+    "aoti": ("fp32", "fp16", "bf16"),
+    "tensorrt": ("fp16", "fp32", "int8"),
+}
+#: Precisions that need a CUDA device.
+CUDA_PRECISIONS: tuple[str, ...] = ("fp16", "bf16")
+#: The command line's choices ("auto" first).
+BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
+PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
+#: The engine cache folder (compiled engines are built here on first use).
+DEFAULT_ENGINE_DIR = Path("engines")
+#: The root of calibration sets (a subject's INT8 calibration set: DIR/<subject>/<W>x<H>.npz).
+DEFAULT_CALIBRATION_DIR = Path("calibration")
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """Which runtime runs a subject's generator, as asked (resolved by `open_engine`).
+
+    Attributes:
+        backend: "auto" or one of BACKENDS (aliases in BACKEND_ALIASES accepted).
+        precision: "auto" or one of PRECISIONS (BACKEND_PRECISIONS says which backend runs which).
+        device: "auto", "cpu", "cuda" or "cuda:N" (`rtmotion.devices.resolve_device`).
+        engine_dir: the engine cache folder.
+        threads: CPU intra-op threads of ONNX Runtime / AOTInductor (0: the library default).
+    """
+
+    backend: str = "auto"
+    precision: str = "auto"
+    device: str = "auto"
+    engine_dir: Path = DEFAULT_ENGINE_DIR
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        # Paths and devices arrive as str, Path or torch.device: keep one type per field.
+        object.__setattr__(self, "engine_dir", Path(self.engine_dir or DEFAULT_ENGINE_DIR))
+        object.__setattr__(self, "device", str(self.device))
+        object.__setattr__(self, "threads", int(self.threads or 0))
+
+    def but(self, **changes: Any) -> EngineRequest:
+        """A copy with some fields changed (`request.but(backend="onnxruntime")`)."""
+        return dataclasses.replace(self, **changes)
+
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.precision} on {self.device}"
+
+
+#: What a library call runs when its caller names no engine (module docstring).
+EAGER_CPU = EngineRequest(backend="torch", precision="fp32", device="cpu")
+
+
+def canonical_backend_name(name: str) -> str | None:
+    """The table's name of a backend name or alias ("ort" -> "onnxruntime"); None if unknown."""
+    key = BACKEND_ALIASES.get(str(name).lower(), str(name).lower())
+    return key if key in BACKENDS else None

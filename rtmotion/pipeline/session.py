@@ -1,0 +1,220 @@
+"""`Session`: one subject on one engine, the only way a pipeline makes frames.
+
+    with open_session(subject, EngineRequest(backend="auto"), hold_frames=15) as session:
+        for kp in driving_poses:                 # (K, 3) each, the subject's model pixels
+            image = session.generate(session.prepare(kp))   # uint8 RGB (H, W, 3)
+
+`open_session` opens the engine the request asks for (`rtmotion.export.open_requested`: built
+on first use into the engine cache, `auto` resolved and explained in the log), picks the
+synthesizer for the engine's device (`make_synthesizer`: the CUDA one on a GPU, the plain one
+elsewhere), and owns the no-person rule. `convert`, `run_live`, `rtmotion bench`,
+`rtmotion eval`, calibration recording and the demo all generate through a session, so every
+command scores and ships the same step.
+
+The step has two halves, so that a pipeline can overlap them in two threads:
+
+- `prepare(keypoints)` (pose-only; the offline pipeline runs it one frame ahead): the no-person
+  rule decides what is drawn (the pose, the last pose held, or the empty scene) and the
+  synthesizer's preparer computes what needs only the pose (maps, pose flow, the appearance
+  reference). One thread calls it, in frame order.
+- `generate(prepared)` (the rest: warp of the previous output, generator, blend, face): one
+  thread calls it, in the same order.
+
+The no-person rule: with `hold_frames` (convert, live) a person missing for up to that many
+frames keeps their last pose, and a longer absence shows the subject's empty scene and drops
+the temporal state (`rtmotion.pipeline.gaps`); without it (eval, recording) a frame without a
+person goes to the synthesizer as it is, which repeats its last image (or draws the empty
+scene when there is none yet).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from rtmotion.engine_request import EAGER_CPU, EngineRequest
+from rtmotion.export.engine import EngineChoice, open_requested
+from rtmotion.pipeline.cuda_synth import make_synthesizer
+from rtmotion.pipeline.gaps import ABSENT, BLANK, PERSON, GapCounts, PersonGapPolicy
+from rtmotion.pipeline.synthesize import PreparedPose, SubjectSynthesizer
+from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.subject import Subject
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """`Session.prepare`'s result for one frame, handed to `Session.generate`.
+
+    Attributes:
+        state: PERSON, HELD (the last pose again), BLANK (the empty scene) or ABSENT (no
+            person, and no hold rule: the synthesizer repeats its last image).
+        reset: the synthesizer forgets its previous frame before this one.
+        pose: what the synthesizer's preparer computed (None for BLANK).
+    """
+
+    state: str
+    reset: bool
+    pose: PreparedPose | None
+
+
+class Session:
+    """A subject's synthesizer on an opened engine, with the no-person rule (module docstring).
+
+    Made by `open_session`; close it (or use `with`) to free the engine.
+
+    Attributes:
+        subject: the loaded subject.
+        synth: the synthesizer (a `SubjectSynthesizer`, or its CUDA subclass on a GPU).
+        choice: what `open_engine` picked and why (None when the caller gave the runner).
+        gaps: frames drawn without a person so far (held / blank), with a hold rule.
+    """
+
+    def __init__(self, subject: Subject, synth: SubjectSynthesizer, choice: EngineChoice | None,
+                 hold_frames: int | None = None) -> None:
+        self.subject = subject
+        self.synth = synth
+        self.choice = choice
+        self._policy = PersonGapPolicy(hold_frames) if hold_frames is not None else None
+        self._preparer = synth.preparer()
+
+    # ---- the step ---------------------------------------------------------------------------
+    def prepare(self, keypoints: np.ndarray) -> Prepared:
+        """The pose-only half of the step (one thread, frame order).
+
+        Args:
+            keypoints: float (K, 3) x, y in the subject's model pixels, confidence; a frame
+                without a person has every confidence 0.
+        """
+        kp = np.asarray(keypoints, np.float32)
+        if self._policy is None:
+            state = PERSON if (kp[:, 2] > 0).any() else ABSENT
+            return Prepared(state, False, self._preparer(kp))
+        kp, state = self._policy(kp)
+        reset = self._policy.needs_reset
+        if reset:
+            self._preparer.reset()
+        return Prepared(state, reset, None if state == BLANK else self._preparer(kp))
+
+    def generate(self, prepared: Prepared) -> np.ndarray:
+        """The rest of the step (one thread, frame order): uint8 RGB (H, W, 3), a new array."""
+        if prepared.reset:
+            self.synth.reset()
+        if prepared.state == BLANK or prepared.pose is None:
+            return self.synth.blank_scene()
+        return self.synth.generate(prepared.pose)
+
+    def __call__(self, keypoints: np.ndarray) -> np.ndarray:
+        """Both halves in the caller's thread: (K, 3) keypoints -> uint8 RGB (H, W, 3)."""
+        return self.generate(self.prepare(keypoints))
+
+    def reset(self) -> None:
+        """Forget the previous frame and pose (an unrelated sequence follows)."""
+        self._preparer.reset()
+        self.synth.reset()
+
+    # ---- what it is ---------------------------------------------------------------------------
+    @property
+    def runner(self) -> GeneratorRunner:
+        return self.synth.runner
+
+    @property
+    def last_mode(self) -> str:
+        """What the last `generate` did: "pose-only", "warped", "repeat" or "blank"."""
+        return self.synth.last_mode
+
+    @property
+    def gaps(self) -> GapCounts:
+        return self._policy.counts if self._policy is not None else GapCounts()
+
+    def describe(self) -> str:
+        """"onnxruntime int8 on cpu" (the summaries' generator line)."""
+        if self.choice is not None:
+            return describe_choice(self.choice)
+        r = self.runner
+        return f"{r.name} {r.precision} on {r.device}"
+
+    def info(self) -> dict[str, Any]:
+        """{"backend", "device", "precision"} of the runner, for JSON reports."""
+        return self.runner.describe()
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the synthesizer and its engine (idempotent)."""
+        self.synth.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
+                 hold_frames: int | None = None, use_face: bool = True, cuda_graphs: bool = True,
+                 runner: GeneratorRunner | None = None,
+                 wrap: Any = None) -> Session:
+    """Open the engine `request` asks for and the synthesizer of its device (module docstring).
+
+    Args:
+        subject: a loaded subject.
+        request: backend, precision, device, engine dir, threads (`EAGER_CPU`: torch fp32 on
+            the CPU, nothing built).
+        hold_frames: frames a missing person keeps their last pose before the empty scene
+            (None: no hold rule; see the module docstring).
+        use_face: apply the subject's face enhancer when it has one.
+        cuda_graphs: on CUDA, capture the per-frame step in CUDA graphs where possible.
+        runner: a runner to use instead of opening one (tests, tools); `request` is then unused.
+        wrap: called on the opened runner, returns the runner the synthesizer drives (e.g.
+            `RecordingRunner`, which keeps every input it is fed).
+    Raises:
+        InputError / MissingDependencyError: a request that cannot run here (one line).
+    """
+    choice = None
+    if runner is None:
+        runner, choice = open_requested(subject, request)
+        log.info("generator: %s", choice.reason)
+    if wrap is not None:
+        runner = wrap(runner)
+    try:
+        synth = make_synthesizer(subject, runner, use_face=use_face, cuda_graphs=cuda_graphs)
+    except BaseException:
+        runner.close()
+        raise
+    return Session(subject, synth, choice, hold_frames)
+
+
+def hold_frames(seconds: float, fps: float) -> int:
+    """Frames in `seconds` of a `fps` source (the hold rule counts frames)."""
+    return round(float(seconds) * float(fps))
+
+
+def describe_choice(choice: EngineChoice) -> str:
+    """"onnxruntime int8 on cpu" (the summary's backend line)."""
+    return f"{choice.backend} {choice.precision} on {choice.device}"
+
+
+def synthesize_sequence(subject: Subject, poses: np.ndarray | Iterable[np.ndarray],
+                        request: EngineRequest = EAGER_CPU, *,
+                        use_face: bool = True) -> Iterator[np.ndarray]:
+    """Generate one frame per pose, in order, through a session (a generator; the engine
+    closes at the end).
+
+    Args:
+        subject: a loaded Subject.
+        poses: float (T, K, 3) in model pixels (or an iterable of (K, 3) arrays).
+        request: the generator runtime (compiled engines are built on first use).
+        use_face: apply the subject's face enhancer when it has one.
+    Yields:
+        uint8 RGB (H, W, 3) per pose.
+    """
+    with open_session(subject, request, use_face=use_face) as session:
+        for kp in poses:
+            yield session(kp)
