@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="train: decay the learning rate to 0 over the last N of --steps")
     p.add_argument("--keyframes", type=int, default=32,
                    help="train: keyframes of the appearance reference (0: none)")
-    p.add_argument("--max-gap", type=int, default=1,
+    p.add_argument("--max-gap", type=int, default=8,
                    help="train: frames between a clip's frames drawn from 1..N (live drops frames)")
     p.add_argument("--face", action="store_true", help="train: also train the face enhancer")
     p.add_argument("--face-steps", type=int, default=2000, help="train: face enhancer steps")

@@ -64,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="refuse a video with fewer usable pose frames")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="last fraction of the video held out for validation / `rtmotion eval`")
-    parser.add_argument("--teacher-forcing", type=float, default=0.5,
-                        help="initial probability of warping the REAL previous frame (decays to 0)")
+    parser.add_argument("--teacher-forcing", type=float, default=None,
+                        help="initial probability of warping the REAL previous frame (decays to "
+                             "0; default: 0 with keyframes, 0.5 without)")
     parser.add_argument("--teacher-forcing-steps", type=int, default=2000,
                         help="steps over which teacher forcing decays to 0")
     parser.add_argument("--clip-length", type=int, default=2,
@@ -77,9 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyframe-exclude", type=int, default=30,
                         help="training never uses a keyframe within this many frames of the "
                              "frame it predicts")
-    parser.add_argument("--max-gap", type=int, default=1,
-                        help="frames between a clip's frames are drawn from 1..N (N > 1 trains "
-                             "for live use, where frames are dropped)")
+    parser.add_argument("--max-gap", type=int, default=8,
+                        help="frames between a clip's frames are drawn from 1..N (1: consecutive; "
+                             "more trains for live use, where frames are dropped)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")

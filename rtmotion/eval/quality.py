@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rtmotion.engine_request import EAGER_CPU
 from rtmotion.errors import InputError
 from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.sources import heldout_source
@@ -67,7 +68,8 @@ def heldout_quality(subject_path: str | Path, max_frames: int = 90, device: str 
     except InputError as e:
         log.info("no held-out score: %s", e)
         return None
-    report = run_evaluation(subject, source, EvalOptions(pose_metrics=False, device=device))
+    report = run_evaluation(subject, source,
+                            EvalOptions(engine=EAGER_CPU.but(device=device), pose_metrics=False))
     m = report["metrics"]
     return Quality(m["body_ssim"].get("mean"), m["face_ssim"].get("mean"),
                    int(report["frames"]["evaluated"]))

@@ -215,22 +215,27 @@ def test_clip_length_three_and_lr_decay(dancer_clip, tmp_path: Path) -> None:
         assert ckpt[opt]["param_groups"][0]["lr"] == pytest.approx(5e-4)
 
 
-def test_a_short_run_is_scored_and_flagged_as_not_converged(trained: Path, dancer_clip,
-                                                            caplog) -> None:
-    """16 steps make a blur: the bundle records its held-out score and the command says so
-    loudly, with the command that continues the training."""
+def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_clip, caplog,
+                                                         monkeypatch) -> None:
+    """train records the held-out score in subject.json; a score under the usable level makes
+    the command say so loudly, with the command that continues the training. (16 steps of the
+    reference generator on this clip already score about 0.85, so the level is raised here.)"""
     import logging
 
+    import rtmotion.eval.quality as quality
     from rtmotion.commands.train import _score
     from rtmotion.train.config import TrainConfig
 
-    info = json.loads((trained / "subject.json").read_text())
-    q = info["quality"]
-    assert q["frames"] > 0 and 0 < q["heldout_body_ssim"] < q["levels"]["body_ssim"]
-    assert q["usable"] is False
+    q = json.loads((trained / "subject.json").read_text())["quality"]
+    assert q["frames"] > 0 and 0.3 < q["heldout_body_ssim"] < 1.0
+    assert q["usable"] == (q["heldout_body_ssim"] >= quality.USABLE_BODY_SSIM
+                           and q["heldout_face_ssim"] >= quality.USABLE_FACE_SSIM)
+    monkeypatch.setattr(quality, "USABLE_BODY_SSIM", 0.999)
     cfg = TrainConfig(video=str(dancer_clip.video), output=str(trained), steps=16)
     with caplog.at_level(logging.WARNING, logger="rtmotion.commands.train"):
         _score(cfg, trained, "cpu", 16)
     (msg,) = [r.getMessage() for r in caplog.records if "NOT CONVERGED" in r.getMessage()]
     assert f"-o {trained} --resume --minutes 20 --steps 32" in msg
     assert f"body SSIM {q['heldout_body_ssim']:.3f}" in msg
+    again = json.loads((trained / "subject.json").read_text())["quality"]
+    assert again["usable"] is False and again["heldout_body_ssim"] == pytest.approx(q["heldout_body_ssim"])

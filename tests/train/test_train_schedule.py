@@ -44,3 +44,12 @@ def test_cli_passes_the_schedule_and_refuses_a_decay_longer_than_training() -> N
                               "--lr-decay-steps", "200"])
     with pytest.raises(InputError, match="lr_decay_steps"):
         config_from_args(args)
+
+
+def test_teacher_forcing_default_depends_on_the_reference() -> None:
+    # With keyframes the warped keyframe gives early training real pixels: no teacher forcing.
+    assert TrainConfig().teacher_forcing == 0.0 and TrainConfig().max_gap == 8
+    assert TrainConfig(keyframes=0).teacher_forcing == 0.5
+    assert TrainConfig(keyframes=0, teacher_forcing=0.2).teacher_forcing == 0.2
+    # the resolved number is what a checkpoint records
+    assert TrainConfig.from_dict(TrainConfig(keyframes=0).to_dict()).teacher_forcing == 0.5
