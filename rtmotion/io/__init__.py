@@ -8,8 +8,9 @@
   rename on success, audio copied from another file.
 """
 
+from rtmotion.io._common import rate_text
 from rtmotion.io.info import VideoInfo
 from rtmotion.io.reader import VideoReader, read_frames
 from rtmotion.io.writer import VIDEO_SUFFIXES, VideoWriter
 
-__all__ = ["VIDEO_SUFFIXES", "VideoInfo", "VideoReader", "VideoWriter", "read_frames"]
+__all__ = ["VIDEO_SUFFIXES", "VideoInfo", "rate_text", "VideoReader", "VideoWriter", "read_frames"]

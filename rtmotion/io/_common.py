@@ -14,6 +14,12 @@ import numpy as np
 _NTSC_BASES = (24, 30, 48, 60, 120, 240)
 
 
+def rate_text(fps: Fraction | float | int | object) -> str:
+    """A frame rate for people: "30", "29.97", "23.976" (never "11900/397")."""
+    value = float(to_fraction(fps))
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.3f}".rstrip("0")
+
+
 def to_fraction(fps: Fraction | float | int | object) -> Fraction:
     """Return `fps` (frames per second) as an exact positive Fraction.
 

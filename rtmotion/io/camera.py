@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from rtmotion.errors import InputError
+from rtmotion.io._common import rate_text
 from rtmotion.io.info import VideoInfo
 from rtmotion.io.reader import VideoReader
 
@@ -155,7 +156,7 @@ class OpenCVCamera:
         if f and f > 0:
             self.fps = Fraction(f).limit_denominator(1001)
         self._cap = cap
-        log.info("%s: %dx%d at %s fps", self.name, *self.size, self.fps)
+        log.info("%s: %dx%d at %s fps", self.name, *self.size, rate_text(self.fps))
         return self
 
     def read(self) -> tuple[np.ndarray, float] | None:

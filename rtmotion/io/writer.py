@@ -14,7 +14,7 @@ import numpy as np
 
 from rtmotion.atomic import atomic_path, check_writable
 from rtmotion.errors import InputError, OutputError
-from rtmotion.io._common import even_size, to_fraction
+from rtmotion.io._common import even_size, rate_text, to_fraction
 from rtmotion.io.audio import AudioCopier, has_audio_stream
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class VideoWriter:
             self._abort_quietly(e)
             raise
         self._atomic.close()  # renames the temporary file onto self.path
-        log.debug("wrote %s: %d frames at %s fps", self.path, self.frames_written, self.fps)
+        log.debug("wrote %s: %d frames at %s fps", self.path, self.frames_written, rate_text(self.fps))
 
     def abort(self) -> None:
         """Stop writing and remove the temporary file; `path` is not created."""

@@ -41,7 +41,7 @@ import torch
 from rtmotion.atomic import check_writable
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.errors import InputError, OutputError
-from rtmotion.io import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter
+from rtmotion.io import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, rate_text
 from rtmotion.io.audio_cut import cut_audio
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.pipeline.compose import side_by_side
@@ -326,7 +326,7 @@ def _new_result(subject: Subject, source: str | Path, output: str | Path | None,
     driving, side = poses.driving, opt.side_by_side_output
     return ConvertResult(output=str(output if output is not None else side), source=str(source),
                          source_kind=poses.kind, subject=str(subject.name), frames=0,
-                         fps_source=str(driving.fps),
+                         fps_source=rate_text(driving.fps),
                          variable_frame_rate=is_variable_rate(driving.timestamps, driving.fps),
                          mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
                          pose_seconds=pose_seconds, pose_workers=poses.workers,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmotion.atomic import check_writable
-from rtmotion.io import VideoWriter
+from rtmotion.io import VideoWriter, rate_text
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.progress import progress
 from rtmotion.synthetic.audio import write_beat
@@ -166,5 +166,5 @@ def write_dancer_video(
                 bar.close()
     if poses_path is not None:
         seq.save(poses_path)
-    log.info("wrote %s (%d frames, %s fps%s)", path, len(seq), seq.fps, ", with beat" if audio else "")
+    log.info("wrote %s (%d frames, %s fps%s)", path, len(seq), rate_text(seq.fps), ", with beat" if audio else "")
     return seq
