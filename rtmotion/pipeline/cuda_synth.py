@@ -69,6 +69,7 @@ from rtmotion.pipeline.synthesize import (
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import CallStats, GeneratorRunner
 from rtmotion.subject import Subject
+from rtmotion.subject.keyframes import KeyframeSet
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class CudaFrameSynthesizer(FrameSynthesizer):
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
                  cuda_graphs: bool = True, kernels: str = "auto", warmup: int = 2,
-                 keyframes: Any = None) -> None:
+                 keyframes: KeyframeSet | None = None) -> None:
         super().__init__(runner, pose_map_config, pose_flow_config, face=face, face_side=face_side,
                          keyframes=keyframes)
         self.kernels = choose_kernels(self.device, kernels)

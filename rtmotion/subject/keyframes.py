@@ -23,8 +23,9 @@ the training video.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,8 +41,16 @@ POSITION_WEIGHT = 0.25
 MISSING_JOINT_COST = 0.5
 
 
+class PoseDescriptors(NamedTuple):
+    """`pose_descriptors` of one or more poses (leading dimensions as the keypoints')."""
+
+    rel: np.ndarray
+    pos: np.ndarray
+    vis: np.ndarray
+
+
 def pose_descriptors(keypoints: np.ndarray, skeleton: Skeleton = BODY25,
-                     min_conf: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     min_conf: float = 0.0) -> PoseDescriptors:
     """Scale-free pose descriptors.
 
     Args:
@@ -65,17 +74,24 @@ def pose_descriptors(keypoints: np.ndarray, skeleton: Skeleton = BODY25,
         height = np.nanmax(ys, -1) - np.nanmin(ys, -1) if ys.size else np.zeros(ys.shape[:-1])
     height = np.where(np.isfinite(height) & (height > 1.0), height, 1.0)[..., None]  # (..., 1)
     rel = (xy - root[..., None, :]) / height[..., None]
-    return np.where(vis[..., None], rel, 0.0), root / height, vis
+    return PoseDescriptors(np.where(vis[..., None], rel, 0.0), root / height, vis)
 
 
 def pose_distances(kp: np.ndarray, keyframe_kps: np.ndarray, skeleton: Skeleton = BODY25
                    ) -> np.ndarray:
-    """Distance of one pose (K, 3) to each of N poses (N, K, 3): float64 (N,), in body heights.
+    """Distance of one pose (K, 3) to each of N poses (N, K, 3): float64 (N,), in body heights
+    (`descriptor_distances` of their `pose_descriptors`)."""
+    return descriptor_distances(pose_descriptors(kp, skeleton), pose_descriptors(keyframe_kps, skeleton))
+
+
+def descriptor_distances(a: PoseDescriptors, b: PoseDescriptors) -> np.ndarray:
+    """Distance of one pose's descriptors (rel (K, 2)...) to each of N poses' (rel (N, K, 2)...):
+    float64 (N,), in body heights.
 
     The root-mean-square joint offset over the joints visible in both (a joint visible in only
     one counts as MISSING_JOINT_COST), plus POSITION_WEIGHT x the mid-hip's offset."""
-    rel_a, pos_a, vis_a = pose_descriptors(kp, skeleton)
-    rel_b, pos_b, vis_b = pose_descriptors(keyframe_kps, skeleton)
+    rel_a, pos_a, vis_a = a
+    rel_b, pos_b, vis_b = b
     both = vis_a[None] & vis_b                                           # (N, K)
     one = vis_a[None] ^ vis_b
     d2 = ((rel_b - rel_a[None]) ** 2).sum(-1)                            # (N, K)
@@ -95,7 +111,7 @@ def select_keyframes(keypoints: np.ndarray, candidates: np.ndarray, count: int,
         count: how many to pick (fewer when there are fewer candidates).
     Returns:
         int64 (min(count, M),) chosen frame indices, in the order they were picked. The first
-        is the candidate nearest the mean pose (deterministic: no random start).
+        is the candidate nearest the median pose (deterministic: no random start).
     """
     cand = np.asarray(candidates, dtype=np.int64)
     if len(cand) == 0 or count <= 0:
@@ -104,15 +120,20 @@ def select_keyframes(keypoints: np.ndarray, candidates: np.ndarray, count: int,
     # The median pose: each joint's median position, visible where most frames see it.
     median = np.concatenate([np.median(kps[..., :2], 0),
                              (np.mean(kps[..., 2] > 0, 0) > 0.5)[:, None].astype(np.float32)], -1)
-    first = int(np.argmin(pose_distances(median, kps, skeleton)))
+    desc = pose_descriptors(kps, skeleton)  # once: each pick compares one pose with all
+
+    def one(i: int) -> PoseDescriptors:
+        return PoseDescriptors(*(d[i] for d in desc))
+
+    first = int(np.argmin(descriptor_distances(pose_descriptors(median, skeleton), desc)))
     chosen = [first]
-    nearest = pose_distances(kps[first], kps, skeleton)
+    nearest = descriptor_distances(one(first), desc)
     for _ in range(min(count, len(cand)) - 1):
         nxt = int(np.argmax(nearest))
         if nearest[nxt] <= 0:
             break  # every remaining candidate repeats a chosen pose
         chosen.append(nxt)
-        nearest = np.minimum(nearest, pose_distances(kps[nxt], kps, skeleton))
+        nearest = np.minimum(nearest, descriptor_distances(one(nxt), desc))
     return cand[np.asarray(chosen, dtype=np.int64)]
 
 
@@ -129,6 +150,8 @@ class KeyframeSet:
     images: np.ndarray
     keypoints: np.ndarray
     frames: np.ndarray
+    #: the keyframes' pose descriptors, computed once (`nearest` runs every frame)
+    descriptors: PoseDescriptors = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
@@ -139,6 +162,7 @@ class KeyframeSet:
                 or len(self.frames) != n or self.keypoints.ndim != 3:
             raise ValueError(f"inconsistent keyframes: images {self.images.shape}, keypoints "
                              f"{self.keypoints.shape}, frames {self.frames.shape}")
+        self.descriptors = pose_descriptors(self.keypoints)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -155,7 +179,7 @@ class KeyframeSet:
         exclude_near / frame: training's rule, never a keyframe taken within `exclude_near`
         frames of `frame` (the frame being predicted must not be its own reference); when
         every keyframe is that near, the rule is dropped."""
-        d = pose_distances(keypoints, self.keypoints)
+        d = descriptor_distances(pose_descriptors(keypoints), self.descriptors)
         if exclude_near is not None and frame is not None:
             near = np.abs(self.frames - int(frame)) <= exclude_near
             if not near.all():
