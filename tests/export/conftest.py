@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,20 +43,38 @@ def tiny_subject(tmp_path_factory: pytest.TempPathFactory) -> Subject:
     return load_subject(folder)
 
 
+def record_calibration(subject: Subject, root: Path, limiter) -> Path:
+    """`root`/<subject name> with 9 generator calls recorded over the subject's held-out poses
+    by the real recording path. Returns `root`."""
+    from rtmotion.eval.recording import calibration_poses, record_inputs
+    from rtmotion.export.calibration import save_calibration
+
+    with limiter():
+        kps, source = calibration_poses(subject, None, None)
+        cal = record_inputs(subject, kps, 9)
+    cal.info.update(subject=subject.name, poses=source)
+    save_calibration(cal, root / subject.name)
+    return root
+
+
+def run_recorded(runner, cal, names) -> tuple[np.ndarray, np.ndarray]:
+    """Run every recorded frame through `runner` (torch tensors in, as the pipeline calls):
+    (frames N x 3 x H x W, gates N x 1 x H x W), float32."""
+    frames, gates = [], []
+    with runner:
+        for i in range(len(cal)):
+            f, g = runner(*(torch.from_numpy(v) for v in cal.feeds(i, names).values()))
+            frames.append(f.cpu().numpy())
+            gates.append(g.cpu().numpy())
+    return np.concatenate(frames), np.concatenate(gates)
+
+
 @pytest.fixture(scope="session")
 def calibration_root(tiny_subject: Subject, tmp_path_factory: pytest.TempPathFactory,
                      torch_thread_limiter) -> Path:
     """calibration/ with tiny's set: 9 generator calls recorded over its 20 held-out poses."""
-    from rtmotion.eval.recording import calibration_poses, record_inputs
-    from rtmotion.export.calibration import save_calibration
-
-    root = tmp_path_factory.mktemp("calibration")
-    with torch_thread_limiter():
-        kps, source = calibration_poses(tiny_subject, None, None)
-        cal = record_inputs(tiny_subject, kps, 9)
-    cal.info.update(subject="tiny", poses=source)
-    save_calibration(cal, root / "tiny")
-    return root
+    return record_calibration(tiny_subject, tmp_path_factory.mktemp("calibration"),
+                              torch_thread_limiter)
 
 
 @pytest.fixture(scope="session")

@@ -16,26 +16,16 @@ from rtmotion.export.builder import AOTI_ATOL, ONNX_ATOL
 from rtmotion.export.int8 import INT8_MIN_SSIM, ssim_uint8, to_uint8
 from rtmotion.models.generator import input_names
 from rtmotion.runtime import get_backend
+from tests.export.conftest import run_recorded
 
 RES = (32, 32)  # the tiny subject of conftest.py
-
-
-def _frames(runner, cal, names) -> tuple[np.ndarray, np.ndarray]:
-    """Run every recorded frame through `runner` (torch tensors in, as the pipeline calls)."""
-    frames, gates = [], []
-    with runner:
-        for i in range(len(cal)):
-            f, g = runner(*(torch.from_numpy(v) for v in cal.feeds(i, names).values()))
-            frames.append(f.cpu().numpy())
-            gates.append(g.cpu().numpy())
-    return np.concatenate(frames), np.concatenate(gates)
 
 
 @pytest.fixture(scope="module")
 def reference(tiny_subject, calibration_root):
     names = input_names(tiny_subject.generator_config)
     cal = load_calibration(calibration_root / "tiny", RES, names)
-    return cal, names, _frames(get_backend("torch", tiny_subject), cal, names)
+    return cal, names, run_recorded(get_backend("torch", tiny_subject), cal, names)
 
 
 def test_calibration_set_is_real_sequential_inputs(reference) -> None:
@@ -60,7 +50,7 @@ def test_onnxruntime_fp32_matches_torch(tiny_subject, calibration_root, referenc
     assert (choice.backend, choice.precision, choice.device, choice.built) == (
         "onnxruntime", "fp32", "cpu", True)
     assert choice.info["parity"]["inputs"] == "recorded"
-    f, g = _frames(runner, cal, names)
+    f, g = run_recorded(runner, cal, names)
     diff = max(np.abs(f - ref_f).max(), np.abs(g - ref_g).max())
     assert diff < ONNX_ATOL
     assert choice.info["parity"]["max_abs_diff"] < ONNX_ATOL
@@ -80,11 +70,11 @@ def test_aoti_cpu_matches_torch_and_onnxruntime(aoti_engine, reference, tiny_sub
     side = json.loads(choice.artifact.with_suffix(".json").read_text())
     assert side["key"]["machine"]["kind"] == "cpu" and side["key"]["machine"]["isa"]
     assert side["key"]["backend_version"] == torch.__version__
-    f, g = _frames(runner, cal, names)
+    f, g = run_recorded(runner, cal, names)
     assert max(np.abs(f - ref_f).max(), np.abs(g - ref_g).max()) < AOTI_ATOL
     ort_runner, _ = open_engine(tiny_subject, "onnxruntime", "fp32", "cpu", tmp_path,
                                 calibration_dir=calibration_root)
-    of, _ = _frames(ort_runner, cal, names)
+    of, _ = run_recorded(ort_runner, cal, names)
     assert np.abs(of - f).max() < AOTI_ATOL
 
 
@@ -106,8 +96,8 @@ def test_int8_quality_is_measured_on_held_out_frames(tiny_subject, calibration_r
     fp32, _ = open_engine(tiny_subject, "onnxruntime", "fp32", "cpu", tmp_path,
                           calibration_dir=calibration_root)
     held = cal.subset([2, 5, 8])
-    f8, _ = _frames(runner, held, names)
-    f32, _ = _frames(fp32, held, names)
+    f8, _ = run_recorded(runner, held, names)
+    f32, _ = run_recorded(fp32, held, names)
     ssim = np.mean([ssim_uint8(a, b) for a, b in zip(to_uint8(f32), to_uint8(f8), strict=True)])
     assert ssim == pytest.approx(q["ssim_vs_fp32"], abs=1e-4)
     # INT8's stated loss for this random-weight tiny net (a trained net does better: see

@@ -20,6 +20,7 @@ from rtmotion.models.generator import build_generator, input_names
 from rtmotion.runtime import get_backend
 from rtmotion.subject import Subject, load_subject, write_bundle
 from rtmotion.subject.keyframes import KeyframeSet
+from tests.export.conftest import record_calibration, run_recorded
 
 RES = (32, 32)
 REF_INPUTS = ["ref_warped", "ref_mask", "ref_image"]
@@ -61,25 +62,12 @@ def _keyframes(demo: Subject) -> KeyframeSet:
 @pytest.fixture(scope="module")
 def calibration(ref_subject: Subject, tmp_path_factory: pytest.TempPathFactory,
                 torch_thread_limiter) -> Path:
-    from rtmotion.eval.recording import calibration_poses, record_inputs
-    from rtmotion.export.calibration import save_calibration
-
-    root = tmp_path_factory.mktemp("calibration")
-    with torch_thread_limiter():
-        kps, source = calibration_poses(ref_subject, None, None)
-        cal = record_inputs(ref_subject, kps, 9)
-    cal.info.update(subject="tiny-ref", poses=source)
-    save_calibration(cal, root / "tiny-ref")
-    return root
+    return record_calibration(ref_subject, tmp_path_factory.mktemp("calibration"),
+                              torch_thread_limiter)
 
 
 def _frames(runner, cal, names) -> np.ndarray:
-    out = []
-    with runner:
-        for i in range(len(cal)):
-            f, _ = runner(*(torch.from_numpy(v) for v in cal.feeds(i, names).values()))
-            out.append(f.cpu().numpy())
-    return np.concatenate(out)
+    return run_recorded(runner, cal, names)[0]
 
 
 def test_reference_inputs_are_recorded_and_onnxruntime_engines_match_torch(
