@@ -14,6 +14,7 @@ from rtmotion.commands.args import (
     add_subject,
     add_torch_threads,
     engine_request,
+    size_type,
 )
 
 NAME = "convert"
@@ -36,8 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="video to write (.mp4, .mov, .mkv)")
     parser.add_argument("--start", type=int, default=0, help="first source frame")
     parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
+    parser.add_argument("--size", type=size_type(lo=16), default=None, metavar="WxH",
+                        help="size of the result (default: the subject's own camera frame, e.g. "
+                             "512x512 for demo-ada)")
     parser.add_argument("--side-by-side", action="store_true",
-                        help="write source | normalized pose | result side by side instead")
+                        help="write source | normalized pose | result side by side instead (at "
+                             "the result's height)")
     add_normalize_mode(parser)
     add_engine_options(parser, threads=False)
     add_device(parser)
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     opts = ConvertOptions(engine=engine_request(args), start=args.start, end=args.end,
                           mode=args.mode, workers=args.workers, torch_threads=args.torch_threads,
                           show_progress=not getattr(args, "quiet", False),
-                          side_by_side_output=args.output if args.side_by_side else None)
+                          side_by_side_output=args.output if args.side_by_side else None,
+                          output_size=args.size)
     if args.hold is not None:
         opts.hold_seconds = args.hold
     result = convert(subject, args.source, None if args.side_by_side else args.output, opts)

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         source = OpenCVCamera(0 if args.camera is None else args.camera, size=args.size, fps=args.fps)
         source.open()  # a missing camera fails here, with the list of cameras that exist
-    w, h = (int(v) for v in subject.resolution)
+    w, h = subject.crop.frame_size  # the result is the subject's whole camera frame
     sinks = []
     with contextlib.ExitStack() as stack:
         preview = None

@@ -8,12 +8,11 @@ import numpy as np
 from rtmotion.pose.draw import draw_skeleton
 from rtmotion.pose.draw import side_by_side as panels_side_by_side
 
-PANEL_HEIGHT = 256  # side-by-side panels are shown at this height (pixels)
-
 
 def side_by_side(source: np.ndarray | None, source_size: tuple[int, int], raw_kp: np.ndarray,
-                 norm_kp: np.ndarray, result: np.ndarray, height: int = PANEL_HEIGHT) -> np.ndarray:
-    """One side-by-side frame, uint8 RGB (height, W, 3), each panel's width even.
+                 norm_kp: np.ndarray, result: np.ndarray, height: int | None = None) -> np.ndarray:
+    """One side-by-side frame, uint8 RGB (height, W, 3), each panel's width even; `height`
+    None: the result's own height (the result is never scaled, the source is scaled to it).
 
     Args:
         source: the source frame uint8 RGB, or None (a pose-file source: the raw pose is drawn
@@ -28,4 +27,5 @@ def side_by_side(source: np.ndarray | None, source_size: tuple[int, int], raw_kp
     else:
         src = source
     pose = draw_skeleton(np.zeros_like(result), norm_kp, copy=False)
-    return panels_side_by_side([src, pose, result], height, gap=0, even_width=True)
+    h = result.shape[0] + (result.shape[0] % 2) if height is None else int(height)
+    return panels_side_by_side([src, pose, result], h, gap=0, even_width=True)

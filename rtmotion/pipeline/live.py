@@ -182,7 +182,8 @@ class LiveOptions:
         overlay: draw fps, latency and drops on the shown picture.
         hold_seconds: a person missing for up to this long keeps their last pose.
         warmup_frames: frames not counted in the statistics.
-        display_height: the shown picture is scaled up to this (pixels).
+        display_height: the shown picture is scaled to this height (pixels; the recording and
+            the virtual camera get the result at its own size).
         torch_threads: torch intra-op threads during the run (None: as is). 1: the generate
             thread keeps one core and MediaPipe the other, instead of both fighting.
     """
@@ -197,7 +198,7 @@ class LiveOptions:
     overlay: bool = True
     hold_seconds: float = HOLD_SECONDS
     warmup_frames: int = 0
-    display_height: int = 360
+    display_height: int = 512
     torch_threads: int | None = 1
 
 
@@ -223,7 +224,8 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
         pose = PoseStage(subject, source.size, fps, mode=options.mode,
                          extractor=options.extractor, poses=options.poses)
         session = stack.enter_context(open_session(
-            subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps)))
+            subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps),
+            full_frame=True))
         report.backend = session.describe()
         pose.open()
         stack.callback(pose.close)
@@ -234,7 +236,8 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
                              [("pose", _stamped(pose, "t_pose")),
                               ("generate", _stamped(_generate(session), "t_generate"))],
                              ("display", None), handoff=LATEST, timers=timers, time_source=False)
-        display = _Display(options, source.size, sinks, on_snapshot, pose, report, timers)
+        display = _Display(options, source.size, sinks, on_snapshot, pose, report, timers,
+                           session.keypoints_to_output)
         t_start = time.perf_counter()
         with pipe.running():
             display.run(pipe, t_start)
@@ -291,8 +294,10 @@ class _Display:
 
     def __init__(self, options: LiveOptions, source_size: tuple[int, int], sinks: list[Sink],
                  on_snapshot: Callable[[np.ndarray], str] | None, pose: PoseStage,
-                 report: LiveReport, timers: Timers) -> None:
+                 report: LiveReport, timers: Timers,
+                 to_output: Callable[[np.ndarray], np.ndarray] = np.asarray) -> None:
         self.options, self.source_size, self.sinks = options, source_size, sinks
+        self.to_output = to_output                # model pixels -> the result's pixels
         self.on_snapshot, self.pose, self.report, self.timers = on_snapshot, pose, report, timers
         self.side = options.side_by_side          # toggled from this thread only
         self.shown = 0
@@ -342,9 +347,11 @@ class _Display:
         assert item.result is not None
         image = item.result
         if self.side:
-            image = side_by_side(item.image, self.source_size, item.raw_kp, item.kp, item.result)
-        if image.shape[0] < self.options.display_height:
-            # A 128 px subject is a thumbnail on a screen, and its overlay would be unreadable.
+            image = side_by_side(item.image, self.source_size, item.raw_kp,
+                                 self.to_output(item.kp), item.result)
+        if image.shape[0] != self.options.display_height:
+            # One window size whatever the subject's frame: a small one would be a thumbnail
+            # with an unreadable overlay, a 1080p one (x3 side by side) larger than the screen.
             image = fit_height(image, self.options.display_height, even_width=True)
         if self.options.overlay:
             lat_ms = (t_show - item.t_capture) * 1000.0

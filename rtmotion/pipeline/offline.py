@@ -69,6 +69,7 @@ class ConvertResult:
     source_kind: str
     subject: str
     frames: int = 0
+    size: tuple[int, int] = (0, 0)  # (W, H) of the result
     frames_no_person: int = 0      # source frames without a person (held + blank)
     frames_held: int = 0           # ... drawn with the last pose held
     frames_blank: int = 0          # ... drawn as the subject's empty scene
@@ -104,7 +105,8 @@ class ConvertResult:
         return d
 
     def lines(self) -> list[str]:
-        out = [f"{self.source} -> {self.output}: {self.frames} frames of subject {self.subject}"]
+        out = [f"{self.source} -> {self.output}: {self.frames} frames of subject {self.subject}, "
+               f"{self.size[0]}x{self.size[1]}"]
         out.append(f"  speed      {self.fps:.1f} fps end to end ({self.seconds:.1f} s; poses "
                    f"{self.pose_seconds:.1f} s, generate+encode {self.generate_seconds:.1f} s)")
         out.append(f"  generator  {self.backend}")
@@ -222,6 +224,9 @@ class ConvertOptions:
         torch_threads: torch intra-op threads while the stages run (restored after). 1 (the
             default): prepare and synthesize each keep one core busy; more threads per stage
             only fight over the same cores (measured in docs/BENCHMARKS.md). None: unchanged.
+        output_size: (W, H) of the result; None: the subject's camera frame (demo-ada 512x512).
+            The model frame is composed onto the subject's full-resolution background
+            (`rtmotion.pipeline.canvas`).
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -238,6 +243,7 @@ class ConvertOptions:
     queue_size: int = 4
     timers: Timers | None = None
     torch_threads: int | None = 1
+    output_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -278,10 +284,12 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
                           show_progress=opt.show_progress)
     result = _new_result(subject, source, output, opt, poses, time.perf_counter() - t_start)
     fps = poses.driving.fps
-    with open_session(subject, opt.engine, hold_frames=hold_frames(opt.hold_seconds, fps)) as session, \
+    with open_session(subject, opt.engine, hold_frames=hold_frames(opt.hold_seconds, fps),
+                      full_frame=opt.output_size or True) as session, \
             tempfile.TemporaryDirectory(prefix="rtmotion-convert-") as tmp, \
             contextlib.ExitStack() as stack:
         result.backend, result.device = session.describe(), str(session.runner.device)
+        result.size = session.output_size
         audio_from, result.audio = _audio_source(poses, Path(source), opt.start, Path(tmp))
         writer_cls = TimedVideoWriter if result.variable_frame_rate else VideoWriter
         writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
@@ -365,7 +373,8 @@ def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions
         return item
 
     def compose(item: _Item) -> _Item:
-        item.side = side_by_side(item.source, poses.raw.size, item.raw_kp, item.kp, item.image)
+        item.side = side_by_side(item.source, poses.raw.size, item.raw_kp,
+                                 session.keypoints_to_output(item.kp), item.image)
         return item
 
     stages = [("prepare", prepare), ("synthesize", synthesize)]

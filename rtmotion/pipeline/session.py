@@ -4,6 +4,11 @@
         for kp in driving_poses:                 # (K, 3) each, the subject's model pixels
             image = session.generate(session.prepare(kp))   # uint8 RGB (H, W, 3)
 
+With `full_frame` the session returns the subject's whole camera frame (demo-ada: 512x512, or
+any size asked for) instead of the generator's model frame: `rtmotion.pipeline.canvas` composes
+each model frame onto the full-resolution background plate (convert, live and bench do this;
+eval and calibration work in the model frame).
+
 `open_session` opens the engine the request asks for (`rtmotion.export.open_requested`: built
 on first use into the engine cache, `auto` resolved and explained in the log), picks the
 synthesizer for the engine's device (`make_synthesizer`: the CUDA one on a GPU, the plain one
@@ -39,6 +44,7 @@ import numpy as np
 
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.export.engine import EngineChoice, open_requested
+from rtmotion.pipeline.canvas import Canvas, canvas_geometry
 from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pipeline.gaps import ABSENT, BLANK, PERSON, GapCounts, PersonGapPolicy
 from rtmotion.pipeline.synthesize import PreparedPose, SubjectSynthesizer
@@ -74,13 +80,15 @@ class Session:
         synth: the synthesizer (a `SubjectSynthesizer`, or its CUDA subclass on a GPU).
         choice: what `open_engine` picked and why (None when the caller gave the runner).
         gaps: frames drawn without a person so far (held / blank), with a hold rule.
+        canvas: composes the model frame into the full frame (None: frames are model frames).
     """
 
     def __init__(self, subject: Subject, synth: SubjectSynthesizer, choice: EngineChoice | None,
-                 hold_frames: int | None = None) -> None:
+                 hold_frames: int | None = None, canvas: Canvas | None = None) -> None:
         self.subject = subject
         self.synth = synth
         self.choice = choice
+        self.canvas = canvas
         self._policy = PersonGapPolicy(hold_frames) if hold_frames is not None else None
         self._preparer = synth.preparer()
 
@@ -103,12 +111,15 @@ class Session:
         return Prepared(state, reset, None if state == BLANK else self._preparer(kp))
 
     def generate(self, prepared: Prepared) -> np.ndarray:
-        """The rest of the step (one thread, frame order): uint8 RGB (H, W, 3), a new array."""
+        """The rest of the step (one thread, frame order): uint8 RGB (H, W, 3) at
+        `output_size`, a new array."""
         if prepared.reset:
             self.synth.reset()
         if prepared.state == BLANK or prepared.pose is None:
-            return self.synth.blank_scene()
-        return self.synth.generate(prepared.pose)
+            image = self.synth.blank_scene()
+        else:
+            image = self.synth.generate(prepared.pose)
+        return image if self.canvas is None else self.canvas.compose(image)
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
         """Both halves in the caller's thread: (K, 3) keypoints -> uint8 RGB (H, W, 3)."""
@@ -120,6 +131,19 @@ class Session:
         self.synth.reset()
 
     # ---- what it is ---------------------------------------------------------------------------
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(W, H) of the frames `generate` returns."""
+        if self.canvas is not None:
+            return self.canvas.size
+        return (int(self.subject.resolution[0]), int(self.subject.resolution[1]))
+
+    def keypoints_to_output(self, keypoints: np.ndarray) -> np.ndarray:
+        """float (K, 3) in model pixels -> pixels of the frames `generate` returns."""
+        if self.canvas is None:
+            return np.asarray(keypoints, np.float32)
+        return self.canvas.geometry.keypoints_to_output(keypoints)
+
     @property
     def runner(self) -> GeneratorRunner:
         return self.synth.runner
@@ -160,7 +184,7 @@ class Session:
 def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
                  hold_frames: int | None = None, use_face: bool = True, cuda_graphs: bool = True,
                  runner: GeneratorRunner | None = None,
-                 wrap: Any = None) -> Session:
+                 wrap: Any = None, full_frame: bool | tuple[int, int] = False) -> Session:
     """Open the engine `request` asks for and the synthesizer of its device (module docstring).
 
     Args:
@@ -174,9 +198,13 @@ def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
         runner: a runner to use instead of opening one (tests, tools); `request` is then unused.
         wrap: called on the opened runner, returns the runner the synthesizer drives (e.g.
             `RecordingRunner`, which keeps every input it is fed).
+        full_frame: False: frames are the generator's model frame; True: the subject's whole
+            camera frame at its size; (W, H): the whole frame at that size (`subject_canvas`).
     Raises:
         InputError / MissingDependencyError: a request that cannot run here (one line).
     """
+    canvas = subject_canvas(subject, None if full_frame is True else full_frame) \
+        if full_frame is not False else None
     choice = None
     if runner is None:
         runner, choice = open_requested(subject, request)
@@ -188,7 +216,14 @@ def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
     except BaseException:
         runner.close()
         raise
-    return Session(subject, synth, choice, hold_frames)
+    return Session(subject, synth, choice, hold_frames, canvas)
+
+
+def subject_canvas(subject: Subject, size: tuple[int, int] | None = None) -> Canvas:
+    """The canvas of a subject's full frame at `size` (None: its camera frame's size)."""
+    geometry = canvas_geometry(subject.crop, subject.resolution, size)
+    plate = subject.model_plate() if subject.scene_plate is not None else None
+    return Canvas(geometry, subject.scene_plate if plate is not None else None, plate)
 
 
 def hold_frames(seconds: float, fps: float) -> int:

@@ -12,6 +12,9 @@ A subject bundle is a folder `subjects/NAME/`:
     pose_stats.json   SubjectPoseStats of the target's poses in crop pixels (normalization)
     preview.png       a few generated frames next to the real ones
     background.png    (when trained with a background plate) the plate the generator holds
+    scene.png         (optional) the same plate at the camera frame's resolution: the full
+                      output frame is composed on it (`rtmotion.pipeline.canvas`)
+    keyframes.npz     (a generator with use_reference) the appearance keyframes
 
 Training state (checkpoints) is not part of a bundle: see `rtmotion.train.checkpoint`.
 
@@ -68,6 +71,7 @@ FACE_FILE = "face.pt"
 STATS_FILE = "pose_stats.json"
 PREVIEW_FILE = "preview.png"
 BACKGROUND_FILE = "background.png"  # the plate inside generator.pt, as an image to look at
+SCENE_PLATE_FILE = "scene.png"       # the same clean background at the camera's resolution
 
 
 def builtin_subjects_dir() -> Path:
@@ -102,6 +106,9 @@ class Subject:
             with (warp the previous output with the same one).
         keyframes: the appearance reference (`KeyframeSet`) of a generator with
             `use_reference`, else None.
+        scene_plate: uint8 (H, W, 3) RGB, the clean background at the camera frame's size
+            (`crop.frame_size`), which the full output frame is composed on; None for a bundle
+            without one (`rtmotion.pipeline.canvas`).
         validation_range: (start, end) held-out frame indices of the source video.
         info: the whole subject.json.
     """
@@ -121,6 +128,15 @@ class Subject:
     info: dict[str, Any] = field(default_factory=dict)
     pose_flow_config: PoseFlowConfig | None = None
     keyframes: KeyframeSet | None = None
+    scene_plate: np.ndarray | None = None
+
+    def model_plate(self) -> np.ndarray | None:
+        """uint8 (H, W, 3) RGB, the background plate the generator holds (model resolution),
+        or None for a generator without one."""
+        if not self.generator_config.background_plate:
+            return None
+        bg = self.generator.background[0].detach().float().cpu()  # 3 x H x W in [-1, 1]
+        return ((bg + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
     @property
     def source_video(self) -> dict[str, Any]:
@@ -162,6 +178,7 @@ def write_bundle(
     pose_flow_config: PoseFlowConfig | None = None,
     background: np.ndarray | None = None,
     keyframes: KeyframeSet | None = None,
+    scene_plate: np.ndarray | None = None,
 ) -> Path:
     """Write a subject bundle (each file atomically, subject.json last). Returns the folder."""
     folder = Path(folder)
@@ -180,6 +197,11 @@ def write_bundle(
         write_png(folder / PREVIEW_FILE, preview)
     if background is not None:  # uint8 H x W x 3; the generator holds the same plate
         write_png(folder / BACKGROUND_FILE, background)
+    if scene_plate is not None:  # uint8 H x W x 3 at the camera frame's size
+        if scene_plate.shape[:2] != (crop.frame_size[1], crop.frame_size[0]):
+            raise ValueError(f"scene plate is {scene_plate.shape[1]}x{scene_plate.shape[0]}, the "
+                             f"camera frame {crop.frame_size[0]}x{crop.frame_size[1]}")
+        write_png(folder / SCENE_PLATE_FILE, scene_plate)
     if generator.config.use_reference and keyframes is None:
         raise ValueError("a generator with use_reference needs its keyframes in the bundle")
     if keyframes is not None:
@@ -201,6 +223,7 @@ def write_bundle(
         "pose_stats_file": STATS_FILE,
         "preview": PREVIEW_FILE if preview is not None else None,
         "background": BACKGROUND_FILE if background is not None else None,
+        "scene_plate": SCENE_PLATE_FILE if scene_plate is not None else None,
         "keyframes": None if keyframes is None else {"file": KEYFRAMES_FILE, "count": len(keyframes),
                                                      "frames": keyframes.frames.tolist()},
         "validation": {"start": int(validation_range[0]), "end": int(validation_range[1])},
@@ -228,6 +251,17 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
         if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
             raise CheckpointError(path, "could not encode the PNG")
     return path
+
+
+def read_png(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A bundle's PNG as uint8 RGB (H, W, 3), checked to be `size` = (W, H)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise CheckpointError(path, "missing or not a readable PNG", RETRAIN_HINT)
+    if (image.shape[1], image.shape[0]) != tuple(size):
+        raise CheckpointError(path, f"is {image.shape[1]}x{image.shape[0]}, expected "
+                              f"{size[0]}x{size[1]}", RETRAIN_HINT)
+    return np.ascontiguousarray(image[..., ::-1])
 
 
 def read_subject_info(path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -311,6 +345,9 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
         if keyframes.size != resolution or len(keyframes) == 0:
             raise CheckpointError(kpath, f"{len(keyframes)} keyframes of {keyframes.size}, the "
                                   f"generator needs at least one at {resolution}", RETRAIN_HINT)
+    scene_plate = None
+    if info.get("scene_plate"):
+        scene_plate = read_png(folder / str(info["scene_plate"]), crop.frame_size)
     face = face_cfg = face_side = None
     if load_face and info.get("face"):
         finfo = info["face"]
@@ -319,4 +356,5 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
     return Subject(path=folder, name=name, resolution=resolution, crop=crop, pose_map_config=pmc,
                    generator_config=gcfg, generator=generator, stats=stats, face=face,
                    face_config=face_cfg, face_side=face_side, validation_range=validation_range,
-                   info=info, pose_flow_config=flow_cfg, keyframes=keyframes)
+                   info=info, pose_flow_config=flow_cfg, keyframes=keyframes,
+                   scene_plate=scene_plate)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+from rtmotion.io import VideoInfo, VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +179,46 @@ def estimate_background_plate(
     return BackgroundPlate(image=image, inpainted=holes, frames_used=len(picked),
                            inpainted_fraction=float(holes.mean()),
                            residual=float(np.median(res)) if res.size else 0.0)
+
+
+def estimate_scene_plate(
+    video: str | Path,
+    keypoints: np.ndarray,
+    bones: tuple[tuple[int, int], ...],
+    indices: np.ndarray,
+    max_frames: int = 120,
+    max_bytes: int = 400 * 2**20,
+) -> BackgroundPlate:
+    """The plate at the camera frame's own resolution (what the output frame is composed on,
+    `rtmotion.pipeline.canvas`), by the same masked median as `estimate_background_plate`.
+
+    Args:
+        video: the target video.
+        keypoints: float (T, K, 3) in source pixels, one pose per video frame from frame 0.
+        bones: the skeleton's bones.
+        indices: frames allowed to vote (the training frames).
+        max_frames: at most this many frames, evenly spread over `indices`...
+        max_bytes: ... and no more than this much decoded video held at once (fewer frames for
+            a large frame size; a median needs few).
+    Raises:
+        InputError (from rtmotion.io) when the video cannot be decoded; ValueError when no
+        sampled frame has a usable pose.
+    """
+    info = VideoInfo.from_path(video)
+    per_frame = int(info.width) * int(info.height) * 3
+    n = max(8, min(int(max_frames), int(max_bytes) // max(per_frame, 1)))
+    idx = np.asarray(indices, dtype=np.int64)
+    if len(idx) > n:
+        idx = idx[np.linspace(0, len(idx) - 1, n).round().astype(np.int64)]
+    wanted = set(idx.tolist())
+    frames: list[np.ndarray] = []
+    kept: list[int] = []
+    with VideoReader(video, end=int(idx.max()) + 1 if len(idx) else 0) as reader:
+        for frame in reader:
+            if frame.index in wanted:
+                frames.append(frame.image)
+                kept.append(frame.index)
+    if not frames:
+        raise ValueError("no frame could be read to estimate the background from")
+    return estimate_background_plate(np.stack(frames), np.asarray(keypoints)[kept], bones,
+                                     max_frames=len(frames))

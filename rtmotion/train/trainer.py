@@ -74,6 +74,7 @@ from rtmotion.train.background import (
     RESIDUAL_WARN,
     BackgroundPlate,
     estimate_background_plate,
+    estimate_scene_plate,
 )
 from rtmotion.train.cache import build_cache, extract_poses_cached, file_fingerprint
 from rtmotion.train.checkpoint import load_checkpoint
@@ -553,6 +554,25 @@ def background_plate(cfg: TrainConfig, data: TrainData, gen: PoseGenerator) -> B
     return plate
 
 
+def scene_plate(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
+    """The background plate at the camera's resolution, from the training frames (the full
+    output frame is composed on it, `rtmotion.pipeline.canvas`); None (logged) when it cannot be
+    made: the bundle then scales the model frame onto the output alone."""
+    pairs = data.split.pairs
+    try:
+        plate = estimate_scene_plate(cfg.video, data.seq.keypoints,
+                                     get_skeleton(data.seq.skeleton).bones,
+                                     np.union1d(pairs, pairs - 1))
+    except ValueError as e:
+        log.warning("no full-resolution background plate (%s): the output frame is the model "
+                    "frame scaled up", e)
+        return None
+    log.info("full-resolution background plate from %d frames (%dx%d): %.1f%% inpainted",
+             plate.frames_used, plate.image.shape[1], plate.image.shape[0],
+             100 * plate.inpainted_fraction)
+    return plate.image
+
+
 def _tensorboard(folder: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -627,7 +647,8 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
                  pose_map_config=pmc, pose_flow_config=run.flow_config, generator=run.gen,
                  stats=stats, source_video=source, validation_range=split.val_range,
                  training=training, preview=preview, face=face, face_side=face_side,
-                 background=None if run.plate is None else run.plate.image, keyframes=keyframes)
+                 background=None if run.plate is None else run.plate.image, keyframes=keyframes,
+                 scene_plate=None if run.plate is None else scene_plate(cfg, data))
     log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", run.paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")
     return val_l1

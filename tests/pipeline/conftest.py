@@ -26,16 +26,24 @@ def _single_thread(single_torch_thread: None) -> None:
 
 
 def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny",
-                 reference: bool = False) -> Path:
+                 reference: bool = False, crop: CropBox | None = None,
+                 scene: np.ndarray | None = None) -> Path:
     """A random-init subject bundle at `res` with the statistics of a synthetic dancer.
 
     reference: a generator with the appearance reference, and 8 keyframes of the dancer's
-    rendered frames (logits set so the keyframe candidates really take part)."""
+    rendered frames (logits set so the keyframe candidates really take part).
+    crop: the model frame's box in the camera frame (default: the whole `res` frame).
+    scene: uint8 camera-frame plate; the generator gets a background plate (this one cropped to
+    its model frame) and the bundle the scene plate."""
     from rtmotion.subject.keyframes import keyframes_from_video
     from rtmotion.synthetic import motion_angles, render_sequence
 
     torch.manual_seed(0)
-    gen = build_generator(generator_preset(preset, resolution=res, use_reference=reference))
+    crop = crop or CropBox(0, 0, res[0], res[1], res)
+    gen = build_generator(generator_preset(preset, resolution=res, use_reference=reference,
+                                           background_plate=scene is not None))
+    if scene is not None:
+        gen.set_background(crop.crop_image(scene, res))
     frames, seq = render_sequence("ada", angles=motion_angles("dance", 2.0, 30, seed=3), size=res)
     stats = SubjectPoseStats.from_keypoints(seq.keypoints, BODY25.joints, res, "body25")
     keyframes = None
@@ -44,12 +52,13 @@ def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny",
                                          np.arange(len(seq)), 8)
         with torch.no_grad():
             gen.head.bias[3:6] = torch.tensor([0.5, 1.0, 0.5])
-    write_bundle(folder, name=folder.name, resolution=res, crop=CropBox(0, 0, res[0], res[1], res),
+    write_bundle(folder, name=folder.name, resolution=res, crop=crop,
                  pose_map_config=PoseMapConfig(size=res), generator=gen.eval(), stats=stats,
                  source_video={"path": "", "width": res[0], "height": res[1], "fps": "30",
                                "frame_count": len(seq), "pose_source": "test"},
                  validation_range=(0, 0), training={}, weights_dtype="float32",
-                 keyframes=keyframes)
+                 keyframes=keyframes, scene_plate=scene,
+                 background=None if scene is None else crop.crop_image(scene, res))
     return folder
 
 

@@ -62,7 +62,7 @@ def test_video_source_keeps_audio_duration_and_side_by_side(tiny_subject, dancer
         assert info.frame_count == src.frame_count == res.frames == 60
         assert info.has_audio and abs(info.duration - src.duration) < 0.05
     s = VideoInfo.from_path(side)
-    assert s.height == 256 and s.width == 3 * 256   # source | pose | result, 256 px each
+    assert s.height == 64 and s.width == 3 * 64   # source | pose | result at the result's height
     assert res.audio.startswith("from ") and "compose" in res.stages
 
 
@@ -144,7 +144,7 @@ def test_4k_source_few_frames_side_by_side(tiny_subject, dancer_clip, tmp_path) 
     res = convert(tiny_subject, src, None, side_by_side_output=out, show_progress=False,
                   **replay(dancer_clip.poses))
     info = VideoInfo.from_path(out)
-    assert res.frames == 3 and info.frame_count == 3 and info.height == 256
+    assert res.frames == 3 and info.frame_count == 3 and info.height == 64
 
 
 def test_truncated_source_converts_what_decodes(tiny_subject, dancer_clip, tmp_path) -> None:
@@ -217,7 +217,7 @@ def test_cli_pose_file_json_and_summary(tiny_subject_path, dancer_clip, tmp_path
     assert report["frames"] == 60 and report["frames_no_person"] == 0
     assert report["backend"].startswith("torch fp32") and report["device"] == "cpu"
     assert {"synthesize", "encode"} <= set(report["stages"]) and report["fps"] > 0
-    assert VideoInfo.from_path(out).width == 3 * 256
+    assert VideoInfo.from_path(out).width == 3 * 64   # panels at the result's height
 
 
 def _bad_inputs(tmp: Path, subject: Path) -> dict[str, tuple[list[str], str, int]]:

@@ -165,7 +165,7 @@ def xvfb():
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (Debian: apt-get install imagemagick xdotool)")
     n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(50):
@@ -235,18 +235,18 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
         shutil.copy(shot, keep)
         shutil.copy(shot2, str(Path(keep).with_name(Path(keep).stem + "_side.png")))
     img = cv2.imread(str(shot))                    # BGR, the whole 800x600 screen
-    assert img is not None and img.shape == (720, 1280, 3)
+    assert img is not None and img.shape == (1080, 1920, 3)
     x0, y0, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
-    # The window shows the 128 px subject scaled to 360 px: a real picture, not a blank.
-    assert (w, h) == (360, 360)
+    # The window shows the subject's 512x512 frame at the display height: a real picture.
+    assert (w, h) == (512, 512)
     window = img[y0:y0 + h, x0:x0 + w]
     assert window.std() > 20
     # Outside the window the screen is black (the root window): the picture is the window's.
     assert img[y0 + h + 5:, :].max() == 0
-    # t: side by side (source | pose | result, 360 px each); r: the normalization restarts.
-    assert (int(g2["WIDTH"]), int(g2["HEIGHT"])) == (3 * 360, 360)
-    side = cv2.imread(str(shot2))[int(g2["Y"]):int(g2["Y"]) + 360, int(g2["X"]):int(g2["X"]) + 1080]
-    assert all(side[:, i * 360:(i + 1) * 360].std() > 10 for i in range(3))
+    # t: side by side (source | pose | result, 512 px each); r: the normalization restarts.
+    assert (int(g2["WIDTH"]), int(g2["HEIGHT"])) == (3 * 512, 512)
+    side = cv2.imread(str(shot2))[int(g2["Y"]):int(g2["Y"]) + 512, int(g2["X"]):int(g2["X"]) + 1536]
+    assert all(side[:, i * 512:(i + 1) * 512].std() > 10 for i in range(3))
     assert "re-estimating the pose normalization" in err, (err, out)
     # The overlay: white text on a black box at the window's top left.
     box = window[:60, :200]

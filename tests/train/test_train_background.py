@@ -9,7 +9,7 @@ import pytest
 from rtmotion.pose.skeleton import get_skeleton
 from rtmotion.synthetic.generate import render_sequence
 from rtmotion.synthetic.render import Renderer
-from rtmotion.train.background import estimate_background_plate, person_mask
+from rtmotion.train.background import estimate_background_plate, estimate_scene_plate, person_mask
 
 SIZE = (96, 96)
 BONES = get_skeleton("body25").bones
@@ -71,3 +71,20 @@ def test_frames_without_pose_do_not_vote(rendered) -> None:
     assert person_mask(none[0], BONES, SIZE) is None
     with pytest.raises(ValueError, match="no frame with a usable pose"):
         estimate_background_plate(frames, none, BONES)
+
+
+def test_scene_plate_from_the_video_at_its_resolution(rendered, tmp_path) -> None:
+    """`estimate_scene_plate` reads the sampled frames of the video file itself."""
+    from rtmotion.io import VideoWriter
+
+    frames, kps, bg = rendered
+    video = tmp_path / "v.mkv"
+    with VideoWriter(video, 15, codec="ffv1", pix_fmt="bgr0") as w:   # lossless: exact pixels
+        for f in frames:
+            w.write(f)
+    plate = estimate_scene_plate(video, kps, BONES, np.arange(len(frames)), max_frames=20)
+    direct = estimate_background_plate(frames, kps, BONES, np.arange(len(frames)), max_frames=20)
+    assert plate.frames_used == 20 and np.array_equal(plate.image, direct.image)
+    # A byte budget of a few frames still samples at least 8.
+    few = estimate_scene_plate(video, kps, BONES, np.arange(len(frames)), max_bytes=1)
+    assert few.frames_used == 8

@@ -58,6 +58,11 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     np.testing.assert_array_equal(s.keyframes.images, cached[s.keyframes.frames])
     held = ((s.generator.background[0].float().permute(1, 2, 0) + 1) * 127.5).round()
     assert np.abs(held.numpy() - plate_png).max() <= 1  # fp16 weights: within one level
+    # The same plate at the camera's resolution, which the full output frame is composed on:
+    # the room of the 256x256 video (the 64 px plate is it, shrunk).
+    assert info["scene_plate"] == "scene.png" and s.scene_plate.shape == (256, 256, 3)
+    crop_of_scene = s.crop.crop_image(s.scene_plate, (64, 64)).astype(int)
+    assert np.abs(crop_of_scene - plate_png).mean() < 4
     from rtmotion.kernels.maps_torch import pose_maps_torch
 
     kp = np.load(trained / "cache" / "poses.npy")[:1]
