@@ -11,27 +11,9 @@ from scipy.ndimage import correlate
 
 from rtmotion.eval.metrics import ssim as eval_ssim
 from rtmotion.export.int8 import INT8_MIN_SSIM, ssim_uint8, to_uint8
+from tests.ssim_oracle import numpy_ssim
 
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-
-
-def numpy_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Wang et al. 2004 SSIM straight from the paper's formula: 11x11 Gaussian (sigma 1.5) local
-    statistics over the 'valid' window positions, per channel, then the mean of the map."""
-    x1 = np.arange(11) - 5.0
-    g = np.exp(-x1**2 / (2 * 1.5**2))
-    w = np.outer(g, g) / np.outer(g, g).sum()
-    vals = []
-    for c in range(a.shape[-1]):
-        x, y = a[..., c].astype(np.float64), b[..., c].astype(np.float64)
-
-        def local(img: np.ndarray) -> np.ndarray:
-            return correlate(img, w, mode="constant")[5:-5, 5:-5]  # windows fully inside
-
-        mx, my = local(x), local(y)
-        vx, vy, cxy = local(x * x) - mx**2, local(y * y) - my**2, local(x * y) - mx * my
-        vals.append(((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx**2 + my**2 + C1) * (vx + vy + C2)))
-    return float(np.mean(vals))
 
 
 def _pair(rng: np.random.Generator, sigma: float, shape=(40, 48, 3)) -> tuple[np.ndarray, np.ndarray]:
