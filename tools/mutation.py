@@ -221,16 +221,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {module:40s} killed {summary['killed']:4d}  timeout {summary['timeout']:3d}  "
                   f"survived {summary['survived']:4d}  score {summary['score']}", flush=True)
         print(f"  ({time.monotonic() - t0:.0f} s)", flush=True)
+        _write(report, args.out)  # after each group: a stopped run keeps what it measured
+    return 0
+
+
+def _write(report: dict, out: Path) -> None:
+    """Totals over every module recorded so far, then the JSON file."""
+    modules = report["modules"]
     caught = sum(m["killed"] + m["timeout"] for m in modules.values())
     judged = sum(m["killed"] + m["timeout"] + m["survived"] for m in modules.values())
     report["total"] = {"killed": sum(m["killed"] for m in modules.values()),
                        "timeout": sum(m["timeout"] for m in modules.values()),
                        "survived": sum(m["survived"] for m in modules.values()),
                        "score": round(caught / judged, 4) if judged else None}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    print(f"mutation: total score {report['total']['score']} -> {args.out}")
-    return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    print(f"mutation: total score {report['total']['score']} -> {out}")
 
 
 if __name__ == "__main__":
