@@ -12,6 +12,7 @@ from rtmotion.pose.boxes import visible_face_box as face_box
 from rtmotion.eval.flicker import FlickerMeter, flicker_stats
 from rtmotion.eval.metrics import MIN_SSIM_SIDE, PSNR_CAP_DB, psnr, ssim, ssim_psnr
 from rtmotion.pose.skeleton import BODY25
+from tests.ssim_oracle import C1, numpy_ssim
 
 
 def _image(seed: int = 0, size: tuple[int, int] = (48, 64)) -> np.ndarray:
@@ -65,6 +66,45 @@ def test_ssim_of_tiny_crop_is_none_and_small_crop_works() -> None:
     a = _image(size=(64, 64))
     assert ssim(a[:MIN_SSIM_SIDE - 1, :20], a[:MIN_SSIM_SIDE - 1, :20]) is None
     assert ssim(a[:8, :8], a[:8, :8]) == pytest.approx(1.0)  # window shrinks to 7
+
+
+@pytest.mark.parametrize("side,win", [(7, 7), (8, 7), (9, 9), (10, 9), (11, 11), (12, 11), (40, 11)])
+def test_ssim_agrees_with_the_numpy_oracle_and_shrinks_its_window(side: int, win: int) -> None:
+    """The window is the largest odd size up to 11 that fits the crop (7 at least)."""
+    rng = np.random.default_rng(side)
+    a = _image(side, size=(48, 48))[:side, :side + 3]
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    # pytorch_msssim builds its window in float32: agreement to ~1e-5
+    assert ssim(a, b) == pytest.approx(numpy_ssim(a, b, win), abs=1e-4)
+    if win < 11:  # the full window would not fit: a shrunk one is really used
+        assert ssim(a, b) != pytest.approx(numpy_ssim(a, b, win - 2), abs=1e-4)
+
+
+@pytest.mark.parametrize("p,q", [(0, 255), (100, 140), (200, 30)])
+def test_ssim_of_constant_images_is_the_luminance_term(p: int, q: int) -> None:
+    a, b = np.full((16, 16, 3), p, np.uint8), np.full((16, 16, 3), q, np.uint8)
+    assert ssim(a, b) == pytest.approx((2 * p * q + C1) / (p * p + q * q + C1), abs=1e-4)
+
+
+def test_grey_images_are_one_channel() -> None:
+    a = _image(4)[..., 0]
+    b = np.clip(a.astype(int) + 9, 0, 255).astype(np.uint8)
+    assert ssim(a, b) == pytest.approx(numpy_ssim(a[..., None], b[..., None]), abs=1e-4)
+    assert psnr(a, b) == pytest.approx(psnr(a[..., None], b[..., None]))
+    with pytest.raises(ValueError, match=r"expected \(H, W, C\) images"):
+        ssim(a[None, ..., None], b[None, ..., None])
+
+
+def test_psnr_of_a_sub_level_error_and_of_one_pixel() -> None:
+    """MSE below one grey level squared (one pixel off by one in 100) and one-pixel images."""
+    a = np.full((10, 10, 1), 50, np.uint8)
+    b = a.copy()
+    b[3, 4, 0] = 51
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 0.01), abs=1e-9)   # 68.13 dB
+    one, other = np.full((1, 1, 3), 10, np.uint8), np.full((1, 1, 3), 13, np.uint8)
+    assert psnr(one, other) == pytest.approx(10 * math.log10(255**2 / 9.0), abs=1e-9)
+    with pytest.raises(ValueError, match="empty image"):
+        psnr(np.zeros((0, 4, 3), np.uint8), np.zeros((0, 4, 3), np.uint8))
 
 
 def test_ssim_psnr_crops_both_images() -> None:

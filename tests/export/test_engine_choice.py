@@ -65,6 +65,12 @@ def test_auto_without_compiler_picks_onnxruntime(tiny_subject, calibration_root,
 def test_gpu_asked_for_is_an_error_never_a_cpu_fallback(tiny_subject, tmp_path) -> None:
     with pytest.raises(InputError, match="no CUDA GPU"):
         open_engine(tiny_subject, "aoti", "fp32", "cuda", tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing built for a refused request
+
+
+def test_requests_the_cpu_cannot_run_are_refused_on_any_machine(tiny_subject, tmp_path) -> None:
+    """Whether or not this machine has a GPU: TensorRT or fp16 on the CPU, a precision a backend
+    does not build, an unknown backend are one-line errors, and nothing is built."""
     with pytest.raises(InputError, match="needs a CUDA GPU"):
         open_engine(tiny_subject, "tensorrt", "auto", "cpu", tmp_path)
     with pytest.raises(InputError, match="needs a CUDA"):

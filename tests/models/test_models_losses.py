@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,6 +60,26 @@ def test_ssim_loss() -> None:
     assert ssim_loss(x, x.clone()).item() == pytest.approx(0.0, abs=1e-6)
     y = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
     assert 0.5 < ssim_loss(x, y).item() <= 2.0
+
+
+def test_ssim_loss_is_one_minus_the_papers_ssim() -> None:
+    """Against the numpy SSIM of tests/ssim_oracle.py: images in [-1, 1] are [0, 255] pictures
+    scaled (SSIM with data range 1 on [0, 1] equals data range 255 on [0, 255]); the batch's
+    loss is one minus the mean of its images' SSIMs. Constant images: the closed form."""
+    from tests.ssim_oracle import C1, numpy_ssim
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 24, 28, generator=g) * 2 - 1
+    y = (x + 0.3 * torch.randn(2, 3, 24, 28, generator=g)).clamp(-1, 1)
+
+    def pic(t: torch.Tensor) -> np.ndarray:
+        return ((t.numpy().transpose(1, 2, 0) + 1.0) * 127.5).astype(np.float64)
+
+    want = 1.0 - np.mean([numpy_ssim(pic(x[i]), pic(y[i])) for i in range(2)])
+    assert ssim_loss(x, y).item() == pytest.approx(want, abs=1e-4)
+    p, q = torch.full((1, 3, 16, 16), -0.6), torch.full((1, 3, 16, 16), 0.2)   # 51 and 153
+    a, b = 0.2 * 255, 0.6 * 255
+    assert ssim_loss(p, q).item() == pytest.approx(1 - (2 * a * b + C1) / (a * a + b * b + C1), abs=1e-4)
 
 
 def test_ssim_loss_is_full_precision_under_autocast() -> None:

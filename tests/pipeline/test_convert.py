@@ -106,6 +106,53 @@ def test_no_person_stretch_holds_then_shows_the_empty_scene(tiny_subject, dancer
     assert np.abs(frames[30].astype(int) - frames[9].astype(int)).mean() > 1
 
 
+def test_held_and_blank_frames_are_what_an_explicit_sequence_makes(tiny_subject, dancer_clip, tmp_path,
+                                                                   monkeypatch) -> None:
+    """The oracle of the hold rule, frame by frame: a session without any hold rule fed the last
+    pose again for the held frames, the blank scene (and a reset) for the rest of the gap, then
+    the person afresh. convert must hand its encoder exactly those pictures, and the encoded
+    video must show them (up to H.264)."""
+    from rtmotion.engine_request import EAGER_CPU
+    from rtmotion.pipeline.session import open_session
+
+    seq = no_person_stretch(dancer_clip.seq, 10, 40)
+    poses = tmp_path / "gap.npz"
+    seq.save(poses)
+    shipped: list[np.ndarray] = []
+    write = VideoWriter.write
+
+    def keep(self, image, *rest):
+        shipped.append(image.copy())
+        return write(self, image, *rest)
+
+    monkeypatch.setattr(VideoWriter, "write", keep)
+    out = tmp_path / "gap.mp4"
+    res = convert(tiny_subject, poses, out, hold_seconds=0.5, show_progress=False)
+    assert res.frames_held == 15 and res.frames_blank == 15 and len(shipped) == 60
+    driving = res.poses.driving.keypoints
+    assert not (driving[10:40, :, 2] > 0).any() and (driving[9, :, 2] > 0).any()
+
+    expect: list[np.ndarray] = []
+    with open_session(tiny_subject, EAGER_CPU) as plain:      # no hold rule at all
+        for i in range(60):
+            if i < 10 or i >= 40:
+                expect.append(plain(driving[i]))
+            elif i < 25:
+                expect.append(plain(driving[9]))              # held: the last pose again
+            else:
+                plain.reset()
+                expect.append(plain.synth.blank_scene())      # blank: the empty scene
+    for i, (got, want) in enumerate(zip(shipped, expect, strict=True)):
+        np.testing.assert_array_equal(got, want, err_msg=f"frame {i}")
+    # held frames are not the empty scene, and the encoded file shows them, not the empty scene
+    assert min(np.abs(expect[i].astype(int) - expect[30].astype(int)).mean() for i in range(10, 25)) > 1
+    decoded = frames_of(out)
+    err = [np.abs(d.astype(int) - e.astype(int)).mean() for d, e in zip(decoded, expect, strict=True)]
+    to_blank = [np.abs(d.astype(int) - expect[30].astype(int)).mean() for d in decoded]
+    # H.264 on a 64 px random-weight picture costs ~15 grey levels; the empty scene is ~30 away
+    assert all(e < b - 5 for e, b in zip(err[10:25], to_blank[10:25], strict=True)), (err, to_blank)
+
+
 def test_variable_frame_rate_timestamps_are_kept(tiny_subject, dancer_clip, tmp_path) -> None:
     src = tmp_path / "vfr.mp4"
     rng = np.random.default_rng(0)

@@ -173,14 +173,50 @@ def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> No
     `PosePreparer` (maps and flow computed ahead) and `generate(preparer(kp))` gives the frames
     of a plain call. With CuPy (test_cuda_synth_gpu.py) the preparer only checks keypoints."""
     seq = _sequence()
+    oracle = _by_hand(subject, seq)
     with CudaSubjectSynthesizer(subject, cuda_graphs=False) as a, \
             CudaSubjectSynthesizer(subject, cuda_graphs=False) as b:
         prep = a.preparer()
         assert isinstance(prep, PosePreparer)
-        for kp in seq:
-            np.testing.assert_array_equal(a.generate(prep(kp)), b(kp))
-            assert a.last_mode == b.last_mode
+        for kp, (want, mode) in zip(seq, oracle, strict=True):
+            got = a.generate(prep(kp))
+            np.testing.assert_array_equal(got, b(kp))
+            assert a.last_mode == b.last_mode == mode
+            # the frame the generator makes from maps and warp computed here, not by the class
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
         assert a.frame_stats.count == b.frame_stats.count == len(seq) - 2  # frames with a person
+
+
+def _by_hand(subject, seq: list[np.ndarray]) -> list[tuple[np.ndarray, str]]:
+    """The per-frame step written out with the subject's generator: maps of the pose; the
+    previous float output warped by the pose flow when there is one; a frame without a person
+    repeats the last image and forgets the previous frame."""
+    from rtmotion.kernels.maps_torch import pose_maps_torch
+    from rtmotion.kernels.warp_torch import warp_previous
+    from rtmotion.pipeline.synthesize import to_uint8_image
+
+    gen = subject.generator
+    out: list[tuple[np.ndarray, str]] = []
+    prev_f = prev_kp = last = None
+    with torch.no_grad():
+        for kp_np in seq:
+            if not (kp_np[:, 2] > 0).any():
+                prev_f = prev_kp = None
+                assert last is not None  # the sequence starts with a person
+                out.append((last, "repeat"))
+                continue
+            kp = torch.from_numpy(kp_np.astype(np.float32))[None]
+            maps = pose_maps_torch(kp, subject.pose_map_config)
+            if prev_f is None:
+                f, _, _ = gen(maps, None)
+                mode = "pose-only"
+            else:
+                warped, mask = warp_previous(prev_f, prev_kp, kp, subject.pose_flow_config)
+                f, _, _ = gen(maps, warped, mask)
+                mode = "warped"
+            prev_f, prev_kp, last = f.float(), kp, to_uint8_image(f)
+            out.append((last, mode))
+    return out
 
 
 def test_keypoint_preparer_checks_and_hands_on(subject) -> None:

@@ -78,7 +78,9 @@ def test_file_source_runs_headless_with_recording(tiny_subject_path, dancer_clip
     assert rc == 0, cap.err
     report = json.loads(rep.read_text())
     assert report["frames_captured"] == 60 and report["ended_by"] == "source ended"
-    assert report["frames_shown"] + report["frames_dropped"] <= 60 and report["frames_shown"] > 10
+    # The source ended, so nothing is in flight: every captured frame was shown or dropped.
+    assert report["frames_shown"] + report["frames_dropped"] == 60 and report["frames_shown"] > 10
+    assert report["frames_dropped"] == sum(report["dropped_by_stage"].values())
     assert set(report["latency_ms"]) == {"p50", "p95", "p99"} and report["latency_ms"]["p50"] > 0
     assert {"pose", "generate", "display"} <= set(report["stages"])
     # Played at its own rate: 60 frames at 30 fps take about 2 s.
@@ -98,9 +100,34 @@ def test_mocked_camera_disconnect_ends_cleanly_with_recording(tiny_subject, danc
     assert cam.closed and report.ended_by == "source ended"
     assert report.frames_captured == 45 and report.frames_shown == len(shown) > 5
     assert shown == sorted(shown)  # latest wins, but never out of order
-    assert report.frames_dropped == 45 - report.frames_shown - 0 or report.frames_dropped <= 45
+    # captured = shown + dropped + in flight, and a source that ended leaves nothing in flight
+    assert report.frames_dropped == 45 - report.frames_shown
+    assert report.frames_dropped == sum(report.dropped_by_stage.values())
     assert VideoInfo.from_path(rec).frame_count == len(shown)
     assert report.latency_ms["p95"] >= report.latency_ms["p50"] > 0
+
+
+def test_slow_display_must_drop_frames_and_count_them(tiny_subject, dancer_clip) -> None:
+    """A display four times slower than the camera: latest wins, so most frames are dropped, and
+    the report accounts for every one of them (captured = shown + dropped once the source ended).
+    The sink's own record of what it saw is the oracle for `frames_shown`."""
+    cam = FakeCamera(_frames(dancer_clip)[:40])
+    seen: list[int] = []
+
+    def slow_sink(image: np.ndarray, frame) -> None:
+        seen.append(frame.seq)
+        time.sleep(4 / 30)  # four camera frames per shown frame
+
+    report = run_live(tiny_subject, cam, [slow_sink], LiveOptions(poses=dancer_clip.seq))
+    assert report.ended_by == "source ended" and report.frames_captured == 40
+    assert report.frames_shown == len(seen) and seen == sorted(set(seen))
+    # 40 frames at 30 fps take 1.3 s; a sink of 0.13 s per frame shows at most about 11 of them.
+    assert report.frames_shown <= 15 and report.frames_dropped >= 25
+    assert report.frames_shown + report.frames_dropped == 40
+    assert report.dropped_by_stage["display"] > 0
+    assert report.frames_dropped == sum(report.dropped_by_stage.values())
+    # what was never shown is exactly what was dropped: each seq shown once, the rest counted
+    assert len(set(range(40)) - set(seen)) == report.frames_dropped
 
 
 def test_mocked_camera_failure_is_a_stage_error(tiny_subject, dancer_clip) -> None:

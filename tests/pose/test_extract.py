@@ -78,7 +78,7 @@ def test_no_person_anywhere(tmp_path: Path, capsys) -> None:
     out, overlay = tmp_path / "p.npz", tmp_path / "o.mp4"
     rc = main(["-q", "extract", str(blank), "-o", str(out), "--overlay", str(overlay)])
     line = _one_line_error(capsys, "blank.mp4")
-    assert rc != 0 and "no person detected in any frame of blank.mp4" in line
+    assert rc == 2 and "no person detected in any frame of blank.mp4" in line  # a bad input
     assert not out.exists() and not overlay.exists()
 
 
@@ -107,7 +107,7 @@ def test_bad_input_one_line_no_output(case: str, tmp_path: Path, dancer_clip, ca
     path = _bad_inputs(tmp_path, dancer_clip.video)[case]
     out, overlay = tmp_path / "out.npz", tmp_path / "out.mp4"
     rc = main(["-q", "extract", str(path), "-o", str(out), "--overlay", str(overlay)])
-    assert rc != 0
+    assert rc == 2  # the exit code of a bad input (rtmotion.errors.InputError)
     _one_line_error(capsys, path.name)
     assert not out.exists() and not overlay.exists()
 
@@ -134,7 +134,8 @@ def test_unwritable_output_fails_before_extraction(tmp_path: Path, dancer_clip, 
         if overlay is not None:
             argv += ["--overlay", str(overlay)]
         rc = main(argv)
-        assert rc != 0, out
+        # an output that cannot be written is exit code 3 (OutputError), checked before any work
+        assert rc == 3, out
         _one_line_error(capsys, name)
         assert not (tmp_path / "ok.npz").exists()
     assert dancer_clip.video.stat().st_size > 0
@@ -148,7 +149,7 @@ def test_bad_options(tmp_path: Path, dancer_clip, capsys) -> None:
                           (["--start", "5", "--end", "3"], "range")]:
         rc = main(["-q", "extract", str(dancer_clip.video), "-o", str(out), *extra])
         err = capsys.readouterr().err.strip()
-        assert rc != 0 and len(err.splitlines()) == 1 and needle in err, err
+        assert rc == 2 and len(err.splitlines()) == 1 and needle in err, err
         assert not out.exists()
 
 

@@ -30,6 +30,17 @@ def test_cache_hit_miss_and_rebuild(dancer_clip, tmp_path) -> None:
     assert first.frames.shape == (len(seq), 64, 64, 3) and first.frames.dtype == np.uint8
     assert first.poses.shape == seq.keypoints.shape
     assert first.frames.std() > 10  # real picture content, not zeros
+    # frame i is the video's frame i, cropped and resized: decoded here, one by one
+    from rtmotion.io import VideoReader
+
+    with VideoReader(video) as r:
+        decoded = [f.image for f in r]
+    assert len(decoded) == len(seq)
+    for i, img in enumerate(decoded):
+        np.testing.assert_array_equal(first.frames[i], crop.crop_image(img, (64, 64)), err_msg=f"frame {i}")
+    # consecutive frames differ, so a frame/pose off-by-one could not pass the check above
+    assert min(np.abs(first.frames[i].astype(int) - first.frames[i + 1].astype(int)).mean()
+               for i in range(len(seq) - 1)) > 0.05
     np.testing.assert_allclose(first.poses, crop.keypoints_to_crop(seq.keypoints, (64, 64)))
 
     mtime = (folder / "frames.npy").stat().st_mtime_ns
