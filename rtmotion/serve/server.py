@@ -58,6 +58,8 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Permissions-Policy": "camera=(self), microphone=()",
 }
+CONFIG: Any = None   # aiohttp AppKeys, made with the first app (aiohttp is imported lazily)
+NUMBERS: Any = None
 _FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
           "/style.css": ("style.css", "text/css")}
 
@@ -96,14 +98,18 @@ class ServeConfig:
     max_viewers: int = 4
     extractor: str = "mediapipe"
     viewers: dict[int, Viewer] = field(default_factory=dict)
+    cleanups: set[Any] = field(default_factory=set)
 
 
 def build_app(config: ServeConfig) -> Any:
     """The aiohttp application: the page's files and `/ws`."""
     web = aiohttp_web()
+    global CONFIG, NUMBERS
+    if CONFIG is None:
+        CONFIG, NUMBERS = web.AppKey("config", ServeConfig), web.AppKey("numbers", itertools.count)
     app = web.Application(client_max_size=64 * 1024, middlewares=[_guard(config)])
-    app["config"] = config
-    app["numbers"] = itertools.count(1)
+    app[CONFIG] = config
+    app[NUMBERS] = itertools.count(1)
     for path in _FILES:
         app.router.add_get(path, _static)
     app.router.add_get("/ws", _websocket)
@@ -151,7 +157,7 @@ async def _websocket(request: Any) -> Any:
     web = aiohttp_web()
     from aiohttp import WSCloseCode, WSMsgType
 
-    config: ServeConfig = request.app["config"]
+    config: ServeConfig = request.app[CONFIG]
     peer = request.remote
     refused = _refusal(request, config)
     if refused is not None:
@@ -160,7 +166,7 @@ async def _websocket(request: Any) -> Any:
     ws = web.WebSocketResponse(max_msg_size=protocol.MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S,
                                compress=False)
     await ws.prepare(request)
-    number = next(request.app["numbers"])
+    number = next(request.app[NUMBERS])
     if len(config.viewers) >= config.max_viewers:
         log.warning("viewer %d from %s refused: %d viewers already", number, peer, len(config.viewers))
         await ws.send_json({"type": "error", "message": f"server busy ({config.max_viewers} viewers)"})
@@ -222,13 +228,23 @@ async def _websocket(request: Any) -> Any:
         if isinstance(e, asyncio.CancelledError):
             raise
     finally:
-        config.viewers.pop(number, None)
-        await viewer.close()
-        if closing:
-            reason = closing[0]
-        log.info("viewer %d gone (%s): %d frames received, %d results sent, %d replaced unsent",
-                 number, reason, viewer.received, viewer.sent, viewer.out_dropped)
+        # aiohttp cancels a handler whose connection is lost: the cleanup runs as a task of its
+        # own, shielded, so a closed tab always frees its pipeline and leaves the viewer list.
+        cleanup = asyncio.ensure_future(_finish(config, number, viewer, closing, reason))
+        config.cleanups.add(cleanup)
+        cleanup.add_done_callback(config.cleanups.discard)
+        await asyncio.shield(cleanup)
     return ws
+
+
+async def _finish(config: ServeConfig, number: int, viewer: Viewer, closing: list[str],
+                  reason: str) -> None:
+    try:
+        await viewer.close()
+    finally:
+        config.viewers.pop(number, None)
+    log.info("viewer %d gone (%s): %d frames received, %d results sent, %d replaced unsent",
+             number, closing[0] if closing else reason, viewer.received, viewer.sent, viewer.out_dropped)
 
 
 async def _close(ws: Any, code: int, reason: str) -> None:
@@ -243,9 +259,11 @@ async def _close(ws: Any, code: int, reason: str) -> None:
 
 
 async def _close_viewers(app: Any) -> None:
-    config: ServeConfig = app["config"]
+    config: ServeConfig = app[CONFIG]
     for viewer in list(config.viewers.values()):
         await viewer.close()
+    if config.cleanups:
+        await asyncio.gather(*config.cleanups, return_exceptions=True)
 
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:

@@ -15,6 +15,7 @@ run's thread then closes the session and MediaPipe (seconds at most: one stage's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -160,7 +161,8 @@ class Viewer:
             if not run.stopping:
                 reason = (run.source.error or (f"pipeline failed: {run.error}" if run.error else None)
                           or "pipeline ended")
-                self._loop.call_soon_threadsafe(self._ended, run, reason)
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(self._ended, run, reason)
 
     def _ended(self, run: _Run, reason: str) -> None:
         if self._run is run:
@@ -186,7 +188,8 @@ class Viewer:
             if len(run.latencies) < 100_000:
                 run.latencies.append((time.perf_counter() - frame.t_capture) * 1000.0)
             if not run.stopping:
-                self._loop.call_soon_threadsafe(self._offer, message)
+                with contextlib.suppress(RuntimeError):   # the server's loop already closed
+                    self._loop.call_soon_threadsafe(self._offer, message)
             if run.renormalize:
                 run.renormalize = False
                 return "renormalize"
