@@ -49,7 +49,7 @@ function connect() {
 
 function onText(msg) {
   if (msg.type === "hello") {
-    bones = msg.bones;
+    bones = msg.bones; stats.viewer = msg.viewer;
     const sel = $("subject");
     sel.replaceChildren(...msg.subjects.map((n) => new Option(n, n)));
     startCamera();
