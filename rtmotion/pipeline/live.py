@@ -25,6 +25,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -185,6 +186,8 @@ class LiveOptions:
         display_height: the shown picture is scaled up to this (pixels).
         torch_threads: torch intra-op threads during the run (None: as is). 1: the generate
             thread keeps one core and MediaPipe the other, instead of both fighting.
+        keep_samples: the statistics keep only this many recent values per stage and of the
+            latency (None: all of them); bounded memory for runs of hours (`rtmotion serve`).
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -199,6 +202,7 @@ class LiveOptions:
     warmup_frames: int = 0
     display_height: int = 360
     torch_threads: int | None = 1
+    keep_samples: int | None = None
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -215,7 +219,7 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
     Threads: capture -> pose -> generate (`StagePipeline` with latest-wins hand-offs), and the
     display in the caller's thread (a preview window wants the main thread)."""
     report = LiveReport(source=source.name, subject=str(subject.name))
-    timers = Timers(skip=options.warmup_frames)
+    timers = Timers(skip=options.warmup_frames, keep=options.keep_samples)
     with contextlib.ExitStack() as stack:
         source.open()
         stack.callback(source.close)
@@ -296,7 +300,9 @@ class _Display:
         self.on_snapshot, self.pose, self.report, self.timers = on_snapshot, pose, report, timers
         self.side = options.side_by_side          # toggled from this thread only
         self.shown = 0
-        self.latencies: list[float] = []          # capture -> display, ms, after the warm-up
+        # capture -> display, ms, after the warm-up (the most recent `keep_samples` of them)
+        self.latencies: list[float] | deque[float] = (
+            [] if options.keep_samples is None else deque(maxlen=int(options.keep_samples)))
         self._window: list[float] = []            # display times of the last second
 
     def run(self, pipe: StagePipeline, t_start: float) -> None:

@@ -69,6 +69,7 @@ class Chromium:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="rtmotion-cdp", daemon=True)
         self.pages: list[Page] = []
+        self._browser_conn: Page | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> Chromium:
@@ -114,6 +115,8 @@ class Chromium:
     def close(self) -> None:
         for page in list(self.pages):
             page.close()
+        if self._browser_conn is not None:
+            self._browser_conn.disconnect()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -145,11 +148,15 @@ class Chromium:
             return body.decode("utf-8", "replace")
 
     def open(self, url: str) -> Page:
-        """A new tab at `url` (returns once the DevTools session is attached)."""
-        from urllib.parse import quote
-
-        target = self._http(f"/json/new?{quote(url, safe=':/?=&%')}", method="PUT")
-        page = Page(self, target["id"], target["webSocketDebuggerUrl"])
+        """A new page at `url`, in a window of its own (a background tab would be hidden and
+        throttled; two people's pages are both in front). Returns once DevTools is attached."""
+        if self._browser_conn is None:
+            version = self._http("/json/version")
+            self._browser_conn = Page(self, "browser", version["webSocketDebuggerUrl"])
+            self._browser_conn.connect()
+        target_id = self._browser_conn.call("Target.createTarget", url=url, newWindow=True)["targetId"]
+        ws_url = f"ws://127.0.0.1:{self.port}/devtools/page/{target_id}"
+        page = Page(self, target_id, ws_url)
         page.connect()
         self.pages.append(page)
         return page
@@ -237,16 +244,8 @@ class Page:
                           ".getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; })()")
         return tuple(int(round(v)) for v in r)  # type: ignore[return-value]
 
-    def close(self) -> None:
-        """Close the tab (the page's WebSocket closes as when a person closes it)."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.browser._http(f"/json/close/{self.target_id}")
-        except OSError:
-            pass
-
+    def disconnect(self) -> None:
+        """Close the DevTools connection (not the page)."""
         async def go() -> None:
             if self._ws is not None:
                 await self._ws.close()
@@ -257,5 +256,17 @@ class Page:
             self.browser.run(go(), 10)
         except Exception:  # noqa: BLE001 - a browser already gone
             pass
+
+    def close(self) -> None:
+        """Close the tab (the page's WebSocket closes as when a person closes it)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.browser._http(f"/json/close/{self.target_id}")
+        except OSError:
+            pass
+
+        self.disconnect()
         if self in self.browser.pages:
             self.browser.pages.remove(self)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
+#: recent values each run keeps per statistic (about 15 minutes at 10 fps): a page left open for
+#: hours holds bounded memory
+KEEP_SAMPLES = 10_000
 #: how long `stop()` waits for a run's thread to end before it logs a warning
 STOP_TIMEOUT_S = 15.0
 
@@ -49,7 +53,7 @@ class _Run:
     report: LiveReport | None = None
     error: BaseException | None = None
     shown: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP_SAMPLES))
 
 
 class Viewer:
@@ -99,7 +103,8 @@ class Viewer:
                               name=f"viewer {self.number} camera")
         run = _Run(start, source)
         options = LiveOptions(engine=self.engine, mode=self.mode, extractor=self.extractor,
-                              overlay=False, display_height=0, torch_threads=None)
+                              overlay=False, display_height=0, torch_threads=None,
+                              keep_samples=KEEP_SAMPLES)
         run.thread = threading.Thread(target=self._main, args=(run, subject, options),
                                       name=f"rtmotion-viewer-{self.number}", daemon=True)
         self._run = run
@@ -136,9 +141,11 @@ class Viewer:
                 log.warning("viewer %d: pipeline did not stop within %.0f s", self.number, STOP_TIMEOUT_S)
         lat = sorted(run.latencies)
         p95 = lat[int(0.95 * (len(lat) - 1))] if lat else 0.0
-        log.info("viewer %d: stopped %s (%d frames received, %d shown, server p95 %.0f ms), freed in %.2f s",
-                 self.number, run.start.subject, run.source.pushed, run.shown, p95,
-                 time.perf_counter() - t0)
+        stages = run.report.stages if run.report is not None else {}
+        per_stage = ", ".join(f"{k} p50 {v['p50']:.0f} ms" for k, v in stages.items() if "p50" in v)
+        log.info("viewer %d: stopped %s (%d frames received, %d shown, server capture-to-send p95 "
+                 "%.0f ms; %s), freed in %.2f s", self.number, run.start.subject, run.source.pushed,
+                 run.shown, p95, per_stage or "no stage timings", time.perf_counter() - t0)
 
     async def close(self) -> None:
         """The page went away: stop the pipeline and the sender."""
@@ -185,8 +192,7 @@ class Viewer:
             }
             message = encode_result(frame.source_index, meta, frame.result)
             run.shown += 1
-            if len(run.latencies) < 100_000:
-                run.latencies.append((time.perf_counter() - frame.t_capture) * 1000.0)
+            run.latencies.append((time.perf_counter() - frame.t_capture) * 1000.0)
             if not run.stopping:
                 with contextlib.suppress(RuntimeError):   # the server's loop already closed
                     self._loop.call_soon_threadsafe(self._offer, message)

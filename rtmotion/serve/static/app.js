@@ -32,7 +32,8 @@ const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.h
   (token ? "?token=" + encodeURIComponent(token) : "");
 
 let ws = null, bones = [], frameSize = null, nextId = 1, sending = false;
-const pending = new Map();         // frame id -> capture time (performance.now())
+const pending = new Map();         // frame id -> capture time, of frames in flight
+const sentAt = new Map();          // frame id -> capture time, of the last 256 frames sent
 let lastShownId = 0, shownTimes = [];
 const grab = document.createElement("canvas");
 const video = $("camera"), out = $("output"), overlay = $("overlay");
@@ -85,7 +86,7 @@ function sendStart() {
   const w = video.videoWidth, h = video.videoHeight, k = Math.min(1, MAX_SIDE / Math.max(w, h));
   frameSize = [Math.round(w * k / 2) * 2, Math.round(h * k / 2) * 2];
   grab.width = overlay.width = frameSize[0]; grab.height = overlay.height = frameSize[1];
-  pending.clear(); stats.latencies = []; shownTimes = []; stats.started = false;
+  pending.clear(); sentAt.clear(); stats.latencies = []; shownTimes = []; stats.started = false;
   ws.send(JSON.stringify({ type: "start", subject: $("subject").value, width: frameSize[0],
                            height: frameSize[1], fps: 30 }));
 }
@@ -100,6 +101,8 @@ function tick() {
   const id = nextId++ >>> 0;
   grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
   pending.set(id, now);
+  sentAt.set(id, now);
+  if (sentAt.size > 256) sentAt.delete(sentAt.keys().next().value);
   grab.toBlob(async (blob) => {
     if (!blob || ws.readyState !== WebSocket.OPEN) { pending.delete(id); return; }
     const body = new Uint8Array(await blob.arrayBuffer());
@@ -114,7 +117,7 @@ function tick() {
 async function onResult(buf) {
   const dv = new DataView(buf), id = dv.getUint32(0), n = dv.getUint32(4);
   const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
-  const t0 = pending.get(id);
+  const t0 = sentAt.get(id);
   for (const k of pending.keys()) if (k <= id) pending.delete(k);   // shown or dropped
   const bitmap = await createImageBitmap(new Blob([new Uint8Array(buf, 8 + n)], { type: "image/jpeg" }));
   if (id < lastShownId) { bitmap.close(); return; }
