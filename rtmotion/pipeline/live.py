@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 LIVE_MIN_CUTOFF = 1.0   # Hz (see module docstring)
 LIVE_BETA = 40.0        # 1 / (frame heights per second)
 LIVE_D_CUTOFF = 1.0     # Hz
+_OPEN_LOCK = threading.Lock()   # one run at a time opens its estimator and engine (run_live)
 
 
 class FrameSource(Protocol):
@@ -224,13 +225,17 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
         source.open()
         stack.callback(source.close)
         fps = float(source.fps) if source.fps else 30.0
-        pose = PoseStage(subject, source.size, fps, mode=options.mode,
-                         extractor=options.extractor, poses=options.poses)
-        session = stack.enter_context(open_session(
-            subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps)))
-        report.backend = session.describe()
-        pose.open()
-        stack.callback(pose.close)
+        # Runs side by side in one process (`rtmotion serve`: a run per page) open their
+        # estimator and engine one at a time: two MediaPipe graphs created at the same moment
+        # were seen to hang both.
+        with _OPEN_LOCK:
+            pose = PoseStage(subject, source.size, fps, mode=options.mode,
+                             extractor=options.extractor, poses=options.poses)
+            session = stack.enter_context(open_session(
+                subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps)))
+            report.backend = session.describe()
+            pose.open()
+            stack.callback(pose.close)
         if options.torch_threads is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
             torch.set_num_threads(int(options.torch_threads))

@@ -263,8 +263,12 @@ class Page:
             return
         self.closed = True
         try:
-            self.browser._http(f"/json/close/{self.target_id}")
-        except OSError:
+            conn = self.browser._browser_conn
+            if conn is not None and conn is not self:
+                conn.call("Target.closeTarget", 10, targetId=self.target_id)
+            else:
+                self.browser._http(f"/json/close/{self.target_id}")
+        except (OSError, BrowserError, TimeoutError):
             pass
 
         self.disconnect()
