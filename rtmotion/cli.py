@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "convert",
     "live",
+    "serve",
     "bench",
     "info",
     "synth",

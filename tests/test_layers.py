@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("subject",),
     ("export",),
     ("pipeline",),
-    ("train", "eval"),
+    ("train", "eval", "serve"),
     ("commands",),
     ("cli",),
     ("__main__",),

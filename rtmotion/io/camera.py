@@ -178,3 +178,86 @@ class OpenCVCamera:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+class PushedFrames:
+    """A camera whose frames are pushed in by someone else (a browser page over the network).
+
+    The live pipeline reads it like any camera (`read()` blocks until a frame is due); the
+    network side calls `push()` with each compressed frame as it arrives. It is latest-wins like
+    the pipeline's own hand-offs: a frame pushed while the previous one is still unread replaces
+    it (counted in `dropped`), and a frame is only decoded when the pipeline takes it, so a flood
+    of frames costs no decoding. `close()` (the page went away) makes `read()` return None: the
+    run ends cleanly and frees its resources.
+
+    Args:
+        size: (W, H) every frame must have (the page declares it when it starts).
+        fps: the rate the page sends at (the pose filter's nominal rate).
+        decode: bytes -> uint8 RGB (H, W, 3); raises ValueError for a frame that is not one.
+        name: for logs and reports.
+    Attributes: `size`, `fps`, `name`, `frame_index` (the page's id of the last frame read),
+    `pushed`, `dropped`, `error` (why a frame could not be decoded; the run ended on it).
+    """
+
+    def __init__(self, size: tuple[int, int], fps: float, decode, name: str = "pushed frames") -> None:
+        self.size = (int(size[0]), int(size[1]))
+        self.fps: Fraction = Fraction(fps).limit_denominator(1001)
+        self.name = name
+        self.frame_index = -1
+        self.pushed = 0
+        self.dropped = 0
+        self.error: str | None = None
+        self._decode = decode
+        self._cond = threading.Condition()
+        self._item: tuple[int, bytes, float] | None = None
+        self._closed = False
+
+    def open(self) -> PushedFrames:
+        return self
+
+    def push(self, frame_id: int, data: bytes, t_capture: float | None = None) -> None:
+        """Hand in one compressed frame (never blocks; an unread frame is replaced)."""
+        t = time.perf_counter() if t_capture is None else t_capture
+        with self._cond:
+            if self._closed:
+                return
+            if self._item is not None:
+                self.dropped += 1
+            self._item = (int(frame_id), data, t)
+            self.pushed += 1
+            self._cond.notify_all()
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The newest frame, decoded (waits for one); None once closed or on a frame that does
+        not decode (`error` says why)."""
+        with self._cond:
+            while self._item is None and not self._closed:
+                self._cond.wait(timeout=0.5)
+            if self._closed:
+                return None
+            frame_id, data, t = self._item  # type: ignore[misc]
+            self._item = None
+        try:
+            image = self._decode(data)
+        except ValueError as e:
+            self.error = str(e)
+            log.warning("%s: %s", self.name, e)
+            self.close()
+            return None
+        if image.shape[1::-1] != self.size:
+            self.error = f"frame is {image.shape[1]}x{image.shape[0]}, declared {self.size[0]}x{self.size[1]}"
+            self.close()
+            return None
+        self.frame_index = frame_id
+        return image, t
+
+    def close(self) -> None:
+        """No more frames: a waiting `read()` returns None (idempotent)."""
+        with self._cond:
+            self._closed = True
+            self._item = None
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 LIVE_MIN_CUTOFF = 1.0   # Hz (see module docstring)
 LIVE_BETA = 40.0        # 1 / (frame heights per second)
 LIVE_D_CUTOFF = 1.0     # Hz
+_OPEN_LOCK = threading.Lock()   # one run at a time opens its estimator and engine (run_live)
 
 
 class FrameSource(Protocol):
@@ -186,6 +188,8 @@ class LiveOptions:
             the virtual camera get the result at its own size).
         torch_threads: torch intra-op threads during the run (None: as is). 1: the generate
             thread keeps one core and MediaPipe the other, instead of both fighting.
+        keep_samples: the statistics keep only this many recent values per stage and of the
+            latency (None: all of them); bounded memory for runs of hours (`rtmotion serve`).
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -200,6 +204,7 @@ class LiveOptions:
     warmup_frames: int = 0
     display_height: int = 512
     torch_threads: int | None = 1
+    keep_samples: int | None = None
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -216,19 +221,23 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
     Threads: capture -> pose -> generate (`StagePipeline` with latest-wins hand-offs), and the
     display in the caller's thread (a preview window wants the main thread)."""
     report = LiveReport(source=source.name, subject=str(subject.name))
-    timers = Timers(skip=options.warmup_frames)
+    timers = Timers(skip=options.warmup_frames, keep=options.keep_samples)
     with contextlib.ExitStack() as stack:
         source.open()
         stack.callback(source.close)
         fps = float(source.fps) if source.fps else 30.0
-        pose = PoseStage(subject, source.size, fps, mode=options.mode,
-                         extractor=options.extractor, poses=options.poses)
-        session = stack.enter_context(open_session(
-            subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps),
-            full_frame=True))
-        report.backend = session.describe()
-        pose.open()
-        stack.callback(pose.close)
+        # Runs side by side in one process (`rtmotion serve`: a run per page) open their
+        # estimator and engine one at a time: two MediaPipe graphs created at the same moment
+        # were seen to hang both.
+        with _OPEN_LOCK:
+            pose = PoseStage(subject, source.size, fps, mode=options.mode,
+                             extractor=options.extractor, poses=options.poses)
+            session = stack.enter_context(open_session(
+                subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps),
+                full_frame=True))
+            report.backend = session.describe()
+            pose.open()
+            stack.callback(pose.close)
         if options.torch_threads is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
             torch.set_num_threads(int(options.torch_threads))
@@ -301,7 +310,9 @@ class _Display:
         self.on_snapshot, self.pose, self.report, self.timers = on_snapshot, pose, report, timers
         self.side = options.side_by_side          # toggled from this thread only
         self.shown = 0
-        self.latencies: list[float] = []          # capture -> display, ms, after the warm-up
+        # capture -> display, ms, after the warm-up (the most recent `keep_samples` of them)
+        self.latencies: list[float] | deque[float] = (
+            [] if options.keep_samples is None else deque(maxlen=int(options.keep_samples)))
         self._window: list[float] = []            # display times of the last second
 
     def run(self, pipe: StagePipeline, t_start: float) -> None:

@@ -9,6 +9,7 @@ each stage thread writes its own timer while the caller may read a snapshot.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +24,20 @@ __all__ = ["StageTimer", "Timers", "format_table", "percentiles"]
 class StageTimer:
     """Durations (ms) of one stage's items, plus its busy time.
 
-    `skip` drops the first items (warm-up: first-call allocations, lazy model loads)."""
+    `skip` drops the first items (warm-up: first-call allocations, lazy model loads); `keep`
+    keeps only the most recent values (None: all), so a live run of hours (a `rtmotion serve`
+    page left open) summarizes its recent frames in bounded memory."""
 
     name: str
     skip: int = 0
-    _values: list[float] = field(default_factory=list, repr=False)
+    keep: int | None = None
+    _values: list[float] | deque[float] = field(default_factory=list, repr=False)
     _seen: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.keep is not None:
+            self._values = deque(self._values, maxlen=int(self.keep))
 
     def add(self, ms: float) -> None:
         with self._lock:
@@ -58,15 +66,16 @@ class StageTimer:
 class Timers:
     """A named set of StageTimers (one per stage), created on first use."""
 
-    def __init__(self, skip: int = 0) -> None:
+    def __init__(self, skip: int = 0, keep: int | None = None) -> None:
         self.skip = skip
+        self.keep = keep
         self._timers: dict[str, StageTimer] = {}
         self._lock = threading.Lock()
 
     def __getitem__(self, name: str) -> StageTimer:
         with self._lock:
             if name not in self._timers:
-                self._timers[name] = StageTimer(name, skip=self.skip)
+                self._timers[name] = StageTimer(name, skip=self.skip, keep=self.keep)
             return self._timers[name]
 
     def names(self) -> list[str]:
