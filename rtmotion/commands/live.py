@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.io import VIDEO_SUFFIXES
     from rtmotion.io.camera import FileCamera, OpenCVCamera
     from rtmotion.io.timed_writer import TimedVideoWriter
+    from rtmotion.io.writer import REALTIME_PRESET
     from rtmotion.pipeline.live import LiveOptions, run_live
     from rtmotion.pose.posefile import PoseSequence
     from rtmotion.subject import load_subject, resolve_subject_path, write_png
@@ -112,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(vcam.close)
             sinks.append(lambda image, frame: vcam.send(frame.result))
         if args.record:
-            rec = stack.enter_context(TimedVideoWriter(args.record, source.fps or 30))
+            rec = stack.enter_context(TimedVideoWriter(args.record, source.fps or 30,
+                                                        preset=REALTIME_PRESET))
             sinks.append(lambda image, frame: rec.write(frame.result, frame.t_capture))
         snap_dir = Path(args.snapshot_dir)
 

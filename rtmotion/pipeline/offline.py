@@ -44,6 +44,7 @@ from rtmotion.errors import InputError, OutputError
 from rtmotion.io import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, rate_text
 from rtmotion.io.audio_cut import cut_audio
 from rtmotion.io.timed_writer import TimedVideoWriter
+from rtmotion.io.writer import REALTIME_PRESET
 from rtmotion.pipeline.compose import side_by_side
 from rtmotion.pipeline.gaps import HOLD_SECONDS
 from rtmotion.pipeline.progress import RunProgress
@@ -292,7 +293,8 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
         result.size = session.output_size
         audio_from, result.audio = _audio_source(poses, Path(source), opt.start, Path(tmp))
         writer_cls = TimedVideoWriter if result.variable_frame_rate else VideoWriter
-        writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from)) for p in outputs]
+        writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from, preset=REALTIME_PRESET))
+                   for p in outputs]
         bar = stack.enter_context(RunProgress(len(poses.driving), f"convert {Path(str(source)).name}",
                                               enabled=opt.show_progress))
         if opt.torch_threads is not None:
