@@ -97,12 +97,13 @@ def test_a_viewer_gets_the_subject_back_and_closing_frees_it(demo, dancer_jpegs,
             await ws.send_str(START)
             started = await ws.receive_json()
             assert started["type"] == "started" and started["camera"] == [256, 256]
+            # The subject's full frame (its camera frame's size, as `rtmotion live` shows it).
+            assert started["output_size"] == list(demo.crop.frame_size)
             got = await _drive(ws, dancer_jpegs, 8)
             ids = [g[0] for g in got]
             assert ids == sorted(ids)
             image = protocol.decode_jpeg(got[-1][2])
-            # The subject's own output size (whatever the synthesizer makes), not a fixed one.
-            assert image.shape[:2] == tuple(int(v) for v in demo.resolution)[::-1]
+            assert image.shape[:2] == tuple(started["output_size"])[::-1]
             assert got[-1][1]["state"] == "person" and len(got[-1][1]["kp"]) == 25 * 3
             assert _viewer_threads()
             await ws.close()
