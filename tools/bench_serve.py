@@ -2,13 +2,15 @@
 headless Chromium with a fake camera playing a video `rtmotion synth` made.
 
     python tools/bench_serve.py --json docs/bench_serve.json --screenshot docs/serve_page.png \
-        [--subject demo-ada] [--backend torch] [--seconds 30] [--soak-seconds 600]
+        [--subject demo-ada] [--backend torch] [--seconds 30] [--soak-seconds 600] [--cycles 15] \
+        [--phases one,two,cycles,soak]
 
 Phases (each after a warm-up whose frames are not counted):
 1. one page: round trip (camera frame grabbed in the page -> its generated frame drawn in the
    page) p50/p95/p99 from the page's own clock, and the page's fps; a screenshot;
 2. two pages at once: each page's fps and round trip;
-3. open and close a page 5 times: the server's resident memory after each close;
+3. open and close a page --cycles times (each shows 10 frames, then its pipeline is freed: the
+   server logs it gone): the server's resident memory after each close;
 4. soak: one page open for --soak-seconds, the server's VmRSS every 10 s (MB; slope over the
    second half, MB/min).
 Goals (issue 20): round trip p95 <= 200 ms, two pages >= 10 fps each, memory flat.
@@ -45,6 +47,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return round(s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))], 1) if s else 0.0
@@ -75,9 +84,15 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="measured seconds of phases 1 and 2")
     ap.add_argument("--warmup", type=float, default=8.0)
     ap.add_argument("--soak-seconds", type=float, default=600.0)
+    ap.add_argument("--cycles", type=int, default=15, help="page open/close cycles of phase 3")
+    ap.add_argument("--phases", default="one,two,cycles,soak",
+                    help="which phases to run (comma-separated: one, two, cycles, soak)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--screenshot", default=None)
     args = ap.parse_args()
+    phases = set(args.phases.split(","))
+    if not phases <= {"one", "two", "cycles", "soak"}:
+        ap.error(f"unknown phase in --phases {args.phases}")
 
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -95,58 +110,75 @@ def main() -> int:
                     "subject": args.subject, "backend": args.backend, "camera": args.camera_size}
     try:
         with Chromium(fake_video=tmp / "bruno.y4m") as browser:
-            # 1. one page
-            page = browser.open(url)
-            page.wait_for("window.rtmotion && rtmotion.shown >= 5", timeout=180)
-            time.sleep(args.warmup)
-            report["one_page"] = window([page], args.seconds)[0]
-            print("one page:", report["one_page"], flush=True)
-            if args.screenshot:
-                Path(args.screenshot).write_bytes(page.screenshot())
-            # 2. two pages
-            second = browser.open(url)
-            second.wait_for("window.rtmotion && rtmotion.shown >= 5", timeout=180)
-            time.sleep(args.warmup)
-            report["two_pages"] = window([page, second], args.seconds)
-            print("two pages:", report["two_pages"], flush=True)
-            second.close()
-            page.close()
-            time.sleep(3)
-            # 3. open / close
-            closes = [round(rss_mb(server.pid), 1)]
-            for _ in range(5):
-                p = browser.open(url)
-                p.wait_for("window.rtmotion && rtmotion.shown >= 10", timeout=180)
-                p.close()
-                time.sleep(3)
-                closes.append(round(rss_mb(server.pid), 1))
-            report["rss_mb_after_each_close"] = closes
-            print("rss after closes:", closes, flush=True)
-            # 4. soak
-            page = browser.open(url)
-            page.wait_for("window.rtmotion && rtmotion.shown >= 5", timeout=180)
-            t0 = time.monotonic()
-            samples = []
-            n0 = page.evaluate("rtmotion.shown")
-            while time.monotonic() - t0 < args.soak_seconds:
-                samples.append((round(time.monotonic() - t0, 1), round(rss_mb(server.pid), 1)))
-                time.sleep(10)
-            samples.append((round(time.monotonic() - t0, 1), round(rss_mb(server.pid), 1)))
-            n1 = page.evaluate("rtmotion.shown")
-            half = [s for s in samples if s[0] >= args.soak_seconds / 2]
-            slope = 0.0
-            if len(half) >= 2:
-                import numpy as np
+            def gone(page) -> None:
+                """Close `page` and wait until the server has freed its viewer (its log says so)."""
+                viewer = page.evaluate("rtmotion.viewer")
+                page.close()
+                deadline = time.monotonic() + 60
+                while not re.search(rf"viewer {viewer} gone", (tmp / "serve.log").read_text(errors="replace")):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"viewer {viewer} not gone within 60 s")
+                    time.sleep(0.1)
 
-                t, m = np.array(half).T
-                slope = float(np.polyfit(t / 60.0, m, 1)[0])
-            report["soak"] = {"seconds": args.soak_seconds, "frames_shown": n1 - n0,
-                              "fps": round((n1 - n0) / max(1e-9, samples[-1][0]), 2),
-                              "rss_mb_first": samples[0][1], "rss_mb_last": samples[-1][1],
-                              "rss_mb_max": max(s[1] for s in samples),
-                              "slope_mb_per_min_second_half": round(slope, 3), "samples": samples}
-            print("soak:", {k: v for k, v in report["soak"].items() if k != "samples"}, flush=True)
-            page.close()
+            if phases & {"one", "two"}:
+                # 1. one page
+                page = browser.open(url)
+                page.wait_for("window.rtmotion && rtmotion.shown >= 5", timeout=180)
+                time.sleep(args.warmup)
+                report["one_page"] = window([page], args.seconds)[0]
+                print("one page:", report["one_page"], flush=True)
+                if args.screenshot:
+                    Path(args.screenshot).write_bytes(page.screenshot())
+                if "two" in phases:
+                    # 2. two pages
+                    second = browser.open(url)
+                    second.wait_for("window.rtmotion && rtmotion.shown >= 5", timeout=180)
+                    time.sleep(args.warmup)
+                    report["two_pages"] = window([page, second], args.seconds)
+                    print("two pages:", report["two_pages"], flush=True)
+                    gone(second)
+                gone(page)
+            if "cycles" in phases:
+                # 3. open / close
+                closes = [round(rss_mb(server.pid), 1)]
+                counts = [threads(server.pid)]
+                for i in range(args.cycles):
+                    p = browser.open(url)
+                    p.wait_for("window.rtmotion && rtmotion.shown >= 10", timeout=180)
+                    gone(p)
+                    time.sleep(1)
+                    closes.append(round(rss_mb(server.pid), 1))
+                    counts.append(threads(server.pid))
+                    print(f"after close {i + 1}: rss {closes[-1]} MB, {counts[-1]} threads", flush=True)
+                report["rss_mb_after_each_close"] = closes
+                report["threads_after_each_close"] = counts
+                print("rss after closes:", closes, flush=True)
+            if "soak" in phases:
+                # 4. soak
+                page = browser.open(url)
+                page.wait_for("window.rtmotion && rtmotion.shown >= 5", timeout=180)
+                t0 = time.monotonic()
+                samples = []
+                n0 = page.evaluate("rtmotion.shown")
+                while time.monotonic() - t0 < args.soak_seconds:
+                    samples.append((round(time.monotonic() - t0, 1), round(rss_mb(server.pid), 1)))
+                    time.sleep(10)
+                samples.append((round(time.monotonic() - t0, 1), round(rss_mb(server.pid), 1)))
+                n1 = page.evaluate("rtmotion.shown")
+                half = [s for s in samples if s[0] >= args.soak_seconds / 2]
+                slope = 0.0
+                if len(half) >= 2:
+                    import numpy as np
+
+                    t, m = np.array(half).T
+                    slope = float(np.polyfit(t / 60.0, m, 1)[0])
+                report["soak"] = {"seconds": args.soak_seconds, "frames_shown": n1 - n0,
+                                  "fps": round((n1 - n0) / max(1e-9, samples[-1][0]), 2),
+                                  "rss_mb_first": samples[0][1], "rss_mb_last": samples[-1][1],
+                                  "rss_mb_max": max(s[1] for s in samples),
+                                  "slope_mb_per_min_second_half": round(slope, 3), "samples": samples}
+                print("soak:", {k: v for k, v in report["soak"].items() if k != "samples"}, flush=True)
+                gone(page)
     finally:
         server.terminate()
         server.wait(timeout=30)

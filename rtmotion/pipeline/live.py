@@ -185,7 +185,8 @@ class LiveOptions:
         hold_seconds: a person missing for up to this long keeps their last pose.
         warmup_frames: frames not counted in the statistics.
         display_height: the shown picture is scaled to this height (pixels; the recording and
-            the virtual camera get the result at its own size).
+            the virtual camera get the result at its own size); None: not scaled (`rtmotion
+            serve`, whose page scales the result itself).
         torch_threads: torch intra-op threads during the run (None: as is). 1: the generate
             thread keeps one core and MediaPipe the other, instead of both fighting.
         keep_samples: the statistics keep only this many recent values per stage and of the
@@ -202,7 +203,7 @@ class LiveOptions:
     overlay: bool = True
     hold_seconds: float = HOLD_SECONDS
     warmup_frames: int = 0
-    display_height: int = 512
+    display_height: int | None = 512
     torch_threads: int | None = 1
     keep_samples: int | None = None
 
@@ -360,7 +361,7 @@ class _Display:
         if self.side:
             image = side_by_side(item.image, self.source_size, item.raw_kp,
                                  self.to_output(item.kp), item.result)
-        if image.shape[0] != self.options.display_height:
+        if self.options.display_height is not None and image.shape[0] != self.options.display_height:
             # One window size whatever the subject's frame: a small one would be a thumbnail
             # with an unreadable overlay, a 1080p one (x3 side by side) larger than the screen.
             image = fit_height(image, self.options.display_height, even_width=True)

@@ -103,7 +103,7 @@ class Viewer:
                               name=f"viewer {self.number} camera")
         run = _Run(start, source)
         options = LiveOptions(engine=self.engine, mode=self.mode, extractor=self.extractor,
-                              overlay=False, display_height=0, torch_threads=None,
+                              overlay=False, display_height=None, torch_threads=None,
                               keep_samples=KEEP_SAMPLES)
         run.thread = threading.Thread(target=self._main, args=(run, subject, options),
                                       name=f"rtmotion-viewer-{self.number}", daemon=True)
@@ -112,8 +112,9 @@ class Viewer:
         log.info("viewer %d: started %s for %dx%d camera frames", self.number, start.subject,
                  start.width, start.height)
         w, h = (int(v) for v in subject.resolution)
+        ow, oh = (int(v) for v in subject.crop.frame_size)   # run_live's full frame
         return {"type": "started", "subject": start.subject, "camera": [start.width, start.height],
-                "model_size": [w, h]}
+                "model_size": [w, h], "output_size": [ow, oh]}
 
     def push(self, frame_id: int, jpeg: bytes) -> None:
         """A camera frame from the page (checked by the protocol); latest wins."""

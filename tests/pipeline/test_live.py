@@ -107,6 +107,22 @@ def test_mocked_camera_disconnect_ends_cleanly_with_recording(tiny_subject, danc
     assert report.latency_ms["p95"] >= report.latency_ms["p50"] > 0
 
 
+def test_display_height_scales_the_shown_picture_or_none_keeps_it(tiny_subject, dancer_clip) -> None:
+    """The shown picture is scaled to `display_height`; None (`rtmotion serve`, whose page
+    scales it) passes the result at its own size (0 once crashed cv2.resize)."""
+    for height in (512, None):
+        shapes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        report = run_live(tiny_subject, FakeCamera(_frames(dancer_clip)[:12]),
+                          [lambda img, f: shapes.append((img.shape, f.result.shape))],
+                          LiveOptions(poses=dancer_clip.seq, overlay=False, display_height=height))
+        assert report.ended_by == "source ended" and shapes
+        for shown, result in shapes:
+            if height is None:
+                assert shown == result
+            else:
+                assert shown[0] == height and result[0] != height
+
+
 def test_slow_display_must_drop_frames_and_count_them(tiny_subject, dancer_clip) -> None:
     """A display four times slower than the camera: latest wins, so most frames are dropped, and
     the report accounts for every one of them (captured = shown + dropped once the source ended).

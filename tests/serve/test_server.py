@@ -97,12 +97,13 @@ def test_a_viewer_gets_the_subject_back_and_closing_frees_it(demo, dancer_jpegs,
             await ws.send_str(START)
             started = await ws.receive_json()
             assert started["type"] == "started" and started["camera"] == [256, 256]
+            # The subject's full frame (its camera frame's size, as `rtmotion live` shows it).
+            assert started["output_size"] == list(demo.crop.frame_size)
             got = await _drive(ws, dancer_jpegs, 8)
             ids = [g[0] for g in got]
             assert ids == sorted(ids)
             image = protocol.decode_jpeg(got[-1][2])
-            # The subject's own output size (whatever the synthesizer makes), not a fixed one.
-            assert image.shape[:2] == tuple(int(v) for v in demo.resolution)[::-1]
+            assert image.shape[:2] == tuple(started["output_size"])[::-1]
             assert got[-1][1]["state"] == "person" and len(got[-1][1]["kp"]) == 25 * 3
             assert _viewer_threads()
             await ws.close()
@@ -261,3 +262,35 @@ def test_cli_refuses_an_open_address_without_token(capsys) -> None:
 
     assert main(["serve", "-t", "demo-ada", "--host", "0.0.0.0"]) == 2
     assert "--token" in capsys.readouterr().err
+
+
+def test_a_closed_viewer_hands_its_freed_memory_back(demo, dancer_jpegs, monkeypatch) -> None:
+    """Every finished viewer trims glibc's arenas (resident memory otherwise climbs over the first
+    dozen page open/close cycles: docs/BENCHMARKS.md); on glibc the trim is there."""
+    import platform
+
+    from rtmotion.serve import server as server_module
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert server_module.release_freed_memory() is True
+    calls: list[int] = []
+    real = server_module.release_freed_memory
+    monkeypatch.setattr(server_module, "release_freed_memory", lambda: (calls.append(1), real())[1])
+    config = ServeConfig(subjects={"demo-ada": demo}, engine=EAGER_CPU)
+
+    async def go() -> None:
+        server = await _server(config)
+        async with aiohttp.ClientSession() as s:
+            ws = await s.ws_connect(server.make_url("/ws"))
+            await ws.receive_json()
+            await ws.send_str(START)
+            await ws.receive_json()
+            await _drive(ws, dancer_jpegs, 2)
+            await ws.close()
+        t0 = time.monotonic()
+        while (config.viewers or config.cleanups) and time.monotonic() - t0 < 30:
+            await asyncio.sleep(0.05)
+        await server.close()
+
+    run(go())
+    assert calls == [1]

@@ -16,7 +16,9 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,29 +60,58 @@ def model_path(complexity: int) -> Path | None:
     return p if p.is_file() else None
 
 
+#: fd 2 is one per process: its capture is shared by the threads in it (several estimators, one
+#: per `rtmotion serve` page), counted, and restored by the last one out (each restoring "its"
+#: saved fd would leave fd 2 on another's deleted temp file, and the process's log lost)
+_CAPTURE_LOCK = threading.Lock()
+_capture: dict[str, Any] = {"depth": 0, "saved": -1, "file": None}
+#: lines MediaPipe's native code writes (glog "W0000 00:00:..."; TFLite and absl "INFO: ...")
+_NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR): )")
+
+
 @contextlib.contextmanager
 def _native_stderr_to_log() -> Iterator[None]:
     """Route fd 2 to a temp file while MediaPipe starts (its C++ logs bypass Python), then replay
-    the lines at DEBUG level, so nothing is lost and the console stays clean."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        try:
-            import sys
+    MediaPipe's lines at DEBUG level, so nothing is lost and the console stays clean. What other
+    threads wrote meanwhile (the process's own log) is written back to stderr as it was."""
+    import sys
 
-            sys.stderr.flush()
-            os.dup2(tmp.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            for line in tmp.read().decode("utf-8", "replace").splitlines():
-                if line.strip():
+    with _CAPTURE_LOCK:
+        if _capture["depth"] == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:
+                saved = -1
+            if saved >= 0:
+                tmp = tempfile.TemporaryFile(mode="w+b")
+                sys.stderr.flush()
+                os.dup2(tmp.fileno(), 2)
+                _capture.update(saved=saved, file=tmp)
+        _capture["depth"] += 1
+    try:
+        yield
+    finally:
+        with _CAPTURE_LOCK:
+            _capture["depth"] -= 1
+            tmp = None
+            if _capture["depth"] == 0 and _capture["file"] is not None:
+                tmp, saved = _capture["file"], _capture["saved"]
+                _capture.update(saved=-1, file=None)
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+        if tmp is not None:
+            with tmp:
+                tmp.seek(0)
+                text = tmp.read().decode("utf-8", "replace")
+            others = []
+            for line in text.splitlines():
+                if _NATIVE_LINE.match(line):
                     log.debug("mediapipe: %s", line)
+                elif line.strip():
+                    others.append(line + "\n")
+            if others:
+                os.write(2, "".join(others).encode("utf-8", "replace"))
 
 
 class MediaPipeExtractor(PoseExtractor):

@@ -11,7 +11,7 @@ const JPEG_QUALITY = 0.8;
 const $ = (id) => document.getElementById(id);
 const stats = window.rtmotion = {
   status: "connecting", error: null, subject: null, started: false,
-  sent: 0, shown: 0, fps: 0, latencies: [], lastMeta: null, modelSize: null,
+  sent: 0, shown: 0, fps: 0, latencies: [], lastMeta: null, modelSize: null, outputSize: null,
   p95() { return percentile(this.latencies, 0.95); },
   p50() { return percentile(this.latencies, 0.50); },
 };
@@ -56,6 +56,7 @@ function onText(msg) {
     startCamera();
   } else if (msg.type === "started") {
     stats.subject = msg.subject; stats.started = true; stats.modelSize = msg.model_size;
+    stats.outputSize = msg.output_size;
     $("subject-name").textContent = msg.subject;
     setStatus("starting " + msg.subject);
   } else if (msg.type === "error") {
