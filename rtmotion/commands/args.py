@@ -21,9 +21,11 @@ from typing import Any
 
 from rtmotion.engine_request import (
     BACKEND_CHOICES,
-    DEFAULT_ENGINE_DIR,
+    CACHE_DIR_HELP,
     PRECISION_CHOICES,
     EngineRequest,
+    default_calibration_dir,
+    default_engine_dir,
 )
 
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
@@ -135,9 +137,18 @@ def add_engine_options(parser: argparse.ArgumentParser, backend: str = EngineReq
 
 
 def add_engine_dir(parser: argparse.ArgumentParser) -> None:
-    """`--engine-dir`: the engine cache folder."""
-    parser.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR,
-                        help="engine cache folder (engines are built here on first use)")
+    """`--engine-dir`: the engine cache folder (default: the user's, read from the environment
+    when the parser is built)."""
+    parser.add_argument("--engine-dir", type=Path, default=default_engine_dir(),
+                        help="engine cache folder: engines are built here on first use and reused "
+                             f"from any working folder (the cache root is {CACHE_DIR_HELP})")
+
+
+def add_calibration_dir(parser: argparse.ArgumentParser, *flags: str, help: str) -> None:
+    """`--calibration-dir` (or `flags`): the root of calibration sets (default: the user's
+    cache, beside the engines)."""
+    parser.add_argument(*(flags or ("--calibration-dir",)), type=Path,
+                        default=default_calibration_dir(), help=help)
 
 
 def engine_request(args: argparse.Namespace, **fixed: Any) -> EngineRequest:

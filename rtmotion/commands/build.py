@@ -7,8 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device, add_engine_options, engine_request
-from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
+from rtmotion.commands.args import (
+    add_calibration_dir,
+    add_device,
+    add_engine_options,
+    engine_request,
+)
 
 NAME = "build"
 HELP = "build a subject's generator engine (onnxruntime, aoti, tensorrt) into the engine cache"
@@ -29,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     add_engine_options(parser)
     add_device(parser)
-    parser.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR,
-                        help="calibration sets root (DIR/<subject>/), for int8")
+    add_calibration_dir(parser, help="calibration sets root (DIR/<subject>/), for int8")
     parser.add_argument("--clean", action="store_true",
                         help="remove this subject's cached engines first, then build")
     parser.add_argument("--check", type=int, default=10, metavar="N",

@@ -7,8 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device, engine_request
-from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
+from rtmotion.commands.args import add_calibration_dir, add_device, engine_request
 
 NAME = "calibrate"
 HELP = "record real generator inputs (calibration set for INT8 engines and parity checks)"
@@ -16,7 +15,7 @@ DESCRIPTION = """\
 Generate frames of the subject one after another, as inference does, and record what the
 generator is fed at each step: the pose maps, the previous output warped to the new pose, and
 the warp's validity mask. A spread of --frames of them is written to
-calibration/<subject>/<W>x<H>.npz (one array per ONNX input name, N x C x H x W float32), with
+<cache>/calibration/<subject>/<W>x<H>.npz (one array per ONNX input name, N x C x H x W float32), with
 a JSON beside it saying where the poses came from. `rtmotion build --precision int8` calibrates
 on two thirds of the frames and measures INT8's quality (SSIM against fp32) on the rest.
 
@@ -36,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     parser.add_argument("--video", type=Path, help="other footage of the target (same camera)")
     parser.add_argument("--poses", type=Path, help="pose file (.npz) of --video, or alone (see above)")
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_CALIBRATION_DIR,
+    add_calibration_dir(parser, "-o", "--output",
                         help="calibration root; the set goes to OUTPUT/<subject>/")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                         help="how many generator calls to keep (spread over the sequence)")

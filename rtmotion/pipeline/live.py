@@ -90,6 +90,8 @@ class LiveReport:
     source: str
     subject: str
     backend: str = ""
+    build_seconds: float = 0.0       # engines built before the run started (first use here)
+    engine_built: str | None = None  # what was built, how long, where it is cached (or None)
     frames_captured: int = 0
     frames_shown: int = 0
     frames_dropped: int = 0
@@ -117,6 +119,7 @@ class LiveReport:
         lat = self.latency_ms
         out = [f"live: {self.source} drove subject {self.subject} for {self.seconds:.1f} s ({self.ended_by})",
                f"  generator  {self.backend}",
+               *([f"  engine     {self.engine_built}"] if self.engine_built else []),
                f"  frames     {self.frames_shown} shown ({self.fps:.1f} fps), {self.frames_dropped} dropped "
                f"of {self.frames_captured} captured, {self.frames_no_person} without a person",
                f"  latency    capture to display p50 {lat.get('p50', 0):.0f} ms, p95 {lat.get('p95', 0):.0f} ms, "
@@ -225,6 +228,9 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
         session = stack.enter_context(open_session(
             subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps)))
         report.backend = session.describe()
+        if session.choice is not None and session.choice.builds:
+            report.build_seconds = round(session.choice.build_seconds, 2)
+            report.engine_built = session.choice.build_line()
         pose.open()
         stack.callback(pose.close)
         if options.torch_threads is not None:
