@@ -91,10 +91,16 @@ def add_normalize_mode(parser: argparse.ArgumentParser, *flags: str) -> None:
                              "upper body)")
 
 
-def add_subject(parser: argparse.ArgumentParser) -> None:
-    """`-t/--subject`: the subject a command drives (a bundle folder or a shipped name)."""
-    parser.add_argument("-t", "--subject", required=True,
-                        help="subject bundle folder or the name of a shipped subject")
+#: The shipped demo subject (rtmotion/data/subjects/): what `rtmotion bench` runs when no -t.
+DEMO_SUBJECT = "demo-ada"
+
+
+def add_subject(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """`-t/--subject`: the subject a command drives (a bundle folder or a shipped name);
+    not `required`: None when not given (the command says what it uses instead)."""
+    parser.add_argument("-t", "--subject", required=required, default=None,
+                        help="subject bundle folder or the name of a shipped subject"
+                             + ("" if required else f" (default: the shipped demo subject {DEMO_SUBJECT})"))
 
 
 def add_torch_threads(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ camera frame (its source video's size) or already in model pixels (the subject's
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FRAMES = 48
+DEFAULT_FRAMES = 48  # = rtmotion.eval.recording.DEFAULT_CALIBRATION_FRAMES (kept equal by a test)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,12 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import datetime as _dt
-
     from rtmotion.errors import InputError
-    from rtmotion.eval.recording import calibration_poses, record_inputs
-    from rtmotion.export.calibration import save_calibration
-    from rtmotion.export.machine import generator_digest
+    from rtmotion.eval.recording import record_calibration
     from rtmotion.subject import load_subject
 
     if args.frames < 3:
@@ -58,15 +54,11 @@ def run(args: argparse.Namespace) -> int:
     if args.video is not None and args.poses is None:
         log.info("no --poses: poses of --video will be extracted with MediaPipe")
     subject = load_subject(args.subject)
-    kps, source = calibration_poses(subject, args.video, args.poses, args.max_poses)
     # Recorded from the reference generator (torch fp32) on --device.
-    cal = record_inputs(subject, kps, args.frames,
-                        engine_request(args, backend="torch", precision="fp32"))
-    cal.info = {"subject": subject.name, "subject_path": str(subject.path),
-                "subject_digest": generator_digest(subject.generator), "poses": source,
-                **cal.info, "command": "rtmotion " + " ".join(sys.argv[1:]),
-                "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    path = save_calibration(cal, args.output / subject.name)
+    path, cal, source = record_calibration(
+        subject, args.output, video=args.video, poses=args.poses, frames=args.frames,
+        max_poses=args.max_poses, device=engine_request(args).device,
+        command="rtmotion " + " ".join(sys.argv[1:]))
     sys.stdout.write(f"calibration set: {path} ({len(cal)} generator calls from "
                      f"{source.get('poses', source['kind'])})\n")
     return 0
