@@ -18,7 +18,7 @@ NAME = "build"
 HELP = "build a subject's generator engine (onnxruntime, aoti, tensorrt) into the engine cache"
 DESCRIPTION = """\
 Build the engine `rtmotion convert/live/bench` will run, into the engine cache (--engine-dir,
-default engines/), or reuse the one there when its sidecar matches this machine and its hash
+default ~/.cache/rtmotion/engines, shared by every working folder), or reuse the one there when its sidecar matches this machine and its hash
 checks out. auto picks the fastest backend built for this machine and says why: TensorRT, then
 AOTInductor CUDA, then torch on a GPU; AOTInductor, then ONNX Runtime INT8 (only when a
 calibration set exists and its SSIM against fp32 is >= 0.98), then ONNX Runtime fp32 on a CPU.
