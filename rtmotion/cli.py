@@ -11,11 +11,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rtmotion import __version__
 from rtmotion.errors import RtmotionError
+
+#: = rtmotion.pose.extractors.mediapipe.NATIVE_LOGS_ENV (importing that module would load numpy
+#: before --help; tests/pose/test_quiet_logs.py keeps the two equal)
+NATIVE_LOGS_ENV = "RTMOTION_NATIVE_LOGS"
 
 # Order here is the order in `rtmotion --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -70,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rtmotion {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (-vv for debug)")
+                        help="more log output: -v adds the native libraries' own logs (MediaPipe, "
+                             "TFLite) and deprecation warnings, -vv debug")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors, no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _load_commands():
@@ -89,6 +96,14 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     if verbose < 2:
         for noisy in ("absl", "matplotlib", "PIL"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+    if verbose >= 1:
+        # -v: the native libraries' own logs too (MediaPipe's C++ glog/absl, TFLite), in this
+        # process and in the worker processes it starts (they inherit the environment).
+        os.environ[NATIVE_LOGS_ENV] = "1"
+    else:
+        # Deprecation notices of libraries (torch's FutureWarnings while exporting or
+        # compiling) are for developers, not for a user's run: shown with -v.
+        warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

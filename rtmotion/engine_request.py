@@ -11,7 +11,8 @@ that resolves them is `rtmotion.export.open_engine` (it builds what is missing i
 
 Two defaults, both defined here:
 - `EngineRequest()`: what a command runs when the user names nothing (`auto` everywhere: the
-  fastest engine built for this machine, built on first use into `engines/`);
+  fastest engine built for this machine, built on first use into the user's engine cache,
+  `default_engine_dir()`, shared by every working folder);
 - `EAGER_CPU`: what a library call runs when its caller names nothing: the eager PyTorch
   generator in fp32 on the CPU (nothing is built, nothing is written, the same on every machine).
 """
@@ -19,6 +20,7 @@ Two defaults, both defined here:
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,35 @@ CUDA_PRECISIONS: tuple[str, ...] = ("fp16", "bf16")
 #: The command line's choices ("auto" first).
 BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
-#: The engine cache folder (compiled engines are built here on first use).
-DEFAULT_ENGINE_DIR = Path("engines")
-#: The root of calibration sets (a subject's INT8 calibration set: DIR/<subject>/<W>x<H>.npz).
-DEFAULT_CALIBRATION_DIR = Path("calibration")
+#: The environment variable that moves rtmotion's per-user cache (engines, calibration sets).
+CACHE_DIR_ENV = "RTMOTION_CACHE_DIR"
+#: How the command line's help names the default cache folders.
+CACHE_DIR_HELP = f"${CACHE_DIR_ENV}, else $XDG_CACHE_HOME/rtmotion, else ~/.cache/rtmotion"
+
+
+def user_cache_dir() -> Path:
+    """rtmotion's per-user cache folder, read from the environment at each call:
+    $RTMOTION_CACHE_DIR when set, else $XDG_CACHE_HOME/rtmotion (an absolute XDG path only, as
+    the XDG base directory spec asks), else ~/.cache/rtmotion. Not created here."""
+    own = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if own:
+        return Path(own).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "rtmotion"
+    return Path.home() / ".cache" / "rtmotion"
+
+
+def default_engine_dir() -> Path:
+    """The engine cache folder when none is given (`user_cache_dir() / "engines"`): compiled
+    engines are built there on first use and reused by every working folder of this user."""
+    return user_cache_dir() / "engines"
+
+
+def default_calibration_dir() -> Path:
+    """The root of calibration sets when none is given (`user_cache_dir() / "calibration"`; a
+    subject's INT8 calibration set: DIR/<subject>/<W>x<H>.npz), beside the engines it feeds."""
+    return user_cache_dir() / "calibration"
 
 
 @dataclass(frozen=True)
@@ -56,19 +83,21 @@ class EngineRequest:
         backend: "auto" or one of BACKENDS (aliases in BACKEND_ALIASES accepted).
         precision: "auto" or one of PRECISIONS (BACKEND_PRECISIONS says which backend runs which).
         device: "auto", "cpu", "cuda" or "cuda:N" (`rtmotion.devices.resolve_device`).
-        engine_dir: the engine cache folder.
+        engine_dir: the engine cache folder (None: `default_engine_dir()`, read when the
+            request is made).
         threads: CPU intra-op threads of ONNX Runtime / AOTInductor (0: the library default).
     """
 
     backend: str = "auto"
     precision: str = "auto"
     device: str = "auto"
-    engine_dir: Path = DEFAULT_ENGINE_DIR
+    engine_dir: Path = None  # type: ignore[assignment]  # None -> default_engine_dir()
     threads: int = 0
 
     def __post_init__(self) -> None:
         # Paths and devices arrive as str, Path or torch.device: keep one type per field.
-        object.__setattr__(self, "engine_dir", Path(self.engine_dir or DEFAULT_ENGINE_DIR))
+        object.__setattr__(self, "engine_dir",
+                           Path(self.engine_dir) if self.engine_dir else default_engine_dir())
         object.__setattr__(self, "device", str(self.device))
         object.__setattr__(self, "threads", int(self.threads or 0))
 

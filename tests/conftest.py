@@ -4,6 +4,9 @@ downloaded). Session-scoped, so each clip is rendered once per test run (< 1 s e
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 from dataclasses import dataclass
@@ -87,3 +90,19 @@ def single_torch_thread() -> Iterator[None]:
 def torch_thread_limiter():
     """`one_torch_thread` for session-scoped fixtures."""
     return one_torch_thread
+
+
+_TEST_CACHE: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never write in the user's real cache (~/.cache/rtmotion): RTMOTION_CACHE_DIR points
+    at a temporary folder for the whole run (CLI subprocesses inherit it); removed at the end."""
+    global _TEST_CACHE
+    _TEST_CACHE = tempfile.mkdtemp(prefix="rtmotion-test-cache-")
+    os.environ["RTMOTION_CACHE_DIR"] = _TEST_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TEST_CACHE is not None:
+        shutil.rmtree(_TEST_CACHE, ignore_errors=True)

@@ -21,9 +21,11 @@ from typing import Any
 
 from rtmotion.engine_request import (
     BACKEND_CHOICES,
-    DEFAULT_ENGINE_DIR,
+    CACHE_DIR_HELP,
     PRECISION_CHOICES,
     EngineRequest,
+    default_calibration_dir,
+    default_engine_dir,
 )
 
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
@@ -89,10 +91,16 @@ def add_normalize_mode(parser: argparse.ArgumentParser, *flags: str) -> None:
                              "upper body)")
 
 
-def add_subject(parser: argparse.ArgumentParser) -> None:
-    """`-t/--subject`: the subject a command drives (a bundle folder or a shipped name)."""
-    parser.add_argument("-t", "--subject", required=True,
-                        help="subject bundle folder or the name of a shipped subject")
+#: The shipped demo subject (rtmotion/data/subjects/): what `rtmotion bench` runs when no -t.
+DEMO_SUBJECT = "demo-ada"
+
+
+def add_subject(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """`-t/--subject`: the subject a command drives (a bundle folder or a shipped name);
+    not `required`: None when not given (the command says what it uses instead)."""
+    parser.add_argument("-t", "--subject", required=required, default=None,
+                        help="subject bundle folder or the name of a shipped subject"
+                             + ("" if required else f" (default: the shipped demo subject {DEMO_SUBJECT})"))
 
 
 def add_torch_threads(parser: argparse.ArgumentParser) -> None:
@@ -135,9 +143,18 @@ def add_engine_options(parser: argparse.ArgumentParser, backend: str = EngineReq
 
 
 def add_engine_dir(parser: argparse.ArgumentParser) -> None:
-    """`--engine-dir`: the engine cache folder."""
-    parser.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR,
-                        help="engine cache folder (engines are built here on first use)")
+    """`--engine-dir`: the engine cache folder (default: the user's, read from the environment
+    when the parser is built)."""
+    parser.add_argument("--engine-dir", type=Path, default=default_engine_dir(),
+                        help="engine cache folder: engines are built here on first use and reused "
+                             f"from any working folder (the cache root is {CACHE_DIR_HELP})")
+
+
+def add_calibration_dir(parser: argparse.ArgumentParser, *flags: str, help: str) -> None:
+    """`--calibration-dir` (or `flags`): the root of calibration sets (default: the user's
+    cache, beside the engines)."""
+    parser.add_argument(*(flags or ("--calibration-dir",)), type=Path,
+                        default=default_calibration_dir(), help=help)
 
 
 def engine_request(args: argparse.Namespace, **fixed: Any) -> EngineRequest:

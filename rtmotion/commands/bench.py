@@ -8,6 +8,7 @@ import logging
 import sys
 
 from rtmotion.commands.args import (
+    DEMO_SUBJECT,
     add_device,
     add_engine_dir,
     add_subject,
@@ -21,7 +22,8 @@ DESCRIPTION = (
     "frames after --warmup, over a matrix of backends x precisions x resolutions, and times EDN's "
     "baseline generator (pix2pixHD global, PyTorch eager fp32) at each resolution in the same run. "
     "Resolutions other than the subject's use an untrained generator of the same preset (timing "
-    "only). Prints a table; --json writes everything."
+    "only). Prints a table; --json writes everything. Without -t it runs on the shipped demo "
+    f"subject {DEMO_SUBJECT} (and says so)."
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def _resolutions(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_subject(parser)
+    add_subject(parser, required=False)
     parser.add_argument("--source", help="a video to run on (default: a synthetic dancer)")
     parser.add_argument("--frames", type=int, default=150, help="frames measured (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=15, help="frames run before measuring")
@@ -80,17 +82,24 @@ def run(args: argparse.Namespace) -> int:
         VideoInfo.from_path(args.source)   # a bad source fails now, in one line
     if args.json:
         check_writable(args.json)
+    demo_note = None
+    if args.subject is None:
+        args.subject = DEMO_SUBJECT
+        demo_note = (f"no -t SUBJECT given: benchmarking the shipped demo subject {DEMO_SUBJECT} "
+                     "(give -t to measure your own)")
+        log.info("%s", demo_note)
     report = run_bench(resolve_subject_path(args.subject), source=args.source, frames=args.frames,
                        warmup=args.warmup, backends=backends,
                        precisions=tuple(p.strip() for p in args.precisions.split(",") if p.strip()),
                        resolutions=tuple(args.resolutions) if args.resolutions else None, modes=modes,
                        engine=engine_request(args), baseline=not args.no_baseline,
                        preset=args.preset, pose_source=args.poses)
+    report["subject_default"] = demo_note is not None
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:
             tmp.write_text(json.dumps(report, indent=2) + "\n")
     m = report["machine"]
-    lines = [f"rtmotion bench {report['date']}: {m['cpu']} ({m['cpus']} CPUs, torch {m['torch']}, "
+    lines = ([demo_note] if demo_note else []) + [f"rtmotion bench {report['date']}: {m['cpu']} ({m['cpus']} CPUs, torch {m['torch']}, "
              f"{m['torch_threads']} threads), {report['frames']} frames after {report['warmup']} warm-up, "
              f"source {report['source']}, poses {report['poses']}",
              format_table(report["rows"], TABLE_COLUMNS)]

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.engine_request import DEFAULT_CALIBRATION_DIR
+from rtmotion.commands.args import add_calibration_dir
 
 NAME = "export"
 HELP = "export a subject's generator to ONNX (static shapes) and check it against PyTorch"
@@ -30,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="subject folder (from `rtmotion train`) or shipped name")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--batch", type=int, default=1, help="static batch size")
-    parser.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR,
-                        help="where recorded inputs are looked for (DIR/<subject>/)")
+    add_calibration_dir(parser, help="where recorded inputs are looked for (DIR/<subject>/)")
     parser.add_argument("--atol", type=float, default=2e-3,
                         help="largest |ONNX Runtime - PyTorch| accepted (2e-3: a quarter of a grey level)")
 

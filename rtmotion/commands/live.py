@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", metavar="FILE", help="record the result to a video file")
     parser.add_argument("--snapshot-dir", default=".", help="where the s key saves PNGs")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--warmup", type=int, default=5, metavar="N",
+                        help="the first N frames shown are warm-up (first MediaPipe and generator "
+                             "calls): reported apart, not in the latency and stage figures")
     add_normalize_mode(parser)
     add_engine_options(parser, threads=False)
     add_device(parser)
@@ -69,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.pose.posefile import PoseSequence
     from rtmotion.subject import load_subject, resolve_subject_path, write_png
 
+    if args.warmup < 0:
+        raise InputError(None, f"--warmup {args.warmup}", "give 0 or more frames")
     if args.seconds is not None and args.seconds <= 0:
         raise InputError(None, f"--seconds {args.seconds}", "give a positive number of seconds")
     if (args.loop or args.poses) and not args.source:
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
         opts = LiveOptions(engine=engine_request(args), mode=args.mode, poses=poses,
                            seconds=args.seconds, side_by_side=args.side_by_side,
-                           torch_threads=args.torch_threads)
+                           torch_threads=args.torch_threads, warmup_frames=args.warmup)
         report = run_live(subject, source, sinks, opts, on_snapshot=snapshot)
         report.recording = args.record
         report.virtual_camera = vcam.device if vcam is not None else None

@@ -8,6 +8,7 @@ the evaluation sources because it drives the subject with the same held-out pose
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import numpy as np
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.errors import InputError
 from rtmotion.eval.sources import heldout_source, video_source
-from rtmotion.export.calibration import CalibrationSet, RecordingRunner
+from rtmotion.export.calibration import CalibrationSet, RecordingRunner, save_calibration
+from rtmotion.export.machine import generator_digest
 from rtmotion.pipeline.session import open_session
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import Subject
@@ -46,6 +48,31 @@ def calibration_poses(subject: Subject, video: Path | None, poses: Path | None,
         return kp, {"kind": "poses", "poses": str(poses), "frames": [0, len(kp)]}
     src = heldout_source(subject, max_frames=max_poses)
     return np.stack([it.driving for it in src.items()]), {"kind": "heldout", **src.info}
+
+
+#: generator calls a calibration set keeps by default (`rtmotion calibrate --frames`)
+DEFAULT_CALIBRATION_FRAMES = 48
+
+
+def record_calibration(subject: Subject, root: str | Path, *, video: Path | None = None,
+                       poses: Path | None = None, frames: int = DEFAULT_CALIBRATION_FRAMES,
+                       max_poses: int | None = None, device: str = "cpu",
+                       command: str = "") -> tuple[Path, CalibrationSet, dict[str, Any]]:
+    """Record and save a subject's calibration set: what `rtmotion calibrate` does, and what
+    `rtmotion build --precision int8` does when there is no set yet.
+
+    Poses from `calibration_poses` (default: the subject's held-out poses), generated in order
+    by the reference generator (torch fp32 on `device`), `frames` calls kept, written to
+    `root/<subject>/<W>x<H>.npz` (+ .json saying where they came from).
+    Returns (npz path, the set, where the poses came from)."""
+    kps, source = calibration_poses(subject, video, poses, max_poses)
+    cal = record_inputs(subject, kps, frames,
+                        EngineRequest(backend="torch", precision="fp32", device=device))
+    cal.info = {"subject": subject.name, "subject_path": str(subject.path),
+                "subject_digest": generator_digest(subject.generator), "poses": source,
+                **cal.info, "command": command,
+                "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    return save_calibration(cal, Path(root) / subject.name), cal, source
 
 
 def record_inputs(subject: Subject, keypoints: np.ndarray, frames: int,

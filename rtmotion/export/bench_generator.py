@@ -28,8 +28,8 @@ from rtmotion.atomic import atomic_path
 from rtmotion.devices import resolve_device
 from rtmotion.engine_request import (
     BACKEND_PRECISIONS,
-    DEFAULT_CALIBRATION_DIR,
-    DEFAULT_ENGINE_DIR,
+    default_calibration_dir,
+    default_engine_dir,
 )
 from rtmotion.errors import RtmotionError
 from rtmotion.export.calibration import (
@@ -135,8 +135,8 @@ def time_generators(
     warmup: int = 5,
     device: str | torch.device = "cpu",
     threads: int = 0,
-    engine_dir: str | Path = DEFAULT_ENGINE_DIR,
-    calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
+    engine_dir: str | Path | None = None,
+    calibration_dir: str | Path | None = None,
     pix2pixhd: bool = True,
 ) -> list[dict[str, Any]]:
     """Time the generator on every backend x precision x resolution asked for (one process).
@@ -152,9 +152,11 @@ def time_generators(
         warmup: untimed calls first.
         device: "cpu", "cuda", "cuda:N" (an unavailable device raises InputError).
         threads: CPU threads for torch / aoti / onnxruntime (0: leave the libraries' defaults).
-        engine_dir: the engine cache (engines are built once and reused by later runs).
+        engine_dir: the engine cache (engines are built once and reused by later runs; None:
+            `default_engine_dir()`).
         calibration_dir: root of calibration sets (a subject's: DIR/<name>/<W>x<H>.npz; a
-            set recorded at another size is resampled to the timed size for INT8).
+            set recorded at another size is resampled to the timed size for INT8; None:
+            `default_calibration_dir()`).
         pix2pixhd: also time pix2pixHD's global generator, eager fp32, at each size.
     Returns:
         One dict per timed engine: model, backend, precision, device, resolution "WxH",
@@ -173,7 +175,7 @@ def time_generators(
     else:
         base = subject_or_config.generator
         name = subject_or_config.name
-        cal_root = Path(calibration_dir) / name
+        cal_root = Path(calibration_dir or default_calibration_dir()) / name
     own = tuple(base.config.resolution)
     sizes = [own] if not resolutions else [(int(r), int(r)) for r in resolutions]
     rows: list[dict[str, Any]] = []
@@ -257,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--engine-dir", type=Path, default=DEFAULT_ENGINE_DIR)
-    ap.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
+    ap.add_argument("--engine-dir", type=Path, default=default_engine_dir())
+    ap.add_argument("--calibration-dir", type=Path, default=default_calibration_dir())
     ap.add_argument("-o", "--output", type=Path, help="write the rows as JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

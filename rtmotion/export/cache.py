@@ -1,6 +1,7 @@
 """The engine cache: built artifacts + JSON sidecars, checked before every load.
 
-Layout (default folder `engines/`, `--engine-dir`):
+Layout (default folder: `rtmotion.engine_request.default_engine_dir()`, the user's cache
+~/.cache/rtmotion/engines shared by every working folder; `--engine-dir` picks another):
 
     engines/<subject>-<digest>/<kind>-<precision>-<device tag>-b<batch>-<W>x<H>.<ext>
     engines/<subject>-<digest>/<same name>.json       the sidecar
@@ -51,7 +52,7 @@ from typing import Any
 
 from rtmotion import __version__
 from rtmotion.atomic import atomic_path, check_writable
-from rtmotion.engine_request import DEFAULT_ENGINE_DIR
+from rtmotion.engine_request import default_engine_dir
 from rtmotion.errors import OutputError, RtmotionError
 from rtmotion.export.machine import file_sha256
 
@@ -208,8 +209,11 @@ def record_failure(spec: EngineSpec, exc: BaseException) -> dict[str, Any]:
 class EngineCache:
     """Built engines under one folder (see the module docstring)."""
 
-    def __init__(self, root: str | Path = DEFAULT_ENGINE_DIR) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_engine_dir()
+        #: what this cache object built (artifact path, seconds), in order: a run's summary
+        #: reports build time apart from its speed
+        self.builds: list[tuple[Path, float]] = []
 
     def subject_dir(self, subject_name: str, digest: str) -> Path:
         return self.root / f"{subject_name}-{digest[:12]}"
@@ -300,6 +304,7 @@ class EngineCache:
                 tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             spec.failure.unlink(missing_ok=True)
             log.info("built %s in %.1f s", spec.path, seconds)
+            self.builds.append((spec.path, seconds))
             return CachedEngine(spec.path, record, built=True,
                                 reason=reason if reason != "not built yet" else "")
 

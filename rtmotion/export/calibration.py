@@ -1,6 +1,7 @@
 """Calibration sets: real generator inputs recorded while generating, for INT8 and parity.
 
-A set is two files under `calibration/<subject>/`:
+A set is two files under `<calibration root>/<subject>/` (root: `default_calibration_dir()`,
+~/.cache/rtmotion/calibration, or `--calibration-dir`):
 
     <W>x<H>.npz    one array per ONNX input name ("pose_maps" N x Cp x H x W in [0, 1],
                    "warped_prev" N x 3 x H x W in [-1, 1], "prev_mask" N x 1 x H x W in {0, 1}),

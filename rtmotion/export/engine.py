@@ -7,7 +7,8 @@ building and checking itself is `rtmotion.export.builder.EngineBuilder`).
     with runner:                       # the runner is returned NOT opened
         frame, gate = runner(pose_maps, warped_prev, prev_mask)
 
-It builds the engine on first use into the engine cache (`engines/` by default; see
+It builds the engine on first use into the engine cache (the user's cache folder,
+`~/.cache/rtmotion/engines`, by default: `rtmotion.engine_request.default_engine_dir`; see
 `rtmotion.export.cache`), reuses it afterwards, and rebuilds it (with one "rebuilding" log
 line) when the cached one was built for another machine, torch, subject, or is damaged.
 
@@ -61,10 +62,9 @@ from rtmotion.devices import resolve_device
 from rtmotion.engine_request import (
     BACKEND_PRECISIONS,
     CUDA_PRECISIONS,
-    DEFAULT_CALIBRATION_DIR,
-    DEFAULT_ENGINE_DIR,
     PRECISIONS,
     EngineRequest,
+    default_calibration_dir,
 )
 from rtmotion.errors import InputError, RtmotionError
 from rtmotion.export.aoti import find_cxx
@@ -92,6 +92,9 @@ class EngineChoice:
         reason: one sentence saying why, e.g. "auto picked aoti/fp32 on cpu: ...".
         built: True when this call built the artifact (False: reused from the cache).
         info: the artifact's sidecar (build time, parity, INT8 quality...), {} for torch.
+        builds: every artifact this call built (the chosen one and, for `auto` on a CPU, the
+            candidates it measured), as (path, seconds); empty when all came from the cache.
+        engine_dir: the engine cache folder used.
     """
 
     backend: str
@@ -101,6 +104,23 @@ class EngineChoice:
     reason: str
     built: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    builds: list[tuple[Path, float]] = field(default_factory=list)
+    engine_dir: Path | None = None
+
+    @property
+    def build_seconds(self) -> float:
+        """Seconds this call spent building engines (0 when everything was cached)."""
+        return float(sum(s for _, s in self.builds))
+
+    def build_line(self) -> str | None:
+        """"built aoti-fp32-...pt2 in 58.6 s, ...; cached in DIR (not counted in the speed)",
+        or None when nothing was built."""
+        if not self.builds:
+            return None
+        parts = ", ".join(f"{p.name} in {s:.1f} s" for p, s in self.builds)
+        where = self.engine_dir if self.engine_dir is not None else self.builds[0][0].parent.parent
+        return (f"built {parts} (first use on this machine; cached in {where}, reused from any "
+                f"folder; not counted in the speed)")
 
 
 def _check_request(backend: str, precision: str, device: torch.device) -> None:
@@ -162,13 +182,13 @@ def _auto_candidates(precision: str, device: torch.device, builder: EngineBuilde
 
 def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
                  precision: str = "auto", device: str | torch.device = "auto",
-                 engine_dir: str | Path = DEFAULT_ENGINE_DIR, threads: int = 0,
-                 calibration_dir: str | Path | None = DEFAULT_CALIBRATION_DIR,
+                 engine_dir: str | Path | None = None, threads: int = 0,
+                 calibration_dir: str | Path | None = None,
                  calibration: CalibrationSet | None = None, batch: int = 1,
                  ) -> tuple[GeneratorRunner, EngineChoice]:
     """`open_engine` for any generator (`name`: its folder in the cache; `calibration_dir`:
-    the folder holding its sets, e.g. calibration/<name>; `calibration`: a set to use instead).
-    See `open_engine`."""
+    the folder holding its sets, e.g. <calibration root>/<name>, None: none; `calibration`: a
+    set to use instead; `engine_dir` None: `default_engine_dir()`). See `open_engine`."""
     dev = resolve_device(device)
     auto_backend = backend == "auto"
     key = backend if auto_backend else canonical_backend(backend)
@@ -177,7 +197,17 @@ def open_builder(generator: PoseGenerator, name: str, backend: str = "auto",
                             Path(calibration_dir) if calibration_dir is not None else None,
                             calibration, threads, batch)
     builder.skip_failed = auto_backend
-    if not auto_backend:
+    runner, choice = _open(builder, key, precision, dev)
+    choice.builds = list(builder.cache.builds)
+    choice.engine_dir = builder.cache.root
+    return runner, choice
+
+
+def _open(builder: EngineBuilder, key: str, precision: str, dev: torch.device
+          ) -> tuple[GeneratorRunner, EngineChoice]:
+    """`open_builder`'s choice: the backend asked for, or `auto`'s pick."""
+    name = builder.name
+    if key != "auto":
         p = _explicit_precision(key, precision, dev)
         runner, entry = builder.runner(key, p)
         return runner, _choice(key, p, dev, entry, f"{key}/{p} on {dev} as asked")
@@ -264,8 +294,8 @@ def _choice(backend: str, precision: str, dev: torch.device, entry: CachedEngine
 
 
 def open_engine(subject: Subject, backend: str = "auto", precision: str = "auto",
-                device: str | torch.device = "auto", engine_dir: str | Path = DEFAULT_ENGINE_DIR,
-                threads: int = 0, calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
+                device: str | torch.device = "auto", engine_dir: str | Path | None = None,
+                threads: int = 0, calibration_dir: str | Path | None = None,
                 ) -> tuple[GeneratorRunner, EngineChoice]:
     """A runner of the subject's generator on the chosen backend, building it on first use.
 
@@ -274,10 +304,11 @@ def open_engine(subject: Subject, backend: str = "auto", precision: str = "auto"
         backend: "auto", "torch", "onnxruntime", "aoti" or "tensorrt" (aliases accepted).
         precision: "auto", "fp32", "fp16", "bf16" or "int8".
         device: "auto", "cpu", "cuda", "cuda:N" (`rtmotion.devices.resolve_device`).
-        engine_dir: the engine cache folder.
+        engine_dir: the engine cache folder (None: `default_engine_dir()`, the user's cache).
         threads: CPU intra-op threads for onnxruntime / aoti (0 = the library default).
         calibration_dir: the root of calibration sets; the subject's are in
-            `<calibration_dir>/<subject name>/<W>x<H>.npz` (`rtmotion calibrate`).
+            `<calibration_dir>/<subject name>/<W>x<H>.npz` (`rtmotion calibrate`; None:
+            `default_calibration_dir()`).
     Returns:
         (runner, choice): the runner is NOT opened (open it, or use it as a context manager,
         or give it to `SubjectSynthesizer`, which opens it); `choice` says what was picked and
@@ -288,11 +319,11 @@ def open_engine(subject: Subject, backend: str = "auto", precision: str = "auto"
         MissingDependencyError: the backend's package or a C++ compiler (aoti) is missing.
     """
     return open_builder(subject.generator, subject.name, backend, precision, device, engine_dir,
-                        threads, Path(calibration_dir) / subject.name)
+                        threads, Path(calibration_dir or default_calibration_dir()) / subject.name)
 
 
 def open_requested(subject: Subject, request: EngineRequest,
-                   calibration_dir: str | Path = DEFAULT_CALIBRATION_DIR,
+                   calibration_dir: str | Path | None = None,
                    ) -> tuple[GeneratorRunner, EngineChoice]:
     """`open_engine` for an `EngineRequest` (backend, precision, device, engine dir, threads)."""
     return open_engine(subject, request.backend, request.precision, request.device,

@@ -9,7 +9,7 @@ Freshness: a webcam driver queues frames; a reader that falls behind would get f
 already old. `OpenCVCamera` asks for a one-frame driver buffer and is meant to be read by a
 thread that reads continuously (the live pipeline's capture thread), handing only the newest
 frame on; `FileCamera` paces itself by the file's own timestamps, as a camera would, whether or
-not anyone keeps up.
+not anyone keeps up, and drops at capture what is already stale (see `FileCamera`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from rtmotion.errors import InputError
 from rtmotion.io._common import rate_text
 from rtmotion.io.info import VideoInfo
 from rtmotion.io.reader import VideoReader
+from rtmotion.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,30 @@ def list_cameras() -> list[str]:
 class FileCamera:
     """Plays a video file at its own frame rate, as a camera would.
 
+    A camera delivers the frame of *now*: it never hands out a backlog. So does this source:
+
+    - the clock starts at the first `read()`, not at `open()`: the seconds a caller spends
+      between the two (loading an engine, building one on first use, starting MediaPipe) are
+      not a backlog of frames that are already late when the run begins;
+    - a frame that is more than one frame period late when it is read (nobody took the frames
+      while the consumer was busy) is dropped at capture, counted in `skipped`, for the newer
+      frame that is due, exactly as a camera overwrites a frame nobody took;
+    - when decoding itself is slower than the clock (one frame took longer than a frame
+      period to decode, or a loop's reopen took a moment), the clock is moved on to now
+      instead (the lost time is counted in `late_seconds`): the file then plays a little slower
+      rather than every later frame arriving late.
+
+    Each frame's capture time is the moment it became due on that clock; capture-to-display
+    latency therefore measures the pipeline, as with a webcam.
+
     Args:
         path: the video (probed now: a bad file is an InputError here).
         loop: start again at the end (for soak tests and demos), else `read()` returns None.
         stop: an Event that ends a wait early.
     Attributes: `size` (W, H), `fps` (Fraction), `name`, `frame_index` (of the last frame read,
-    counting from 0 in the file; restarts with each loop).
+    counting from 0 in the file; restarts with each loop), `delivered` (frames returned),
+    `skipped` (frames dropped at capture because they were late), `late_seconds` (clock moved
+    on because decoding fell behind), `passes` (times the file was started).
     """
 
     def __init__(self, path: str | Path, loop: bool = False, stop: threading.Event | None = None) -> None:
@@ -66,10 +85,14 @@ class FileCamera:
         self._stop = stop or threading.Event()
         self._frames: Iterator | None = None
         self._reader: VideoReader | None = None
-        self._t0 = 0.0       # wall clock of the current pass's timestamp 0
+        self._period = 1.0 / float(self.fps) if self.fps else 1.0 / 30.0
+        self._t0: float | None = None  # wall clock of timestamp 0 of the first pass (None: not started)
         self._offset = 0.0   # seconds of earlier passes (loops)
-        self.passes = 0
         self._last_ts = 0.0
+        self.passes = 0
+        self.delivered = 0
+        self.skipped = 0
+        self.late_seconds = 0.0
 
     def _start_pass(self) -> None:
         if self._reader is not None:
@@ -79,31 +102,61 @@ class FileCamera:
         self.passes += 1
 
     def open(self) -> FileCamera:
-        self._start_pass()
-        self._t0 = time.perf_counter()
+        """Start decoding (the clock starts at the first `read()`)."""
+        if self._frames is None:
+            self._start_pass()
         return self
 
-    def read(self) -> tuple[np.ndarray, float] | None:
-        """The next frame, waiting until it is due; None at the end (when not looping)."""
-        if self._frames is None:
-            self.open()
+    def _next(self) -> tuple[Frame, float] | None:
+        """(the next frame, the loop offset of its pass); None at the end when not looping."""
         frame = next(self._frames, None)  # type: ignore[arg-type]
         if frame is None:
             if not self.loop:
                 return None
             # The next pass starts one frame after the last frame of this one.
-            self._offset += self._last_ts + 1 / float(self.fps)
+            self._offset += self._last_ts + self._period
             self._start_pass()
             frame = next(self._frames, None)  # type: ignore[arg-type]
             if frame is None:
                 return None
-        self.frame_index = frame.index
         self._last_ts = frame.timestamp
-        due = self._t0 + self._offset + frame.timestamp
+        return frame, self._offset
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The frame due now (waiting until it is due); None at the end (when not looping)."""
+        if self._frames is None:
+            self.open()
+        got = self._next()
+        if got is None:
+            return None
+        frame, offset = got
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now - offset - frame.timestamp
+        due = self._t0 + offset + frame.timestamp
+        while now - due > self._period:
+            # Stale: a newer frame is due. Take it, unless decoding itself is slower than the
+            # clock (one frame took longer than a frame period): then stop and move the clock.
+            t_ask = time.perf_counter()
+            newer = self._next()
+            now = time.perf_counter()
+            if newer is None:
+                break                                 # the file ended: this is the last one
+            self.skipped += 1
+            frame, offset = newer
+            due = self._t0 + offset + frame.timestamp
+            if now - t_ask > self._period:
+                break
+        if now - due > self._period:
+            self.late_seconds += now - due            # decoding fell behind: move the clock on
+            self._t0 += now - due
+            due = now
         wait = due - time.perf_counter()
         if wait > 0:
             self._stop.wait(wait)
-        return frame.image, max(due, self._t0)
+        self.frame_index = frame.index
+        self.delivered += 1
+        return frame.image, due
 
     def close(self) -> None:
         if self._reader is not None:

@@ -92,10 +92,17 @@ class LiveReport:
     source: str
     subject: str
     backend: str = ""
-    frames_captured: int = 0
+    build_seconds: float = 0.0       # engines built before the run started (first use here)
+    engine_built: str | None = None  # what was built, how long, where it is cached (or None)
+    frames_captured: int = 0       # delivered by the source = shown + dropped + in flight
     frames_shown: int = 0
-    frames_dropped: int = 0
+    frames_dropped: int = 0        # overwritten in a latest-wins hand-off
+    frames_in_flight: int = 0      # inside the pipeline when the run ended
     dropped_by_stage: dict[str, int] = field(default_factory=dict)
+    frames_skipped_at_source: int = 0   # a file source: stale frames dropped at capture
+    source_late_seconds: float = 0.0    # a file source: clock moved on (decoding fell behind)
+    warmup_frames: int = 0         # first frames shown, kept out of latency and stage figures
+    warmup_latency_ms: float = 0.0  # ... their largest capture-to-display latency
     frames_no_person: int = 0
     seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)    # capture -> display
@@ -119,10 +126,17 @@ class LiveReport:
         lat = self.latency_ms
         out = [f"live: {self.source} drove subject {self.subject} for {self.seconds:.1f} s ({self.ended_by})",
                f"  generator  {self.backend}",
+               *([f"  engine     {self.engine_built}"] if self.engine_built else []),
                f"  frames     {self.frames_shown} shown ({self.fps:.1f} fps), {self.frames_dropped} dropped "
                f"of {self.frames_captured} captured, {self.frames_no_person} without a person",
                f"  latency    capture to display p50 {lat.get('p50', 0):.0f} ms, p95 {lat.get('p95', 0):.0f} ms, "
-               f"p99 {lat.get('p99', 0):.0f} ms"]
+               f"p99 {lat.get('p99', 0):.0f} ms"
+               + (f" (after {self.warmup_frames} warm-up frames, at most {self.warmup_latency_ms:.0f} ms)"
+                  if self.warmup_frames else "")]
+        if self.frames_skipped_at_source or self.source_late_seconds >= 0.05:
+            out.append(f"  source     {self.frames_skipped_at_source} late frames dropped at capture"
+                       + (f"; decoding fell behind by {self.source_late_seconds:.2f} s in all"
+                          if self.source_late_seconds >= 0.05 else ""))
         for name, s in self.stages.items():
             out.append(f"  stage {name:<9s} p50 {s['p50']:.1f} ms  p95 {s['p95']:.1f} ms  p99 {s['p99']:.1f} ms")
         if self.recording:
@@ -183,7 +197,8 @@ class LiveOptions:
         side_by_side: start with source | pose | result shown.
         overlay: draw fps, latency and drops on the shown picture.
         hold_seconds: a person missing for up to this long keeps their last pose.
-        warmup_frames: frames not counted in the statistics.
+        warmup_frames: the first frames shown, not counted in latency and stage statistics
+            (the first MediaPipe and generator calls are slow); reported apart.
         display_height: the shown picture is scaled to this height (pixels; the recording and
             the virtual camera get the result at its own size); None: not scaled (`rtmotion
             serve`, whose page scales the result itself).
@@ -237,6 +252,9 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
                 subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps),
                 full_frame=True))
             report.backend = session.describe()
+            if session.choice is not None and session.choice.builds:
+                report.build_seconds = round(session.choice.build_seconds, 2)
+                report.engine_built = session.choice.build_line()
             pose.open()
             stack.callback(pose.close)
         if options.torch_threads is not None:
@@ -256,6 +274,11 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
     report.frames_shown = display.shown
     report.dropped_by_stage = {k: s.dropped for k, s in pipe.handoffs.items()}
     report.frames_dropped = sum(report.dropped_by_stage.values())
+    report.frames_in_flight = report.frames_captured - report.frames_shown - report.frames_dropped
+    report.frames_skipped_at_source = int(getattr(source, "skipped", 0))
+    report.source_late_seconds = round(float(getattr(source, "late_seconds", 0.0)), 3)
+    report.warmup_frames = min(options.warmup_frames, display.shown)
+    report.warmup_latency_ms = round(max(display.warmup_latencies, default=0.0), 1)
     report.frames_no_person = session.gaps.total
     report.latency_ms = percentiles(display.latencies)
     report.stages = timers.summary()
@@ -314,6 +337,7 @@ class _Display:
         # capture -> display, ms, after the warm-up (the most recent `keep_samples` of them)
         self.latencies: list[float] | deque[float] = (
             [] if options.keep_samples is None else deque(maxlen=int(options.keep_samples)))
+        self.warmup_latencies: list[float] = []   # ... of the warm-up frames
         self._window: list[float] = []            # display times of the last second
 
     def run(self, pipe: StagePipeline, t_start: float) -> None:
@@ -338,9 +362,12 @@ class _Display:
         actions = [sink(image, item) for sink in self.sinks]
         item.t_display = time.perf_counter()
         self.shown += 1
+        latency_ms = (item.t_display - item.t_capture) * 1000.0
         if self.shown > opt.warmup_frames:
-            self.latencies.append((item.t_display - item.t_capture) * 1000.0)
+            self.latencies.append(latency_ms)
             self.timers["display"].add((item.t_display - t_show) * 1000.0)
+        else:
+            self.warmup_latencies.append(latency_ms)
         for action in actions:
             if action == "renormalize":
                 self.pose.renormalize.set()

@@ -84,7 +84,9 @@ class ConvertResult:
     pose_seconds: float = 0.0      # phase 1 (pose extraction or loading, filter, normalize)
     pose_workers: int = 0
     generate_seconds: float = 0.0  # phase 2 (synthesize + encode)
-    seconds: float = 0.0
+    seconds: float = 0.0           # the whole run, engine builds included
+    build_seconds: float = 0.0     # ... of which building engines (first use on this machine)
+    engine_built: str | None = None  # what was built, how long, where it is cached (or None)
     stages: dict[str, Any] = field(default_factory=dict)
     side_by_side: str | None = None
     #: phase 1's poses (raw and normalized), for callers that keep them (demo); not in JSON
@@ -92,8 +94,10 @@ class ConvertResult:
 
     @property
     def fps(self) -> float:
-        """End-to-end frames per second, pose extraction included."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        """End-to-end frames per second, pose extraction included, engine builds not (a
+        first-use build is reported on its own: `build_seconds`, `engine_built`)."""
+        run = self.seconds - self.build_seconds
+        return self.frames / run if run > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,16 +105,18 @@ class ConvertResult:
         d["fps"] = round(self.fps, 2)
         d["fps_generate"] = round(self.frames / self.generate_seconds, 2) if self.generate_seconds else 0.0
         d["fps_pose"] = round(self.frames / self.pose_seconds, 2) if self.pose_seconds else 0.0
-        for k in ("pose_seconds", "generate_seconds", "seconds"):
+        for k in ("pose_seconds", "generate_seconds", "seconds", "build_seconds"):
             d[k] = round(d[k], 3)
         return d
 
     def lines(self) -> list[str]:
         out = [f"{self.source} -> {self.output}: {self.frames} frames of subject {self.subject}, "
                f"{self.size[0]}x{self.size[1]}"]
-        out.append(f"  speed      {self.fps:.1f} fps end to end ({self.seconds:.1f} s; poses "
-                   f"{self.pose_seconds:.1f} s, generate+encode {self.generate_seconds:.1f} s)")
+        out.append(f"  speed      {self.fps:.1f} fps end to end ({self.seconds - self.build_seconds:.1f} s; "
+                   f"poses {self.pose_seconds:.1f} s, generate+encode {self.generate_seconds:.1f} s)")
         out.append(f"  generator  {self.backend}")
+        if self.engine_built:
+            out.append(f"  engine     {self.engine_built}")
         out.append(f"  poses      {self.source_kind}, filter {self.filter}, normalization {self.mode}")
         out.append(f"  no person  {self.frames_no_person} frames ({self.frames_held} held, "
                    f"{self.frames_blank} empty scene)")
@@ -291,6 +297,9 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
             contextlib.ExitStack() as stack:
         result.backend, result.device = session.describe(), str(session.runner.device)
         result.size = session.output_size
+        if session.choice is not None and session.choice.builds:
+            result.build_seconds = session.choice.build_seconds
+            result.engine_built = session.choice.build_line()
         audio_from, result.audio = _audio_source(poses, Path(source), opt.start, Path(tmp))
         writer_cls = TimedVideoWriter if result.variable_frame_rate else VideoWriter
         writers = [stack.enter_context(writer_cls(p, fps, audio_from=audio_from, preset=REALTIME_PRESET))

@@ -72,3 +72,17 @@ def test_bench_poses_truth_needs_the_synthetic_source(subject: Path, tmp_path: P
     rc = main(["-q", "bench", "-t", str(subject), "--source", str(dancer_clip.video), "--poses", "truth"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--poses truth" in err[0]
+
+
+def test_bench_without_a_subject_runs_the_shipped_demo(tmp_path: Path, capsys,
+                                                       single_torch_thread) -> None:
+    """`rtmotion bench` needs no -t: it benchmarks the shipped demo subject and says so."""
+    rep = tmp_path / "bench.json"
+    rc = main(["-q", "bench", "--frames", "3", "--warmup", "1", "--poses", "truth",
+               "--modes", "offline", "--no-baseline", "--device", "cpu", "--json", str(rep)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("no -t SUBJECT given: benchmarking the shipped demo "
+                                          "subject demo-ada")
+    report = json.loads(rep.read_text())
+    assert report["subject_default"] is True and "demo-ada" in json.dumps(report["cells"])

@@ -79,3 +79,33 @@ def test_info_lists_every_backend(capsys) -> None:
         assert b["usable"] or b["why_not"]  # a backend that cannot run says why
     assert main(["info"]) == 0
     assert "tensorrt" in capsys.readouterr().out
+
+
+def test_build_int8_records_the_calibration_set_when_there_is_none(tiny_subject, tmp_path,
+                                                                   capsys, caplog) -> None:
+    """One command: `build --precision int8` with no set records it (the code `rtmotion
+    calibrate` runs), says so, then builds and checks the INT8 engine; a second build reuses
+    both."""
+    import logging
+
+    from rtmotion.commands.calibrate import DEFAULT_FRAMES
+    from rtmotion.eval.recording import DEFAULT_CALIBRATION_FRAMES
+
+    assert DEFAULT_FRAMES == DEFAULT_CALIBRATION_FRAMES
+    cal, eng = tmp_path / "cal", tmp_path / "eng"
+    args = ["build", str(tiny_subject.path), "--backend", "onnxruntime", "--precision", "int8",
+            "--device", "cpu", "--calibration-dir", str(cal), "--engine-dir", str(eng),
+            "--check", "0", "--json"]
+    with caplog.at_level(logging.INFO, logger="rtmotion"):
+        assert main(args) == 0
+    assert "no calibration set for tiny" in caplog.text and "rtmotion calibrate" in caplog.text
+    result = json.loads(capsys.readouterr().out)
+    assert result["precision"] == "int8" and result["built"]
+    assert result["calibrated"].startswith("calibration set recorded now: ")
+    info = json.loads((cal / "tiny" / "32x32.json").read_text())
+    assert info["poses"]["kind"] == "heldout" and info["command"].startswith("rtmotion ")
+    assert result["quality"]["frames"] > 0
+    caplog.clear()
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["calibrated"] is None and not again["built"]

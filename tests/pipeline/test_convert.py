@@ -392,3 +392,33 @@ def test_convert_through_a_compiled_engine_matches_torch(dancer_clip, tmp_path: 
     diff = np.abs(outs[backend][0] - outs["torch"][0]).mean()
     assert diff < 1.0, f"{backend} frames differ from torch by {diff:.2f} grey levels on average"
     np.testing.assert_array_equal(outs["cached"][0], outs[backend][0])
+
+
+def test_engines_are_cached_once_per_user_not_per_folder(dancer_clip, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """Two `convert` runs from two different working folders, no --engine-dir: the first builds
+    the engine into the user's cache (RTMOTION_CACHE_DIR) and says so on its own line, with the
+    build time kept out of the speed; the second builds nothing and has no such line."""
+    cache = tmp_path / "user-cache"
+    monkeypatch.setenv("RTMOTION_CACHE_DIR", str(cache))
+    reports = []
+    for folder in ("a", "b"):
+        work = tmp_path / folder
+        work.mkdir()
+        monkeypatch.chdir(work)
+        assert main(["-q", "convert", "-t", "demo-ada", "-s", str(dancer_clip.poses), "-o",
+                     "out.mp4", "--end", "8", "--backend", "onnxruntime", "--precision", "fp32",
+                     "--json", "r.json"]) == 0
+        reports.append((json.loads((work / "r.json").read_text()), capsys.readouterr().out))
+        assert not (work / "engines").exists()
+    (first, out1), (second, out2) = reports
+    assert list((cache / "engines").rglob("onnx-fp32-*.onnx"))
+    assert first["build_seconds"] > 0 and "onnx-fp32" in first["engine_built"]
+    engine_line = next(line for line in out1.splitlines() if line.strip().startswith("engine"))
+    assert "not counted in the speed" in engine_line and str(cache / "engines") in engine_line
+    # the speed excludes the build: frames / (seconds - build_seconds)
+    assert first["fps"] == pytest.approx(first["frames"] / (first["seconds"] - first["build_seconds"]),
+                                         rel=0.02)
+    assert second["build_seconds"] == 0 and second["engine_built"] is None
+    assert "engine " not in out2

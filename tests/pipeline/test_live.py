@@ -77,9 +77,11 @@ def test_file_source_runs_headless_with_recording(tiny_subject_path, dancer_clip
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     report = json.loads(rep.read_text())
-    assert report["frames_captured"] == 60 and report["ended_by"] == "source ended"
+    assert report["frames_captured"] + report["frames_skipped_at_source"] == 60
+    assert report["ended_by"] == "source ended"
     # The source ended, so nothing is in flight: every captured frame was shown or dropped.
-    assert report["frames_shown"] + report["frames_dropped"] == 60 and report["frames_shown"] > 10
+    assert report["frames_shown"] + report["frames_dropped"] == report["frames_captured"]
+    assert report["frames_shown"] > 10
     assert report["frames_dropped"] == sum(report["dropped_by_stage"].values())
     assert set(report["latency_ms"]) == {"p50", "p95", "p99"} and report["latency_ms"]["p50"] > 0
     assert {"pose", "generate", "display"} <= set(report["stages"])
@@ -165,6 +167,65 @@ def test_looping_file_camera_keeps_its_pace(dancer_clip) -> None:
     assert all(g is not None for g in got) and cam.passes == 2
     assert 75 / 30 - 0.2 < el < 75 / 30 + 1.0
     assert cam.frame_index == 14  # frame 74 is the second pass's frame 14
+
+
+def test_file_camera_clock_starts_at_the_first_read(dancer_clip) -> None:
+    """Seconds spent between open() and the first read() (an engine loading or being built,
+    MediaPipe starting) are not a backlog: every frame is delivered when it is due, so its
+    capture time is now, not seconds ago."""
+    cam = FileCamera(dancer_clip.video).open()
+    time.sleep(0.6)
+    lags = []
+    for _ in range(10):
+        got = cam.read()
+        assert got is not None
+        lags.append(time.perf_counter() - got[1])
+    cam.close()
+    assert max(lags) < 0.1, f"frames were {max(lags) * 1000:.0f} ms old when read"
+    assert cam.skipped == 0 and cam.frame_index == 9
+
+
+def test_file_camera_drops_stale_frames_at_capture(dancer_clip) -> None:
+    """A consumer that was busy for 15 frame periods gets the frame of now, as from a camera:
+    the ones nobody took are dropped at capture and counted, never queued."""
+    cam = FileCamera(dancer_clip.video).open()
+    assert cam.read() is not None and cam.frame_index == 0
+    time.sleep(0.5)
+    got = cam.read()
+    lag = time.perf_counter() - got[1]
+    cam.close()
+    assert lag < 0.1, f"the frame read after the stall was {lag * 1000:.0f} ms old"
+    assert cam.frame_index >= 10 and cam.skipped == cam.frame_index - 1
+    assert cam.delivered == 2
+
+
+def test_live_file_source_latency_is_the_pipeline_not_a_backlog(tiny_subject, dancer_clip,
+                                                                tmp_path) -> None:
+    """A file played as a camera in real time, looped, through the real pipeline whose engine
+    is built first (ONNX export + check, seconds while the source is open): capture-to-display
+    stays near the stage times (the old clock started at open(), so every frame after the
+    build arrived seconds late), and every frame captured is shown, dropped or in flight."""
+    from rtmotion.engine_request import EngineRequest
+
+    cam = FileCamera(dancer_clip.video, loop=True)
+    shown: list[int] = []
+    report = run_live(tiny_subject, cam, [lambda img, f: shown.append(f.seq)],
+                      LiveOptions(engine=EngineRequest("onnxruntime", "fp32", "cpu", tmp_path / "e"),
+                                  poses=dancer_clip.seq, seconds=4.5, warmup_frames=3))
+    assert report.build_seconds > 0 and "onnx-fp32" in (report.engine_built or "")
+    assert cam.passes >= 2 and report.ended_by == "time limit"
+    assert report.frames_shown == len(shown) and shown == sorted(shown)
+    assert report.frames_captured == (report.frames_shown + report.frames_dropped
+                                      + report.frames_in_flight)
+    assert 0 <= report.frames_in_flight <= 6   # at most two per stage (one in it, one waiting)
+    assert report.frames_captured + report.frames_skipped_at_source >= 4.0 * 30
+    stages = sum(report.stages[n]["p95"] for n in ("pose", "generate", "display"))
+    budget = stages + 2 * 1000 / 30 + 100   # the stages, up to two frame periods, slack
+    assert report.latency_ms["p95"] < budget, (report.latency_ms, report.stages)
+    assert report.warmup_frames == 3
+    # The warm-up frames too: first calls are slow, but nothing like the build before them.
+    assert report.warmup_latency_ms < max(400.0, 500 * report.build_seconds), (
+        report.warmup_latency_ms, report.build_seconds)
 
 
 def test_no_such_camera_lists_cameras(tiny_subject_path, capsys) -> None:

@@ -6,11 +6,23 @@ the server's log went silent for good.)"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 
-from rtmotion.pose.extractors.mediapipe import _native_stderr_to_log
+from rtmotion.pose.extractors.mediapipe import _StderrCapture
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """One estimator's capture, as `MediaPipeExtractor` holds it from open() to its first calls."""
+    assert _StderrCapture.start()
+    try:
+        yield
+    finally:
+        _StderrCapture.stop()
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
@@ -28,7 +40,7 @@ def test_overlapping_captures_restore_stderr_and_keep_the_process_log(capfd, cap
             with _native_stderr_to_log():
                 a_in.set()
                 assert b_in.wait(10)
-                os.write(2, b"W0000 00:00:1796257205.352159   31315 native line of A\n")
+                os.write(2, b"W0000 00:00:1796257205.352159   31315 graph.cc:12] native line of A\n")
             a_out.set()
         except BaseException as e:  # noqa: BLE001
             errors.append(e)

@@ -17,9 +17,9 @@ import importlib.util
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,11 @@ _MODEL_FILES = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite",
 
 
 def _import_mediapipe() -> Any:
-    # glog/absl/TFLite write to fd 2 directly; these quiet what they can before the import.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # glog/absl/TFLite write to fd 2 directly; these quiet what they can before the import
+    # (the rest is kept out of the console by `_StderrCapture`).
+    if not native_logs_wanted():
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import mediapipe as mp
     except ImportError as e:
@@ -60,58 +62,79 @@ def model_path(complexity: int) -> Path | None:
     return p if p.is_file() else None
 
 
-#: fd 2 is one per process: its capture is shared by the threads in it (several estimators, one
-#: per `rtmotion serve` page), counted, and restored by the last one out (each restoring "its"
-#: saved fd would leave fd 2 on another's deleted temp file, and the process's log lost)
-_CAPTURE_LOCK = threading.Lock()
-_capture: dict[str, Any] = {"depth": 0, "saved": -1, "file": None}
-#: lines MediaPipe's native code writes (glog "W0000 00:00:..."; TFLite and absl "INFO: ...")
-_NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR): )")
+#: "1" lets MediaPipe / TFLite / absl / glog write to the console as they like (the CLI sets it
+#: with -v; worker processes inherit it); otherwise their start-up lines are kept out of it.
+NATIVE_LOGS_ENV = "RTMOTION_NATIVE_LOGS"
+
+# Lines of the native loggers: glog/absl ("W0000 00:00:1796255937.341584   23273 file.cc:114] ...";
+# before absl is initialized its clock field is seconds since the epoch),
+# TFLite's minimal logger ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU."), absl's
+# pre-initialization notice.
+_NATIVE_LINE = re.compile(
+    rb"^\r?(?:[IWEF]\d{4} \d+:\d+:\d+\.\d+\s+\d+ \S+:\d+\] "
+    rb"|(?:INFO|WARNING|ERROR): (?:Created TensorFlow Lite|All log messages before absl"
+    rb"|Logging before InitGoogleLogging)"
+    rb"|(?:INFO|VERBOSE): )")
 
 
-@contextlib.contextmanager
-def _native_stderr_to_log() -> Iterator[None]:
-    """Route fd 2 to a temp file while MediaPipe starts (its C++ logs bypass Python), then replay
-    MediaPipe's lines at DEBUG level, so nothing is lost and the console stays clean. What other
-    threads wrote meanwhile (the process's own log) is written back to stderr as it was."""
-    import sys
+def native_logs_wanted() -> bool:
+    """True when the user asked to see the native libraries' own logs (`-v`)."""
+    return os.environ.get(NATIVE_LOGS_ENV, "") == "1"
 
-    with _CAPTURE_LOCK:
-        if _capture["depth"] == 0:
-            try:
-                saved = os.dup(2)
-            except OSError:
-                saved = -1
-            if saved >= 0:
-                tmp = tempfile.TemporaryFile(mode="w+b")
+
+class _StderrCapture:
+    """fd 2 into a temporary file from `start()` to `stop()`, process-wide (MediaPipe's C++
+    loggers write to fd 2 directly, from its graph threads, at times Python does not see: the
+    graph's calculators open after the constructor returns and the TFLite delegates log on the
+    first inference). `stop()` puts fd 2 back and replays what was written meanwhile: native
+    log lines at DEBUG level (`-vv` shows them), every other line to the console as it was, so
+    nothing of rtmotion's own output is lost, only delayed. Nested starts (several extractors
+    in one process) share one capture; the last stop ends it."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved: int | None = None
+    _file: Any = None
+
+    @classmethod
+    def start(cls) -> bool:
+        with cls._lock:
+            if cls._users == 0:
+                try:
+                    sys.stderr.flush()
+                    cls._file = tempfile.TemporaryFile(mode="w+b")
+                    cls._saved = os.dup(2)
+                    os.dup2(cls._file.fileno(), 2)
+                except (OSError, ValueError):
+                    if cls._file is not None:
+                        cls._file.close()
+                    cls._file, cls._saved = None, None
+                    return False
+            cls._users += 1
+            return True
+
+    @classmethod
+    def stop(cls) -> None:
+        with cls._lock:
+            if cls._users == 0:
+                return
+            cls._users -= 1
+            if cls._users or cls._saved is None:
+                return
+            with contextlib.suppress(ValueError, OSError):
                 sys.stderr.flush()
-                os.dup2(tmp.fileno(), 2)
-                _capture.update(saved=saved, file=tmp)
-        _capture["depth"] += 1
-    try:
-        yield
-    finally:
-        with _CAPTURE_LOCK:
-            _capture["depth"] -= 1
-            tmp = None
-            if _capture["depth"] == 0 and _capture["file"] is not None:
-                tmp, saved = _capture["file"], _capture["saved"]
-                _capture.update(saved=-1, file=None)
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-        if tmp is not None:
-            with tmp:
-                tmp.seek(0)
-                text = tmp.read().decode("utf-8", "replace")
-            others = []
-            for line in text.splitlines():
-                if _NATIVE_LINE.match(line):
-                    log.debug("mediapipe: %s", line)
-                elif line.strip():
-                    others.append(line + "\n")
-            if others:
-                os.write(2, "".join(others).encode("utf-8", "replace"))
+            os.dup2(cls._saved, 2)
+            os.close(cls._saved)
+            f, cls._file, cls._saved = cls._file, None, None
+        f.seek(0)
+        data = f.read()
+        f.close()
+        for line in data.splitlines(keepends=True):
+            if _NATIVE_LINE.match(line):
+                log.debug("mediapipe: %s", line.decode("utf-8", "replace").strip())
+            elif line.strip():
+                with contextlib.suppress(OSError):
+                    os.write(2, line)
 
 
 class MediaPipeExtractor(PoseExtractor):
@@ -127,15 +150,19 @@ class MediaPipeExtractor(PoseExtractor):
             only adds lag.
         min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds.
         min_visibility: landmarks with visibility below this are missing.
-        quiet: hide MediaPipe's native start-up logs (replayed at DEBUG level).
+        quiet: keep MediaPipe's native start-up logs out of the console (replayed at DEBUG
+            level; see `_StderrCapture`): from `open()` through the first `QUIET_CALLS`
+            estimates. None (default): unless `RTMOTION_NATIVE_LOGS=1` (the CLI's -v).
     """
 
     name = "mediapipe"
+    #: estimates run with the console's stderr captured after `open()` (see `quiet`)
+    QUIET_CALLS = 3
 
     def __init__(self, model_complexity: int = 1, static_image_mode: bool = False,
                  smooth_landmarks: bool = False, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, min_visibility: float = 0.5,
-                 quiet: bool = True) -> None:
+                 quiet: bool | None = None) -> None:
         super().__init__()
         complexity = int(model_complexity)
         if complexity not in _MODEL_FILES:
@@ -147,9 +174,10 @@ class MediaPipeExtractor(PoseExtractor):
         self.min_detection_confidence = float(min_detection_confidence)
         self.min_tracking_confidence = float(min_tracking_confidence)
         self.min_visibility = float(min_visibility)
-        self.quiet = quiet
+        self.quiet = (not native_logs_wanted()) if quiet is None else bool(quiet)
         self._pose: Any = None
         self._quiet_calls = 0
+        self._capturing = False
 
     def _open(self) -> None:
         mp = _import_mediapipe()
@@ -166,8 +194,12 @@ class MediaPipeExtractor(PoseExtractor):
                 f"{_MODEL_FILES[self.model_complexity]}, which this mediapipe does not ship "
                 "and rtmotion does not download",
                 "use --model-complexity 1 (BlazePose full, included)")
-        ctx = _native_stderr_to_log() if self.quiet else contextlib.nullcontext()
-        with ctx:
+        if self.quiet:
+            # One capture from here through the first estimates: the graph's calculators open
+            # (and log) in its own threads after the constructor returns.
+            self._capturing = _StderrCapture.start()
+            self._quiet_calls = self.QUIET_CALLS
+        try:
             self._pose = mp.solutions.pose.Pose(
                 static_image_mode=self.static_image_mode,
                 model_complexity=self.model_complexity,
@@ -176,24 +208,36 @@ class MediaPipeExtractor(PoseExtractor):
                 min_detection_confidence=self.min_detection_confidence,
                 min_tracking_confidence=self.min_tracking_confidence,
             )
-        self._quiet_calls = 3 if self.quiet else 0
+        except BaseException:
+            self._end_capture()
+            raise
+
+    def _end_capture(self) -> None:
+        if self._capturing:
+            self._capturing = False
+            _StderrCapture.stop()
+        self._quiet_calls = 0
 
     def _close(self) -> None:
-        if self._pose is not None:
-            self._pose.close()
-            self._pose = None
+        try:
+            if self._pose is not None:
+                self._pose.close()
+                self._pose = None
+        finally:
+            self._end_capture()
 
     def _estimate(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         img = np.ascontiguousarray(image)
-        if self._quiet_calls > 0:
-            # The TFLite delegates log when the graph's models first run, from graph threads
-            # that may finish after process() returns: keep stderr captured for a few calls.
-            with _native_stderr_to_log():
-                res = self._pose.process(img)
-            self._quiet_calls -= 1
-        else:
+        try:
             res = self._pose.process(img)
+        finally:
+            if self._quiet_calls > 0:
+                # The TFLite delegates log when the graph's models first run (the detector on
+                # the first frame, the landmark model after): captured for a few calls.
+                self._quiet_calls -= 1
+                if self._quiet_calls == 0:
+                    self._end_capture()
         if res.pose_landmarks is None:
             return np.zeros((self.skeleton.num_joints, 3), np.float32)
         lm = res.pose_landmarks.landmark
