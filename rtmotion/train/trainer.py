@@ -80,6 +80,8 @@ from rtmotion.train.checkpoint import load_checkpoint
 from rtmotion.train.config import TrainConfig
 from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
+from rtmotion.train.input_checks import report_training_input
+from rtmotion.train.machine_settings import BudgetPlanner
 from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
     ClipStep,
@@ -227,6 +229,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         # Data: rank 0 first (extraction + cache), then the others read the caches.
         if dist.is_main:
             data = prepare_data(cfg, paths, True)
+            report_training_input(cfg.video, data.seq.keypoints,
+                                  usable_frames(data.seq.keypoints, cfg.min_joints),
+                                  data.video_info.size, float(data.video_info.fps), len(data.seq),
+                                  cfg.resolution, cfg.val_fraction)
         D.barrier(dist)
         if not dist.is_main:
             data = prepare_data(cfg, paths, False)
@@ -480,10 +486,13 @@ def train_generator(run: TrainRun) -> None:
     batches = clip_batches(run)
     g_step = _ddp(ClipStep(run.gen, run.flow_config), run)
     d_step = _ddp(run.discs, run)
+    # A CPU run with --minutes: its end step and LR decay fit the budget (measured as it goes).
+    planner, run.cfg = BudgetPlanner.start(
+        cfg, run.step, agree=lambda end: D.mean_across(dist, {"end": float(end)}, device)["end"])
     # --minutes limits this run (a resumed run gets its own time; the summary counts the total).
     deadline = None if cfg.minutes is None else time.monotonic() + cfg.minutes * 60
     meter = LossMeter()
-    bar = progress(total=cfg.steps, desc="train", unit="it") if run.is_main else None
+    bar = progress(total=run.cfg.steps, desc="train", unit="it") if run.is_main else None
     if bar is not None:
         bar.n = min(run.step, cfg.steps)
         bar.refresh()
@@ -491,11 +500,16 @@ def train_generator(run: TrainRun) -> None:
     run.gen.train()
     run.discs.train()
     try:
-        while run.step < cfg.steps:
+        while run.step < run.cfg.steps:
             if deadline is not None and D.any_flag(dist, time.monotonic() >= deadline, device):
                 stopped_by_time = True
                 break
             out = gan_step(run, g_step, d_step, next(batches))
+            planned = None if planner is None else planner.after_step(run.step)
+            if planned is not None:
+                run.cfg = planned
+                if bar is not None:
+                    bar.total = planned.steps
             meter.add(out.losses)
             log_sample_save(run, out, meter, bar)
     except KeyboardInterrupt:
