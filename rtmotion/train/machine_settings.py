@@ -316,7 +316,7 @@ class BudgetPlanner:
         end = int(round(self.agree(end)))
         if self.cfg.max_steps:
             end = min(end, self.cfg.max_steps)
-        return BudgetPlan(seconds, measured, self.start_step, max(end, step + 1))
+        return BudgetPlan(seconds, measured, self.start_step, max(end, step))
 
     def after_step(self, step: int) -> TrainConfig | None:
         """After optimizer step `step` (the count of steps done, resumed ones included)."""
@@ -348,7 +348,7 @@ class BudgetPlanner:
                  "measured" if first else f"at step {step} the steps take", self._seconds, end,
                  self.cfg.minutes,
                  "; the learning rate decays linearly to 0 there" if self.cfg.fit_lr_decay else "")
-        warning = too_few_steps_warning(self.plan.steps, float(self.cfg.minutes), self._seconds,
+        warning = too_few_steps_warning(self.plan.end_step, float(self.cfg.minutes), self._seconds,
                                         "measured")
         if warning and not self._warned:
             log.warning(warning)

@@ -593,6 +593,13 @@ def synthetic_origin_fields(video_info: VideoInfo, seq: PoseSequence) -> dict[st
     return out
 
 
+def trained_pose_file(cfg: TrainConfig, paths: TrainPaths) -> str | None:
+    """Absolute path of the pose file training used: --poses, or the MediaPipe extraction cached
+    in the work dir (`extract_poses_cached`: cache/extracted.npz); None if neither is a file."""
+    pf = Path(cfg.poses) if cfg.poses else paths.cache / "extracted.npz"
+    return str(pf.resolve()) if pf.is_file() else None
+
+
 def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
                   face_side: int | None) -> float | None:
     """Roll out over the held-out block, make the preview and write the bundle. Returns val L1."""
@@ -622,7 +629,9 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
               "width": vi.width, "height": vi.height, "fps": str(vi.fps),
               "frame_count": int(cache.poses.shape[0]), "pose_source": data.pose_source,
               # which estimator made the training poses: eval drives held-out frames with the same
-              "pose_extractor": data.seq.extractor or data.pose_source}
+              "pose_extractor": data.seq.extractor or data.pose_source,
+              # the poses trained on (given or extracted): eval drives held-out frames with them
+              "pose_file": trained_pose_file(cfg, run.paths)}
     source.update(synthetic_origin_fields(vi, data.seq))
     training = {
         "steps": result.steps, "face_steps": result.face_steps,
@@ -634,6 +643,8 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "val_frames_scored": int(ok.sum()),
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
         "clip_length": cfg.clip_length, "max_gap": cfg.max_gap,
+        "d_channels": cfg.d_channels, "workers": cfg.workers,
+        "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),
     }
     name = cfg.name or run.paths.output.resolve().name

@@ -140,7 +140,7 @@ def test_face_stage(dancer_clip, tmp_path: Path) -> None:
 
 
 @pytest.mark.mediapipe
-def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path) -> None:
+def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path, monkeypatch) -> None:
     """No --poses: real MediaPipe extraction, cached (the second run does not extract again)."""
     out = tmp_path / "mp"
     base = ["-q", "train", "--video", str(dancer_clip.video), "-o", str(out), *FAST, "--steps", "1"]
@@ -157,7 +157,21 @@ def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path)
     mtime = npz.stat().st_mtime_ns
     assert main(base[:-1] + ["2", "--resume"]) == 0
     assert npz.stat().st_mtime_ns == mtime
-    assert json.loads((out / "subject.json").read_text())["source_video"]["pose_source"] == "mediapipe"
+    source = json.loads((out / "subject.json").read_text())["source_video"]
+    assert source["pose_source"] == "mediapipe" and source["pose_file"] == str(npz.resolve())
+    # eval drives the held-out frames with the poses training extracted: no second extraction
+    import rtmotion.eval.sources as sources
+    from rtmotion.eval.sources import heldout_source
+
+    def no_extraction(*a, **k):
+        raise AssertionError("eval extracted the poses again")
+
+    monkeypatch.setattr(sources, "extract_video", no_extraction)
+    held = heldout_source(load_subject(out))
+    assert held.info["poses"] == f"{npz.resolve()} (the poses training used)"
+    v0 = json.loads((out / "subject.json").read_text())["validation"]["start"]
+    first = next(iter(held.items()))
+    assert first.index == v0 and (first.driving[:, 2] > 0).sum() >= 8
 
 
 def test_without_background_plate(dancer_clip, tmp_path: Path) -> None:
