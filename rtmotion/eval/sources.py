@@ -89,15 +89,21 @@ def _subject_json(subject: Subject) -> Path:
     return Path(subject.path) / "subject.json"
 
 
-def _pose_file_of(subject: Subject) -> Path | None:
-    """The pose file the subject was trained on: `source_video.pose_file` (written by `train`
-    since it records extracted poses too: WORK_DIR/cache/extracted.npz), else the --poses file
-    named by `pose_source` ("file:PATH"); None when neither is recorded."""
-    recorded = str(subject.source_video.get("pose_file") or "")
-    if recorded:
-        return Path(recorded)
+def _given_pose_file(subject: Subject) -> Path | None:
+    """The --poses file training was given (`pose_source` "file:PATH"), else None."""
     src = str(subject.source_video.get("pose_source") or "")
     return Path(src[5:]) if src.startswith("file:") else None
+
+
+def _pose_file_of(subject: Subject) -> Path | None:
+    """The pose file the subject was trained on: the --poses file, else `source_video.pose_file`
+    (written by `train` for the poses it extracted too: WORK_DIR/cache/extracted.npz); None
+    when neither is recorded."""
+    given = _given_pose_file(subject)
+    if given is not None:
+        return given
+    recorded = str(subject.source_video.get("pose_file") or "")
+    return Path(recorded) if recorded else None
 
 
 def synthetic_origin(subject: Subject) -> SyntheticOrigin | None:
@@ -108,8 +114,8 @@ def synthetic_origin(subject: Subject) -> SyntheticOrigin | None:
     """
     sv = subject.source_video
     text = sv.get("origin") or sv.get("synthetic")  # text, or a structured record (a dict)
-    if not text:
-        pf = _pose_file_of(subject)
+    if not text:  # a ground-truth pose file names its dancer (an extraction names the video)
+        pf = _given_pose_file(subject)
         if pf is not None and pf.is_file():
             try:
                 text = PoseSequence.load(pf).source

@@ -291,16 +291,20 @@ class BudgetPlanner:
         self._seconds: float | None = None  # the moving average
         self._logged_end: int | None = None
         self._warned = False
+        self.verbose = True
 
     @classmethod
-    def start(cls, cfg: TrainConfig, start_step: int, agree: Any = None
-              ) -> tuple[BudgetPlanner | None, TrainConfig]:
-        """The planner of a run (None without a budget to fit) and the config planned from the
-        calibrated estimate, for the progress bar and the first steps' learning rate."""
-        if not cfg.fit_minutes or cfg.minutes is None:
-            return None, cfg
-        deadline = time.monotonic() + cfg.minutes * 60.0
+    def start(cls, cfg: TrainConfig, start_step: int, agree: Any = None, verbose: bool = True
+              ) -> tuple[BudgetPlanner | StepTimer, TrainConfig]:
+        """The planner of a run and the config planned from the calibrated estimate (for the
+        progress bar and the first steps' learning rate). A run without a budget to fit (a GPU
+        run, no --minutes, or --steps and --lr-decay-steps both given) gets a `StepTimer` that
+        only measures and says what fits, and its config unchanged."""
+        deadline = None if cfg.minutes is None else time.monotonic() + cfg.minutes * 60.0
+        if not cfg.fit_minutes or deadline is None:
+            return StepTimer(cfg, start_step, deadline, verbose), cfg
         planner = cls(cfg, start_step, deadline, agree)
+        planner.verbose = verbose
         est = estimate_step_seconds(cfg, "cpu") or CPU_REFERENCE_SECONDS
         planner.plan = planner._make(est, False, start_step)
         return planner, plan_config(cfg, planner.plan)
@@ -338,6 +342,8 @@ class BudgetPlanner:
 
     def _report(self, step: int) -> None:
         assert self.plan is not None and self._seconds is not None
+        if not self.verbose:
+            return
         end = self.plan.end_step
         if self._logged_end is not None and abs(end - self._logged_end) <= 0.1 * max(
                 1, self._logged_end - self.start_step):
@@ -353,3 +359,40 @@ class BudgetPlanner:
         if warning and not self._warned:
             log.warning(warning)
             self._warned = True
+
+
+class StepTimer:
+    """Measures a run's step time and says once what fits, changing nothing (a GPU run, or one
+    whose steps and schedule the flags fixed). `after_step` always returns None."""
+
+    def __init__(self, cfg: TrainConfig, start_step: int, deadline: float | None,
+                 verbose: bool = True, timed_steps: int = 10) -> None:
+        self.cfg = cfg
+        self.start_step = start_step
+        self.deadline = deadline
+        self.verbose = verbose
+        self.timed_steps = timed_steps
+        self._t0: float | None = None
+        self.seconds_per_step: float | None = None
+
+    def after_step(self, step: int) -> None:
+        now = time.monotonic()
+        if self._t0 is None:  # after the warm-up step
+            self._t0 = now
+            return None
+        done = step - self.start_step - 1
+        if self.seconds_per_step is not None or done < self.timed_steps:
+            return None
+        self.seconds_per_step = (now - self._t0) / done
+        if not self.verbose:
+            return None
+        todo = max(0, self.cfg.steps - step)
+        if self.deadline is not None:
+            fit = steps_that_fit(max(0.0, self.deadline - now) / 60.0, self.seconds_per_step)
+            log.info("measured %.3f s per step: about %d more steps fit in --minutes %g "
+                     "(%d to go to --steps %d; steps and learning rate as given)",
+                     self.seconds_per_step, fit, self.cfg.minutes, todo, self.cfg.steps)
+        else:
+            log.info("measured %.3f s per step: the %d steps to go take about %s",
+                     self.seconds_per_step, todo, _duration(todo * self.seconds_per_step))
+        return None

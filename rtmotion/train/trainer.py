@@ -486,9 +486,11 @@ def train_generator(run: TrainRun) -> None:
     batches = clip_batches(run)
     g_step = _ddp(ClipStep(run.gen, run.flow_config), run)
     d_step = _ddp(run.discs, run)
-    # A CPU run with --minutes: its end step and LR decay fit the budget (measured as it goes).
+    # A CPU run with --minutes: its end step and LR decay fit the budget (measured as it goes);
+    # any other run: its step time measured and what fits said (nothing changed).
     planner, run.cfg = BudgetPlanner.start(
-        cfg, run.step, agree=lambda end: D.mean_across(dist, {"end": float(end)}, device)["end"])
+        cfg, run.step, agree=lambda end: D.mean_across(dist, {"end": float(end)}, device)["end"],
+        verbose=run.is_main)
     # --minutes limits this run (a resumed run gets its own time; the summary counts the total).
     deadline = None if cfg.minutes is None else time.monotonic() + cfg.minutes * 60
     meter = LossMeter()
@@ -505,7 +507,7 @@ def train_generator(run: TrainRun) -> None:
                 stopped_by_time = True
                 break
             out = gan_step(run, g_step, d_step, next(batches))
-            planned = None if planner is None else planner.after_step(run.step)
+            planned = planner.after_step(run.step)
             if planned is not None:
                 run.cfg = planned
                 if bar is not None:

@@ -153,7 +153,18 @@ def test_planner_on_resume_decays_over_this_runs_steps(monkeypatch) -> None:
     assert lrs[0] == cfg.lr and lrs[-1] < 0.1 * cfg.lr
 
 
-def test_no_planner_without_a_budget() -> None:
+def test_without_a_budget_to_fit_the_run_is_only_timed(monkeypatch, caplog) -> None:
+    import logging
+
+    clock = FakeClock()
+    monkeypatch.setattr(ms.time, "monotonic", clock)
     cfg = TrainConfig(minutes=2.0)  # e.g. a GPU run: steps and LR as given
-    planner, same = ms.BudgetPlanner.start(cfg, 0)
-    assert planner is None and same is cfg
+    timer, same = ms.BudgetPlanner.start(cfg, 0)
+    assert isinstance(timer, ms.StepTimer) and same is cfg
+    with caplog.at_level(logging.INFO, logger="rtmotion.train.machine_settings"):
+        for step in range(1, 20):
+            clock.t += 0.2
+            assert timer.after_step(step) is None
+    assert timer.seconds_per_step == pytest.approx(0.2)
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "measured 0.200 s per step: about 588 more steps fit in --minutes 2" in msg  # float floor of 117.8 / 0.2
