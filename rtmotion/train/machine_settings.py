@@ -18,7 +18,9 @@ channels, 2 loader workers). On a 2-core CPU a step of that took 10-36 s: `--min
 - `BudgetPlanner`: during the run, the real step time is measured (after the first, warm-up
   step) and the end step and the linear learning-rate decay are re-planned so that the decay
   reaches 0 when the budget ends. Where the user gave `--steps`, that stays the cap; where they
-  gave `--lr-decay-steps`, the schedule is theirs. A GPU run's steps and schedule are unchanged
+  gave `--lr-decay-steps`, the schedule is theirs. A `--resume`d run plans its own budget: the
+  learning rate starts again at `lr` and decays to 0 over the steps that fit this time (a warm
+  restart, like the demo subject's second slice). A GPU run's steps and schedule are unchanged
   (its settings and its constant learning rate are what it always had); the planner only says
   what fits there.
 """
