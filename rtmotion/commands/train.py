@@ -16,7 +16,12 @@ DESCRIPTION = (
     "--nproc_per_node=N -m rtmotion train ...` for several GPUs) and writes the subject bundle "
     "(subject.json, generator.pt, pose_stats.json, preview.png) to -o. Training state "
     "(checkpoints/, cache/, samples/, tb/) goes to --work-dir (default: the output folder); "
-    "--resume continues from its last checkpoint."
+    "--resume continues from its last checkpoint. Settings no flag gives are chosen for the "
+    "device (a CPU: 128x128, discriminator 32, 1 worker; a GPU: 256x256, 64, 2) and printed with "
+    "the expected seconds per step and the steps that fit --minutes; on a CPU the steps and a "
+    "linear learning-rate decay are fitted to --minutes. The video is checked first (length, "
+    "pose coverage, person size and framing, several people) and the finished subject is scored "
+    "on held-out frames."
 )
 
 log = logging.getLogger(__name__)
@@ -32,21 +37,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training state folder (checkpoints, cache, samples, tb); default: -o")
     parser.add_argument("--cache", dest="cache_dir", default=None,
                         help="dataset cache folder (default: WORK_DIR/cache)")
-    parser.add_argument("--preset", default="small", help="generator size: tiny, small, base")
-    parser.add_argument("--resolution", type=size_type(lo=16, hi=4096, square=True), default=(256, 256),
-                        help="model resolution WIDTHxHEIGHT (or one number)")
-    parser.add_argument("--steps", type=int, default=20000, help="total training steps")
+    parser.add_argument("--preset", default=None,
+                        help="generator size: tiny, small, base (default: small)")
+    parser.add_argument("--resolution", type=size_type(lo=16, hi=4096, square=True), default=None,
+                        help="model resolution WIDTHxHEIGHT (or one number; default: for the "
+                             "device, 128x128 on a CPU, 256x256 on a GPU)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="total training steps (default: on a CPU with --minutes, the steps "
+                             "that fit, measured as the run goes; else 20000)")
     parser.add_argument("--minutes", type=float, default=None,
-                        help="also stop after this many minutes of training")
-    parser.add_argument("--batch-size", type=int, default=4, help="batch size per process")
+                        help="training time budget of this run: it stops after this many minutes "
+                             "(on a CPU the steps and the learning-rate decay are fitted to it)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size per process (default: 4)")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (G and D)")
-    parser.add_argument("--lr-decay-steps", type=int, default=0,
+    parser.add_argument("--lr-decay-steps", type=int, default=None,
                         help="decay the learning rate linearly to 0 over the last N of --steps "
-                             "(pix2pixHD; 0: constant)")
+                             "(pix2pixHD; 0: constant; default: on a CPU with --minutes, over all "
+                             "the steps that fit, else 0)")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
                         help="mixed precision (auto: bf16 on CUDA, off on CPU)")
-    parser.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="data loader worker processes (default: for the device, 1 on a "
+                             "CPU of up to 4 cores, else 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
     parser.add_argument("--sample-every", type=int, default=500,
@@ -57,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-steps", type=int, default=2000, help="steps of the face stage")
     parser.add_argument("--perceptual-weights", default=None,
                         help="local VGG19 weights (.pt) to add a perceptual loss (nothing is downloaded)")
-    parser.add_argument("--d-channels", type=int, default=64,
-                        help="discriminator width (channels of its first layer)")
+    parser.add_argument("--d-channels", type=int, default=None,
+                        help="discriminator width (channels of its first layer; default: for the "
+                             "device, 32 on a CPU, 64 on a GPU)")
     parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
     parser.add_argument("--min-pose-frames", type=int, default=50,
                         help="refuse a video with fewer usable pose frames")
@@ -87,19 +101,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig
+    """TrainConfig from the parsed arguments (see `settings_from_args`)."""
+    return settings_from_args(args)[0]
+
+
+def settings_from_args(args: argparse.Namespace):  # -> tuple[TrainConfig, ChosenSettings]
     """TrainConfig from the parsed arguments, field by field name (every flag's `dest` is the
-    name of a TrainConfig field)."""
+    name of a TrainConfig field), with the settings no flag gave chosen for the device
+    (`rtmotion.train.machine_settings`): with --resume the checkpoint's, else the machine's."""
     import dataclasses
 
+    from rtmotion.devices import resolve_device
     from rtmotion.errors import InputError
     from rtmotion.train.config import TrainConfig
+    from rtmotion.train.machine_settings import budget_flags, choose_settings
 
-    given = vars(args)
+    given = dict(vars(args))
+    device_type = resolve_device(given.get("device") or "auto").type
+    chosen = choose_settings(given, device_type, resumed=_resumed_config(given))
+    given.update(chosen.values)
+    given.update(budget_flags(given, device_type))
     try:
-        return TrainConfig(**{f.name: given[f.name] for f in dataclasses.fields(TrainConfig)
-                              if f.name in given})
+        cfg = TrainConfig(**{f.name: given[f.name] for f in dataclasses.fields(TrainConfig)
+                             if f.name in given})
     except ValueError as e:
         raise InputError(None, f"invalid training option: {e}") from None
+    return cfg, chosen
+
+
+def _resumed_config(given: dict) -> dict | None:
+    """With --resume, the config recorded in the checkpoint it continues (None: no resume, or
+    no checkpoint yet)."""
+    from pathlib import Path
+
+    from rtmotion.train.checkpoint import load_checkpoint
+
+    if not given.get("resume") or not given.get("output"):
+        return None
+    ckpt = Path(given.get("work_dir") or given["output"]) / "checkpoints" / "last.pt"
+    if not ckpt.is_file():
+        return None
+    return dict(load_checkpoint(ckpt).get("config") or {})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,15 +151,17 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.pose.posefile import PoseSequence
     from rtmotion.train.trainer import check_outputs, train
 
-    if args.preset not in GENERATOR_PRESETS:
+    if args.preset is not None and args.preset not in GENERATOR_PRESETS:
         raise InputError(None, f"--preset {args.preset!r} is unknown",
                          f"choose from: {', '.join(GENERATOR_PRESETS)}")
-    cfg = config_from_args(args)
+    cfg, chosen = settings_from_args(args)
     # Inputs first, then outputs: a bad video must not leave empty folders under -o.
     VideoInfo.from_path(cfg.video)
     if args.poses is not None:
         PoseSequence.load(args.poses)
     check_outputs(cfg)  # OutputError before any work
+    if _rank() == 0:
+        _announce(cfg, chosen)
     result = train(cfg)
     if result.world_size == 1 or _rank() == 0:
         val = "n/a" if result.val_l1 is None else f"{result.val_l1:.4f}"
@@ -125,6 +169,30 @@ def run(args: argparse.Namespace) -> int:
                  result.steps, result.minutes, result.device, val)
         _score(cfg, result.bundle, result.device, result.steps)
     return 0
+
+
+def _announce(cfg, chosen) -> None:  # (TrainConfig, ChosenSettings)
+    """Before any work: the settings (and where each came from), the expected seconds per step,
+    the steps that fit --minutes, and a warning when that cannot make a usable subject."""
+    from rtmotion.train.machine_settings import (
+        describe_budget,
+        estimate_step_seconds,
+        steps_that_fit,
+        too_few_steps_warning,
+    )
+
+    log.info("settings for %s: %s", chosen.recipe.why, chosen.describe())
+    for note in chosen.notes:
+        log.info("%s", note)
+    seconds = estimate_step_seconds(cfg, chosen.recipe.kind)
+    log.info("%s", describe_budget(cfg, seconds, measured=False))
+    if seconds is not None and cfg.minutes is not None:
+        fit = steps_that_fit(cfg.minutes, seconds)
+        if cfg.max_steps or not cfg.fit_minutes:
+            fit = min(fit, cfg.max_steps or cfg.steps)
+        warning = too_few_steps_warning(fit, cfg.minutes, seconds, "calibrated estimate")
+        if warning and not cfg.resume:
+            log.warning("%s", warning)
 
 
 def _score(cfg, bundle, device: str, steps: int) -> None:  # (TrainConfig, Path, str, int)
@@ -150,8 +218,9 @@ def _score(cfg, bundle, device: str, steps: int) -> None:  # (TrainConfig, Path,
     if cfg.work_dir:
         again += ["--work-dir", cfg.work_dir]
     again += ["--resume", "--minutes", str(int(max(20, 2 * (cfg.minutes or 10))))]
-    if steps >= cfg.steps:  # it stopped at --steps: more minutes alone would not train further
-        again += ["--steps", str(2 * max(cfg.steps, 1))]
+    cap = cfg.max_steps if cfg.fit_minutes else cfg.steps
+    if cap and steps >= cap:  # it stopped at --steps: more minutes alone would not train further
+        again += ["--steps", str(2 * max(cap, 1))]
     log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f); the subject will "
                 "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM,
                 " ".join(shlex.quote(a) for a in again))

@@ -5,8 +5,9 @@ Three sources:
 
 - `heldout_source`: the subject's own held-out block (the validation frame range recorded in
   subject.json) of its source video, with the poses it was trained with (the recorded pose
-  file when present; synthetic ground truth when the source is a synthetic dancer; otherwise
-  MediaPipe on those frames). When the source video is gone but was a synthetic dancer (e.g. a
+  file when present: the --poses file, or the MediaPipe extraction `train` cached in its work
+  dir, so nothing is extracted twice; synthetic ground truth when the source is a synthetic
+  dancer; otherwise MediaPipe on those frames). When the source video is gone but was a synthetic dancer (e.g. a
   shipped demo subject), the held-out frames are rendered again from the recorded character,
   motion and seed.
 - `video_source`: another video of the target (`--video`, `--poses`), same camera as the
@@ -88,9 +89,21 @@ def _subject_json(subject: Subject) -> Path:
     return Path(subject.path) / "subject.json"
 
 
-def _pose_file_of(subject: Subject) -> Path | None:
+def _given_pose_file(subject: Subject) -> Path | None:
+    """The --poses file training was given (`pose_source` "file:PATH"), else None."""
     src = str(subject.source_video.get("pose_source") or "")
     return Path(src[5:]) if src.startswith("file:") else None
+
+
+def _pose_file_of(subject: Subject) -> Path | None:
+    """The pose file the subject was trained on: the --poses file, else `source_video.pose_file`
+    (written by `train` for the poses it extracted too: WORK_DIR/cache/extracted.npz); None
+    when neither is recorded."""
+    given = _given_pose_file(subject)
+    if given is not None:
+        return given
+    recorded = str(subject.source_video.get("pose_file") or "")
+    return Path(recorded) if recorded else None
 
 
 def synthetic_origin(subject: Subject) -> SyntheticOrigin | None:
@@ -101,8 +114,8 @@ def synthetic_origin(subject: Subject) -> SyntheticOrigin | None:
     """
     sv = subject.source_video
     text = sv.get("origin") or sv.get("synthetic")  # text, or a structured record (a dict)
-    if not text:
-        pf = _pose_file_of(subject)
+    if not text:  # a ground-truth pose file names its dancer (an extraction names the video)
+        pf = _given_pose_file(subject)
         if pf is not None and pf.is_file():
             try:
                 text = PoseSequence.load(pf).source
@@ -221,7 +234,10 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
                              f"cover the held-out frames {v0}..{v1} of {crop.frame_size} video",
                              "give --video and --poses explicitly")
         kps = crop.keypoints_to_crop(seq.keypoints[v0:v1], res)
-        info["poses"] = str(pose_file)
+        info["poses"] = f"{pose_file} (the poses training used)"
+    elif pose_file is not None:
+        log.info("the poses training used (%s) are gone: extracting the held-out frames' poses "
+                 "again", pose_file)
     angles = bg = None
     if origin is not None:
         angles = _origin_angles(subject, origin)

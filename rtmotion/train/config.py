@@ -60,6 +60,14 @@ class TrainConfig:
     Optimisation:
         steps: total optimizer steps (a resumed run continues up to this number).
         minutes: stop this run after this many minutes of training as well (None: no limit).
+        fit_minutes: plan this run's end step from its measured step time so that it ends with
+            `minutes` (`rtmotion.train.machine_settings.BudgetPlanner`; `steps` is then the
+            current plan, re-planned as the run measures itself). Set by `rtmotion train` on a
+            CPU with --minutes and without both --steps and --lr-decay-steps.
+        max_steps: with `fit_minutes`, the planned end never passes this step (an explicit
+            --steps); 0: no cap.
+        fit_lr_decay: with `fit_minutes`, the learning rate decays linearly to 0 over this run's
+            planned steps (`lr_decay_steps` follows the plan).
         batch_size: per process.
         lr, beta1, beta2: Adam for G and the discriminators (pix2pixHD: 2e-4, (0.5, 0.999)).
         lr_decay_steps: the learning rate falls linearly from `lr` to 0 over the LAST this many
@@ -112,6 +120,9 @@ class TrainConfig:
 
     steps: int = 20000
     minutes: float | None = None
+    fit_minutes: bool = False
+    max_steps: int = 0
+    fit_lr_decay: bool = False
     batch_size: int = 4
     lr: float = 2e-4
     lr_decay_steps: int = 0
@@ -167,6 +178,8 @@ class TrainConfig:
             self.teacher_forcing = 0.0 if self.keyframes > 0 else 0.5
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be > 0, got {self.minutes}")
 

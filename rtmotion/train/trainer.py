@@ -81,6 +81,8 @@ from rtmotion.train.checkpoint import load_checkpoint
 from rtmotion.train.config import TrainConfig
 from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
+from rtmotion.train.input_checks import report_training_input
+from rtmotion.train.machine_settings import BudgetPlanner
 from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
     ClipStep,
@@ -228,6 +230,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         # Data: rank 0 first (extraction + cache), then the others read the caches.
         if dist.is_main:
             data = prepare_data(cfg, paths, True)
+            report_training_input(cfg.video, data.seq.keypoints,
+                                  usable_frames(data.seq.keypoints, cfg.min_joints),
+                                  data.video_info.size, float(data.video_info.fps), len(data.seq),
+                                  cfg.resolution, cfg.val_fraction)
         D.barrier(dist)
         if not dist.is_main:
             data = prepare_data(cfg, paths, False)
@@ -481,10 +487,15 @@ def train_generator(run: TrainRun) -> None:
     batches = clip_batches(run)
     g_step = _ddp(ClipStep(run.gen, run.flow_config), run)
     d_step = _ddp(run.discs, run)
+    # A CPU run with --minutes: its end step and LR decay fit the budget (measured as it goes);
+    # any other run: its step time measured and what fits said (nothing changed).
+    planner, run.cfg = BudgetPlanner.start(
+        cfg, run.step, agree=lambda end: D.mean_across(dist, {"end": float(end)}, device)["end"],
+        verbose=run.is_main)
     # --minutes limits this run (a resumed run gets its own time; the summary counts the total).
     deadline = None if cfg.minutes is None else time.monotonic() + cfg.minutes * 60
     meter = LossMeter()
-    bar = progress(total=cfg.steps, desc="train", unit="it") if run.is_main else None
+    bar = progress(total=run.cfg.steps, desc="train", unit="it") if run.is_main else None
     if bar is not None:
         bar.n = min(run.step, cfg.steps)
         bar.refresh()
@@ -492,11 +503,16 @@ def train_generator(run: TrainRun) -> None:
     run.gen.train()
     run.discs.train()
     try:
-        while run.step < cfg.steps:
+        while run.step < run.cfg.steps:
             if deadline is not None and D.any_flag(dist, time.monotonic() >= deadline, device):
                 stopped_by_time = True
                 break
             out = gan_step(run, g_step, d_step, next(batches))
+            planned = planner.after_step(run.step)
+            if planned is not None:
+                run.cfg = planned
+                if bar is not None:
+                    bar.total = planned.steps
             meter.add(out.losses)
             log_sample_save(run, out, meter, bar)
     except KeyboardInterrupt:
@@ -599,6 +615,13 @@ def synthetic_origin_fields(video_info: VideoInfo, seq: PoseSequence) -> dict[st
     return out
 
 
+def trained_pose_file(cfg: TrainConfig, paths: TrainPaths) -> str | None:
+    """Absolute path of the pose file training used: --poses, or the MediaPipe extraction cached
+    in the work dir (`extract_poses_cached`: cache/extracted.npz); None if neither is a file."""
+    pf = Path(cfg.poses) if cfg.poses else paths.cache / "extracted.npz"
+    return str(pf.resolve()) if pf.is_file() else None
+
+
 def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
                   face_side: int | None) -> float | None:
     """Roll out over the held-out block, make the preview and write the bundle. Returns val L1."""
@@ -628,7 +651,9 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
               "width": vi.width, "height": vi.height, "fps": str(vi.fps),
               "frame_count": int(cache.poses.shape[0]), "pose_source": data.pose_source,
               # which estimator made the training poses: eval drives held-out frames with the same
-              "pose_extractor": data.seq.extractor or data.pose_source}
+              "pose_extractor": data.seq.extractor or data.pose_source,
+              # the poses trained on (given or extracted): eval drives held-out frames with them
+              "pose_file": trained_pose_file(cfg, run.paths)}
     source.update(synthetic_origin_fields(vi, data.seq))
     training = {
         "steps": result.steps, "face_steps": result.face_steps,
@@ -640,6 +665,8 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "val_frames_scored": int(ok.sum()),
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
         "clip_length": cfg.clip_length, "max_gap": cfg.max_gap,
+        "d_channels": cfg.d_channels, "workers": cfg.workers,
+        "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),
     }
     name = cfg.name or run.paths.output.resolve().name

@@ -190,7 +190,8 @@ def test_heldout_rerendered_driven_by_the_training_extractor(tiny_subject, tmp_p
 @pytest.mark.mediapipe
 def test_pose_distance_with_mediapipe(tiny_subject, tmp_path: Path, capsys) -> None:
     report = tmp_path / "p.json"
-    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--max-frames", "4", "-o", str(report))
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--max-frames", "4", "--pose-metrics",
+                         "-o", str(report))
     assert rc == 0, err
     m = json.loads(report.read_text())["metrics"]
     # MediaPipe finds ada in the real 64x64 crops and agrees with the ground truth there.
@@ -202,6 +203,18 @@ def test_pose_distance_with_mediapipe(tiny_subject, tmp_path: Path, capsys) -> N
     assert m["pose_detected"] == pytest.approx(100.0 * sum(map(bool, per["detected"])) / 4)
     assert all(per["detected_real"])
     assert "person detected (generated)" in out
+
+
+def test_pose_rows_are_opt_in(tiny_subject, tmp_path: Path, capsys) -> None:
+    """Pose distance and "person detected" do not tell a blob from a person (issue 18): they
+    are left out unless asked for."""
+    report = tmp_path / "np.json"
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--max-frames", "3", "-o", str(report))
+    assert rc == 0, err
+    m = json.loads(report.read_text())["metrics"]
+    assert not {"pose_distance", "pose_detected", "pose_distance_real"} & set(m)
+    assert "person detected" not in out and "pose distance" not in out
+    assert "SSIM, body crop" in out
 
 
 # ---- bad inputs: one line, non-zero exit, no report ------------------------------------------

@@ -145,7 +145,7 @@ def test_face_stage(dancer_clip, tmp_path: Path) -> None:
 
 
 @pytest.mark.mediapipe
-def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path) -> None:
+def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path, monkeypatch) -> None:
     """No --poses: real MediaPipe extraction, cached (the second run does not extract again)."""
     out = tmp_path / "mp"
     base = ["-q", "train", "--video", str(dancer_clip.video), "-o", str(out), *FAST, "--steps", "1"]
@@ -162,7 +162,21 @@ def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path)
     mtime = npz.stat().st_mtime_ns
     assert main(base[:-1] + ["2", "--resume"]) == 0
     assert npz.stat().st_mtime_ns == mtime
-    assert json.loads((out / "subject.json").read_text())["source_video"]["pose_source"] == "mediapipe"
+    source = json.loads((out / "subject.json").read_text())["source_video"]
+    assert source["pose_source"] == "mediapipe" and source["pose_file"] == str(npz.resolve())
+    # eval drives the held-out frames with the poses training extracted: no second extraction
+    import rtmotion.eval.sources as sources
+    from rtmotion.eval.sources import heldout_source
+
+    def no_extraction(*a, **k):
+        raise AssertionError("eval extracted the poses again")
+
+    monkeypatch.setattr(sources, "extract_video", no_extraction)
+    held = heldout_source(load_subject(out))
+    assert held.info["poses"] == f"{npz.resolve()} (the poses training used)"
+    v0 = json.loads((out / "subject.json").read_text())["validation"]["start"]
+    first = next(iter(held.items()))
+    assert first.index == v0 and (first.driving[:, 2] > 0).sum() >= 8
 
 
 def test_without_background_plate(dancer_clip, tmp_path: Path) -> None:
@@ -244,3 +258,34 @@ def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_
     assert f"body SSIM {q['heldout_body_ssim']:.3f}" in msg
     again = json.loads((trained / "subject.json").read_text())["quality"]
     assert again["usable"] is False and again["heldout_body_ssim"] == pytest.approx(q["heldout_body_ssim"])
+
+
+def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dancer_clip, tmp_path: Path,
+                                                                            caplog) -> None:
+    """--minutes without --steps on the CPU: the steps and a linear LR decay are planned from the
+    measured step time; --resume with no model flag continues the checkpoint's model (not the
+    machine's recipe) and plans its own budget."""
+    import logging
+
+    out = tmp_path / "budget"
+    with caplog.at_level(logging.INFO):
+        assert _train(dancer_clip, out, "--minutes", "0.12") == 0
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "s per step (calibrated estimate)" in text and "steps fit in --minutes 0.12" in text
+    t = json.loads((out / "subject.json").read_text())["training"]
+    assert t["fitted_to_minutes"] and t["steps"] >= 1
+    if t["steps"] >= 6:  # measured and re-planned (a loaded machine may give only a few steps)
+        assert "measured" in text
+        lr = load_checkpoint(out / "checkpoints" / "last.pt")["opt_g"]["param_groups"][0]["lr"]
+        assert lr < 0.5 * 2e-4
+    first = t["steps"]
+    caplog.clear()
+    resume = ["-q", "train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
+              "-o", str(out), "--device", "cpu", "--min-pose-frames", "30", "--d-scales", "1",
+              "--sample-every", "0", "--minutes", "0.08", "--resume"]
+    with caplog.at_level(logging.INFO):
+        assert main(resume) == 0
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "resolution 64x64 (checkpoint)" in text and "d channels 16 (checkpoint)" in text
+    info = json.loads((out / "subject.json").read_text())
+    assert tuple(info["resolution"]) == (64, 64) and info["training"]["steps"] > first
