@@ -30,7 +30,7 @@ def test_demo_writes_result_with_audio_and_summary(tmp_path: Path, capsys) -> No
     assert "result" in stdout and "side by side" in stdout
     info = VideoInfo.from_path(out / "result.mp4")
     assert info.frame_count == 30 and info.has_audio
-    assert info.size == (128, 128)
+    assert info.size == (512, 512)   # demo-ada's whole camera frame, not its 128 px model frame
     side = VideoInfo.from_path(out / "side_by_side.mp4")
     assert side.frame_count == 30 and side.width > 2 * side.height
     report = json.loads((out / "demo.json").read_text())

@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,17 @@ class _StderrCapture:
             elif line.strip():
                 with contextlib.suppress(OSError):
                     os.write(2, line)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """`_StderrCapture` around a block (e.g. creating a MediaPipe graph)."""
+    started = _StderrCapture.start()
+    try:
+        yield
+    finally:
+        if started:
+            _StderrCapture.stop()
 
 
 class MediaPipeExtractor(PoseExtractor):
