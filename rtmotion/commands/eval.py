@@ -52,6 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transfer-character", metavar="NAME",
                         help="synthetic subjects: drive the target with this character's motion "
                              "and compare with the true render (see `rtmotion synth --list`)")
+    parser.add_argument("--transfer-poses", choices=("extracted", "exact"), default="extracted",
+                        help="driving poses of the transfer test: 'extracted' runs the other "
+                             "character's rendered video through convert's own pose path "
+                             "(MediaPipe, filter, normalization); 'exact' normalizes its renderer "
+                             "poses (which follow other joint conventions than the generator "
+                             "learned) (default: extracted)")
+    parser.add_argument("--transfer-mode", choices=("auto", "edn", "retarget", "upper"),
+                        default="auto", help="normalization mode of the transfer test, as "
+                                             "convert's --mode (default: auto)")
     parser.add_argument("--transfer-motion", metavar="MOTION",
                         help="motion of the transfer test (default: the subject's own motion)")
     parser.add_argument("--transfer-seed", type=int,
@@ -102,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     subject = load_subject(args.subject)
     if args.transfer_character:
         source = transfer_source(subject, args.transfer_character, args.transfer_motion,
-                                 args.transfer_seed, args.max_frames)
+                                 args.transfer_seed, args.max_frames, driving=args.transfer_poses,
+                                 mode=args.transfer_mode)
     elif args.video is not None:
         source = video_source(subject, args.video, args.poses, args.max_frames)
     else:

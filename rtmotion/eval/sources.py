@@ -14,16 +14,22 @@ Three sources:
   training video: cropped with the subject's fixed crop box.
 - `transfer_source` (synthetic ground truth): the subject's character performing a motion
   (by default another seed of the same motion: unseen movement), driven by ANOTHER character
-  doing it: the other character's exact poses are normalized into the target's frame
-  (`rtmotion.pose.normalize`, as `convert` does), and the real frame is the target character
+  doing it: by default the other character's rendered video goes through `convert`'s own
+  pose path (MediaPipe, the offline filter, normalization into the target's frame:
+  `rtmotion.pipeline.offline.driving_poses`), or (`driving="exact"`) its exact poses are
+  normalized, and the real frame is the target character
   rendered with the same joint angles and its own bone lengths. It measures the whole transfer:
   the normalization's error (different proportions: the normalized pose is not exactly the
-  target's true pose, reported as `driving_pose_error`) plus the generator's.
+  target's true pose, reported as `driving_pose_error`) plus the generator's. The generator
+  learned the pose estimator's joint conventions (MediaPipe's ankles sit a few pixels above the
+  renderer's), so exact poses mix conventions and understate what `convert` makes
+  (docs/BENCHMARKS.md: 0.847 exact vs 0.881 through MediaPipe on demo-ada).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -49,10 +55,14 @@ from rtmotion.synthetic import (
     motion_angles,
     pose_body,
 )
+from rtmotion.synthetic.generate import write_dancer_video
 from rtmotion.synthetic.motion import MotionAngles
 from rtmotion.synthetic.origin import SyntheticOrigin
 
 log = logging.getLogger(__name__)
+
+#: How `transfer_source` gets its driving poses (see the module docstring).
+TRANSFER_DRIVING: tuple[str, ...] = ("extracted", "exact")
 
 #: Frames of the transfer test when --max-frames is not given (4 s at 30 fps).
 DEFAULT_TRANSFER_FRAMES = 120
@@ -352,8 +362,15 @@ def video_source(subject: Subject, video: str | Path, poses: str | Path | None,
 # ---- transfer with synthetic ground truth -----------------------------------------------------
 
 def transfer_source(subject: Subject, other: str, motion: str | None = None, seed: int | None = None,
-                    max_frames: int | None = None) -> EvalSource:
-    """The target character doing another character's motion (see module docstring)."""
+                    max_frames: int | None = None, driving: str = "extracted",
+                    mode: str = "auto") -> EvalSource:
+    """The target character doing another character's motion (see module docstring).
+
+    driving: "extracted" (the other character's video through convert's pose path) or "exact"
+    (its renderer poses, normalized); mode: the normalization mode (`rtmotion.pose.normalize`)."""
+    if driving not in TRANSFER_DRIVING:
+        raise ValueError(f"driving must be one of {TRANSFER_DRIVING}, got {driving!r}")
+    driving_kind = driving
     origin = synthetic_origin(subject)
     if origin is None:
         raise InputError(_subject_json(subject), "was not trained on a synthetic dancer, so there "
@@ -382,7 +399,10 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
     src_kp = np.stack([src_r.keypoints(pose_body(src_r.character, row)) for row in angles.values])
     src_seq = PoseSequence(src_kp, "body25", angles.fps, crop.frame_size, angles.timestamps,
                            source=f"synthetic:{other}/{motion}/seed{seed}", extractor="synthetic")
-    driving = normalize_sequence(src_seq, subject.stats)
+    if driving_kind == "extracted":
+        driving = _extracted_driving(subject, other, motion, angles, crop.frame_size, mode)
+    else:
+        driving = normalize_sequence(src_seq, subject.stats, mode=mode)
     if tuple(driving.size) != tuple(res):
         raise InputError(_subject_json(subject), f"pose statistics are for {driving.size} frames, "
                          f"the model makes {res}", "retrain the subject")
@@ -396,5 +416,23 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
             yield EvalItem(t, drv[t], crop.crop_image(tgt_r.render(body), res), truth[t])
 
     info = {"character": origin.character, "driven_by": other, "motion": motion, "seed": seed,
-            "background": bg, "normalization": driving.extractor}
+            "background": bg, "normalization": driving.extractor,
+            "driving_poses": "pose estimator, as convert" if driving_kind == "extracted" else "exact"}
     return EvalSource("transfer", n, items, info)
+
+
+def _extracted_driving(subject: Subject, other: str, motion: str, angles: MotionAngles,
+                       size: tuple[int, int], mode: str) -> PoseSequence:
+    """The driving poses `convert` would use for `other` doing `angles`: its video rendered in
+    the subject's camera frame, then MediaPipe, the offline filter and the normalization."""
+    from rtmotion.pipeline.offline import driving_poses   # eval sits above the pipeline
+
+    with tempfile.TemporaryDirectory(prefix="rtmotion-transfer-") as tmp:
+        video = Path(tmp) / f"{other}.mp4"
+        write_dancer_video(video, other, motion, size=size, fps=angles.fps, angles=angles)
+        poses = driving_poses(subject, video, mode=mode, workers=1, show_progress=False)
+    n = len(angles)
+    if len(poses.driving) != n:
+        raise InputError(None, f"the rendered {other} video gave {len(poses.driving)} poses for "
+                         f"{n} frames", "report this: the renderer and the reader disagree")
+    return poses.driving

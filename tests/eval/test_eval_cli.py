@@ -117,9 +117,11 @@ def test_stride_drives_every_nth_frame(tiny_subject) -> None:
 def test_transfer_against_synthetic_ground_truth(tiny_subject, tmp_path: Path, capsys) -> None:
     report = tmp_path / "t.json"
     rc, out, err = _eval(capsys, str(tiny_subject.folder), "--transfer-character", "bruno",
-                         "--max-frames", "5", "--no-pose", "-o", str(report))
+                         "--max-frames", "5", "--no-pose", "--transfer-poses", "exact",
+                         "-o", str(report))
     assert rc == 0, err
     r = json.loads(report.read_text())
+    assert r["source"]["driving_poses"] == "exact"
     assert r["mode"] == "transfer" and r["frames"]["evaluated"] == 5
     assert r["source"]["driven_by"] == "bruno" and r["source"]["character"] == "ada"
     assert r["source"]["seed"] == 1  # unseen motion: the training seed + 1
@@ -127,6 +129,29 @@ def test_transfer_against_synthetic_ground_truth(tiny_subject, tmp_path: Path, c
     err_m = r["metrics"]["driving_pose_error"]
     assert err_m["n"] == 5 and 0.0 < err_m["mean"] < 0.15
     assert "driving pose vs true pose" in out
+
+
+def test_transfer_driven_through_converts_pose_path(tiny_subject, monkeypatch) -> None:
+    """The default transfer drives with exactly the poses `convert` gets from the other
+    character's rendered video (its real MediaPipe run, filter and normalization)."""
+    from rtmotion.eval.sources import transfer_source
+    from rtmotion.pipeline import offline
+
+    seen: list = []
+    real = offline.driving_poses
+
+    def spy(*a, **k):
+        seen.append(real(*a, **k))
+        return seen[-1]
+
+    monkeypatch.setattr(offline, "driving_poses", spy)
+    subject = load_subject(tiny_subject.folder)
+    src = transfer_source(subject, "bruno", max_frames=12, mode="retarget")
+    assert src.info["driving_poses"].startswith("pose estimator") and len(seen) == 1
+    assert seen[0].raw.extractor.startswith("mediapipe") and seen[0].driving.extractor.endswith("retarget")
+    items = list(src.items())
+    assert len(items) == 12
+    np.testing.assert_array_equal(np.stack([it.driving for it in items]), seen[0].driving.keypoints)
 
 
 def test_video_and_poses(tiny_subject, tmp_path: Path, capsys) -> None:
