@@ -16,6 +16,7 @@ from rtmotion.eval.metrics import PSNR_CAP_DB
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
 from rtmotion.pipeline.session import synthesize_sequence
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.io import VideoInfo
 from rtmotion.subject import load_subject
 
 

@@ -334,11 +334,14 @@ def test_a_page_sending_garbage_is_closed_and_the_server_goes_on(server, open_pa
     page = open_page()
     wait_shown(page, server, 3, timeout=FIRST_FRAMES_S)
     results = page.evaluate(GARBAGE_JS % (MAX_FRAME_BYTES + 100), timeout=120)
-    codes = {r["kind"]: r["code"] for r in results}
-    assert codes == {"text": 1008, "binary": 1008, "big": 1009} or \
-        [r["code"] for r in results] == [1008, 1008, 1008, 1009], results
+    codes = [r["code"] for r in results]
+    # The oversize message: the server closes with 1009 while the browser may still be sending
+    # it; the browser then sees the TCP connection end first (1006). Either way the server must
+    # have closed it for its size (its log says so).
+    assert codes[:3] == [1008, 1008, 1008] and codes[3] in (1009, 1006), results
     assert "not JSON" in results[0]["reason"] and "frame before a start" in results[2]["reason"]
     server.wait_log(r"closed: text message is not JSON")
+    server.wait_log(rf"closed: message over {MAX_FRAME_BYTES} bytes")
     # The page's own connection and the server go on.
     n = page.evaluate("rtmotion.shown")
     wait_shown(page, server, n + 3)
