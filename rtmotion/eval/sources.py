@@ -370,7 +370,6 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
     (its renderer poses, normalized); mode: the normalization mode (`rtmotion.pose.normalize`)."""
     if driving not in TRANSFER_DRIVING:
         raise ValueError(f"driving must be one of {TRANSFER_DRIVING}, got {driving!r}")
-    driving_kind = driving
     origin = synthetic_origin(subject)
     if origin is None:
         raise InputError(_subject_json(subject), "was not trained on a synthetic dancer, so there "
@@ -394,30 +393,30 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
     video = Path(str(subject.source_video.get("path") or ""))
     bg = detect_background(origin, _origin_angles(subject, origin), crop.frame_size,
                            video if str(video) and video.is_file() else None)
-    # The driving character: its exact poses in the (same) camera frame.
-    src_r = Renderer(other, crop.frame_size)
-    src_kp = np.stack([src_r.keypoints(pose_body(src_r.character, row)) for row in angles.values])
-    src_seq = PoseSequence(src_kp, "body25", angles.fps, crop.frame_size, angles.timestamps,
-                           source=f"synthetic:{other}/{motion}/seed{seed}", extractor="synthetic")
-    if driving_kind == "extracted":
-        driving = _extracted_driving(subject, other, motion, angles, crop.frame_size, mode)
+    if driving == "extracted":
+        driving_seq = _extracted_driving(subject, other, motion, angles, crop.frame_size, mode)
     else:
-        driving = normalize_sequence(src_seq, subject.stats, mode=mode)
-    if tuple(driving.size) != tuple(res):
-        raise InputError(_subject_json(subject), f"pose statistics are for {driving.size} frames, "
+        # The driving character's exact poses in the (same) camera frame.
+        src_r = Renderer(other, crop.frame_size)
+        src_kp = np.stack([src_r.keypoints(pose_body(src_r.character, row)) for row in angles.values])
+        src_seq = PoseSequence(src_kp, "body25", angles.fps, crop.frame_size, angles.timestamps,
+                               source=f"synthetic:{other}/{motion}/seed{seed}", extractor="synthetic")
+        driving_seq = normalize_sequence(src_seq, subject.stats, mode=mode)
+    if tuple(driving_seq.size) != tuple(res):
+        raise InputError(_subject_json(subject), f"pose statistics are for {driving_seq.size} frames, "
                          f"the model makes {res}", "retrain the subject")
     tgt_r = Renderer(origin.character, crop.frame_size, background=bg)
     bodies = [pose_body(tgt_r.character, row) for row in angles.values]
     truth = crop.keypoints_to_crop(np.stack([tgt_r.keypoints(b) for b in bodies]), res)
-    drv = driving.keypoints
+    drv = driving_seq.keypoints
 
     def items() -> Iterator[EvalItem]:
         for t, body in enumerate(bodies):
             yield EvalItem(t, drv[t], crop.crop_image(tgt_r.render(body), res), truth[t])
 
     info = {"character": origin.character, "driven_by": other, "motion": motion, "seed": seed,
-            "background": bg, "normalization": driving.extractor,
-            "driving_poses": "pose estimator, as convert" if driving_kind == "extracted" else "exact"}
+            "background": bg, "normalization": driving_seq.extractor,
+            "driving_poses": "pose estimator, as convert" if driving == "extracted" else "exact"}
     return EvalSource("transfer", n, items, info)
 
 

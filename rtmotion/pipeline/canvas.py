@@ -109,10 +109,6 @@ class Canvas:
         """(W, H) of the frames `compose` returns."""
         return self.geometry.output_size
 
-    @property
-    def has_plate(self) -> bool:
-        return self._plate_out is not None
-
     def person_mask(self, image: np.ndarray) -> np.ndarray:
         """float32 (H, W) in [0, 1], model pixels: where `image` is not the generator's plate."""
         assert self._plate_model is not None
