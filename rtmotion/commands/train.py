@@ -95,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-gap", type=int, default=8,
                         help="frames between a clip's frames are drawn from 1..N (1: consecutive; "
                              "more trains for live use, where frames are dropped)")
+    parser.add_argument("--follow-crop", action=argparse.BooleanOptionalAction, default=True,
+                        help="the generator draws a box that follows the person (more pixels "
+                             "for the person at the same cost; the default) instead of the "
+                             "whole area they move in (--no-follow-crop)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")

@@ -10,6 +10,12 @@ resolution):
 - face_ssim / face_psnr: on a square around the head joints (`pose.boxes.visible_face_box`), only in frames
   where the face is visible (nose and an eye); `frames.face_visible` counts them.
 - full_ssim / full_psnr: the whole frame (scene included).
+- out_body_ssim / out_body_psnr / out_face_ssim / out_face_psnr: the same crops at the *output*
+  frame: the generated frame composed onto the subject's whole camera frame at the camera's
+  size (what `convert` writes: demo-ada 512x512), against the real camera frame. The model-frame
+  rows compare at the generator's resolution; these say what a user sees (where a follow crop,
+  which gives the person more model pixels, shows its gain). Where the source keeps its camera
+  frames (all built-in sources do).
 - pose_distance (only with `pose_metrics`; they place the figure, they do not judge its
   look: a blob in the right pose scores like a person): MediaPipe re-extracts the pose from
   the generated frame; the mean distance over
@@ -52,8 +58,9 @@ from rtmotion.eval.report import (
     summarize,
     write_png,
 )
-from rtmotion.eval.sources import EvalSource
-from rtmotion.pipeline.session import open_session
+from rtmotion.eval.sources import EvalItem, EvalSource
+from rtmotion.pipeline.canvas import canvas_geometry
+from rtmotion.pipeline.session import Session, open_session
 from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.progress import progress
@@ -71,6 +78,11 @@ DEFINITIONS: dict[str, str] = {
     "face_psnr": "PSNR (dB) on the face crop",
     "full_ssim": "SSIM on the whole frame",
     "full_psnr": "PSNR (dB) on the whole frame",
+    "out_body_ssim": "SSIM on the body crop at the output frame (the subject's camera frame at its "
+                     "size, as convert writes it) against the real camera frame",
+    "out_body_psnr": "PSNR (dB) on the body crop at the output frame",
+    "out_face_ssim": "SSIM on the face crop at the output frame",
+    "out_face_psnr": "PSNR (dB) on the face crop at the output frame",
     "pose_distance": "MediaPipe pose of the generated frame vs the pose it should show: mean joint "
                      "distance over joints seen in both / body height (vertical extent of the "
                      "visible joints)",
@@ -139,6 +151,26 @@ def pose_distance(estimated: np.ndarray, reference: np.ndarray, min_conf: float 
     return float(np.linalg.norm(est[both, :2] - ref[both, :2], axis=1).mean() / height)
 
 
+def _score_output(row: dict[str, Any], session: Session, item: EvalItem, margin: float) -> None:
+    """The out_* rows of one frame (module docstring): the session's last frame on the whole
+    camera frame against the real one, crops placed from the poses in camera pixels."""
+    full = session.last_camera_frame()                          # uint8 H_cam x W_cam x 3
+    if full.shape != item.camera.shape:
+        raise InputError(None, f"frame {item.index}: the camera frame is {item.camera.shape}, "
+                         f"the subject's {full.shape}")
+    size = (full.shape[1], full.shape[0])
+    geom = canvas_geometry(session.subject.crop, session.subject.resolution)
+    drv = geom.keypoints_to_output(item.driving)
+    truth = None if item.truth is None else geom.keypoints_to_output(item.truth)
+    bbox = _union(body_box(drv, size, margin=margin),
+                  None if truth is None else body_box(truth, size, margin=margin))
+    if bbox is not None:
+        row["out_body_ssim"], row["out_body_psnr"] = ssim_psnr(full, item.camera, bbox)
+    fbox = visible_face_box(truth if truth is not None else drv, size)
+    if fbox is not None:
+        row["out_face_ssim"], row["out_face_psnr"] = ssim_psnr(full, item.camera, fbox)
+
+
 def _open_extractor() -> Any:
     # Tracking mode: frames come in order, as from a video.
     return get_extractor("mediapipe").open()
@@ -203,6 +235,8 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                     face_visible += 1
                     row["face_ssim"], row["face_psnr"] = ssim_psnr(gen, item.real, fbox)
                 row["full_ssim"], row["full_psnr"] = ssim_psnr(gen, item.real)
+                if item.camera is not None:
+                    _score_output(row, session, item, opt.body_margin)
                 if item.truth is not None:
                     row["driving_pose_error"] = pose_distance(item.driving, item.truth)
                 if ext_gen is not None:
@@ -242,11 +276,15 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
                   flick_gen: FlickerMeter, flick_real: FlickerMeter, gen_seconds: float,
                   sample_files: list[str]) -> dict[str, Any]:
     col = per_frame_table(rows, ["index", "step", "body_ssim", "body_psnr", "face_ssim", "face_psnr",
-                                 "full_ssim", "full_psnr", "pose_distance", "pose_distance_real",
+                                 "full_ssim", "full_psnr", "out_body_ssim", "out_body_psnr",
+                                 "out_face_ssim", "out_face_psnr", "pose_distance", "pose_distance_real",
                                  "detected", "detected_real", "driving_pose_error"])
     metrics: dict[str, Any] = {}
     for key in ("body_ssim", "body_psnr", "face_ssim", "face_psnr", "full_ssim", "full_psnr"):
         metrics[key] = summarize(col[key])
+    for key in ("out_body_ssim", "out_body_psnr", "out_face_ssim", "out_face_psnr"):
+        if any(v is not None for v in col[key]):
+            metrics[key] = summarize(col[key])
     if opt.pose_metrics:
         metrics["pose_distance"] = summarize(col["pose_distance"])
         metrics["pose_detected"] = 100.0 * float(np.mean([bool(d) for d in col["detected"]]))

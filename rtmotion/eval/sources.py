@@ -77,12 +77,15 @@ class EvalItem:
         real: uint8 RGB (H, W, 3) the true frame, model size.
         truth: float32 (K, 3) the true pose of `real` in model pixels when it differs from
             `driving` (transfer), else None.
+        camera: uint8 RGB the whole true camera frame (what `real` was cropped from), for the
+            scores at the output frame; None where it is not kept.
     """
 
     index: int
     driving: np.ndarray
     real: np.ndarray
     truth: np.ndarray | None = None
+    camera: np.ndarray | None = None
 
 
 @dataclass
@@ -204,20 +207,20 @@ def _extract_rendered(origin: SyntheticOrigin, angles: MotionAngles, bg: str | N
                       res: tuple[int, int], start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """Render frames start..end-1 once: MediaPipe's poses of them, gap-filled and smoothed as
     `rtmotion extract` does by default, in crop pixels (T, K, 3), and the frames' crops at the
-    model resolution, uint8 (T, H, W, 3) (the evaluation scores these; rendering twice would
+    camera's resolution, uint8 (T, H, W, 3) (the evaluation scores these; rendering twice would
     double the slowest part)."""
     r = Renderer(origin.character, crop.frame_size, background=bg)
     log.info("extracting the re-rendered held-out frames' poses with MediaPipe (%d frames)",
              end - start)
-    raw, crops = [], []
+    raw, frames = [], []
     with get_extractor("mediapipe") as extractor:
         for t in range(start, end):
             img = r.render(pose_body(r.character, angles.values[t]))
             raw.append(extractor(img))
-            crops.append(crop.crop_image(img, res))
+            frames.append(img)
     times = np.arange(len(raw)) / float(angles.fps)  # seconds
     full, _ = smooth_keypoints(np.stack(raw), times, crop.frame_size[1], FilterParams())
-    return crop.keypoints_to_crop(full, res), np.stack(crops)
+    return crop.keypoints_to_crop(full, res), np.stack(frames)
 
 
 def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSource:
@@ -278,7 +281,7 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
                 for i, fr in enumerate(reader):
                     if i >= n:
                         break
-                    yield EvalItem(v0 + i, kps[i], crop.crop_image(fr.image, res))
+                    yield EvalItem(v0 + i, kps[i], crop.crop_image(fr.image, res), camera=fr.image)
 
         return EvalSource("heldout", n, items, info)
     if origin is None:
@@ -288,7 +291,7 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
     # Synthetic source without its video: render the held-out frames again.
     assert angles is not None
     log.info("source video %s not here: re-rendering the held-out frames of %s", video, origin)
-    crops: np.ndarray | None = None  # uint8 T x H x W x 3, when already rendered
+    crops: np.ndarray | None = None  # uint8 T x H x W x 3 camera frames, when already rendered
     if kps is None:
         # Trained on estimated poses: drive with the same estimator's poses of the re-rendered
         # frames, which is what a user's subject gets (ground truth would flatter or hurt it).
@@ -301,10 +304,10 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
         r = Renderer(origin.character, crop.frame_size, background=bg)
         for i in range(n):
             if crops is not None:
-                real = crops[i]
+                camera = crops[i]
             else:
-                real = crop.crop_image(r.render(pose_body(r.character, angles.values[v0 + i])), res)
-            yield EvalItem(v0 + i, kps[i], real)
+                camera = r.render(pose_body(r.character, angles.values[v0 + i]))
+            yield EvalItem(v0 + i, kps[i], crop.crop_image(camera, res), camera=camera)
 
     return EvalSource("heldout", n, rendered, info)
 
@@ -351,7 +354,7 @@ def video_source(subject: Subject, video: str | Path, poses: str | Path | None,
                 if i >= n:
                     break
                 count += 1
-                yield EvalItem(i, kps[i], crop.crop_image(fr.image, res))
+                yield EvalItem(i, kps[i], crop.crop_image(fr.image, res), camera=fr.image)
         if count < n:
             raise InputError(video, f"decoded {count} frames but the poses have {n}",
                              "the video is truncated or not the one the poses came from")
@@ -412,7 +415,8 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
 
     def items() -> Iterator[EvalItem]:
         for t, body in enumerate(bodies):
-            yield EvalItem(t, drv[t], crop.crop_image(tgt_r.render(body), res), truth[t])
+            camera = tgt_r.render(body)
+            yield EvalItem(t, drv[t], crop.crop_image(camera, res), truth[t], camera)
 
     info = {"character": origin.character, "driven_by": other, "motion": motion, "seed": seed,
             "background": bg, "normalization": driving_seq.extractor,

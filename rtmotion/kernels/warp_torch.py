@@ -61,7 +61,8 @@ def sample_in_frame_torch(flow: torch.Tensor) -> torch.Tensor:
 
 
 def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tensor,
-                  flow_cfg: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  flow_cfg: Any = None, shift: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Warp the previous frame to the current pose with the analytic pose flow.
 
     The one place training and inference (`rtmotion.pipeline.synthesize`) warp, so a subject
@@ -71,13 +72,32 @@ def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tenso
         prev: B x 3 x H x W in [-1, 1], the previous frame (generated or real).
         kp_prev, kp_cur: B x K x 3 keypoints in pixels of this frame.
         flow_cfg: rtmotion.kernels.flow_numpy.PoseFlowConfig (None: its defaults).
+        shift: B x 2 (x, y) pixels, or None (0): where the current frame's pixel u lies in
+            `prev`'s frame when the two frames are boxes of one camera frame at different places
+            (`rtmotion.subject.follow`: origin of the current box minus origin of prev's, model
+            pixels). kp_prev is then in prev's pixels, kp_cur in the current frame's; the flow
+            is computed in the current frame's pixels and shifted, so the still background maps
+            to itself in the camera.
 
     Returns:
         warped: B x 3 x H x W in [-1, 1] (edge-clamped where the flow leaves the frame);
         mask: B x 1 x H x W in {0, 1}, 1 where the flow sampled inside the frame.
     """
     _, _, h, w = prev.shape
-    flow = pose_flow_torch(kp_prev.float(), kp_cur.float(), (w, h), flow_cfg)  # B x H x W x 2, px
+    flow = pose_flow_torch(shift_keypoints(kp_prev.float(), shift), kp_cur.float(), (w, h),
+                           flow_cfg)                                          # B x H x W x 2, px
+    if shift is not None:
+        flow = flow + shift.to(flow.dtype).view(-1, 1, 1, 2)
     warped = warp_torch(prev, flow.to(prev.dtype))                            # B x 3 x H x W
     mask = sample_in_frame_torch(flow).to(prev.dtype)                         # B x 1 x H x W
     return warped, mask
+
+
+def shift_keypoints(kp: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+    """B x K x 3 keypoints in a frame's pixels -> in the pixels of a frame whose origin is
+    `shift` (B x 2) further (kp - shift; missing joints stay (0, 0, 0)). None: kp unchanged."""
+    if shift is None:
+        return kp
+    vis = (kp[..., 2:3] > 0).to(kp.dtype)
+    xy = kp[..., :2] - shift.to(kp.dtype).view(-1, 1, 2) * vis
+    return torch.cat([xy, kp[..., 2:3]], dim=-1)

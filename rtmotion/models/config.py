@@ -84,6 +84,12 @@ class GeneratorConfig:
         reference_bias_init: initial logit of the warped-keyframe candidate (the others start at
             0): 2.0 makes an untrained generator return ~70 % of the warped keyframe, so training
             starts from the reference's look and learns where to leave it.
+        plate_input: the background plate of each frame is an input (`plate`, 3 channels in
+            [-1, 1]: the subject's full-resolution plate cropped with the frame's follow box,
+            `rtmotion.subject.follow`) and one more candidate of the frame (its own logit), so
+            the room is passed through as it is and the network only draws the person. For a
+            crop that moves with the person; excludes `background_plate` (a fixed plate).
+            Needs `use_reference`.
     """
 
     resolution: tuple[int, int] = (256, 256)
@@ -104,6 +110,7 @@ class GeneratorConfig:
     background_plate: bool = False
     use_reference: bool = False
     reference_bias_init: float = 2.0
+    plate_input: bool = False
 
     def __post_init__(self) -> None:
         w, h = self.resolution
@@ -120,20 +127,23 @@ class GeneratorConfig:
         _check_choice("res_block", self.res_block, RES_BLOCKS)
         if self.use_reference and not (self.use_prev and self.use_prev_mask):
             raise ValueError("use_reference needs use_prev and use_prev_mask")
+        if self.plate_input and (self.background_plate or not self.use_reference):
+            raise ValueError("plate_input needs use_reference and excludes background_plate")
 
     @property
     def in_channels(self) -> int:
         """Channels of the network's input tensor: pose maps (+ warped prev RGB (+ mask))
-        (+ background plate RGB) (+ warped keyframe RGB, its mask, keyframe RGB)."""
+        (+ background plate RGB) (+ warped keyframe RGB, its mask, keyframe RGB) (+ plate RGB)."""
         prev = 3 + int(self.use_prev_mask) if self.use_prev else 0
         ref = 7 if self.use_reference else 0
-        return self.pose_channels + prev + (3 if self.background_plate else 0) + ref
+        plate = 3 if self.background_plate or self.plate_input else 0
+        return self.pose_channels + prev + plate + ref
 
     @property
     def out_channels(self) -> int:
         """Channels of the network's head: RGB (+ prev gate logit) (+ warped / unwarped
-        keyframe logits)."""
-        return 3 + int(self.use_prev) + 2 * int(self.use_reference)
+        keyframe logits) (+ plate logit)."""
+        return 3 + int(self.use_prev) + 2 * int(self.use_reference) + int(self.plate_input)
 
     def channels(self) -> list[int]:
         """Channel count at each level, full resolution first (length n_down + 1)."""

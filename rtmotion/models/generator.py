@@ -34,6 +34,11 @@ with `gate` = w_prev. Real pixels of the target pass through where they fit, ins
 redrawn from memory (blurred); the network draws what no keyframe shows. An untrained network
 starts near the warped keyframe (`reference_bias_init`), so training is short.
 
+With `config.plate_input` (a subject whose model frame follows the person, `rtmotion.subject.
+follow`) the room behind each frame's box is an input, `plate` (B x 3 x H x W in [-1, 1]), seen
+as 3 channels and a fifth candidate with its own logit: the background passes through as it
+is, wherever the box has moved to.
+
 Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem, `n_down` stride-2 convs,
 `n_res` residual blocks at the bottleneck, nearest-upsampling decoder with additive skips, and
 a 3x3 head giving 3 RGB channels (tanh) + 1 gate logit (sigmoid).
@@ -92,6 +97,9 @@ class PoseGenerator(nn.Module):
             with torch.no_grad():
                 self.head.bias[4].fill_(config.reference_bias_init)  # warped keyframe
                 self.head.bias[5].fill_(0.0)                         # unwarped keyframe
+        if config.plate_input:
+            with torch.no_grad():
+                self.head.bias[6].fill_(0.0)                         # the frame's plate
         if config.background_plate:
             w, h = config.resolution
             # Mid-grey until set: a generator built for a plate but never given one is usable.
@@ -119,6 +127,7 @@ class PoseGenerator(nn.Module):
         ref_warped: torch.Tensor | None = None,
         ref_mask: torch.Tensor | None = None,
         ref_image: torch.Tensor | None = None,
+        plate: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Make one frame per batch item.
 
@@ -130,6 +139,8 @@ class PoseGenerator(nn.Module):
                 to this pose (B x 3 x H x W in [-1, 1]), where that warp is valid (B x 1 x H x W
                 in {0, 1}) and the keyframe unwarped (B x 3 x H x W in [-1, 1]). None: no
                 reference (zeros, mask 0: neither keyframe candidate can be chosen).
+            plate (`plate_input` only): B x 3 x H x W in [-1, 1], the background plate of this
+                frame's box (`rtmotion.subject.follow`), a candidate everywhere. None: zeros.
 
         Returns:
             frame: B x 3 x H x W in [-1, 1], gate * warped_prev + (1 - gate) * synthesized.
@@ -142,14 +153,19 @@ class PoseGenerator(nn.Module):
         if not torch.jit.is_tracing() and c != cfg.pose_channels:
             raise ValueError(f"pose_maps has {c} channels, the generator expects {cfg.pose_channels}")
         x = pose_maps * 2.0 - 1.0  # B x Cp x H x W in [-1, 1]
-        plate = []
-        if cfg.background_plate:
+        plate_in = []
+        if cfg.plate_input:
+            # None: zeros (as the runners feed it); a follow-crop subject always has a plate.
+            plate = x.new_zeros(b, 3, h, w) if plate is None else plate
+            plate_ok = x.new_ones(b, 1, h, w)
+            plate_in = [plate]
+        elif cfg.background_plate:
             if not torch.jit.is_tracing() and (h, w) != tuple(self.background.shape[2:]):
                 raise ValueError(f"pose_maps are {w}x{h} but this generator's background plate is "
                                  f"{self.background.shape[3]}x{self.background.shape[2]}")
-            plate = [self.background.to(x.dtype).expand(b, -1, -1, -1)]
+            plate_in = [self.background.to(x.dtype).expand(b, -1, -1, -1)]
         if not cfg.use_prev:
-            synthesized = torch.tanh(self.head(self.body(torch.cat([x, *plate], dim=1))))
+            synthesized = torch.tanh(self.head(self.body(torch.cat([x, *plate_in], dim=1))))
             gate = torch.zeros_like(synthesized[:, :1])  # B x 1 x H x W
             return synthesized, gate, synthesized
         if warped_prev is None:
@@ -163,7 +179,7 @@ class PoseGenerator(nn.Module):
         inputs = [x, warped_prev * prev_mask]
         if cfg.use_prev_mask:
             inputs.append(prev_mask * 2.0 - 1.0)
-        inputs += plate
+        inputs += plate_in
         if not cfg.use_reference:
             out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x 4 x H x W
             synthesized = torch.tanh(out[:, :3])  # B x 3 x H x W in [-1, 1]
@@ -176,15 +192,22 @@ class PoseGenerator(nn.Module):
         elif ref_mask is None:
             ref_mask = x.new_ones(b, 1, h, w)
         inputs += [ref_warped * ref_mask, ref_mask * 2.0 - 1.0, ref_image]
-        out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x 6 x H x W
+        out = self.head(self.body(torch.cat(inputs, dim=1)))  # B x (6 or 7) x H x W
         synthesized = torch.tanh(out[:, :3])                   # B x 3 x H x W in [-1, 1]
         # The unwarped keyframe is a candidate whenever there is a reference at all (any pixel
         # of its warp valid); zero inputs mean "no reference".
         has_ref = torch.amax(ref_mask, dim=(2, 3), keepdim=True)          # B x 1 x 1 x 1
-        weights = choose(out[:, 3:6], torch.cat([prev_mask, ref_mask, has_ref.expand_as(ref_mask)], 1))
+        masks = [prev_mask, ref_mask, has_ref.expand_as(ref_mask)]
+        candidates = [warped_prev, ref_warped, ref_image]
+        if cfg.plate_input:
+            masks.append(plate_ok)
+            candidates.append(plate)
+        weights = choose(out[:, 3:], torch.cat(masks, 1))
         gate = weights[:, 0:1]                                            # B x 1 x H x W
-        frame = (weights[:, 0:1] * warped_prev + weights[:, 1:2] * ref_warped
-                 + weights[:, 2:3] * ref_image + weights[:, 3:4] * synthesized)
+        frame = weights[:, 0:1] * candidates[0]
+        for i, c in enumerate(candidates[1:], 1):
+            frame = frame + weights[:, i:i + 1] * c
+        frame = frame + weights[:, -1:] * synthesized
         return frame, gate, synthesized
 
 
@@ -218,11 +241,11 @@ def choose(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 #: Every input a generator graph may take, in order (a model takes a prefix of these): the one
 #: definition used by the ONNX export, the engines and the runners.
 INPUT_NAMES: tuple[str, ...] = ("pose_maps", "warped_prev", "prev_mask", "ref_warped", "ref_mask",
-                                "ref_image")
+                                "ref_image", "plate")
 
 #: Channels of each input.
 INPUT_CHANNELS: dict[str, int] = {"warped_prev": 3, "prev_mask": 1, "ref_warped": 3,
-                                  "ref_mask": 1, "ref_image": 3}
+                                  "ref_mask": 1, "ref_image": 3, "plate": 3}
 
 
 def input_names(config: GeneratorConfig) -> list[str]:
@@ -234,6 +257,8 @@ def input_names(config: GeneratorConfig) -> list[str]:
             names.append("prev_mask")
     if config.use_reference:
         names += ["ref_warped", "ref_mask", "ref_image"]
+    if config.plate_input:
+        names.append("plate")
     return names
 
 
@@ -260,7 +285,7 @@ def example_inputs(
     out: dict[str, torch.Tensor] = {}
     for name, shape in input_shapes(config, batch).items():
         t = torch.rand(shape, generator=g)
-        if name in ("warped_prev", "ref_warped", "ref_image"):
+        if name in ("warped_prev", "ref_warped", "ref_image", "plate"):
             t = t * 2 - 1
         elif name in ("prev_mask", "ref_mask"):
             t = (t > 0.2).float()
@@ -273,7 +298,7 @@ class GeneratorForExport(nn.Module):
 
     Inputs in order `input_names(config)`: "pose_maps", then (when `use_prev`) "warped_prev",
     then (when `use_prev_mask`) "prev_mask", then (when `use_reference`) "ref_warped",
-    "ref_mask", "ref_image". Outputs: "frame", "gate".
+    "ref_mask", "ref_image", then (when `plate_input`) "plate". Outputs: "frame", "gate".
     """
 
     def __init__(self, generator: PoseGenerator) -> None:

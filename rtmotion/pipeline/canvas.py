@@ -15,6 +15,11 @@ So the scene is as sharp as the camera's, and only the person is upscaled. Witho
 (an older bundle, or a subject trained with --no-background-plate) the model frame is scaled onto
 the frame alone, its border continued where the box does not cover the frame.
 
+A follow-crop subject (`rtmotion.subject.follow`) draws each frame in its own box: `compose`
+is then given the frame's `Placement` (its box, and the room behind it, which the frame is
+compared with). The same canvas with `view` = the subject's fixed crop and the model's size
+gives the frame in the subject's reference frame (what eval compares with the real frames).
+
 Coordinates: a pixel's centre is at its integer coordinate (`rtmotion.subject.crop`). Model
 pixel u maps to source pixel X = (u + 0.5) * box_w / W_model - 0.5 + x0 and source pixel X to
 output pixel (X + 0.5) * W_out / W_src - 0.5; both are affine, so one `cv2.warpAffine` does it.
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rtmotion.pipeline.follow_frame import Placement
 from rtmotion.subject.crop import CropBox
 
 #: Difference (0..255, max over RGB, after a 3x3 blur) below which a generated pixel counts as
@@ -45,24 +51,30 @@ class CanvasGeometry:
     """Where the model frame lies in the output frame.
 
     box: the subject's crop box in source pixels; model_size: (W, H) of the model frame;
-    source_size: (W, H) of the target's camera frame; output_size: (W, H) written.
+    source_size: (W, H) of the target's camera frame; output_size: (W, H) written;
+    view: the part of the camera frame the output shows (None: all of it).
     """
 
     box: CropBox
     model_size: tuple[int, int]
     output_size: tuple[int, int]
+    view: CropBox | None = None
 
     @property
     def source_size(self) -> tuple[int, int]:
         return self.box.frame_size
 
-    def model_to_output(self) -> np.ndarray:
-        """float64 2 x 3 affine: model pixel (u, v, 1) -> output pixel."""
-        (mw, mh), (sw, sh), (ow, oh) = self.model_size, self.source_size, self.output_size
-        sx, sy = mw / self.box.width, mh / self.box.height      # model px per source px
-        ox, oy = ow / sw, oh / sh                                # output px per source px
-        return np.array([[ox / sx, 0.0, (0.5 / sx + self.box.x0) * ox - 0.5],
-                         [0.0, oy / sy, (0.5 / sy + self.box.y0) * oy - 0.5]])
+    def model_to_output(self, box: CropBox | None = None) -> np.ndarray:
+        """float64 2 x 3 affine: model pixel (u, v, 1) of `box` (None: `self.box`) -> output
+        pixel."""
+        box = self.box if box is None else box
+        (mw, mh), (ow, oh) = self.model_size, self.output_size
+        vx, vy = (0, 0) if self.view is None else (self.view.x0, self.view.y0)
+        vw, vh = self.source_size if self.view is None else (self.view.width, self.view.height)
+        sx, sy = mw / box.width, mh / box.height                 # model px per source px
+        ox, oy = ow / vw, oh / vh                                # output px per source px
+        return np.array([[ox / sx, 0.0, (0.5 / sx + box.x0 - vx) * ox - 0.5],
+                         [0.0, oy / sy, (0.5 / sy + box.y0 - vy) * oy - 0.5]])
 
     def keypoints_to_output(self, keypoints: np.ndarray) -> np.ndarray:
         """float (..., K, 3) in model pixels -> output pixels (confidence kept; a missing
@@ -83,7 +95,8 @@ class Canvas:
         scene_plate: uint8 (H_src, W_src, 3) RGB, the clean background at the camera's
             resolution, or None.
         model_plate: uint8 (H, W, 3) RGB, the plate the generator holds (model resolution), or
-            None; needed with `scene_plate` (what "only background" looks like in the model frame).
+            None; needed with `scene_plate` (what "only background" looks like in the model frame)
+            unless each frame brings its own (`compose(image, placement)`: a follow crop).
     """
 
     def __init__(self, geometry: CanvasGeometry, scene_plate: np.ndarray | None = None,
@@ -93,15 +106,20 @@ class Canvas:
         ow, oh = geometry.output_size
         self._plate_out: np.ndarray | None = None
         self._plate_model: np.ndarray | None = None
-        if scene_plate is not None and model_plate is not None:
+        if scene_plate is not None:
             sw, sh = geometry.source_size
             if scene_plate.shape[:2] != (sh, sw):
                 raise ValueError(f"scene plate is {scene_plate.shape[1]}x{scene_plate.shape[0]}, "
                                  f"the camera frame {sw}x{sh}")
-            shrink = ow < sw or oh < sh
-            self._plate_out = cv2.resize(scene_plate, (ow, oh), interpolation=cv2.INTER_AREA
-                                         if shrink else cv2.INTER_CUBIC) if (ow, oh) != (sw, sh) \
-                else np.ascontiguousarray(scene_plate)
+            if geometry.view is not None:
+                self._plate_out = geometry.view.crop_image(scene_plate, (ow, oh))
+            elif (ow, oh) != (sw, sh):
+                shrink = ow < sw or oh < sh
+                self._plate_out = cv2.resize(scene_plate, (ow, oh), interpolation=cv2.INTER_AREA
+                                             if shrink else cv2.INTER_CUBIC)
+            else:
+                self._plate_out = np.ascontiguousarray(scene_plate)
+        if model_plate is not None:
             self._plate_model = np.ascontiguousarray(model_plate, dtype=np.uint8)
 
     @property
@@ -109,10 +127,12 @@ class Canvas:
         """(W, H) of the frames `compose` returns."""
         return self.geometry.output_size
 
-    def person_mask(self, image: np.ndarray) -> np.ndarray:
-        """float32 (H, W) in [0, 1], model pixels: where `image` is not the generator's plate."""
-        assert self._plate_model is not None
-        diff = cv2.absdiff(image, self._plate_model).max(axis=2)
+    def person_mask(self, image: np.ndarray, plate: np.ndarray | None = None) -> np.ndarray:
+        """float32 (H, W) in [0, 1], model pixels: where `image` is not the generator's plate
+        (`plate`, uint8 (H, W, 3); None: the canvas's model plate)."""
+        plate = self._plate_model if plate is None else plate
+        assert plate is not None
+        diff = cv2.absdiff(image, plate).max(axis=2)
         diff = cv2.GaussianBlur(diff, (3, 3), 0).astype(np.float32)
         mask = np.clip((diff - MASK_THRESHOLD) / MASK_RAMP, 0.0, 1.0)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MASK_GROW + 1,) * 2)
@@ -120,39 +140,46 @@ class Canvas:
         k = 2 * MASK_FEATHER + 1
         return cv2.GaussianBlur(mask, (k, k), 0)
 
-    def compose(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W, 3) model frame -> uint8 (H_out, W_out, 3) full frame, a new array."""
+    def compose(self, image: np.ndarray, placement: Placement | None = None) -> np.ndarray:
+        """uint8 (H, W, 3) model frame -> uint8 (H_out, W_out, 3) full frame, a new array.
+
+        placement: where a follow-crop subject drew this frame (its box and the room behind
+        it); None: the frame is the canvas's own box."""
         mh, mw = image.shape[:2]
         if (mw, mh) != tuple(self.geometry.model_size):
             raise ValueError(f"model frame is {mw}x{mh}, the canvas was made for "
                              f"{self.geometry.model_size[0]}x{self.geometry.model_size[1]}")
         size = self.geometry.output_size
-        if self._plate_out is None:
+        affine = self._affine if placement is None else self.geometry.model_to_output(placement.box)
+        plate = self._plate_model if placement is None else placement.plate
+        if self._plate_out is None or plate is None:
             # Cubic: the model frame is enlarged several times; linear looks visibly softer.
-            return cv2.warpAffine(image, self._affine, size, flags=cv2.INTER_CUBIC,
+            return cv2.warpAffine(image, affine, size, flags=cv2.INTER_CUBIC,
                                   borderMode=cv2.BORDER_REPLICATE)
         out = self._plate_out.copy()
-        mask = self.person_mask(image)
-        roi = self._output_roi(mask)
+        mask = self.person_mask(image, plate)
+        roi = self._output_roi(mask, affine)
         if roi is None:  # nothing but background: the sharp plate is the frame
             return out
         x0, y0, x1, y1 = roi
         # Only the person's box is enlarged and blended (a few times cheaper than the frame).
-        affine = self._affine.copy()
+        affine = affine.copy()
         affine[:, 2] -= (x0, y0)
-        big = cv2.warpAffine(image, affine, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC,
+        shrink = affine[0, 0] < 1.0 or affine[1, 1] < 1.0  # a view smaller than the model frame
+        big = cv2.warpAffine(image, affine, (x1 - x0, y1 - y0),
+                             flags=cv2.INTER_LINEAR if shrink else cv2.INTER_CUBIC,
                              borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(mask, affine, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
         out[y0:y1, x0:x1] = cv2.blendLinear(big, out[y0:y1, x0:x1], alpha, 1.0 - alpha)
         return out
 
-    def _output_roi(self, mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    def _output_roi(self, mask: np.ndarray, affine: np.ndarray) -> tuple[int, int, int, int] | None:
         """(x0, y0, x1, y1) output pixels holding every non-zero mask pixel (None: none)."""
         ys, xs = np.nonzero(mask > 1e-3)
         if len(xs) == 0:
             return None
-        m = self._affine
+        m = affine
         ow, oh = self.geometry.output_size
         # A model pixel covers +-0.5 of itself, and linear interpolation reaches one more.
         x0 = int(np.floor((xs.min() - 1.5) * m[0, 0] + m[0, 2]))
@@ -164,9 +191,14 @@ class Canvas:
 
 
 def canvas_geometry(box: CropBox, model_size: tuple[int, int],
-                    output_size: tuple[int, int] | None = None) -> CanvasGeometry:
-    """The geometry of a subject's full frame; `output_size` None: the camera frame's size."""
-    out = box.frame_size if output_size is None else (int(output_size[0]), int(output_size[1]))
+                    output_size: tuple[int, int] | None = None,
+                    view: CropBox | None = None) -> CanvasGeometry:
+    """The geometry of a subject's full frame; `output_size` None: the camera frame's size
+    (or the view's)."""
+    if output_size is None:
+        out = box.frame_size if view is None else (view.width, view.height)
+    else:
+        out = (int(output_size[0]), int(output_size[1]))
     if out[0] < 2 or out[1] < 2:
         raise ValueError(f"output size {out[0]}x{out[1]} is too small")
-    return CanvasGeometry(box, (int(model_size[0]), int(model_size[1])), out)
+    return CanvasGeometry(box, (int(model_size[0]), int(model_size[1])), out, view)

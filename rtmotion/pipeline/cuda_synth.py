@@ -60,6 +60,7 @@ from rtmotion.kernels.frames_torch import float_to_frames_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.warp_torch import sample_in_frame_torch
 from rtmotion.models.face import FaceEnhancer
+from rtmotion.pipeline.follow_frame import FollowPlacer
 from rtmotion.pipeline.synthesize import (
     FrameSynthesizer,
     PosePreparer,
@@ -103,7 +104,8 @@ class CudaFrameSynthesizer(FrameSynthesizer):
     """`FrameSynthesizer` with static buffers, one stream and CUDA graphs (module docstring).
 
     Args:
-        runner, pose_map_config, pose_flow_config, face, face_side: as `FrameSynthesizer`.
+        runner, pose_map_config, pose_flow_config, face, face_side, keyframes, follow: as
+            `FrameSynthesizer` (a follow crop runs with the torch kernels).
         cuda_graphs: capture each mode's step in a CUDA graph after `warmup` eager frames
             (only on CUDA, with the CuPy kernels and a torch runner; otherwise ignored).
         kernels: "auto" (CuPy on CUDA when available, else torch), "torch" or "cupy".
@@ -121,10 +123,12 @@ class CudaFrameSynthesizer(FrameSynthesizer):
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
                  cuda_graphs: bool = True, kernels: str = "auto", warmup: int = 2,
-                 keyframes: KeyframeSet | None = None) -> None:
+                 keyframes: KeyframeSet | None = None, follow: FollowPlacer | None = None) -> None:
         super().__init__(runner, pose_map_config, pose_flow_config, face=face, face_side=face_side,
-                         keyframes=keyframes)
-        self.kernels = choose_kernels(self.device, kernels)
+                         keyframes=keyframes, follow=follow)
+        # The CuPy step draws the fixed crop only: a follow crop takes FrameSynthesizer's step
+        # (torch kernels) on this synthesizer's stream.
+        self.kernels = choose_kernels(self.device, "torch" if follow is not None else kernels)
         self.is_cuda = self.device.type == "cuda"
         self.warmup = max(int(warmup), 1)
         self.frame_stats = CallStats()

@@ -39,6 +39,16 @@ class Reference:
         return self.warped, self.mask, self.image
 
 
+def keyframe_shift(keyframes: KeyframeSet, index: np.ndarray, origins: np.ndarray | None
+                   ) -> torch.Tensor | None:
+    """B x 2 float32: frames' box origins (B, 2) minus keyframes `index`'s (follow crop), or
+    None when the keyframes have no origins (the fixed crop)."""
+    if keyframes.origins is None or origins is None:
+        return None
+    return torch.from_numpy(np.asarray(origins, np.float32).reshape(-1, 2)
+                            - keyframes.origins[np.asarray(index, dtype=np.int64)])
+
+
 def keyframe_tensors(keyframes: KeyframeSet, device: torch.device | str
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """(images N x 3 x H x W float32 in [-1, 1], keypoints N x K x 3 float32) on `device`."""
@@ -47,12 +57,16 @@ def keyframe_tensors(keyframes: KeyframeSet, device: torch.device | str
 
 
 def warp_reference(images: torch.Tensor, keypoints: torch.Tensor, index: np.ndarray,
-                   kp_cur: torch.Tensor, flow_cfg: PoseFlowConfig | None) -> Reference:
-    """Warp keyframes `index` (B,) of (images, keypoints) to poses kp_cur (B x K x 3)."""
+                   kp_cur: torch.Tensor, flow_cfg: PoseFlowConfig | None,
+                   shift: torch.Tensor | None = None) -> Reference:
+    """Warp keyframes `index` (B,) of (images, keypoints) to poses kp_cur (B x K x 3).
+
+    shift: B x 2, the current frames' box origins minus the keyframes' (follow crop, model
+    pixels; `warp_previous`), or None (the fixed crop)."""
     idx = torch.as_tensor(np.asarray(index, dtype=np.int64), device=images.device)
     image = images.index_select(0, idx)                                # B x 3 x H x W
     warped, mask = warp_previous(image, keypoints.index_select(0, idx), kp_cur.to(images.device),
-                                 flow_cfg)
+                                 flow_cfg, None if shift is None else shift.to(images.device))
     return Reference(warped, mask, image, np.asarray(index, dtype=np.int64))
 
 
@@ -74,17 +88,20 @@ class ReferencePicker:
         self.images, self.keypoints = keyframe_tensors(keyframes, device)
 
     @torch.no_grad()
-    def __call__(self, kp_np: np.ndarray, kp: torch.Tensor) -> Reference:
+    def __call__(self, kp_np: np.ndarray, kp: torch.Tensor, origin: np.ndarray | None = None
+                 ) -> Reference:
         """kp_np: float32 (K, 3) the frame's pose (model pixels); kp: the same as 1 x K x 3 on
-        the device. Returns the batch-of-one `Reference`."""
+        the device; origin: float32 (2,) the frame's box origin (follow crop) or None.
+        Returns the batch-of-one `Reference`."""
         index = np.array([self.keyframes.nearest(kp_np)], dtype=np.int64)
-        return warp_reference(self.images, self.keypoints, index, kp.float(), self.flow_cfg)
+        return warp_reference(self.images, self.keypoints, index, kp.float(), self.flow_cfg,
+                              keyframe_shift(self.keyframes, index, origin))
 
 
 @torch.no_grad()
 def reference_batch(keyframes: KeyframeSet, images: torch.Tensor, keypoints: torch.Tensor,
                     kps: torch.Tensor, frames: np.ndarray, flow_cfg: PoseFlowConfig | None,
-                    exclude_near: int) -> Reference:
+                    exclude_near: int, origins: np.ndarray | None = None) -> Reference:
     """References of a training batch (training's rule: never a keyframe taken within
     `exclude_near` frames of the frame predicted, so the generator cannot learn to copy).
 
@@ -92,8 +109,10 @@ def reference_batch(keyframes: KeyframeSet, images: torch.Tensor, keypoints: tor
         keyframes: the run's keyframes; images, keypoints: `keyframe_tensors` of them.
         kps: N x K x 3 poses of the frames (model pixels, on the device).
         frames: int (N,) their indices in the training video.
+        origins: float32 (N, 2) their box origins (follow crop, model pixels) or None.
     """
     kps_np = kps.detach().float().cpu().numpy()
     index = np.array([keyframes.nearest(kps_np[i], exclude_near, int(frames[i]))
                       for i in range(len(kps_np))], dtype=np.int64)
-    return warp_reference(images, keypoints, index, kps.float(), flow_cfg)
+    return warp_reference(images, keypoints, index, kps.float(), flow_cfg,
+                          keyframe_shift(keyframes, index, origins))

@@ -91,6 +91,12 @@ class Session:
         self.canvas = canvas
         self._policy = PersonGapPolicy(hold_frames) if hold_frames is not None else None
         self._preparer = synth.preparer()
+        # A follow-crop subject draws each frame in its own box: without a full-frame canvas
+        # its frames are placed back into the subject's fixed crop (the model frame callers see).
+        self._model_canvas = reference_frame_canvas(subject) \
+            if subject.follow_crop is not None and canvas is None else None
+        self._camera_canvas: Canvas | None = None
+        self._last_drawn: np.ndarray | None = None  # the last frame as the generator drew it
 
     # ---- the step ---------------------------------------------------------------------------
     def prepare(self, keypoints: np.ndarray) -> Prepared:
@@ -119,7 +125,19 @@ class Session:
             image = self.synth.blank_scene()
         else:
             image = self.synth.generate(prepared.pose)
-        return image if self.canvas is None else self.canvas.compose(image)
+        self._last_drawn = image
+        canvas = self.canvas if self.canvas is not None else self._model_canvas
+        return image if canvas is None else canvas.compose(image, self.synth.last_placement)
+
+    def last_camera_frame(self) -> np.ndarray:
+        """The last frame `generate` made, composed onto the subject's whole camera frame at
+        the camera's size (what `convert` writes without --size), whatever this session
+        returns: uint8 RGB (H_cam, W_cam, 3). eval scores it against the real camera frame."""
+        if self._last_drawn is None:
+            raise RuntimeError("no frame generated yet")
+        if self._camera_canvas is None:
+            self._camera_canvas = subject_canvas(self.subject)
+        return self._camera_canvas.compose(self._last_drawn, self.synth.last_placement)
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
         """Both halves in the caller's thread: (K, 3) keypoints -> uint8 RGB (H, W, 3)."""
@@ -222,8 +240,17 @@ def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
 def subject_canvas(subject: Subject, size: tuple[int, int] | None = None) -> Canvas:
     """The canvas of a subject's full frame at `size` (None: its camera frame's size)."""
     geometry = canvas_geometry(subject.crop, subject.resolution, size)
+    if subject.follow_crop is not None:  # each frame brings the plate of its box
+        return Canvas(geometry, subject.scene_plate)
     plate = subject.model_plate() if subject.scene_plate is not None else None
     return Canvas(geometry, subject.scene_plate if plate is not None else None, plate)
+
+
+def reference_frame_canvas(subject: Subject) -> Canvas:
+    """A follow-crop subject's frames placed into its fixed crop at the model's resolution."""
+    geometry = canvas_geometry(subject.crop, subject.resolution, subject.resolution,
+                               view=subject.crop)
+    return Canvas(geometry, subject.scene_plate)
 
 
 def hold_frames(seconds: float, fps: float) -> int:

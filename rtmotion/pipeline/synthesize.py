@@ -50,8 +50,14 @@ from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.flow_torch import pose_flow_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
-from rtmotion.kernels.warp_torch import sample_in_frame_torch, warp_previous, warp_torch
+from rtmotion.kernels.warp_torch import (
+    sample_in_frame_torch,
+    shift_keypoints,
+    warp_previous,
+    warp_torch,
+)
 from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize
+from rtmotion.pipeline.follow_frame import FollowPlacer, Placement
 from rtmotion.pipeline.reference import Reference, ReferencePicker
 from rtmotion.pose.boxes import face_crop_box
 from rtmotion.runtime import get_backend
@@ -75,11 +81,14 @@ def to_uint8_image(frame: torch.Tensor) -> np.ndarray:
 class PreparedPose:
     """What `PosePreparer` computed for one frame.
 
-    kp_np: float32 (K, 3) checked keypoints (model pixels); empty: no person in it;
+    kp_np: float32 (K, 3) checked keypoints (model pixels of the frame drawn: the follow box's
+    for a follow-crop subject); empty: no person in it;
     kp: 1 x K x 3 tensor; maps: 1 x Cp x H x W in [0, 1] (None when empty);
     prev_kp: 1 x K x 3 the flow starts from (None: no previous pose, the frame is pose-only);
     flow: 1 x H x W x 2 backward pose flow in pixels from prev_kp to kp (None with prev_kp None);
-    reference: the appearance reference of this pose (None: the subject has no keyframes).
+    reference: the appearance reference of this pose (None: the subject has no keyframes);
+    placement: where a follow-crop subject's frame is drawn (None: the fixed crop);
+    prev_origin: the previous frame's box origin the flow was shifted by (follow crop only).
     """
 
     kp_np: np.ndarray
@@ -89,6 +98,8 @@ class PreparedPose:
     prev_kp: torch.Tensor | None = None
     flow: torch.Tensor | None = None
     reference: Reference | None = None
+    placement: Placement | None = None
+    prev_origin: np.ndarray | None = None
 
 
 class FrameSynthesizer:
@@ -103,12 +114,15 @@ class FrameSynthesizer:
         face: a FaceEnhancer (eval mode, on the runner's device) or None.
         face_side: the subject's fixed face-box side in pixels (None: from each pose).
         keyframes: the subject's keyframes, for a generator with `use_reference` (None: none).
+        follow: places each frame of a follow-crop subject (None: the fixed crop). Keypoints
+            are then given in the fixed crop's model pixels, and each frame is drawn in its own
+            box (`last_placement`).
     """
 
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | None = None, face_side: int | None = None,
-                 keyframes: KeyframeSet | None = None) -> None:
+                 keyframes: KeyframeSet | None = None, follow: FollowPlacer | None = None) -> None:
         self.runner = runner
         self.runner.open()
         self.device = self.runner.device
@@ -122,6 +136,10 @@ class FrameSynthesizer:
             ReferencePicker(keyframes, self.device, pose_flow_config)
         self._prev_frame: torch.Tensor | None = None  # 1 x 3 x H x W in [-1, 1], before face
         self._prev_kp: torch.Tensor | None = None     # 1 x K x 3
+        self.follow = follow
+        self._prev_origin: np.ndarray | None = None   # float32 (2,), follow crop only
+        #: where the last frame was drawn (follow crop; None: the fixed crop)
+        self.last_placement: Placement | None = None
         self._last_image: np.ndarray | None = None
         self._blank: np.ndarray | None = None
         #: what the last call did: "pose-only", "warped", "repeat" or "blank"
@@ -134,9 +152,12 @@ class FrameSynthesizer:
         """Forget the previous frame and pose (a new, unrelated sequence follows)."""
         self._prev_frame = None
         self._prev_kp = None
+        self._prev_origin = None
         self._last_image = None
         self.last_gate = None
         self.last_mode = ""
+        if self.follow is not None:
+            self.follow.reset()
 
     def close(self) -> None:
         self.runner.close()
@@ -167,7 +188,12 @@ class FrameSynthesizer:
         return pose_maps_torch(kp, self.pose_map_config)  # 1 x Cp x H x W in [0, 1]
 
     def blank_scene(self) -> np.ndarray:
-        """The generator's frame for an empty pose and no previous frame (cached), uint8 RGB."""
+        """The generator's frame for an empty pose and no previous frame (cached), uint8 RGB.
+        A follow-crop subject's empty scene is the room itself: the plate of the last box."""
+        if self.follow is not None:
+            if self.last_placement is None:
+                self.last_placement = self.follow(np.zeros((self.num_joints, 3), np.float32))
+            return self.last_placement.plate.copy()
         if self._blank is None:
             kp = torch.zeros(1, self.num_joints, 3, device=self.device)
             frame, _ = self.runner(self._maps(kp), None, None)
@@ -187,19 +213,34 @@ class FrameSynthesizer:
         kp_np = self._check(keypoints)
         if not (kp_np[:, 2] > 0).any():
             return self.generate(PreparedPose(kp_np, True))
-        kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
-        return self.generate(PreparedPose(kp_np, False, kp, self._maps(kp),
-                                          reference=self._reference(kp_np, kp)))
+        return self.generate(self._person(kp_np))
 
-    def _reference(self, kp_np: np.ndarray, kp: torch.Tensor) -> Reference | None:
-        """The appearance reference of a pose (None without keyframes)."""
-        return None if self.reference is None else self.reference(kp_np, kp)
+    def _person(self, kp_np: np.ndarray) -> PreparedPose:
+        """The pose-only inputs of a frame with a person (no flow): its placement (follow crop),
+        keypoints on the device, maps, reference."""
+        placement = None
+        if self.follow is not None:
+            placement = self.follow(kp_np)
+            kp_np = placement.keypoints
+        kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
+        origin = None if placement is None else placement.origin
+        reference = None if self.reference is None else self.reference(kp_np, kp, origin)
+        return PreparedPose(kp_np, False, kp, self._maps(kp), reference=reference,
+                            placement=placement)
+
+    def _shift(self, origin: np.ndarray | None, prev_origin: np.ndarray | None
+               ) -> torch.Tensor | None:
+        """1 x 2 shift of the previous frame's warp (follow crop; None: the fixed crop)."""
+        if origin is None or prev_origin is None:
+            return None
+        return torch.from_numpy(origin - prev_origin)[None].to(self.device)
 
     def _no_person(self) -> np.ndarray:
         """A frame without a person: repeat the last image (or the blank scene) and drop the
         temporal state, so the next person starts afresh (see the module docstring)."""
         self._prev_frame = None
         self._prev_kp = None
+        self._prev_origin = None
         self.last_gate = None
         if self._last_image is not None:
             self.last_mode = "repeat"
@@ -216,24 +257,33 @@ class FrameSynthesizer:
         kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
         assert kp is not None and maps is not None
         ref = prepared.reference.inputs() if prepared.reference is not None else (None, None, None)
+        placement = prepared.placement
+        plate = None if placement is None else \
+            torch.from_numpy(placement.plate).to(self.device).permute(2, 0, 1)[None].float() \
+            / 127.5 - 1.0                                    # 1 x 3 x H x W in [-1, 1]
+        origin = None if placement is None else placement.origin
         if self._prev_frame is None:
-            frame, gate = self.runner(maps, None, None, *ref)  # pose (+ reference) only
+            frame, gate = self.runner(maps, None, None, *ref, plate)  # pose (+ reference) only
             self.last_mode = "pose-only"
         else:
             if prepared.flow is not None and prepared.prev_kp is not None and \
-                    torch.equal(prepared.prev_kp, self._prev_kp):
+                    torch.equal(prepared.prev_kp, self._prev_kp) and \
+                    _same(prepared.prev_origin, self._prev_origin):
                 # warp_previous's own steps, with the flow computed ahead
                 warped = warp_torch(self._prev_frame, prepared.flow.to(self._prev_frame.dtype))
                 mask = sample_in_frame_torch(prepared.flow).to(self._prev_frame.dtype)
             else:
                 # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
                 warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp,
-                                             self.pose_flow_config)
-            frame, gate = self.runner(maps, warped, mask, *ref)
+                                             self.pose_flow_config,
+                                             self._shift(origin, self._prev_origin))
+            frame, gate = self.runner(maps, warped, mask, *ref, plate)
             self.last_mode = "warped"
         frame = frame.float()                                # 1 x 3 x H x W in [-1, 1]
         self._prev_frame = frame
         self._prev_kp = kp
+        self._prev_origin = origin
+        self.last_placement = placement
         self.last_gate = gate
         out = self._apply_face(frame, maps, prepared.kp_np) if self.face is not None else frame
         image = to_uint8_image(out)
@@ -283,7 +333,8 @@ class SubjectSynthesizer(FrameSynthesizer):
             face = copy.deepcopy(subject.face).float().to(runner.device).eval()
         keyframes = subject.keyframes if subject.generator_config.use_reference else None
         super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
-                         face_side=subject.face_side, keyframes=keyframes, **options)
+                         face_side=subject.face_side, keyframes=keyframes,
+                         follow=follow_placer(subject), **options)
         if tuple(self.size) != (int(subject.resolution[0]), int(subject.resolution[1])):
             raise ValueError(f"subject {subject.name}: pose maps {self.size} differ from its "
                              f"resolution {subject.resolution}")
@@ -298,9 +349,11 @@ class PosePreparer:
     def __init__(self, synth: FrameSynthesizer) -> None:
         self.synth = synth
         self._prev_kp: torch.Tensor | None = None
+        self._prev_origin: np.ndarray | None = None
 
     def reset(self) -> None:
         self._prev_kp = None
+        self._prev_origin = None
 
     @torch.no_grad()
     def __call__(self, keypoints: np.ndarray) -> PreparedPose:
@@ -308,14 +361,35 @@ class PosePreparer:
         kp_np = s._check(keypoints)
         if not (kp_np[:, 2] > 0).any():
             self._prev_kp = None
+            self._prev_origin = None
             return PreparedPose(kp_np, True)
-        kp = torch.from_numpy(kp_np)[None].to(s.device)     # 1 x K x 3
-        maps = s._maps(kp)                                    # 1 x Cp x H x W in [0, 1]
-        flow = None
+        prepared = s._person(kp_np)                           # kp, maps, reference, placement
+        kp = prepared.kp
+        assert kp is not None
+        origin = None if prepared.placement is None else prepared.placement.origin
         if self._prev_kp is not None:
             w, h = s.size
-            flow = pose_flow_torch(self._prev_kp.float(), kp.float(), (w, h), s.pose_flow_config)
-        prepared = PreparedPose(kp_np, False, kp, maps, self._prev_kp, flow,
-                                s._reference(kp_np, kp))
+            shift = s._shift(origin, self._prev_origin)
+            flow = pose_flow_torch(shift_keypoints(self._prev_kp.float(), shift), kp.float(),
+                                   (w, h), s.pose_flow_config)
+            prepared.flow = flow if shift is None else flow + shift.view(1, 1, 1, 2)
+            prepared.prev_kp = self._prev_kp
+            prepared.prev_origin = self._prev_origin
         self._prev_kp = kp
+        self._prev_origin = origin
         return prepared
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Two box origins (float32 (2,) or None) are the same."""
+    return (a is None and b is None) or (a is not None and b is not None and bool(np.array_equal(a, b)))
+
+
+def follow_placer(subject: Subject) -> FollowPlacer | None:
+    """The placer of a follow-crop subject (None: the subject draws its fixed crop)."""
+    if subject.follow_crop is None:
+        return None
+    if subject.scene_plate is None:
+        raise ValueError(f"subject {subject.name}: a follow crop needs the full-resolution plate "
+                         "(scene.png); the bundle is incomplete")
+    return FollowPlacer(subject.crop, subject.follow_crop, subject.scene_plate, subject.resolution)

@@ -19,6 +19,8 @@ A runner wraps one pose-to-image generator and runs it on one device:
                  warped to the new pose, its warp validity, the keyframe unwarped; shapes as
                  warped_prev / prev_mask), or None: no reference (zeros, mask 0); only a
                  generator with `use_reference` takes them
+    plate:       B x 3 x H x W in [-1, 1], the background plate of the frame's follow box (a
+                 generator with `plate_input` only; None: zeros)
   The inputs a generator does not take (its config has no `use_prev` / `use_prev_mask`) are
   dropped, so callers pass the same three whatever the model. Missing ones follow
   `PoseGenerator.forward`'s rule (zeros frame + zero mask without a previous frame), so every
@@ -160,14 +162,14 @@ class GeneratorRunner(ABC):
 
     def __call__(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None = None,
                  prev_mask: ArrayLike | None = None, ref_warped: ArrayLike | None = None,
-                 ref_mask: ArrayLike | None = None, ref_image: ArrayLike | None = None
-                 ) -> tuple[Any, Any]:
+                 ref_mask: ArrayLike | None = None, ref_image: ArrayLike | None = None,
+                 plate: ArrayLike | None = None) -> tuple[Any, Any]:
         """Run the generator once; see the module docstring for shapes and ranges. Positional
         arguments follow INPUT_NAMES' order."""
         if not self._open_flag:
             raise RuntimeError(f"{self.name} runner is not open: use `with runner:` or runner.open()")
         t0 = time.perf_counter()
-        out = self._call(pose_maps, warped_prev, prev_mask, ref_warped, ref_mask, ref_image)
+        out = self._call(pose_maps, warped_prev, prev_mask, ref_warped, ref_mask, ref_image, plate)
         if self.sync_timing and self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
         if self._timed:
@@ -176,8 +178,8 @@ class GeneratorRunner(ABC):
 
     def _call(self, pose_maps: ArrayLike, warped_prev: ArrayLike | None,
               prev_mask: ArrayLike | None, ref_warped: ArrayLike | None = None,
-              ref_mask: ArrayLike | None = None, ref_image: ArrayLike | None = None
-              ) -> tuple[Any, Any]:
+              ref_mask: ArrayLike | None = None, ref_image: ArrayLike | None = None,
+              plate: ArrayLike | None = None) -> tuple[Any, Any]:
         if pose_maps.ndim != 4:
             raise ValueError(f"pose_maps must be B x C x H x W, got {tuple(pose_maps.shape)}")
         b, _, h, w = pose_maps.shape
@@ -201,8 +203,11 @@ class GeneratorRunner(ABC):
             ref_warped, ref_mask, ref_image = zeros(3), zeros(1), zeros(3)
         elif ref_mask is None:
             ref_mask = ones(1)
+        if plate is None:  # a plate input left out: zeros (the generator masks it out)
+            plate = zeros(3)
         given = {"pose_maps": pose_maps, "warped_prev": warped_prev, "prev_mask": prev_mask,
-                 "ref_warped": ref_warped, "ref_mask": ref_mask, "ref_image": ref_image}
+                 "ref_warped": ref_warped, "ref_mask": ref_mask, "ref_image": ref_image,
+                 "plate": plate}
         feeds = {}
         for name in self.input_names:
             x = to(given[name])

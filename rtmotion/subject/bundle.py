@@ -46,6 +46,7 @@ from rtmotion.models.face import FaceEnhancer
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject.crop import CropBox
+from rtmotion.subject.follow import FollowCrop
 from rtmotion.subject.keyframes import KEYFRAMES_FILE, KeyframeSet
 from rtmotion.subject.weights import (
     FACE_KIND,
@@ -109,6 +110,8 @@ class Subject:
         scene_plate: uint8 (H, W, 3) RGB, the clean background at the camera frame's size
             (`crop.frame_size`), which the full output frame is composed on; None for a bundle
             without one (`rtmotion.pipeline.canvas`).
+        follow_crop: the box that follows the person (`rtmotion.subject.follow`) of a subject
+            whose generator draws it (`plate_input`), or None: the generator draws `crop`.
         validation_range: (start, end) held-out frame indices of the source video.
         info: the whole subject.json.
     """
@@ -129,6 +132,7 @@ class Subject:
     pose_flow_config: PoseFlowConfig | None = None
     keyframes: KeyframeSet | None = None
     scene_plate: np.ndarray | None = None
+    follow_crop: FollowCrop | None = None
 
     def model_plate(self) -> np.ndarray | None:
         """uint8 (H, W, 3) RGB, the background plate the generator holds (model resolution),
@@ -179,6 +183,7 @@ def write_bundle(
     background: np.ndarray | None = None,
     keyframes: KeyframeSet | None = None,
     scene_plate: np.ndarray | None = None,
+    follow_crop: FollowCrop | None = None,
 ) -> Path:
     """Write a subject bundle (each file atomically, subject.json last). Returns the folder."""
     folder = Path(folder)
@@ -202,6 +207,11 @@ def write_bundle(
             raise ValueError(f"scene plate is {scene_plate.shape[1]}x{scene_plate.shape[0]}, the "
                              f"camera frame {crop.frame_size[0]}x{crop.frame_size[1]}")
         write_png(folder / SCENE_PLATE_FILE, scene_plate)
+    if (follow_crop is not None) != generator.config.plate_input or \
+            (follow_crop is not None and (scene_plate is None or keyframes is None
+                                          or keyframes.origins is None)):
+        raise ValueError("a follow crop goes with a plate_input generator, a scene plate and "
+                         "keyframes with origins")
     if generator.config.use_reference and keyframes is None:
         raise ValueError("a generator with use_reference needs its keyframes in the bundle")
     if keyframes is not None:
@@ -214,6 +224,7 @@ def write_bundle(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "resolution": [int(resolution[0]), int(resolution[1])],
         "crop": crop.to_dict(),
+        "follow_crop": None if follow_crop is None else follow_crop.to_dict(),
         "source_video": source_video,
         "pose_maps": pose_map_config_to_dict(pose_map_config),
         "pose_flow": None if pose_flow_config is None else asdict(pose_flow_config),
@@ -308,6 +319,7 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
         name = str(info["name"])
         resolution = (int(info["resolution"][0]), int(info["resolution"][1]))
         crop = CropBox.from_dict(info["crop"])
+        follow = FollowCrop.from_dict(info["follow_crop"]) if info.get("follow_crop") else None
         pmc = pose_map_config_from_dict(info["pose_maps"])
         gen_cfg_d = info["generator"]
         val = info.get("validation") or {}
@@ -348,6 +360,10 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
     scene_plate = None
     if info.get("scene_plate"):
         scene_plate = read_png(folder / str(info["scene_plate"]), crop.frame_size)
+    if (follow is not None) != gcfg.plate_input or (follow is not None and (
+            scene_plate is None or keyframes is None or keyframes.origins is None)):
+        raise CheckpointError(sj, "damaged: a follow crop needs a plate_input generator, "
+                              "scene.png and keyframes with origins", RETRAIN_HINT)
     face = face_cfg = face_side = None
     if load_face and info.get("face"):
         finfo = info["face"]
@@ -357,4 +373,4 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
                    generator_config=gcfg, generator=generator, stats=stats, face=face,
                    face_config=face_cfg, face_side=face_side, validation_range=validation_range,
                    info=info, pose_flow_config=flow_cfg, keyframes=keyframes,
-                   scene_plate=scene_plate)
+                   scene_plate=scene_plate, follow_crop=follow)

@@ -18,7 +18,9 @@ stands, which is what the unwarped candidate needs.
 
 On disk (`keyframes.npz` in the bundle): images uint8 (N, H, W, 3) RGB at the subject's
 resolution, keypoints float32 (N, K, 3) in the same pixels, frames int64 (N,) their indices in
-the training video.
+the training video, and for a follow-crop subject origins float32 (N, 2): each keyframe's box
+origin in model pixels (`rtmotion.subject.follow`), so its warp is shifted like the previous
+output's.
 """
 
 from __future__ import annotations
@@ -145,11 +147,13 @@ class KeyframeSet:
         images: uint8 (N, H, W, 3) RGB at the subject's resolution.
         keypoints: float32 (N, K, 3) in the same pixels.
         frames: int64 (N,) indices in the training video (for training's exclusion rule).
+        origins: float32 (N, 2) box origins in model pixels (follow crop), or None.
     """
 
     images: np.ndarray
     keypoints: np.ndarray
     frames: np.ndarray
+    origins: np.ndarray | None = None
     #: the keyframes' pose descriptors, computed once (`nearest` runs every frame)
     descriptors: PoseDescriptors = field(init=False, repr=False)
 
@@ -157,9 +161,12 @@ class KeyframeSet:
         self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
         self.keypoints = np.ascontiguousarray(self.keypoints, dtype=np.float32)
         self.frames = np.asarray(self.frames, dtype=np.int64)
+        if self.origins is not None:
+            self.origins = np.ascontiguousarray(self.origins, dtype=np.float32).reshape(-1, 2)
         n = len(self.images)
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or len(self.keypoints) != n \
-                or len(self.frames) != n or self.keypoints.ndim != 3:
+                or len(self.frames) != n or self.keypoints.ndim != 3 \
+                or (self.origins is not None and len(self.origins) != n):
             raise ValueError(f"inconsistent keyframes: images {self.images.shape}, keypoints "
                              f"{self.keypoints.shape}, frames {self.frames.shape}")
         self.descriptors = pose_descriptors(self.keypoints)
@@ -191,8 +198,9 @@ class KeyframeSet:
         path = Path(path)
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
+                extra = {} if self.origins is None else {"origins": self.origins}
                 np.savez_compressed(f, images=self.images, keypoints=self.keypoints,
-                                    frames=self.frames)
+                                    frames=self.frames, **extra)
         return path
 
     @classmethod
@@ -201,18 +209,20 @@ class KeyframeSet:
         path = Path(path)
         try:
             with np.load(path) as z:
-                return cls(z["images"], z["keypoints"], z["frames"])
+                return cls(z["images"], z["keypoints"], z["frames"],
+                           z["origins"] if "origins" in z.files else None)
         except (OSError, KeyError, ValueError) as e:
             raise CheckpointError(path, f"damaged keyframes file ({e})",
                                   "retrain the subject with `rtmotion train`") from None
 
 
 def keyframes_from_video(frames: np.ndarray, keypoints: np.ndarray, candidates: np.ndarray,
-                         count: int) -> KeyframeSet:
+                         count: int, origins: np.ndarray | None = None) -> KeyframeSet:
     """Pick `count` keyframes among `candidates` of a cached training video.
 
     frames: uint8 (T, H, W, 3) at the model's resolution (may be a memory map);
-    keypoints: float (T, K, 3) in the same pixels."""
-    idx = select_keyframes(keypoints, candidates, count)
-    return KeyframeSet(np.asarray(frames[np.sort(idx)]), np.asarray(keypoints)[np.sort(idx)],
-                       np.sort(idx))
+    keypoints: float (T, K, 3) in the same pixels; origins: float32 (T, 2) the frames' box
+    origins (follow crop) or None."""
+    idx = np.sort(select_keyframes(keypoints, candidates, count))
+    return KeyframeSet(np.asarray(frames[idx]), np.asarray(keypoints)[idx], idx,
+                       None if origins is None else np.asarray(origins)[idx])

@@ -5,6 +5,9 @@ Layout of a cache folder (default `WORK_DIR/cache/`):
     frames.npy    uint8 (T, H, W, 3) RGB, the fixed crop of every video frame at the model's
                   resolution (read back as a memory map: no need to hold the video in RAM)
     poses.npy     float32 (T, K, 3) keypoints in pixels of the resized crop
+    boxes.npy     (a follow crop, `rtmotion.subject.follow`) int32 (T, 2): each frame's box
+                  origin (x0, y0) in camera pixels; frames and poses are then in each frame's
+                  own box
     key.json      what the cache was built from (video path, byte size, mtime, crop box,
                   resolution, pose source and a hash of the poses); written last, so a cache
                   whose build was interrupted has no key and is rebuilt
@@ -34,6 +37,7 @@ from rtmotion.pose.extract import extract_to_file
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.progress import progress
 from rtmotion.subject.crop import CropBox
+from rtmotion.subject.follow import FollowCrop
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ class CachedData:
         key: the key the cache was built with.
         hit: True when an existing cache was reused.
         folder: the cache folder.
+        boxes: int32 (T, 2) each frame's follow-box origin in camera pixels, or None (the
+            fixed crop).
     """
 
     frames: np.ndarray
@@ -57,6 +63,7 @@ class CachedData:
     key: dict[str, Any]
     hit: bool
     folder: Path
+    boxes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -86,9 +93,9 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def cache_key(video: str | Path, seq: PoseSequence, crop: CropBox, resolution: tuple[int, int],
-              pose_source: str) -> dict[str, Any]:
+              pose_source: str, follow: FollowCrop | None = None) -> dict[str, Any]:
     """The key a cache of these inputs must carry to be reused."""
-    return {
+    key = {
         "cache_version": CACHE_VERSION,
         "video": file_fingerprint(video),
         "crop": crop.to_dict(),
@@ -97,6 +104,18 @@ def cache_key(video: str | Path, seq: PoseSequence, crop: CropBox, resolution: t
         "poses_sha1": poses_hash(seq.keypoints),
         "num_poses": len(seq),
     }
+    if follow is not None:
+        key["follow_crop"] = follow.to_dict()
+    return key
+
+
+def follow_boxes(seq: PoseSequence, crop: CropBox, follow: FollowCrop,
+                 resolution: tuple[int, int]) -> list[CropBox]:
+    """Each frame's follow box, placed from its pose as inference places it: from the pose in
+    the fixed crop's model pixels (`rtmotion.pipeline.follow_frame.FollowPlacer`), so a held-out
+    frame's box in training, eval and convert is the same box."""
+    fixed = crop.keypoints_to_crop(seq.keypoints, resolution)
+    return follow.boxes(crop.keypoints_from_crop(fixed, resolution))
 
 
 def build_cache(
@@ -107,6 +126,7 @@ def build_cache(
     folder: str | Path,
     pose_source: str = "",
     show_progress: bool = True,
+    follow: FollowCrop | None = None,
 ) -> CachedData:
     """Reuse the cache in `folder` if its key matches these inputs, else (re)build it.
 
@@ -117,6 +137,8 @@ def build_cache(
         resolution: (W, H) of the model.
         folder: the cache folder (created).
         pose_source: a description of where the poses came from (part of the key).
+        follow: a follow crop: each frame cropped with its own box (`follow_boxes`), None: the
+            fixed crop.
 
     Returns:
         CachedData; T = min(video frames, poses) (a mismatch is logged).
@@ -126,18 +148,21 @@ def build_cache(
         OutputError: the folder cannot be written.
     """
     folder = Path(folder)
-    key = cache_key(video, seq, crop, resolution, pose_source)
+    key = cache_key(video, seq, crop, resolution, pose_source, follow)
     key_path = folder / "key.json"
     frames_path, poses_path = folder / "frames.npy", folder / "poses.npy"
+    boxes_path = folder / "boxes.npy"
     old = _read_key(key_path) if key_path.is_file() else None
     if old is not None and {k: v for k, v in old.items() if k != "num_frames"} == key \
-            and frames_path.is_file() and poses_path.is_file():
+            and frames_path.is_file() and poses_path.is_file() \
+            and (follow is None or boxes_path.is_file()):
         try:
             frames = np.load(frames_path, mmap_mode="r")
             poses = np.load(poses_path)
+            boxes = np.load(boxes_path) if follow is not None else None
             if frames.shape[0] == poses.shape[0] == old.get("num_frames"):
                 log.info("dataset cache hit: %s (%d frames)", folder, frames.shape[0])
-                return CachedData(frames, poses, old, True, folder)
+                return CachedData(frames, poses, old, True, folder, boxes)
         except (OSError, ValueError) as e:
             log.warning("dataset cache %s unreadable (%s); rebuilding", folder, e)
     if old is not None:
@@ -152,6 +177,7 @@ def build_cache(
                          f"{seq.size[0]}x{seq.size[1]} frames", "give the pose file of this video")
     n = len(seq)
     w, h = int(resolution[0]), int(resolution[1])
+    boxes = follow_boxes(seq, crop, follow, (w, h)) if follow is not None else [crop] * n
     count = 0
     with atomic_path(frames_path, suffix=".npy") as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, h, w, 3))
@@ -159,7 +185,7 @@ def build_cache(
         try:
             with VideoReader(video, end=n) as reader:
                 for frame in reader:
-                    mm[frame.index] = crop.crop_image(frame.image, (w, h))
+                    mm[frame.index] = boxes[frame.index].crop_image(frame.image, (w, h))
                     count = frame.index + 1
                     if bar is not None:
                         bar.update(1)
@@ -177,14 +203,21 @@ def build_cache(
             np.save(tmp, part)
     if count == 0:
         raise InputError(video, "no frame could be decoded")
-    poses = crop.keypoints_to_crop(seq.keypoints[:count], (w, h))
+    poses = np.stack([box.keypoints_to_crop(kp, (w, h))
+                      for box, kp in zip(boxes[:count], seq.keypoints[:count])]) \
+        if follow is not None else crop.keypoints_to_crop(seq.keypoints[:count], (w, h))
     with atomic_path(poses_path, suffix=".npy") as tmp:
         np.save(tmp, poses)
+    origins = None
+    if follow is not None:
+        origins = np.array([[b.x0, b.y0] for b in boxes[:count]], dtype=np.int32)
+        with atomic_path(boxes_path, suffix=".npy") as tmp:
+            np.save(tmp, origins)
     key = dict(key, num_frames=count)
     _write_json(key_path, key)
     frames = np.load(frames_path, mmap_mode="r")
     log.info("dataset cache built: %s (%d frames at %dx%d)", folder, count, w, h)
-    return CachedData(frames, poses, key, False, folder)
+    return CachedData(frames, poses, key, False, folder, origins)
 
 
 def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: bool = True

@@ -54,6 +54,12 @@ class TrainConfig:
             from 1..max_gap (1: consecutive frames, EDN). Live transfer drops frames (50-80 % on
             a laptop), so the generator should see previous frames that are several frames old
             and learn to reject a warped previous frame that does not fit (no double figures).
+        follow_crop: the generator draws a box that follows the person (`rtmotion.subject.
+            follow`: one size, the person in their widest pose, placed on each frame) instead
+            of the fixed crop of the whole area they move in: more of the model's pixels go to
+            the person. Needs keyframes and the background plate (the room behind each box is
+            a generator input; off without them); ignored where the box would not be smaller than
+            the fixed crop. Measured in docs/BENCHMARKS.md (the look at the output frame).
             Default 8: with the reference it also lifted held-out body SSIM from 0.87 to 0.92 at
             equal steps (the gate stops leaning on a warped previous output that blurs).
 
@@ -117,6 +123,7 @@ class TrainConfig:
     keyframes: int = 32
     keyframe_exclude: int = 30
     max_gap: int = 8
+    follow_crop: bool = True
 
     steps: int = 20000
     minutes: float | None = None

@@ -22,7 +22,8 @@ import torch
 from torch.utils.data import Dataset
 
 from rtmotion.errors import InputError
-from rtmotion.subject.crop import usable_frames
+from rtmotion.subject.crop import CropBox, usable_frames
+from rtmotion.subject.follow import origin_model
 
 
 @dataclass(frozen=True)
@@ -110,16 +111,22 @@ class ClipDataset(Dataset):
             consecutive clip is used instead (it always exists: `clip_ends`).
         valid: bool (T,) frames a gapped clip may use (training frames with a person); needed
             when max_gap > 1.
+        follow: a follow crop's frames: (box size (W, H) in camera pixels, int32 (T, 2) each
+            frame's box origin in camera pixels, uint8 (H_cam, W_cam, 3) the scene plate), or
+            None (the fixed crop).
 
     Item: dict with
         frames: uint8 tensor L x 3 x H x W (RGB), the clip's frames in order, the last one t;
         keypoints: float32 tensor L x K x 3 (x, y in crop pixels, confidence);
         indices: int64 tensor L, the frames' indices in the video;
-        index: int64 t.
+        index: int64 t;
+        with `follow`: origins: float32 tensor L x 2, the boxes' origins in model pixels;
+        plates: uint8 tensor L x 3 x H x W, the room behind each box (the generator's `plate`).
     """
 
     def __init__(self, frames: np.ndarray | str | Path, poses: np.ndarray, ends: np.ndarray,
-                 length: int = 2, max_gap: int = 1, valid: np.ndarray | None = None) -> None:
+                 length: int = 2, max_gap: int = 1, valid: np.ndarray | None = None,
+                 follow: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None) -> None:
         self._frames_path = None if isinstance(frames, np.ndarray) else str(frames)
         self._frames = frames if isinstance(frames, np.ndarray) else None
         self.poses = np.ascontiguousarray(poses, dtype=np.float32)
@@ -127,6 +134,7 @@ class ClipDataset(Dataset):
         self.length = int(length)
         self.max_gap = int(max_gap)
         self.valid = None if valid is None else np.asarray(valid, dtype=bool)
+        self.follow = follow
         if self.max_gap > 1 and self.valid is None:
             raise ValueError("gapped clips (max_gap > 1) need the valid frames")
         if len(self.ends) and int(self.ends.min()) < self.length - 1:
@@ -154,12 +162,15 @@ class ClipDataset(Dataset):
             clip = np.asarray(self.frames[idx[0]:t + 1])  # L x H x W x 3 uint8, one read
         else:
             clip = np.stack([np.asarray(self.frames[j]) for j in idx])
-        return {
+        item = {
             "frames": torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2))),
             "keypoints": torch.from_numpy(self.poses[idx]),
             "indices": torch.from_numpy(idx),
             "index": torch.tensor(t, dtype=torch.int64),
         }
+        if self.follow is not None:
+            item.update(follow_inputs(self.follow, idx, clip.shape[1:3]))
+        return item
 
     def clip_indices(self, t: int) -> np.ndarray:
         """int64 (L,) the frames of the clip ending at t, oldest first (gaps drawn here)."""
@@ -172,6 +183,20 @@ class ClipDataset(Dataset):
         if idx[0] < 0 or not self.valid[idx].all():
             return consecutive
         return idx
+
+
+def follow_inputs(follow: tuple[tuple[int, int], np.ndarray, np.ndarray], idx: np.ndarray,
+                  model_hw: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """The follow crop's extra inputs of frames `idx`: {"origins": float32 L x 2 model pixels,
+    "plates": uint8 L x 3 x H x W} (see `ClipDataset`)."""
+    (bw, bh), boxes, scene = follow
+    h, w = int(model_hw[0]), int(model_hw[1])
+    frame_size = (scene.shape[1], scene.shape[0])
+    crops = [CropBox(int(x), int(y), int(x) + bw, int(y) + bh, frame_size) for x, y in boxes[idx]]
+    origins = np.stack([origin_model(c, (w, h)) for c in crops])
+    plates = np.stack([c.crop_image(scene, (w, h)) for c in crops])      # L x H x W x 3
+    return {"origins": torch.from_numpy(origins),
+            "plates": torch.from_numpy(np.ascontiguousarray(plates.transpose(0, 3, 1, 2)))}
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

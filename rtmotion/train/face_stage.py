@@ -28,7 +28,7 @@ from rtmotion.pose.boxes import face_crop_box, head_size
 from rtmotion.progress import progress
 from rtmotion.train.dataset import ClipDataset
 from rtmotion.train.run import TrainRun
-from rtmotion.train.step import ClipStep, clip_batch_to_device, float_features
+from rtmotion.train.step import ClipStep, clip_batch_to_device, float_features, follow_batch
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
         opt_f.load_state_dict(st["opt_face"])
         opt_fd.load_state_dict(st["opt_face_d"])
     gen.eval().requires_grad_(False)
-    ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs, 2)
+    ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, data.split.pairs, 2,
+                     follow=data.dataset_follow())
     sampler: Any = DistributedSampler(ds, dist.world_size, dist.rank, seed=cfg.seed + 1) \
         if dist.enabled else \
         RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.seed + 1 + run.face_step))
@@ -105,8 +106,10 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
             real, kps, maps = clip_batch_to_device(batch, pmc, device)  # B x 2 x ...
             teacher = torch.zeros(real.shape[0], 1, dtype=torch.bool, device=device)
             with torch.no_grad(), run.autocast():
-                refs = None if run.reference is None else run.reference.clips(kps, batch["indices"])
-                fakes, _ = pair(maps, kps, real, teacher, refs)
+                follow = follow_batch(batch, device)
+                refs = None if run.reference is None else \
+                    run.reference.clips(kps, batch["indices"], follow)
+                fakes, _ = pair(maps, kps, real, teacher, refs, follow)
             fake_c, real_c, maps_c = fakes[:, 1], real[:, 1], maps[:, 1]
             boxes = face_boxes(batch["keypoints"][:, 1].numpy(), side, frame, fallback,
                                fcfg.crop_size)

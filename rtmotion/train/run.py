@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,6 +24,7 @@ from rtmotion.models.config import GeneratorConfig
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject.crop import CropBox
+from rtmotion.subject.follow import FollowCrop
 from rtmotion.train import distributed as D
 from rtmotion.train.background import BackgroundPlate
 from rtmotion.train.cache import CachedData
@@ -71,6 +73,34 @@ class TrainData:
     cache: CachedData
     split: Split
     video_info: VideoInfo
+    #: the follow crop (None: the generator draws `crop`); the cache's frames and poses are then
+    #: in each frame's own box (`cache.boxes`)
+    follow: FollowCrop | None = None
+    #: the clean room at the camera's resolution (a follow crop's plate inputs; None otherwise)
+    scene_plate: np.ndarray | None = None
+
+    def fixed_poses(self) -> np.ndarray:
+        """float32 (T, K, 3) the poses in the fixed crop's model pixels (the subject's
+        reference frame: its pose statistics, what a Session is given)."""
+        if self.follow is None:
+            return self.cache.poses
+        w, h = self.cache.frames.shape[2], self.cache.frames.shape[1]
+        return self.crop.keypoints_to_crop(self.seq.keypoints[:len(self.cache)], (w, h))
+
+    def follow_origins(self) -> np.ndarray | None:
+        """float32 (T, 2): each cached frame's box origin in model pixels (follow crop), or
+        None."""
+        if self.follow is None or self.cache.boxes is None:
+            return None
+        bw, bh = self.follow.size
+        w, h = self.cache.frames.shape[2], self.cache.frames.shape[1]
+        return self.cache.boxes.astype(np.float32) * np.array([w / bw, h / bh], np.float32)
+
+    def dataset_follow(self) -> tuple[tuple[int, int], np.ndarray, np.ndarray] | None:
+        """`ClipDataset`'s follow argument (None: the fixed crop)."""
+        if self.follow is None or self.cache.boxes is None or self.scene_plate is None:
+            return None
+        return self.follow.size, self.cache.boxes, self.scene_plate
 
 
 @dataclass

@@ -18,6 +18,7 @@ from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.kernels.warp_torch import warp_previous
+from rtmotion.pipeline.follow_frame import FollowPlacer
 from rtmotion.pipeline.reference import keyframe_tensors, reference_batch
 from rtmotion.pipeline.synthesize import FrameSynthesizer
 from rtmotion.runtime.torch_backend import TorchRunner
@@ -38,6 +39,21 @@ def clip_batch_to_device(batch: dict[str, torch.Tensor], pmc: PoseMapConfig, dev
     kps = batch["keypoints"].to(device)
     maps = pose_maps_torch(kps.flatten(0, 1), pmc)  # (B*L) x C x H x W
     return real, kps, maps.view(b, n, *maps.shape[1:])
+
+
+#: A follow crop's inputs of a batch of clips: origins B x L x 2 (model pixels), plates
+#: B x L x 3 x H x W in [-1, 1] (see `rtmotion.train.dataset.ClipDataset`).
+ClipFollow = tuple[torch.Tensor, torch.Tensor]
+
+
+def follow_batch(batch: dict[str, torch.Tensor], device: torch.device) -> ClipFollow | None:
+    """A batch's follow-crop inputs on `device`, or None (a fixed-crop run)."""
+    if "origins" not in batch:
+        return None
+    plates = batch["plates"].to(device, non_blocking=True)           # B x L x 3 x H x W uint8
+    b, n = plates.shape[:2]
+    plates = to_model_range(plates.flatten(0, 1)).view(b, n, *plates.shape[2:])
+    return batch["origins"].to(device), plates
 
 
 #: The reference inputs of a batch of clips: ref_warped B x L x 3 x H x W, ref_mask B x L x 1 x
@@ -63,11 +79,15 @@ class TrainReference:
         self.exclude_near = int(exclude_near)
         self.images, self.keypoints = keyframe_tensors(keyframes, device)
 
-    def clips(self, kps: torch.Tensor, indices: torch.Tensor) -> ClipReferences:
-        """kps: B x L x K x 3 (crop pixels, on the device); indices: B x L frame indices."""
+    def clips(self, kps: torch.Tensor, indices: torch.Tensor, follow: ClipFollow | None = None
+              ) -> ClipReferences:
+        """kps: B x L x K x 3 (crop pixels, on the device); indices: B x L frame indices;
+        follow: the clips' follow-crop inputs (their origins shift the keyframe warps)."""
         b, n = kps.shape[:2]
+        origins = None if follow is None else follow[0].reshape(-1, 2).cpu().numpy()
         ref = reference_batch(self.keyframes, self.images, self.keypoints, kps.flatten(0, 1),
-                              indices.flatten().cpu().numpy(), self.flow_cfg, self.exclude_near)
+                              indices.flatten().cpu().numpy(), self.flow_cfg, self.exclude_near,
+                              origins)
         return (ref.warped.view(b, n, *ref.warped.shape[1:]),
                 ref.mask.view(b, n, *ref.mask.shape[1:]),
                 ref.image.view(b, n, *ref.image.shape[1:]))
@@ -76,11 +96,13 @@ class TrainReference:
 class ClipStep(nn.Module):
     """The generator's sequential steps over a batch of clips, in one forward (one DDP call).
 
-    forward(maps, kps, real, teacher, refs=None) -> (fakes, gate_last)
+    forward(maps, kps, real, teacher, refs=None, follow=None) -> (fakes, gate_last)
         maps: B x L x C x H x W pose maps in [0, 1]; kps: B x L x K x 3 crop pixels;
         real: B x L x 3 x H x W in [-1, 1]; teacher: bool B x (L-1), True where step l takes
         the REAL frame l-1 as its previous frame instead of its own output; refs: the clips'
-        reference inputs (`TrainReference.clips`; None for a generator without a reference).
+        reference inputs (`TrainReference.clips`; None for a generator without a reference);
+        follow: the clips' follow-crop inputs (`follow_batch`; None for the fixed crop): the
+        previous frame's warp is shifted by the boxes' move, and each frame gets its plate.
         fakes: B x L x 3 x H x W in [-1, 1]; gate_last: B x 1 x H x W, the last frame's gate.
     Frame 0 is made from its pose alone; frame l from pose l and frame l-1 (generated, or real
     under teacher forcing) warped to pose l with `flow_cfg` (the pose flow the bundle records,
@@ -94,18 +116,20 @@ class ClipStep(nn.Module):
         self.flow_cfg = flow_cfg
 
     def forward(self, maps: torch.Tensor, kps: torch.Tensor, real: torch.Tensor,
-                teacher: torch.Tensor, refs: ClipReferences | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                teacher: torch.Tensor, refs: ClipReferences | None = None,
+                follow: ClipFollow | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         def ref(i: int) -> tuple[torch.Tensor | None, ...]:
-            return (None, None, None) if refs is None else tuple(r[:, i] for r in refs)
+            refs_i = (None, None, None) if refs is None else tuple(r[:, i] for r in refs)
+            return (*refs_i, None if follow is None else follow[1][:, i])
 
         fake, gate, _ = self.generator(maps[:, 0], None, None, *ref(0))  # no previous frame
         fakes = [fake]
         for i in range(1, maps.shape[1]):
             prev = torch.where(teacher[:, i - 1].view(-1, 1, 1, 1), real[:, i - 1],
                                fakes[-1].detach().to(real.dtype))
+            shift = None if follow is None else follow[0][:, i] - follow[0][:, i - 1]
             with torch.no_grad():
-                warped, mask = warp_previous(prev, kps[:, i - 1], kps[:, i], self.flow_cfg)
+                warped, mask = warp_previous(prev, kps[:, i - 1], kps[:, i], self.flow_cfg, shift)
             fake, gate, _ = self.generator(maps[:, i], warped, mask, *ref(i))
             fakes.append(fake)
         return torch.stack(fakes, dim=1), gate
@@ -137,7 +161,8 @@ def float_features(feats: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
 @torch.no_grad()
 def rollout(generator: nn.Module, poses: np.ndarray, pmc: PoseMapConfig,
             flow_cfg: PoseFlowConfig, device: torch.device,
-            keyframes: KeyframeSet | None = None) -> torch.Tensor:
+            keyframes: KeyframeSet | None = None, follow: FollowPlacer | None = None
+            ) -> torch.Tensor:
     """Generate frames one by one exactly as inference does (`FrameSynthesizer`: each frame from
     its own previous output warped to the new pose, the no-person rule, uint8 output), so the
     validation loss measures what `rtmotion eval` measures.
@@ -145,9 +170,11 @@ def rollout(generator: nn.Module, poses: np.ndarray, pmc: PoseMapConfig,
     poses: (N, K, 3) crop pixels. Returns N x 3 x H x W float32 in [-1, 1] on the CPU (the
     uint8 frames, mapped back). `generator` is not modified (the runner runs an eval copy).
     keyframes: the appearance reference of a generator with `use_reference`.
+    follow: a follow-crop run's placer: `poses` are then in the fixed crop's pixels and each
+    frame is drawn in its own box (the box the cache cropped that frame with).
     """
     with FrameSynthesizer(TorchRunner(generator, device), pmc, flow_cfg,
-                          keyframes=keyframes) as synth:
+                          keyframes=keyframes, follow=follow) as synth:
         frames = [synth(kp) for kp in poses]  # each uint8 H x W x 3
     stacked = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # N x 3 x H x W uint8
     return to_model_range(stacked)

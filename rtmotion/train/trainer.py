@@ -66,7 +66,9 @@ from rtmotion.pose.skeleton import get_skeleton
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.progress import progress
 from rtmotion.subject.bundle import write_bundle, write_png
-from rtmotion.subject.crop import compute_crop_box, usable_frames
+from rtmotion.pipeline.follow_frame import FollowPlacer
+from rtmotion.subject.crop import CropBox, compute_crop_box, usable_frames
+from rtmotion.subject.follow import FollowCrop, compute_follow_crop
 from rtmotion.subject.keyframes import keyframes_from_video
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
@@ -90,6 +92,7 @@ from rtmotion.train.step import (
     Discriminators,
     clip_batch_to_device,
     float_features,
+    follow_batch,
     rollout,
     split_features,
 )
@@ -188,10 +191,39 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainDat
         make_split(seq.keypoints, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video)
     w, h = cfg.resolution
     crop = compute_crop_box(seq.keypoints, info.size, aspect=w / h, margin=cfg.crop_margin, usable=ok)
+    follow = choose_follow_crop(cfg, seq, crop, ok)
     cache = build_cache(cfg.video, seq, crop, cfg.resolution, paths.cache, pose_source,
-                        show_progress=is_main)
+                        show_progress=is_main, follow=follow)
     split = make_split(cache.poses, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video)
-    return TrainData(seq, pose_source, crop, cache, split, info)
+    data = TrainData(seq, pose_source, crop, cache, split, info, follow)
+    if follow is not None:
+        data.scene_plate = scene_plate(cfg, data)
+        if data.scene_plate is None:
+            raise InputError(cfg.video, "a follow crop needs the clean background of the video, "
+                             "which could not be estimated", "train with --no-follow-crop")
+    return data
+
+
+def choose_follow_crop(cfg: TrainConfig, seq: PoseSequence, crop: CropBox, usable: np.ndarray
+                       ) -> FollowCrop | None:
+    """The run's follow crop (`cfg.follow_crop`), or None: not asked for, or no smaller than
+    the fixed crop (said in the log)."""
+    if not cfg.follow_crop:
+        return None
+    if cfg.keyframes <= 0 or not cfg.background_plate:
+        log.info("follow crop off: it needs keyframes and the background plate (the room behind "
+                 "each box is a generator input)")
+        return None
+    w, h = cfg.resolution
+    follow = compute_follow_crop(seq.keypoints, crop, aspect=w / h, usable=usable)
+    if follow is None:
+        log.info("follow crop: the person fills the fixed crop (%dx%d); drawing the fixed crop",
+                 crop.width, crop.height)
+        return None
+    log.info("follow crop: a %dx%d box around the person (the fixed crop is %dx%d: %.2fx the "
+             "linear resolution)", follow.size[0], follow.size[1], crop.width, crop.height,
+             crop.height / follow.size[1])
+    return follow
 
 
 def training_frames(data: TrainData, cfg: TrainConfig) -> np.ndarray:
@@ -255,9 +287,10 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
     w, h = cfg.resolution
     pmc = PoseMapConfig(size=(w, h))
     try:
+        follow = data.follow is not None
         gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
-                                background_plate=cfg.background_plate,
-                                use_reference=cfg.keyframes > 0)
+                                background_plate=cfg.background_plate and not follow,
+                                use_reference=cfg.keyframes > 0, plate_input=follow)
     except ValueError as e:
         raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}") from None
     dcfg = DiscriminatorConfig(num_scales=cfg.d_scales, base_channels=cfg.d_channels)
@@ -270,7 +303,8 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
     reference = None
     if gcfg.use_reference:
         keyframes = keyframes_from_video(data.cache.frames, data.cache.poses,
-                                         np.flatnonzero(training_frames(data, cfg)), cfg.keyframes)
+                                         np.flatnonzero(training_frames(data, cfg)), cfg.keyframes,
+                                         data.follow_origins())
         log.info("appearance reference: %d keyframes chosen for pose coverage", len(keyframes))
         reference = TrainReference(keyframes, device, flow_cfg, cfg.keyframe_exclude)
     betas = (cfg.beta1, cfg.beta2)
@@ -339,7 +373,8 @@ def clip_batches(run: TrainRun) -> Iterator[dict[str, torch.Tensor]]:
         raise InputError(cfg.video, f"no {cfg.clip_length} consecutive frames with a usable pose "
                          "in the training part", "use a lower --clip-length")
     ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, ends, cfg.clip_length,
-                     max_gap=cfg.max_gap, valid=training_frames(data, cfg))
+                     max_gap=cfg.max_gap, valid=training_frames(data, cfg),
+                     follow=data.dataset_follow())
     bs = max(1, min(cfg.batch_size, len(ds) // dist.world_size))
     if dist.enabled:
         sampler: Any = DistributedSampler(ds, dist.world_size, dist.rank, shuffle=True,
@@ -383,11 +418,12 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     real, kps, maps = clip_batch_to_device(batch, run.pose_map_config, device)  # B x L x ...
     b, n = real.shape[:2]
     teacher = torch.rand(b, n - 1, device=device) < teacher_prob(cfg, run.step)
-    refs = None if run.reference is None else run.reference.clips(kps, batch["indices"])
+    follow = follow_batch(batch, device)
+    refs = None if run.reference is None else run.reference.clips(kps, batch["indices"], follow)
 
     # ---- generator step (discriminators frozen, used without their DDP wrapper) ----
     with run.autocast():
-        fakes, gate_last = g_step(maps, kps, real, teacher, refs)  # B x L x 3 x H x W
+        fakes, gate_last = g_step(maps, kps, real, teacher, refs, follow)  # B x L x 3 x H x W
     # Flat views: every frame of every clip, and every consecutive pair (a -> b).
     real_f, fake_f, maps_f = real.flatten(0, 1), fakes.flatten(0, 1), maps.flatten(0, 1)
     real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
@@ -589,6 +625,13 @@ def scene_plate(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
     return plate.image
 
 
+def follow_placer_of(data: TrainData, resolution: tuple[int, int]) -> FollowPlacer | None:
+    """Inference's placer of a follow-crop run (None: the fixed crop)."""
+    if data.follow is None or data.scene_plate is None:
+        return None
+    return FollowPlacer(data.crop, data.follow, data.scene_plate, resolution)
+
+
 def _tensorboard(folder: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -632,10 +675,12 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         v0, v1 = max(0, cache.poses.shape[0] - 32), cache.poses.shape[0]
     n = min(v1 - v0, 48)
     poses = cache.poses[v0:v0 + n]
+    fixed_poses = data.fixed_poses()
     real = torch.from_numpy(np.ascontiguousarray(np.asarray(cache.frames[v0:v0 + n]).transpose(0, 3, 1, 2)))
     real = real.float() / 127.5 - 1.0
     keyframes = None if run.reference is None else run.reference.keyframes
-    fake = rollout(run.gen, poses, pmc, run.flow_config, run.device, keyframes)
+    fake = rollout(run.gen, fixed_poses[v0:v0 + n], pmc, run.flow_config, run.device, keyframes,
+                   follow_placer_of(data, cfg.resolution))
     ok = torch.from_numpy(usable_frames(poses, cfg.min_joints))
     val_l1 = float((fake[ok] - real[ok]).abs().mean()) if bool(ok.any()) else None
     k = max(1, min(cfg.preview_frames, n))
@@ -644,7 +689,7 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
     # One row per picked frame: pose | generated | real.
     preview = image_grid([pose_preview(maps), fake[pick], real[pick]], rows=k)
     usable = usable_frames(cache.poses, cfg.min_joints)
-    stats = SubjectPoseStats.from_keypoints(cache.poses[usable], data.seq.joint_names, cfg.resolution,
+    stats = SubjectPoseStats.from_keypoints(fixed_poses[usable], data.seq.joint_names, cfg.resolution,
                                             data.seq.skeleton)
     vi = data.video_info
     source = {"path": str(Path(cfg.video).resolve()), "name": Path(cfg.video).name,
@@ -675,7 +720,9 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
                  stats=stats, source_video=source, validation_range=split.val_range,
                  training=training, preview=preview, face=face, face_side=face_side,
                  background=None if run.plate is None else run.plate.image, keyframes=keyframes,
-                 scene_plate=None if run.plate is None else scene_plate(cfg, data))
+                 scene_plate=data.scene_plate if data.follow is not None else
+                 None if run.plate is None else scene_plate(cfg, data),
+                 follow_crop=data.follow)
     log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", run.paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")
     return val_l1

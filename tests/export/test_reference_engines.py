@@ -110,3 +110,30 @@ def test_aoti_engine_with_reference_matches_torch(ref_subject: Subject, calibrat
     ref = _frames(get_backend("torch", ref_subject), cal, names)
     aoti, _ = open_engine(ref_subject, "aoti", "fp32", "cpu", tmp_path, calibration_dir=calibration)
     assert np.abs(_frames(aoti, cal, names) - ref).max() < AOTI_ATOL
+
+
+def test_follow_crop_engine_takes_the_plate_and_matches_torch(tmp_path: Path,
+                                                              torch_thread_limiter) -> None:
+    """A follow-crop generator's seventh input (the room behind the frame's box) is recorded for
+    calibration, exported by name, and the ONNX Runtime engine matches PyTorch on it."""
+    from rtmotion.eval.recording import record_inputs
+    from rtmotion.export.calibration import load_calibration, save_calibration
+    from rtmotion.synthetic import motion_angles, render_sequence
+    from tests.pipeline.conftest import make_follow_subject
+
+    subject = load_subject(make_follow_subject(tmp_path / "tiny-follow", RES))
+    names = input_names(subject.generator_config)
+    assert names[-1] == "plate"
+    _, seq = render_sequence("ada", angles=motion_angles("dance", 1.0, 12, seed=5),
+                             size=subject.crop.frame_size)
+    with torch_thread_limiter():
+        cal = record_inputs(subject, subject.crop.keypoints_to_crop(seq.keypoints, RES), 9)
+    save_calibration(cal, tmp_path / "calibration" / subject.name)
+    cal = load_calibration(tmp_path / "calibration" / subject.name, RES, names)
+    plates = cal.arrays["plate"]
+    assert plates.shape[1] == 3 and float(np.abs(plates).max()) > 0.5   # the gradient room
+    ref = _frames(get_backend("torch", subject), cal, names)
+    runner, choice = open_engine(subject, "onnxruntime", "fp32", "cpu", tmp_path / "engines",
+                                 calibration_dir=tmp_path / "calibration")
+    assert [i.name for i in onnx.load(str(choice.artifact)).graph.input] == names
+    assert np.abs(_frames(runner, cal, names) - ref).max() < ONNX_ATOL

@@ -85,3 +85,28 @@ def test_warp_torch_is_differentiable_and_checks_shapes() -> None:
         warp_torch(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 8, 8, 2))
     with pytest.raises(ValueError, match="flow must be"):
         warp_numpy(np.zeros((8, 8, 3)), np.zeros((8, 9, 2)))
+
+
+def test_warp_previous_shift_follows_the_camera_not_the_box() -> None:
+    """Two boxes of one still scene: with the boxes' shift, the previous box warped to the current
+    one is the current box (the follow crop's rule: the warp is done in camera coordinates), and
+    the person's joints move with the box too."""
+    from rtmotion.kernels.flow_numpy import PoseFlowConfig
+    from rtmotion.kernels.warp_torch import shift_keypoints, warp_previous
+
+    g = torch.Generator().manual_seed(0)
+    scene = torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
+    prev = scene[:, :, 10:42, 10:42]               # box at (10, 10)
+    cur = scene[:, :, 13:45, 12:44]                # box at (12, 13): origin shift (2, 3)
+    shift = torch.tensor([[2.0, 3.0]])
+    nobody = torch.zeros(1, 25, 3)                 # no joint: only the background moves
+    warped, mask = warp_previous(prev, nobody, nobody, PoseFlowConfig(), shift)
+    inner = (slice(None), slice(None), slice(0, 28), slice(0, 29))   # sampled inside prev
+    assert torch.allclose(warped[inner], cur[inner], atol=1e-5)
+    assert mask[:, :, :29, :30].min() == 1 and mask[:, :, -1, :].max() == 0
+    # Without the shift the background would be taken from the wrong place.
+    unshifted, _ = warp_previous(prev, nobody, nobody, PoseFlowConfig())
+    assert (unshifted[inner] - cur[inner]).abs().mean() > 0.1
+    kp = torch.tensor([[[5.0, 6.0, 1.0], [0.0, 0.0, 0.0]]])
+    moved = shift_keypoints(kp, shift)
+    assert moved.tolist() == [[[3.0, 3.0, 1.0], [0.0, 0.0, 0.0]]]

@@ -62,6 +62,50 @@ def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny",
     return folder
 
 
+def make_follow_subject(folder: Path, res: tuple[int, int] = RES, camera: tuple[int, int] = (160, 128)
+                        ) -> Path:
+    """A random-init follow-crop subject (`rtmotion.subject.follow`): a `res` generator with the
+    plate input drawing a box that follows a dancer in a wider `camera` frame, 8 keyframes with
+    their box origins, and a scene plate (a gradient, so a wrongly placed plate shows)."""
+    from rtmotion.subject.crop import compute_crop_box
+    from rtmotion.subject.follow import compute_follow_crop, origin_model
+    from rtmotion.subject.keyframes import KeyframeSet, select_keyframes
+    from rtmotion.synthetic import motion_angles, render_sequence
+
+    torch.manual_seed(0)
+    frames, seq = render_sequence("ada", angles=motion_angles("dance", 2.0, 30, seed=3), size=camera)
+    frames = np.stack(list(frames))
+    fixed = compute_crop_box(seq.keypoints, camera)
+    follow = compute_follow_crop(seq.keypoints, fixed, margin=0.04)
+    assert follow is not None
+    boxes = follow.boxes(seq.keypoints)
+    yy, xx = np.mgrid[0:camera[1], 0:camera[0]]
+    scene = np.stack([xx * 255 // camera[0], yy * 255 // camera[1], 255 - xx * 255 // camera[0]],
+                     -1).astype(np.uint8)
+    gen = build_generator(generator_preset("tiny", resolution=res, use_reference=True,
+                                           plate_input=True))
+    with torch.no_grad():
+        gen.head.bias[3:7] = torch.tensor([0.5, 1.0, 0.5, 1.0])
+    fixed_kp = fixed.keypoints_to_crop(seq.keypoints, res)
+    stats = SubjectPoseStats.from_keypoints(fixed_kp, BODY25.joints, res, "body25")
+    idx = np.sort(select_keyframes(fixed_kp, np.arange(len(seq)), 8))
+    keyframes = KeyframeSet(np.stack([boxes[i].crop_image(frames[i], res) for i in idx]),
+                            np.stack([boxes[i].keypoints_to_crop(seq.keypoints[i], res) for i in idx]),
+                            idx, np.stack([origin_model(boxes[i], res) for i in idx]))
+    write_bundle(folder, name=folder.name, resolution=res, crop=fixed,
+                 pose_map_config=PoseMapConfig(size=res), generator=gen.eval(), stats=stats,
+                 source_video={"path": "", "width": camera[0], "height": camera[1], "fps": "30",
+                               "frame_count": len(seq), "pose_source": "test"},
+                 validation_range=(0, 0), training={}, weights_dtype="float32",
+                 keyframes=keyframes, scene_plate=scene, follow_crop=follow)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def follow_subject_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_follow_subject(tmp_path_factory.mktemp("subjects") / "tiny-follow")
+
+
 @pytest.fixture(scope="session")
 def tiny_subject_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_subject(tmp_path_factory.mktemp("subjects") / "tiny")

@@ -27,7 +27,8 @@ def _train(clip, out: Path, *extra: str) -> int:
 @pytest.fixture(scope="module")
 def trained(dancer_clip, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train") / "subjects" / "ada"
-    assert _train(dancer_clip, out, "--steps", "16") == 0
+    # The fixed crop (the follow crop, the default, has its own test below).
+    assert _train(dancer_clip, out, "--steps", "16", "--no-follow-crop") == 0
     return out
 
 
@@ -76,6 +77,51 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     xs, ys = dancer_clip.seq.keypoints[..., 0][vis], dancer_clip.seq.keypoints[..., 1][vis]
     c = s.crop
     assert c.x0 <= xs.min() and xs.max() < c.x1 and c.y0 <= ys.min() and ys.max() < c.y1
+
+
+def test_follow_crop_bundle(dancer_clip, tmp_path: Path) -> None:
+    """The default: a box that follows the person, cut from every frame around its pose; the
+    keyframes keep their boxes' origins, the room comes from the scene plate, and the bundle
+    draws through a session."""
+    from rtmotion.pipeline.session import open_session
+    from rtmotion.subject.follow import origin_model
+
+    out = tmp_path / "follow"
+    assert _train(dancer_clip, out, "--steps", "4") == 0
+    info = json.loads((out / "subject.json").read_text())
+    s = load_subject(out)
+    f = s.follow_crop
+    assert f is not None and info["follow_crop"]["size"] == list(f.size)
+    assert f.size[1] < 0.9 * s.crop.height and s.generator_config.plate_input
+    assert not s.generator_config.background_plate and s.scene_plate.shape == (256, 256, 3)
+    boxes = np.load(out / "cache" / "boxes.npy")
+    cached = np.load(out / "cache" / "frames.npy", mmap_mode="r")
+    poses = np.load(out / "cache" / "poses.npy")
+    from rtmotion.io import VideoReader
+    from rtmotion.subject.crop import CropBox
+
+    with VideoReader(dancer_clip.video) as reader:
+        video = [fr.image for fr in reader]
+    for i in s.keyframes.frames[:3]:
+        box = CropBox(*boxes[i], boxes[i][0] + f.size[0], boxes[i][1] + f.size[1], (256, 256))
+        np.testing.assert_array_equal(cached[i], box.crop_image(video[i], (64, 64)))
+        np.testing.assert_allclose(poses[i], box.keypoints_to_crop(dancer_clip.seq.keypoints[i],
+                                                                   (64, 64)), atol=1e-4)
+        k = int(np.flatnonzero(s.keyframes.frames == i)[0])
+        np.testing.assert_allclose(s.keyframes.origins[k], origin_model(box, (64, 64)), rtol=1e-5)
+        np.testing.assert_array_equal(s.keyframes.images[k], cached[i])
+    # Pose statistics stay in the fixed crop (the frame normalization and sessions work in):
+    # the person's height there, not in the (larger-scaled) follow box.
+    fixed = s.crop.keypoints_to_crop(dancer_clip.seq.keypoints, (64, 64))
+    vis = fixed[..., 2] > 0
+    height = np.nanmax(np.where(vis, fixed[..., 1], np.nan), 1) - \
+        np.nanmin(np.where(vis, fixed[..., 1], np.nan), 1)
+    follow_h = poses[..., 1].max(1) - np.where(poses[..., 2] > 0, poses[..., 1], np.inf).min(1)
+    assert np.median(follow_h) > 1.1 * np.median(height)
+    assert abs(s.stats.height_far - np.median(height)) < 0.25 * np.median(height)
+    with open_session(s, full_frame=True) as session:
+        frame = session(fixed[-1])
+    assert frame.shape == (256, 256, 3)
 
 
 def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
