@@ -95,10 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-gap", type=int, default=8,
                         help="frames between a clip's frames are drawn from 1..N (1: consecutive; "
                              "more trains for live use, where frames are dropped)")
-    parser.add_argument("--follow-crop", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--follow-crop", action=argparse.BooleanOptionalAction, default=None,
                         help="the generator draws a box that follows the person (more pixels "
-                             "for the person at the same cost; the default) instead of the "
-                             "whole area they move in (--no-follow-crop)")
+                             "for the person at the same cost; the default, or with --resume "
+                             "what the checkpoint used) instead of the whole area they move in "
+                             "(--no-follow-crop)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")
@@ -122,7 +123,12 @@ def settings_from_args(args: argparse.Namespace):  # -> tuple[TrainConfig, Chose
 
     given = dict(vars(args))
     device_type = resolve_device(given.get("device") or "auto").type
-    chosen = choose_settings(given, device_type, resumed=_resumed_config(given))
+    resumed = _resumed_config(given)
+    if given.get("follow_crop") is None:
+        # A resumed run keeps its crop (checkpoints from before the follow crop drew the fixed
+        # one); a new run follows the person.
+        given["follow_crop"] = bool(resumed.get("follow_crop", False)) if resumed else True
+    chosen = choose_settings(given, device_type, resumed=resumed)
     given.update(chosen.values)
     given.update(budget_flags(given, device_type))
     try:

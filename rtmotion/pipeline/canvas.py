@@ -17,8 +17,7 @@ the frame alone, its border continued where the box does not cover the frame.
 
 A follow-crop subject (`rtmotion.subject.follow`) draws each frame in its own box: `compose`
 is then given the frame's `Placement` (its box, and the room behind it, which the frame is
-compared with). The same canvas with `view` = the subject's fixed crop and the model's size
-gives the frame in the subject's reference frame (what eval compares with the real frames).
+compared with).
 
 Coordinates: a pixel's centre is at its integer coordinate (`rtmotion.subject.crop`). Model
 pixel u maps to source pixel X = (u + 0.5) * box_w / W_model - 0.5 + x0 and source pixel X to
@@ -51,14 +50,12 @@ class CanvasGeometry:
     """Where the model frame lies in the output frame.
 
     box: the subject's crop box in source pixels; model_size: (W, H) of the model frame;
-    source_size: (W, H) of the target's camera frame; output_size: (W, H) written;
-    view: the part of the camera frame the output shows (None: all of it).
+    source_size: (W, H) of the target's camera frame; output_size: (W, H) written.
     """
 
     box: CropBox
     model_size: tuple[int, int]
     output_size: tuple[int, int]
-    view: CropBox | None = None
 
     @property
     def source_size(self) -> tuple[int, int]:
@@ -68,13 +65,11 @@ class CanvasGeometry:
         """float64 2 x 3 affine: model pixel (u, v, 1) of `box` (None: `self.box`) -> output
         pixel."""
         box = self.box if box is None else box
-        (mw, mh), (ow, oh) = self.model_size, self.output_size
-        vx, vy = (0, 0) if self.view is None else (self.view.x0, self.view.y0)
-        vw, vh = self.source_size if self.view is None else (self.view.width, self.view.height)
+        (mw, mh), (sw, sh), (ow, oh) = self.model_size, self.source_size, self.output_size
         sx, sy = mw / box.width, mh / box.height                 # model px per source px
-        ox, oy = ow / vw, oh / vh                                # output px per source px
-        return np.array([[ox / sx, 0.0, (0.5 / sx + box.x0 - vx) * ox - 0.5],
-                         [0.0, oy / sy, (0.5 / sy + box.y0 - vy) * oy - 0.5]])
+        ox, oy = ow / sw, oh / sh                                # output px per source px
+        return np.array([[ox / sx, 0.0, (0.5 / sx + box.x0) * ox - 0.5],
+                         [0.0, oy / sy, (0.5 / sy + box.y0) * oy - 0.5]])
 
     def keypoints_to_output(self, keypoints: np.ndarray) -> np.ndarray:
         """float (..., K, 3) in model pixels -> output pixels (confidence kept; a missing
@@ -111,9 +106,7 @@ class Canvas:
             if scene_plate.shape[:2] != (sh, sw):
                 raise ValueError(f"scene plate is {scene_plate.shape[1]}x{scene_plate.shape[0]}, "
                                  f"the camera frame {sw}x{sh}")
-            if geometry.view is not None:
-                self._plate_out = geometry.view.crop_image(scene_plate, (ow, oh))
-            elif (ow, oh) != (sw, sh):
+            if (ow, oh) != (sw, sh):
                 shrink = ow < sw or oh < sh
                 self._plate_out = cv2.resize(scene_plate, (ow, oh), interpolation=cv2.INTER_AREA
                                              if shrink else cv2.INTER_CUBIC)
@@ -165,9 +158,7 @@ class Canvas:
         # Only the person's box is enlarged and blended (a few times cheaper than the frame).
         affine = affine.copy()
         affine[:, 2] -= (x0, y0)
-        shrink = affine[0, 0] < 1.0 or affine[1, 1] < 1.0  # a view smaller than the model frame
-        big = cv2.warpAffine(image, affine, (x1 - x0, y1 - y0),
-                             flags=cv2.INTER_LINEAR if shrink else cv2.INTER_CUBIC,
+        big = cv2.warpAffine(image, affine, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC,
                              borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(mask, affine, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
@@ -191,14 +182,9 @@ class Canvas:
 
 
 def canvas_geometry(box: CropBox, model_size: tuple[int, int],
-                    output_size: tuple[int, int] | None = None,
-                    view: CropBox | None = None) -> CanvasGeometry:
-    """The geometry of a subject's full frame; `output_size` None: the camera frame's size
-    (or the view's)."""
-    if output_size is None:
-        out = box.frame_size if view is None else (view.width, view.height)
-    else:
-        out = (int(output_size[0]), int(output_size[1]))
+                    output_size: tuple[int, int] | None = None) -> CanvasGeometry:
+    """The geometry of a subject's full frame; `output_size` None: the camera frame's size."""
+    out = box.frame_size if output_size is None else (int(output_size[0]), int(output_size[1]))
     if out[0] < 2 or out[1] < 2:
         raise ValueError(f"output size {out[0]}x{out[1]} is too small")
-    return CanvasGeometry(box, (int(model_size[0]), int(model_size[1])), out, view)
+    return CanvasGeometry(box, (int(model_size[0]), int(model_size[1])), out)

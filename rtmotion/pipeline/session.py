@@ -92,9 +92,9 @@ class Session:
         self._policy = PersonGapPolicy(hold_frames) if hold_frames is not None else None
         self._preparer = synth.preparer()
         # A follow-crop subject draws each frame in its own box: without a full-frame canvas
-        # its frames are placed back into the subject's fixed crop (the model frame callers see).
-        self._model_canvas = reference_frame_canvas(subject) \
-            if subject.follow_crop is not None and canvas is None else None
+        # its frames are placed back into the subject's fixed crop (the model frame callers see),
+        # through the camera frame (`in_reference_frame`).
+        self._in_reference_frame = subject.follow_crop is not None and canvas is None
         self._camera_canvas: Canvas | None = None
         self._last_drawn: np.ndarray | None = None  # the last frame as the generator drew it
 
@@ -126,13 +126,19 @@ class Session:
         else:
             image = self.synth.generate(prepared.pose)
         self._last_drawn = image
-        canvas = self.canvas if self.canvas is not None else self._model_canvas
-        return image if canvas is None else canvas.compose(image, self.synth.last_placement)
+        if self._in_reference_frame:
+            return self.subject.crop.crop_image(self.last_camera_frame(), self.subject.resolution)
+        return image if self.canvas is None else \
+            self.canvas.compose(image, self.synth.last_placement)
 
     def last_camera_frame(self) -> np.ndarray:
         """The last frame `generate` made, composed onto the subject's whole camera frame at
         the camera's size (what `convert` writes without --size), whatever this session
-        returns: uint8 RGB (H_cam, W_cam, 3). eval scores it against the real camera frame."""
+        returns: uint8 RGB (H_cam, W_cam, 3). eval scores it against the real camera frame.
+
+        A follow-crop subject's frame in its fixed crop (a session without `full_frame`) is
+        this frame cropped as the real frames are (`CropBox.crop_image`: area-averaged), so
+        the generated and the real model frames are made the same way from the camera frame."""
         if self._last_drawn is None:
             raise RuntimeError("no frame generated yet")
         if self._camera_canvas is None:
@@ -244,13 +250,6 @@ def subject_canvas(subject: Subject, size: tuple[int, int] | None = None) -> Can
         return Canvas(geometry, subject.scene_plate)
     plate = subject.model_plate() if subject.scene_plate is not None else None
     return Canvas(geometry, subject.scene_plate if plate is not None else None, plate)
-
-
-def reference_frame_canvas(subject: Subject) -> Canvas:
-    """A follow-crop subject's frames placed into its fixed crop at the model's resolution."""
-    geometry = canvas_geometry(subject.crop, subject.resolution, subject.resolution,
-                               view=subject.crop)
-    return Canvas(geometry, subject.scene_plate)
 
 
 def hold_frames(seconds: float, fps: float) -> int:

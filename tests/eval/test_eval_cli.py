@@ -346,26 +346,30 @@ def test_eval_through_a_built_onnxruntime_engine(tiny_subject, tmp_path: Path, c
 def test_eval_scores_the_frames_convert_ships(tiny_subject, dancer_clip, tmp_path,
                                               monkeypatch) -> None:
     """eval and convert make the same frames for the same subject and poses (both generate
-    through one `Session`): eval, given the model frames convert composed into the frames it
-    ships as the real ones, finds every frame identical (PSNR at its cap, SSIM 1). (eval scores
-    the model frame; convert ships it composed onto the full frame, `rtmotion.pipeline.canvas`.)"""
+    through one `Session`): eval, given the frames convert ships (cut to the subject's fixed
+    crop, as eval cuts the real camera frames) as the real ones, finds every frame identical
+    (PSNR at its cap, SSIM 1). The subject draws a box that follows the person; convert composes
+    it onto the full frame (`rtmotion.pipeline.canvas`), eval scores it in the fixed crop."""
     from rtmotion.pipeline.canvas import Canvas
     from rtmotion.pipeline.offline import convert
 
     shipped: list[np.ndarray] = []
     compose = Canvas.compose
 
-    def keep(self, image):
-        shipped.append(image.copy())
-        return compose(self, image)
+    def keep(self, image, placement=None):
+        shipped.append(compose(self, image, placement))
+        return shipped[-1].copy()
 
     monkeypatch.setattr(Canvas, "compose", keep)
     subject = load_subject(tiny_subject.folder)
+    assert subject.follow_crop is not None
     res = convert(subject, dancer_clip.poses, tmp_path / "o.mp4", end=12, show_progress=False)
     assert VideoInfo.from_path(tmp_path / "o.mp4").size == subject.crop.frame_size
     driving = res.poses.driving.keypoints
     assert res.frames == len(shipped) == 12 and res.frames_no_person == 0
-    items = [EvalItem(i, driving[i], shipped[i]) for i in range(len(shipped))]
+    monkeypatch.undo()
+    items = [EvalItem(i, driving[i], subject.crop.crop_image(shipped[i], subject.resolution))
+             for i in range(len(shipped))]
     r = run_evaluation(subject, EvalSource("heldout", len(items), lambda: iter(items)),
                        EvalOptions(pose_metrics=False))
     assert r["frames"]["evaluated"] == 12
