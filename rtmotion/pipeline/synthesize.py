@@ -62,6 +62,7 @@ from rtmotion.pipeline.reference import Reference, ReferencePicker
 from rtmotion.pose.boxes import face_crop_box
 from rtmotion.runtime import get_backend
 from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.runtime.face_onnx import OnnxFaceEnhancer, face_for_runner
 from rtmotion.subject import Subject
 from rtmotion.subject.keyframes import KeyframeSet
 
@@ -111,7 +112,8 @@ class FrameSynthesizer:
         runner: a `GeneratorRunner` of the generator (opened here if it is not).
         pose_map_config: how poses become conditioning maps (the generator's).
         pose_flow_config: the pose flow the generator was trained with (None: the defaults).
-        face: a FaceEnhancer (eval mode, on the runner's device) or None.
+        face: a FaceEnhancer (eval mode, on the runner's device), its ONNX Runtime copy
+            (`rtmotion.runtime.face_onnx`), or None.
         face_side: the subject's fixed face-box side in pixels (None: from each pose).
         keyframes: the subject's keyframes, for a generator with `use_reference` (None: none).
         follow: places each frame of a follow-crop subject (None: the fixed crop). Keypoints
@@ -121,7 +123,7 @@ class FrameSynthesizer:
 
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
-                 face: FaceEnhancer | None = None, face_side: int | None = None,
+                 face: FaceEnhancer | OnnxFaceEnhancer | None = None, face_side: int | None = None,
                  keyframes: KeyframeSet | None = None, follow: FollowPlacer | None = None) -> None:
         self.runner = runner
         self.runner.open()
@@ -330,7 +332,8 @@ class SubjectSynthesizer(FrameSynthesizer):
         face = None
         if use_face and subject.face is not None:
             # A private copy: the subject's module stays where the caller put it.
-            face = copy.deepcopy(subject.face).float().to(runner.device).eval()
+            face = face_for_runner(copy.deepcopy(subject.face).float().to(runner.device).eval(),
+                                   runner.name, runner.device)
         keyframes = subject.keyframes if subject.generator_config.use_reference else None
         super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
                          face_side=subject.face_side, keyframes=keyframes,

@@ -78,6 +78,9 @@ class OnnxRunner(GeneratorRunner):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self._threads > 0:
             opts.intra_op_num_threads = self._threads
+        # No spinning: by default the worker threads busy-wait after each run, taking the cores
+        # from the pipeline's other stages (pose, prepare, encode) running beside the generator.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(self.path), opts, providers=self._providers)
         except Exception as e:  # onnxruntime raises its own exception types for a bad graph
