@@ -38,7 +38,8 @@ def ref_subject(tmp_path_factory: pytest.TempPathFactory, torch_thread_limiter) 
         gen.head.bias[3:6] = torch.tensor([0.5, 1.0, 0.5])
     gen.set_background(torch.rand(1, 3, *RES) * 2 - 1)
     folder = tmp_path_factory.mktemp("subjects") / "tiny-ref"
-    source = {**demo.source_video, "path": "", "pose_source": "synthetic", "pose_extractor": "synthetic"}
+    source = {**demo.source_video, "path": "", "pose_source": "synthetic", "pose_extractor": "synthetic",
+              "pose_file": None}
     pmc = dataclasses.replace(demo.pose_map_config, size=RES)
     write_bundle(folder, name="tiny-ref", resolution=RES, crop=demo.crop, pose_map_config=pmc,
                  generator=gen.eval(), stats=demo.stats, source_video=source,
