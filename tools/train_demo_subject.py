@@ -20,9 +20,9 @@ is warm), train in slices of --minutes 8 with --resume, and write the bundle und
 comes back, e.g.
     python tools/train_demo_subject.py train --device cuda --minutes 8 --out "$OUT/demo-ada"
     python tools/train_demo_subject.py train --device cuda --minutes 8 --resume --out "$OUT/demo-ada"
-then copy $OUT/demo-ada/{subject.json,generator.pt,pose_stats.json,preview.png,background.png,
-train_command.txt}
-into rtmotion/data/subjects/demo-ada/. The rtmotion command each run used is recorded in
+then copy $OUT/demo-ada/{subject.json,generator.pt,face.pt,keyframes.npz,pose_stats.json,
+preview.png,scene.png,train_command.txt} (a fixed-crop subject, `--no-follow-crop`, also has
+background.png) into rtmotion/data/subjects/demo-ada/. The rtmotion command each run used is recorded in
 OUT/train_command.txt (the step count reached is in subject.json).
 """
 
