@@ -2,7 +2,7 @@
 headless Chromium with a fake camera playing a video `rtmotion synth` made.
 
     python tools/bench_serve.py --json docs/bench_serve.json --screenshot docs/serve_page.png \
-        [--subject demo-ada] [--backend torch] [--seconds 30] [--soak-seconds 600] [--cycles 15] \
+        [--subject demo-ada] [--backend torch] [--precision auto] [--seconds 30] [--soak-seconds 600] [--cycles 15] \
         [--phases one,two,cycles,soak]
 
 Phases (each after a warm-up whose frames are not counted):
@@ -80,6 +80,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--subject", default="demo-ada")
     ap.add_argument("--backend", default="torch")
+    ap.add_argument("--precision", default="auto", help="the server's --precision")
     ap.add_argument("--camera-size", default="320x320", help="the fake camera's video size")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured seconds of phases 1 and 2")
     ap.add_argument("--warmup", type=float, default=8.0)
@@ -102,12 +103,14 @@ def main() -> int:
     write_y4m(tmp / "bruno.y4m", (f.image for f in read_frames(mp4)), fps=30)
     log = open(tmp / "serve.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "rtmotion", "serve", "-t", args.subject, "--backend",
-                               args.backend, "--port", "0"], stdout=subprocess.PIPE, stderr=log, env=env)
+                               args.backend, "--precision", args.precision, "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=log, env=env)
     url = re.search(r"open (\S+)", server.stdout.readline().decode()).group(1)  # type: ignore[union-attr]
     report: dict = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "machine": f"{platform.node()} {os.cpu_count()} CPUs", "load_before": os.getloadavg(),
-                    "subject": args.subject, "backend": args.backend, "camera": args.camera_size}
+                    "subject": args.subject, "backend": args.backend, "precision": args.precision,
+                    "camera": args.camera_size}
     try:
         with Chromium(fake_video=tmp / "bruno.y4m") as browser:
             def gone(page) -> None:
