@@ -59,7 +59,7 @@ from rtmotion.eval.report import (
     write_png,
 )
 from rtmotion.eval.sources import EvalItem, EvalSource
-from rtmotion.pipeline.canvas import canvas_geometry
+from rtmotion.pipeline.canvas import CanvasGeometry, canvas_geometry
 from rtmotion.pipeline.session import Session, open_session
 from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
 from rtmotion.pose.extractors import get_extractor
@@ -151,15 +151,16 @@ def pose_distance(estimated: np.ndarray, reference: np.ndarray, min_conf: float 
     return float(np.linalg.norm(est[both, :2] - ref[both, :2], axis=1).mean() / height)
 
 
-def _score_output(row: dict[str, Any], session: Session, item: EvalItem, margin: float) -> None:
+def _score_output(row: dict[str, Any], session: Session, item: EvalItem, geom: CanvasGeometry,
+                  margin: float) -> None:
     """The out_* rows of one frame (module docstring): the session's last frame on the whole
-    camera frame against the real one, crops placed from the poses in camera pixels."""
+    camera frame against the real one, crops placed from the poses in camera pixels (`geom`:
+    the subject's model frame on its camera frame)."""
     full = session.last_camera_frame()                          # uint8 H_cam x W_cam x 3
     if full.shape != item.camera.shape:
         raise InputError(None, f"frame {item.index}: the camera frame is {item.camera.shape}, "
                          f"the subject's {full.shape}")
     size = (full.shape[1], full.shape[0])
-    geom = canvas_geometry(session.subject.crop, session.subject.resolution)
     drv = geom.keypoints_to_output(item.driving)
     truth = None if item.truth is None else geom.keypoints_to_output(item.truth)
     bbox = _union(body_box(drv, size, margin=margin),
@@ -196,6 +197,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     gen_seconds = 0.0
     sample_files: list[str] = []
     w, h = (int(subject.resolution[0]), int(subject.resolution[1]))
+    camera_geometry = canvas_geometry(subject.crop, subject.resolution)  # for the out_* rows
     try:
         # A session, as `convert` makes its frames (the CUDA synthesizer on a GPU), so eval
         # scores the step users run; no hold rule: a frame without a person repeats the last.
@@ -236,7 +238,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                     row["face_ssim"], row["face_psnr"] = ssim_psnr(gen, item.real, fbox)
                 row["full_ssim"], row["full_psnr"] = ssim_psnr(gen, item.real)
                 if item.camera is not None:
-                    _score_output(row, session, item, opt.body_margin)
+                    _score_output(row, session, item, camera_geometry, opt.body_margin)
                 if item.truth is not None:
                     row["driving_pose_error"] = pose_distance(item.driving, item.truth)
                 if ext_gen is not None:

@@ -48,13 +48,11 @@ class FollowPlacer:
         self.follow = follow
         self.scene_plate = np.ascontiguousarray(scene_plate, dtype=np.uint8)
         self.model_size = (int(model_size[0]), int(model_size[1]))
-        fw, fh = follow.frame_size
-        self._last_box = follow.box_at(fw / 2, fh / 2)
+        self._last_box = follow.centre_box()
         self._plates: dict[tuple[int, int], np.ndarray] = {}
 
     def reset(self) -> None:
-        fw, fh = self.follow.frame_size
-        self._last_box = self.follow.box_at(fw / 2, fh / 2)
+        self._last_box = self.follow.centre_box()
 
     def plate(self, box: CropBox) -> np.ndarray:
         """uint8 (H, W, 3): the room behind `box` at the model's resolution (a few recent boxes

@@ -97,6 +97,7 @@ class Session:
         self._in_reference_frame = subject.follow_crop is not None and canvas is None
         self._camera_canvas: Canvas | None = None
         self._last_drawn: np.ndarray | None = None  # the last frame as the generator drew it
+        self._last_camera: np.ndarray | None = None  # it on the camera frame, once composed
 
     # ---- the step ---------------------------------------------------------------------------
     def prepare(self, keypoints: np.ndarray) -> Prepared:
@@ -126,6 +127,7 @@ class Session:
         else:
             image = self.synth.generate(prepared.pose)
         self._last_drawn = image
+        self._last_camera = None
         if self._in_reference_frame:
             return self.subject.crop.crop_image(self.last_camera_frame(), self.subject.resolution)
         return image if self.canvas is None else \
@@ -134,16 +136,21 @@ class Session:
     def last_camera_frame(self) -> np.ndarray:
         """The last frame `generate` made, composed onto the subject's whole camera frame at
         the camera's size (what `convert` writes without --size), whatever this session
-        returns: uint8 RGB (H_cam, W_cam, 3). eval scores it against the real camera frame.
+        returns: uint8 RGB (H_cam, W_cam, 3), read-only (composed once per frame). eval scores
+        it against the real camera frame.
 
         A follow-crop subject's frame in its fixed crop (a session without `full_frame`) is
         this frame cropped as the real frames are (`CropBox.crop_image`: area-averaged), so
         the generated and the real model frames are made the same way from the camera frame."""
         if self._last_drawn is None:
             raise RuntimeError("no frame generated yet")
-        if self._camera_canvas is None:
-            self._camera_canvas = subject_canvas(self.subject)
-        return self._camera_canvas.compose(self._last_drawn, self.synth.last_placement)
+        if self._last_camera is None:  # composed once per frame (eval asks after generate did)
+            if self._camera_canvas is None:
+                self._camera_canvas = subject_canvas(self.subject)
+            self._last_camera = self._camera_canvas.compose(self._last_drawn,
+                                                            self.synth.last_placement)
+            self._last_camera.setflags(write=False)  # shared by every caller of this frame
+        return self._last_camera
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
         """Both halves in the caller's thread: (K, 3) keypoints -> uint8 RGB (H, W, 3)."""

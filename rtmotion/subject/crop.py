@@ -114,6 +114,21 @@ def usable_frames(keypoints: np.ndarray, min_joints: int = 8, min_conf: float = 
     return (kp[..., 2] > min_conf).sum(axis=-1) >= min_joints
 
 
+def visible_coordinates(keypoints: np.ndarray, usable: np.ndarray | None, min_conf: float,
+                        what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys), float64 (T', K) each: the joints' x and y in the frames with a visible joint
+    (and `usable`, when given), NaN where a joint is not visible (confidence <= min_conf).
+
+    Raises InputError (no path) naming `what` when no frame has a visible joint."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    vis = kp[..., 2] > min_conf
+    frames = vis.any(axis=-1) if usable is None else (np.asarray(usable, bool) & vis.any(axis=-1))
+    if not frames.any():
+        raise InputError(None, f"no frame has a visible person, cannot place {what}")
+    kp, vis = kp[frames], vis[frames]
+    return np.where(vis, kp[..., 0], np.nan), np.where(vis, kp[..., 1], np.nan)
+
+
 def compute_crop_box(
     keypoints: np.ndarray,
     frame_size: tuple[int, int],
@@ -146,14 +161,7 @@ def compute_crop_box(
     Raises:
         InputError (no path) if no frame has a visible joint.
     """
-    kp = np.asarray(keypoints, dtype=np.float64)
-    vis = kp[..., 2] > min_conf
-    frames = vis.any(axis=-1) if usable is None else (np.asarray(usable, bool) & vis.any(axis=-1))
-    if not frames.any():
-        raise InputError(None, "no frame has a visible person, cannot place the crop box")
-    kp, vis = kp[frames], vis[frames]
-    xs = np.where(vis, kp[..., 0], np.nan)
-    ys = np.where(vis, kp[..., 1], np.nan)
+    xs, ys = visible_coordinates(keypoints, usable, min_conf, "the crop box")
     x_lo = np.nanpercentile(np.nanmin(xs, axis=1), percentile)
     x_hi = np.nanpercentile(np.nanmax(xs, axis=1), 100 - percentile)
     y_lo = np.nanpercentile(np.nanmin(ys, axis=1), percentile)

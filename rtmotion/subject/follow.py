@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.errors import InputError
-from rtmotion.subject.crop import CropBox
+from rtmotion.subject.crop import CropBox, visible_coordinates
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,10 @@ class FollowCrop:
         cy = (ys.min() - 1.5 * m + ys.max() + m) / 2
         return self.box_at(cx, cy)
 
+    def centre_box(self) -> CropBox:
+        """The box at the frame's centre (where a video without a person yet starts)."""
+        return self.box_at(self.frame_size[0] / 2, self.frame_size[1] / 2)
+
     def box_at(self, cx: float, cy: float) -> CropBox:
         """The box centred on (cx, cy) camera pixels (rounded to whole pixels)."""
         w, h = self.size
@@ -69,7 +72,7 @@ class FollowCrop:
         """One box per frame of (T, K, 3) camera-pixel poses; a frame without a person keeps
         the box of the last frame with one (the first frames without: the frame's centre)."""
         out: list[CropBox] = []
-        last = self.box_at(self.frame_size[0] / 2, self.frame_size[1] / 2)
+        last = self.centre_box()
         for kp in np.asarray(keypoints):
             box = self.box(kp, min_conf)
             last = box if box is not None else last
@@ -89,8 +92,15 @@ def origin_model(box: CropBox, model_size: tuple[int, int]) -> np.ndarray:
     """float32 (2,): the box's origin (x0, y0) in model pixels (camera pixels x model px per
     camera px). Two boxes of one size: a scene point at model pixel u in box a is at
     u + origin_model(a) - origin_model(b) in box b."""
-    sx, sy = box.scale(model_size)
-    return np.array([box.x0 * sx, box.y0 * sy], dtype=np.float32)
+    return origins_model(np.array([[box.x0, box.y0]]), (box.width, box.height), model_size)[0]
+
+
+def origins_model(origins: np.ndarray, box_size: tuple[int, int], model_size: tuple[int, int]
+                  ) -> np.ndarray:
+    """float32 (N, 2): box origins (N, 2) in camera pixels, of boxes of `box_size` (W, H) drawn
+    at `model_size` (W, H), in model pixels (`origin_model` of each)."""
+    scale = np.array([model_size[0] / box_size[0], model_size[1] / box_size[1]])
+    return (np.asarray(origins, dtype=np.float64) * scale).astype(np.float32)
 
 
 def fixed_to_follow(keypoints: np.ndarray, fixed: CropBox, box: CropBox,
@@ -112,14 +122,7 @@ def compute_follow_crop(keypoints: np.ndarray, fixed: CropBox, aspect: float = 1
         aspect: the model's W / H.
         margin, percentile, min_conf, usable: as `compute_crop_box`.
     """
-    kp = np.asarray(keypoints, dtype=np.float64)
-    vis = kp[..., 2] > min_conf
-    frames = vis.any(axis=-1) if usable is None else (np.asarray(usable, bool) & vis.any(axis=-1))
-    if not frames.any():
-        raise InputError(None, "no frame has a visible person, cannot place the follow crop")
-    kp, vis = kp[frames], vis[frames]
-    xs = np.where(vis, kp[..., 0], np.nan)
-    ys = np.where(vis, kp[..., 1], np.nan)
+    xs, ys = visible_coordinates(keypoints, usable, min_conf, "the follow crop")
     ext_w = np.nanpercentile(np.nanmax(xs, axis=1) - np.nanmin(xs, axis=1), 100 - percentile)
     ext_h = np.nanpercentile(np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1), 100 - percentile)
     # The margin is a fraction of the box height, which depends on the margin: solve for it.

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from rtmotion.errors import InputError
 from rtmotion.subject.crop import CropBox, usable_frames
-from rtmotion.subject.follow import origin_model
+from rtmotion.subject.follow import origins_model
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def follow_inputs(follow: tuple[tuple[int, int], np.ndarray, np.ndarray], idx: n
     h, w = int(model_hw[0]), int(model_hw[1])
     frame_size = (scene.shape[1], scene.shape[0])
     crops = [CropBox(int(x), int(y), int(x) + bw, int(y) + bh, frame_size) for x, y in boxes[idx]]
-    origins = np.stack([origin_model(c, (w, h)) for c in crops])
+    origins = origins_model(boxes[idx], (bw, bh), (w, h))
     plates = np.stack([c.crop_image(scene, (w, h)) for c in crops])      # L x H x W x 3
     return {"origins": torch.from_numpy(origins),
             "plates": torch.from_numpy(np.ascontiguousarray(plates.transpose(0, 3, 1, 2)))}

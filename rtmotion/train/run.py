@@ -24,7 +24,7 @@ from rtmotion.models.config import GeneratorConfig
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject.crop import CropBox
-from rtmotion.subject.follow import FollowCrop
+from rtmotion.subject.follow import FollowCrop, origins_model
 from rtmotion.train import distributed as D
 from rtmotion.train.background import BackgroundPlate
 from rtmotion.train.cache import CachedData
@@ -92,9 +92,8 @@ class TrainData:
         None."""
         if self.follow is None or self.cache.boxes is None:
             return None
-        bw, bh = self.follow.size
         w, h = self.cache.frames.shape[2], self.cache.frames.shape[1]
-        return self.cache.boxes.astype(np.float32) * np.array([w / bw, h / bh], np.float32)
+        return origins_model(self.cache.boxes, self.follow.size, (w, h))
 
     def dataset_follow(self) -> tuple[tuple[int, int], np.ndarray, np.ndarray] | None:
         """`ClipDataset`'s follow argument (None: the fixed crop)."""
