@@ -100,6 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "for the person at the same cost; the default, or with --resume "
                              "what the checkpoint used) instead of the whole area they move in "
                              "(--no-follow-crop)")
+    parser.add_argument("--person-segmentation", action=argparse.BooleanOptionalAction,
+                        default=True,
+                        help="keep the person out of the background plate by their segmentation "
+                             "as well as their skeleton (default; --no-person-segmentation: the "
+                             "skeleton alone, a wider mask that misses long clothes and hair)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmotion.pose.extractors.mediapipe import _import_mediapipe, _native_stderr_to_log
+from rtmotion.pose.extractors.mediapipe import QuietStartup, _import_mediapipe
 
 #: Box (x0, y0, x1, y1) in pixels.
 Box = tuple[int, int, int, int]
@@ -47,19 +47,27 @@ class PeopleCounter:
         self.margin = float(margin)
         self.max_side = int(max_side)
         self._pose: Any = None
+        self._startup = QuietStartup()
 
     def __enter__(self) -> PeopleCounter:
         mp = _import_mediapipe()
-        with _native_stderr_to_log():
+        self._startup.begin()
+        try:
             self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
                                                 smooth_landmarks=False, enable_segmentation=False,
                                                 min_detection_confidence=0.5)
+        except BaseException:
+            self._startup.end()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pose is not None:
-            self._pose.close()
-            self._pose = None
+        try:
+            if self._pose is not None:
+                self._pose.close()
+                self._pose = None
+        finally:
+            self._startup.end()
 
     def boxes(self, image: np.ndarray) -> list[Box]:
         """The people found in one uint8 RGB (H, W, 3) frame: one box each, most confident first."""
@@ -77,7 +85,10 @@ class PeopleCounter:
         fill = np.median(img.reshape(-1, 3), axis=0).astype(np.uint8)
         found: list[Box] = []
         for _ in range(self.max_people):
-            res = self._pose.process(img)
+            try:
+                res = self._pose.process(img)
+            finally:
+                self._startup.ran()
             if res.pose_landmarks is None:
                 break
             pts = np.array([(p.x * w, p.y * h) for p in res.pose_landmarks.landmark

@@ -44,6 +44,9 @@ class TrainConfig:
         background_plate: estimate the target's clean background from the training frames and
             give it to the generator (rtmotion.train.background); right for a fixed camera (EDN's
             setting), off for a moving one.
+        person_segmentation: join the person's segmentation (BlazePose's, in the mediapipe
+            wheel) to the skeleton mask that keeps the person out of the plates, so clothes and
+            hair beyond the bones leave no silhouette and fewer pixels are guessed.
         keyframes: how many keyframes of the target the bundle keeps as the generator's
             appearance reference (chosen from the training frames for pose coverage; per frame
             the nearest is warped to the pose and fed to the generator; `rtmotion.subject.
@@ -120,6 +123,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     min_joints: int = 8
     background_plate: bool = True
+    person_segmentation: bool = True
     keyframes: int = 32
     keyframe_exclude: int = 30
     max_gap: int = 8

@@ -34,7 +34,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from rtmotion.atomic import check_writable
 from rtmotion.devices import resolve_device
-from rtmotion.errors import CheckpointError, InputError, OutputError
+from rtmotion.errors import CheckpointError, InputError, MissingDependencyError, OutputError
 from rtmotion.io import VideoInfo
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.maps_numpy import PoseMapConfig
@@ -62,6 +62,7 @@ from rtmotion.models.discriminator import (
 from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.draw import bone_colors
 from rtmotion.pose.posefile import PoseSequence
+from rtmotion.pose.segmentation import PersonSegmenter
 from rtmotion.pose.skeleton import get_skeleton
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.progress import progress
@@ -75,6 +76,7 @@ from rtmotion.train import distributed as D
 from rtmotion.train.background import (
     RESIDUAL_WARN,
     BackgroundPlate,
+    Segmenter,
     estimate_background_plate,
     estimate_scene_plate,
 )
@@ -584,6 +586,24 @@ def finish(run: TrainRun, face: nn.Module | None, face_side: int | None) -> Trai
     return result
 
 
+@contextmanager
+def plate_segmenter(cfg: TrainConfig) -> Iterator[Segmenter | None]:
+    """The person segmentation the plates' masks are joined with (`cfg.person_segmentation`),
+    or None: not asked for, or MediaPipe missing (logged; the skeleton mask alone is used)."""
+    segmenter = PersonSegmenter() if cfg.person_segmentation else None
+    if segmenter is not None:
+        try:
+            segmenter.__enter__()
+        except MissingDependencyError as e:
+            log.warning("background plate without the person's segmentation (%s)", e)
+            segmenter = None
+    try:
+        yield None if segmenter is None else segmenter.mask
+    finally:
+        if segmenter is not None:
+            segmenter.__exit__(None, None, None)
+
+
 def background_plate(cfg: TrainConfig, data: TrainData, gen: PoseGenerator) -> BackgroundPlate:
     """Estimate the clean background plate from the TRAINING frames (the held-out block never
     votes) and give it to the generator. Deterministic, so every DDP rank and every resumed run
@@ -591,13 +611,16 @@ def background_plate(cfg: TrainConfig, data: TrainData, gen: PoseGenerator) -> B
     pairs = data.split.pairs
     frames = np.union1d(pairs, pairs - 1)
     try:
-        plate = estimate_background_plate(data.cache.frames, data.cache.poses,
-                                          get_skeleton(data.seq.skeleton).bones, frames)
+        with plate_segmenter(cfg) as segmenter:
+            plate = estimate_background_plate(data.cache.frames, data.cache.poses,
+                                              get_skeleton(data.seq.skeleton).bones, frames,
+                                              segmenter=segmenter)
     except ValueError as e:
         raise InputError(cfg.video, f"cannot estimate the background ({e})",
                          "train with --no-background-plate") from None
-    log.info("background plate from %d frames: %.1f%% inpainted, residual %.1f/255",
-             plate.frames_used, 100 * plate.inpainted_fraction, plate.residual)
+    log.info("background plate from %d frames (%d segmented): %.1f%% inpainted, residual "
+             "%.1f/255", plate.frames_used, plate.frames_segmented, 100 * plate.inpainted_fraction,
+             plate.residual)
     if not plate.looks_static:
         log.warning("the background changes a lot between frames (median residual %.1f > %.1f): "
                     "a moving camera or changing light? Consider --no-background-plate",
@@ -612,16 +635,17 @@ def scene_plate(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
     made: the bundle then scales the model frame onto the output alone."""
     pairs = data.split.pairs
     try:
-        plate = estimate_scene_plate(cfg.video, data.seq.keypoints,
-                                     get_skeleton(data.seq.skeleton).bones,
-                                     np.union1d(pairs, pairs - 1))
+        with plate_segmenter(cfg) as segmenter:
+            plate = estimate_scene_plate(cfg.video, data.seq.keypoints,
+                                         get_skeleton(data.seq.skeleton).bones,
+                                         np.union1d(pairs, pairs - 1), segmenter=segmenter)
     except ValueError as e:
         log.warning("no full-resolution background plate (%s): the output frame is the model "
                     "frame scaled up", e)
         return None
-    log.info("full-resolution background plate from %d frames (%dx%d): %.1f%% inpainted",
-             plate.frames_used, plate.image.shape[1], plate.image.shape[0],
-             100 * plate.inpainted_fraction)
+    log.info("full-resolution background plate from %d frames (%d segmented, %dx%d): %.1f%% "
+             "inpainted", plate.frames_used, plate.frames_segmented, plate.image.shape[1],
+             plate.image.shape[0], 100 * plate.inpainted_fraction)
     return plate.image
 
 

@@ -1,4 +1,4 @@
-"""Quiet by default: a normal run of `extract`, `convert` and `live --no-preview` (the real CLI
+"""Quiet by default: a normal run of `extract`, `convert`, `live --no-preview` and `train` (the real CLI
 in a subprocess, real MediaPipe, real engines) writes no third-party log line to stderr (absl,
 glog, TFLite / XNNPACK, torch FutureWarnings); `-v` lets the native ones through."""
 
@@ -43,6 +43,11 @@ def test_extract_convert_live_write_no_third_party_lines(dancer_clip, tmp_path: 
                         "--engine-dir", str(tmp_path / "e"), "--workers", "1", cwd=tmp_path),
         "live": _run("live", "-t", "demo-ada", "--source", str(dancer_clip.video), "--no-preview",
                      "--seconds", "2", "--backend", "torch", cwd=tmp_path),
+        # extraction, the people count and the plates' person segmentation: three graphs
+        "train": _run("train", "--video", str(dancer_clip.video), "-o", str(tmp_path / "s"),
+                      "--steps", "2", "--preset", "tiny", "--resolution", "64", "--device", "cpu",
+                      "--workers", "0", "--batch-size", "2", "--d-channels", "16",
+                      "--d-scales", "1", "--min-pose-frames", "30", cwd=tmp_path),
     }
     for name, proc in runs.items():
         noise = THIRD_PARTY.findall(proc.stderr)
@@ -50,6 +55,7 @@ def test_extract_convert_live_write_no_third_party_lines(dancer_clip, tmp_path: 
     # rtmotion's own messages are still there (nothing of ours is swallowed)
     assert "wrote" in runs["extract"].stderr
     assert "built" in runs["convert"].stderr and "live:" in runs["live"].stdout
+    assert "segmented" in runs["train"].stderr
 
 
 def test_verbose_lets_the_native_logs_through(dancer_clip, tmp_path: Path) -> None:

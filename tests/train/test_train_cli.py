@@ -43,6 +43,9 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     # The background plate (default): estimated, held by the generator, shown as an image.
     assert info["generator"]["background_plate"] and info["background"] == "background.png"
     assert info["training"]["background_plate"]["frames_used"] > 10
+    # The person's segmentation joined the skeleton mask (the default) in most frames.
+    plate = info["training"]["background_plate"]
+    assert plate["frames_segmented"] >= 0.8 * plate["frames_used"], plate
     import cv2
 
     plate_png = cv2.imread(str(trained / "background.png"))[..., ::-1]
@@ -233,6 +236,14 @@ def test_without_background_plate(dancer_clip, tmp_path: Path) -> None:
     assert info["training"]["background_plate"] is None
     assert not (out / "background.png").exists()
     assert "background" not in load_subject(out).generator.state_dict()
+
+
+def test_without_person_segmentation(dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "noseg"
+    assert _train(dancer_clip, out, "--steps", "2", "--no-follow-crop",
+                  "--no-person-segmentation") == 0
+    plate = json.loads((out / "subject.json").read_text())["training"]["background_plate"]
+    assert plate["frames_segmented"] == 0 and plate["frames_used"] > 10
 
 
 def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:

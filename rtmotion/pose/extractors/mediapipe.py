@@ -138,6 +138,43 @@ class _StderrCapture:
                     os.write(2, line)
 
 
+class QuietStartup:
+    """Keeps a MediaPipe graph's start-up lines out of the console: `_StderrCapture` from
+    `begin()` (call it before creating the graph) through the first `calls` runs (`ran()` after
+    each) or `end()`. One capture for the whole stretch, because the graph's calculators and
+    TFLite delegates log from their own threads at times Python does not see (after the
+    constructor returns, on the first inferences); a capture around each call misses them.
+
+    Args:
+        calls: runs kept quiet after `begin()`.
+        quiet: False lets everything through; None (default): unless `RTMOTION_NATIVE_LOGS=1`.
+    """
+
+    def __init__(self, calls: int = 3, quiet: bool | None = None) -> None:
+        self.calls = int(calls)
+        self.quiet = (not native_logs_wanted()) if quiet is None else bool(quiet)
+        self._left = 0
+        self._capturing = False
+
+    def begin(self) -> None:
+        if self.quiet and not self._capturing:
+            self._capturing = _StderrCapture.start()
+            self._left = self.calls
+
+    def ran(self) -> None:
+        """One run done; the capture ends after the `calls`-th."""
+        if self._left > 0:
+            self._left -= 1
+            if self._left == 0:
+                self.end()
+
+    def end(self) -> None:
+        if self._capturing:
+            self._capturing = False
+            _StderrCapture.stop()
+        self._left = 0
+
+
 @contextlib.contextmanager
 def _native_stderr_to_log() -> Iterator[None]:
     """`_StderrCapture` around a block (e.g. creating a MediaPipe graph)."""
@@ -186,10 +223,8 @@ class MediaPipeExtractor(PoseExtractor):
         self.min_detection_confidence = float(min_detection_confidence)
         self.min_tracking_confidence = float(min_tracking_confidence)
         self.min_visibility = float(min_visibility)
-        self.quiet = (not native_logs_wanted()) if quiet is None else bool(quiet)
+        self._startup = QuietStartup(self.QUIET_CALLS, quiet)
         self._pose: Any = None
-        self._quiet_calls = 0
-        self._capturing = False
 
     def _open(self) -> None:
         mp = _import_mediapipe()
@@ -206,11 +241,7 @@ class MediaPipeExtractor(PoseExtractor):
                 f"{_MODEL_FILES[self.model_complexity]}, which this mediapipe does not ship "
                 "and rtmotion does not download",
                 "use --model-complexity 1 (BlazePose full, included)")
-        if self.quiet:
-            # One capture from here through the first estimates: the graph's calculators open
-            # (and log) in its own threads after the constructor returns.
-            self._capturing = _StderrCapture.start()
-            self._quiet_calls = self.QUIET_CALLS
+        self._startup.begin()
         try:
             self._pose = mp.solutions.pose.Pose(
                 static_image_mode=self.static_image_mode,
@@ -221,14 +252,8 @@ class MediaPipeExtractor(PoseExtractor):
                 min_tracking_confidence=self.min_tracking_confidence,
             )
         except BaseException:
-            self._end_capture()
+            self._startup.end()
             raise
-
-    def _end_capture(self) -> None:
-        if self._capturing:
-            self._capturing = False
-            _StderrCapture.stop()
-        self._quiet_calls = 0
 
     def _close(self) -> None:
         try:
@@ -236,7 +261,7 @@ class MediaPipeExtractor(PoseExtractor):
                 self._pose.close()
                 self._pose = None
         finally:
-            self._end_capture()
+            self._startup.end()
 
     def _estimate(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -244,12 +269,9 @@ class MediaPipeExtractor(PoseExtractor):
         try:
             res = self._pose.process(img)
         finally:
-            if self._quiet_calls > 0:
-                # The TFLite delegates log when the graph's models first run (the detector on
-                # the first frame, the landmark model after): captured for a few calls.
-                self._quiet_calls -= 1
-                if self._quiet_calls == 0:
-                    self._end_capture()
+            # The TFLite delegates log when the graph's models first run (the detector on the
+            # first frame, the landmark model after): captured for a few calls.
+            self._startup.ran()
         if res.pose_landmarks is None:
             return np.zeros((self.skeleton.num_joints, 3), np.float32)
         lm = res.pose_landmarks.landmark
