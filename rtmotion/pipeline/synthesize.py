@@ -182,15 +182,19 @@ class FrameSynthesizer:
     # ---- lifecycle ----------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the previous frame and pose (a new, unrelated sequence follows)."""
+        self._forget_previous()
+        self._last_image = None
+        self.last_mode = ""
+        if self.follow is not None:
+            self.follow.reset()
+
+    def _forget_previous(self) -> None:
+        """Drop the temporal state: the next frame with a person is pose-only."""
         self._prev_frame = None
         self._prev_kp = None
         self._prev_kp_np = None
         self._prev_origin = None
-        self._last_image = None
         self.last_gate = None
-        self.last_mode = ""
-        if self.follow is not None:
-            self.follow.reset()
 
     def close(self) -> None:
         self.runner.close()
@@ -277,11 +281,7 @@ class FrameSynthesizer:
     def _no_person(self) -> np.ndarray:
         """A frame without a person: repeat the last image (or the blank scene) and drop the
         temporal state, so the next person starts afresh (see the module docstring)."""
-        self._prev_frame = None
-        self._prev_kp = None
-        self._prev_kp_np = None
-        self._prev_origin = None
-        self.last_gate = None
+        self._forget_previous()
         if self._last_image is not None:
             self.last_mode = "repeat"
             return self._last_image.copy()
