@@ -20,7 +20,7 @@
   time with TF32 off too ("ms_strict_fp32"), so the report's generator_ms is the TF32 number;
 - synth: ms per frame of the whole per-frame step, keypoints in, uint8 frame on the host out,
   over `--frames` frames of the synthetic dancer: `SubjectSynthesizer` (the reference loop),
-  `CudaSubjectSynthesizer` without graphs and with graphs.
+  `SubjectSynthesizer` with its CUDA layer (`CudaOptions`) without graphs and with graphs.
 
 `write` turns RAW.json, `rtmotion bench --json` output and the training timing of
 `tools/gpu_check.sh` into the report with exactly these keys:
@@ -313,14 +313,16 @@ def _timing_subject(folder: Path, size: int) -> Any:
 
 def measure_synth(size: int, frames: int, folder: Path) -> dict[str, dict[str, float]]:
     """ms per frame (p50, p95) of the whole per-frame step, three ways (module docstring)."""
-    from rtmotion.pipeline.cuda_synth import CudaSubjectSynthesizer
+    from rtmotion.pipeline.cuda_synth import CudaOptions
     from rtmotion.pipeline.synthesize import SubjectSynthesizer
+    from rtmotion.timing import percentiles
 
     subject = _timing_subject(folder / f"s{size}", size)
     poses = _poses((size, size), frames + 10)
     makers = {"reference": lambda: SubjectSynthesizer(subject, device="cuda"),
-              "cuda_eager": lambda: CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=False),
-              "cuda_graphs": lambda: CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=True)}
+              "cuda_eager": lambda: SubjectSynthesizer(subject, device="cuda",
+                                                       cuda=CudaOptions(graphs=False)),
+              "cuda_graphs": lambda: SubjectSynthesizer(subject, device="cuda", cuda=CudaOptions())}
     out = {}
     for name, make in makers.items():
         with make() as synth:
@@ -331,9 +333,7 @@ def measure_synth(size: int, frames: int, folder: Path) -> dict[str, dict[str, f
                 t0 = time.perf_counter()
                 synth(kp)
                 ms.append((time.perf_counter() - t0) * 1e3)
-        arr = np.asarray(ms)
-        out[name] = {"p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-                     "fps": float(1e3 / arr.mean())}
+        out[name] = {**percentiles(ms, (50, 95), suffix="_ms"), "fps": float(1e3 / np.mean(ms))}
     return out
 
 

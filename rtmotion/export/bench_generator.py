@@ -28,6 +28,7 @@ from rtmotion.atomic import atomic_path
 from rtmotion.devices import resolve_device
 from rtmotion.engine_request import (
     BACKEND_PRECISIONS,
+    BACKENDS,
     default_calibration_dir,
     default_engine_dir,
 )
@@ -127,7 +128,7 @@ def time_pix2pixhd(resolution: tuple[int, int], pose_channels: int, device: torc
 
 def time_generators(
     subject_or_config: Any,
-    backends: tuple[str, ...] | list[str] = ("torch", "onnxruntime", "aoti", "tensorrt"),
+    backends: tuple[str, ...] | list[str] = BACKENDS,
     precisions: tuple[str, ...] | list[str] = ("fp32", "int8"),
     resolutions: tuple[int, ...] | list[int] | None = None,
     iters: int = 50,
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     until `rtmotion bench` calls `time_generators` (writes a JSON report with -o)."""
     ap = argparse.ArgumentParser(prog="python -m rtmotion.export.bench_generator")
     ap.add_argument("subject")
-    ap.add_argument("--backends", nargs="+", default=["torch", "onnxruntime", "aoti", "tensorrt"])
+    ap.add_argument("--backends", nargs="+", default=list(BACKENDS))
     ap.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
     ap.add_argument("--resolutions", nargs="+", type=int, default=None)
     ap.add_argument("--iters", type=int, default=50)

@@ -141,10 +141,17 @@ class EngineBuilder:
 
     def calibration(self) -> CalibrationSet:
         """The calibration set (InputError naming the command to run when there is none)."""
-        if self._calibration is None:
-            if self.calibration_dir is None:
-                raise InputError(None, f"no calibration set for {self.name} (needed for INT8)",
-                                 f"record it with `rtmotion calibrate {self.name}`")
+        cal = self._recorded()
+        if cal is None:
+            raise InputError(None, f"no calibration set for {self.name} (needed for INT8)",
+                             f"record it with `rtmotion calibrate {self.name}`")
+        return cal
+
+    def _recorded(self) -> CalibrationSet | None:
+        """The calibration set, read once, or None when there is none (checks feed random
+        inputs then)."""
+        if self._calibration is None and self.has_calibration():
+            assert self.calibration_dir is not None
             self._calibration = load_calibration(self.calibration_dir, self.config.resolution,
                                                  self.input_names)
             recorded = self._calibration.info.get("subject_digest")
@@ -154,22 +161,16 @@ class EngineBuilder:
                             self.calibration_dir, self.name, recorded, self.digest, self.name)
         return self._calibration
 
-    def _parity_inputs(self) -> tuple[dict[str, Any] | None, str]:
-        if self.has_calibration():
-            cal = self.calibration()
-            return {k: cal.arrays[k] for k in self.input_names}, "recorded"
-        return None, "random"
-
     def _feeds(self, frames: int, batch: int) -> tuple[list[dict[str, torch.Tensor]], str]:
         """Feeds (CPU tensors by input name) and where they came from: the first `frames`
         recorded frames in slices of `batch` when there is a calibration set ("recorded"), else
         two random feeds of the builder's batch in the real ranges ("random")."""
-        inputs, kind = self._parity_inputs()
-        if inputs is None:
-            return [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)], kind
-        n = min(frames, len(next(iter(inputs.values()))))
-        return [{k: torch.from_numpy(v[i : i + batch]) for k, v in inputs.items()}
-                for i in range(0, n, batch)], kind
+        cal = self._recorded()
+        if cal is None:
+            return [example_inputs(self.config, batch=self.batch, seed=s) for s in range(2)], "random"
+        n = min(frames, len(cal))
+        return [{k: torch.from_numpy(cal.arrays[k][i : i + batch]) for k in self.input_names}
+                for i in range(0, n, batch)], "recorded"
 
     def _load(self, backend: str, source: Any, precision: str = "fp32",
               device: torch.device | None = None) -> GeneratorRunner:
@@ -188,10 +189,12 @@ class EngineBuilder:
 
         def build(tmp: Path) -> dict[str, Any]:
             export_generator_onnx(self.generator, tmp, batch=self.batch, opset_version=OPSET)
-            inputs, kind = self._parity_inputs()
+            cal = self._recorded()
+            inputs = None if cal is None else {k: cal.arrays[k] for k in self.input_names}
             diff = check_onnx_parity(self.generator, tmp, atol=ONNX_ATOL, inputs=inputs,
                                      threads=self.threads)
-            return {"parity": {"reference": "torch eager fp32", "inputs": kind,
+            return {"parity": {"reference": "torch eager fp32",
+                               "inputs": "random" if cal is None else "recorded",
                                "max_abs_diff": diff, "atol": ONNX_ATOL},
                     "latency": self._latency(self._load("onnxruntime", tmp, device=_CPU))}
 

@@ -4,9 +4,10 @@ pose -> normalization -> maps -> warp -> generator -> blend -> sink; rtmotion/RE
 - `session`: `open_session(subject, EngineRequest) -> Session`, one subject on one engine, the
   ONLY way frames are made (`prepare(keypoints)` then `generate(prepared)`), with the no-person
   rule; every command (convert, live, bench, eval, calibration recording, demo) goes through it;
-- `synthesize`: `SubjectSynthesizer` (pose -> frame, with EDN's temporal state) and `PosePreparer`
-  (the pose-only half, run one frame ahead); `cuda_synth`: its CUDA subclass (static buffers,
-  one stream, CUDA graphs) and `make_synthesizer`, which picks one for the engine's device;
+- `synthesize`: `SubjectSynthesizer` (pose -> frame, with EDN's temporal state), `PosePreparer`
+  (the pose-only half, run one frame ahead) and `make_synthesizer` (with the CUDA layer on a
+  GPU); `cuda_synth`: that layer, the CUDA-only part (one stream; the CuPy step on static and
+  pinned buffers, captured in CUDA graphs), not a synthesizer of its own;
 - `stages`: `StagePipeline`, threads joined by bounded FIFO queues (offline) or latest-wins
   slots (`LatestSlot`, live); a failing stage ends the run with `StageError` naming it;
 - `offline`: `convert` (video or pose file -> video, every frame, timing and audio kept);

@@ -45,9 +45,8 @@ import numpy as np
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.export.engine import EngineChoice, open_requested
 from rtmotion.pipeline.canvas import Canvas, canvas_geometry
-from rtmotion.pipeline.cuda_synth import make_synthesizer
 from rtmotion.pipeline.gaps import ABSENT, BLANK, PERSON, GapCounts, PersonGapPolicy
-from rtmotion.pipeline.synthesize import PreparedPose, SubjectSynthesizer
+from rtmotion.pipeline.synthesize import PreparedPose, SubjectSynthesizer, make_synthesizer
 from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import Subject
 
@@ -77,7 +76,7 @@ class Session:
 
     Attributes:
         subject: the loaded subject.
-        synth: the synthesizer (a `SubjectSynthesizer`, or its CUDA subclass on a GPU).
+        synth: the synthesizer (a `SubjectSynthesizer`; with its `CudaLayer` on a GPU).
         choice: what `open_engine` picked and why (None when the caller gave the runner).
         gaps: frames drawn without a person so far (held / blank), with a hold rule.
         canvas: composes the model frame into the full frame (None: frames are model frames).

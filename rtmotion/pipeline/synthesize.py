@@ -33,12 +33,19 @@ for frame t while the synthesizer is still generating frame t-1; `FrameSynthesiz
 (prepared)` then only warps, runs the generator and blends. The result is identical to
 `__call__` (same functions, same order); when the preparer's idea of the previous pose differs
 from the synthesizer's (it never does when both see every frame), the flow is recomputed.
+
+One synthesizer for every device: given `cuda=CudaOptions(...)` (what `make_synthesizer` does
+on a GPU) it holds a `rtmotion.pipeline.cuda_synth.CudaLayer`, the CUDA-only part (its stream;
+with the CuPy kernels the static-buffer step, captured in CUDA graphs). The rules, the state, the
+reference, the face enhancer and the conversion are this module's, whatever the device.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -57,11 +64,12 @@ from rtmotion.kernels.warp_torch import (
     warp_torch,
 )
 from rtmotion.models.face import FaceEnhancer, add_face_residual, crop_resize
+from rtmotion.pipeline.cuda_synth import CudaLayer, CudaOptions
 from rtmotion.pipeline.follow_frame import FollowPlacer, Placement
 from rtmotion.pipeline.reference import Reference, ReferencePicker
 from rtmotion.pose.boxes import face_crop_box
 from rtmotion.runtime import get_backend
-from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.runtime.base import CallStats, GeneratorRunner
 from rtmotion.runtime.face_onnx import OnnxFaceEnhancer, face_for_runner
 from rtmotion.subject import Subject
 from rtmotion.subject.keyframes import KeyframeSet
@@ -119,12 +127,20 @@ class FrameSynthesizer:
         follow: places each frame of a follow-crop subject (None: the fixed crop). Keypoints
             are then given in the fixed crop's model pixels, and each frame is drawn in its own
             box (`last_placement`).
+        cuda: run with a `CudaLayer` (its stream; the CuPy step and CUDA graphs where they can
+            run; see `rtmotion.pipeline.cuda_synth`); None: no layer (the plain step).
+
+    Attributes:
+        cuda: the `CudaLayer` (None without `cuda` options).
+        frame_stats: wall milliseconds per generated frame (the whole `generate`, the stream
+            synchronized by the download on CUDA); repeats and blanks not counted.
     """
 
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,
                  pose_flow_config: PoseFlowConfig | None = None, *,
                  face: FaceEnhancer | OnnxFaceEnhancer | None = None, face_side: int | None = None,
-                 keyframes: KeyframeSet | None = None, follow: FollowPlacer | None = None) -> None:
+                 keyframes: KeyframeSet | None = None, follow: FollowPlacer | None = None,
+                 cuda: CudaOptions | None = None) -> None:
         self.runner = runner
         self.runner.open()
         self.device = self.runner.device
@@ -138,6 +154,7 @@ class FrameSynthesizer:
             ReferencePicker(keyframes, self.device, pose_flow_config)
         self._prev_frame: torch.Tensor | None = None  # 1 x 3 x H x W in [-1, 1], before face
         self._prev_kp: torch.Tensor | None = None     # 1 x K x 3
+        self._prev_kp_np: np.ndarray | None = None    # float32 (K, 3), the same pose
         self.follow = follow
         self._prev_origin: np.ndarray | None = None   # float32 (2,), follow crop only
         #: where the last frame was drawn (follow crop; None: the fixed crop)
@@ -148,18 +165,36 @@ class FrameSynthesizer:
         self.last_mode = ""
         #: the last gate (1 x 1 x H x W, float32 in [0, 1]), None after a frame without a person
         self.last_gate: torch.Tensor | None = None
+        self.frame_stats = CallStats()
+        self.cuda = None if cuda is None else CudaLayer(
+            self.runner, pose_map_config, pose_flow_config, cuda,
+            with_reference=self.reference is not None, follow=follow is not None)
+
+    @property
+    def _cupy(self) -> bool:
+        """The CUDA layer's CuPy step makes maps, flow and warp (not this class's torch step)."""
+        return self.cuda is not None and self.cuda.cupy
+
+    def _on_stream(self) -> contextlib.AbstractContextManager[Any]:
+        """The CUDA layer's stream as the current one (nothing without a layer or on the CPU)."""
+        return contextlib.nullcontext() if self.cuda is None else self.cuda.on_stream()
 
     # ---- lifecycle ----------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the previous frame and pose (a new, unrelated sequence follows)."""
-        self._prev_frame = None
-        self._prev_kp = None
-        self._prev_origin = None
+        self._forget_previous()
         self._last_image = None
-        self.last_gate = None
         self.last_mode = ""
         if self.follow is not None:
             self.follow.reset()
+
+    def _forget_previous(self) -> None:
+        """Drop the temporal state: the next frame with a person is pose-only."""
+        self._prev_frame = None
+        self._prev_kp = None
+        self._prev_kp_np = None
+        self._prev_origin = None
+        self.last_gate = None
 
     def close(self) -> None:
         self.runner.close()
@@ -171,11 +206,13 @@ class FrameSynthesizer:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def preparer(self) -> PosePreparer:
+    def preparer(self) -> PosePreparer | KeypointPreparer:
         """The pose-only half of this synthesizer's step, to run ahead (one per sequence; the
         offline pipeline runs it in its own thread): `generate(preparer(kp))` gives the frame
-        `self(kp)` gives. Here the maps, pose flow and reference (`PosePreparer`)."""
-        return PosePreparer(self)
+        `self(kp)` gives. With the torch kernels the maps, pose flow and reference
+        (`PosePreparer`); the CuPy step makes those on the GPU inside `generate` (cheaper there
+        than the copy in would be), so its preparer only checks the keypoints."""
+        return KeypointPreparer(self) if self._cupy else PosePreparer(self)
 
     # ---- one frame ----------------------------------------------------------------------
     def _check(self, keypoints: np.ndarray) -> np.ndarray:
@@ -197,9 +234,10 @@ class FrameSynthesizer:
                 self.last_placement = self.follow(np.zeros((self.num_joints, 3), np.float32))
             return self.last_placement.plate.copy()
         if self._blank is None:
-            kp = torch.zeros(1, self.num_joints, 3, device=self.device)
-            frame, _ = self.runner(self._maps(kp), None, None)
-            self._blank = to_uint8_image(frame)
+            with self._on_stream():
+                kp = torch.zeros(1, self.num_joints, 3, device=self.device)
+                frame, _ = self.runner(self._maps(kp), None, None)
+                self._blank = to_uint8_image(frame)
         return self._blank.copy()
 
     @torch.no_grad()
@@ -215,11 +253,14 @@ class FrameSynthesizer:
         kp_np = self._check(keypoints)
         if not (kp_np[:, 2] > 0).any():
             return self.generate(PreparedPose(kp_np, True))
-        return self.generate(self._person(kp_np))
+        with self._on_stream():
+            return self.generate(self._person(kp_np))
 
     def _person(self, kp_np: np.ndarray) -> PreparedPose:
         """The pose-only inputs of a frame with a person (no flow): its placement (follow crop),
-        keypoints on the device, maps, reference."""
+        keypoints on the device, maps, reference. The CuPy step makes them itself: nothing."""
+        if self._cupy:
+            return PreparedPose(kp_np, False)
         placement = None
         if self.follow is not None:
             placement = self.follow(kp_np)
@@ -240,10 +281,7 @@ class FrameSynthesizer:
     def _no_person(self) -> np.ndarray:
         """A frame without a person: repeat the last image (or the blank scene) and drop the
         temporal state, so the next person starts afresh (see the module docstring)."""
-        self._prev_frame = None
-        self._prev_kp = None
-        self._prev_origin = None
-        self.last_gate = None
+        self._forget_previous()
         if self._last_image is not None:
             self.last_mode = "repeat"
             return self._last_image.copy()
@@ -256,6 +294,33 @@ class FrameSynthesizer:
         it ahead); `__call__` prepares inline. uint8 RGB (H, W, 3), a new array."""
         if prepared.empty:
             return self._no_person()
+        t0 = time.perf_counter()
+        with self._on_stream():
+            mode = "pose-only" if self._prev_frame is None else "warped"
+            run = self._run_cupy if self._cupy else self._run_torch
+            frame, gate, maps = run(mode, prepared)          # 1 x 3 x H x W float32 in [-1, 1]
+            self.last_mode = mode
+            self._prev_frame = frame
+            self._prev_kp = prepared.kp
+            self._prev_kp_np = prepared.kp_np
+            self._prev_origin = None if prepared.placement is None else prepared.placement.origin
+            self.last_placement = prepared.placement
+            self.last_gate = gate
+            out = self._apply_face(frame, maps, prepared.kp_np) if self.face is not None else frame
+            if self._cupy:
+                assert self.cuda is not None
+                image = self.cuda.to_host(out if self.face is not None else None)
+            else:
+                image = to_uint8_image(out)
+        self._last_image = image
+        self.frame_stats.add((time.perf_counter() - t0) * 1e3)
+        return image.copy()
+
+    def _run_torch(self, mode: str, prepared: PreparedPose
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The torch step: the warp of the previous output (with the flow computed ahead when
+        it was computed from this synthesizer's previous pose), the generator.
+        Returns frame (float32), gate, maps."""
         kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
         assert kp is not None and maps is not None
         ref = prepared.reference.inputs() if prepared.reference is not None else (None, None, None)
@@ -263,34 +328,37 @@ class FrameSynthesizer:
         plate = None if placement is None else \
             torch.from_numpy(placement.plate).to(self.device).permute(2, 0, 1)[None].float() \
             / 127.5 - 1.0                                    # 1 x 3 x H x W in [-1, 1]
-        origin = None if placement is None else placement.origin
-        if self._prev_frame is None:
+        if mode == "pose-only":
             frame, gate = self.runner(maps, None, None, *ref, plate)  # pose (+ reference) only
-            self.last_mode = "pose-only"
+            return frame.float(), gate, maps
+        assert self._prev_frame is not None
+        if prepared.flow is not None and prepared.prev_kp is not None and \
+                torch.equal(prepared.prev_kp, self._prev_kp) and \
+                _same(prepared.prev_origin, self._prev_origin):
+            # warp_previous's own steps, with the flow computed ahead
+            warped = warp_torch(self._prev_frame, prepared.flow.to(self._prev_frame.dtype))
+            mask = sample_in_frame_torch(prepared.flow).to(self._prev_frame.dtype)
         else:
-            if prepared.flow is not None and prepared.prev_kp is not None and \
-                    torch.equal(prepared.prev_kp, self._prev_kp) and \
-                    _same(prepared.prev_origin, self._prev_origin):
-                # warp_previous's own steps, with the flow computed ahead
-                warped = warp_torch(self._prev_frame, prepared.flow.to(self._prev_frame.dtype))
-                mask = sample_in_frame_torch(prepared.flow).to(self._prev_frame.dtype)
-            else:
-                # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
-                warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp,
-                                             self.pose_flow_config,
-                                             self._shift(origin, self._prev_origin))
-            frame, gate = self.runner(maps, warped, mask, *ref, plate)
-            self.last_mode = "warped"
-        frame = frame.float()                                # 1 x 3 x H x W in [-1, 1]
-        self._prev_frame = frame
-        self._prev_kp = kp
-        self._prev_origin = origin
-        self.last_placement = placement
-        self.last_gate = gate
-        out = self._apply_face(frame, maps, prepared.kp_np) if self.face is not None else frame
-        image = to_uint8_image(out)
-        self._last_image = image
-        return image.copy()
+            # 1 x 3 x H x W in [-1, 1] (0 where invalid), 1 x 1 x H x W in {0, 1}
+            origin = None if placement is None else placement.origin
+            warped, mask = warp_previous(self._prev_frame, self._prev_kp, kp,
+                                         self.pose_flow_config,
+                                         self._shift(origin, self._prev_origin))
+        frame, gate = self.runner(maps, warped, mask, *ref, plate)
+        return frame.float(), gate, maps
+
+    def _run_cupy(self, mode: str, prepared: PreparedPose
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The CUDA layer's CuPy step (fixed crop only), with this frame's reference computed
+        here, eagerly (the nearest keyframe is a host-side choice). Returns frame, gate, maps."""
+        assert self.cuda is not None
+        kp_np = prepared.kp_np
+        reference = prepared.reference
+        if reference is None and self.reference is not None:
+            kp = torch.from_numpy(kp_np)[None].to(self.device, non_blocking=True)  # 1 x K x 3
+            reference = self.reference(kp_np, kp)
+        ref = reference.inputs() if reference is not None else (None, None, None)
+        return self.cuda.step(mode, kp_np, self._prev_kp_np, ref, to_uint8=self.face is None)
 
     def _apply_face(self, frame: torch.Tensor, maps: torch.Tensor, kp: np.ndarray) -> torch.Tensor:
         assert self.face is not None
@@ -313,8 +381,7 @@ class SubjectSynthesizer(FrameSynthesizer):
         device: where maps, flow and warp are computed when `runner` is None (otherwise the
             runner's device).
         use_face: apply the subject's face enhancer when it has one.
-        options: handed on to the synthesizer this class is combined with (the CUDA one's
-            `cuda_graphs`, `kernels`, `warmup`); none for the plain one.
+        cuda: as `FrameSynthesizer` (`make_synthesizer` gives it on a GPU).
 
     Use as a context manager (or call `close()`), which also closes the runner:
 
@@ -325,7 +392,7 @@ class SubjectSynthesizer(FrameSynthesizer):
 
     def __init__(self, subject: Subject, runner: GeneratorRunner | None = None, *,
                  device: str | torch.device = "cpu", use_face: bool = True,
-                 **options: Any) -> None:
+                 cuda: CudaOptions | None = None) -> None:
         self.subject = subject
         runner = runner if runner is not None else get_backend("torch", subject, device)
         runner.open()
@@ -337,7 +404,7 @@ class SubjectSynthesizer(FrameSynthesizer):
         keyframes = subject.keyframes if subject.generator_config.use_reference else None
         super().__init__(runner, subject.pose_map_config, subject.pose_flow_config, face=face,
                          face_side=subject.face_side, keyframes=keyframes,
-                         follow=follow_placer(subject), **options)
+                         follow=follow_placer(subject), cuda=cuda)
         if tuple(self.size) != (int(subject.resolution[0]), int(subject.resolution[1])):
             raise ValueError(f"subject {subject.name}: pose maps {self.size} differ from its "
                              f"resolution {subject.resolution}")
@@ -381,6 +448,42 @@ class PosePreparer:
         self._prev_kp = kp
         self._prev_origin = origin
         return prepared
+
+
+class KeypointPreparer:
+    """The preparer of a synthesizer whose own step computes maps and flow (the CuPy one):
+    checks the keypoints (`FrameSynthesizer._check`) and hands them on as a `PreparedPose`."""
+
+    def __init__(self, synth: FrameSynthesizer) -> None:
+        self.synth = synth
+
+    def reset(self) -> None:
+        """Nothing to forget: the synthesizer keeps the previous pose."""
+
+    def __call__(self, keypoints: np.ndarray) -> PreparedPose:
+        kp_np = self.synth._check(keypoints)                 # float32 (K, 3)
+        return PreparedPose(kp_np, not bool((kp_np[:, 2] > 0).any()))
+
+
+def make_synthesizer(subject: Subject, runner: GeneratorRunner | None = None,
+                     device: str | torch.device = "cpu", use_face: bool = True,
+                     cuda_graphs: bool = True) -> SubjectSynthesizer:
+    """The synthesizer a pipeline should use for `subject` on the runner's device.
+
+    Args:
+        subject: a loaded Subject.
+        runner: its generator runner (opened here if it is not); None: a torch runner on `device`.
+        device: where to run when `runner` is None (otherwise the runner's device decides).
+        use_face: apply the subject's face enhancer when it has one.
+        cuda_graphs: on CUDA, capture the per-frame step in CUDA graphs where possible.
+    Returns:
+        A `SubjectSynthesizer`: on CUDA with its `CudaLayer` (one stream; CuPy kernels and
+        graphs when available), elsewhere without one. Call with (K, 3) keypoints, get uint8
+        RGB (H, W, 3); close (or use `with`) when done.
+    """
+    runner = runner if runner is not None else get_backend("torch", subject, device)
+    cuda = CudaOptions(graphs=cuda_graphs) if runner.device.type == "cuda" else None
+    return SubjectSynthesizer(subject, runner, use_face=use_face, cuda=cuda)
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:

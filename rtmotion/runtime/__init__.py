@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from rtmotion.devices import resolve_device
-from rtmotion.engine_request import BACKENDS, canonical_backend_name
+from rtmotion.engine_request import BACKEND_PRECISIONS, BACKENDS, canonical_backend_name
 from rtmotion.errors import InputError
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 from rtmotion.runtime.aoti_backend import AotiRunner
@@ -87,7 +87,7 @@ def get_backend(name: str, source: Any, device: str | torch.device = "cpu", *,
                              "pass the subject, or use --backend onnxruntime for an .onnx file")
         return TorchRunner(module, device=device, precision=precision)
     if key == "onnxruntime":
-        if precision not in ("fp32", "int8"):
+        if precision not in BACKEND_PRECISIONS[key]:
             raise InputError(None, f"the onnxruntime backend runs fp32 or INT8 Q/DQ graphs, not "
                              f"'{precision}'", "use --precision fp32 or int8 with onnxruntime")
         return OnnxRunner(_artifact(source, key, "ONNX graph (.onnx)"), device=device,

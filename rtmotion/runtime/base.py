@@ -73,11 +73,6 @@ class CallStats:
     def count(self) -> int:
         return len(self.ms)
 
-    def percentile(self, q: float, skip: int = 0) -> float | None:
-        """The q-th percentile (0..100) of the calls after the first `skip` (warm-up), or None."""
-        data = self.ms[skip:]
-        return float(np.percentile(data, q)) if data else None
-
     def summary(self, skip: int = 0) -> dict[str, float | int | None]:
         """{"calls", "mean_ms", "p50_ms", "p95_ms", "min_ms"} over the calls after `skip`."""
         return call_summary(self.ms[skip:])

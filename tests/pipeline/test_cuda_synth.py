@@ -1,5 +1,6 @@
-"""The CUDA synthesizer's CPU side: with device="cpu" (torch kernels, no graphs) it must give
-exactly FrameSynthesizer's frames and states; the factory picks the class by device.
+"""The synthesizer with its CUDA layer, on the CPU: with device="cpu" (torch kernels, no stream,
+no graphs) it must give exactly the plain synthesizer's frames and states; the factory gives the
+layer by device.
 
 The CUDA parts (streams, pinned buffers, CuPy kernels, CUDA graphs) cannot exist here; they are
 tested in `test_cuda_synth_gpu.py`, skipped without CUDA + CuPy. Nothing is mocked."""
@@ -15,14 +16,14 @@ import torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
-from rtmotion.pipeline.cuda_synth import (
-    CudaFrameSynthesizer,
-    CudaSubjectSynthesizer,
+from rtmotion.pipeline.cuda_synth import CudaOptions, choose_kernels
+from rtmotion.pipeline.synthesize import (
+    FrameSynthesizer,
     KeypointPreparer,
-    choose_kernels,
+    PosePreparer,
+    SubjectSynthesizer,
     make_synthesizer,
 )
-from rtmotion.pipeline.synthesize import PosePreparer, SubjectSynthesizer
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend
@@ -84,8 +85,10 @@ def test_cpu_path_gives_framesynthesizers_frames_exactly(subject) -> None:
         ref_synth.reset()
         ref_after_reset = ref_synth(seq[1])
         ref_gate = ref_synth.last_gate
-    with CudaSubjectSynthesizer(subject, device="cpu", cuda_graphs=False) as synth:
-        assert synth.kernels == "torch" and not synth.graphs_enabled and synth.stream is None
+    with SubjectSynthesizer(subject, device="cpu", cuda=CudaOptions(graphs=False)) as synth:
+        assert synth.cuda is not None
+        assert synth.cuda.kernels == "torch" and not synth.cuda.graphs_enabled
+        assert synth.cuda.stream is None
         got, modes = _run(synth, seq)
         synth.reset()
         got_after_reset = synth(seq[1])
@@ -104,8 +107,8 @@ def test_blank_scene_first_and_returned_arrays_are_private(subject) -> None:
     empty = np.zeros_like(seq[0])
     with SubjectSynthesizer(subject) as ref_synth:
         ref_blank = ref_synth(empty)
-    with CudaSubjectSynthesizer(subject, cuda_graphs=True) as synth:  # graphs ignored on CPU
-        assert not synth.graphs_enabled
+    with SubjectSynthesizer(subject, cuda=CudaOptions(graphs=True)) as synth:  # graphs ignored on CPU
+        assert synth.cuda is not None and not synth.cuda.graphs_enabled
         blank = synth(empty)
         assert synth.last_mode == "blank"
         np.testing.assert_array_equal(blank, ref_blank)
@@ -128,7 +131,7 @@ def test_face_enhancer_path_matches(subject) -> None:
     seq = _sequence()
     with SubjectSynthesizer(with_face) as ref_synth:
         ref, _ = _run(ref_synth, seq)
-    with CudaSubjectSynthesizer(with_face, cuda_graphs=False) as synth:
+    with SubjectSynthesizer(with_face, cuda=CudaOptions(graphs=False)) as synth:
         assert synth.face is not None
         got, _ = _run(synth, seq)
     for a, b in zip(got, ref):
@@ -138,18 +141,19 @@ def test_face_enhancer_path_matches(subject) -> None:
 def test_factory_picks_by_the_runners_device(subject) -> None:
     synth = make_synthesizer(subject, None, "cpu", True)
     with synth:
-        assert type(synth) is SubjectSynthesizer  # the CPU pipeline keeps its synthesizer
+        assert synth.cuda is None  # the CPU pipeline runs without the CUDA layer
         assert synth.runner.device.type == "cpu"
     runner = get_backend("torch", subject, "cpu")
     with make_synthesizer(subject, runner, "cuda", use_face=False) as synth:  # runner decides
-        assert synth.runner is runner and type(synth) is SubjectSynthesizer
+        assert synth.runner is runner and synth.cuda is None
         assert synth.face is None
 
 
 def test_frame_synthesizer_interface_without_a_subject(subject) -> None:
     runner = get_backend("torch", subject, "cpu")
     seq = _sequence()[:3]
-    with CudaFrameSynthesizer(runner, subject.pose_map_config, subject.pose_flow_config) as synth:
+    with FrameSynthesizer(runner, subject.pose_map_config, subject.pose_flow_config,
+                          cuda=CudaOptions()) as synth:
         images, modes = _run(synth, seq)
     assert modes == ["pose-only", "warped", "warped"]
     with SubjectSynthesizer(subject, use_face=False) as ref_synth:
@@ -169,13 +173,13 @@ def test_kernel_choice() -> None:
 
 
 def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> None:
-    """With the torch kernels (here: the CPU) the class is FrameSynthesizer: its preparer is the
-    `PosePreparer` (maps and flow computed ahead) and `generate(preparer(kp))` gives the frames
+    """With the torch kernels (here: the CPU) the layer runs the synthesizer's own step: its
+    preparer is the `PosePreparer` (maps and flow computed ahead) and `generate(preparer(kp))` gives the frames
     of a plain call. With CuPy (test_cuda_synth_gpu.py) the preparer only checks keypoints."""
     seq = _sequence()
     oracle = _by_hand(subject, seq)
-    with CudaSubjectSynthesizer(subject, cuda_graphs=False) as a, \
-            CudaSubjectSynthesizer(subject, cuda_graphs=False) as b:
+    with SubjectSynthesizer(subject, cuda=CudaOptions(graphs=False)) as a, \
+            SubjectSynthesizer(subject, cuda=CudaOptions(graphs=False)) as b:
         prep = a.preparer()
         assert isinstance(prep, PosePreparer)
         for kp, (want, mode) in zip(seq, oracle, strict=True):

@@ -10,12 +10,8 @@ import pytest
 import torch
 
 from rtmotion.kernels.cupy_kernels import cupy_available
-from rtmotion.pipeline.cuda_synth import (
-    CudaSubjectSynthesizer,
-    KeypointPreparer,
-    make_synthesizer,
-)
-from rtmotion.pipeline.synthesize import SubjectSynthesizer
+from rtmotion.pipeline.cuda_synth import CudaOptions
+from rtmotion.pipeline.synthesize import KeypointPreparer, SubjectSynthesizer, make_synthesizer
 from rtmotion.runtime import get_backend
 from tests.pipeline.test_cuda_synth import _run, _sequence, subject  # noqa: F401 (fixture)
 
@@ -35,13 +31,15 @@ def _long_sequence() -> list[np.ndarray]:
 
 def test_graphs_are_captured_and_replays_equal_eager_cupy(subject) -> None:  # noqa: F811
     seq = _long_sequence()
-    with CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=False) as eager:
-        assert eager.kernels == "cupy" and not eager.graphs_enabled
+    with SubjectSynthesizer(subject, device="cuda", cuda=CudaOptions(graphs=False)) as eager:
+        assert eager.cuda is not None
+        assert eager.cuda.kernels == "cupy" and not eager.cuda.graphs_enabled
         ref, ref_modes = _run(eager, seq)
-    with CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=True, warmup=1) as synth:
-        assert synth.graphs_enabled and synth.stream is not None
+    with SubjectSynthesizer(subject, device="cuda", cuda=CudaOptions(warmup=1)) as synth:
+        assert synth.cuda is not None
+        assert synth.cuda.graphs_enabled and synth.cuda.stream is not None
         got, modes = _run(synth, seq)
-        assert synth.graph_modes == ("pose-only", "warped")
+        assert synth.cuda.graph_modes == ("pose-only", "warped")
         assert synth.last_gate is not None and synth.last_gate.is_cuda
     assert modes == ref_modes
     for a, b in zip(got, ref):
@@ -57,7 +55,7 @@ def test_cuda_frames_match_framesynthesizer_on_cuda(subject) -> None:  # noqa: F
     with SubjectSynthesizer(subject, device="cuda") as ref_synth:
         ref, ref_modes = _run(ref_synth, seq)
     with make_synthesizer(subject, None, "cuda", True) as synth:
-        assert isinstance(synth, CudaSubjectSynthesizer)
+        assert synth.cuda is not None
         got, modes = _run(synth, seq)
     assert modes == ref_modes
     for a, b in zip(got, ref):
@@ -69,8 +67,9 @@ def test_torch_kernels_on_cuda_are_exact(subject) -> None:  # noqa: F811
     seq = _sequence()
     with SubjectSynthesizer(subject, device="cuda") as ref_synth:
         ref, _ = _run(ref_synth, seq)
-    with CudaSubjectSynthesizer(subject, device="cuda", kernels="torch") as synth:
-        assert not synth.graphs_enabled  # graphs need the CuPy kernels
+    with SubjectSynthesizer(subject, device="cuda", cuda=CudaOptions(kernels="torch")) as synth:
+        assert synth.cuda is not None
+        assert not synth.cuda.graphs_enabled  # graphs need the CuPy kernels
         got, _ = _run(synth, seq)
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
@@ -79,19 +78,19 @@ def test_torch_kernels_on_cuda_are_exact(subject) -> None:  # noqa: F811
 def test_runner_stats_exclude_the_capture(subject) -> None:  # noqa: F811
     runner = get_backend("torch", subject, "cuda")
     seq = _sequence()[:6]  # pose-only, warped x2, gap, pose-only, warped
-    with CudaSubjectSynthesizer(subject, runner, cuda_graphs=True, warmup=1) as synth:
+    with SubjectSynthesizer(subject, runner, cuda=CudaOptions(warmup=1)) as synth:
         _run(synth, seq)
         # eager warm-ups call the runner; captures do not count; replays do not call it.
         assert runner.stats.count == 2
-        assert synth.graph_modes == ("pose-only", "warped")
+        assert synth.cuda is not None and synth.cuda.graph_modes == ("pose-only", "warped")
 
 
 def test_two_stage_generate_with_cupy_equals_the_call(subject) -> None:  # noqa: F811
     """The offline pipeline's two halves on the CuPy synthesizer: its preparer only checks the
     keypoints, and `generate(preparer(kp))` is the frame of `synth(kp)`, graphs included."""
     seq = _long_sequence()
-    with CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=True, warmup=1) as a, \
-            CudaSubjectSynthesizer(subject, device="cuda", cuda_graphs=True, warmup=1) as b:
+    with SubjectSynthesizer(subject, device="cuda", cuda=CudaOptions(warmup=1)) as a, \
+            SubjectSynthesizer(subject, device="cuda", cuda=CudaOptions(warmup=1)) as b:
         prep = a.preparer()
         assert isinstance(prep, KeypointPreparer)
         for kp in seq:

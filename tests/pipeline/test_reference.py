@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rtmotion.kernels.warp_torch import warp_previous
-from rtmotion.pipeline.cuda_synth import CudaSubjectSynthesizer
+from rtmotion.pipeline.cuda_synth import CudaOptions
 from rtmotion.pipeline.reference import ReferencePicker, keyframe_tensors
 from rtmotion.pipeline.synthesize import PosePreparer, SubjectSynthesizer
 from rtmotion.subject import load_subject
@@ -76,7 +76,7 @@ def test_two_stage_and_cuda_cpu_paths_give_the_same_frames(subject) -> None:
     with SubjectSynthesizer(subject) as two_stage:
         prep = PosePreparer(two_stage)
         got = [two_stage.generate(prep(kp)) for kp in seq]
-    with CudaSubjectSynthesizer(subject, device="cpu", cuda_graphs=False) as cuda_cpu:
+    with SubjectSynthesizer(subject, device="cpu", cuda=CudaOptions(graphs=False)) as cuda_cpu:
         got_cuda = [cuda_cpu(kp) for kp in seq]
     for a, b, c in zip(ref, got, got_cuda):
         np.testing.assert_array_equal(a, b)
