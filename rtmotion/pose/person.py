@@ -34,7 +34,7 @@ import numpy as np
 
 from rtmotion.errors import InputError
 from rtmotion.io import VideoReader
-from rtmotion.pose.people import Box, PeopleCounter
+from rtmotion.pose.people import Box, PeopleCounter, iou
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +111,6 @@ def _centre(b: Box) -> tuple[float, float]:
     return (b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0
 
 
-def overlap(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 for disjoint ones)."""
-    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def left_to_right(boxes: list[Box]) -> list[Box]:
     """Boxes ordered by their centre's x (the people's numbers, #1 leftmost)."""
     return sorted(boxes, key=lambda b: _centre(b)[0])
@@ -178,7 +169,7 @@ def choose_person(samples: list[tuple[int, list[Box]]], rule: str | int,
         # box there that overlaps the chosen person's, else from the chosen person's box.
         near = nearest_box(first_boxes, box)
         frame, boxes = first_frame, tuple(left_to_right(first_boxes))
-        if near is not None and overlap(near, box) >= 0.3:
+        if near is not None and iou(near, box) >= 0.3:
             box = near
     return PersonChoice(count, index + 1, how, frame, box, tuple(boxes),
                         tuple(i for i, _ in samples))
