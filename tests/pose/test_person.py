@@ -171,3 +171,29 @@ def test_convert_and_live_reports_carry_the_people() -> None:
     rep = LiveReport(source="cam", subject="x", people=people)
     assert any(line.strip().startswith("people     2 people; drove from #2") for line in rep.lines())
     assert rep.to_dict()["people"]["count"] == 2
+
+
+@pytest.mark.mediapipe
+def test_convert_and_live_name_the_person_end_to_end(group: GroupClip, tmp_path: Path) -> None:
+    from rtmotion.io.camera import FileCamera
+    from rtmotion.pipeline.live import LiveOptions, run_live
+    from rtmotion.pipeline.offline import convert
+    from rtmotion.subject import load_subject
+    from tests.conftest import one_torch_thread
+    from tests.pipeline.conftest import make_subject
+
+    subject = load_subject(make_subject(tmp_path / "subj"), device="cpu")
+    with one_torch_thread():
+        res = convert(subject, group.video, tmp_path / "out.mp4", end=12, workers=1,
+                      show_progress=False, person=3)
+        assert res.people is not None and res.people["number"] == 3
+        assert "  people     3 people; drove from #3 (--person 3; numbered left to right)" in res.lines()
+        # live: the choice is made on the first frame; its pose follows dancer #1 (largest)
+        seen: list[np.ndarray] = []
+        rep = run_live(subject, FileCamera(str(group.video)), [lambda img, f: seen.append(f.raw_kp)],
+                       LiveOptions(person="largest", max_frames=8, display_height=None, overlay=False))
+    assert rep.people is not None and rep.people["number"] == 1
+    assert "people     3 people; drove from #1 (largest" in "\n".join(rep.lines())
+    kp = seen[-1]
+    ok = kp[:, 2] > 0
+    assert ok.sum() > 15 and abs(np.median(kp[ok, 0]) - 150) < 60  # dancer #1 stands at x = 150
