@@ -18,8 +18,9 @@ within the sampled span are not told apart. With one person (or none) found noth
 changes: extraction runs on the whole frame as before. With several, extraction follows the
 chosen person in a crop (`rtmotion.pose.track.PersonTracker`).
 
-Cost (2-core CPU, shared): about 0.25 s per person found per sampled frame, plus one detector
-call that finds nobody: ~1.2 s for a one-person clip, ~3 s with three people (4 samples).
+Cost (2-core CPU, shared; docs/BENCHMARKS.md): one detector call per person found per sampled
+frame, plus one that finds nobody: 0.45 s for a one-person 768x384 clip, 0.84 s with three
+people (4 samples), once per run.
 """
 
 from __future__ import annotations
