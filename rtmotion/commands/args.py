@@ -34,6 +34,10 @@ KERNEL_CHOICES: tuple[str, ...] = ("auto", "numpy", "torch", "cupy")
 #: Pose normalization modes: a copy of `rtmotion.pose.normalize.MODES` (importing that would load
 #: torch when the parser is built); tests/pipeline/test_convert.py keeps the two equal.
 NORMALIZE_MODES: tuple[str, ...] = ("auto", "edn", "retarget", "upper")
+#: `--person` rules besides a number: a copy of `rtmotion.pose.person.PERSON_RULES` (importing
+#: that would load numpy and PyAV when the parser is built); tests/pose/test_person.py keeps
+#: the two equal.
+PERSON_RULES: tuple[str, ...] = ("auto", "largest", "center")
 DEVICE_HELP = "where to run: auto (a CUDA GPU when there is one), cpu, cuda or cuda:N"
 
 
@@ -93,6 +97,27 @@ def add_normalize_mode(parser: argparse.ArgumentParser, *flags: str) -> None:
 
 #: The shipped demo subject (rtmotion/data/subjects/): what `rtmotion bench` runs when no -t.
 DEMO_SUBJECT = "demo-ada"
+
+
+def person_type(text: str) -> str | int:
+    """`--person`: auto | largest | center (centre) | N >= 1 (as `rtmotion.pose.person.parse_person`)."""
+    t = text.strip().lower()
+    t = "center" if t == "centre" else t
+    if t in PERSON_RULES:
+        return t
+    if t.isdigit() and int(t) >= 1:
+        return int(t)
+    raise argparse.ArgumentTypeError(f"{text!r}: give auto, largest, center or a number 1, 2, ... "
+                                     "(people are numbered left to right)")
+
+
+def add_person(parser: argparse.ArgumentParser, what: str = "poses come from") -> None:
+    """`--person`: who drives when the video shows several people."""
+    parser.add_argument("--person", type=person_type, default="auto", metavar="auto|largest|center|N",
+                        help=f"when the video shows several people, whom the {what}: auto (the "
+                             "most central and largest, default), largest, center, or N (the "
+                             "N-th from the left). People are found on a few frames near the "
+                             "start and followed in a crop; with one person nothing changes")
 
 
 def add_subject(parser: argparse.ArgumentParser, required: bool = True) -> None:

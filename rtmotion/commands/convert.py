@@ -11,6 +11,7 @@ from rtmotion.commands.args import (
     add_device,
     add_engine_options,
     add_normalize_mode,
+    add_person,
     add_subject,
     add_torch_threads,
     engine_request,
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hold", type=float, default=None,
                         help="seconds a missing person keeps their last pose before the empty scene "
                              "(default: half a second)")
+    add_person(parser, "subject follows")
     add_torch_threads(parser)
     parser.add_argument("--json", metavar="REPORT", help="also write the summary as JSON")
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                           mode=args.mode, workers=args.workers, torch_threads=args.torch_threads,
                           show_progress=not getattr(args, "quiet", False),
                           side_by_side_output=args.output if args.side_by_side else None,
-                          output_size=args.size)
+                          output_size=args.size, person=args.person)
     if args.hold is not None:
         opts.hold_seconds = args.hold
     result = convert(subject, args.source, None if args.side_by_side else args.output, opts)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from rtmotion.commands.args import fps_type, size_type
+from rtmotion.commands.args import add_person, fps_type, size_type
 
 NAME = "extract"
 HELP = "extract poses from a video into a pose file (.npz), with temporal filtering"
@@ -14,7 +14,9 @@ DESCRIPTION = (
     "Estimate one person's pose in every frame of INPUT and write a pose file. INPUT is a video, "
     "an OpenPose --write_json folder (BODY_25 or COCO-18), an existing pose .npz (re-filtered), "
     "or a synthetic dancer spec such as synthetic:character=ada,motion=dance,seconds=4. "
-    "Poses are gap-filled and smoothed over time (--filter)."
+    "Poses are gap-filled and smoothed over time (--filter). When a video shows several people, "
+    "they are found on a few frames, numbered left to right, and one is followed (--person); "
+    "the summary names how many and which."
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="MediaPipe landmarks less visible than this are missing")
     src.add_argument("--static", action="store_true",
                      help="no tracking: run the person detector on every frame independently")
+    add_person(src)
     op = parser.add_argument_group("OpenPose JSON / pose file input (their files hold no video)")
     op.add_argument("--video", help="the video the poses belong to (size, fps, overlay background)")
     op.add_argument("--fps", type=fps_type, default=None, help="frame rate (default: --video's, else 30)")
@@ -105,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     extract_to_file(args.input, args.output, kind=args.kind, filter_params=params,
                     overlay=args.overlay, video=args.video, extractor=args.extractor,
                     extractor_opts=opts, workers=args.workers, start=args.start, end=args.end,
-                    fps=args.fps, size=args.size, show_progress=not quiet)
+                    fps=args.fps, size=args.size, show_progress=not quiet,
+                    **({"person": args.person} if args.extractor == "mediapipe" else {}))
     if not Path(args.output).exists():  # defensive: success must mean a file
         raise InputError(args.input, "nothing was written")
     return 0

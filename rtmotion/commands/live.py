@@ -11,6 +11,7 @@ from rtmotion.commands.args import (
     add_device,
     add_engine_options,
     add_normalize_mode,
+    add_person,
     add_subject,
     add_torch_threads,
     engine_request,
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the first N frames shown are warm-up (first MediaPipe and generator "
                              "calls): reported apart, not in the latency and stage figures")
     add_normalize_mode(parser)
+    add_person(parser, "subject follows (chosen on the first frame)")
     add_engine_options(parser, threads=False)
     add_device(parser)
     add_torch_threads(parser)
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("snapshot %s", p)
             return str(p)
 
-        opts = LiveOptions(engine=engine_request(args), mode=args.mode, poses=poses,
+        opts = LiveOptions(engine=engine_request(args), mode=args.mode, poses=poses, person=args.person,
                            seconds=args.seconds, side_by_side=args.side_by_side,
                            torch_threads=args.torch_threads, warmup_frames=args.warmup)
         report = run_live(subject, source, sinks, opts, on_snapshot=snapshot)

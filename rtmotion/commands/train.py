@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from rtmotion.commands.args import DEVICE_HELP, size_type
+from rtmotion.commands.args import DEVICE_HELP, add_person, size_type
 
 NAME = "train"
 HELP = "train a subject (pose -> image generator) from a video of the target person"
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="subject bundle folder (subjects/NAME)")
     parser.add_argument("--poses", default=None,
                         help="pose file (.npz) of the video; default: extract with MediaPipe (cached)")
+    add_person(parser, "poses (and so the subject) follow")
     parser.add_argument("--name", default=None, help="subject name (default: the output folder's name)")
     parser.add_argument("--work-dir", default=None,
                         help="training state folder (checkpoints, cache, samples, tb); default: -o")

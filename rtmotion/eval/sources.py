@@ -433,7 +433,8 @@ def _extracted_driving(subject: Subject, other: str, motion: str, angles: Motion
     with tempfile.TemporaryDirectory(prefix="rtmotion-transfer-") as tmp:
         video = Path(tmp) / f"{other}.mp4"
         write_dancer_video(video, other, motion, size=size, fps=angles.fps, angles=angles)
-        poses = driving_poses(subject, video, mode=mode, workers=1, show_progress=False)
+        poses = driving_poses(subject, video, mode=mode, workers=1, show_progress=False,
+                              person=None)  # one synthetic dancer: nobody else to look for
     n = len(angles)
     if len(poses.driving) != n:
         raise InputError(None, f"the rendered {other} video gave {len(poses.driving)} poses for "

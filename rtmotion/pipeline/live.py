@@ -43,8 +43,11 @@ from rtmotion.pose.draw import fit_height, text_overlay
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.pose.filters import KeypointFilter
 from rtmotion.pose.normalize import OnlineNormalizer
+from rtmotion.pose.people import PeopleCounter
+from rtmotion.pose.person import PersonChoice, choose_person
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import BODY25
+from rtmotion.pose.track import PersonTracker
 from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,9 @@ class LiveReport:
     warmup_frames: int = 0         # first frames shown, kept out of latency and stage figures
     warmup_latency_ms: float = 0.0  # ... their largest capture-to-display latency
     frames_no_person: int = 0
+    #: the people found on the first frame and the one followed (`PersonChoice.to_dict`), or
+    #: None (no people search: a pose file, or `LiveOptions.person` None)
+    people: dict[str, Any] | None = None
     seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)    # capture -> display
     stages: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +139,8 @@ class LiveReport:
                f"p99 {lat.get('p99', 0):.0f} ms"
                + (f" (after {self.warmup_frames} warm-up frames, at most {self.warmup_latency_ms:.0f} ms)"
                   if self.warmup_frames else "")]
+        if self.people is not None:
+            out.append(f"  people     {self.people['summary']}")
         if self.frames_skipped_at_source or self.source_late_seconds >= 0.05:
             out.append(f"  source     {self.frames_skipped_at_source} late frames dropped at capture"
                        + (f"; decoding fell behind by {self.source_late_seconds:.2f} s in all"
@@ -148,11 +156,19 @@ class LiveReport:
 class PoseStage:
     """Camera frame -> normalized pose: an extractor (MediaPipe), or a pose file looked up by
     the source's frame index (a file source whose poses were extracted once), then the causal
-    One-Euro filter and the OnlineNormalizer."""
+    One-Euro filter and the OnlineNormalizer.
+
+    With `person` set, the first frame is searched for people (`rtmotion.pose.person`; about
+    0.25 s per person, inside the warm-up); with several, the extractor follows the chosen one
+    in a crop (`rtmotion.pose.track.PersonTracker`) from then on. `choice` holds what was found.
+    """
 
     def __init__(self, subject: Subject, size: tuple[int, int], fps: float, *, mode: str = "auto",
-                 extractor: str = "mediapipe", poses: PoseSequence | None = None) -> None:
+                 extractor: str = "mediapipe", poses: PoseSequence | None = None,
+                 person: str | int | None = None) -> None:
         self.poses = poses
+        self.person = person if poses is None and extractor == "mediapipe" else None
+        self.choice: PersonChoice | None = None
         # The extractor's own defaults (MediaPipe: the full model, tracking mode).
         self.extractor = None if poses is not None else get_extractor(extractor)
         self.filter = KeypointFilter(size[1], LIVE_MIN_CUTOFF, LIVE_BETA, LIVE_D_CUTOFF)
@@ -177,10 +193,24 @@ class PoseStage:
             i = frame.source_index
             raw = self.poses.keypoints[i] if 0 <= i < len(self.poses) else np.zeros_like(self.poses.keypoints[0])
         else:
+            if self.person is not None and self.choice is None:
+                self._choose(frame.image)
             raw = self.extractor(frame.image)  # type: ignore[misc]
         filtered = self.filter(raw, frame.t_capture)
         frame.raw_kp = filtered
         frame.kp = self.normalizer(filtered)
+
+
+    def _choose(self, image: np.ndarray) -> None:
+        """The people search on the first frame; several: follow the chosen one from now on.
+        InputError (the run stops) for a person number larger than the count."""
+        with PeopleCounter() as counter:
+            boxes = counter.boxes(image)
+        assert self.person is not None
+        self.choice = choose_person([(0, boxes)], self.person, (image.shape[1], image.shape[0]))
+        log.info("people: %s", self.choice.describe())
+        if self.choice.several and self.extractor is not None:
+            self.extractor = PersonTracker(self.extractor, self.choice.box, choice=self.choice).open()
 
 
 @dataclass
@@ -192,6 +222,9 @@ class LiveOptions:
         mode: pose normalization mode ("auto", "edn", "retarget", "upper").
         extractor: the per-frame pose estimator (MediaPipe).
         poses: a pose file of a file source, looked up by frame (skips the estimator).
+        person: who drives when the first frame shows several people ("auto", "largest",
+            "center", N = the N-th from the left; `rtmotion.pose.person`); None: no search
+            (the estimator follows whom it finds).
         seconds: stop after this long (None: until the source ends).
         max_frames: stop after this many frames shown.
         side_by_side: start with source | pose | result shown.
@@ -212,6 +245,7 @@ class LiveOptions:
     mode: str = "auto"
     extractor: str = "mediapipe"
     poses: PoseSequence | None = None
+    person: str | int | None = None
     seconds: float | None = None
     max_frames: int | None = None
     side_by_side: bool = False
@@ -247,7 +281,8 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
         # were seen to hang both.
         with _OPEN_LOCK:
             pose = PoseStage(subject, source.size, fps, mode=options.mode,
-                             extractor=options.extractor, poses=options.poses)
+                             extractor=options.extractor, poses=options.poses,
+                             person=options.person)
             session = stack.enter_context(open_session(
                 subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps),
                 full_frame=True))
@@ -280,6 +315,7 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
     report.warmup_frames = min(options.warmup_frames, display.shown)
     report.warmup_latency_ms = round(max(display.warmup_latencies, default=0.0), 1)
     report.frames_no_person = session.gaps.total
+    report.people = pose.choice.to_dict() if pose.choice is not None else None
     report.latency_ms = percentiles(display.latencies)
     report.stages = timers.summary()
     report.ended_by = report.ended_by or "source ended"

@@ -89,6 +89,9 @@ class ConvertResult:
     engine_built: str | None = None  # what was built, how long, where it is cached (or None)
     stages: dict[str, Any] = field(default_factory=dict)
     side_by_side: str | None = None
+    #: the people found in the source and the one that drove (`PersonChoice.to_dict`), or None
+    #: (a pose file: nobody was looked for)
+    people: dict[str, Any] | None = None
     #: phase 1's poses (raw and normalized), for callers that keep them (demo); not in JSON
     poses: Any = field(default=None, repr=False, compare=False)
 
@@ -118,6 +121,8 @@ class ConvertResult:
         if self.engine_built:
             out.append(f"  engine     {self.engine_built}")
         out.append(f"  poses      {self.source_kind}, filter {self.filter}, normalization {self.mode}")
+        if self.people is not None:
+            out.append(f"  people     {self.people['summary']}")
         out.append(f"  no person  {self.frames_no_person} frames ({self.frames_held} held, "
                    f"{self.frames_blank} empty scene)")
         out.append(f"  timing     {self.fps_source} fps{' (variable frame rate kept)' if self.variable_frame_rate else ''}, "
@@ -139,6 +144,7 @@ class DrivingPoses:
     info: VideoInfo | None
     workers: int
     filter: str
+    people: dict[str, Any] | None = None  # `PersonChoice.to_dict` of a video source
 
 
 def is_variable_rate(timestamps: np.ndarray, fps: Fraction) -> bool:
@@ -165,11 +171,14 @@ def check_output(output: str | Path, source: str | Path) -> Path:
 
 def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: int | None = None,
                   mode: str = "auto", workers: int | None = None, extractor: str = "mediapipe",
-                  extractor_opts: dict[str, Any] | None = None, filter_params: FilterParams | None = None, show_progress: bool = True) -> DrivingPoses:
-    """Phase 1 (see module docstring). InputError for a bad source or no person at all."""
+                  extractor_opts: dict[str, Any] | None = None, filter_params: FilterParams | None = None,
+                  show_progress: bool = True, person: str | int | None = "auto") -> DrivingPoses:
+    """Phase 1 (see module docstring). InputError for a bad source, no person at all, or a
+    `person` number larger than the people found (see `rtmotion.pose.person`)."""
     kind = detect_source(source)
     info = None
     nw = 0
+    people = None
     if kind == "npz":
         raw = PoseSequence.load(source)
         if start or end is not None:
@@ -184,8 +193,10 @@ def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: 
         opts = dict(extractor_opts or {})  # none: the extractor's defaults (MediaPipe: the full model)
         raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
                                      start=start, end=end,
-                                     show_progress=show_progress and sys.stderr.isatty())
+                                     show_progress=show_progress and sys.stderr.isatty(),
+                                     person=person if extractor == "mediapipe" else None)
         nw = summary.workers
+        people = summary.people.to_dict() if summary.people is not None else None
         p = filter_params or FilterParams(method=OFFLINE_FILTER)
         kp, _ = smooth_keypoints(raw.keypoints, raw.timestamps, raw.size[1], p)
         raw = raw.with_keypoints(kp)
@@ -197,7 +208,8 @@ def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: 
         raise InputError(source, "no person detected in any frame",
                          "is a whole person visible? try a clearer or closer shot")
     driving = normalize_sequence(raw, subject.stats, mode=mode)
-    return DrivingPoses(raw=raw, driving=driving, kind=kind, info=info, workers=nw, filter=filt)
+    return DrivingPoses(raw=raw, driving=driving, kind=kind, info=info, workers=nw, filter=filt,
+                        people=people)
 
 
 def _audio_source(poses: DrivingPoses, source: Path, start: int, tmp: Path) -> tuple[Path | None, str]:
@@ -231,6 +243,8 @@ class ConvertOptions:
         torch_threads: torch intra-op threads while the stages run (restored after). 1 (the
             default): prepare and synthesize each keep one core busy; more threads per stage
             only fight over the same cores (measured in docs/BENCHMARKS.md). None: unchanged.
+        person: who drives a video source that shows several people: "auto", "largest",
+            "center" or N (1 = leftmost); None: no people search (`rtmotion.pose.person`).
         output_size: (W, H) of the result; None: the subject's camera frame (demo-ada 512x512).
             The model frame is composed onto the subject's full-resolution background
             (`rtmotion.pipeline.canvas`).
@@ -251,6 +265,7 @@ class ConvertOptions:
     timers: Timers | None = None
     torch_threads: int | None = 1
     output_size: tuple[int, int] | None = None
+    person: str | int | None = "auto"
 
 
 @dataclass
@@ -288,7 +303,7 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
     poses = driving_poses(subject, source, start=opt.start, end=opt.end, mode=opt.mode,
                           workers=opt.workers, extractor=opt.extractor,
                           extractor_opts=opt.extractor_opts, filter_params=opt.filter_params,
-                          show_progress=opt.show_progress)
+                          show_progress=opt.show_progress, person=opt.person)
     result = _new_result(subject, source, output, opt, poses, time.perf_counter() - t_start)
     fps = poses.driving.fps
     with open_session(subject, opt.engine, hold_frames=hold_frames(opt.hold_seconds, fps),
@@ -349,7 +364,8 @@ def _new_result(subject: Subject, source: str | Path, output: str | Path | None,
                          variable_frame_rate=is_variable_rate(driving.timestamps, driving.fps),
                          mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
                          pose_seconds=pose_seconds, pose_workers=poses.workers,
-                         side_by_side=str(side) if side else None, poses=poses)
+                         side_by_side=str(side) if side else None, people=poses.people,
+                         poses=poses)
 
 
 def _read(poses: DrivingPoses, source: str | Path, opt: ConvertOptions) -> Iterator[_Item]:

@@ -10,7 +10,16 @@ Flow of `extract_to_file`:
    or One-Euro / median);
 5. optional skeleton overlay video, then the pose file (both atomic: an interrupted or failed run
    leaves nothing under the final names);
-6. log a summary (frames, frames without a person, extraction fps, workers).
+6. log a summary (frames, frames without a person, the people found and the one followed,
+   extraction fps, workers).
+
+Several people (`person`, the CLI's `--person`): before extraction `rtmotion.pose.person`
+looks for people on a few frames near the start and chooses one (auto, largest, center, N).
+With one person (or none) extraction runs as it always did, on the whole frame. With several,
+each chunk runs `rtmotion.pose.track.PersonTracker` (the extractor on a crop that follows the
+chosen person; joints that jump are dropped). The choice is made once, here; the first chunk
+starts from the chosen person's box, each later chunk finds the same person (same number left
+to right, else the box nearest the chosen one) on its first warm-up frame.
 
 Parallel extraction: the frame range is split into one contiguous chunk per worker. The first
 chunk runs in the calling process; each other one in a `spawn`ed process (MediaPipe and PyAV are
@@ -58,6 +67,7 @@ from rtmotion.pose.extractors.base import is_synthetic_spec
 from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
 from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.overlay import write_overlay
+from rtmotion.pose.person import PersonChoice, choose_person, find_people
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.progress import progress
 
@@ -95,6 +105,10 @@ class ExtractSummary:
     extractor: str = ""
     filter: str = "none"
     outputs: list[str] = field(default_factory=list)
+    #: the people found and the one followed (None: no people search, e.g. a pose file)
+    people: PersonChoice | None = None
+    #: joint-frames the person guard dropped (a jump, or a limb stretched to someone else)
+    joints_dropped: int = 0
 
     @property
     def fps(self) -> float:
@@ -104,6 +118,10 @@ class ExtractSummary:
     def lines(self) -> list[str]:
         out = [f"{self.source}: {self.frames} frames ({self.kind}), "
                f"{self.frames_no_person} without a person"]
+        if self.people is not None:
+            out.append(f"people: {self.people.describe()}"
+                       + (f"; {self.joints_dropped} joint-frames dropped that jumped"
+                          if self.people.several else ""))
         if self.kind == "video":
             out.append(f"extraction: {self.extractor}, {self.workers} worker(s), "
                        f"{self.seconds:.1f} s, {self.fps:.1f} frames/s")
@@ -177,17 +195,33 @@ def plan_chunks(start: int, end: int, workers: int, overlap: int, open_end: bool
     return chunks
 
 
+def _chunk_extractor(chunk: _Chunk, extractor: str, opts: dict[str, Any],
+                     person: PersonChoice | None) -> Any:
+    """The chunk's extractor: the plain one, or with several people one that follows the
+    chosen person (from their box when the chunk starts where it was found, else found again
+    on the chunk's first frame)."""
+    ex = get_extractor(extractor, **opts)
+    if person is None or not person.several:
+        return ex
+    from rtmotion.pose.track import PersonTracker
+
+    return PersonTracker(ex, person.box if chunk.warm == person.frame else None, choice=person)
+
+
 def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
-               report: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+               report: Any = None, person: PersonChoice | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], int]:
     """Extract one chunk in this process.
 
     Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3),
-    (width, height)). `report(n)` is called with counts of finished frames of the chunk.
+    (width, height), joint-frames the person guard dropped). `report(n)` is called with counts
+    of finished frames of the chunk.
     """
     idx, ts, kps = [], [], []
     size = (0, 0)
     pending = 0
-    with get_extractor(extractor, **opts) as ex, VideoReader(path, start=chunk.warm, end=chunk.end) as reader:
+    with _chunk_extractor(chunk, extractor, opts, person) as ex, \
+            VideoReader(path, start=chunk.warm, end=chunk.end) as reader:
         for frame in reader:
             kp = ex(frame.image)
             if frame.index < chunk.start:
@@ -203,18 +237,22 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
     if report is not None and pending:
         report(pending)
     k = ex.skeleton.num_joints
+    guard = getattr(ex, "guard", None)
     return (np.asarray(idx, np.int64), np.asarray(ts, np.float64),
-            np.stack(kps) if kps else np.zeros((0, k, 3), np.float32), size)
+            np.stack(kps) if kps else np.zeros((0, k, 3), np.float32), size,
+            int(guard.dropped) if guard is not None else 0)
 
 
-def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any], q: Any) -> None:
+def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any], q: Any,
+                 person: PersonChoice | None = None) -> None:
     """Entry point of a worker process: results and errors go back through `q`."""
     # The parent handles Ctrl-C (and terminates us); a worker dying on SIGINT would only add a
     # second traceback to the console.
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        res = _run_chunk(path, chunk, extractor, opts, report=lambda n: q.put(("progress", chunk.id, n)))
+        res = _run_chunk(path, chunk, extractor, opts, report=lambda n: q.put(("progress", chunk.id, n)),
+                         person=person)
         q.put(("done", chunk.id, res))
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
         # RtmotionError subclasses take custom constructor arguments and may not unpickle:
@@ -243,14 +281,14 @@ class _Abort(Exception):
 
 
 def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[str, Any],
-                  bar: Any) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]]:
+                  bar: Any, person: PersonChoice | None = None) -> list[Any]:
     """Chunk 0 runs in this process (its core would otherwise sit idle, and it saves one
     process start: ~1.3 s of CPU for Python + MediaPipe imports); chunks 1.. run in spawned
     workers. A monitor thread collects their progress, results and failures."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     remote = chunks[1:]
-    procs = {c.id: ctx.Process(target=_worker_main, args=(path, c, extractor, opts, q),
+    procs = {c.id: ctx.Process(target=_worker_main, args=(path, c, extractor, opts, q, person),
                                name=f"rtmotion-pose-{c.id}", daemon=True) for c in remote}
     results: dict[int, Any] = {}
     failure: list[BaseException] = []
@@ -306,7 +344,7 @@ def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[st
             p.start()
         watcher.start()
         try:
-            first = _run_chunk(path, chunks[0], extractor, opts, report=report)
+            first = _run_chunk(path, chunks[0], extractor, opts, report=report, person=person)
         except _Abort:
             raise failure[0] from None
         while watcher.is_alive():
@@ -338,7 +376,8 @@ def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[st
 def extract_video(path: str | Path, *, extractor: str = "mediapipe",
                   extractor_opts: dict[str, Any] | None = None, workers: int | None = None,
                   start: int = 0, end: int | None = None, overlap: int = DEFAULT_OVERLAP,
-                  show_progress: bool = True) -> tuple[PoseSequence, ExtractSummary]:
+                  show_progress: bool = True, person: str | int | None = None,
+                  ) -> tuple[PoseSequence, ExtractSummary]:
     """Run a per-image extractor over frames [start, end) of a video (unfiltered poses).
 
     Args:
@@ -347,8 +386,11 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
         workers: processes (None: `default_workers`); 1 runs in this process.
         start, end: frame range (end None: to the end).
         overlap: warm-up frames each later chunk re-runs before its first frame (dropped).
+        person: who drives when there are several people: "auto", "largest", "center" or a
+            number (1 = leftmost); None: no people search (the extractor picks, as before).
     Returns:
-        (raw PoseSequence, summary). InputError for an unreadable video.
+        (raw PoseSequence, summary). InputError for an unreadable video, or a person number
+        larger than the people found.
     """
     opts = dict(extractor_opts or {})
     path = Path(path)
@@ -367,12 +409,17 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
     chunks = plan_chunks(start, stop, nw, overlap, open_end=end is None or end > info.frame_count)
     nw = len(chunks)
     t0 = time.perf_counter()
+    choice = None
+    if person is not None and n > 0:
+        choice = choose_person(find_people(path, start, stop), person, (info.width, info.height))
+        log.info("people: %s", choice.describe())
     bar_cm = progress(total=n, desc=f"poses {path.name}", unit="frame") if show_progress else _NullBar()
     with bar_cm as bar:
         if nw == 1:
-            parts = [_run_chunk(str(path), chunks[0], extractor, opts, report=bar.update)]
+            parts = [_run_chunk(str(path), chunks[0], extractor, opts, report=bar.update,
+                                person=choice)]
         else:
-            parts = _run_parallel(str(path), chunks, extractor, opts, bar)
+            parts = _run_parallel(str(path), chunks, extractor, opts, bar, person=choice)
     seconds = time.perf_counter() - t0
     idx = np.concatenate([p[0] for p in parts])
     if len(idx) == 0:
@@ -386,7 +433,8 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
                        timestamps=ts, source=str(path), extractor=probe.describe())
     summary = ExtractSummary(source=str(path), kind="video", frames=len(seq),
                              frames_no_person=int((~seq.detected).sum()), seconds=seconds,
-                             workers=nw, extractor=probe.describe())
+                             workers=nw, extractor=probe.describe(), people=choice,
+                             joints_dropped=sum(p[4] for p in parts))
     return seq, summary
 
 
@@ -401,7 +449,7 @@ def load_source(source: str | Path, kind: str = "auto", *, extractor: str = "med
                 start: int = 0, end: int | None = None, fps: Fraction | None = None,
                 size: tuple[int, int] | None = None, video: str | Path | None = None,
                 overlap: int = DEFAULT_OVERLAP, show_progress: bool = True,
-                ) -> tuple[PoseSequence, ExtractSummary]:
+                person: str | int | None = None) -> tuple[PoseSequence, ExtractSummary]:
     """Raw (unfiltered) poses from any source kind (see `detect_source`)."""
     if kind not in SOURCE_KINDS:
         raise ValueError(f"unknown source kind '{kind}' (choose from {', '.join(SOURCE_KINDS)})")
@@ -410,7 +458,7 @@ def load_source(source: str | Path, kind: str = "auto", *, extractor: str = "med
     if kind == "video":
         return extract_video(source, extractor=extractor, extractor_opts=extractor_opts,
                              workers=workers, start=start, end=end, overlap=overlap,
-                             show_progress=show_progress)
+                             show_progress=show_progress, person=person)
     t0 = time.perf_counter()
     if kind == "openpose":
         seq = load_sequence("openpose", source, fps=fps, size=size, video=video)
@@ -438,7 +486,7 @@ def extract_to_file(source: str | Path, output: str | Path, *, kind: str = "auto
         video: the source video of an OpenPose folder / pose file (size, fps and overlay
             background); defaults to `source` itself for videos.
         **load_kw: passed to `load_source` (extractor, extractor_opts, workers, start, end, fps,
-            size, overlap, show_progress).
+            size, overlap, show_progress, person: videos only).
     """
     output = Path(output)
     if output.suffix.lower() != ".npz":

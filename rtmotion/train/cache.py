@@ -220,9 +220,12 @@ def build_cache(
     return CachedData(frames, poses, key, False, folder, origins)
 
 
-def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: bool = True
-                         ) -> PoseSequence:
+def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: bool = True,
+                         person: str | int = "auto") -> PoseSequence:
     """MediaPipe poses of `video`, extracted once and cached in `folder` (extracted.npz).
+
+    `person` chooses whom they follow when the video shows several people (`--person`; part of
+    the cache key).
 
     Runs `rtmotion.pose.extract.extract_to_file` (the `rtmotion extract` path: MediaPipe, then
     the temporal filter), so training sees exactly the poses `rtmotion extract` would write.
@@ -231,6 +234,8 @@ def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: b
     folder = Path(folder)
     npz, key_path = folder / "extracted.npz", folder / "extracted.json"
     key = {"cache_version": CACHE_VERSION, "video": file_fingerprint(video), "extractor": "mediapipe"}
+    if person != "auto":  # (the key of a cache made before --person existed stays valid)
+        key["person"] = person
     if npz.is_file() and _read_key(key_path) == key:
         try:
             seq = PoseSequence.load(npz)
@@ -243,6 +248,6 @@ def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: b
         key_path.unlink()
 
     log.info("extracting poses of %s with MediaPipe (cached in %s)", video, npz)
-    seq, _ = extract_to_file(video, npz, show_progress=show_progress)
+    seq, _ = extract_to_file(video, npz, show_progress=show_progress, person=person)
     _write_json(key_path, key)
     return seq

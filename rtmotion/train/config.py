@@ -28,6 +28,8 @@ class TrainConfig:
         output: the subject bundle folder (subjects/NAME).
         poses: a pose file (.npz) of `video` (ground truth or a precomputed extraction); None runs
             MediaPipe extraction and caches it.
+        person: whom that extraction follows when the video shows several people ("auto",
+            "largest", "center", N = the N-th from the left; `rtmotion.pose.person`).
         work_dir: where training state lives (checkpoints/, cache/, samples/, tb/); None = output.
             The shipped demo subject sets it elsewhere so only the bundle files land in the package.
         cache_dir: the dataset cache; None = work_dir/cache.
@@ -112,6 +114,7 @@ class TrainConfig:
     video: str = ""
     output: str = ""
     poses: str | None = None
+    person: str | int = "auto"
     work_dir: str | None = None
     cache_dir: str | None = None
     name: str | None = None

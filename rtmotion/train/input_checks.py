@@ -202,8 +202,8 @@ def count_people(video: str | Path, frame_count: int, samples: int = PEOPLE_SAMP
 
 def check_training_input(video: str | Path, keypoints: np.ndarray, usable: np.ndarray,
                          size: tuple[int, int], fps: float, resolution: tuple[int, int],
-                         val_fraction: float, people: Sequence[int] | None = None
-                         ) -> list[InputWarning]:
+                         val_fraction: float, people: Sequence[int] | None = None,
+                         person: str | int | None = None) -> list[InputWarning]:
     """The warnings about one training video (empty when nothing is wrong).
 
     Args:
@@ -215,6 +215,7 @@ def check_training_input(video: str | Path, keypoints: np.ndarray, usable: np.nd
         resolution: the model's (W, H).
         val_fraction: the held-out last fraction (not trained on).
         people: people counted in sampled frames (`count_people`), or None to skip that check.
+        person: the `--person` the poses were extracted with (None: a given pose file).
     """
     name = Path(video).name
     kp = np.asarray(keypoints, np.float64)
@@ -261,16 +262,21 @@ def check_training_input(video: str | Path, keypoints: np.ndarray, usable: np.nd
     if people:
         several = [c for c in people if c >= 2]
         if len(several) >= max(1, int(np.ceil(PEOPLE_FRACTION * len(people)))):
+            followed = (f"the poses follow one of them (--person {person}, people numbered left "
+                        "to right; the extraction summary names whom)" if person is not None else
+                        "the given pose file decides whom the poses follow")
             out.append(InputWarning("people", (
                 f"{name}: {max(several)} people in the frame ({len(several)} of {len(people)} "
-                "sampled frames show 2 or more): the pose extractor follows one of them and may "
-                "jump between them; train on a video of the target alone (crop the others out)")))
+                f"sampled frames show 2 or more): {followed}; the others stay in the frames it "
+                "learns from: choose the target with --person "
+                "N|largest|center, and best train on a video of the target alone")))
     return out
 
 
 def report_training_input(video: str | Path, keypoints: np.ndarray, usable: np.ndarray,
                           size: tuple[int, int], fps: float, frame_count: int,
-                          resolution: tuple[int, int], val_fraction: float) -> list[InputWarning]:
+                          resolution: tuple[int, int], val_fraction: float,
+                          person: str | int | None = None) -> list[InputWarning]:
     """Run every check (the people count included) and log each warning; returns them."""
     try:
         people: list[int] | None = count_people(video, frame_count)
@@ -278,7 +284,7 @@ def report_training_input(video: str | Path, keypoints: np.ndarray, usable: np.n
         log.info("people count skipped: %s", e)
         people = None
     warnings = check_training_input(video, keypoints, usable, size, fps, resolution,
-                                    val_fraction, people)
+                                    val_fraction, people, person)
     for w in warnings:
         log.warning("%s", w.message)
     if people:

@@ -178,7 +178,7 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainDat
         fp = file_fingerprint(cfg.poses)
         pose_source = f"file:{fp['path']}"
     else:
-        seq = extract_poses_cached(cfg.video, paths.cache, show_progress=is_main)
+        seq = extract_poses_cached(cfg.video, paths.cache, show_progress=is_main, person=cfg.person)
         pose_source = "mediapipe"
     if tuple(seq.size) != tuple(info.size):
         raise InputError(cfg.poses or cfg.video, f"poses are for {seq.size[0]}x{seq.size[1]} frames "
@@ -267,7 +267,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             report_training_input(cfg.video, data.seq.keypoints,
                                   usable_frames(data.seq.keypoints, cfg.min_joints),
                                   data.video_info.size, float(data.video_info.fps), len(data.seq),
-                                  cfg.resolution, cfg.val_fraction)
+                                  cfg.resolution, cfg.val_fraction,
+                                  person=None if cfg.poses else cfg.person)
         D.barrier(dist)
         if not dist.is_main:
             data = prepare_data(cfg, paths, False)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rtmotion.synthetic import Renderer, motion_angles, pose_body
+from tests.people_helpers import three_dancers_video
 from rtmotion.train.input_checks import (
     check_training_input,
     count_people,
@@ -97,26 +98,11 @@ def test_several_people_counted_on_sampled_frames() -> None:
     assert "people" not in _check(_poses("dance", 8.0), people=[1, 1, 1, 2, 1, 1, 1, 1])
 
 
-def _three_dancers_video(path: Path, seconds: float = 1.0) -> Path:
-    """Three synthetic dancers side by side in one 768x384 video (real H.264 via PyAV)."""
-    from rtmotion.io import VideoWriter
-
-    fps = Fraction(30)
-    chars = ("ada", "bruno", "mira")
-    renderers = [Renderer(c, (256, 384)) for c in chars]
-    angles = [motion_angles("dance", seconds, fps, seed) for seed in range(3)]
-    with VideoWriter(path, fps, (768, 384)) as writer:
-        for t in range(len(angles[0].values)):
-            tiles = [r.render(pose_body(r.character, a.values[t])) for r, a in zip(renderers, angles, strict=True)]
-            writer.write(np.concatenate(tiles, axis=1))
-    return path
-
-
 @pytest.mark.mediapipe
 def test_people_count_with_the_pose_detector(dancer_clip, tmp_path: Path, caplog) -> None:
     import logging
 
-    video = _three_dancers_video(tmp_path / "three.mp4")
+    video = three_dancers_video(tmp_path / "three.mp4")
     counts = count_people(video, 30, samples=4)
     assert counts == [3, 3, 3, 3]
     assert count_people(dancer_clip.video, dancer_clip.num_frames, samples=3) == [1, 1, 1]
@@ -126,3 +112,8 @@ def test_people_count_with_the_pose_detector(dancer_clip, tmp_path: Path, caplog
         report_training_input(video, kp, (kp[..., 2] > 0).sum(-1) >= 8, (768, 384), 30.0, 30,
                               (128, 128), 0.1)
     assert any("three.mp4: 3 people in the frame" in r.getMessage() for r in caplog.records)
+    with caplog.at_level(logging.WARNING, logger="rtmotion.train.input_checks"):
+        report_training_input(video, kp, (kp[..., 2] > 0).sum(-1) >= 8, (768, 384), 30.0, 30,
+                              (128, 128), 0.1, person="auto")
+    assert any("--person auto" in r.getMessage() and "choose the target with --person" in r.getMessage()
+               for r in caplog.records)
