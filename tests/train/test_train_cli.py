@@ -19,6 +19,11 @@ FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers"
         "--sample-every", "8", "--log-every", "4", "--min-pose-frames", "30"]
 
 
+#: Tests that are not about the background plate skip the person segmentation of its frames
+#: (about 2 s a run; the default is tested by `trained` and the follow-crop bundle).
+NO_SEG = "--no-person-segmentation"
+
+
 def _train(clip, out: Path, *extra: str) -> int:
     return main(["-q", "train", "--video", str(clip.video), "--poses", str(clip.poses),
                  "-o", str(out), *FAST, *extra])
@@ -131,7 +136,7 @@ def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
     key_mtime = (trained / "cache" / "key.json").stat().st_mtime_ns
     first = load_checkpoint(trained / "checkpoints" / "last.pt")
     assert first["step"] == 16
-    assert _train(dancer_clip, trained, "--steps", "20", "--resume") == 0
+    assert _train(dancer_clip, trained, "--steps", "20", "--resume", NO_SEG) == 0
     ck = load_checkpoint(trained / "checkpoints" / "last.pt")
     assert ck["step"] == 20
     assert not torch.equal(ck["generator"]["head.weight"], first["generator"]["head.weight"])
@@ -182,7 +187,7 @@ def test_pose_file_of_another_video(dancer_clip, tmp_path: Path, capsys) -> None
 
 def test_face_stage(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "face"
-    assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "3") == 0
+    assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "3", NO_SEG) == 0
     s = load_subject(out)
     assert s.face is not None and not s.face.training and s.face_side and s.face_side >= 8
     assert json.loads((out / "subject.json").read_text())["training"]["face_steps"] == 3
@@ -230,7 +235,7 @@ def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path,
 
 def test_without_background_plate(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "noplate"
-    assert _train(dancer_clip, out, "--steps", "2", "--no-background-plate") == 0
+    assert _train(dancer_clip, out, "--steps", "2", "--no-background-plate", NO_SEG) == 0
     info = json.loads((out / "subject.json").read_text())
     assert not info["generator"]["background_plate"] and info["background"] is None
     assert info["training"]["background_plate"] is None
@@ -248,7 +253,7 @@ def test_without_person_segmentation(dancer_clip, tmp_path: Path) -> None:
 
 def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "timed"
-    assert _train(dancer_clip, out, "--steps", "100000", "--minutes", "0.02") == 0
+    assert _train(dancer_clip, out, "--steps", "100000", "--minutes", "0.02", NO_SEG) == 0
     t = json.loads((out / "subject.json").read_text())["training"]
     assert 1 <= t["steps"] < 100000 and t["minutes"] < 0.5
     assert t["final_losses"]  # flushed even though the run stopped between logs
@@ -270,7 +275,7 @@ def test_bad_video_leaves_no_output_folder(tmp_path, capsys) -> None:
 
 def test_without_reference_and_with_gaps(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "noref"
-    assert _train(dancer_clip, out, "--steps", "4", "--keyframes", "0", "--max-gap", "4") == 0
+    assert _train(dancer_clip, out, "--steps", "4", "--keyframes", "0", "--max-gap", "4", NO_SEG) == 0
     s = load_subject(out)
     assert not s.generator_config.use_reference and s.keyframes is None
     assert not (out / "keyframes.npz").exists()
@@ -282,7 +287,7 @@ def test_clip_length_three_and_lr_decay(dancer_clip, tmp_path: Path) -> None:
     The decayed learning rate reaches the optimizers (and so their saved state)."""
     out = tmp_path / "clips"
     assert _train(dancer_clip, out, "--steps", "2", "--clip-length", "3",
-                  "--lr", "1e-3", "--lr-decay-steps", "2") == 0
+                  "--lr", "1e-3", "--lr-decay-steps", "2", NO_SEG) == 0
     t = json.loads((out / "subject.json").read_text())["training"]
     assert t["clip_length"] == 3 and t["steps"] == 2
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
@@ -326,7 +331,7 @@ def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dance
 
     out = tmp_path / "budget"
     with caplog.at_level(logging.INFO):
-        assert _train(dancer_clip, out, "--minutes", "0.12") == 0
+        assert _train(dancer_clip, out, "--minutes", "0.12", NO_SEG) == 0
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "s per step (calibrated estimate)" in text and "steps fit in --minutes 0.12" in text
     t = json.loads((out / "subject.json").read_text())["training"]
