@@ -21,8 +21,8 @@ pixels agree with the plate and the trainer warns when they do not (use --no-bac
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -201,15 +201,16 @@ def estimate_background_plate(
     picked, masks = [], []
     segmented = 0
     for i in idx:
-        seg = None
-        if segmenter is not None and person_mask(keypoints[i], bones, (w, h)) is not None:
-            seg = segmenter(np.asarray(frames[i]))
-        m = person_mask(keypoints[i], bones, (w, h),
-                        thickness=SEGMENTED_THICKNESS if seg is not None and seg.any() else 1.0)
-        if m is not None:
-            segmented += seg is not None and bool(seg.any())
-            picked.append(int(i))
-            masks.append(join_segmentation(m, seg, keypoints[i]))
+        m = person_mask(keypoints[i], bones, (w, h))
+        if m is None:  # where the person is cannot be told: the frame does not vote
+            continue
+        seg = segmenter(np.asarray(frames[i])) if segmenter is not None else None
+        if seg is not None and seg.any():  # the silhouette, and a thinner skeleton beside it
+            thin = person_mask(keypoints[i], bones, (w, h), thickness=SEGMENTED_THICKNESS)
+            m = join_segmentation(m if thin is None else thin, seg, keypoints[i])
+            segmented += 1
+        picked.append(int(i))
+        masks.append(m)
     if not picked:
         raise ValueError("no frame with a usable pose to estimate the background from")
     stack_masks = np.stack(masks)  # N x H x W bool, True = person
