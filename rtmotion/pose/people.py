@@ -24,11 +24,10 @@ bound.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
-from rtmotion.pose.extractors.mediapipe import QuietStartup, _import_mediapipe
+from rtmotion.pose.extractors.mediapipe import StaticPoseGraph
 
 #: Box (x0, y0, x1, y1) in pixels.
 Box = tuple[int, int, int, int]
@@ -42,7 +41,7 @@ def iou(a: Box, b: Box) -> float:
     return iw * ih / union if union > 0 else 0.0
 
 
-class PeopleCounter:
+class PeopleCounter(StaticPoseGraph):
     """Counts the people in RGB frames (a context manager; `count(image)` per frame).
 
     Args:
@@ -60,33 +59,10 @@ class PeopleCounter:
         self.min_visibility = float(min_visibility)
         self.margin = float(margin)
         self.max_side = int(max_side)
-        self._pose: Any = None
-        self._startup = QuietStartup()
-
-    def __enter__(self) -> PeopleCounter:
-        mp = _import_mediapipe()
-        self._startup.begin()
-        try:
-            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                                smooth_landmarks=False, enable_segmentation=True,
-                                                min_detection_confidence=0.5)
-        except BaseException:
-            self._startup.end()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._pose is not None:
-                self._pose.close()
-                self._pose = None
-        finally:
-            self._startup.end()
+        super().__init__()
 
     def boxes(self, image: np.ndarray) -> list[Box]:
         """The people found in one uint8 RGB (H, W, 3) frame: one box each, most confident first."""
-        if self._pose is None:
-            raise RuntimeError("PeopleCounter used outside its `with` block")
         img = np.array(image, dtype=np.uint8, copy=True)
         scale = 1.0
         if max(img.shape[:2]) > self.max_side:  # the detector sees 224 px: save the copies
@@ -101,10 +77,7 @@ class PeopleCounter:
         for _ in range(self.max_people + 2):
             if len(found) >= self.max_people:
                 break
-            try:
-                res = self._pose.process(img)
-            finally:
-                self._startup.ran()  # the graph's models log on their first runs
+            res = self.run(img)
             if res.pose_landmarks is None:
                 break
             pts = np.array([(p.x * w, p.y * h) for p in res.pose_landmarks.landmark

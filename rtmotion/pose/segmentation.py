@@ -18,18 +18,16 @@ in a frame the others are not segmented (the skeleton mask of the target still i
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 
-from rtmotion.pose.extractors.mediapipe import QuietStartup, _import_mediapipe
+from rtmotion.pose.extractors.mediapipe import StaticPoseGraph
 
 #: A pixel is the person where the segmentation's probability reaches this.
 PERSON_THRESHOLD = 0.5
 
 
-class PersonSegmenter:
+class PersonSegmenter(StaticPoseGraph):
     """Person masks of single RGB images (a context manager; `mask(image)` per image).
 
     Args:
@@ -41,44 +39,18 @@ class PersonSegmenter:
     def __init__(self, max_side: int = 640, threshold: float = PERSON_THRESHOLD) -> None:
         self.max_side = int(max_side)
         self.threshold = float(threshold)
-        self._pose: Any = None
-        self._startup = QuietStartup()
-
-    def __enter__(self) -> PersonSegmenter:
-        mp = _import_mediapipe()
-        self._startup.begin()
-        try:
-            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                                smooth_landmarks=False, enable_segmentation=True,
-                                                min_detection_confidence=0.5)
-        except BaseException:
-            self._startup.end()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._pose is not None:
-                self._pose.close()
-                self._pose = None
-        finally:
-            self._startup.end()
+        super().__init__()
 
     def probability(self, image: np.ndarray) -> np.ndarray | None:
         """float32 (H, W) in 0..1: how likely each pixel of a uint8 RGB (H, W, 3) image is the
         person; None when no person is found."""
-        if self._pose is None:
-            raise RuntimeError("PersonSegmenter used outside its `with` block")
         h, w = image.shape[:2]
         img = np.ascontiguousarray(image, dtype=np.uint8)
         if max(h, w) > self.max_side:
             s = self.max_side / max(h, w)
             img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))),
                              interpolation=cv2.INTER_AREA)
-        try:
-            res = self._pose.process(img)
-        finally:
-            self._startup.ran()
+        res = self.run(img)
         if res.segmentation_mask is None or res.pose_landmarks is None:
             return None
         prob = np.asarray(res.segmentation_mask, dtype=np.float32)

@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -173,6 +173,49 @@ class QuietStartup:
             self._capturing = False
             _StderrCapture.stop()
         self._left = 0
+
+
+_Graph = TypeVar("_Graph", bound="StaticPoseGraph")
+
+
+class StaticPoseGraph:
+    """MediaPipe's pose graph in static-image mode (a fresh detection on every image) with its
+    person segmentation, quiet at start-up (`QuietStartup`): a context manager, `run(image)`
+    per uint8 RGB image. What `PeopleCounter` and `PersonSegmenter` ask their images."""
+
+    def __init__(self) -> None:
+        self._pose: Any = None
+        self._startup = QuietStartup()
+
+    def __enter__(self: _Graph) -> _Graph:
+        mp = _import_mediapipe()
+        self._startup.begin()
+        try:
+            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                                smooth_landmarks=False, enable_segmentation=True,
+                                                min_detection_confidence=0.5)
+        except BaseException:
+            self._startup.end()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._pose is not None:
+                self._pose.close()
+                self._pose = None
+        finally:
+            self._startup.end()
+
+    def run(self, image: np.ndarray) -> Any:
+        """MediaPipe's result for one contiguous uint8 RGB (H, W, 3) image (`pose_landmarks`,
+        `segmentation_mask`: float32 (H, W) in 0..1, both None without a person)."""
+        if self._pose is None:
+            raise RuntimeError(f"{type(self).__name__} used outside its `with` block")
+        try:
+            return self._pose.process(image)
+        finally:
+            self._startup.ran()  # the graph's models log on their first runs
 
 
 @contextlib.contextmanager
