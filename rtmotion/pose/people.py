@@ -24,7 +24,6 @@ bound.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from rtmotion.pose.extractors.mediapipe import StaticPoseGraph
