@@ -153,3 +153,36 @@ def test_reciprocal_multiply_is_not_a_division() -> None:
     levels = x.astype(np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
     got = frames_to_float_torch(torch.from_numpy(levels)).numpy()[0, 0].ravel()
     np.testing.assert_array_equal(got, true_div - np.float32(1))  # the CPU: a true division
+
+
+def test_torch_conversions_refuse_four_channels_and_name_the_shape() -> None:
+    with pytest.raises(ValueError, match=r"images must be \(3, H, W\) or \(B, 3, H, W\), got \(1, 4, 4, 4\)"):
+        float_to_frames_torch(torch.zeros(1, 4, 4, 4))
+    with pytest.raises(ValueError, match=r"images must be floating point, got torch.uint8"):
+        float_to_frames_torch(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"frames must be \(H, W, 3\) or \(B, H, W, 3\), got \(1, 4, 4, 4\)"):
+        frames_to_float_torch(torch.zeros(1, 4, 4, 4, dtype=torch.uint8))
+
+
+def test_torch_conversions_of_one_image_and_into_a_given_buffer() -> None:
+    g = torch.Generator().manual_seed(3)
+    frame = torch.randint(0, 256, (5, 6, 3), dtype=torch.uint8, generator=g)   # one (H, W, 3)
+    buf = torch.full((1, 3, 5, 6), 7.0)
+    got = frames_to_float_torch(frame, out=buf)
+    assert got is buf and got.shape == (1, 3, 5, 6)
+    assert torch.equal(buf, torch.from_numpy(frames_to_float_numpy(frame.numpy()[None])))
+    back = torch.empty(1, 5, 6, 3, dtype=torch.uint8)
+    assert float_to_frames_torch(buf[0], out=back) is back                     # one (3, H, W)
+    assert torch.equal(back[0], frame)
+
+
+def test_numpy_conversions_infinities_shapes_and_dtypes() -> None:
+    img = np.zeros((1, 3, 2, 2), np.float32)
+    img[0, :, 0, 0], img[0, :, 0, 1] = np.inf, -np.inf
+    out = float_to_frames_numpy(img)
+    assert out[0, 0, 0].tolist() == [255, 255, 255] and out[0, 0, 1].tolist() == [0, 0, 0]
+    assert frames_to_float_numpy(np.zeros((2, 2, 3), np.uint8)).dtype == np.float32
+    with pytest.raises(ValueError, match=r"frames must be \(H, W, 3\) or \(B, H, W, 3\), got \(1, 4, 4, 4\)"):
+        frames_to_float_numpy(np.zeros((1, 4, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="images must be floating point, got uint8"):
+        float_to_frames_numpy(np.zeros((1, 3, 4, 4), np.uint8))

@@ -110,3 +110,83 @@ def test_warp_previous_shift_follows_the_camera_not_the_box() -> None:
     kp = torch.tensor([[[5.0, 6.0, 1.0], [0.0, 0.0, 0.0]]])
     moved = shift_keypoints(kp, shift)
     assert moved.tolist() == [[[3.0, 3.0, 1.0], [0.0, 0.0, 0.0]]]
+
+
+def _dancer_pair(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two BODY25 poses per sample, float32 (B, 25, 3) in pixels of a 48x40 frame, each sample
+    a different dancer frame (the synthetic renderer's exact joints, scaled)."""
+    from rtmotion.synthetic.generate import render_sequence
+
+    _, seq = render_sequence("ada", "dance", seconds=2, size=(48, 40), fps=10, seed=4)
+    kp = torch.from_numpy(seq.keypoints.astype(np.float32))
+    kp[:, 3, :] = 0.0  # a missing joint must stay (0, 0, 0) under a shift
+    prev = torch.stack([kp[2 + 5 * i] for i in range(batch)])
+    cur = torch.stack([kp[4 + 5 * i] for i in range(batch)])
+    return prev, cur
+
+
+def test_shift_keypoints_per_sample() -> None:
+    from rtmotion.kernels.warp_torch import shift_keypoints
+
+    kp, _ = _dancer_pair(3)
+    shift = torch.tensor([[2.0, -1.0], [0.0, 4.0], [-3.5, 0.5]])
+    moved = shift_keypoints(kp, shift)
+    assert moved.shape == kp.shape and moved.dtype == kp.dtype
+    for b in range(3):
+        vis = kp[b, :, 2] > 0
+        assert torch.equal(moved[b, vis, :2], kp[b, vis, :2] - shift[b])
+        assert torch.equal(moved[b, ~vis], kp[b, ~vis])  # missing joints stay (0, 0, 0)
+        assert torch.equal(moved[b, :, 2], kp[b, :, 2])  # confidences kept
+    assert shift_keypoints(kp, None) is kp
+
+
+def test_warp_previous_is_the_shifted_pose_flow_then_the_warp() -> None:
+    """warp_previous = pose flow (prev pose moved by the shift, the flow config given) + shift,
+    then warp and in-frame mask, sample by sample (batch 2, two shifts, a non-default config)."""
+    from rtmotion.kernels.flow_numpy import PoseFlowConfig
+    from rtmotion.kernels.flow_torch import pose_flow_torch
+    from rtmotion.kernels.warp_torch import warp_previous
+
+    kp_prev, kp_cur = _dancer_pair(2)
+    g = torch.Generator().manual_seed(1)
+    prev = torch.rand(2, 3, 40, 48, generator=g) * 2 - 1
+    shift = torch.tensor([[1.5, -2.0], [-3.0, 1.0]])
+    cfg = PoseFlowConfig(sigma_frac=0.12)
+    assert cfg != PoseFlowConfig()
+    warped, mask = warp_previous(prev, kp_prev, kp_cur, cfg, shift)
+    assert warped.shape == prev.shape and mask.shape == (2, 1, 40, 48)
+    assert warped.dtype == mask.dtype == prev.dtype
+    for b in range(2):
+        moved = kp_prev[b:b + 1].clone()
+        vis = moved[..., 2] > 0
+        moved[..., :2][vis] -= shift[b]
+        flow = pose_flow_torch(moved, kp_cur[b:b + 1], (48, 40), cfg) + shift[b]
+        assert torch.allclose(warped[b:b + 1], warp_torch(prev[b:b + 1], flow), atol=1e-6)
+        assert torch.equal(mask[b:b + 1], sample_in_frame_torch(flow))
+    # the default config is another flow
+    other, _ = warp_previous(prev, kp_prev, kp_cur, None, shift)
+    assert (other - warped).abs().max() > 1e-3
+
+
+def test_in_frame_mask_is_float32_and_shape_errors_name_the_shapes() -> None:
+    flow = torch.zeros(1, 4, 5, 2, dtype=torch.float64)
+    mask = sample_in_frame_torch(flow)
+    assert mask.dtype == torch.float32 and mask.shape == (1, 1, 4, 5) and mask.min() == 1
+    with pytest.raises(ValueError, match=r"flow must be \(B, H, W, 2\) = \(1, 4, 5, 2\), got \(1, 4, 6, 2\)"):
+        warp_torch(torch.zeros(1, 3, 4, 5), torch.zeros(1, 4, 6, 2))
+    with pytest.raises(ValueError, match=r"images must be \(B, C, H, W\), got \(3, 4, 5\)"):
+        warp_torch(torch.zeros(3, 4, 5), torch.zeros(1, 4, 5, 2))
+
+
+def test_numpy_warp_keeps_the_float_dtype_and_names_the_wanted_flow() -> None:
+    flow = np.zeros((4, 5, 2))
+    for dt in (np.float32, np.float64):
+        assert warp_numpy(np.zeros((4, 5, 3), dt), flow).dtype == dt
+    assert warp_numpy(np.zeros((4, 5, 3), np.uint8), flow).dtype == np.uint8
+    with pytest.raises(ValueError, match=r"flow must be \(4, 5, 2\) to match the image, got \(4, 6, 2\)"):
+        warp_numpy(np.zeros((4, 5, 3)), np.zeros((4, 6, 2)))
+    from rtmotion.kernels.warp_numpy import check_flow
+
+    with pytest.raises(ValueError, match=r"flow must be \('B', 4, 5, 2\) to match the image, got \(4, 5, 2\)"):
+        check_flow(np.zeros((4, 5, 2)), 4, 5, batched=True)
+    check_flow(np.zeros((3, 4, 5, 2)), 4, 5, batched=True)
