@@ -138,3 +138,91 @@ def test_prepared_generation_equals_the_plain_call(tiny_subject) -> None:
             fb = b.generate(prep(kp))
             assert np.array_equal(fa, fb), i
             assert a.last_mode == b.last_mode
+
+
+def test_the_source_is_timed_in_milliseconds_unless_asked_not_to() -> None:
+    """The source's time is its wait for the next item (decode time), in ms; live leaves it
+    out (a camera's wait is not work)."""
+    def source():
+        for i in range(6):
+            time.sleep(0.02)
+            yield i
+
+    timers = Timers()
+    assert StagePipeline(("read", source()), [], ("sink", lambda x: None), timers=timers).run() == 6
+    ms = timers["read"].values()
+    assert len(ms) == 6 and all(19.0 <= v < 500.0 for v in ms), ms
+    untimed = Timers()
+    StagePipeline(("read", source()), [], ("sink", lambda x: None), timers=untimed,
+                  time_source=False).run()
+    assert "read" not in untimed.names() or untimed["read"].count == 0
+
+
+class _ClosingSource:
+    """An iterable whose iterator is plain (no close): the pipeline closes the iterable."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def __iter__(self):
+        return iter(range(10_000))
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_the_source_is_closed_when_the_run_ends_early() -> None:
+    """A failing stage stops the run: the source's generator is closed (its `finally` runs,
+    e.g. a decoder released) and so is a source object whose iterator cannot be closed."""
+    released = threading.Event()
+
+    def frames():
+        try:
+            yield from range(10_000)
+        finally:
+            released.set()
+
+    def fail_at_5(x: int) -> int:
+        if x == 5:
+            raise ValueError("bad frame")
+        return x
+
+    for source, done in ((frames(), released), (obj := _ClosingSource(), obj.closed)):
+        with pytest.raises(StageError):
+            StagePipeline(("read", source), [("check", fail_at_5)], ("sink", lambda x: None)).run()
+        assert done.is_set()
+    assert not _pipeline_threads()
+
+
+def test_each_part_runs_in_its_own_named_daemon_thread() -> None:
+    """Threads are named after their part (the names in stack dumps and in the tests' leak
+    checks) and are daemons (a hung decoder cannot keep the process alive)."""
+    seen: dict[str, tuple[str, bool]] = {}
+
+    def where(part: str) -> None:
+        t = threading.current_thread()
+        seen[part] = (t.name, t.daemon)
+
+    def source():
+        where("read")
+        yield from range(3)
+
+    def stage(x: int) -> int:
+        where("check")
+        return x
+
+    pipe = StagePipeline(("read", source()), [("check", stage)], ("sink", lambda x: where("sink")))
+    assert pipe.run() == 3
+    assert seen == {"read": ("rtmotion-read", True), "check": ("rtmotion-check", True),
+                    "sink": ("rtmotion-sink", True)}
+    assert pipe.handoffs["check"].dropped == 0 and pipe.handoffs["sink"].dropped == 0
+    with pytest.raises(ValueError, match="unknown hand-off 'lifo'"):
+        StagePipeline(("read", []), [], ("sink", None), handoff="lifo")
+
+
+def test_a_latest_slot_starts_empty() -> None:
+    slot = LatestSlot(StopFlag())
+    assert slot.passed == 0 and slot.dropped == 0
+    slot.put(1)
+    slot.put(2)
+    assert slot.get() == 2 and slot.passed == 1 and slot.dropped == 1
