@@ -190,3 +190,14 @@ def test_numpy_warp_keeps_the_float_dtype_and_names_the_wanted_flow() -> None:
     with pytest.raises(ValueError, match=r"flow must be \('B', 4, 5, 2\) to match the image, got \(4, 5, 2\)"):
         check_flow(np.zeros((4, 5, 2)), 4, 5, batched=True)
     check_flow(np.zeros((3, 4, 5, 2)), 4, 5, batched=True)
+
+
+@pytest.mark.parametrize("h, w", [(1, 5), (2, 5), (5, 1), (5, 2)])
+def test_thin_images_warp_as_the_numpy_oracle(h: int, w: int) -> None:
+    """One- and two-pixel rows and columns: the grid's normalization has its edge cases there."""
+    rng = np.random.default_rng(h * 10 + w)
+    img = rng.uniform(-1, 1, (h, w, 3)).astype(np.float32)
+    flow = rng.uniform(-1.5, 1.5, (h, w, 2)).astype(np.float32)
+    want = warp_numpy(img, flow)
+    got = warp_torch(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(flow)[None])
+    assert np.allclose(got[0].permute(1, 2, 0).numpy(), want, atol=1e-5)
