@@ -189,3 +189,78 @@ def test_streaming_filters() -> None:
         kf(gone, i / 30)
     back = kf(moved, 7 / 30)
     assert back[0, 0] == pytest.approx(110.0)
+
+
+@pytest.mark.parametrize("field, bad, ok, message", [
+    ("method", "kalman", "median", "unknown filter 'kalman' (choose from "),
+    ("min_cutoff", 0.0, 1e-3, "min_cutoff and d_cutoff must be > 0 Hz"),
+    ("d_cutoff", 0.0, 1e-3, "min_cutoff and d_cutoff must be > 0 Hz"),
+    ("beta", -1e-3, 0.0, "beta must be >= 0"),
+    ("median_window", 0, 1, "median_window must be >= 1 frame"),
+    ("max_gap", -1, 0, "max_gap must be >= 0 frames"),
+    ("sg_window", 0, 1, "sg_window must be >= 1 frame and sg_order >= 0"),
+    ("sg_order", -1, 0, "sg_window must be >= 1 frame and sg_order >= 0"),
+    ("fill_factor", 0.0, 1.0, "fill_factor must be in (0, 1]"),
+    ("fill_factor", 1.001, 1e-3, "fill_factor must be in (0, 1]"),
+])
+def test_filter_parameters_are_checked_at_their_bounds(field: str, bad, ok, message: str) -> None:
+    """Each bound refuses the first bad value with its own message and takes the last good one."""
+    import re
+
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        FilterParams(**{field: bad})
+    assert getattr(FilterParams(**{field: ok}), field) == ok
+
+
+def _fill_gaps_oracle(kp: np.ndarray, ts: np.ndarray, max_gap: int, factor: float
+                      ) -> tuple[np.ndarray, int]:
+    """fill_gaps written again, frame by frame: a run of missing frames with a present frame
+    on both sides and at most `max_gap` long is interpolated in time (in frames when the two
+    ends share a timestamp); its confidence is `factor` x the smaller end's."""
+    out = kp.astype(np.float64).copy()
+    filled = 0
+    if max_gap < 1 or len(kp) < 3:
+        return out, 0
+    for j in range(kp.shape[1]):
+        t = 0
+        while t < len(kp):
+            if kp[t, j, 2] > 0:
+                t += 1
+                continue
+            start = t
+            while t < len(kp) and kp[t, j, 2] <= 0:
+                t += 1
+            a, b = start - 1, t                      # the present frames around the run
+            if a < 0 or b >= len(kp) or b - a - 1 > max_gap:
+                continue
+            for m in range(a + 1, b):
+                span = ts[b] - ts[a]
+                w = (ts[m] - ts[a]) / span if span > 0 else (m - a) / (b - a)
+                out[m, j, :2] = (1 - w) * kp[a, j, :2] + w * kp[b, j, :2]
+                out[m, j, 2] = factor * min(kp[a, j, 2], kp[b, j, 2])
+            filled += b - a - 1
+    return out, filled
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fill_gaps_equals_a_frame_by_frame_oracle(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t_len, joints = int(rng.integers(3, 40)), 6
+    kp = np.concatenate([rng.uniform(0, 500, (t_len, joints, 2)),
+                         rng.uniform(0.2, 1.0, (t_len, joints, 1))], axis=-1)
+    kp[rng.random((t_len, joints)) < 0.35] = 0.0          # missing joints: (0, 0, 0)
+    kp[:, 0] = 0.0                                        # a joint never seen
+    kp[:, 1] = 0.0
+    kp[[0, t_len - 1], 1] = (10.0, 20.0, 0.8)             # seen only at both ends
+    ts = np.cumsum(rng.choice([0.0, 1 / 30, 1 / 15], t_len))  # irregular, some equal
+    for max_gap in (0, 1, 2, 3, 7):
+        for factor in (0.5, 1.0):
+            original = kp.copy()
+            got, n = fill_gaps(kp, ts, max_gap, factor)
+            want, n_want = _fill_gaps_oracle(kp, ts, max_gap, factor)
+            assert got.dtype == np.float32 and np.array_equal(kp, original)  # a copy
+            assert n == n_want, (max_gap, factor)
+            np.testing.assert_allclose(got, want, atol=1e-3)
+    # The defaults: gaps up to 5 frames, half the ends' confidence.
+    got, _ = fill_gaps(kp, ts)
+    np.testing.assert_allclose(got, _fill_gaps_oracle(kp, ts, 5, 0.5)[0], atol=1e-3)

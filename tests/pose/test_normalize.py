@@ -246,3 +246,50 @@ def test_given_source_stats_are_used(target, tstats) -> None:
     other = SubjectPoseStats.from_sequence(affine(target, 1.0, 0, 0))
     out = normalize_sequence(src, tstats, "edn", source_stats=other)
     assert np.median(heights(out.keypoints) / heights(target.keypoints)) == pytest.approx(0.5, rel=0.05)
+
+
+def _message(fn, *args) -> str:
+    with pytest.raises((InputError, ValueError)) as e:
+        fn(*args)
+    return str(e.value)
+
+
+def test_what_is_missing_is_said_in_full(tstats, target) -> None:
+    """Each refusal names the skeleton, the joint, the mode and what to use instead (the line a
+    user reads), for every mode and every missing part."""
+    joints = ("nose", "neck", "l_shoulder", "r_shoulder")
+    still = (np.full(30, 400.0), np.full(30, 300.0), np.full(30, 200.0))
+    bust = sequence(place(dance(30, joints), *still), joints=joints, skeleton="bust")
+    legs = ("nose", "l_ankle", "r_ankle")
+    leg_seq = sequence(place(dance(30, legs), *still), joints=legs, skeleton="legs")
+    no_ankles = _hide(target, ("l_ankle", "r_ankle"))
+    no_shoulders = _hide(target, ("l_shoulder", "r_shoulder"))
+    got = {
+        "bust edn": _message(normalize_sequence, bust, tstats, "edn"),
+        "bust retarget": _message(normalize_sequence, bust, tstats, "retarget"),
+        "hidden ankles": _message(normalize_sequence, no_ankles, tstats, "retarget"),
+        "target ankles": _message(normalize_sequence, target,
+                                  SubjectPoseStats.from_sequence(no_ankles), "edn"),
+        "legs upper": _message(normalize_sequence, leg_seq, tstats, "upper"),
+        "hidden shoulders": _message(normalize_sequence, no_shoulders, tstats, "upper"),
+        "target shoulders": _message(normalize_sequence, target,
+                                     SubjectPoseStats.from_sequence(no_shoulders), "upper"),
+        "mode": _message(normalize_sequence, target, tstats, "sideways"),
+    }
+    assert got == {
+        "bust edn": "the source skeleton 'bust' has no ankle joint (l_ankle/r_ankle); mode edn "
+                    "needs one (use --mode upper)",
+        "bust retarget": "the source skeleton 'bust' has no ankle joint (l_ankle/r_ankle); mode "
+                         "retarget needs one (use --mode upper)",
+        "hidden ankles": "no ankle is visible in any source frame; mode retarget needs them (use "
+                         "--mode upper (or auto) for upper-body footage)",
+        "target ankles": "the target statistics have no ankle positions; mode edn needs a target "
+                         "filmed with its feet in view (use --mode upper)",
+        "legs upper": "the source skeleton 'legs' lacks a shoulder joint (l_shoulder, r_shoulder); "
+                      "mode upper needs both (use --mode edn)",
+        "hidden shoulders": "both shoulders are never visible together in the source; mode upper "
+                            "needs them (use --mode edn)",
+        "target shoulders": "the target statistics have no shoulder positions; mode upper needs "
+                            "them (use --mode edn)",
+        "mode": "unknown normalization mode 'sideways' (known: auto, edn, retarget, upper)",
+    }
