@@ -27,6 +27,7 @@ from rtmotion.engine_request import (
     default_calibration_dir,
     default_engine_dir,
 )
+from rtmotion.pose.person_rule import PERSON_PROBLEM, PERSON_RULES, parse_person  # noqa: F401 (PERSON_RULES re-exported)
 
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*")
 
@@ -34,10 +35,6 @@ KERNEL_CHOICES: tuple[str, ...] = ("auto", "numpy", "torch", "cupy")
 #: Pose normalization modes: a copy of `rtmotion.pose.normalize.MODES` (importing that would load
 #: torch when the parser is built); tests/pipeline/test_convert.py keeps the two equal.
 NORMALIZE_MODES: tuple[str, ...] = ("auto", "edn", "retarget", "upper")
-#: `--person` rules besides a number: a copy of `rtmotion.pose.person.PERSON_RULES` (importing
-#: that would load numpy and PyAV when the parser is built); tests/pose/test_person.py keeps
-#: the two equal.
-PERSON_RULES: tuple[str, ...] = ("auto", "largest", "center")
 DEVICE_HELP = "where to run: auto (a CUDA GPU when there is one), cpu, cuda or cuda:N"
 
 
@@ -100,15 +97,11 @@ DEMO_SUBJECT = "demo-ada"
 
 
 def person_type(text: str) -> str | int:
-    """`--person`: auto | largest | center (centre) | N >= 1 (as `rtmotion.pose.person.parse_person`)."""
-    t = text.strip().lower()
-    t = "center" if t == "centre" else t
-    if t in PERSON_RULES:
-        return t
-    if t.isdigit() and int(t) >= 1:
-        return int(t)
-    raise argparse.ArgumentTypeError(f"{text!r}: give auto, largest, center or a number 1, 2, ... "
-                                     "(people are numbered left to right)")
+    """`--person`: `rtmotion.pose.person_rule.parse_person` (argparse names the flag itself)."""
+    try:
+        return parse_person(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {PERSON_PROBLEM}") from None
 
 
 def add_person(parser: argparse.ArgumentParser, what: str = "poses come from") -> None:

@@ -200,7 +200,6 @@ class PoseStage:
         frame.raw_kp = filtered
         frame.kp = self.normalizer(filtered)
 
-
     def _choose(self, image: np.ndarray) -> None:
         """The people search on the first frame; several: follow the chosen one from now on.
         InputError (the run stops) for a person number larger than the count."""

@@ -36,33 +36,16 @@ import numpy as np
 from rtmotion.errors import InputError
 from rtmotion.io import VideoReader
 from rtmotion.pose.people import Box, PeopleCounter, iou
+from rtmotion.pose.person_rule import PERSON_RULES, parse_person  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-#: The rules `--person` takes besides a number.
-PERSON_RULES: tuple[str, ...] = ("auto", "largest", "center")
 #: Frames sampled for the people search, spread over the first SPAN frames of the range.
 SAMPLES = 4
 SPAN = 300
 
 #: What each rule is called in the summary.
 _WHY = {"auto": "auto: central and large", "largest": "largest", "center": "centre"}
-
-
-def parse_person(text: str | int) -> str | int:
-    """`--person`'s value: "auto", "largest", "center" (also "centre") or a number >= 1.
-
-    ValueError (one line, for the CLI) otherwise.
-    """
-    t = str(text).strip().lower()
-    if t == "centre":
-        t = "center"
-    if t in PERSON_RULES:
-        return t
-    if t.isdigit() and int(t) >= 1:
-        return int(t)
-    raise ValueError(f"--person {text!r}: give auto, largest, center or a number 1, 2, ... "
-                     "(people are numbered left to right)")
 
 
 @dataclass(frozen=True)

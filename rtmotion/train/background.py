@@ -87,6 +87,11 @@ class BackgroundPlate:
                 "residual": round(self.residual, 3)}
 
 
+def pose_usable(keypoints: np.ndarray, min_confidence: float = 0.3) -> bool:
+    """Whether a frame's float (K, 3) pose tells where the person is (4+ joints visible)."""
+    return int((keypoints[:, 2] >= min_confidence).sum()) >= 4
+
+
 def person_mask(keypoints: np.ndarray, bones: tuple[tuple[int, int], ...], size: tuple[int, int],
                 min_confidence: float = 0.3, thickness: float = 1.0) -> np.ndarray | None:
     """Where the person (and their shadow) may be in one frame.
@@ -104,9 +109,9 @@ def person_mask(keypoints: np.ndarray, bones: tuple[tuple[int, int], ...], size:
         person is cannot be told, so the frame must not vote).
     """
     w, h = size
-    ok = keypoints[:, 2] >= min_confidence
-    if int(ok.sum()) < 4:
+    if not pose_usable(keypoints, min_confidence):
         return None
+    ok = keypoints[:, 2] >= min_confidence
     pts = keypoints[ok, :2]
     height = max(float(pts[:, 1].max() - pts[:, 1].min()), 0.1 * h)
     mask = np.zeros((h, w), np.uint8)
@@ -201,13 +206,16 @@ def estimate_background_plate(
     picked, masks = [], []
     segmented = 0
     for i in idx:
-        m = person_mask(keypoints[i], bones, (w, h))
-        if m is None:  # where the person is cannot be told: the frame does not vote
+        if not pose_usable(keypoints[i]):  # where the person is cannot be told: no vote
             continue
         seg = segmenter(np.asarray(frames[i])) if segmenter is not None else None
-        if seg is not None and seg.any():  # the silhouette, and a thinner skeleton beside it
-            thin = person_mask(keypoints[i], bones, (w, h), thickness=SEGMENTED_THICKNESS)
-            m = join_segmentation(m if thin is None else thin, seg, keypoints[i])
+        has_seg = seg is not None and bool(seg.any())
+        # with a silhouette, a thinner skeleton beside it (it only catches what that missed)
+        m = person_mask(keypoints[i], bones, (w, h),
+                        thickness=SEGMENTED_THICKNESS if has_seg else 1.0)
+        assert m is not None  # pose_usable said so
+        if has_seg:
+            m = join_segmentation(m, seg, keypoints[i])
             segmented += 1
         picked.append(int(i))
         masks.append(m)

@@ -34,7 +34,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -591,18 +591,14 @@ def finish(run: TrainRun, face: nn.Module | None, face_side: int | None) -> Trai
 def plate_segmenter(cfg: TrainConfig) -> Iterator[Segmenter | None]:
     """The person segmentation the plates' masks are joined with (`cfg.person_segmentation`),
     or None: not asked for, or MediaPipe missing (logged; the skeleton mask alone is used)."""
-    segmenter = PersonSegmenter() if cfg.person_segmentation else None
-    if segmenter is not None:
-        try:
-            segmenter.__enter__()
-        except MissingDependencyError as e:
-            log.warning("background plate without the person's segmentation (%s)", e)
-            segmenter = None
-    try:
+    with ExitStack() as stack:
+        segmenter = None
+        if cfg.person_segmentation:
+            try:
+                segmenter = stack.enter_context(PersonSegmenter())
+            except MissingDependencyError as e:
+                log.warning("background plate without the person's segmentation (%s)", e)
         yield None if segmenter is None else segmenter.mask
-    finally:
-        if segmenter is not None:
-            segmenter.__exit__(None, None, None)
 
 
 def background_plate(cfg: TrainConfig, data: TrainData, gen: PoseGenerator) -> BackgroundPlate:

@@ -175,6 +175,27 @@ class QuietStartup:
         self._left = 0
 
 
+def open_pose_graph(startup: QuietStartup, **options: Any) -> Any:
+    """`mp.solutions.pose.Pose(**options)` with its start-up lines kept out of the console
+    (`startup.begin()` first; the capture ends if the graph cannot be made)."""
+    mp = _import_mediapipe()
+    startup.begin()
+    try:
+        return mp.solutions.pose.Pose(**options)
+    except BaseException:
+        startup.end()
+        raise
+
+
+def close_pose_graph(pose: Any, startup: QuietStartup) -> None:
+    """Close a graph made by `open_pose_graph` (None: nothing to close) and end its capture."""
+    try:
+        if pose is not None:
+            pose.close()
+    finally:
+        startup.end()
+
+
 _Graph = TypeVar("_Graph", bound="StaticPoseGraph")
 
 
@@ -188,24 +209,14 @@ class StaticPoseGraph:
         self._startup = QuietStartup()
 
     def __enter__(self: _Graph) -> _Graph:
-        mp = _import_mediapipe()
-        self._startup.begin()
-        try:
-            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                                smooth_landmarks=False, enable_segmentation=True,
-                                                min_detection_confidence=0.5)
-        except BaseException:
-            self._startup.end()
-            raise
+        self._pose = open_pose_graph(self._startup, static_image_mode=True, model_complexity=1,
+                                     smooth_landmarks=False, enable_segmentation=True,
+                                     min_detection_confidence=0.5)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            if self._pose is not None:
-                self._pose.close()
-                self._pose = None
-        finally:
-            self._startup.end()
+        pose, self._pose = self._pose, None
+        close_pose_graph(pose, self._startup)
 
     def run(self, image: np.ndarray) -> Any:
         """MediaPipe's result for one contiguous uint8 RGB (H, W, 3) image (`pose_landmarks`,
@@ -270,7 +281,7 @@ class MediaPipeExtractor(PoseExtractor):
         self._pose: Any = None
 
     def _open(self) -> None:
-        mp = _import_mediapipe()
+        _import_mediapipe()  # a missing mediapipe is said before the model file is looked for
         if model_path(self.model_complexity) is None:
             # Refuse rather than let MediaPipe try to download (fails offline, writes into
             # site-packages when online).
@@ -284,27 +295,19 @@ class MediaPipeExtractor(PoseExtractor):
                 f"{_MODEL_FILES[self.model_complexity]}, which this mediapipe does not ship "
                 "and rtmotion does not download",
                 "use --model-complexity 1 (BlazePose full, included)")
-        self._startup.begin()
-        try:
-            self._pose = mp.solutions.pose.Pose(
-                static_image_mode=self.static_image_mode,
-                model_complexity=self.model_complexity,
-                smooth_landmarks=self.smooth_landmarks,
-                enable_segmentation=False,
-                min_detection_confidence=self.min_detection_confidence,
-                min_tracking_confidence=self.min_tracking_confidence,
-            )
-        except BaseException:
-            self._startup.end()
-            raise
+        self._pose = open_pose_graph(
+            self._startup,
+            static_image_mode=self.static_image_mode,
+            model_complexity=self.model_complexity,
+            smooth_landmarks=self.smooth_landmarks,
+            enable_segmentation=False,
+            min_detection_confidence=self.min_detection_confidence,
+            min_tracking_confidence=self.min_tracking_confidence,
+        )
 
     def _close(self) -> None:
-        try:
-            if self._pose is not None:
-                self._pose.close()
-                self._pose = None
-        finally:
-            self._startup.end()
+        pose, self._pose = self._pose, None
+        close_pose_graph(pose, self._startup)
 
     def _estimate(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
