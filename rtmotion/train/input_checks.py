@@ -25,6 +25,7 @@ hard limit.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmotion.atomic import atomic_path
 from rtmotion.io import VideoReader
 from rtmotion.pose.boxes import body_height
 from rtmotion.pose.people import PeopleCounter
 from rtmotion.pose.skeleton import BODY25_JOINTS
+from rtmotion.train.cache import file_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -273,13 +276,38 @@ def check_training_input(video: str | Path, keypoints: np.ndarray, usable: np.nd
     return out
 
 
+def cached_people_count(video: str | Path, frame_count: int, cache_dir: str | Path | None
+                        ) -> list[int]:
+    """`count_people`, remembered in `cache_dir/people.json` for this video (its path, size and
+    mtime) and sample count, so a resumed run does not start the pose detector again for it.
+    cache_dir None: counted every time."""
+    if cache_dir is None:
+        return count_people(video, frame_count)
+    path = Path(cache_dir) / "people.json"
+    key = {"video": file_fingerprint(video), "frames": int(frame_count),
+           "samples": PEOPLE_SAMPLES}
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = None
+    if isinstance(cached, dict) and cached.get("key") == key:
+        return [int(c) for c in cached["counts"]]
+    counts = count_people(video, frame_count)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps({"key": key, "counts": counts}) + "\n", encoding="utf-8")
+    return counts
+
+
 def report_training_input(video: str | Path, keypoints: np.ndarray, usable: np.ndarray,
                           size: tuple[int, int], fps: float, frame_count: int,
                           resolution: tuple[int, int], val_fraction: float,
-                          person: str | int | None = None) -> list[InputWarning]:
-    """Run every check (the people count included) and log each warning; returns them."""
+                          person: str | int | None = None,
+                          cache_dir: str | Path | None = None) -> list[InputWarning]:
+    """Run every check (the people count included; remembered in `cache_dir`, see
+    `cached_people_count`) and log each warning; returns them."""
     try:
-        people: list[int] | None = count_people(video, frame_count)
+        people: list[int] | None = cached_people_count(video, frame_count, cache_dir)
     except Exception as e:  # noqa: BLE001 - a failed count must not stop training
         log.info("people count skipped: %s", e)
         people = None

@@ -19,6 +19,9 @@ def subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.mediapipe
+# slow (10 s: a backend matrix with the pix2pixHD baseline, offline and live); the default suite
+# runs bench offline and live on the shipped demo and with true poses (below)
+@pytest.mark.slow
 def test_bench_matrix_json_and_table(subject: Path, tmp_path: Path, capsys, single_torch_thread) -> None:
     rep = tmp_path / "bench.json"
     rc = main(["-q", "bench", "-t", str(subject), "--frames", "8", "--warmup", "2",

@@ -16,6 +16,9 @@ from rtmotion.lazy import available
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
 
 
+# slow: the AOTInductor build (`aoti_engine`, a C++ compile) takes 20 s on 2 cores; the
+# default suite checks auto without a compiler and the ONNX Runtime engines.
+@pytest.mark.slow
 def test_auto_on_cpu_picks_the_fastest_built_here(aoti_engine, tiny_subject, tmp_path) -> None:
     """auto builds each compiled candidate once (AOTInductor from the session fixture's cache,
     ONNX Runtime fp32 now; no calibration set, so no INT8), and picks the lowest latency each

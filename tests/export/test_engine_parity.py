@@ -62,6 +62,9 @@ def test_onnxruntime_fp32_matches_torch(tiny_subject, calibration_root, referenc
     assert not again.built and again.artifact == choice.artifact
 
 
+# slow: the AOTInductor build (`aoti_engine`, a C++ compile) takes 20 s on 2 cores; the
+# default suite checks auto without a compiler and the ONNX Runtime engines.
+@pytest.mark.slow
 def test_aoti_cpu_matches_torch_and_onnxruntime(aoti_engine, reference, tiny_subject,
                                                 calibration_root, tmp_path) -> None:
     cal, names, (ref_f, ref_g) = reference

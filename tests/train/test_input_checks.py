@@ -99,8 +99,12 @@ def test_several_people_counted_on_sampled_frames() -> None:
 
 
 @pytest.mark.mediapipe
-def test_people_count_with_the_pose_detector(dancer_clip, tmp_path: Path, caplog) -> None:
+def test_people_count_with_the_pose_detector(dancer_clip, tmp_path: Path, caplog,
+                                            monkeypatch) -> None:
+    import json
     import logging
+
+    import rtmotion.train.input_checks as checks
 
     video = three_dancers_video(tmp_path / "three.mp4")
     counts = count_people(video, 30, samples=4)
@@ -110,10 +114,22 @@ def test_people_count_with_the_pose_detector(dancer_clip, tmp_path: Path, caplog
     kp = _poses("dance", 1.0, size=(768, 384))
     with caplog.at_level(logging.WARNING, logger="rtmotion.train.input_checks"):
         report_training_input(video, kp, (kp[..., 2] > 0).sum(-1) >= 8, (768, 384), 30.0, 30,
-                              (128, 128), 0.1)
+                              (128, 128), 0.1, cache_dir=tmp_path / "cache")
     assert any("three.mp4: 3 people in the frame" in r.getMessage() for r in caplog.records)
+    remembered = json.loads((tmp_path / "cache" / "people.json").read_text())
+    assert remembered["counts"] == [3] * 8 and remembered["key"]["frames"] == 30
+    caplog.clear()
+
+    # a resumed run reads the count back: the pose detector is not started again (a spy)
+    def no_count(*a, **k):
+        raise AssertionError("counted the people again")
+
+    monkeypatch.setattr(checks, "count_people", no_count)
     with caplog.at_level(logging.WARNING, logger="rtmotion.train.input_checks"):
         report_training_input(video, kp, (kp[..., 2] > 0).sum(-1) >= 8, (768, 384), 30.0, 30,
-                              (128, 128), 0.1, person="auto")
+                              (128, 128), 0.1, person="auto", cache_dir=tmp_path / "cache")
     assert any("--person auto" in r.getMessage() and "choose the target with --person" in r.getMessage()
                for r in caplog.records)
+    # another video (or the same one changed) is counted afresh
+    with pytest.raises(AssertionError, match="counted the people again"):
+        checks.cached_people_count(dancer_clip.video, dancer_clip.num_frames, tmp_path / "cache")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rtmotion.subject import load_subject
 from rtmotion.train.checkpoint import load_checkpoint
 
@@ -19,6 +21,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# slow (18 s on 2 cores: two processes each start torch and train): DDP is the multi-GPU
+# path; single-process training is covered by the default suite.
+@pytest.mark.slow
 def test_two_process_gloo_run(dancer_clip, tmp_path: Path) -> None:
     out, report = tmp_path / "subj", tmp_path / "report"
     report.mkdir()
