@@ -308,10 +308,15 @@ def smooth_keypoints(keypoints: np.ndarray, timestamps: np.ndarray, frame_height
         frame_height: pixels; the One-Euro filter works in frame heights.
     Returns:
         (float32 (T, K, 3), joint-frames filled). Confidences are unchanged except for filled
-        joints; missing joints stay (0, 0, 0).
+        joints; missing joints (confidence 0, or any non-finite value) stay (0, 0, 0).
     """
     p = params or FilterParams()
-    kp, filled = fill_gaps(keypoints, timestamps, p.max_gap, p.fill_factor)
+    kp = np.array(keypoints, dtype=np.float64)
+    # A joint with a non-finite coordinate or confidence is missing: filled or left out like one
+    # with confidence 0, never fed to a filter (scipy's Savitzky-Golay refuses NaN; One-Euro
+    # would carry it on).
+    kp[~np.isfinite(kp).all(axis=-1)] = 0.0
+    kp, filled = fill_gaps(kp, timestamps, p.max_gap, p.fill_factor)
     if p.method == "one-euro":
         kp = _one_euro_track(kp, np.asarray(timestamps, dtype=np.float64), max(float(frame_height), 1.0), p)
     elif p.method == "median":

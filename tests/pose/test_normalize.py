@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_normalize_figures import affine, dance, heights, place, sequence, walking
 
 from rtmotion.errors import InputError
-from rtmotion.pose.normalize import choose_mode, hold_fill, make_plan, normalize_sequence
+from rtmotion.pose.normalize import (
+    EdnParams,
+    apply_transform,
+    choose_mode,
+    hold_fill,
+    make_plan,
+    normalize_keypoints,
+    normalize_sequence,
+    upper_transform,
+)
+from rtmotion.pose.retarget import bone_ratios, retarget_keypoints
 from rtmotion.pose.skeleton import BODY25
-from rtmotion.pose.stats import SubjectPoseStats
+from rtmotion.pose.stats import SubjectPoseStats, drop_outside, skeleton_bones
+from rtmotion.synthetic import motion_angles, render_sequence
 
 LEGS = ("mid_hip", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_big_toe",
         "l_small_toe", "l_heel", "r_big_toe", "r_small_toe", "r_heel")
@@ -223,7 +237,8 @@ def test_joints_guessed_outside_the_frame_count_as_missing(target, tstats) -> No
     np.testing.assert_allclose(out.keypoints[:, upper], target.keypoints[:, upper], atol=1e-3)
 
 
-@pytest.mark.parametrize("visible, expected", [(1.0, "edn"), (0.7, "edn"), (0.5, "upper"), (0.0, "upper")])
+@pytest.mark.parametrize("visible, expected", [(1.0, "edn"), (0.7, "edn"), (0.6, "edn"), (0.5, "upper"),
+                                               (0.0, "upper")])
 def test_auto_picks_edn_only_when_ankles_are_mostly_visible(target, tstats, visible, expected) -> None:
     src = affine(target, 0.8, 0, 0)
     n_hidden = int(round((1 - visible) * len(src)))
@@ -293,3 +308,240 @@ def test_what_is_missing_is_said_in_full(tstats, target) -> None:
                             "them (use --mode edn)",
         "mode": "unknown normalization mode 'sideways' (known: auto, edn, retarget, upper)",
     }
+
+
+# ---- laws found unchecked by the mutation run (docs/MUTATION.md, pose group) ------------------
+
+ANKLE_IDX = [BODY25.index("l_ankle"), BODY25.index("r_ankle")]
+
+
+def test_defaults_are_auto_mode_and_the_sources_own_statistics(tstats) -> None:
+    """Without options, make_plan / normalize_keypoints / normalize_sequence resolve mode "auto"
+    and measure the source themselves (no size, skeleton or confidence threshold), the plan keeps
+    the target statistics it was given, and EdnParams narrows the depth range unless told not to."""
+    src = walking(150, near=260, far=200, horizon=100, x0=100, size=(320, 300), seed=3)
+    kp, names = src.keypoints, src.joint_names
+    plan = make_plan(kp, names, tstats)
+    assert plan.mode == "edn" and plan.target is tstats
+    assert plan.source == SubjectPoseStats.from_keypoints(kp, names, (0, 0))
+    out, plan2 = normalize_keypoints(kp, names, tstats)
+    assert plan2.mode == "edn"
+    np.testing.assert_array_equal(out, make_plan(kp, names, tstats, "auto").apply(kp))
+    seq = normalize_sequence(src, tstats)
+    assert seq.extractor == "test+normalize:edn"
+    np.testing.assert_array_equal(seq.keypoints, normalize_sequence(src, tstats, "auto").keypoints)
+    # This source travels less in depth (relative to its height) than the target: narrowed.
+    narrowed = EdnParams.from_stats(plan.source, tstats, True)
+    assert EdnParams.from_stats(plan.source, tstats) == narrowed
+    assert narrowed != EdnParams.from_stats(plan.source, tstats, False)
+
+
+def test_the_extractor_names_the_chain_of_steps(target, tstats) -> None:
+    """The output's `extractor` is the source's extractor + "+normalize:MODE", or
+    "normalize:MODE" alone when the source names none."""
+    src = affine(target, 0.6, 31, -52, size=(320, 240))
+    assert normalize_sequence(src, tstats, "edn").extractor == "test+normalize:edn"
+    assert normalize_sequence(src.with_keypoints(src.keypoints, extractor=""), tstats,
+                              "upper").extractor == "normalize:upper"
+
+
+def test_auto_falls_back_to_edn_when_ankles_are_seldom_seen_and_there_are_no_shoulders(tstats) -> None:
+    """Ankles seen in under 60 % of the frames and no shoulders in the skeleton: auto still picks
+    edn (the only mode that can work) rather than refusing."""
+    legs = ("nose", "l_ankle", "r_ankle")
+    n = 30
+    seq = sequence(place(dance(n, legs), np.linspace(380, 420, n), np.full(n, 300.0), np.full(n, 200.0)),
+                   joints=legs, skeleton="legs")
+    kp = seq.keypoints.copy()
+    kp[: n // 2, 1:] = 0                                   # ankles seen in half of the frames
+    seq = seq.with_keypoints(kp)
+    sst = SubjectPoseStats.from_sequence(seq)
+    assert sst.ankle_visible_fraction == pytest.approx(0.5) and not sst.has_upper
+    assert choose_mode(sst, tstats) == "edn"
+    assert normalize_sequence(seq, tstats, "auto").extractor == "test+normalize:edn"
+
+
+def test_the_remaining_refusals_are_said_in_full(target, tstats) -> None:
+    """Nothing in common (auto) and a zero shoulder width without head joints (upper) each raise
+    an InputError with its whole message and hint."""
+    legs = ("nose", "l_ankle", "r_ankle")
+    still = (np.full(30, 400.0), np.full(30, 300.0), np.full(30, 200.0))
+    leg_seq = sequence(place(dance(30, legs), *still), joints=legs, skeleton="legs")
+    nothing = _hide(leg_seq, ("l_ankle", "r_ankle"))
+    with pytest.raises(InputError) as e:
+        normalize_sequence(nothing, tstats, "auto")
+    assert e.value.path is None and str(e.value) == (
+        "cannot normalize: neither the ankles (edn) nor both shoulders (upper) are visible in both "
+        "the source and the target (check that the pose files show a person)")
+    edge_on = replace(tstats, shoulder_width=0.0, head_shoulder=None)   # seen from the side
+    with pytest.raises(InputError) as e:
+        normalize_sequence(target, tstats, "upper", source_stats=edge_on)
+    assert e.value.path is None
+    assert str(e.value) == "shoulder width is zero in the source or target statistics"
+
+
+def test_upper_scale_uses_only_the_measures_both_people_have(target, tstats) -> None:
+    """upper_transform's scale is the geometric mean of the ratios both sides have: without the
+    target's head joints it is the shoulder-width ratio alone, with the target's shoulders
+    edge-on (width 0) the head-shoulder ratio alone; the median shoulder centres then coincide."""
+    sst = SubjectPoseStats.from_sequence(affine(target, 0.5, 10, 20))
+    odd_head = replace(sst, head_shoulder=3.0 * sst.head_shoulder)   # would pull the mean off
+    s, tx, ty = upper_transform(odd_head, replace(tstats, head_shoulder=None))
+    assert s == pytest.approx(tstats.shoulder_width / sst.shoulder_width, rel=1e-12)
+    (sx, sy), (gx, gy) = sst.shoulder_centre, tstats.shoulder_centre
+    assert (tx, ty) == pytest.approx((gx - s * sx, gy - s * sy), rel=1e-12)
+    s2, _, _ = upper_transform(sst, replace(tstats, shoulder_width=0.0))
+    assert s2 == pytest.approx(tstats.head_shoulder / sst.head_shoulder, rel=1e-12)
+
+
+def test_statistics_without_a_centre_use_the_middle_of_their_frame(target, tstats) -> None:
+    """EdnParams.from_stats: a side whose statistics have no x centre is centred on the middle
+    of its own frame's width; every other number is unchanged."""
+    sst = SubjectPoseStats.from_sequence(affine(target, 0.5, 10, 20, size=(320, 240)))
+    ref = EdnParams.from_stats(sst, tstats)
+    got = EdnParams.from_stats(replace(sst, x_centre=None), replace(tstats, x_centre=None))
+    assert (got.xc_s, got.xc_t) == (160.0, 320.0)
+    assert replace(got, xc_s=ref.xc_s, xc_t=ref.xc_t) == ref
+
+
+def test_a_source_that_travels_further_in_depth_leaves_the_targets_range_alone(tstats) -> None:
+    """Depth range matching only narrows: a source that moves more in depth (in body heights)
+    than the target keeps the target's whole far..close range, as without matching."""
+    src = walking(150, near=460, far=200, horizon=100, size=(640, 480))
+    sst = SubjectPoseStats.from_sequence(src)
+    rel_s = (sst.ankle_close - sst.ankle_far) / (0.5 * (sst.height_far + sst.height_close))
+    rel_t = (tstats.ankle_close - tstats.ankle_far) / (0.5 * (tstats.height_far + tstats.height_close))
+    assert rel_s > rel_t
+    assert EdnParams.from_stats(sst, tstats, True) == EdnParams.from_stats(sst, tstats, False)
+
+
+@pytest.mark.parametrize("match", [True, False])
+def test_normalization_does_not_depend_on_the_unit_of_the_coordinates(target, tstats, match) -> None:
+    """The EDN transform is a similarity between two people's statistics: the same poses and
+    statistics in another unit (here 512 px, so a body is under one unit tall and the ankle
+    travels a fraction of one) give the same result in that unit."""
+    src = walking(150, near=260, far=200, horizon=100, x0=100, size=(320, 300), seed=3)
+    unit = 1.0 / 512.0                                      # exact in binary: no rounding
+    small_src = src.keypoints.copy()
+    small_src[..., :2] *= unit
+    small_tgt = target.keypoints.copy()
+    small_tgt[..., :2] *= unit
+    small_stats = SubjectPoseStats.from_keypoints(small_tgt, target.joint_names, target.size)
+    assert small_stats.height_close < 1.0 and small_stats.height_far < 1.0
+    out, _ = normalize_keypoints(src.keypoints, src.joint_names, tstats, "edn", size=src.size,
+                                 match_depth_range=match)
+    small, _ = normalize_keypoints(small_src, src.joint_names, small_stats, "edn", size=src.size,
+                                   match_depth_range=match)
+    np.testing.assert_allclose(small[..., :2] / unit, out[..., :2], rtol=1e-6, atol=1e-3)
+
+
+def test_a_source_standing_still_is_placed_at_the_targets_mid_depth(tstats) -> None:
+    """A source whose ankle never moves has no depth range: without range matching every frame
+    stands at the target's mid depth (ankle y half-way between far and close) at the target's
+    mid height, and frames without an ankle hold that transform."""
+    n = 40
+    src = _hide(sequence(place(dance(n), np.full(n, 400.0), np.full(n, 300.0), np.full(n, 200.0))),
+                ("l_ankle", "r_ankle"), slice(10, 15))
+    out = normalize_sequence(src, tstats, "edn", match_depth_range=False).keypoints
+    seen = np.r_[0:10, 15:n]
+    ankle = out[seen][:, ANKLE_IDX, 1].max(axis=1)
+    np.testing.assert_allclose(ankle, 0.5 * (tstats.ankle_far + tstats.ankle_close), atol=1e-3)
+    np.testing.assert_allclose(heights(out[seen]), 0.5 * (tstats.height_far + tstats.height_close),
+                               rtol=1e-4)
+    neck = BODY25.index("neck")
+    np.testing.assert_allclose(out[10:15, neck], np.repeat(out[9:10, neck], 5, axis=0), atol=1e-3)
+
+
+def test_no_ankle_in_any_frame_places_the_source_at_mid_depth(tstats) -> None:
+    """With source statistics from a longer recording, a sequence that never shows an ankle is
+    mapped in every frame by the mid-depth transform `EdnParams.default()`: the transform of a
+    frame whose ankle stands half-way between the source's far and close positions."""
+    full = walking(100, near=260, far=200, horizon=100, size=(640, 480))
+    sst = SubjectPoseStats.from_sequence(full)
+    bust = _hide(full, LEGS)
+    out = normalize_sequence(bust, tstats, "edn", source_stats=sst)
+    edn = EdnParams.from_stats(sst, tstats)
+    d = edn.default()
+    mid = edn.transforms(np.array([0.5 * (edn.far_s + edn.close_s)]))
+    assert d == pytest.approx(tuple(float(v[0]) for v in mid), rel=1e-12)
+    assert edn.hfar_s != edn.hclose_s and edn.far_t != edn.close_t and edn.xc_s != 0
+    np.testing.assert_allclose(out.keypoints, apply_transform(bust.keypoints, *d), atol=1e-4)
+    assert np.isfinite(out.keypoints).all() and (out.keypoints[:, ANKLE_IDX] == 0).all()
+
+
+def test_min_confidence_makes_weak_ankles_missing_for_statistics_and_placement(tstats) -> None:
+    """Ankles at or under `min_confidence` count as missing: the statistics ignore them and their
+    frames hold the last good transform, exactly as if those ankles were not there, while the
+    weak joints themselves are still transformed."""
+    src = walking(150, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    weak = slice(130, 140)
+    kp = src.keypoints.copy()
+    for j in ANKLE_IDX:
+        kp[weak, j, 1] += 30.0                               # a glitch the estimator was unsure of
+        kp[weak, j, 2] = 0.3
+    glitchy = src.with_keypoints(kp)
+    out = normalize_sequence(glitchy, tstats, "edn", min_confidence=0.5)
+    plan = make_plan(kp, src.joint_names, tstats, "edn", size=src.size, min_confidence=0.5)
+    assert plan.source == SubjectPoseStats.from_keypoints(kp, src.joint_names, src.size,
+                                                          min_confidence=0.5)
+    hidden = kp.copy()
+    for j in ANKLE_IDX:
+        hidden[weak, j, 2] = 0.0
+    ref = make_plan(hidden, src.joint_names, tstats, "edn", size=src.size)
+    assert plan.source.ankle_close == ref.source.ankle_close
+    s, tx, ty = (hold_fill(v) for v in ref.transforms(hidden))
+    assert np.isnan(ref.transforms(hidden)[0][weak]).all()
+    np.testing.assert_allclose(out.keypoints, apply_transform(kp, s, tx, ty), atol=1e-3)
+
+
+def test_retarget_gives_the_targets_proportions_even_past_the_frame_edge() -> None:
+    """Retarget mode on two synthetic dancers doing the same motion: ada's poses on kofi's
+    statistics get kofi's shoulder width relative to the trunk (edn keeps ada's). EDN then places
+    them with statistics of the retargeted poses, weak joints excluded and joints counted even
+    where the wider shoulders now reach past the frame's left edge (ada stands at it)."""
+    angles = motion_angles("dance", 2, 30, seed=1)
+    _, ada = render_sequence("ada", angles=angles, size=(256, 256), supersample=1)
+    _, kofi = render_sequence("kofi", angles=angles, size=(256, 256), supersample=1)
+    names = ada.joint_names
+    kp = ada.keypoints.copy()
+    seen = kp[..., 2] > 0
+    kp[..., 0] = np.where(seen, kp[..., 0] - (kp[..., 0][seen].min() - 1.0), 0.0)
+    kp[::3, BODY25.index("l_wrist"), 2] = 0.3                 # weak: missing at 0.5
+    src = ada.with_keypoints(kp)
+    kst = SubjectPoseStats.from_sequence(kofi)
+
+    def shoulders_per_trunk(k: np.ndarray) -> float:
+        j = BODY25.index
+        w = np.linalg.norm(k[:, j("l_shoulder"), :2] - k[:, j("r_shoulder"), :2], axis=-1)
+        return float(np.median(w / np.linalg.norm(k[:, j("neck"), :2] - k[:, j("mid_hip"), :2], axis=-1)))
+
+    ret = normalize_sequence(src, kst, "retarget", min_confidence=0.5).keypoints
+    edn = normalize_sequence(src, kst, "edn", min_confidence=0.5).keypoints
+    assert shoulders_per_trunk(ret) == pytest.approx(shoulders_per_trunk(kofi.keypoints), rel=0.01)
+    assert shoulders_per_trunk(edn) == pytest.approx(shoulders_per_trunk(ada.keypoints), rel=0.01)
+    assert shoulders_per_trunk(kofi.keypoints) > 1.15 * shoulders_per_trunk(ada.keypoints)
+    # The placement statistics, built again from retarget's own pieces.
+    sst = SubjectPoseStats.from_keypoints(kp, names, src.size, "body25", min_confidence=0.5)
+    bones = skeleton_bones(names, "body25")
+    moved = retarget_keypoints(kp, names, bones, bone_ratios(sst, kst, bones), 0.5)
+    assert (moved[..., 0][moved[..., 2] > 0] < 0).any()      # past the left edge
+    plan = make_plan(drop_outside(kp, src.size), names, kst, "retarget", size=src.size,
+                     skeleton="body25", min_confidence=0.5)
+    assert plan.placed == SubjectPoseStats.from_keypoints(moved, names, src.size, "body25",
+                                                          min_confidence=0.5, inside_only=False)
+
+
+def test_apply_transform_returns_float32_whatever_it_is_given() -> None:
+    """apply_transform maps float64 keypoints too, and returns float32 (T, K, 3) as documented."""
+    kp = np.concatenate([np.random.default_rng(0).uniform(0, 100, (3, 4, 2)), np.ones((3, 4, 1))], -1)
+    out = apply_transform(kp, np.array([1.0, 2.0, 0.5]), 3.0, np.array([0.0, -1.0, 4.0]))
+    assert out.dtype == np.float32 and out.shape == (3, 4, 3)
+    np.testing.assert_allclose(out[1, :, 0], kp[1, :, 0] * 2 + 3, rtol=1e-6)
+
+
+def test_normalize_sequence_logs_its_mode(target, tstats, caplog) -> None:
+    """One debug line per sequence: how many frames and the mode used."""
+    caplog.set_level(logging.DEBUG, logger="rtmotion.pose.normalize")
+    normalize_sequence(affine(target, 0.6, 31, -52), tstats, "auto")
+    assert [r.getMessage() for r in caplog.records if r.name == "rtmotion.pose.normalize"] == [
+        "normalized 200 frames with mode edn"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from test_normalize_figures import affine, walking
 
-from rtmotion.pose.normalize import OnlineNormalizer, make_plan
+from rtmotion.pose.normalize import OnlineNormalizer, apply_transform, make_plan
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 
@@ -137,3 +139,136 @@ def test_online_cost_per_frame(tstats) -> None:
         norm(kp)
     per_frame_ms = (time.perf_counter() - t0) / 240 * 1e3
     assert per_frame_ms < 5.0   # generous; measured ~0.05 ms on the 2-core dev machine
+
+
+# ---- laws found unchecked by the mutation run (docs/MUTATION.md, pose group) ------------------
+
+ANKLES = [BODY25.index("l_ankle"), BODY25.index("r_ankle")]
+
+
+def test_defaults_warm_up_for_two_seconds_at_30_fps_in_auto_mode(tstats) -> None:
+    """OnlineNormalizer(target, joints) alone: nothing (zeros (K, 3) float32) for an empty pose,
+    then 60 poses of warm-up (2 s at 30 fps), mode auto resolved from them."""
+    src = walking(61, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    norm = OnlineNormalizer(tstats, BODY25.joints)
+    empty = norm(np.zeros((25, 3), np.float32))
+    assert empty.shape == (25, 3) and empty.dtype == np.float32 and not empty.any()
+    for kp in src.keypoints[:59]:
+        norm(kp)
+    assert norm.warming_up
+    norm(src.keypoints[59])
+    assert not norm.warming_up and norm.mode == "edn"
+    assert norm.source_stats == SubjectPoseStats.from_keypoints(src.keypoints[:60], BODY25.joints, (0, 0))
+
+
+def test_an_unknown_mode_is_refused_with_the_known_ones() -> None:
+    """The live normalizer names the bad mode and lists the known ones."""
+    with pytest.raises(ValueError) as e:
+        OnlineNormalizer(SubjectPoseStats.from_sequence(walking(10)), BODY25.joints, mode="sideways")
+    assert str(e.value) == "unknown normalization mode 'sideways' (known: auto, edn, retarget, upper)"
+
+
+@pytest.mark.parametrize("update_every", [None, 1])
+def test_the_warm_up_plan_is_remade_every_few_poses(tstats, update_every) -> None:
+    """During the first warm-up, pose n (1-based) is placed by the plan of the first m poses,
+    m = 1 + k * floor((n - 1) / k), k = `update_every` (default 4; 1 = remade at every pose)."""
+    src = walking(30, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    kw = {} if update_every is None else {"update_every": update_every}
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="edn", fps=30, warmup_seconds=1.0, **kw)
+    k = update_every or 4
+    for n, kp in enumerate(src.keypoints[:29], start=1):
+        out = norm(kp)
+        m = 1 + k * ((n - 1) // k)
+        want = make_plan(src.keypoints[:m], BODY25.joints, tstats, "edn").apply(kp[None])[0]
+        np.testing.assert_allclose(out, want, atol=1e-4, err_msg=f"pose {n}")
+    assert norm.warming_up
+
+
+def test_a_warm_up_shorter_than_a_frame_freezes_the_plan_at_the_first_pose(tstats) -> None:
+    """A warm-up under one frame still takes one pose: the plan is frozen right after it."""
+    src = walking(3)
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="edn", fps=30, warmup_seconds=0.01)
+    assert norm.warming_up
+    norm(src.keypoints[0])
+    assert not norm.warming_up and not norm.refining
+    assert norm.source_stats == SubjectPoseStats.from_keypoints(src.keypoints[:1], BODY25.joints, (0, 0))
+
+
+def test_a_switch_to_edn_on_a_frame_without_ankles_starts_at_mid_depth(tstats) -> None:
+    """Auto during warm-up: the first pose shows no ankle (upper); when the plan is remade with
+    ankles mostly seen it becomes edn, and if that very frame has no ankle it is placed by the
+    edn plan's mid-depth transform, not by a transform held over from upper mode."""
+    src = walking(10, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    kp = src.keypoints.copy()
+    kp[0, ANKLES] = 0
+    kp[8, ANKLES] = 0
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="auto", fps=30, warmup_seconds=1.0, update_every=8)
+    modes = []
+    for p in kp[:8]:
+        norm(p)
+        modes.append(norm.mode)
+    assert modes == ["upper"] * 8
+    out = norm(kp[8])
+    plan = make_plan(kp[:9], BODY25.joints, tstats, "auto")
+    assert plan.mode == norm.mode == "edn"
+    np.testing.assert_allclose(out, apply_transform(kp[8:9], *plan.edn.default())[0], atol=1e-4)
+
+
+def test_a_full_window_without_a_plan_outputs_nothing(tstats) -> None:
+    """When the full warm-up window cannot give a plan (here the shoulders turn edge-on, width 0,
+    and no head is seen) the output is nothing, not the provisional plan of the first poses."""
+    src = walking(5, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    kp = src.keypoints.copy()
+    for j in ("nose", "l_eye", "r_eye", "l_ear", "r_ear"):
+        kp[:, BODY25.index(j)] = 0
+    kp[1:, BODY25.index("r_shoulder")] = kp[1:, BODY25.index("l_shoulder")]
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="upper", fps=10, warmup_seconds=0.5)
+    outs = [norm(p) for p in kp]
+    assert all(o[:, 2].any() for o in outs[:4])          # the provisional plan of pose 1
+    assert not outs[4].any() and norm.warming_up
+
+
+def test_the_plan_comes_from_the_last_window_of_poses(tstats) -> None:
+    """Poses without an ankle fill the edn warm-up window without giving a plan; the window slides,
+    so the plan, once possible, comes from the last `warmup_frames` poses only."""
+    src = walking(20, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    kp = src.keypoints.copy()
+    kp[:10, ANKLES] = 0
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="edn", fps=10, warmup_seconds=0.5)
+    for p in kp[:11]:
+        norm(p)
+    assert not norm.warming_up
+    assert norm.source_stats == SubjectPoseStats.from_keypoints(kp[6:11], BODY25.joints, (0, 0))
+
+
+def test_every_option_reaches_the_live_plan(tstats) -> None:
+    """size, skeleton, min_confidence and match_depth_range given to OnlineNormalizer make the same
+    plan as make_plan with them on the warm-up window, and the same output afterwards."""
+    src = walking(40, near=260, far=200, horizon=100, x0=100, size=(320, 300))
+    kp = src.keypoints.copy()
+    kp[::3, BODY25.index("l_wrist"), 2] = 0.3             # weak: missing at 0.5
+    opts = {"size": (320, 300), "skeleton": "body25", "min_confidence": 0.5, "match_depth_range": False}
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="edn", fps=30, warmup_seconds=1.0, **opts)
+    outs = [norm(p) for p in kp]
+    ref = make_plan(kp[:30], BODY25.joints, tstats, "edn", **opts)
+    assert norm.plan.source == ref.source and norm.plan.edn == ref.edn
+    matched = make_plan(kp[:30], BODY25.joints, tstats, "edn", **{**opts, "match_depth_range": True})
+    assert ref.edn != matched.edn
+    np.testing.assert_allclose(np.stack(outs[29:]), ref.apply(kp[29:]), atol=1e-4)
+
+
+def test_the_live_plan_is_logged(tstats, caplog) -> None:
+    """A failed provisional plan is a debug line with the reason; the frozen plan an info line
+    with the window's length and the mode."""
+    caplog.set_level(logging.DEBUG, logger="rtmotion.pose.normalize")
+    kp = walking(6).keypoints.copy()
+    kp[0, ANKLES] = 0
+    norm = OnlineNormalizer(tstats, BODY25.joints, mode="edn", fps=10, warmup_seconds=0.5)
+    for p in kp:
+        norm(p)
+    got = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "rtmotion.pose.normalize"]
+    assert got == [
+        (logging.DEBUG, ("no normalization plan yet: no ankle is visible in any source frame; mode edn "
+                         "needs them (use --mode upper (or auto) for upper-body footage)")),
+        (logging.INFO, "pose normalization: source statistics from 5 frames, mode edn"),
+    ]
