@@ -101,6 +101,8 @@ class TrainConfig:
         perceptual_weights: local VGG19 weights file for the perceptual loss (None: off).
         d_scales, d_channels: discriminator size (multi-scale PatchGAN).
         face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
+        face_crop: the enhancer's crop side in pixels (None: from the subject's face box,
+            `rtmotion.train.face_stage.face_crop_for_side`).
 
     Runtime:
         device: "auto" (cuda if available), "cpu", "cuda", "cuda:N".
@@ -157,7 +159,7 @@ class TrainConfig:
     d_channels: int = 64
     face: bool = False
     face_steps: int = 2000
-    face_crop: int = 64
+    face_crop: int | None = None
 
     device: str = "auto"
     amp: str = "auto"
@@ -194,6 +196,8 @@ class TrainConfig:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.face_crop is not None and (self.face_crop < 8 or self.face_crop % 4):
+            raise ValueError(f"face_crop must be a multiple of 4 and at least 8, got {self.face_crop}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be > 0, got {self.minutes}")
 

@@ -33,11 +33,34 @@ from rtmotion.train.step import ClipStep, clip_batch_to_device, float_features, 
 log = logging.getLogger(__name__)
 
 
+#: The enhancer's crop side is about this many times the face box's side (measured on demo-ada:
+#: docs/BENCHMARKS.md, "The face enhancer's crop"), a multiple of `FACE_CROP_MULTIPLE` (its
+#: downsamplings stay whole) and at least `MIN_FACE_CROP` pixels.
+FACE_CROP_PER_SIDE = 1.5
+FACE_CROP_MULTIPLE = 8
+MIN_FACE_CROP = 16
+#: The crop every face stage used before checkpoints recorded theirs (resuming such a stage).
+OLD_FACE_CROP = 64
+
+
 def face_side(poses: np.ndarray, scale: float, crop_size: int, frame: tuple[int, int]) -> int:
     """The subject's fixed face-box side in pixels (median of scale x head size)."""
     sizes = [s for s in (head_size(kp) for kp in poses) if s]
     side = int(round(scale * float(np.median(sizes)))) if sizes else crop_size
     return int(max(8, min(side, frame[0], frame[1])))
+
+
+def face_crop_for_side(side: int, n_down: int = FaceConfig.n_down) -> int:
+    """The enhancer's crop side for a face box of `side` model pixels: 1.5 x the side, rounded
+    up to a multiple of 8 (and of 2**n_down), at least 16.
+
+    Why not the fixed 64 px it was: the residual is pasted back into the `side`-pixel box of the
+    model frame, so a much larger crop mostly adds pixels that are averaged away again. On
+    demo-ada (a 21 px face box) 64 px crops cost 10.8 ms a frame in ONNX Runtime, 32 px crops 2.7
+    ms, for a held-out face SSIM 0.009 lower; 24 px crops (1.7 ms) lost 0.017."""
+    multiple = max(FACE_CROP_MULTIPLE, 2 ** int(n_down))
+    want = FACE_CROP_PER_SIDE * int(side)
+    return max(MIN_FACE_CROP, int(-(-want // multiple)) * multiple)
 
 
 def face_boxes(kps: np.ndarray, side: int, frame: tuple[int, int], fallback: tuple[int, int, int, int],
@@ -50,10 +73,12 @@ def face_boxes(kps: np.ndarray, side: int, frame: tuple[int, int], fallback: tup
     return out
 
 
-def face_state(face: nn.Module, fd: nn.Module, opt_f: Any, opt_fd: Any) -> dict[str, Any]:
-    """The face stage's part of a training checkpoint."""
+def face_state(face: nn.Module, fd: nn.Module, opt_f: Any, opt_fd: Any, crop: int
+               ) -> dict[str, Any]:
+    """The face stage's part of a training checkpoint (its crop side too: the enhancer is
+    convolutional, so its weights would load into any crop size; a resumed stage keeps its own)."""
     return {"face": face.state_dict(), "face_d": fd.state_dict(), "opt_face": opt_f.state_dict(),
-            "opt_face_d": opt_fd.state_dict()}
+            "opt_face_d": opt_fd.state_dict(), "face_crop": int(crop)}
 
 
 def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
@@ -61,10 +86,15 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
     `run.face_state`), checkpointing through `run`. Returns (enhancer in eval mode, face side)."""
     cfg, device, dist, data, pmc = run.cfg, run.device, run.dist, run.data, run.pose_map_config
     gen = run.gen
-    fcfg = FaceConfig(crop_size=cfg.face_crop, pose_channels=pmc.num_channels)
     frame = tuple(cfg.resolution)
     poses = data.cache.poses[data.split.pairs]
-    side = face_side(poses, fcfg.box_scale, fcfg.crop_size, frame)
+    side = face_side(poses, FaceConfig.box_scale, FaceConfig.crop_size, frame)
+    # the crop of the checkpoint's enhancer when resuming one, else --face-crop, else the side's
+    crop = int(run.face_state.get("face_crop") or
+               (OLD_FACE_CROP if "face" in run.face_state else None) or
+               cfg.face_crop or face_crop_for_side(side))
+    fcfg = FaceConfig(crop_size=crop, pose_channels=pmc.num_channels)
+    log.info("face enhancer: a %dx%d crop for the %d px face box", crop, crop, side)
     centres = [face_crop_box(kp, frame, fcfg.crop_size, side=side) for kp in poses]
     centres = [c for c in centres if c is not None]
     fallback = tuple(int(v) for v in np.median(np.array(centres), axis=0)) if centres else \
@@ -149,13 +179,13 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
                 run.tb.add_scalar("face/g", lg, run.face_step)
                 run.tb.add_scalar("face/d", ld, run.face_step)
             if dist.is_main and cfg.save_every and run.face_step % cfg.save_every == 0:
-                run.face_state = face_state(face, fd, opt_f, opt_fd)
+                run.face_state = face_state(face, fd, opt_f, opt_fd, crop)
                 run.save_checkpoint()
     if bar is not None:
         bar.close()
     gen.requires_grad_(True)
-    run.face_state = face_state(face, fd, opt_f, opt_fd)
+    run.face_state = face_state(face, fd, opt_f, opt_fd, crop)
     return face.eval(), side
 
 
-__all__ = ["face_boxes", "face_side", "face_state", "train_face"]
+__all__ = ["face_boxes", "face_crop_for_side", "face_side", "face_state", "train_face"]

@@ -268,7 +268,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                                   usable_frames(data.seq.keypoints, cfg.min_joints),
                                   data.video_info.size, float(data.video_info.fps), len(data.seq),
                                   cfg.resolution, cfg.val_fraction,
-                                  person=None if cfg.poses else cfg.person)
+                                  person=None if cfg.poses else cfg.person,
+                                  cache_dir=paths.cache)
         D.barrier(dist)
         if not dist.is_main:
             data = prepare_data(cfg, paths, False)
@@ -355,7 +356,18 @@ def resume(run: TrainRun) -> None:
     run.face_step = int(st.get("face_step", 0))
     run.trained_seconds = float(st.get("trained_seconds", 0.0))
     run.losses = dict(st.get("losses", {}))
-    run.face_state = {k: st[k] for k in ("face", "face_d", "opt_face", "opt_face_d") if k in st}
+    run.face_state = {k: st[k] for k in ("face", "face_d", "opt_face", "opt_face_d", "face_crop")
+                      if k in st}
+    plate = st.get("scene_plate")
+    if plate is not None and run.data.follow is not None:
+        plate = plate.numpy()
+        if run.data.scene_plate is not None and plate.shape != run.data.scene_plate.shape:
+            raise CheckpointError(paths.checkpoint, f"its scene plate is {plate.shape[1]}x"
+                                  f"{plate.shape[0]}, this video's frames "
+                                  f"{run.data.scene_plate.shape[1]}x{run.data.scene_plate.shape[0]}",
+                                  "train without --resume")
+        run.data.scene_plate = plate
+        log.info("--resume: the checkpoint's background plate (the one it trained with)")
     log.info("resumed from %s at step %d", paths.checkpoint, run.step)
 
 

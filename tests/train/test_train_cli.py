@@ -12,7 +12,8 @@ import torch
 from rtmotion.cli import main
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import load_subject
-from rtmotion.train.checkpoint import load_checkpoint
+from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
+from rtmotion.train.face_stage import face_crop_for_side
 
 FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
         "--batch-size", "2", "--d-channels", "16", "--d-scales", "1", "--save-every", "8",
@@ -95,7 +96,7 @@ def test_follow_crop_bundle(dancer_clip, tmp_path: Path) -> None:
     from rtmotion.subject.follow import origin_model
 
     out = tmp_path / "follow"
-    assert _train(dancer_clip, out, "--steps", "4") == 0
+    assert _train(dancer_clip, out, "--steps", "4", NO_SEG) == 0
     info = json.loads((out / "subject.json").read_text())
     s = load_subject(out)
     f = s.follow_crop
@@ -130,6 +131,16 @@ def test_follow_crop_bundle(dancer_clip, tmp_path: Path) -> None:
     with open_session(s, full_frame=True) as session:
         frame = session(fixed[-1])
     assert frame.shape == (256, 256, 3)
+    # The checkpoint keeps the room the plate inputs were cut from, and a resumed run trains on
+    # and ships that one, not a new estimate (the checkpoint's plate is marked, so the two
+    # cannot agree by chance).
+    ck = load_checkpoint(out / "checkpoints" / "last.pt")
+    np.testing.assert_array_equal(ck["scene_plate"].numpy(), s.scene_plate)
+    ck["scene_plate"][:8, :8] = torch.tensor([255, 0, 255], dtype=torch.uint8)
+    save_checkpoint(out / "checkpoints" / "last.pt", {k: v for k, v in ck.items()
+                                                      if k not in ("kind", "version", "rtmotion_version")})
+    assert _train(dancer_clip, out, "--steps", "5", "--resume", NO_SEG) == 0
+    np.testing.assert_array_equal(load_subject(out).scene_plate, ck["scene_plate"].numpy())
 
 
 def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
@@ -146,7 +157,7 @@ def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
 
 def test_resume_from_another_model_is_refused(trained: Path, dancer_clip, capsys) -> None:
     rc = main(["train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
-               "-o", str(trained), *FAST, "--preset", "base", "--steps", "30", "--resume"])
+               "-o", str(trained), *FAST, NO_SEG, "--preset", "base", "--steps", "30", "--resume"])
     err = capsys.readouterr().err
     assert rc == 2 and "another generator config" in err and "last.pt" in err
 
@@ -196,13 +207,32 @@ def test_face_stage(dancer_clip, tmp_path: Path) -> None:
         enhanced, residual = s.face(torch.zeros(1, 3, c, c), torch.zeros(1, s.face_config.pose_channels, c, c))
     assert enhanced.shape == (1, 3, c, c)
     assert residual.abs().sum() > 0  # trained away from the zero init
+    # the crop follows the face box's side (not a fixed 64)
+    assert c == face_crop_for_side(s.face_side) and c < 1.5 * s.face_side + 8
+    # a resumed face stage keeps its checkpoint's crop, whatever --face-crop says
+    assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "4", "--face-crop",
+                  "40", "--resume", NO_SEG) == 0
+    again = load_subject(out)
+    assert again.face_config.crop_size == c
+    assert json.loads((out / "subject.json").read_text())["training"]["face_steps"] == 4
+
+
+def test_face_crop_for_side(dancer_clip, tmp_path: Path, capsys) -> None:
+    # 1.5 x the side, rounded up to a multiple of 8, at least 16
+    assert [face_crop_for_side(s) for s in (8, 16, 17, 21, 24, 25, 85)] == [16, 24, 32, 32, 40, 40, 128]
+    assert face_crop_for_side(22, n_down=4) == 48  # 33 -> whole after four halvings
+    assert _train(dancer_clip, tmp_path / "x", "--face", "--face-crop", "30") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "face_crop must be a multiple of 4 and at least 8, got 30" in err[0]
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.mediapipe
 def test_without_poses_extracts_with_mediapipe_once(dancer_clip, tmp_path: Path, monkeypatch) -> None:
     """No --poses: real MediaPipe extraction, cached (the second run does not extract again)."""
     out = tmp_path / "mp"
-    base = ["-q", "train", "--video", str(dancer_clip.video), "-o", str(out), *FAST, "--steps", "1"]
+    base = ["-q", "train", "--video", str(dancer_clip.video), "-o", str(out), *FAST, NO_SEG,
+            "--steps", "1"]
     assert main(base) == 0
     npz = out / "cache" / "extracted.npz"
     seq = PoseSequence.load(npz)
@@ -322,6 +352,8 @@ def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_
     assert again["usable"] is False and again["heldout_body_ssim"] == pytest.approx(q["heldout_body_ssim"])
 
 
+# slow (13-18 s: two budgeted runs): the planner itself is unit-tested in test_machine_settings.py
+@pytest.mark.slow
 def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dancer_clip, tmp_path: Path,
                                                                             caplog) -> None:
     """--minutes without --steps on the CPU: the steps and a linear LR decay are planned from the
@@ -331,9 +363,9 @@ def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dance
 
     out = tmp_path / "budget"
     with caplog.at_level(logging.INFO):
-        assert _train(dancer_clip, out, "--minutes", "0.12", NO_SEG) == 0
+        assert _train(dancer_clip, out, "--minutes", "0.06", NO_SEG) == 0
     text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "s per step (calibrated estimate)" in text and "steps fit in --minutes 0.12" in text
+    assert "s per step (calibrated estimate)" in text and "steps fit in --minutes 0.06" in text
     t = json.loads((out / "subject.json").read_text())["training"]
     assert t["fitted_to_minutes"] and t["steps"] >= 1
     if t["steps"] >= 6:  # measured and re-planned (a loaded machine may give only a few steps)
@@ -344,7 +376,7 @@ def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dance
     caplog.clear()
     resume = ["-q", "train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
               "-o", str(out), "--device", "cpu", "--min-pose-frames", "30", "--d-scales", "1",
-              "--sample-every", "0", "--minutes", "0.08", "--resume"]
+              "--sample-every", "0", "--minutes", "0.04", "--resume"]
     with caplog.at_level(logging.INFO):
         assert main(resume) == 0
     text = "\n".join(r.getMessage() for r in caplog.records)
