@@ -92,3 +92,210 @@ def test_to_uint8_known_values_and_layout() -> None:
     assert (out[1, ..., :2] == 255).all() and out[1, 3, 4, 2] == 0 and out[1, 0, 0, 2] == 255
     assert to_uint8(np.full((1, 3, 1, 1), -0.5, np.float32))[0, 0, 0, 0] == 64    # 63.75
     assert to_uint8(np.full((1, 3, 1, 1), 0.25, np.float32))[0, 0, 0, 0] == 159    # 159.375
+
+
+@pytest.mark.parametrize("p,q", [(0, 2), (0, 5), (1, 3)])
+def test_dark_constant_images_weigh_c1_exactly(p: int, q: int) -> None:
+    """On dark flat images the luminance term is decided by C1 = (0.01 * 255)^2 (no rounding
+    to hide behind: float32 is exact on such small levels)."""
+    a = np.full((16, 16, 3), p, np.uint8)
+    b = np.full((16, 16, 3), q, np.uint8)
+    assert ssim_uint8(a, b) == pytest.approx((2 * p * q + C1) / (p * p + q * q + C1), abs=1e-5)
+
+
+# --- quantize_int8, make_reader, dequantize_input_types and int8_quality on a one-Conv graph ---
+# (the real generator's graphs are built in test_int8_tensorrt.py and test_engine_parity.py;
+# a hand-made graph of one biased Conv and a tanh quantizes in well under a second)
+
+def _conv_graph(path, channels: int = 3, size: int = 8) -> None:
+    """fp32 ONNX: frame = tanh(conv3x3(pose_maps) + bias), `channels` in and out."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = (rng.normal(0, 0.3, (channels, channels, 3, 3))).astype(np.float32)
+    bias = np.linspace(-0.2, 0.2, channels).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["pose_maps", "w", "b"], ["y"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Tanh", ["y"], ["frame"], name="tanh")]
+    shape = [1, channels, size, size]
+    graph = helper.make_graph(nodes, "one_conv",
+                              [helper.make_tensor_value_info("pose_maps", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("frame", TensorProto.FLOAT, shape)],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _cal(frames: int = 5, lo: float = -0.5, hi: float = 2.0, seed: int = 1):
+    from rtmotion.export.calibration import CalibrationSet
+
+    x = np.random.default_rng(seed).uniform(lo, hi, (frames, 3, 8, 8)).astype(np.float32)
+    x[0, 0, 0, 0], x[-1, -1, -1, -1] = lo, hi     # the exact extremes, in the first and last frame
+    return CalibrationSet({"pose_maps": x})
+
+
+def _initializers(path) -> dict[str, np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def _input_quantizer(path) -> tuple[float, np.ndarray]:
+    """(scale, zero point) of the QuantizeLinear that reads the graph input."""
+    import onnx
+
+    inits = _initializers(path)
+    node = next(n for n in onnx.load(str(path)).graph.node
+                if n.op_type == "QuantizeLinear" and n.input[0] == "pose_maps")
+    return float(inits[node.input[1]]), inits[node.input[2]]
+
+
+def test_make_reader_yields_every_frame_once_then_rewinds() -> None:
+    from rtmotion.export.int8 import make_reader
+
+    cal = _cal(frames=3)
+    reader = make_reader(cal, ["pose_maps"])
+    got = [reader.get_next() for _ in range(4)]
+    assert got[3] is None and reader.get_next() is None
+    for i in range(3):
+        assert list(got[i]) == ["pose_maps"]
+        np.testing.assert_array_equal(got[i]["pose_maps"], cal.arrays["pose_maps"][i:i + 1])
+    reader.rewind()
+    np.testing.assert_array_equal(reader.get_next()["pose_maps"], cal.arrays["pose_maps"][:1])
+
+
+def test_onnxruntime_flavour_is_u8s8_with_minmax_ranges(tmp_path) -> None:
+    """U8S8: the input's activation range is MinMax over every calibration frame (scale =
+    (max - min) / 255, the zero point where 0 falls), the weights per output channel and
+    symmetric int8, the bias an int32 initializer behind a DequantizeLinear, the tanh left
+    float; the graph runs close to fp32 on average."""
+    import onnx
+    import onnxruntime as ort
+
+    from rtmotion.export.int8 import dequantize_input_types, quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _conv_graph(fp32)
+    cal = _cal(lo=-0.5, hi=2.0)
+    assert quantize_int8(fp32, str(out), cal) == out
+    scale, zero = _input_quantizer(out)
+    assert scale == pytest.approx(2.5 / 255, rel=1e-6)
+    assert zero.dtype == np.uint8 and int(zero) == round(0.5 / scale)
+    inits = _initializers(out)
+    w_scales = [v for k, v in inits.items() if k.startswith("w") and "scale" in k]
+    assert len(w_scales) == 1 and w_scales[0].shape == (3,)          # per channel
+    w_q = [v for k, v in inits.items() if k.startswith("w") and v.dtype == np.int8 and v.ndim == 4]
+    assert len(w_q) == 1 and np.abs(w_q[0]).max() == 127               # symmetric, full range
+    w = _initializers(fp32)["w"]                                       # scale max |w_c| / 127
+    np.testing.assert_allclose(w_scales[0], np.abs(w).reshape(3, -1).max(1) / 127, rtol=1e-6)
+    assert not inits["w_zero_point"].any()
+    types = dequantize_input_types(out)
+    assert sorted(types.values()) == ["INT32", "INT8", "UINT8", "UINT8"], types
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("Conv") == 1 and ops.count("Tanh") == 1 and ops[-1] == "Tanh"
+    feeds = cal.feeds(2, ["pose_maps"])
+    ref, q8 = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+               for p in (fp32, out))
+    assert np.abs(ref - q8).max() > 0 and np.abs(ref - q8).mean() < 0.05
+
+
+def test_tensorrt_flavour_is_symmetric_s8s8_with_float_biases(tmp_path) -> None:
+    """Signed symmetric activations (zero point 0, scale = max |x| / 127), and the bias stays a
+    float initializer: every DequantizeLinear reads 8-bit data, as TensorRT requires."""
+    from rtmotion.export.int8 import TENSORRT_DQ_INPUT_TYPES, dequantize_input_types, quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _conv_graph(fp32)
+    quantize_int8(fp32, out, _cal(lo=-0.5, hi=2.0), flavour="tensorrt")
+    scale, zero = _input_quantizer(out)
+    assert zero.dtype == np.int8 and int(zero) == 0
+    assert scale == pytest.approx(2.0 / 127, rel=1e-6)
+    types = dequantize_input_types(out)
+    assert sorted(types.values()) == ["INT8", "INT8", "INT8"] and set(types.values()) <= TENSORRT_DQ_INPUT_TYPES
+    assert _initializers(out)["b"].dtype == np.float32
+
+
+def test_quantize_int8_refuses_an_unknown_flavour_and_an_empty_set(tmp_path) -> None:
+    from rtmotion.errors import InputError
+    from rtmotion.export.calibration import CalibrationSet
+    from rtmotion.export.int8 import quantize_int8
+
+    fp32 = tmp_path / "fp32.onnx"
+    _conv_graph(fp32)
+    with pytest.raises(InputError) as ei:
+        quantize_int8(fp32, tmp_path / "a.onnx", _cal(), flavour="fp8")
+    assert "unknown INT8 flavour 'fp8'" in str(ei.value)
+    assert "use one of ('onnxruntime', 'tensorrt')" in str(ei.value)
+    empty = CalibrationSet({"pose_maps": np.zeros((0, 3, 8, 8), np.float32)})
+    with pytest.raises(InputError) as ei:
+        quantize_int8(fp32, tmp_path / "b.onnx", empty)
+    assert "the calibration set is empty" in str(ei.value)
+    assert "record it with `rtmotion calibrate`" in str(ei.value)
+    assert not (tmp_path / "a.onnx").exists() and not (tmp_path / "b.onnx").exists()
+
+
+def test_dequantize_input_types_reads_zero_points_and_initializers(tmp_path) -> None:
+    """A hand-made Q/DQ graph: a QuantizeLinear with an int8 zero point, one with none (uint8,
+    the ONNX default) and one with an empty zero-point name; a DQ of an int32 initializer; a DQ
+    of a tensor nobody defines (UNKNOWN); an unnamed DQ is keyed by its output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rtmotion.export.int8 import dequantize_input_types
+
+    inits = [numpy_helper.from_array(np.float32(0.1), "s"), numpy_helper.from_array(np.int8(0), "z8"),
+             numpy_helper.from_array(np.zeros(3, np.int32), "bias_q")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z8"], ["xq8"], name="q8"),
+             helper.make_node("QuantizeLinear", ["x", "s"], ["xqu"], name="qu"),
+             helper.make_node("QuantizeLinear", ["x", "s", ""], ["xqe"], name="qe"),
+             helper.make_node("DequantizeLinear", ["xq8", "s", "z8"], ["d1"], name="dq_int8"),
+             helper.make_node("DequantizeLinear", ["xqu", "s"], ["d2"], name="dq_uint8"),
+             helper.make_node("DequantizeLinear", ["xqe", "s"], ["d3"], name="dq_empty"),
+             helper.make_node("DequantizeLinear", ["bias_q", "s"], ["d4"], name="dq_bias"),
+             helper.make_node("DequantizeLinear", ["nowhere", "s"], ["d5"], name="dq_unknown"),
+             helper.make_node("DequantizeLinear", ["xq8", "s", "z8"], ["d6"])]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info(f"d{i}", TensorProto.FLOAT, [3])
+                               for i in range(1, 7)], inits)
+    path = tmp_path / "qdq.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert dequantize_input_types(path) == {
+        "dq_int8": "INT8", "dq_uint8": "UINT8", "dq_empty": "UINT8", "dq_bias": "INT32",
+        "dq_unknown": "UNKNOWN", "d6": "INT8"}
+    assert dequantize_input_types(str(path))["dq_bias"] == "INT32"
+
+
+def test_int8_quality_against_a_per_frame_oracle(tmp_path) -> None:
+    """Each held-out frame through both graphs: mean and worst SSIM of the uint8 frames (the
+    eval metric as oracle), the largest difference, the count and the bound; a graph against
+    itself is exact."""
+    import onnxruntime as ort
+
+    from rtmotion.export.int8 import int8_quality, quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _conv_graph(fp32, size=16)
+    from rtmotion.export.calibration import CalibrationSet
+
+    rng = np.random.default_rng(3)
+    cal = CalibrationSet({"pose_maps": rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)})
+    held = CalibrationSet({"pose_maps": rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)})
+    quantize_int8(fp32, out, cal)
+    q = int8_quality(fp32, out, held, threads=1)
+    s = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out)]
+    ssims, diffs = [], []
+    for i in range(3):
+        ref, q8 = (x.run(["frame"], held.feeds(i))[0] for x in s)
+        diffs.append(np.abs(ref - q8).max())
+        ssims.append(eval_ssim(to_uint8(ref)[0], to_uint8(q8)[0]))
+    assert set(q) == {"ssim_vs_fp32", "ssim_min", "max_abs_diff", "frames", "bound", "within_bound"}
+    assert q["frames"] == 3 and q["bound"] == INT8_MIN_SSIM
+    assert q["ssim_vs_fp32"] == pytest.approx(np.mean(ssims), abs=2e-5)
+    assert q["ssim_min"] == pytest.approx(min(ssims), abs=2e-5) and q["ssim_min"] < q["ssim_vs_fp32"]
+    assert q["max_abs_diff"] == pytest.approx(max(diffs), abs=1e-5) and q["max_abs_diff"] > 0
+    assert q["within_bound"] is bool(q["ssim_vs_fp32"] >= INT8_MIN_SSIM)
+    same = int8_quality(fp32, fp32, held)
+    assert same == {"ssim_vs_fp32": 1.0, "ssim_min": 1.0, "max_abs_diff": 0.0, "frames": 3,
+                    "bound": INT8_MIN_SSIM, "within_bound": True}

@@ -186,3 +186,15 @@ def test_numpy_conversions_infinities_shapes_and_dtypes() -> None:
         frames_to_float_numpy(np.zeros((1, 4, 4, 4), np.uint8))
     with pytest.raises(ValueError, match="images must be floating point, got uint8"):
         float_to_frames_numpy(np.zeros((1, 3, 4, 4), np.uint8))
+
+
+def test_torch_conversions_allocate_their_documented_dtype() -> None:
+    """Without `out`, the buffers they allocate are uint8 (B, H, W, 3) frames and float32
+    (B, 3, H, W) images, contiguous, whatever the input's float type: the values alone would
+    compare equal in the wrong dtype."""
+    x = torch.from_numpy(_images(1))
+    for src in (x, x.double(), x.half()):
+        got = float_to_frames_torch(src)
+        assert got.dtype == torch.uint8 and got.shape == (2, 7, 9, 3) and got.is_contiguous()
+    back = frames_to_float_torch(got)
+    assert back.dtype == torch.float32 and back.shape == (2, 3, 7, 9) and back.is_contiguous()

@@ -54,6 +54,7 @@ def test_a_low_confidence_joint_is_a_person_and_none_is_not() -> None:
 
 def test_no_person_before_any_person_is_blank_without_reset() -> None:
     policy = PersonGapPolicy(5)
+    assert policy.needs_reset is False      # a new policy asks for no reset before a frame
     for _ in range(3):
         out, state = policy(_none())
         assert state == BLANK and not policy.needs_reset and not out.any()

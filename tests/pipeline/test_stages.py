@@ -226,3 +226,253 @@ def test_a_latest_slot_starts_empty() -> None:
     slot.put(1)
     slot.put(2)
     assert slot.get() == 2 and slot.passed == 1 and slot.dropped == 1
+
+
+def _finishes_within(fn, seconds: float) -> tuple[bool, list]:
+    """Run `fn` in a daemon thread; (whether it returned or raised within `seconds`, [its
+    result or exception])."""
+    out: list = []
+
+    def call() -> None:
+        try:
+            out.append(fn())
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            out.append(e)
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive(), out
+
+
+def test_a_fifo_waits_for_items_and_gives_up_when_stopped() -> None:
+    """`get` on an empty FIFO waits for the item that comes later (not None); a full FIFO of
+    one holds its producer until the item is taken, and both waits end with `Stopped` once the
+    run stops."""
+    from rtmotion.pipeline.stages import FifoHandoff
+
+    stop = StopFlag()
+    box = FifoHandoff(1, stop)
+    threading.Timer(0.3, box.put, args=("late",)).start()
+    assert box.get() == "late"
+    taken: list = []
+    box.put(1)
+    taker = threading.Timer(0.3, lambda: taken.append(box.get()))
+    taker.start()
+    box.put(2)                             # blocks until 1 is taken, then goes in
+    taker.join()
+    assert taken == [1]
+    done, got = _finishes_within(box.get, 2.0)
+    assert done and got == [2]
+    box.close()
+    assert box.get() is END
+    threading.Timer(0.3, lambda: stop.fail("other", RuntimeError("x"))).start()
+    done, got = _finishes_within(box.get, 2.0)
+    assert done and isinstance(got[0], Stopped)
+    full = FifoHandoff(1, StopFlag())
+    full.put(1)
+    threading.Timer(0.3, lambda: full.stop.fail("other", RuntimeError("x"))).start()
+    done, got = _finishes_within(lambda: full.put(2), 2.0)
+    assert done and isinstance(got[0], Stopped)
+
+
+@pytest.mark.parametrize("size, depth", [(None, 4), (1, 1), (3, 3), (0, 1)])
+def test_the_backpressure_depth_is_the_queue_size(size, depth: int) -> None:
+    """While the sink holds its first item, the source gets exactly `queue_size` items ahead:
+    item 0 in the sink, `queue_size` in the queue, one more read and waiting to go in. The
+    default depth is 4; a size under 1 is 1."""
+    produced: list[int] = []
+    release = threading.Event()
+
+    def source():
+        for i in range(12):
+            produced.append(i)
+            yield i
+
+    kwargs = {} if size is None else {"queue_size": size}
+    pipe = StagePipeline(("read", source()), [], ("sink", lambda x: release.wait(5.0)), **kwargs)
+    assert pipe.queue_size == depth
+    with pipe.running():
+        time.sleep(0.4)
+        ahead = len(produced)
+        release.set()
+    assert ahead == depth + 2
+
+
+def test_join_threads_waits_for_each_thread_within_one_deadline(caplog) -> None:
+    """Every thread but the caller's own is joined; one that will not stop is given up at the
+    deadline (not later, not forever) and logged by name."""
+    from rtmotion.pipeline.stages import join_threads
+
+    short = threading.Thread(target=time.sleep, args=(0.2,), name="rtmotion-short", daemon=True)
+    short.start()
+    join_threads([threading.current_thread(), short], timeout=5.0)
+    assert not short.is_alive()
+
+    hold = threading.Event()
+    stuck = threading.Thread(target=hold.wait, args=(5.0,), name="rtmotion-stuck", daemon=True)
+    stuck.start()
+    t0 = time.perf_counter()
+    with caplog.at_level("WARNING", logger="rtmotion.pipeline.stages"):
+        join_threads([stuck], timeout=0.6)
+    took = time.perf_counter() - t0
+    hold.set()
+    assert 0.5 <= took < 0.95, took
+    assert caplog.messages == ["pipeline thread rtmotion-stuck did not stop within 1 s"]
+
+
+def test_a_latest_slot_counts_every_item_passed_on() -> None:
+    slot = LatestSlot(StopFlag())
+    for i in range(3):
+        slot.put(i)
+        assert slot.get() == i
+    assert slot.passed == 3 and slot.dropped == 0
+
+
+def test_a_live_pipeline_keeps_only_the_latest_item() -> None:
+    """LATEST hand-offs: a slow sink sees the newest item each time and the last one always;
+    what it skipped is counted as dropped, nothing builds up."""
+    from rtmotion.pipeline.stages import LATEST
+
+    got: list[int] = []
+
+    def sink(x: int) -> None:
+        got.append(x)
+        time.sleep(0.05)
+
+    def source():
+        for i in range(40):
+            time.sleep(0.005)
+            yield i
+
+    pipe = StagePipeline(("camera", source()), [("pose", lambda x: x)], ("sink", sink),
+                         handoff=LATEST)
+    assert all(isinstance(h, LatestSlot) for h in pipe.handoffs.values())
+    assert pipe.run() == len(got)
+    assert got == sorted(got) and got[-1] == 39 and len(got) < 40
+    dropped = pipe.handoffs["pose"].dropped + pipe.handoffs["sink"].dropped
+    assert dropped > 0 and len(got) + dropped == 40
+
+
+def test_a_live_stage_waiting_on_a_stuck_camera_stops_when_the_sink_fails() -> None:
+    """The live slots watch the run's stop flag: the sink fails while the camera is stuck in a
+    read; the stage waiting for the camera's next frame stops at once (it does not wait for the
+    camera), and the run then ends with the sink's failure."""
+    from rtmotion.pipeline.stages import LATEST
+
+    camera_free = threading.Event()
+    stage_stopped: list[bool] = []
+
+    def camera():
+        yield 0
+        camera_free.wait(5.0)              # a read that hangs
+
+    def sink(x: int) -> None:
+        raise RuntimeError("display gone")
+
+    def watch() -> None:
+        pipe.stop.event.wait(3.0)          # the sink has failed
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            names = {t.name for t in _pipeline_threads()}
+            if "rtmotion-sink" not in names and "rtmotion-pose" not in names:
+                stage_stopped.append(True)
+                break
+            time.sleep(0.02)
+        else:
+            stage_stopped.append(False)
+        camera_free.set()
+
+    pipe = StagePipeline(("camera", camera()), [("pose", lambda x: x)], ("sink", sink),
+                         handoff=LATEST)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    with pytest.raises(StageError, match="display gone"):
+        pipe.run()
+    watcher.join(3.0)
+    assert stage_stopped == [True]
+    assert not _pipeline_threads()
+
+
+def test_a_stage_is_timed_in_milliseconds() -> None:
+    """Each stage's time is its function's own duration, in ms."""
+    timers = Timers()
+
+    def work(x: int) -> int:
+        time.sleep(0.02)
+        return x
+
+    StagePipeline(("read", iter(range(4))), [("work", work)], ("sink", lambda x: None),
+                  timers=timers).run()
+    ms = timers["work"].values()
+    assert len(ms) == 4 and all(19.0 <= v < 500.0 for v in ms), ms
+
+
+class _HeldIterator:
+    """A source object that keeps the generator it hands out (as a decoder keeps its frame
+    reader) and has no `close` of its own: the pipeline must close the iterator itself."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self._frames = None
+
+    def _read(self):
+        try:
+            yield from range(10_000)
+        finally:
+            self.released.set()
+
+    def __iter__(self):
+        self._frames = self._read()
+        return self._frames
+
+
+def test_the_source_iterator_is_closed_even_when_its_owner_keeps_it() -> None:
+    src = _HeldIterator()
+    with pytest.raises(StageError):
+        StagePipeline(("read", src), [("check", lambda x: 1 // (5 - x))], ("sink", lambda x: None)).run()
+    assert src.released.is_set()
+
+
+class _BadClose:
+    """A source whose close fails (a device already gone)."""
+
+    def __iter__(self):
+        return iter(range(3))
+
+    def close(self) -> None:
+        raise OSError("device vanished")
+
+
+def test_closing_the_source_never_raises_in_its_thread(monkeypatch) -> None:
+    """A plain list (its iterator has no close) and a source whose close fails end the run
+    normally: no exception escapes the source's thread."""
+    escaped: list = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
+    assert StagePipeline(("read", [1, 2, 3]), [], ("sink", lambda x: None)).run() == 3
+    assert StagePipeline(("read", _BadClose()), [], ("sink", lambda x: None)).run() == 3
+    assert escaped == []
+
+
+def test_ctrl_c_in_the_caller_stops_every_stage_and_is_raised_again() -> None:
+    """Ctrl-C while `run()` waits: every thread is stopped and joined, KeyboardInterrupt
+    reaches the caller, and the run records the caller as the part that stopped it."""
+    import signal
+
+    def sink(x: int) -> None:
+        time.sleep(0.01)
+
+    pipe = StagePipeline(("read", iter(range(10**6))), [("a", lambda x: x)], ("sink", sink))
+    main = threading.main_thread().ident
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.3, signal.pthread_kill, args=(main, signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt) as ei:
+            pipe.run()
+            time.sleep(5)                  # never reached: the run does not end by itself
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert not _pipeline_threads()
+    assert pipe.stop.failure == ("caller", ei.value)
+    with pytest.raises(StageError, match="stage 'caller' failed"):
+        pipe.raise_failure()
