@@ -50,7 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        return _bench(args)
+    finally:
+        torch.set_num_threads(threads)  # a caller's process (e.g. a test session) keeps its own
+
+
+def _bench(args: argparse.Namespace) -> int:
     subject = load_subject(args.subject)
     base = subject.face_config or FaceConfig(pose_channels=subject.pose_map_config.num_channels)
     rows = []

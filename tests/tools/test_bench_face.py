@@ -16,9 +16,13 @@ def test_bench_face_times_each_crop_in_both_runtimes(tmp_path: Path, capsys) -> 
     mod = importlib.util.module_from_spec(spec)
     sys.modules["bench_face"] = mod
     spec.loader.exec_module(mod)
+    import torch
+
+    threads = torch.get_num_threads()
     report = tmp_path / "face.json"
     assert mod.main(["--crops", "32", "16", "--calls", "3", "--json", str(report)]) == 0
     rows = json.loads(report.read_text())["rows"]
+    assert torch.get_num_threads() == threads  # the one-thread timing does not leak out
     assert [r["crop"] for r in rows] == [32, 16]
     assert all(r["torch_ms"] > 0 and r["onnxruntime_ms"] > 0 for r in rows)
     out = capsys.readouterr().out
