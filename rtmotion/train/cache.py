@@ -80,14 +80,24 @@ def poses_hash(keypoints: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(keypoints, dtype=np.float32).tobytes()).hexdigest()
 
 
-def _read_key(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """The JSON object in `path` (a cache's key, written by `write_json_atomic`), or None when
+    there is none to trust: the file is missing or unreadable, is not JSON, or holds something
+    other than an object. None matches no key, so the caller rebuilds what the file described."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write `data` as JSON to `path` through a temporary file (its folder created), so a run
+    stopped half-way leaves the old file or none, never a torn one that could match a key.
+
+    Raises:
+        OutputError: the folder cannot be written (`rtmotion.atomic.atomic_path`).
+    """
     with atomic_path(path, suffix=".json") as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
@@ -152,7 +162,7 @@ def build_cache(
     key_path = folder / "key.json"
     frames_path, poses_path = folder / "frames.npy", folder / "poses.npy"
     boxes_path = folder / "boxes.npy"
-    old = _read_key(key_path) if key_path.is_file() else None
+    old = read_json_object(key_path) if key_path.is_file() else None
     if old is not None and {k: v for k, v in old.items() if k != "num_frames"} == key \
             and frames_path.is_file() and poses_path.is_file() \
             and (follow is None or boxes_path.is_file()):
@@ -214,7 +224,7 @@ def build_cache(
         with atomic_path(boxes_path, suffix=".npy") as tmp:
             np.save(tmp, origins)
     key = dict(key, num_frames=count)
-    _write_json(key_path, key)
+    write_json_atomic(key_path, key)
     frames = np.load(frames_path, mmap_mode="r")
     log.info("dataset cache built: %s (%d frames at %dx%d)", folder, count, w, h)
     return CachedData(frames, poses, key, False, folder, origins)
@@ -236,7 +246,7 @@ def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: b
     key = {"cache_version": CACHE_VERSION, "video": file_fingerprint(video), "extractor": "mediapipe"}
     if person != "auto":  # (the key of a cache made before --person existed stays valid)
         key["person"] = person
-    if npz.is_file() and _read_key(key_path) == key:
+    if npz.is_file() and read_json_object(key_path) == key:
         try:
             seq = PoseSequence.load(npz)
             log.info("pose extraction cache hit: %s", npz)
@@ -249,5 +259,5 @@ def extract_poses_cached(video: str | Path, folder: str | Path, show_progress: b
 
     log.info("extracting poses of %s with MediaPipe (cached in %s)", video, npz)
     seq, _ = extract_to_file(video, npz, show_progress=show_progress, person=person)
-    _write_json(key_path, key)
+    write_json_atomic(key_path, key)
     return seq

@@ -25,7 +25,6 @@ hard limit.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,12 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmotion.atomic import atomic_path
 from rtmotion.io import VideoReader
 from rtmotion.pose.boxes import body_height
 from rtmotion.pose.people import PeopleCounter
 from rtmotion.pose.skeleton import BODY25_JOINTS
-from rtmotion.train.cache import file_fingerprint
+from rtmotion.train.cache import file_fingerprint, read_json_object, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -286,16 +284,11 @@ def cached_people_count(video: str | Path, frame_count: int, cache_dir: str | Pa
     path = Path(cache_dir) / "people.json"
     key = {"video": file_fingerprint(video), "frames": int(frame_count),
            "samples": PEOPLE_SAMPLES}
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cached = None
-    if isinstance(cached, dict) and cached.get("key") == key:
+    cached = read_json_object(path)
+    if cached is not None and cached.get("key") == key:
         return [int(c) for c in cached["counts"]]
     counts = count_people(video, frame_count)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps({"key": key, "counts": counts}) + "\n", encoding="utf-8")
+    write_json_atomic(path, {"key": key, "counts": counts})
     return counts
 
 

@@ -98,6 +98,31 @@ def test_several_people_counted_on_sampled_frames() -> None:
     assert "people" not in _check(_poses("dance", 8.0), people=[1, 1, 1, 2, 1, 1, 1, 1])
 
 
+def test_people_count_remembered_through_the_cache_helpers(dancer_clip, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """`cached_people_count` keeps its count with the dataset cache's JSON helpers: read back
+    when the key matches, counted again when the file is not a JSON object (a spy counter)."""
+    import rtmotion.train.input_checks as checks
+    from rtmotion.train.cache import read_json_object
+
+    calls: list[int] = []
+
+    def fake_count(video, frame_count, samples=checks.PEOPLE_SAMPLES):
+        calls.append(frame_count)
+        return [1, 2]
+
+    monkeypatch.setattr(checks, "count_people", fake_count)
+    cache = tmp_path / "cache"
+    assert checks.cached_people_count(dancer_clip.video, 30, cache) == [1, 2]
+    stored = read_json_object(cache / "people.json")
+    assert stored is not None and stored["counts"] == [1, 2] and stored["key"]["frames"] == 30
+    assert checks.cached_people_count(dancer_clip.video, 30, cache) == [1, 2] and calls == [30]
+    (cache / "people.json").write_text('["not", "an", "object"]\n', encoding="utf-8")
+    assert checks.cached_people_count(dancer_clip.video, 30, cache) == [1, 2] and calls == [30, 30]
+    assert checks.cached_people_count(dancer_clip.video, 30, None) == [1, 2] and len(calls) == 3
+    assert list(cache.iterdir()) == [cache / "people.json"]  # no temporary left
+
+
 @pytest.mark.mediapipe
 def test_people_count_with_the_pose_detector(dancer_clip, tmp_path: Path, caplog,
                                             monkeypatch) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.train.cache import build_cache
+from rtmotion.train.cache import build_cache, read_json_object, write_json_atomic
 from rtmotion.subject.crop import compute_crop_box
 from rtmotion.train.dataset import ClipDataset, clip_ends, make_split
 
@@ -69,6 +69,31 @@ def test_interrupted_build_is_not_reused(dancer_clip, tmp_path) -> None:
     (folder / "key.json").unlink()  # what an interrupted rebuild leaves
     assert not build_cache(dancer_clip.video, seq, crop, (32, 32), folder, "gt",
                            show_progress=False).hit
+
+
+def test_json_object_helpers(tmp_path) -> None:
+    """The cache's key files (and the people count's): written through a temporary file, read
+    back only as a JSON object; anything else is no key (None), never an exception."""
+    path = tmp_path / "deep" / "key.json"
+    write_json_atomic(path, {"a": 1, "b": [1, 2]})  # its folder created
+    assert read_json_object(path) == {"a": 1, "b": [1, 2]}
+    assert [p.name for p in path.parent.iterdir()] == ["key.json"]  # no temporary left
+    assert read_json_object(tmp_path / "missing.json") is None
+    for text in ('{"a": 1', "[1, 2]", '"key"', "", "\xff"):
+        path.write_text(text, encoding="latin-1")
+        assert read_json_object(path) is None, text
+
+
+def test_cache_key_not_an_object_is_rebuilt(dancer_clip, tmp_path) -> None:
+    """A key.json holding JSON that is not an object (a hand-edited or foreign file) is a stale
+    key: the cache is rebuilt (it raised AttributeError on `.items()`)."""
+    seq = dancer_clip.seq
+    crop = compute_crop_box(seq.keypoints, seq.size)
+    folder = tmp_path / "cache"
+    build_cache(dancer_clip.video, seq, crop, (32, 32), folder, "gt", show_progress=False)
+    (folder / "key.json").write_text("[1, 2, 3]\n", encoding="utf-8")
+    again = build_cache(dancer_clip.video, seq, crop, (32, 32), folder, "gt", show_progress=False)
+    assert not again.hit and read_json_object(folder / "key.json") == again.key
 
 
 def test_pose_size_mismatch(dancer_clip, tmp_path) -> None:
