@@ -199,11 +199,38 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainDat
     split = make_split(cache.poses, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video)
     data = TrainData(seq, pose_source, crop, cache, split, info, follow)
     if follow is not None:
-        data.scene_plate = scene_plate(cfg, data)
+        # A resumed run trains on the plate its checkpoint trained with: estimating another
+        # (up to 64 segmented frames, seconds) would only be thrown away.
+        data.scene_plate = resumed_scene_plate(cfg, paths, info)
+        if data.scene_plate is None:
+            data.scene_plate = scene_plate(cfg, data)
         if data.scene_plate is None:
             raise InputError(cfg.video, "a follow crop needs the clean background of the video, "
                              "which could not be estimated", "train with --no-follow-crop")
     return data
+
+
+def resumed_scene_plate(cfg: TrainConfig, paths: TrainPaths, info: VideoInfo) -> np.ndarray | None:
+    """--resume of a follow-crop run: the scene plate (uint8 (H, W, 3), camera pixels) its
+    checkpoint trained with and ships, so the generator keeps the room it learned; None when
+    not resuming, with no checkpoint yet, or one saved without a plate (the run estimates it).
+
+    Raises:
+        CheckpointError: the checkpoint is damaged, or its plate is not this video's frame size.
+    """
+    if not cfg.resume or not paths.checkpoint.is_file():
+        return None
+    # (the generator config is checked by `resume`, which loads the models from it)
+    stored = load_checkpoint(paths.checkpoint).get("scene_plate")
+    if stored is None:
+        return None
+    plate = stored.numpy()
+    if plate.shape != (info.height, info.width, 3):
+        raise CheckpointError(paths.checkpoint, f"its scene plate is {plate.shape[1]}x"
+                              f"{plate.shape[0]}, this video's frames {info.width}x{info.height}",
+                              "train without --resume")
+    log.info("--resume: the checkpoint's background plate (the one it trained with)")
+    return plate
 
 
 def choose_follow_crop(cfg: TrainConfig, seq: PoseSequence, crop: CropBox, usable: np.ndarray
@@ -358,16 +385,7 @@ def resume(run: TrainRun) -> None:
     run.losses = dict(st.get("losses", {}))
     run.face_state = {k: st[k] for k in ("face", "face_d", "opt_face", "opt_face_d", "face_crop")
                       if k in st}
-    plate = st.get("scene_plate")
-    if plate is not None and run.data.follow is not None:
-        plate = plate.numpy()
-        if run.data.scene_plate is not None and plate.shape != run.data.scene_plate.shape:
-            raise CheckpointError(paths.checkpoint, f"its scene plate is {plate.shape[1]}x"
-                                  f"{plate.shape[0]}, this video's frames "
-                                  f"{run.data.scene_plate.shape[1]}x{run.data.scene_plate.shape[0]}",
-                                  "train without --resume")
-        run.data.scene_plate = plate
-        log.info("--resume: the checkpoint's background plate (the one it trained with)")
+    # (a follow crop's scene plate came from the checkpoint already: `resumed_scene_plate`)
     log.info("resumed from %s at step %d", paths.checkpoint, run.step)
 
 

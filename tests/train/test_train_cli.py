@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,15 +89,26 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     assert c.x0 <= xs.min() and xs.max() < c.x1 and c.y0 <= ys.min() and ys.max() < c.y1
 
 
-def test_follow_crop_bundle(dancer_clip, tmp_path: Path) -> None:
+def test_follow_crop_bundle(dancer_clip, tmp_path: Path, monkeypatch, capsys) -> None:
     """The default: a box that follows the person, cut from every frame around its pose; the
     keyframes keep their boxes' origins, the room comes from the scene plate, and the bundle
     draws through a session."""
     from rtmotion.pipeline.session import open_session
     from rtmotion.subject.follow import origin_model
+    from rtmotion.train import trainer
 
+    # A counting spy on the scene plate's estimate (seconds of segmented frames on real video).
+    estimates: list[str] = []
+    estimate = trainer.estimate_scene_plate
+
+    def counted(video: Path, *a: Any, **k: Any) -> Any:
+        estimates.append(str(video))
+        return estimate(video, *a, **k)
+
+    monkeypatch.setattr(trainer, "estimate_scene_plate", counted)
     out = tmp_path / "follow"
     assert _train(dancer_clip, out, "--steps", "4", NO_SEG) == 0
+    assert estimates == [str(dancer_clip.video)]
     info = json.loads((out / "subject.json").read_text())
     s = load_subject(out)
     f = s.follow_crop
@@ -132,15 +144,32 @@ def test_follow_crop_bundle(dancer_clip, tmp_path: Path) -> None:
         frame = session(fixed[-1])
     assert frame.shape == (256, 256, 3)
     # The checkpoint keeps the room the plate inputs were cut from, and a resumed run trains on
-    # and ships that one, not a new estimate (the checkpoint's plate is marked, so the two
-    # cannot agree by chance).
-    ck = load_checkpoint(out / "checkpoints" / "last.pt")
+    # and ships that one without estimating a new one (the checkpoint's plate is marked, so the
+    # two cannot agree by chance).
+    last = out / "checkpoints" / "last.pt"
+    ck = load_checkpoint(last)
     np.testing.assert_array_equal(ck["scene_plate"].numpy(), s.scene_plate)
-    ck["scene_plate"][:8, :8] = torch.tensor([255, 0, 255], dtype=torch.uint8)
-    save_checkpoint(out / "checkpoints" / "last.pt", {k: v for k, v in ck.items()
-                                                      if k not in ("kind", "version", "rtmotion_version")})
+    state = {k: v for k, v in ck.items() if k not in ("kind", "version", "rtmotion_version")}
+    marked = ck["scene_plate"].clone()
+    marked[:8, :8] = torch.tensor([255, 0, 255], dtype=torch.uint8)
+    save_checkpoint(last, dict(state, scene_plate=marked))
     assert _train(dancer_clip, out, "--steps", "5", "--resume", NO_SEG) == 0
-    np.testing.assert_array_equal(load_subject(out).scene_plate, ck["scene_plate"].numpy())
+    assert len(estimates) == 1  # not estimated again
+    np.testing.assert_array_equal(load_subject(out).scene_plate, marked.numpy())
+    np.testing.assert_array_equal(load_checkpoint(last)["scene_plate"].numpy(), marked.numpy())
+    # A checkpoint saved without a plate: the resumed run estimates it (the same room again).
+    save_checkpoint(last, {k: v for k, v in state.items() if k != "scene_plate"})
+    assert _train(dancer_clip, out, "--steps", "6", "--resume", NO_SEG) == 0
+    assert len(estimates) == 2
+    np.testing.assert_array_equal(load_subject(out).scene_plate, s.scene_plate)
+    # A plate of another frame size (another video under the same work dir): refused, named.
+    capsys.readouterr()
+    save_checkpoint(last, dict(state, scene_plate=ck["scene_plate"][:128]))
+    assert main(["train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
+                 "-o", str(out), *FAST, "--steps", "7", "--resume", NO_SEG]) == 2
+    err = capsys.readouterr().err
+    assert "its scene plate is 256x128, this video's frames 256x256" in err and "last.pt" in err
+    assert len(estimates) == 2
 
 
 def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
