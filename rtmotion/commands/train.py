@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-steps", type=int, default=2000, help="steps of the face stage")
     parser.add_argument("--face-crop", type=int, default=None,
                         help="the face enhancer's crop side in pixels (default: 1.5 x the face "
-                             "box's side in the model frame, rounded up to a multiple of 8)")
+                             "box's side in the model frame, rounded up to a multiple of 8; "
+                             "a --resume of a face stage keeps its checkpoint's crop)")
     parser.add_argument("--perceptual-weights", default=None,
                         help="local VGG19 weights (.pt) to add a perceptual loss (nothing is downloaded)")
     parser.add_argument("--d-channels", type=int, default=None,

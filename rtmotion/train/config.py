@@ -102,7 +102,8 @@ class TrainConfig:
         d_scales, d_channels: discriminator size (multi-scale PatchGAN).
         face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
         face_crop: the enhancer's crop side in pixels (None: from the subject's face box,
-            `rtmotion.train.face_stage.face_crop_for_side`).
+            `rtmotion.train.face_stage.face_crop_for_side`). A resumed face stage keeps its
+            checkpoint's crop (another value here is logged as not used).
 
     Runtime:
         device: "auto" (cuda if available), "cpu", "cuda", "cuda:N".

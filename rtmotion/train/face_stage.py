@@ -90,9 +90,13 @@ def train_face(run: TrainRun) -> tuple[FaceEnhancer, int]:
     poses = data.cache.poses[data.split.pairs]
     side = face_side(poses, FaceConfig.box_scale, FaceConfig.crop_size, frame)
     # the crop of the checkpoint's enhancer when resuming one, else --face-crop, else the side's
-    crop = int(run.face_state.get("face_crop") or
-               (OLD_FACE_CROP if "face" in run.face_state else None) or
-               cfg.face_crop or face_crop_for_side(side))
+    kept = run.face_state.get("face_crop") or (OLD_FACE_CROP if "face" in run.face_state else None)
+    crop = int(kept or cfg.face_crop or face_crop_for_side(side))
+    if kept and cfg.face_crop is not None and int(cfg.face_crop) != crop and dist.is_main:
+        # Said, not silent: the user asked for another crop and would otherwise believe they got it.
+        log.warning("--face-crop %d not used: the resumed face stage keeps its checkpoint's %d px "
+                    "crop (its enhancer was trained on that crop); train without --resume for "
+                    "another crop", cfg.face_crop, crop)
     fcfg = FaceConfig(crop_size=crop, pose_channels=pmc.num_channels)
     log.info("face enhancer: a %dx%d crop for the %d px face box", crop, crop, side)
     centres = [face_crop_box(kp, frame, fcfg.crop_size, side=side) for kp in poses]

@@ -225,7 +225,9 @@ def test_pose_file_of_another_video(dancer_clip, tmp_path: Path, capsys) -> None
     assert rc == 2 and "512x512" in err
 
 
-def test_face_stage(dancer_clip, tmp_path: Path) -> None:
+def test_face_stage(dancer_clip, tmp_path: Path, caplog) -> None:
+    import logging
+
     out = tmp_path / "face"
     assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "3", NO_SEG) == 0
     s = load_subject(out)
@@ -238,12 +240,27 @@ def test_face_stage(dancer_clip, tmp_path: Path) -> None:
     assert residual.abs().sum() > 0  # trained away from the zero init
     # the crop follows the face box's side (not a fixed 64)
     assert c == face_crop_for_side(s.face_side) and c < 1.5 * s.face_side + 8
-    # a resumed face stage keeps its checkpoint's crop, whatever --face-crop says
-    assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "4", "--face-crop",
-                  "40", "--resume", NO_SEG) == 0
+    # a resumed face stage keeps its checkpoint's crop, whatever --face-crop says, and says so
+    # in one line when the flag asked for another
+    def face_warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.name == "rtmotion.train.face_stage" and r.levelno >= logging.WARNING]
+
+    with caplog.at_level(logging.WARNING, logger="rtmotion.train.face_stage"):
+        assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "4",
+                      "--face-crop", "40", "--resume", NO_SEG) == 0
+    assert face_warnings() == [
+        f"--face-crop 40 not used: the resumed face stage keeps its checkpoint's {c} px crop (its "
+        "enhancer was trained on that crop); train without --resume for another crop"]
     again = load_subject(out)
     assert again.face_config.crop_size == c
     assert json.loads((out / "subject.json").read_text())["training"]["face_steps"] == 4
+    # the checkpoint's own crop asked for again: nothing to say
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rtmotion.train.face_stage"):
+        assert _train(dancer_clip, out, "--steps", "2", "--face", "--face-steps", "5",
+                      "--face-crop", str(c), "--resume", NO_SEG) == 0
+    assert face_warnings() == [] and load_subject(out).face_config.crop_size == c
 
 
 def test_face_crop_for_side(dancer_clip, tmp_path: Path, capsys) -> None:
