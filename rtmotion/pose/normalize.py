@@ -94,7 +94,8 @@ def choose_mode(source: SubjectPoseStats, target: SubjectPoseStats,
 
 
 def _require(mode: str, source: SubjectPoseStats, target: SubjectPoseStats) -> None:
-    """InputError naming what is missing for `mode`."""
+    """InputError naming what is missing for `mode`, a resolved mode: "edn", "retarget" or
+    "upper" (`make_plan`, the one caller, refuses an unknown mode and resolves "auto" first)."""
     if mode in ("edn", "retarget"):
         need, names = "ankle", ANKLES
         if not any(a in source.joint_names for a in ANKLES):
@@ -106,7 +107,7 @@ def _require(mode: str, source: SubjectPoseStats, target: SubjectPoseStats) -> N
         if not target.has_ankles:
             raise InputError(None, f"the target statistics have no {need} positions; mode {mode} "
                              "needs a target filmed with its feet in view", "use --mode upper")
-    elif mode == "upper":
+    else:  # "upper"
         if not all(s in source.joint_names for s in SHOULDERS):
             raise InputError(None, f"the source skeleton '{source.skeleton}' lacks a shoulder "
                              "joint (l_shoulder, r_shoulder); mode upper needs both",
@@ -117,8 +118,6 @@ def _require(mode: str, source: SubjectPoseStats, target: SubjectPoseStats) -> N
         if not target.has_upper:
             raise InputError(None, "the target statistics have no shoulder positions; mode upper "
                              "needs them", "use --mode edn")
-    else:
-        raise ValueError(f"unknown normalization mode {mode!r} (known: {', '.join(MODES)})")
 
 
 # ---- transforms --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from test_normalize_figures import affine, dance, heights, place, sequence, walk
 
 from rtmotion.errors import InputError
 from rtmotion.pose.normalize import (
+    MODES,
     EdnParams,
     apply_transform,
     choose_mode,
@@ -204,6 +205,37 @@ def test_missing_needed_joints_raise_input_error(tstats, target) -> None:
     shoulders_hidden = _hide(leg_seq, ("l_ankle", "r_ankle"))
     with pytest.raises(InputError, match="cannot normalize"):
         normalize_sequence(shoulders_hidden, tstats, "auto")
+
+
+def test_make_plan_checks_only_resolved_modes(target, tstats, monkeypatch) -> None:
+    """`_require` checks edn, retarget and upper and knows no other mode (its ValueError branch
+    was unreachable and is gone): every mode `make_plan` accepts reaches it resolved, and an
+    unknown one is refused before (a spy on `_require`)."""
+    from rtmotion.pose import normalize
+
+    checked: list[str] = []
+    require = normalize._require
+
+    def spy(mode: str, *a: SubjectPoseStats) -> None:
+        checked.append(mode)
+        require(mode, *a)
+
+    monkeypatch.setattr(normalize, "_require", spy)
+    joints = ("nose", "neck", "l_shoulder", "r_shoulder")
+    still = (np.full(30, 400.0), np.full(30, 300.0), np.full(30, 200.0))
+    bust = sequence(place(dance(30, joints), *still), joints=joints, skeleton="bust")
+    for seq in (target, bust):
+        for mode in MODES:
+            try:
+                make_plan(seq.keypoints, seq.joint_names, tstats, mode, size=seq.size,
+                          skeleton=seq.skeleton)
+            except InputError:
+                pass  # the bust has no ankles: edn and retarget refuse it, by `_require`
+    assert set(checked) == {"edn", "retarget", "upper"}
+    checked.clear()
+    with pytest.raises(ValueError, match="unknown normalization mode 'sideways'"):
+        make_plan(target.keypoints, target.joint_names, tstats, "sideways", size=target.size)
+    assert checked == []
 
 
 def test_upper_mode_places_a_webcam_bust(target, tstats) -> None:
