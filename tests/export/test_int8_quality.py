@@ -127,10 +127,10 @@ def _conv_graph(path, channels: int = 3, size: int = 8) -> None:
     onnx.save(model, str(path))
 
 
-def _cal(frames: int = 5, lo: float = -0.5, hi: float = 2.0, seed: int = 1):
+def _cal(frames: int = 5, lo: float = -0.5, hi: float = 2.0, seed: int = 1, size: int = 8):
     from rtmotion.export.calibration import CalibrationSet
 
-    x = np.random.default_rng(seed).uniform(lo, hi, (frames, 3, 8, 8)).astype(np.float32)
+    x = np.random.default_rng(seed).uniform(lo, hi, (frames, 3, size, size)).astype(np.float32)
     x[0, 0, 0, 0], x[-1, -1, -1, -1] = lo, hi     # the exact extremes, in the first and last frame
     return CalibrationSet({"pose_maps": x})
 
@@ -299,3 +299,289 @@ def test_int8_quality_against_a_per_frame_oracle(tmp_path) -> None:
     same = int8_quality(fp32, fp32, held)
     assert same == {"ssim_vs_fp32": 1.0, "ssim_min": 1.0, "max_abs_diff": 0.0, "frames": 3,
                     "bound": INT8_MIN_SSIM, "within_bound": True}
+
+
+# --- the quantization recipe, the sessions of the quality check, refusals and logs, in full ---
+
+def _tail_graph(path, size: int = 8) -> None:
+    """fp32 ONNX with an elementwise tail and two outputs, the gate listed first (as a real
+    generator lists frame first): gate = sigmoid(y * y), frame = tanh(y * y), y = conv3x3(x)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).normal(0, 0.3, (3, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["pose_maps", "w", "b"], ["y"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Mul", ["y", "y"], ["z"], name="mul"),
+             helper.make_node("Sigmoid", ["z"], ["gate"], name="sigmoid"),
+             helper.make_node("Tanh", ["z"], ["frame"], name="tanh")]
+    shape = [1, 3, size, size]
+    graph = helper.make_graph(nodes, "tail", [helper.make_tensor_value_info("pose_maps", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("gate", "frame")],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(3, np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _with_extra_input(cal):
+    """The same frames plus a `warped_prev` array the one-Conv graphs do not take: feeding by
+    the graph's input names must leave it out (onnxruntime refuses an unknown input)."""
+    from rtmotion.export.calibration import CalibrationSet
+
+    x = cal.arrays["pose_maps"]
+    return CalibrationSet({"pose_maps": x, "warped_prev": np.zeros_like(x)})
+
+
+def test_only_the_convolutions_are_quantized_and_the_tail_stays_float(tmp_path) -> None:
+    """op_types Conv: one QuantizeLinear for the conv's input and one for its output (the
+    quantizer's QDQ pair around the conv); the Mul, sigmoid and tanh read float tensors and no
+    QuantizeLinear follows them."""
+    import onnx
+
+    from rtmotion.export.int8 import quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _tail_graph(fp32)
+    quantize_int8(fp32, out, _cal())
+    nodes = onnx.load(str(out)).graph.node
+    assert [n.op_type for n in nodes if n.op_type not in ("QuantizeLinear", "DequantizeLinear")] == \
+        ["Conv", "Mul", "Sigmoid", "Tanh"]
+    assert sorted(n.input[0] for n in nodes if n.op_type == "QuantizeLinear") == ["pose_maps", "y"]
+    producer = {o: n.op_type for n in nodes for o in n.output}
+    for n in nodes:
+        if n.op_type in ("Sigmoid", "Tanh"):
+            assert producer[n.input[0]] == "Mul"
+
+
+def test_the_quantizer_gets_the_documented_recipe(tmp_path, monkeypatch) -> None:
+    """Options whose onnxruntime default happens to be the same today are still passed as the
+    module's docstring says (QDQ, Conv only, per channel, int8 weights, MinMax, CPU calibration,
+    symmetric weights, the flavour's activations and bias), the graph is pre-processed without
+    symbolic shape inference into a private `rtmotion-int8-*` folder that is gone afterwards."""
+    import onnxruntime.quantization as ortq
+
+    from rtmotion.export.int8 import quantize_int8
+
+    pre_calls, static_calls = [], []
+    real_pre, real_static = ortq.quant_pre_process, ortq.quantize_static
+
+    def pre(src, dst, **kw):
+        pre_calls.append((src, dst, kw))
+        return real_pre(src, dst, **kw)
+
+    def static(src, dst, reader, **kw):
+        static_calls.append((src, dst, kw))
+        return real_static(src, dst, reader, **kw)
+
+    monkeypatch.setattr(ortq, "quant_pre_process", pre)
+    monkeypatch.setattr(ortq, "quantize_static", static)
+    fp32 = tmp_path / "fp32.onnx"
+    _conv_graph(fp32)
+    for flavour, symmetric in (("onnxruntime", False), ("tensorrt", True)):
+        pre_calls.clear()
+        static_calls.clear()
+        out = tmp_path / f"{flavour}.onnx"
+        quantize_int8(fp32, out, _cal(), flavour=flavour)
+        [(src, dst, kw)] = pre_calls
+        from pathlib import Path
+
+        assert src == str(fp32) and Path(dst).name == "pre.onnx" and kw == {"skip_symbolic_shape": True}
+        assert Path(dst).parent.name.startswith("rtmotion-int8-") and not Path(dst).parent.exists()
+        [(src2, dst2, kw2)] = static_calls
+        assert src2 == dst and dst2 == str(out)
+        assert kw2 == {
+            "quant_format": ortq.QuantFormat.QDQ, "op_types_to_quantize": ["Conv"], "per_channel": True,
+            "activation_type": ortq.QuantType.QInt8 if symmetric else ortq.QuantType.QUInt8,
+            "weight_type": ortq.QuantType.QInt8, "calibrate_method": ortq.CalibrationMethod.MinMax,
+            "calibration_providers": ["CPUExecutionProvider"],
+            "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                              "QuantizeBias": not symmetric}}
+
+
+def test_quantize_int8_logs_what_it_did(tmp_path, caplog) -> None:
+    from rtmotion.export.int8 import quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _conv_graph(fp32)
+    with caplog.at_level("INFO", logger="rtmotion.export.int8"):
+        quantize_int8(fp32, out, _cal(frames=4), flavour="tensorrt")
+    assert [r.getMessage() for r in caplog.records if r.name == "rtmotion.export.int8"] == [
+        f"quantized {fp32} -> {out} (tensorrt, 4 calibration frames)"]
+
+
+def test_quantize_int8_refusals_in_full(tmp_path) -> None:
+    from rtmotion.errors import InputError
+    from rtmotion.export.calibration import CalibrationSet
+    from rtmotion.export.int8 import quantize_int8
+
+    fp32 = tmp_path / "fp32.onnx"
+    _conv_graph(fp32)
+    with pytest.raises(InputError) as ei:
+        quantize_int8(fp32, tmp_path / "a.onnx", _cal(), flavour="fp8")
+    assert (ei.value.path, ei.value.problem, ei.value.hint) == (
+        None, "unknown INT8 flavour 'fp8'", "use one of ('onnxruntime', 'tensorrt')")
+    empty = CalibrationSet({"pose_maps": np.zeros((0, 3, 8, 8), np.float32)})
+    with pytest.raises(InputError) as ei:
+        quantize_int8(fp32, tmp_path / "b.onnx", empty)
+    assert (ei.value.path, ei.value.problem, ei.value.hint) == (
+        None, "the calibration set is empty", "record it with `rtmotion calibrate`")
+
+
+def test_a_missing_onnxruntime_is_named_with_its_purpose(tmp_path, monkeypatch) -> None:
+    """`onnxruntime` is a dependency of rtmotion itself (extra CORE = ()): the message says so."""
+    import sys
+
+    from rtmotion.errors import MissingDependencyError
+    from rtmotion.export.int8 import int8_quality, make_reader
+
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)
+    with pytest.raises(MissingDependencyError) as ei:
+        make_reader(_cal(), ["pose_maps"])
+    assert str(ei.value) == ("onnxruntime is not installed, but INT8 quantization needs it (install it "
+                             "with: pip install onnxruntime (rtmotion itself depends on it))")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingDependencyError) as ei:
+        int8_quality(tmp_path / "a.onnx", tmp_path / "b.onnx", _cal())
+    assert str(ei.value) == ("onnxruntime is not installed, but checking INT8 quality needs it "
+                             "(install it with: pip install onnxruntime (rtmotion itself depends on it))")
+
+
+def test_inputs_are_fed_by_the_graphs_input_names(tmp_path) -> None:
+    """A set that also holds an input the graph does not take (a generator without the
+    previous-frame input) calibrates and is measured on the graph's own inputs."""
+    import onnxruntime as ort
+
+    from rtmotion.export.int8 import int8_quality, make_reader, quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _conv_graph(fp32, size=16)
+    cal = _with_extra_input(_cal(size=16))
+    reader = make_reader(cal, ["pose_maps"])
+    assert list(reader.get_next()) == ["pose_maps"]
+    quantize_int8(fp32, out, cal)
+    plain = tmp_path / "plain.onnx"
+    quantize_int8(fp32, plain, _cal(size=16))
+    assert out.read_bytes() == plain.read_bytes()     # the same ranges: the extra array is unused
+    q = int8_quality(fp32, out, cal, threads=1)
+    s = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out)]
+    diffs = [np.abs(np.subtract(*(x.run(["frame"], cal.feeds(i, ["pose_maps"]))[0] for x in s))).max()
+             for i in range(len(cal))]
+    assert q["frames"] == len(cal) and q["max_abs_diff"] == round(float(max(diffs)), 5)
+
+
+def test_int8_quality_compares_the_frame_output(tmp_path) -> None:
+    """The generator's first output is `frame` (OUTPUT_NAMES[0]); a graph listing another output
+    first is still judged on its frames, the numbers rounded to 5 decimals."""
+    import onnxruntime as ort
+
+    from rtmotion.export.int8 import int8_quality, quantize_int8
+
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    _tail_graph(fp32, size=16)
+    from rtmotion.export.calibration import CalibrationSet
+
+    rng = np.random.default_rng(5)     # numbers whose 6th decimal is not 0
+    quantize_int8(fp32, out, CalibrationSet({"pose_maps": rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)}))
+    held = CalibrationSet({"pose_maps": rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)})
+    q = int8_quality(fp32, out, held)
+    s = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out)]
+    ssims, diffs = [], []
+    for i in range(3):
+        ref, q8 = (x.run(["frame"], held.feeds(i))[0] for x in s)
+        diffs.append(float(np.abs(ref - q8).max()))
+        ssims.append(ssim_uint8(to_uint8(ref)[0], to_uint8(q8)[0]))
+    want = {"ssim_vs_fp32": float(np.mean(ssims)), "ssim_min": min(ssims), "max_abs_diff": max(diffs)}
+    for key, value in want.items():    # rounded to exactly 5 decimals
+        assert round(value, 6) != round(value, 5)
+        assert q[key] == round(value, 5), key
+
+
+def test_int8_quality_sessions_run_on_the_cpu_with_the_threads_asked(tmp_path, monkeypatch) -> None:
+    import onnxruntime as ort
+
+    from rtmotion.export.int8 import int8_quality
+
+    fp32 = tmp_path / "fp32.onnx"
+    _conv_graph(fp32, size=16)
+    seen = []
+    real = ort.InferenceSession
+
+    def session(path, sess_options=None, providers=None, **kw):
+        seen.append((sess_options.intra_op_num_threads if sess_options is not None else None, providers, kw))
+        return real(path, sess_options, providers=providers, **kw)
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    for threads, want in ((None, 0), (0, 0), (1, 1), (3, 3)):
+        seen.clear()
+        int8_quality(fp32, fp32, _cal(frames=1, size=16), **({} if threads is None else {"threads": threads}))
+        assert seen == [(want, ["CPUExecutionProvider"], {})] * 2, (threads, seen)
+
+
+def test_int8_quality_bound_is_inclusive(tmp_path, monkeypatch) -> None:
+    """A mean SSIM exactly at INT8_MIN_SSIM passes the gate; one step below does not."""
+    import rtmotion.export.int8 as int8
+
+    fp32 = tmp_path / "fp32.onnx"
+    _conv_graph(fp32)
+    monkeypatch.setattr(int8, "ssim_uint8", lambda a, b: INT8_MIN_SSIM)
+    q = int8.int8_quality(fp32, fp32, _cal(frames=2))
+    assert (q["ssim_vs_fp32"], q["ssim_min"], q["within_bound"]) == (INT8_MIN_SSIM, INT8_MIN_SSIM, True)
+    monkeypatch.setattr(int8, "ssim_uint8", lambda a, b: np.nextafter(INT8_MIN_SSIM, 0.0))
+    assert int8.int8_quality(fp32, fp32, _cal(frames=2))["within_bound"] is False
+
+
+def test_int8_quality_of_an_empty_held_out_set_measures_nothing(tmp_path) -> None:
+    """No frame: nothing measured, so both SSIMs are 0.0 and the INT8 gate stays shut (this
+    raised from np.min before, although the mean was already guarded)."""
+    from rtmotion.export.calibration import CalibrationSet
+    from rtmotion.export.int8 import int8_quality
+
+    fp32 = tmp_path / "fp32.onnx"
+    _conv_graph(fp32)
+    empty = CalibrationSet({"pose_maps": np.zeros((0, 3, 8, 8), np.float32)})
+    assert int8_quality(fp32, fp32, empty) == {
+        "ssim_vs_fp32": 0.0, "ssim_min": 0.0, "max_abs_diff": 0.0, "frames": 0,
+        "bound": INT8_MIN_SSIM, "within_bound": False}
+
+
+def test_the_ssim_window_is_the_float64_gaussian_rounded_once() -> None:
+    """11 taps, sigma 1.5, normalized in float64, then float32 (a float32 computation differs
+    in the last bits)."""
+    import torch
+
+    from rtmotion.export.int8 import _gaussian_window
+
+    x = np.arange(11, dtype=np.float64) - 5.0
+    g = np.exp(-(x**2) / (2 * 1.5**2))
+    g /= g.sum()
+    want = torch.from_numpy(np.outer(g, g).astype(np.float32))
+    got = _gaussian_window()
+    assert got.dtype == torch.float32 and got.shape == (11, 11)
+    assert torch.equal(got, want)
+
+
+def test_dequantize_input_types_reads_only_the_graph_not_its_weights(tmp_path) -> None:
+    """A Q/DQ graph whose initializers live in an external data file is read without that file
+    (only names and element types are needed); a zero point that is no initializer (a graph
+    input here) leaves the ONNX default, uint8."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rtmotion.export.int8 import dequantize_input_types
+
+    inits = [numpy_helper.from_array(np.full(4096, 0.1, np.float32), "s"),
+             numpy_helper.from_array(np.zeros(4096, np.int8), "w_q"),
+             numpy_helper.from_array(np.zeros(4096, np.int8), "z8")]
+    nodes = [helper.make_node("DequantizeLinear", ["w_q", "s", "z8"], ["w"], name="dq_w"),
+             helper.make_node("QuantizeLinear", ["x", "s", "zin"], ["xq"], name="q_in"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "zin"], ["xd"], name="dq_in")]
+    graph = helper.make_graph(nodes, "ext",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4096]),
+                               helper.make_tensor_value_info("zin", TensorProto.INT8, [4096])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [4096]) for n in ("w", "xd")],
+                              inits)
+    path = tmp_path / "ext.onnx"
+    onnx.save(helper.make_model(graph), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.data", size_threshold=0)
+    (tmp_path / "ext.data").unlink()
+    assert dequantize_input_types(path) == {"dq_w": "INT8", "dq_in": "UINT8"}
