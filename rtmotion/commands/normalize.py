@@ -15,8 +15,8 @@ Map every pose of a source pose file into the target's frame, so the target's ge
 render it. --target is the target's pose file (.npz; its statistics are computed from it) or a
 statistics file (.json) written by `--save-stats` or by training (subjects/NAME/pose_stats.json).
 Modes: edn (EDN global normalization by ankle position and height), retarget (the target's bone
-lengths, then edn), upper (shoulders and head, for webcam framing), auto (edn when the source's
-ankles are visible in most frames, else upper). --overlay draws the normalized skeleton over the
+lengths, then edn), upper (shoulders and head, for webcam framing), auto (retarget when the
+source's ankles are visible in most frames, else upper). --overlay draws the normalized skeleton over the
 target video's frames (frame i of the output over target frame i modulo the target's length; a
 plain dark background when no target video is given), to check the result by eye.
 """

@@ -11,6 +11,13 @@ result keeps the source's size and place (only the proportions change: a target 
 build leaves the poses untouched); `rtmotion.pose.normalize` then places it in the target's
 frame with the EDN global normalization, using statistics of the retargeted poses.
 
+People are left-right symmetric, their 2D medians are not: a dancer who lifts the right knee
+more often than the left shows a shorter median right shin (more foreshortened frames). So each
+person's left and right bone lengths are averaged before the ratios are taken (`symmetric_lengths`):
+on the synthetic transfer test (bruno's motion, extracted by MediaPipe, retargeted onto demo-ada)
+this cut the driving pose's mean error against the true pose from 0.93 to 0.65 px at 128 px
+(EDN alone: 0.74), docs/BENCHMARKS.md "Bone retargeting by default".
+
 Missing joints stay missing. A visible joint whose parent is missing cannot be rebuilt from it:
 it moves with its nearest rebuilt ancestor (the root moves by nothing), so a broken limb stays
 attached where the detector put it.
@@ -60,19 +67,45 @@ def kinematic_order(joint_names: tuple[str, ...], bones: tuple[tuple[str, str], 
     return order
 
 
+def mirror_name(joint: str) -> str:
+    """The joint on the other side ("l_knee" <-> "r_knee"); a midline joint is its own mirror."""
+    if joint.startswith("l_"):
+        return "r_" + joint[2:]
+    if joint.startswith("r_"):
+        return "l_" + joint[2:]
+    return joint
+
+
+def symmetric_lengths(lengths: dict[str, float]) -> dict[str, float]:
+    """Bone lengths (pixels, by bone key) with each left/right pair replaced by its mean.
+
+    A bone whose mirror was never measured keeps its own length; midline bones are unchanged.
+    """
+    out = dict(lengths)
+    for key, length in lengths.items():
+        parent, child = key.split(">", 1)
+        mirror = lengths.get(bone_key(mirror_name(parent), mirror_name(child)))
+        if mirror is not None and mirror > 1e-6 and length > 1e-6:
+            out[key] = 0.5 * (length + mirror)
+    return out
+
+
 def bone_ratios(source: SubjectPoseStats, target: SubjectPoseStats,
                 bones: tuple[tuple[str, str], ...]) -> dict[str, float]:
-    """Per bone key, (target median length / source median length) / overall ratio.
+    """Per bone key, (target length / source length) / overall ratio, of each person's median
+    2D lengths made left-right symmetric (`symmetric_lengths`).
 
     The overall ratio is the total length of the bones both people showed, target over source:
     dividing by it keeps the retargeted body at the source's size, so only the proportions change
     and a target of the same build (at any scale) leaves the source untouched. A bone either
     person never showed gets ratio 1.
     """
+    src_lengths = symmetric_lengths(source.bone_lengths)
+    tgt_lengths = symmetric_lengths(target.bone_lengths)
     known: dict[str, tuple[float, float]] = {}
     for a, b in bones:
         k = bone_key(a, b)
-        ls, lt = source.bone_lengths.get(k), target.bone_lengths.get(k)
+        ls, lt = src_lengths.get(k), tgt_lengths.get(k)
         if ls and lt and ls > 1e-6 and lt > 1e-6:
             known[k] = (ls, lt)
     if not known:

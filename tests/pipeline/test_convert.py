@@ -47,7 +47,7 @@ def test_pose_file_source_one_frame_per_pose(tiny_subject, dancer_clip, tmp_path
     info = VideoInfo.from_path(out)
     assert res.frames == info.frame_count == 60 and info.fps == Fraction(30)
     assert info.size == (64, 64) and not info.has_audio and res.audio == "none"
-    assert res.frames_no_person == 0 and res.source_kind == "npz" and res.mode == "edn"
+    assert res.frames_no_person == 0 and res.source_kind == "npz" and res.mode == "retarget"
     assert set(res.stages) == {"read", "prepare", "synthesize", "encode"}
     assert frames_of(out)[10].std() > 1  # a picture, not a constant
 

@@ -19,11 +19,12 @@ from rtmotion.pose.normalize import (
     make_plan,
     normalize_keypoints,
     normalize_sequence,
+    plausible_heights,
     upper_transform,
 )
 from rtmotion.pose.retarget import bone_ratios, retarget_keypoints
 from rtmotion.pose.skeleton import BODY25
-from rtmotion.pose.stats import SubjectPoseStats, drop_outside, skeleton_bones
+from rtmotion.pose.stats import SubjectPoseStats, ankle_y, drop_outside, skeleton_bones, top_y
 from rtmotion.synthetic import motion_angles, render_sequence
 
 LEGS = ("mid_hip", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_big_toe",
@@ -55,7 +56,7 @@ def test_scaled_shifted_copy_maps_back_onto_the_target(target, tstats, mode) -> 
     assert out.size == target.size and out.fps == src.fps
     np.testing.assert_array_equal(out.timestamps, src.timestamps)
     assert out.skeleton == src.skeleton and out.joint_names == src.joint_names
-    assert out.extractor.endswith("normalize:" + ("edn" if mode == "auto" else mode))
+    assert out.extractor.endswith("normalize:" + ("retarget" if mode == "auto" else mode))
 
 
 def test_walk_toward_the_camera_follows_the_targets_perspective(target, tstats) -> None:
@@ -269,9 +270,10 @@ def test_joints_guessed_outside_the_frame_count_as_missing(target, tstats) -> No
     np.testing.assert_allclose(out.keypoints[:, upper], target.keypoints[:, upper], atol=1e-3)
 
 
-@pytest.mark.parametrize("visible, expected", [(1.0, "edn"), (0.7, "edn"), (0.6, "edn"), (0.5, "upper"),
+@pytest.mark.parametrize("visible, expected", [(1.0, "retarget"), (0.7, "retarget"), (0.6, "retarget"),
+                                               (0.5, "upper"),
                                                (0.0, "upper")])
-def test_auto_picks_edn_only_when_ankles_are_mostly_visible(target, tstats, visible, expected) -> None:
+def test_auto_picks_retarget_only_when_ankles_are_mostly_visible(target, tstats, visible, expected) -> None:
     src = affine(target, 0.8, 0, 0)
     n_hidden = int(round((1 - visible) * len(src)))
     src = _hide(src, ("l_ankle", "r_ankle"), slice(0, n_hidden))
@@ -354,13 +356,13 @@ def test_defaults_are_auto_mode_and_the_sources_own_statistics(tstats) -> None:
     src = walking(150, near=260, far=200, horizon=100, x0=100, size=(320, 300), seed=3)
     kp, names = src.keypoints, src.joint_names
     plan = make_plan(kp, names, tstats)
-    assert plan.mode == "edn" and plan.target is tstats
+    assert plan.mode == "retarget" and plan.target is tstats
     assert plan.source == SubjectPoseStats.from_keypoints(kp, names, (0, 0))
     out, plan2 = normalize_keypoints(kp, names, tstats)
-    assert plan2.mode == "edn"
+    assert plan2.mode == "retarget"
     np.testing.assert_array_equal(out, make_plan(kp, names, tstats, "auto").apply(kp))
     seq = normalize_sequence(src, tstats)
-    assert seq.extractor == "test+normalize:edn"
+    assert seq.extractor == "test+normalize:retarget"
     np.testing.assert_array_equal(seq.keypoints, normalize_sequence(src, tstats, "auto").keypoints)
     # This source travels less in depth (relative to its height) than the target: narrowed.
     narrowed = EdnParams.from_stats(plan.source, tstats, True)
@@ -377,9 +379,10 @@ def test_the_extractor_names_the_chain_of_steps(target, tstats) -> None:
                               "upper").extractor == "normalize:upper"
 
 
-def test_auto_falls_back_to_edn_when_ankles_are_seldom_seen_and_there_are_no_shoulders(tstats) -> None:
+def test_auto_falls_back_to_retarget_when_ankles_are_seldom_seen_and_there_are_no_shoulders(
+        tstats) -> None:
     """Ankles seen in under 60 % of the frames and no shoulders in the skeleton: auto still picks
-    edn (the only mode that can work) rather than refusing."""
+    retarget (an ankle mode, the only kind that can work) rather than refusing."""
     legs = ("nose", "l_ankle", "r_ankle")
     n = 30
     seq = sequence(place(dance(n, legs), np.linspace(380, 420, n), np.full(n, 300.0), np.full(n, 200.0)),
@@ -389,8 +392,8 @@ def test_auto_falls_back_to_edn_when_ankles_are_seldom_seen_and_there_are_no_sho
     seq = seq.with_keypoints(kp)
     sst = SubjectPoseStats.from_sequence(seq)
     assert sst.ankle_visible_fraction == pytest.approx(0.5) and not sst.has_upper
-    assert choose_mode(sst, tstats) == "edn"
-    assert normalize_sequence(seq, tstats, "auto").extractor == "test+normalize:edn"
+    assert choose_mode(sst, tstats) == "retarget"
+    assert normalize_sequence(seq, tstats, "auto").extractor == "test+normalize:retarget"
 
 
 def test_the_remaining_refusals_are_said_in_full(target, tstats) -> None:
@@ -559,8 +562,22 @@ def test_retarget_gives_the_targets_proportions_even_past_the_frame_edge() -> No
     assert (moved[..., 0][moved[..., 2] > 0] < 0).any()      # past the left edge
     plan = make_plan(drop_outside(kp, src.size), names, kst, "retarget", size=src.size,
                      skeleton="body25", min_confidence=0.5)
-    assert plan.placed == SubjectPoseStats.from_keypoints(moved, names, src.size, "body25",
-                                                          min_confidence=0.5, inside_only=False)
+    placed = SubjectPoseStats.from_keypoints(moved, names, src.size, "body25", min_confidence=0.5,
+                                             inside_only=False)
+    # Ankle positions, centre and bones are the retargeted poses'; the heights are the source's
+    # own times the median per-frame height ratio retargeted / source (`_retargeted_heights`).
+    inside = drop_outside(kp, src.size)
+    own = SubjectPoseStats.from_keypoints(inside, names, src.size, "body25", min_confidence=0.5)
+
+    def body_heights(k: np.ndarray) -> np.ndarray:
+        return ankle_y(k, names, 0.5) - top_y(k, names, 0.5)[0]
+
+    retargeted = retarget_keypoints(inside, names, bones, bone_ratios(own, kst, bones), 0.5)
+    ratio = body_heights(retargeted) / body_heights(inside)
+    k = float(np.median(ratio[np.isfinite(ratio)]))
+    assert plan.placed == replace(placed, height_far=own.height_far * k,
+                                 height_close=own.height_close * k)
+    assert k == pytest.approx(placed.height_far / own.height_far, rel=0.02)   # kofi's legs: the same
 
 
 def test_apply_transform_returns_float32_whatever_it_is_given() -> None:
@@ -576,4 +593,18 @@ def test_normalize_sequence_logs_its_mode(target, tstats, caplog) -> None:
     caplog.set_level(logging.DEBUG, logger="rtmotion.pose.normalize")
     normalize_sequence(affine(target, 0.6, 31, -52), tstats, "auto")
     assert [r.getMessage() for r in caplog.records if r.name == "rtmotion.pose.normalize"] == [
-        "normalized 200 frames with mode edn"]
+        "normalized 200 frames with mode retarget"]
+
+
+def test_a_person_smaller_when_closer_gets_one_height_for_every_depth(tstats) -> None:
+    """Heights near far/close that shrink towards the camera are pose noise, never the camera
+    (`plausible_heights`): the pair's mean stands for both, so the scale stops following depth."""
+    assert plausible_heights(100.0, 90.0) == (95.0, 95.0)
+    assert plausible_heights(90.0, 100.0) == (90.0, 100.0)
+    assert plausible_heights(90.0, 90.0) == (90.0, 90.0)
+    bent = replace(tstats, height_far=tstats.height_close * 1.2)          # inverted on purpose
+    p = EdnParams.from_stats(bent, tstats, match_depth_range=False)
+    assert p.hfar_s == p.hclose_s == pytest.approx(0.5 * (bent.height_far + bent.height_close))
+    s, _, _ = p.transforms(np.array([bent.ankle_far, bent.ankle_close]))
+    # Only the target's depth changes the scale now: its heights' ratio, nothing of the source's.
+    assert s[1] / s[0] == pytest.approx(tstats.height_close / tstats.height_far)

@@ -37,7 +37,7 @@ def test_after_warm_up_online_equals_offline_on_the_warm_up_statistics(target, t
     window = src.keypoints[:60]
     assert norm.source_stats == SubjectPoseStats.from_keypoints(window, BODY25.joints, (0, 0))
     plan = make_plan(window, BODY25.joints, tstats, mode)
-    assert norm.mode == plan.mode == ("edn" if mode == "auto" else mode)
+    assert norm.mode == plan.mode == ("retarget" if mode == "auto" else mode)
     # From the last warm-up frame on, each output is the offline plan's (no ankle is missing).
     np.testing.assert_allclose(np.stack(outs[59:]), plan.apply(src.keypoints[59:]), atol=1e-3)
     assert all(np.isfinite(o).all() and o.dtype == np.float32 for o in outs)
@@ -157,7 +157,7 @@ def test_defaults_warm_up_for_two_seconds_at_30_fps_in_auto_mode(tstats) -> None
         norm(kp)
     assert norm.warming_up
     norm(src.keypoints[59])
-    assert not norm.warming_up and norm.mode == "edn"
+    assert not norm.warming_up and norm.mode == "retarget"
     assert norm.source_stats == SubjectPoseStats.from_keypoints(src.keypoints[:60], BODY25.joints, (0, 0))
 
 
@@ -194,10 +194,10 @@ def test_a_warm_up_shorter_than_a_frame_freezes_the_plan_at_the_first_pose(tstat
     assert norm.source_stats == SubjectPoseStats.from_keypoints(src.keypoints[:1], BODY25.joints, (0, 0))
 
 
-def test_a_switch_to_edn_on_a_frame_without_ankles_starts_at_mid_depth(tstats) -> None:
+def test_a_switch_to_retarget_on_a_frame_without_ankles_starts_at_mid_depth(tstats) -> None:
     """Auto during warm-up: the first pose shows no ankle (upper); when the plan is remade with
-    ankles mostly seen it becomes edn, and if that very frame has no ankle it is placed by the
-    edn plan's mid-depth transform, not by a transform held over from upper mode."""
+    ankles mostly seen it becomes retarget, and if that very frame has no ankle it is placed by
+    the plan's EDN mid-depth transform, not by a transform held over from upper mode."""
     src = walking(10, near=260, far=200, horizon=100, x0=100, size=(320, 300))
     kp = src.keypoints.copy()
     kp[0, ANKLES] = 0
@@ -210,8 +210,9 @@ def test_a_switch_to_edn_on_a_frame_without_ankles_starts_at_mid_depth(tstats) -
     assert modes == ["upper"] * 8
     out = norm(kp[8])
     plan = make_plan(kp[:9], BODY25.joints, tstats, "auto")
-    assert plan.mode == norm.mode == "edn"
-    np.testing.assert_allclose(out, apply_transform(kp[8:9], *plan.edn.default())[0], atol=1e-4)
+    assert plan.mode == norm.mode == "retarget"
+    np.testing.assert_allclose(out, apply_transform(plan.prepare(kp[8:9]), *plan.edn.default())[0],
+                               atol=1e-4)
 
 
 def test_a_full_window_without_a_plan_outputs_nothing(tstats) -> None:

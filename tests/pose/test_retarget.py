@@ -7,7 +7,13 @@ import pytest
 from test_normalize_figures import UNIT_HEIGHT, dance, place, sequence
 
 from rtmotion.pose.normalize import normalize_sequence
-from rtmotion.pose.retarget import bone_ratios, kinematic_order, retarget_keypoints
+from rtmotion.pose.retarget import (
+    bone_ratios,
+    kinematic_order,
+    mirror_name,
+    retarget_keypoints,
+    symmetric_lengths,
+)
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats, bone_key, skeleton_bones
 
@@ -115,6 +121,40 @@ def test_unknown_bones_get_ratio_one() -> None:
     assert r[bone_key("r_eye", "r_ear")] == 1.0
     empty = SubjectPoseStats.from_keypoints(np.zeros((1, 25, 3)), BODY25.joints, (10, 10))
     assert set(bone_ratios(empty, big, bones).values()) == {1.0}
+
+
+def test_symmetric_lengths_average_each_left_right_pair_only() -> None:
+    lengths = {"r_knee>r_ankle": 16.0, "l_knee>l_ankle": 18.0, "neck>mid_hip": 20.0,
+               "r_eye>r_ear": 2.0, "r_hip>r_knee": 0.0, "l_hip>l_knee": 17.0}
+    out = symmetric_lengths(lengths)
+    assert out == {"r_knee>r_ankle": 17.0, "l_knee>l_ankle": 17.0, "neck>mid_hip": 20.0,
+                   "r_eye>r_ear": 2.0,          # its mirror was never measured
+                   "r_hip>r_knee": 0.0, "l_hip>l_knee": 17.0}   # a zero length is not averaged
+    assert lengths["r_knee>r_ankle"] == 16.0    # the input is not changed
+    assert [mirror_name(j) for j in ("l_knee", "r_big_toe", "neck", "nose")] == \
+        ["r_knee", "l_big_toe", "neck", "nose"]
+
+
+def test_a_one_sided_motion_does_not_make_one_leg_short() -> None:
+    """A source who foreshortens the right shin in half its frames (a knee lifted towards the
+    camera) has a shorter median right shin; its true build is symmetric, like the target's,
+    so both shins get one ratio (the source's per-frame left/right balance is kept), and the
+    foreshortening's bias is halved: 1.33 for one shin without the symmetry, ~1.15 for both."""
+    n = 40
+    src = sequence(place(dance(n), np.full(n, 300.0), np.full(n, 200.0), np.full(n, 150.0)))
+    kp = src.keypoints.copy()
+    j = BODY25.index
+    knee, ankle = j("r_knee"), j("r_ankle")
+    lifted = np.arange(n) % 2 == 0
+    kp[lifted, ankle, :2] = kp[lifted, knee, :2] + 0.5 * (kp[lifted, ankle, :2] - kp[lifted, knee, :2])
+    ss = SubjectPoseStats.from_sequence(src.with_keypoints(kp))
+    assert ss.bone_lengths["r_knee>r_ankle"] < 0.9 * ss.bone_lengths["l_knee>l_ankle"]
+    ts = SubjectPoseStats.from_sequence(src)          # the same build, seen without the lift
+    ratios = bone_ratios(ss, ts, skeleton_bones(BODY25.joints, "body25"))
+    assert ratios["r_knee>r_ankle"] == pytest.approx(ratios["l_knee>l_ankle"], rel=1e-9)
+    unpaired = ts.bone_lengths["r_knee>r_ankle"] / ss.bone_lengths["r_knee>r_ankle"]
+    assert unpaired > 1.3                     # the right shin's medians alone: stretched by a third
+    assert 1.1 < ratios["r_knee>r_ankle"] < 1.2
 
 
 def test_retarget_mode_needs_ankles() -> None:
