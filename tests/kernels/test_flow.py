@@ -160,3 +160,116 @@ def test_bad_input_raises() -> None:
         PoseFlowConfig(transform="tps")
     with pytest.raises(ValueError, match="background"):
         PoseFlowConfig(background="mean")
+
+
+def test_config_refusals_and_bounds_in_full() -> None:
+    for name in ("sigma_frac", "falloff_frac"):
+        for bad in (0.0, -0.5):
+            with pytest.raises(ValueError) as ei:
+                PoseFlowConfig(**{name: bad})
+            assert str(ei.value) == f"PoseFlowConfig.{name} must be > 0, got {bad}"
+    with pytest.raises(ValueError) as ei:
+        PoseFlowConfig(body_radius_frac=-0.01)
+    assert str(ei.value) == "PoseFlowConfig.body_radius_frac must be >= 0, got -0.01"
+    assert PoseFlowConfig(body_radius_frac=0.0).pixels(100) == (1.5, 0.0, 4.0)
+    with pytest.raises(ValueError) as ei:
+        PoseFlowConfig(transform="tps")
+    assert str(ei.value) == "PoseFlowConfig.transform='tps' is not one of ('affine', 'similarity')"
+    with pytest.raises(ValueError) as ei:
+        PoseFlowConfig(background="mean")
+    assert str(ei.value) == "PoseFlowConfig.background='mean' is not one of ('zero', 'torso')"
+
+
+def _torch_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """Float32 pose pairs whose values and thresholds are exact in float32 (min_confidence 0.5):
+    0: random poses, confidences 0.25 / 0.5 (missing: at the threshold) / 0.75 / 1;
+    1: a translation (every bone the same vector in both poses);
+    2: one forearm moved, the other forearm 0.5 px long in A and 10 px in B."""
+    rng = np.random.default_rng(11)
+    base = figure_keypoints(SIZE)
+    a0, b0 = jittered(base, rng, 6.0), jittered(base, rng, 6.0)
+    a0[:, 2] = rng.choice([0.25, 0.5, 0.75, 1.0], 25)
+    b0[:, 2] = rng.choice([0.25, 0.5, 0.75, 1.0], 25)
+    # four bones with exactly one of their four joints at the threshold (A parent, A child,
+    # B parent, B child), the other three above it
+    for k, (parent, child) in enumerate((("r_shoulder", "r_elbow"), ("l_shoulder", "l_elbow"),
+                                         ("r_hip", "r_knee"), ("l_hip", "l_knee"))):
+        conf = [1.0, 1.0, 1.0, 1.0]
+        conf[k] = 0.5
+        a0[BODY25.index(parent), 2], a0[BODY25.index(child), 2] = conf[0], conf[1]
+        b0[BODY25.index(parent), 2], b0[BODY25.index(child), 2] = conf[2], conf[3]
+    a1 = jittered(base, rng, 3.0)
+    b1 = a1.copy()
+    b1[:, :2] += np.array([3.25, -1.5], np.float32)
+    a2 = jittered(base, rng, 3.0)
+    b2 = a2.copy()
+    b2[BODY25.index("r_wrist"), :2] += (6.0, 9.0)
+    a2[BODY25.index("l_wrist"), :2] = a2[BODY25.index("l_elbow"), :2] + np.float32(0.5)
+    b2[BODY25.index("l_wrist"), :2] = b2[BODY25.index("l_elbow"), :2] + np.float32(10.0)
+    return np.stack([a0, a1, a2]), np.stack([b0, b1, b2])
+
+
+@pytest.mark.parametrize("transform", ["affine", "similarity"])
+def test_torch_bone_coefficients_equal_the_numpy_ones(transform: str) -> None:
+    """Per bone, float32 against the float64 reference; a bone with the same vector in both
+    poses moves by exactly its translation (M = I with no rounding)."""
+    from rtmotion.kernels.flow_numpy import bone_coefficients
+    from rtmotion.kernels.flow_torch import bone_coefficients_torch
+
+    cfg = PoseFlowConfig(transform=transform, min_confidence=0.5)
+    kp_a, kp_b = _torch_pairs()
+    coef, seg_b, valid = bone_coefficients(kp_a, kp_b, cfg)
+    tc, ts, tv = bone_coefficients_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), cfg)
+    np.testing.assert_array_equal(tv.numpy(), valid)
+    assert valid[0].any() and not valid[0].all() and valid[1:].all()
+    np.testing.assert_allclose(tc.numpy(), coef, rtol=0, atol=2e-4)
+    np.testing.assert_array_equal(ts.numpy()[valid], seg_b[valid].astype(np.float32))
+    assert (np.abs(ts.numpy()[~valid]) >= 1e5).all()        # missing bones moved far away
+    bones = np.asarray(BODY25.bones)
+    for bi in (1, 2):
+        for i, (p, c) in enumerate(bones):
+            if np.array_equal(kp_a[bi, c, :2] - kp_a[bi, p, :2], kp_b[bi, c, :2] - kp_b[bi, p, :2]):
+                t = kp_a[bi, p, :2] - kp_b[bi, p, :2]
+                np.testing.assert_array_equal(tc[bi, i].numpy(), [0, 0, t[0], 0, 0, t[1]])
+    fore = next(i for i, (p, c) in enumerate(bones) if (p, c) == (BODY25.index("l_elbow"), BODY25.index("l_wrist")))
+    assert np.abs(tc[2, fore, [0, 1, 3, 4]].numpy()).max() > 0.4  # 0.5 px in A: scaled, not moved
+
+
+def test_torch_background_shift_equals_the_numpy_one() -> None:
+    """Per pair of a batch: the trunk (one trunk joint alone in one pair), all common joints
+    when no trunk joint is common, nothing in common; confidences exactly at the threshold."""
+    from rtmotion.kernels.flow_numpy import background_shift
+    from rtmotion.kernels.flow_torch import background_shift_torch
+
+    cfg = PoseFlowConfig(background="torso", min_confidence=0.5)
+    rng = np.random.default_rng(5)
+    base = figure_keypoints(SIZE)
+    kp_a = np.stack([jittered(base, rng, 5.0) for _ in range(5)])
+    kp_b = np.stack([jittered(base, rng, 5.0) for _ in range(5)])
+    trunk = [BODY25.index(n) for n in ("neck", "mid_hip", "r_shoulder", "l_shoulder", "r_hip", "l_hip")]
+    kp_a[1, trunk[1:], 2] = 0.5          # one trunk joint left (the neck): the mean of one
+    kp_a[2, trunk, 2] = 0.5              # no trunk joint: every common joint
+    kp_b[2, ::3, 2] = 0.5
+    kp_b[3, :, 2] = 0.0                  # nothing in common
+    kp_a[4, trunk[:3], 2] = 0.5          # at the threshold in A only
+    got = background_shift_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), cfg).numpy()
+    want = np.stack([background_shift(a.astype(np.float64), b.astype(np.float64), cfg) for a, b in zip(kp_a, kp_b)])
+    assert got.shape == (5, 2) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(want[1], kp_a[1, trunk[0], :2] - kp_b[1, trunk[0], :2], atol=1e-6)
+    assert not want[3].any() and np.abs(want[[0, 1, 2, 4]]).min(axis=1).max() > 0.1
+    zero = background_shift_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), PoseFlowConfig())
+    assert zero.dtype == torch.float32 and zero.shape == (5, 2) and not zero.any()
+
+
+def test_float64_keypoints_give_the_float32_keypoints_flow() -> None:
+    """pose_flow_torch works in float32 whatever it is given (float64 keypoints, A and B in
+    different types)."""
+    rng = np.random.default_rng(9)
+    kp_a = jittered(figure_keypoints(SIZE), rng, 4.0)[None]
+    kp_b = jittered(kp_a[0], rng, 4.0)[None]
+    ref = pose_flow_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), SIZE)
+    for a, b in ((kp_a.astype(np.float64), kp_b.astype(np.float64)), (kp_a, kp_b.astype(np.float64)),
+                 (kp_a.astype(np.float64), kp_b)):
+        out = pose_flow_torch(torch.from_numpy(a), torch.from_numpy(b), SIZE)
+        assert out.dtype == torch.float32 and torch.equal(out, ref)
