@@ -7,7 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from rtmotion.commands.args import add_device, add_engine_options, engine_request
+from rtmotion.commands.args import (
+    NORMALIZE_MODES,
+    add_device,
+    add_engine_options,
+    engine_request,
+)
 
 NAME = "eval"
 HELP = "score a subject: SSIM/PSNR (body, face), flicker on held-out frames"
@@ -52,15 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transfer-character", metavar="NAME",
                         help="synthetic subjects: drive the target with this character's motion "
                              "and compare with the true render (see `rtmotion synth --list`)")
-    parser.add_argument("--transfer-poses", choices=("extracted", "exact"), default="extracted",
+    # = rtmotion.eval.sources.TRANSFER_DRIVING (a test holds them equal; eval is imported lazily)
+    parser.add_argument("--transfer-poses", choices=("extracted", "exact", "target"), default="extracted",
                         help="driving poses of the transfer test: 'extracted' runs the other "
                              "character's rendered video through convert's own pose path "
                              "(MediaPipe, filter, normalization); 'exact' normalizes its renderer "
                              "poses (which follow other joint conventions than the generator "
-                             "learned) (default: extracted)")
-    parser.add_argument("--transfer-mode", choices=("auto", "edn", "retarget", "upper"),
-                        default="auto", help="normalization mode of the transfer test, as "
-                                             "convert's --mode (default: auto)")
+                             "learned); 'target' drives with the target's own extracted poses of "
+                             "the true frames, no normalization (the bound a perfect "
+                             "normalization would reach)")
+    parser.add_argument("--transfer-mode", choices=NORMALIZE_MODES, default="auto",
+                        help="normalization mode of the transfer test, as convert's --mode")
     parser.add_argument("--transfer-motion", metavar="MOTION",
                         help="motion of the transfer test (default: the subject's own motion)")
     parser.add_argument("--transfer-seed", type=int,

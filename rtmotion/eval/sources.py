@@ -17,7 +17,10 @@ Three sources:
   doing it: by default the other character's rendered video goes through `convert`'s own
   pose path (MediaPipe, the offline filter, normalization into the target's frame:
   `rtmotion.pipeline.offline.driving_poses`), or (`driving="exact"`) its exact poses are
-  normalized, and the real frame is the target character
+  normalized, or (`driving="target"`) the target's own poses of the true frames, extracted the
+  same way (no normalization: the bound a perfect normalization would reach; docs/BENCHMARKS.md
+  "Bone retargeting by default": 0.950 against 0.900 for the default), and the real frame is
+  the target character
   rendered with the same joint angles and its own bone lengths. It measures the whole transfer:
   the normalization's error (different proportions: the normalized pose is not exactly the
   target's true pose, reported as `driving_pose_error`) plus the generator's. The generator
@@ -40,7 +43,7 @@ import numpy as np
 
 from rtmotion.errors import InputError
 from rtmotion.eval.metrics import psnr
-from rtmotion.io import VideoInfo, VideoReader
+from rtmotion.io import VideoInfo, VideoReader, VideoWriter
 from rtmotion.pose.extract import extract_video
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.pose.filters import FilterParams, smooth_keypoints
@@ -62,7 +65,7 @@ from rtmotion.synthetic.origin import SyntheticOrigin
 log = logging.getLogger(__name__)
 
 #: How `transfer_source` gets its driving poses (see the module docstring).
-TRANSFER_DRIVING: tuple[str, ...] = ("extracted", "exact")
+TRANSFER_DRIVING: tuple[str, ...] = ("extracted", "exact", "target")
 
 #: Frames of the transfer test when --max-frames is not given (4 s at 30 fps).
 DEFAULT_TRANSFER_FRAMES = 120
@@ -369,8 +372,9 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
                     mode: str = "auto") -> EvalSource:
     """The target character doing another character's motion (see module docstring).
 
-    driving: "extracted" (the other character's video through convert's pose path) or "exact"
-    (its renderer poses, normalized); mode: the normalization mode (`rtmotion.pose.normalize`)."""
+    driving: "extracted" (the other character's video through convert's pose path), "exact"
+    (its renderer poses, normalized) or "target" (the target's own extracted poses of the true
+    frames: no normalization, the bound); mode: the normalization mode (`rtmotion.pose.normalize`)."""
     if driving not in TRANSFER_DRIVING:
         raise ValueError(f"driving must be one of {TRANSFER_DRIVING}, got {driving!r}")
     origin = synthetic_origin(subject)
@@ -396,8 +400,12 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
     video = Path(str(subject.source_video.get("path") or ""))
     bg = detect_background(origin, _origin_angles(subject, origin), crop.frame_size,
                            video if str(video) and video.is_file() else None)
+    tgt_r = Renderer(origin.character, crop.frame_size, background=bg)
+    bodies = [pose_body(tgt_r.character, row) for row in angles.values]
     if driving == "extracted":
         driving_seq = _extracted_driving(subject, other, motion, angles, crop.frame_size, mode)
+    elif driving == "target":
+        driving_seq = _extracted_target(tgt_r, bodies, angles, crop, res)
     else:
         # The driving character's exact poses in the (same) camera frame.
         src_r = Renderer(other, crop.frame_size)
@@ -408,8 +416,6 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
     if tuple(driving_seq.size) != tuple(res):
         raise InputError(_subject_json(subject), f"pose statistics are for {driving_seq.size} frames, "
                          f"the model makes {res}", "retrain the subject")
-    tgt_r = Renderer(origin.character, crop.frame_size, background=bg)
-    bodies = [pose_body(tgt_r.character, row) for row in angles.values]
     truth = crop.keypoints_to_crop(np.stack([tgt_r.keypoints(b) for b in bodies]), res)
     drv = driving_seq.keypoints
 
@@ -420,15 +426,36 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
 
     info = {"character": origin.character, "driven_by": other, "motion": motion, "seed": seed,
             "background": bg, "normalization": driving_seq.extractor,
-            "driving_poses": "pose estimator, as convert" if driving == "extracted" else "exact"}
+            "driving_poses": {"extracted": "pose estimator, as convert", "exact": "exact",
+                              "target": "the target's own, pose estimator (no normalization)"}[driving]}
     return EvalSource("transfer", n, items, info)
+
+
+def _extracted_target(renderer: Renderer, bodies: list[Any], angles: MotionAngles, crop: CropBox,
+                      res: tuple[int, int]) -> PoseSequence:
+    """The target's own poses of the true frames, through convert's pose path without the
+    normalization (MediaPipe, the offline filter), in model pixels."""
+    from rtmotion.pipeline.offline import OFFLINE_FILTER  # eval sits above the pipeline
+
+    with tempfile.TemporaryDirectory(prefix="rtmotion-transfer-") as tmp:
+        video = Path(tmp) / "target.mp4"
+        with VideoWriter(video, angles.fps, crop.frame_size) as writer:
+            for body in bodies:
+                writer.write(renderer.render(body))
+        raw, _ = extract_video(video, workers=1, show_progress=False, person=None)
+    kp, _ = smooth_keypoints(raw.keypoints, raw.timestamps, raw.size[1], FilterParams(method=OFFLINE_FILTER))
+    if len(kp) != len(bodies):
+        raise InputError(None, f"the rendered target video gave {len(kp)} poses for {len(bodies)} "
+                         "frames", "report this: the renderer and the reader disagree")
+    return PoseSequence(crop.keypoints_to_crop(kp, res), raw.skeleton, angles.fps, res, angles.timestamps,
+                        source="transfer:target", extractor=f"{raw.extractor}+own")
 
 
 def _extracted_driving(subject: Subject, other: str, motion: str, angles: MotionAngles,
                        size: tuple[int, int], mode: str) -> PoseSequence:
     """The driving poses `convert` would use for `other` doing `angles`: its video rendered in
     the subject's camera frame, then MediaPipe, the offline filter and the normalization."""
-    from rtmotion.pipeline.offline import driving_poses   # eval sits above the pipeline
+    from rtmotion.pipeline.offline import driving_poses  # eval sits above the pipeline
 
     with tempfile.TemporaryDirectory(prefix="rtmotion-transfer-") as tmp:
         video = Path(tmp) / f"{other}.mp4"

@@ -14,9 +14,9 @@ from rtmotion import cli
 from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.metrics import PSNR_CAP_DB
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
+from rtmotion.io import VideoInfo
 from rtmotion.pipeline.session import synthesize_sequence
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.io import VideoInfo
 from rtmotion.subject import load_subject
 
 
@@ -153,6 +153,41 @@ def test_transfer_driven_through_converts_pose_path(tiny_subject, monkeypatch) -
     items = list(src.items())
     assert len(items) == 12
     np.testing.assert_array_equal(np.stack([it.driving for it in items]), seen[0].driving.keypoints)
+
+
+def test_transfer_driven_by_the_targets_own_poses(tiny_subject) -> None:
+    """--transfer-poses target: the driving poses are MediaPipe's (offline-filtered) poses of the
+    true frames themselves, in model pixels, not normalized: the bound a perfect normalization
+    would reach. They lie on the renderer's truth within MediaPipe's convention offsets."""
+    from rtmotion.eval.sources import transfer_source
+
+    subject = load_subject(tiny_subject.folder)
+    src = transfer_source(subject, "bruno", max_frames=8, driving="target")
+    assert src.info["driving_poses"] == "the target's own, pose estimator (no normalization)"
+    items = list(src.items())
+    assert len(items) == 8
+    drv, truth = np.stack([it.driving for it in items]), np.stack([it.truth for it in items])
+    seen = (drv[..., 2] > 0.3) & (truth[..., 2] > 0.3)
+    assert seen.sum() > 8 * 10
+    err = np.linalg.norm(drv[..., :2] - truth[..., :2], axis=-1)[seen]
+    body_h = float(np.ptp(truth[..., 1][truth[..., 2] > 0]))
+    assert np.median(err) < 0.05 * body_h      # the same person, within the conventions' offsets
+    # Not bruno normalized: the default (extracted) drives with other poses.
+    other = np.stack([it.driving for it in transfer_source(subject, "bruno", max_frames=8).items()])
+    assert not np.allclose(other, drv)
+
+
+def test_cli_transfer_poses_are_the_sources_choices() -> None:
+    """The CLI lists the transfer drivings literally (it imports eval lazily): the same set."""
+    import argparse
+
+    from rtmotion.commands import eval as eval_cmd
+    from rtmotion.eval.sources import TRANSFER_DRIVING
+
+    parser = argparse.ArgumentParser()
+    eval_cmd.add_arguments(parser)
+    action = next(a for a in parser._actions if a.dest == "transfer_poses")
+    assert tuple(action.choices) == TRANSFER_DRIVING
 
 
 def test_video_and_poses(tiny_subject, tmp_path: Path, capsys) -> None:
