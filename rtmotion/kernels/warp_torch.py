@@ -61,7 +61,7 @@ def sample_in_frame_torch(flow: torch.Tensor) -> torch.Tensor:
 
 
 def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tensor,
-                  flow_cfg: Any = None, shift: torch.Tensor | None = None
+                  flow_cfg: Any = None, shift: torch.Tensor | None = None, stride: int = 1
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Warp the previous frame to the current pose with the analytic pose flow.
 
@@ -78,6 +78,8 @@ def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tenso
             pixels). kp_prev is then in prev's pixels, kp_cur in the current frame's; the flow
             is computed in the current frame's pixels and shifted, so the still background maps
             to itself in the camera.
+        stride: the pose flow's evaluation grid (`pose_flow_torch`): 1 (training) exact at
+            every pixel; inference passes `rtmotion.pipeline.synthesize.INFERENCE_FLOW_STRIDE`.
 
     Returns:
         warped: B x 3 x H x W in [-1, 1] (edge-clamped where the flow leaves the frame);
@@ -85,7 +87,7 @@ def warp_previous(prev: torch.Tensor, kp_prev: torch.Tensor, kp_cur: torch.Tenso
     """
     _, _, h, w = prev.shape
     flow = pose_flow_torch(shift_keypoints(kp_prev.float(), shift), kp_cur.float(), (w, h),
-                           flow_cfg)                                          # B x H x W x 2, px
+                           flow_cfg, stride)                                  # B x H x W x 2, px
     if shift is not None:
         flow = flow + shift.to(flow.dtype).view(-1, 1, 1, 2)
     warped = warp_torch(prev, flow.to(prev.dtype))                            # B x 3 x H x W

@@ -58,15 +58,17 @@ def keyframe_tensors(keyframes: KeyframeSet, device: torch.device | str
 
 def warp_reference(images: torch.Tensor, keypoints: torch.Tensor, index: np.ndarray,
                    kp_cur: torch.Tensor, flow_cfg: PoseFlowConfig | None,
-                   shift: torch.Tensor | None = None) -> Reference:
+                   shift: torch.Tensor | None = None, flow_stride: int = 1) -> Reference:
     """Warp keyframes `index` (B,) of (images, keypoints) to poses kp_cur (B x K x 3).
 
     shift: B x 2, the current frames' box origins minus the keyframes' (follow crop, model
-    pixels; `warp_previous`), or None (the fixed crop)."""
+    pixels; `warp_previous`), or None (the fixed crop). flow_stride: the pose flow's grid
+    (`warp_previous`'s stride: 1 in training, exact)."""
     idx = torch.as_tensor(np.asarray(index, dtype=np.int64), device=images.device)
     image = images.index_select(0, idx)                                # B x 3 x H x W
     warped, mask = warp_previous(image, keypoints.index_select(0, idx), kp_cur.to(images.device),
-                                 flow_cfg, None if shift is None else shift.to(images.device))
+                                 flow_cfg, None if shift is None else shift.to(images.device),
+                                 flow_stride)
     return Reference(warped, mask, image, np.asarray(index, dtype=np.int64))
 
 
@@ -77,14 +79,16 @@ class ReferencePicker:
         keyframes: the subject's keyframes (at the generator's resolution).
         device: where the keyframes live and the warp runs.
         flow_cfg: the subject's pose flow config (None: the defaults).
+        flow_stride: the pose flow's grid (`warp_previous`'s stride).
     """
 
     def __init__(self, keyframes: KeyframeSet, device: torch.device | str,
-                 flow_cfg: PoseFlowConfig | None = None) -> None:
+                 flow_cfg: PoseFlowConfig | None = None, flow_stride: int = 1) -> None:
         if len(keyframes) == 0:
             raise ValueError("a reference needs at least one keyframe")
         self.keyframes = keyframes
         self.flow_cfg = flow_cfg
+        self.flow_stride = int(flow_stride)
         self.images, self.keypoints = keyframe_tensors(keyframes, device)
 
     @torch.no_grad()
@@ -95,7 +99,7 @@ class ReferencePicker:
         Returns the batch-of-one `Reference`."""
         index = np.array([self.keyframes.nearest(kp_np)], dtype=np.int64)
         return warp_reference(self.images, self.keypoints, index, kp.float(), self.flow_cfg,
-                              keyframe_shift(self.keyframes, index, origin))
+                              keyframe_shift(self.keyframes, index, origin), self.flow_stride)
 
 
 @torch.no_grad()

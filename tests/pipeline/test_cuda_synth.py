@@ -193,11 +193,11 @@ def test_generate_of_the_two_stage_pipeline_gives_the_same_frames(subject) -> No
 
 def _by_hand(subject, seq: list[np.ndarray]) -> list[tuple[np.ndarray, str]]:
     """The per-frame step written out with the subject's generator: maps of the pose; the
-    previous float output warped by the pose flow when there is one; a frame without a person
-    repeats the last image and forgets the previous frame."""
+    previous float output warped by the pose flow (on inference's grid) when there is one; a
+    frame without a person repeats the last image and forgets the previous frame."""
     from rtmotion.kernels.maps_torch import pose_maps_torch
     from rtmotion.kernels.warp_torch import warp_previous
-    from rtmotion.pipeline.synthesize import to_uint8_image
+    from rtmotion.pipeline.synthesize import INFERENCE_FLOW_STRIDE, to_uint8_image
 
     gen = subject.generator
     out: list[tuple[np.ndarray, str]] = []
@@ -215,7 +215,8 @@ def _by_hand(subject, seq: list[np.ndarray]) -> list[tuple[np.ndarray, str]]:
                 f, _, _ = gen(maps, None)
                 mode = "pose-only"
             else:
-                warped, mask = warp_previous(prev_f, prev_kp, kp, subject.pose_flow_config)
+                warped, mask = warp_previous(prev_f, prev_kp, kp, subject.pose_flow_config,
+                                             stride=INFERENCE_FLOW_STRIDE)
                 f, _, _ = gen(maps, warped, mask)
                 mode = "warped"
             prev_f, prev_kp, last = f.float(), kp, to_uint8_image(f)

@@ -12,7 +12,7 @@ from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import build_generator
 from rtmotion.pipeline.session import synthesize_sequence
-from rtmotion.pipeline.synthesize import SubjectSynthesizer, to_uint8_image
+from rtmotion.pipeline.synthesize import INFERENCE_FLOW_STRIDE, SubjectSynthesizer, to_uint8_image
 from rtmotion.pose.skeleton import BODY25
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.runtime import get_backend
@@ -79,6 +79,9 @@ def test_second_frame_is_generator_on_warped_previous(random_subject) -> None:
     with SubjectSynthesizer(random_subject) as synth:
         synth(poses[0])
         got = synth(poses[1])
+    with SubjectSynthesizer(random_subject, flow_stride=1) as exact:
+        exact(poses[0])
+        got_exact = exact(poses[1])
     gen = random_subject.generator
     kp = torch.from_numpy(poses).float()
     with torch.no_grad():
@@ -87,7 +90,13 @@ def test_second_frame_is_generator_on_warped_previous(random_subject) -> None:
         warped, mask = warp_previous(f0, kp[0:1], kp[1:2], random_subject.pose_flow_config)
         assert float(mask.mean()) > 0.5  # the warp is mostly valid
         f1, _, _ = gen(pose_maps_torch(kp[1:2], random_subject.pose_map_config), warped, mask)
-    assert np.abs(got.astype(int) - to_uint8_image(f1).astype(int)).max() <= 1
+        # inference's pose flow: on a grid INFERENCE_FLOW_STRIDE times coarser, upsampled
+        coarse, cmask = warp_previous(f0, kp[0:1], kp[1:2], random_subject.pose_flow_config,
+                                      stride=INFERENCE_FLOW_STRIDE)
+        f1c, _, _ = gen(pose_maps_torch(kp[1:2], random_subject.pose_map_config), coarse, cmask)
+    assert INFERENCE_FLOW_STRIDE == 2
+    assert np.abs(got.astype(int) - to_uint8_image(f1c).astype(int)).max() <= 1
+    assert np.abs(got_exact.astype(int) - to_uint8_image(f1).astype(int)).max() <= 1   # stride 1: training's
 
 
 def test_no_person_repeats_last_then_restarts(random_subject) -> None:
@@ -158,3 +167,16 @@ def test_face_enhancer_changes_only_the_face_and_not_the_state(random_subject, t
         # ...nothing else, also in frames 1 and 2: the state kept for warping is the generator's
         # own frame, not the enhanced one (else the convolutions would spread the change).
         assert outside.max() == 0
+
+
+def test_the_inference_flow_grid_is_coarse_on_the_cpu_only(random_subject) -> None:
+    """The CPU evaluates the pose flows on a grid twice as coarse (a sixth less CPU a frame for
+    the same held-out SSIM, docs/BENCHMARKS.md); a GPU computes them exactly, as CuPy does."""
+    from rtmotion.pipeline.synthesize import default_flow_stride
+
+    assert default_flow_stride(torch.device("cpu")) == INFERENCE_FLOW_STRIDE == 2
+    assert default_flow_stride(torch.device("cuda")) == 1
+    with SubjectSynthesizer(random_subject) as synth:
+        assert synth.flow_stride == 2
+    with pytest.raises(ValueError, match="flow_stride must be >= 1, got 0"):
+        SubjectSynthesizer(random_subject, flow_stride=0)
