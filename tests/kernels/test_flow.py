@@ -273,3 +273,43 @@ def test_float64_keypoints_give_the_float32_keypoints_flow() -> None:
                  (kp_a.astype(np.float64), kp_b)):
         out = pose_flow_torch(torch.from_numpy(a), torch.from_numpy(b), SIZE)
         assert out.dtype == torch.float32 and torch.equal(out, ref)
+
+
+@pytest.mark.parametrize("transform", ["affine", "similarity"])
+def test_bone_transform_maps_each_end_onto_its_old_position(transform: str) -> None:
+    """T(a') = a and T(b') = b for bones of any length and direction (0.5 px in A or in B
+    included); across the bone the affine map keeps the unit scale, the similarity scales as
+    along; a bone under 1e-6 px in either pose moves by its midpoint's translation, M = I."""
+    from rtmotion.kernels.flow_numpy import bone_transform
+
+    rng = np.random.default_rng(13)
+    cases = [(rng.uniform(0, 100, 2), rng.uniform(0, 100, 2), rng.uniform(0, 100, 2), rng.uniform(0, 100, 2))
+             for _ in range(20)]
+    a, a2 = np.array([10.0, 20.0]), np.array([40.0, 5.0])
+    cases += [(a, a + (0.3, 0.4), a2, a2 + (6.0, -8.0)),       # 0.5 px in A, 10 px in B
+              (a, a + (6.0, 8.0), a2, a2 + (0.4, -0.3))]       # 10 px in A, 0.5 px in B
+    for pa, pb, qa, qb in cases:
+        m, t = bone_transform(pa, pb, qa, qb, transform)
+        assert m.shape == (2, 2) and t.shape == (2,)
+        np.testing.assert_allclose(m @ qa + t, pa, atol=1e-9)
+        np.testing.assert_allclose(m @ qb + t, pb, atol=1e-9)
+        va, vb = pb - pa, qb - qa
+        na, nb = np.array([-va[1], va[0]]) / np.hypot(*va), np.array([-vb[1], vb[0]]) / np.hypot(*vb)
+        scale = 1.0 if transform == "affine" else np.hypot(*va) / np.hypot(*vb)
+        np.testing.assert_allclose(m @ nb, scale * na, atol=1e-9)
+    for pa, pb, qa, qb in [(a, a + (5e-7, 0.0), a2, a2 + (3.0, 4.0)), (a, a + (3.0, 4.0), a2, a2)]:
+        m, t = bone_transform(pa, pb, qa, qb, transform)
+        assert m.shape == (2, 2)
+        np.testing.assert_array_equal(m, np.eye(2))
+        np.testing.assert_allclose(t, (pa + pb) / 2 - (qa + qb) / 2, atol=1e-12)
+    m, t = bone_transform(a, a + (3.0, 4.0), a2, a2 + (3.0, 4.0), transform)   # the same vector
+    assert m.shape == (2, 2)
+    np.testing.assert_array_equal(m, np.eye(2))
+    np.testing.assert_array_equal(t, a - a2)
+
+
+def test_the_flow_without_any_bone_is_float32_background() -> None:
+    empty = np.zeros((25, 3), np.float32)
+    for cfg in (PoseFlowConfig(), PoseFlowConfig(background="torso")):
+        f = pose_flow(empty, figure_keypoints(SIZE), SIZE, cfg)
+        assert f.dtype == np.float32 and f.shape == (SIZE[1], SIZE[0], 2) and not f.any()
