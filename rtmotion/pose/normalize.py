@@ -145,8 +145,9 @@ def plausible_heights(height_far: float, height_close: float) -> tuple[float, fl
     bigger), so `height_close < height_far` is never the camera: it is the poses near one end
     (a clip that bends or kneels at its front position: the yoga clip of docs/BENCHMARKS.md
     "Bone retargeting by default" had 388 vs 399 px, and its bone-retargeted poses 326 vs 393
-    px, a scale swinging by 25 % with ankle jitter). Then the pair's mean stands for every depth: the scale
-    no longer follows the depth, which a clip that barely moves in depth does not need.
+    px, a scale swinging by 25 % with ankle jitter). Then the pair's mean stands for every
+    depth: the scale no longer follows the depth, which a clip that barely moves in depth does
+    not need.
     """
     if height_close < height_far:
         mean = 0.5 * (height_far + height_close)
@@ -321,7 +322,8 @@ def _retargeted_heights(placed: SubjectPoseStats, source: SubjectPoseStats, raw:
     they fell from 393 px (far) to 326 px (close) while the source's were 399 / 388, and the
     figure came out 30 % off the target's size (EDN: 13 %). The median ratio over every frame is
     the proportions' effect on height without that pose noise (15 % on that clip; the dance
-    clips and the synthetic transfer test are unchanged, docs/BENCHMARKS.md "Bone retargeting by default").
+    clips moved by 0.1-0.3 points, the synthetic transfer test not at all; docs/BENCHMARKS.md
+    "Bone retargeting by default").
     """
     if source.height_far is None or source.height_close is None or placed.height_far is None:
         return placed
