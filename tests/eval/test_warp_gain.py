@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from rtmotion.eval.warp_gain import measure_warp_gain
 
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.slow  # a quality measure; the flow and warp have numpy oracles in tests/kernels
 def test_pose_flow_warp_predicts_the_next_frame_better_than_no_warp() -> None:
     g = measure_warp_gain()
     log.info("warp gain: %s", g)

@@ -80,6 +80,7 @@ def test_extract_defaults_to_zero_phase(tmp_path) -> None:
 
 
 @pytest.mark.mediapipe
+@pytest.mark.slow  # a quality measure on MediaPipe; the filter itself has per-run oracles
 def test_never_worse_than_raw_on_mediapipe(tmp_path) -> None:
     """Real MediaPipe estimates of two synthetic dancers (the tuning in docs/BENCHMARKS.md used
     six): the zero-phase filter is no farther from the truth than the raw estimates and has

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("aiohttp", reason="aiohttp (extra 'serve') is not installed")
 
-from rtmotion.serve.browser import Chromium, find_chromium  # noqa: E402
+from rtmotion.serve.browser import Chromium, find_chromium
 
 pytestmark = [pytest.mark.skipif(find_chromium() is None,
                                  reason="Chromium is not installed (apt-get install chromium)"),
@@ -291,6 +291,7 @@ def test_page_shows_the_subject_dancing(server, open_page, tmp_path) -> None:
         (freed.group(0), time.monotonic() - t0)
 
 
+@pytest.mark.slow  # tests/serve/test_server.py's two viewers cover separate sessions by default
 def test_two_pages_at_once(server, open_page) -> None:
     pages = [open_page() for _ in range(2)]
     shown0 = [wait_shown(p, server, 5, timeout=FIRST_FRAMES_S) for p in pages]

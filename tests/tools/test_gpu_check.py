@@ -33,6 +33,7 @@ def _status(folder: Path) -> list[list[str]]:
     return [line.split("\t") for line in (folder / "status.tsv").read_text().splitlines()]
 
 
+@pytest.mark.slow  # the first call's dry run covers the same machinery in the default suite
 def test_dry_run_of_the_second_call_writes_only_what_comes_back(tmp_path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
