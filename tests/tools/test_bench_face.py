@@ -3,19 +3,14 @@ and ONNX Runtime (real sessions), and writes what it printed as JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tool_loader import load_tool
 
 
 def test_bench_face_times_each_crop_in_both_runtimes(tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location("bench_face", ROOT / "tools" / "bench_face.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_face"] = mod
-    spec.loader.exec_module(mod)
+    mod = load_tool("bench_face")
     import torch
 
     threads = torch.get_num_threads()

@@ -3,19 +3,14 @@ synthesizer, real generator) and writes what it printed as JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tool_loader import load_tool
 
 
 def test_bench_flow_stride_times_each_stride_and_gives_the_threads_back(tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location("bench_flow_stride", ROOT / "tools" / "bench_flow_stride.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_flow_stride"] = mod
-    spec.loader.exec_module(mod)
+    mod = load_tool("bench_flow_stride")
     import torch
 
     threads = torch.get_num_threads()

@@ -4,23 +4,17 @@ part builds. The GPU measurements themselves cannot run here (no CUDA): not test
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from tool_loader import load_tool
 
 
 @pytest.fixture(scope="module")
 def gpu_report():
-    spec = importlib.util.spec_from_file_location("gpu_report", ROOT / "tools" / "gpu_report.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_report"] = mod
-    spec.loader.exec_module(mod)
+    mod = load_tool("gpu_report")
     return mod
 
 

@@ -3,26 +3,19 @@ the product's own: convert's pose path and `normalize_sequence`, tested where th
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tool_loader import load_tool
 
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.stats import SubjectPoseStats
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def nq():
-    spec = importlib.util.spec_from_file_location("normalize_quality", ROOT / "tools" / "normalize_quality.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["normalize_quality"] = mod
-    spec.loader.exec_module(mod)
+    mod = load_tool("normalize_quality")
     return mod
 
 
