@@ -293,6 +293,21 @@ def _wait_for_window(env: dict, title: str, timeout: float = 60.0) -> str:
     raise AssertionError("the preview window never appeared")
 
 
+def _window_geometry(env: dict, title: str, timeout: float = 30.0) -> tuple[str, dict[str, str]]:
+    """(window id, `xdotool getwindowgeometry --shell` fields) of the window named `title`,
+    searched afresh: OpenCV may replace its window (a new id) when the picture's size changes,
+    so an id found earlier can be gone by the time it is asked about."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        win = _wait_for_window(env, title, timeout)
+        r = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env,
+                           capture_output=True, text=True, check=False)
+        if r.returncode == 0:
+            return win, dict(line.split("=", 1) for line in r.stdout.split())
+        time.sleep(0.3)
+    raise AssertionError(f"the window {title!r} kept going away")
+
+
 @pytest.mark.skipif(not (builtin_subjects_dir() / "demo-ada" / "subject.json").is_file(),
                     reason="the shipped demo subject is missing from this checkout")
 def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None:
@@ -303,7 +318,7 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
          "--poses", str(dancer_clip.poses), "--loop", "--seconds", "60", "--snapshot-dir", str(tmp_path),
          "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        win = _wait_for_window(env, "rtmotion live")
+        _wait_for_window(env, "rtmotion live")
         # The window opens before the model loads; wait for pictures, then a few seconds more
         # (the normalization warms up over 2 s). On a loaded machine this takes a while.
         shot = tmp_path / "screen.png"
@@ -314,19 +329,17 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
                 break
             time.sleep(0.5)
         time.sleep(2.5)
-        geo = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, check=True,
-                             capture_output=True, text=True).stdout
-        g = dict(line.split("=", 1) for line in geo.split())
+        win, g = _window_geometry(env, "rtmotion live")
         subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
         # One key per shown frame reaches OpenCV: press them as a person would, not 1 ms apart.
         for key in ("s", "r", "t"):
+            win, _ = _window_geometry(env, "rtmotion live")
             subprocess.run(["xdotool", "key", "--window", win, key], env=env, check=True)
             time.sleep(1.0)
-        geo2 = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, check=True,
-                              capture_output=True, text=True).stdout
-        g2 = dict(line.split("=", 1) for line in geo2.split())
+        win, g2 = _window_geometry(env, "rtmotion live")
         shot2 = tmp_path / "screen_side.png"
         subprocess.run(["import", "-window", "root", str(shot2)], env=env, check=True, timeout=30)
+        win, _ = _window_geometry(env, "rtmotion live")
         subprocess.run(["xdotool", "key", "--window", win, "q"], env=env, check=True)
         out, err = proc.communicate(timeout=30)
     finally:
