@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,67 +71,37 @@ def jitter(keypoints: np.ndarray) -> float:
     return float(acc[both].mean()) if both.any() else float("nan")
 
 
-def _extracted(video: Path) -> PoseSequence:
-    """`video`'s poses as convert gets them before the normalization (MediaPipe + the offline filter)."""
-    from rtmotion.pipeline.offline import OFFLINE_FILTER
-    from rtmotion.pose.extract import extract_video
-    from rtmotion.pose.filters import FilterParams, smooth_keypoints
-
-    raw, _ = extract_video(video, workers=1, person="auto", show_progress=False)
-    kp, _ = smooth_keypoints(raw.keypoints, raw.timestamps, raw.size[1], FilterParams(method=OFFLINE_FILTER))
-    return raw.with_keypoints(kp)
-
-
 def transfer(subject_name: str, character: str, frames: int, modes: list[str]) -> dict[str, Any]:
-    """Driving-pose error of each mode on the synthetic transfer test (module docstring)."""
-    from rtmotion.eval.sources import (
-        _crop,
-        _origin_angles,
-        _source_fps,
-        detect_background,
-        synthetic_origin,
-    )
-    from rtmotion.io import VideoWriter
+    """Driving-pose error of each mode on the synthetic transfer test (module docstring): the
+    eval's own transfer sources, driven by `character` in each mode and by the target's own
+    extracted poses (the truth here)."""
+    from rtmotion.eval.sources import transfer_source
     from rtmotion.subject import load_subject
-    from rtmotion.synthetic import Renderer, motion_angles, pose_body
-    from rtmotion.synthetic.generate import write_dancer_video
 
     subject = load_subject(subject_name)
-    origin = synthetic_origin(subject)
-    if origin is None:
-        raise SystemExit(f"{subject_name}: not trained on a synthetic dancer; use `real`")
-    crop, res = _crop(subject)
-    fps = _source_fps(subject)
-    angles = motion_angles(origin.motion, frames / float(fps), fps, origin.seed + 1)  # as eval's default
+
+    def driving(**kw: Any) -> np.ndarray:
+        src = transfer_source(subject, character, max_frames=frames, **kw)
+        return np.stack([item.driving for item in src.items()])
+
+    truth = driving(driving="target")
     rows: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="normalize-quality-") as tmp:
-        drive_video, truth_video = Path(tmp) / f"{character}.mp4", Path(tmp) / "truth.mp4"
-        write_dancer_video(drive_video, character, origin.motion, size=crop.frame_size, fps=angles.fps,
-                           angles=angles)
-        video = Path(str(subject.source_video.get("path") or ""))
-        background = detect_background(origin, _origin_angles(subject, origin), crop.frame_size,
-                                       video if str(video) and video.is_file() else None)
-        renderer = Renderer(origin.character, crop.frame_size, background=background)  # as eval
-        with VideoWriter(truth_video, angles.fps, crop.frame_size) as writer:
-            for row in angles.values:
-                writer.write(renderer.render(pose_body(renderer.character, row)))
-        source = _extracted(drive_video)
-        truth = crop.keypoints_to_crop(_extracted(truth_video).keypoints, res)
     for mode in modes:
-        driving = normalize_sequence(source, subject.stats, mode=mode).keypoints
-        raw, fitted = pose_error(driving, truth)
+        raw, fitted = pose_error(driving(mode=mode), truth)
         rows[mode] = {"mean_px": round(raw, 3), "after_global_fit_px": round(fitted, 3)}
-    return {"subject": subject_name, "character": character, "frames": len(angles), "modes": rows}
+    return {"subject": subject_name, "character": character, "frames": len(truth), "modes": rows}
 
 
 def real(subject_name: str, clips: list[str], modes: list[str]) -> dict[str, Any]:
     """Proportions and jitter of each mode on real clips (module docstring)."""
+    from rtmotion.pipeline.offline import driving_poses
     from rtmotion.subject import load_subject
 
     subject = load_subject(subject_name)
     out: dict[str, Any] = {"subject": subject_name, "clips": {}}
     for clip in clips:
-        source = _extracted(Path(clip))
+        # convert's pose path (MediaPipe + the offline filter); each mode normalizes its poses
+        source = driving_poses(subject, clip, workers=1, show_progress=False).raw
         rows = {}
         for mode in modes:
             driven = normalize_sequence(source, subject.stats, mode=mode)
