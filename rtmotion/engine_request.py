@@ -105,6 +105,17 @@ class EngineRequest:
         """A copy with some fields changed (`request.but(backend="onnxruntime")`)."""
         return dataclasses.replace(self, **changes)
 
+    def threads_or(self, threads: int | None) -> EngineRequest:
+        """This request, with `threads` intra-op threads when it names none (0) and `threads`
+        is given. The pipelines run each stage on its own core (torch's threads set to 1):
+        their generator then keeps to one thread too, instead of taking the core another stage
+        works on (live on the 2-core dev CPU: capture-to-display p95 135-139 ms with one
+        ONNX Runtime thread, 152-159 ms with its default two; docs/BENCHMARKS.md "Live
+        pacing")."""
+        if self.threads or not threads:
+            return self
+        return self.but(threads=int(threads))
+
     def __str__(self) -> str:
         return f"{self.backend}/{self.precision} on {self.device}"
 

@@ -9,6 +9,9 @@ Threads joined by one-slot, latest-wins hand-offs (`StagePipeline` with `LatestS
 
 A stage that is busy when a newer frame arrives never sees the older one: it is overwritten and
 counted as dropped, so latency stays about one frame per stage instead of growing a backlog.
+The pose stage is paced (`LiveOptions.pace`): it starts a frame when its result will be ready
+just as the generate stage becomes free, so a pose never waits in the slot and the CPU is not
+spent on poses the generator would drop.
 Every frame carries four clock readings (`time.perf_counter()` seconds): at capture, after pose,
 after generate and at display; capture-to-display latency is known for every frame shown.
 
@@ -234,10 +237,14 @@ class LiveOptions:
         display_height: the shown picture is scaled to this height (pixels; the recording and
             the virtual camera get the result at its own size); None: not scaled (`rtmotion
             serve`, whose page scales the result itself).
-        torch_threads: torch intra-op threads during the run (None: as is). 1: the generate
+        torch_threads: torch intra-op threads during the run (None: as is), and the generator
+            engine's when the request names none (`EngineRequest.threads_or`). 1: the generate
             thread keeps one core and MediaPipe the other, instead of both fighting.
         keep_samples: the statistics keep only this many recent values per stage and of the
             latency (None: all of them); bounded memory for runs of hours (`rtmotion serve`).
+        pace: the pose stage starts each frame just in time for the generate stage
+            (`rtmotion.pipeline.stages`, pacing): its result does not wait in the slot, and
+            frames the generator would never take are not estimated. False: as fast as it can.
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -254,6 +261,7 @@ class LiveOptions:
     display_height: int | None = 512
     torch_threads: int | None = 1
     keep_samples: int | None = None
+    pace: bool = True
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -283,7 +291,8 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
                              extractor=options.extractor, poses=options.poses,
                              person=options.person)
             session = stack.enter_context(open_session(
-                subject, options.engine, hold_frames=hold_frames(options.hold_seconds, fps),
+                subject, options.engine.threads_or(options.torch_threads),
+                hold_frames=hold_frames(options.hold_seconds, fps),
                 full_frame=True))
             report.backend = session.describe()
             if session.choice is not None and session.choice.builds:
@@ -297,7 +306,8 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
         pipe = StagePipeline(("capture", _capture(source, report)),
                              [("pose", _stamped(pose, "t_pose")),
                               ("generate", _stamped(_generate(session), "t_generate"))],
-                             ("display", None), handoff=LATEST, timers=timers, time_source=False)
+                             ("display", None), handoff=LATEST, timers=timers, time_source=False,
+                             pace=options.pace)
         display = _Display(options, source.size, sinks, on_snapshot, pose, report, timers,
                            session.keypoints_to_output)
         t_start = time.perf_counter()

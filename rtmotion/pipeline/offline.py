@@ -12,7 +12,9 @@ Two phases, because offline use knows the whole source and uses that:
        read (source frames for --side-by-side, poses, timestamps)
          -> prepare (no-person rule, pose maps and pose flow: they need only the poses, so
             they run one frame ahead, on the other core)
-         -> synthesize (FrameSynthesizer.generate: warp of the previous output, generator)
+         -> synthesize (Session.draw: warp of the previous output, generator)
+         -> finish (Session.finish: face enhancer, uint8, the frame composed onto the subject's
+            full-resolution scene: stateless, so it runs a frame behind on the other core)
          -> compose (side-by-side panels, when asked)
          -> encode (PyAV H.264, the source's audio copied or transcoded to AAC)
 
@@ -51,6 +53,7 @@ from rtmotion.pipeline.progress import RunProgress
 from rtmotion.pipeline.session import Prepared, Session, hold_frames, open_session
 from rtmotion.pipeline.stages import StagePipeline
 from rtmotion.pipeline.stats import Timers
+from rtmotion.pipeline.synthesize import Drawn
 from rtmotion.pose.extract import detect_source, extract_video
 from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
 from rtmotion.pose.normalize import normalize_sequence
@@ -276,6 +279,7 @@ class _Item:
     kp: np.ndarray                # (K, 3) model pixels
     source: np.ndarray | None     # uint8 RGB source frame (side by side only)
     prepared: Prepared | None = None  # Session.prepare's result
+    drawn: Drawn | None = None        # Session.draw's result
     image: np.ndarray | None = None   # uint8 RGB result
     side: np.ndarray | None = None    # uint8 RGB side-by-side frame
 
@@ -389,14 +393,21 @@ def _read(poses: DrivingPoses, source: str | Path, opt: ConvertOptions) -> Itera
 
 def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions
             ) -> list[tuple[str, Callable[[_Item], _Item]]]:
-    """prepare (the pose-only half, one frame ahead) -> synthesize -> compose (side by side)."""
+    """prepare (the pose-only half, one frame ahead) -> synthesize (warp, generator) -> finish
+    (face enhancer, uint8, the full frame) -> compose (side by side)."""
     def prepare(item: _Item) -> _Item:
         item.prepared = session.prepare(item.kp)
         return item
 
     def synthesize(item: _Item) -> _Item:
         assert item.prepared is not None
-        item.image = session.generate(item.prepared)
+        item.drawn = session.draw(item.prepared)
+        return item
+
+    def finish(item: _Item) -> _Item:
+        assert item.drawn is not None
+        item.image = session.finish(item.drawn)
+        item.prepared = item.drawn = None  # the maps and frames of this step are not needed now
         return item
 
     def compose(item: _Item) -> _Item:
@@ -404,7 +415,7 @@ def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions
                                  session.keypoints_to_output(item.kp), item.image)
         return item
 
-    stages = [("prepare", prepare), ("synthesize", synthesize)]
+    stages = [("prepare", prepare), ("synthesize", synthesize), ("finish", finish)]
     return stages + ([("compose", compose)] if opt.side_by_side_output is not None else [])
 
 

@@ -45,8 +45,14 @@ import numpy as np
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.export.engine import EngineChoice, open_requested
 from rtmotion.pipeline.canvas import Canvas, canvas_geometry
+from rtmotion.pipeline.follow_frame import Placement
 from rtmotion.pipeline.gaps import ABSENT, BLANK, PERSON, GapCounts, PersonGapPolicy
-from rtmotion.pipeline.synthesize import PreparedPose, SubjectSynthesizer, make_synthesizer
+from rtmotion.pipeline.synthesize import (
+    Drawn,
+    PreparedPose,
+    SubjectSynthesizer,
+    make_synthesizer,
+)
 from rtmotion.runtime.base import GeneratorRunner
 from rtmotion.subject import Subject
 
@@ -97,6 +103,7 @@ class Session:
         self._camera_canvas: Canvas | None = None
         self._last_drawn: np.ndarray | None = None  # the last frame as the generator drew it
         self._last_camera: np.ndarray | None = None  # it on the camera frame, once composed
+        self._last_placement: Placement | None = None  # where it was drawn (follow crop)
 
     # ---- the step ---------------------------------------------------------------------------
     def prepare(self, keypoints: np.ndarray) -> Prepared:
@@ -118,19 +125,29 @@ class Session:
 
     def generate(self, prepared: Prepared) -> np.ndarray:
         """The rest of the step (one thread, frame order): uint8 RGB (H, W, 3) at
-        `output_size`, a new array."""
+        `output_size`, a new array. `finish(draw(prepared))`."""
+        return self.finish(self.draw(prepared))
+
+    def draw(self, prepared: Prepared) -> Drawn:
+        """The stateful part of `generate` (one thread, frame order): the warp of the previous
+        output and the generator (`FrameSynthesizer.draw`)."""
         if prepared.reset:
             self.synth.reset()
         if prepared.state == BLANK or prepared.pose is None:
-            image = self.synth.blank_scene()
-        else:
-            image = self.synth.generate(prepared.pose)
+            return Drawn("blank", image=self.synth.blank_scene(), placement=self.synth.last_placement)
+        return self.synth.draw(prepared.pose)
+
+    def finish(self, drawn: Drawn) -> np.ndarray:
+        """The rest (frame order; it may run in another thread than `draw`, a frame behind it):
+        the face enhancer, the uint8 frame, and with a canvas the full frame around it. uint8
+        RGB (H, W, 3) at `output_size`, a new array."""
+        image = self.synth.finish(drawn)
         self._last_drawn = image
+        self._last_placement = drawn.placement
         self._last_camera = None
         if self._in_reference_frame:
             return self.subject.crop.crop_image(self.last_camera_frame(), self.subject.resolution)
-        return image if self.canvas is None else \
-            self.canvas.compose(image, self.synth.last_placement)
+        return image if self.canvas is None else self.canvas.compose(image, drawn.placement)
 
     def last_camera_frame(self) -> np.ndarray:
         """The last frame `generate` made, composed onto the subject's whole camera frame at
@@ -147,7 +164,7 @@ class Session:
             if self._camera_canvas is None:
                 self._camera_canvas = subject_canvas(self.subject)
             self._last_camera = self._camera_canvas.compose(self._last_drawn,
-                                                            self.synth.last_placement)
+                                                            self._last_placement)
             self._last_camera.setflags(write=False)  # shared by every caller of this frame
         return self._last_camera
 

@@ -10,6 +10,14 @@ caller's own loop) with either of two kinds of hand-off between stages:
   frame wins); overwritten items are counted as dropped, so a slow stage never builds a backlog
   of stale frames and latency stays one frame deep.
 
+Pacing (live, `pace=True`): with latest-wins hand-offs a fast stage in front of a slow one
+works on every frame, and its result then waits in the slot until the slow stage is free (up to
+one whole item of the slow stage), while the wasted work takes CPU from the slow stage. So a
+paced stage starts its next item just in time: when the next stage, busy since `t`, is expected
+to be free at `t + its median time`, the paced stage begins at that moment minus its own median
+time (`StageClock`), taking the freshest input then. A next stage that is idle, or slower
+estimates, make it start at once; so a stage that is the slower one is never held back.
+
 Failure handling (both): an exception in any stage is recorded with the stage's name and sets
 one shared stop event; every other stage polls it (queue waits time out every 0.1 s) and
 returns, so the run ends within one item's work plus 0.1 s. The caller then gets
@@ -22,8 +30,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -146,6 +156,8 @@ class StagePipeline:
         timers: where per-item durations (ms) are recorded, one timer per stage name (the
             source's time is the wait for its next item, i.e. decode time).
         time_source: record the source's waits (a camera's wait is not work: live leaves it off).
+        pace: each stage but the last starts its next item just in time for the next stage
+            (module docstring; LATEST hand-offs only).
 
     `run()` (with a sink function) blocks until the sink has consumed END (returns the number of
     items) or a stage failed (raises StageError naming it, after every thread has stopped).
@@ -157,9 +169,11 @@ class StagePipeline:
     def __init__(self, source: tuple[str, Iterable[Any]], stages: list[tuple[str, Callable[[Any], Any]]],
                  sink: tuple[str, Callable[[Any], None] | None], *, handoff: str = FIFO,
                  queue_size: int = 4, timers: Timers | None = None,
-                 time_source: bool = True) -> None:
+                 time_source: bool = True, pace: bool = False) -> None:
         if handoff not in (FIFO, LATEST):
             raise ValueError(f"unknown hand-off {handoff!r} (choose {FIFO} or {LATEST})")
+        if pace and handoff != LATEST:
+            raise ValueError("pacing needs latest-wins hand-offs (a FIFO stage must see every item)")
         self.source = source
         self.stages = list(stages)
         self.sink = sink
@@ -172,6 +186,9 @@ class StagePipeline:
         self.handoffs: dict[str, FifoHandoff | LatestSlot] = {
             name: FifoHandoff(self.queue_size, self.stop) if handoff == FIFO else LatestSlot(self.stop)
             for name in consumers}
+        #: one clock per stage thread (busy since, recent durations), in stage order
+        self.clocks = [StageClock() for _ in self.stages]
+        self.pace = pace
         self._threads: list[threading.Thread] = []
 
     def _source_main(self, name: str, it: Iterable[Any], out: FifoHandoff | LatestSlot) -> None:
@@ -199,18 +216,34 @@ class StagePipeline:
                     close()
 
     def _stage_main(self, name: str, fn: Callable[[Any], Any], inbox: FifoHandoff | LatestSlot,
-                    out: FifoHandoff | LatestSlot | None) -> None:
+                    out: FifoHandoff | LatestSlot | None, index: int | None = None) -> None:
         timer = self.timers[name]
+        clock = self.clocks[index] if index is not None else None
+        following = self.clocks[index + 1] if self.pace and index is not None and \
+            index + 1 < len(self.clocks) else None
         try:
             while True:
+                if following is not None:
+                    assert clock is not None and out is not None
+                    wait_until_due(clock, following, out, self.stop)
                 item = inbox.get()
                 if item is END:
                     return
                 t0 = time.perf_counter()
+                if clock is not None:
+                    clock.busy_since = t0
                 result = fn(item)
-                timer.add((time.perf_counter() - t0) * 1000.0)
+                t1 = time.perf_counter()
+                timer.add((t1 - t0) * 1000.0)
+                if clock is not None:
+                    clock.done(t1 - t0)
                 if out is not None:
                     out.put(result)
+                    if following is not None and following.busy_since is None:
+                        # An idle next stage starts on this item now; its own clock reading
+                        # would come only once its thread runs, and pacing must not see it
+                        # idle before that.
+                        following.busy_since = time.perf_counter()
                 else:
                     self.items += 1
         except Stopped:
@@ -229,7 +262,7 @@ class StagePipeline:
                                           name=f"rtmotion-{src_name}", daemon=True)]
         for i, (name, fn) in enumerate(self.stages):
             self._threads.append(threading.Thread(target=self._stage_main,
-                                                  args=(name, fn, boxes[i], boxes[i + 1]),
+                                                  args=(name, fn, boxes[i], boxes[i + 1], i),
                                                   name=f"rtmotion-{name}", daemon=True))
         if self.sink[1] is not None:
             self._threads.append(threading.Thread(target=self._stage_main,
@@ -286,6 +319,43 @@ class StagePipeline:
         return self.items
 
 
+class StageClock:
+    """What pacing knows of one stage: since when it has been busy (perf_counter seconds; None
+    while it waits for input) and its recent durations (the last `keep`, seconds)."""
+
+    def __init__(self, keep: int = 15) -> None:
+        self.busy_since: float | None = None
+        self._recent: deque[float] = deque(maxlen=int(keep))
+
+    def done(self, seconds: float) -> None:
+        """The current item took `seconds`; the stage is waiting again."""
+        self._recent.append(float(seconds))
+        self.busy_since = None
+
+    def typical(self) -> float:
+        """The median of the recent durations (seconds; 0 before the first item)."""
+        return float(statistics.median(self._recent)) if self._recent else 0.0
+
+
+def wait_until_due(stage: StageClock, following: StageClock, out: LatestSlot | FifoHandoff,
+                   stop: StopFlag) -> None:
+    """Pacing (module docstring): wait until the next stage has taken `stage`'s last result from
+    `out`, then until `stage`, started now, would finish about when the next stage is expected to
+    be free; return at once when that stage is idle. Raises `Stopped`."""
+    if isinstance(out, LatestSlot):
+        out.wait_taken()
+    while True:
+        if stop.is_set():
+            raise Stopped
+        since = following.busy_since
+        if since is None:
+            return
+        wait = since + following.typical() - stage.typical() - time.perf_counter()
+        if wait <= 0:
+            return
+        stop.event.wait(min(wait, _POLL_S))
+
+
 class LatestSlot:
     """One-slot, latest-wins hand-off between live stages.
 
@@ -327,4 +397,15 @@ class LatestSlot:
                 self._cond.wait(timeout=_POLL_S)
             item, self._item, self._has = self._item, None, False
             self.passed += 1
+            self._cond.notify_all()  # a producer may wait for its item to be taken
             return item
+
+    def wait_taken(self) -> None:
+        """Block while an unread item is in the slot (its reader is still busy with an older
+        one); returns when it was taken, the slot closed, or the run is stopping (raises
+        Stopped)."""
+        with self._cond:
+            while self._has and not self._closed:
+                if self.stop is not None and self.stop.is_set():
+                    raise Stopped
+                self._cond.wait(timeout=_POLL_S)

@@ -127,6 +127,28 @@ class PreparedPose:
     prev_origin: np.ndarray | None = None
 
 
+@dataclass
+class Drawn:
+    """`FrameSynthesizer.draw`'s result for one frame, handed to `finish`.
+
+    mode: "pose-only", "warped" (a frame drawn), "repeat" (no person: the last frame again) or
+    "blank" (no person and no frame yet: the empty scene);
+    frame: 1 x 3 x H x W float32 in [-1, 1], the generator's frame before the face enhancer;
+    maps: 1 x Cp x H x W its pose maps; kp_np: float32 (K, 3) its keypoints;
+    placement: where a follow-crop subject's frame is drawn (None: the fixed crop);
+    image: the finished uint8 RGB (H, W, 3) when `draw` made it already (blank scene, CUDA);
+    started: perf_counter() seconds when `draw` began (for `frame_stats`).
+    """
+
+    mode: str
+    frame: torch.Tensor | None = None
+    maps: torch.Tensor | None = None
+    kp_np: np.ndarray | None = None
+    placement: Placement | None = None
+    image: np.ndarray | None = None
+    started: float = 0.0
+
+
 class FrameSynthesizer:
     """Stateful pose -> frame generation (see the module docstring): the ONE per-frame step,
     shared by inference (`SubjectSynthesizer`) and training's validation rollout
@@ -180,7 +202,8 @@ class FrameSynthesizer:
         self._prev_origin: np.ndarray | None = None   # float32 (2,), follow crop only
         #: where the last frame was drawn (follow crop; None: the fixed crop)
         self.last_placement: Placement | None = None
-        self._last_image: np.ndarray | None = None
+        self._last_image: np.ndarray | None = None  # the last finished frame (`finish`'s side)
+        self._drew = False  # a frame with a person was drawn since the reset (`draw`'s side)
         self._blank: np.ndarray | None = None
         #: what the last call did: "pose-only", "warped", "repeat" or "blank"
         self.last_mode = ""
@@ -205,6 +228,7 @@ class FrameSynthesizer:
         """Forget the previous frame and pose (a new, unrelated sequence follows)."""
         self._forget_previous()
         self._last_image = None
+        self._drew = False
         self.last_mode = ""
         if self.follow is not None:
             self.follow.reset()
@@ -299,22 +323,24 @@ class FrameSynthesizer:
             return None
         return torch.from_numpy(origin - prev_origin)[None].to(self.device)
 
-    def _no_person(self) -> np.ndarray:
-        """A frame without a person: repeat the last image (or the blank scene) and drop the
-        temporal state, so the next person starts afresh (see the module docstring)."""
-        self._forget_previous()
-        if self._last_image is not None:
-            self.last_mode = "repeat"
-            return self._last_image.copy()
-        self.last_mode = "blank"
-        return self.blank_scene()
-
     @torch.no_grad()
     def generate(self, prepared: PreparedPose) -> np.ndarray:
         """The next frame from a prepared pose (maps, and the flow when `PosePreparer` computed
-        it ahead); `__call__` prepares inline. uint8 RGB (H, W, 3), a new array."""
+        it ahead); `__call__` prepares inline. uint8 RGB (H, W, 3), a new array.
+        `finish(draw(prepared))`: a pipeline may run the two halves in two threads."""
+        return self.finish(self.draw(prepared))
+
+    @torch.no_grad()
+    def draw(self, prepared: PreparedPose) -> Drawn:
+        """The stateful half of `generate`: the warp of the previous output and the generator
+        (the temporal state moves on here). Call in frame order from one thread; hand each
+        result to `finish` in the same order (another thread may)."""
         if prepared.empty:
-            return self._no_person()
+            # No person: the temporal state goes, so the next person starts afresh (module doc).
+            self._forget_previous()
+            self.last_mode = "repeat" if self._drew else "blank"
+            return Drawn(self.last_mode, image=None if self._drew else self.blank_scene(),
+                         placement=self.last_placement)
         t0 = time.perf_counter()
         with self._on_stream():
             mode = "pose-only" if self._prev_frame is None else "warped"
@@ -327,15 +353,38 @@ class FrameSynthesizer:
             self._prev_origin = None if prepared.placement is None else prepared.placement.origin
             self.last_placement = prepared.placement
             self.last_gate = gate
-            out = self._apply_face(frame, maps, prepared.kp_np) if self.face is not None else frame
+            self._drew = True
+            drawn = Drawn(mode, frame=frame, maps=maps, kp_np=prepared.kp_np,
+                          placement=prepared.placement, started=t0)
+            if self._cupy:  # the CUDA layer's step ends on the host: finish has nothing to do
+                drawn.image = self._finish_image(drawn)
+        return drawn
+
+    @torch.no_grad()
+    def finish(self, drawn: Drawn) -> np.ndarray:
+        """The stateless half of `generate`: the face enhancer and the uint8 frame (a repeat:
+        the last finished frame again). Call in frame order. uint8 RGB (H, W, 3), a new array."""
+        if drawn.mode == "repeat":
+            assert self._last_image is not None
+            return self._last_image.copy()
+        if drawn.mode == "blank":
+            assert drawn.image is not None
+            return drawn.image
+        image = drawn.image if drawn.image is not None else self._finish_image(drawn)
+        self._last_image = image
+        self.frame_stats.add((time.perf_counter() - drawn.started) * 1e3)
+        return image.copy()
+
+    def _finish_image(self, drawn: Drawn) -> np.ndarray:
+        """The drawn frame with the face enhancer's residual, as uint8 RGB (H, W, 3)."""
+        assert drawn.frame is not None and drawn.maps is not None and drawn.kp_np is not None
+        with self._on_stream():
+            frame = drawn.frame
+            out = self._apply_face(frame, drawn.maps, drawn.kp_np) if self.face is not None else frame
             if self._cupy:
                 assert self.cuda is not None
-                image = self.cuda.to_host(out if self.face is not None else None)
-            else:
-                image = to_uint8_image(out)
-        self._last_image = image
-        self.frame_stats.add((time.perf_counter() - t0) * 1e3)
-        return image.copy()
+                return self.cuda.to_host(out if self.face is not None else None)
+            return to_uint8_image(out)
 
     def _run_torch(self, mode: str, prepared: PreparedPose
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

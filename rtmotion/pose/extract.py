@@ -46,6 +46,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -196,11 +197,11 @@ def plan_chunks(start: int, end: int, workers: int, overlap: int, open_end: bool
 
 
 def _chunk_extractor(chunk: _Chunk, extractor: str, opts: dict[str, Any],
-                     person: PersonChoice | None) -> Any:
-    """The chunk's extractor: the plain one, or with several people one that follows the
-    chosen person (from their box when the chunk starts where it was found, else found again
-    on the chunk's first frame)."""
-    ex = get_extractor(extractor, **opts)
+                     person: PersonChoice | None, opened: Any = None) -> Any:
+    """The chunk's extractor: the plain one (`opened`, when the caller has opened it already),
+    or with several people one that follows the chosen person (from their box when the chunk
+    starts where it was found, else found again on the chunk's first frame)."""
+    ex = opened if opened is not None else get_extractor(extractor, **opts)
     if person is None or not person.several:
         return ex
     from rtmotion.pose.track import PersonTracker
@@ -209,9 +210,9 @@ def _chunk_extractor(chunk: _Chunk, extractor: str, opts: dict[str, Any],
 
 
 def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
-               report: Any = None, person: PersonChoice | None = None
+               report: Any = None, person: PersonChoice | None = None, opened: Any = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], int]:
-    """Extract one chunk in this process.
+    """Extract one chunk in this process (`opened`: its plain extractor, opened already).
 
     Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3),
     (width, height), joint-frames the person guard dropped). `report(n)` is called with counts
@@ -220,7 +221,7 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
     idx, ts, kps = [], [], []
     size = (0, 0)
     pending = 0
-    with _chunk_extractor(chunk, extractor, opts, person) as ex, \
+    with _chunk_extractor(chunk, extractor, opts, person, opened) as ex, \
             VideoReader(path, start=chunk.warm, end=chunk.end) as reader:
         for frame in reader:
             kp = ex(frame.image)
@@ -244,15 +245,19 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
 
 
 def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any], q: Any,
-                 person: PersonChoice | None = None) -> None:
-    """Entry point of a worker process: results and errors go back through `q`."""
+                 orders: Any) -> None:
+    """Entry point of a worker process: opens its extractor (the model loads while the parent
+    looks for people), takes the person choice from `orders`, extracts its chunk; results and
+    errors go back through `q`."""
     # The parent handles Ctrl-C (and terminates us); a worker dying on SIGINT would only add a
     # second traceback to the console.
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        opened = get_extractor(extractor, **opts).open()
+        person = _await_choice(orders)
         res = _run_chunk(path, chunk, extractor, opts, report=lambda n: q.put(("progress", chunk.id, n)),
-                         person=person)
+                         person=person, opened=opened)
         q.put(("done", chunk.id, res))
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
         # RtmotionError subclasses take custom constructor arguments and may not unpickle:
@@ -261,6 +266,18 @@ def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
                 "dependency" if isinstance(e, MissingDependencyError) else
                 "rtmotion" if isinstance(e, RtmotionError) else "other")
         q.put(("error", chunk.id, kind, str(e), traceback.format_exc()))
+
+
+def _await_choice(orders: Any) -> PersonChoice | None:
+    """The parent's person choice (None: no people search, or nobody to follow); exits this
+    worker when the parent is gone (a parent killed outright sends nothing)."""
+    parent = mp.parent_process()
+    while True:
+        try:
+            return orders.get(timeout=1.0)  # type: ignore[no-any-return]
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                raise SystemExit(1) from None
 
 
 def _worker_error(chunk_id: int, kind: str, msg: str, tb: str) -> RtmotionError:
@@ -281,14 +298,19 @@ class _Abort(Exception):
 
 
 def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[str, Any],
-                  bar: Any, person: PersonChoice | None = None) -> list[Any]:
+                  bar: Any, choose: Callable[[], PersonChoice | None] = lambda: None
+                  ) -> tuple[list[Any], PersonChoice | None]:
     """Chunk 0 runs in this process (its core would otherwise sit idle, and it saves one
     process start: ~1.3 s of CPU for Python + MediaPipe imports); chunks 1.. run in spawned
-    workers. A monitor thread collects their progress, results and failures."""
+    workers. The workers start first: while they import and load their model (about 2 s),
+    this process runs `choose` (the people search, about 2 s), then sends them its result.
+    A monitor thread collects their progress, results and failures.
+    Returns (the chunks' results in order, `choose`'s result)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
+    orders = ctx.Queue()  # the person choice, one copy per worker
     remote = chunks[1:]
-    procs = {c.id: ctx.Process(target=_worker_main, args=(path, c, extractor, opts, q, person),
+    procs = {c.id: ctx.Process(target=_worker_main, args=(path, c, extractor, opts, q, orders),
                                name=f"rtmotion-pose-{c.id}", daemon=True) for c in remote}
     results: dict[int, Any] = {}
     failure: list[BaseException] = []
@@ -343,6 +365,9 @@ def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[st
         for p in procs.values():
             p.start()
         watcher.start()
+        person = choose()
+        for _ in remote:
+            orders.put(person)
         try:
             first = _run_chunk(path, chunks[0], extractor, opts, report=report, person=person)
         except _Abort:
@@ -368,9 +393,10 @@ def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[st
                 p.join(timeout=5)
         if watcher.is_alive():
             watcher.join(timeout=2)
-        q.close()
-        q.join_thread()
-    return [first] + [results[c.id] for c in remote]
+        for box in (q, orders):
+            box.close()
+            box.join_thread()
+    return [first] + [results[c.id] for c in remote], person
 
 
 def extract_video(path: str | Path, *, extractor: str = "mediapipe",
@@ -409,17 +435,23 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
     chunks = plan_chunks(start, stop, nw, overlap, open_end=end is None or end > info.frame_count)
     nw = len(chunks)
     t0 = time.perf_counter()
-    choice = None
-    if person is not None and n > 0:
-        choice = choose_person(find_people(path, start, stop), person, (info.width, info.height))
-        log.info("people: %s", choice.describe())
+
+    def choose() -> PersonChoice | None:
+        """The people search (None: not asked for)."""
+        if person is None or n == 0:
+            return None
+        found = choose_person(find_people(path, start, stop), person, (info.width, info.height))
+        log.info("people: %s", found.describe())
+        return found
+
     bar_cm = progress(total=n, desc=f"poses {path.name}", unit="frame") if show_progress else _NullBar()
     with bar_cm as bar:
         if nw == 1:
+            choice = choose()
             parts = [_run_chunk(str(path), chunks[0], extractor, opts, report=bar.update,
                                 person=choice)]
         else:
-            parts = _run_parallel(str(path), chunks, extractor, opts, bar, person=choice)
+            parts, choice = _run_parallel(str(path), chunks, extractor, opts, bar, choose)
     seconds = time.perf_counter() - t0
     idx = np.concatenate([p[0] for p in parts])
     if len(idx) == 0:

@@ -33,12 +33,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.ndimage import median_filter
-from scipy.signal import savgol_filter
 
 from rtmotion.pose.posefile import PoseSequence
+
+def _scipy_median_filter() -> Any:
+    """scipy.ndimage.median_filter, imported on first use: scipy.signal alone takes about a
+    second to import, which every pose-extraction worker process (they import this module, and
+    never filter) and the live path (One-Euro only) would pay at start."""
+    from scipy.ndimage import median_filter
+
+    return median_filter
+
+
+def _scipy_savgol_filter() -> Any:
+    """scipy.signal.savgol_filter, imported on first use (see `_scipy_median_filter`)."""
+    from scipy.signal import savgol_filter
+
+    return savgol_filter
+
 
 FILTER_METHODS: tuple[str, ...] = ("zero-phase", "one-euro", "median", "none")
 #: the default for offline use (`rtmotion extract`, `rtmotion convert`): no lag
@@ -274,7 +289,7 @@ def _median_track(kp: np.ndarray, window: int) -> np.ndarray:
         for a, b in _runs(kp[:, j, 2] > 0):
             if b - a < 3:
                 continue
-            out[a:b, j, :2] = median_filter(kp[a:b, j, :2], size=(window, 1), mode="nearest")
+            out[a:b, j, :2] = _scipy_median_filter()(kp[a:b, j, :2], size=(window, 1), mode="nearest")
     return out
 
 
@@ -293,7 +308,7 @@ def _savgol_track(kp: np.ndarray, window: int, order: int) -> np.ndarray:
             if w <= order:
                 continue
             # mode="interp": the ends are fitted with the same polynomial, not padded copies.
-            out[a:b, j, :2] = savgol_filter(kp[a:b, j, :2].astype(np.float64), w, order, axis=0,
+            out[a:b, j, :2] = _scipy_savgol_filter()(kp[a:b, j, :2].astype(np.float64), w, order, axis=0,
                                             mode="interp")
     return out
 

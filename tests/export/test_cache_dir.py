@@ -38,3 +38,13 @@ def test_the_command_line_default_is_the_user_cache(tmp_path: Path,
     args = build_parser().parse_args(["build", "demo-ada"])
     assert args.engine_dir == tmp_path / "engines"
     assert args.calibration_dir == tmp_path / "calibration"
+
+
+def test_a_pipeline_fills_in_the_threads_a_request_leaves_open() -> None:
+    """`threads_or`: a request that names no threads (0) takes the pipeline's; one that names
+    them keeps them; no pipeline value (None or 0) changes nothing."""
+    assert EngineRequest().threads_or(1).threads == 1
+    assert EngineRequest(threads=3).threads_or(1).threads == 3
+    assert EngineRequest().threads_or(None).threads == 0
+    assert EngineRequest().threads_or(0).threads == 0
+    assert EngineRequest(backend="onnxruntime").threads_or(2) == EngineRequest(backend="onnxruntime", threads=2)

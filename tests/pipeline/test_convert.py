@@ -48,7 +48,7 @@ def test_pose_file_source_one_frame_per_pose(tiny_subject, dancer_clip, tmp_path
     assert res.frames == info.frame_count == 60 and info.fps == Fraction(30)
     assert info.size == (64, 64) and not info.has_audio and res.audio == "none"
     assert res.frames_no_person == 0 and res.source_kind == "npz" and res.mode == "retarget"
-    assert set(res.stages) == {"read", "prepare", "synthesize", "encode"}
+    assert set(res.stages) == {"read", "prepare", "synthesize", "finish", "encode"}
     assert frames_of(out)[10].std() > 1  # a picture, not a constant
 
 
@@ -227,17 +227,20 @@ def _fail_after(monkeypatch, stage: str, n: int) -> None:
 
         monkeypatch.setattr(offline, "VideoReader", FailingReader)
     elif stage == "synthesize":
-        generate = Session.generate
-        monkeypatch.setattr(Session, "generate", lambda self, p: (count(), generate(self, p))[1])
+        draw = Session.draw
+        monkeypatch.setattr(Session, "draw", lambda self, p: (count(), draw(self, p))[1])
+    elif stage == "finish":
+        finish = Session.finish
+        monkeypatch.setattr(Session, "finish", lambda self, d: (count(), finish(self, d))[1])
     else:
         write = VideoWriter.write
         monkeypatch.setattr(VideoWriter, "write", lambda self, *a: (count(), write(self, *a))[1])
 
 
-@pytest.mark.parametrize("stage", ["read", "synthesize", "encode"])
+@pytest.mark.parametrize("stage", ["read", "synthesize", "finish", "encode"])
 def test_a_failing_stage_leaves_nothing(tiny_subject, dancer_clip, tmp_path, stage,
                                         monkeypatch) -> None:
-    """A stage that dies midway (decoder, generator, encoder): StageError naming it, within
+    """A stage that dies midway (decoder, generator, face/frame, encoder): StageError naming it, within
     seconds, no output, no temporary file, no thread left."""
     import time
 

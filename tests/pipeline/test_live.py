@@ -109,6 +109,24 @@ def test_mocked_camera_disconnect_ends_cleanly_with_recording(tiny_subject, danc
     assert report.latency_ms["p95"] >= report.latency_ms["p50"] > 0
 
 
+def test_live_runs_the_generator_on_its_stage_threads(tiny_subject, dancer_clip, monkeypatch) -> None:
+    """The generate stage keeps to one core: a request that names no threads gets
+    `torch_threads` (1) for its engine; one that names them keeps them. (open_session is
+    wrapped only to see the request it gets; the real one runs.)"""
+    import rtmotion.pipeline.live as live
+    from rtmotion.engine_request import EAGER_CPU
+
+    asked: list[int] = []
+    real = live.open_session
+    monkeypatch.setattr(live, "open_session",
+                        lambda subject, request, **kw: (asked.append(request.threads), real(subject, request, **kw))[1])
+    for engine in (EAGER_CPU, EAGER_CPU.but(threads=2)):
+        report = run_live(tiny_subject, FakeCamera(_frames(dancer_clip)[:6]), [lambda img, f: None],
+                          LiveOptions(engine=engine, poses=dancer_clip.seq))
+        assert report.frames_shown >= 1
+    assert asked == [1, 2]
+
+
 def test_display_height_scales_the_shown_picture_or_none_keeps_it(tiny_subject, dancer_clip) -> None:
     """The shown picture is scaled to `display_height`; None (`rtmotion serve`, whose page
     scales it) passes the result at its own size (0 once crashed cv2.resize)."""

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from rtmotion.errors import InputError, StageError
-from rtmotion.pipeline.stages import END, LatestSlot, StagePipeline, StopFlag, Stopped
+from rtmotion.pipeline.stages import END, LATEST, LatestSlot, StagePipeline, StopFlag, Stopped
 from rtmotion.pipeline.stats import Timers, percentiles
 
 
@@ -476,3 +476,109 @@ def test_ctrl_c_in_the_caller_stops_every_stage_and_is_raised_again() -> None:
     assert pipe.stop.failure == ("caller", ei.value)
     with pytest.raises(StageError, match="stage 'caller' failed"):
         pipe.raise_failure()
+
+
+@pytest.mark.parametrize("hold", [2, None])
+def test_session_finish_may_run_behind_draw(tiny_subject, hold) -> None:
+    """Session.draw two frames ahead of Session.finish (as convert's stages run) gives the very
+    frames generate gives, across a no-person gap (hold 2: held, then the empty scene; no hold
+    rule: the last frame repeated) and a person again."""
+    import numpy as np
+
+    from rtmotion.pipeline.session import open_session
+    from rtmotion.synthetic import motion_angles, render_sequence
+
+    _, seq = render_sequence("ada", angles=motion_angles("dance", 0.8, 30, seed=3), size=(64, 64))
+    poses = seq.keypoints.copy()
+    poses[6:12] = 0.0  # 2 held frames, then the empty scene (hold 2), then the person again
+    with open_session(tiny_subject, hold_frames=hold, full_frame=True) as a, \
+            open_session(tiny_subject, hold_frames=hold, full_frame=True) as b:
+        expected = [a.generate(a.prepare(kp)) for kp in poses]
+        drawn = [b.draw(b.prepare(kp)) for kp in poses[:2]]
+        got = []
+        for kp in poses[2:]:
+            drawn.append(b.draw(b.prepare(kp)))
+            got.append(b.finish(drawn.pop(0)))
+        got += [b.finish(d) for d in drawn]
+        assert a.gaps == b.gaps and a.gaps.held == (2 if hold else 0)
+    assert len(got) == len(expected)
+    for i, (e, g) in enumerate(zip(expected, got)):
+        assert np.array_equal(e, g), i
+    if hold:
+        assert not np.array_equal(expected[8], expected[5])  # the empty scene, not the person
+    else:
+        assert all(np.array_equal(expected[i], expected[5]) for i in range(6, 12))  # repeats
+
+
+def _paced_run(pace: bool) -> tuple[StagePipeline, dict[str, int]]:
+    """A camera every 2 ms (300 frames) -> a 10 ms stage -> a 30 ms stage -> the caller (sleeps
+    stand in for work: the timing does not depend on this machine's cores)."""
+    calls = {"fast": 0, "slow": 0}
+
+    def camera():
+        for i in range(300):
+            time.sleep(0.002)
+            yield i
+
+    def fast(x: int) -> int:
+        calls["fast"] += 1
+        time.sleep(0.010)
+        return x
+
+    def slow(x: int) -> int:
+        calls["slow"] += 1
+        time.sleep(0.030)
+        return x
+
+    pipe = StagePipeline(("camera", camera()), [("fast", fast), ("slow", slow)], ("show", None),
+                         handoff=LATEST, time_source=False, pace=pace)
+    with pipe.running():
+        for _ in pipe.results():
+            pass
+    pipe.raise_failure()
+    return pipe, calls
+
+
+def test_a_paced_stage_starts_just_in_time_for_the_next() -> None:
+    """Unpaced, the fast stage works on every frame it can and most of its results are
+    overwritten before the slow stage takes them; paced, it starts each frame so that it is
+    done when the slow stage is free: (almost) nothing it makes is dropped, and it runs about
+    as often as the slow stage."""
+    free, free_calls = _paced_run(pace=False)
+    paced, paced_calls = _paced_run(pace=True)
+    assert free.handoffs["slow"].dropped > 0.5 * free_calls["slow"]
+    assert free_calls["fast"] > 1.8 * free_calls["slow"]
+    assert paced.handoffs["slow"].dropped <= 2
+    assert paced_calls["fast"] <= paced_calls["slow"] + 2
+    # the slow stage is kept as busy as before (pacing costs no throughput)
+    assert paced_calls["slow"] >= 0.8 * free_calls["slow"]
+
+
+def test_pacing_needs_latest_wins_hand_offs() -> None:
+    with pytest.raises(ValueError, match="latest-wins"):
+        StagePipeline(("s", iter(())), [("a", lambda x: x)], ("k", None), pace=True)
+
+
+def test_a_producer_waits_until_its_item_is_taken() -> None:
+    slot = LatestSlot(StopFlag())
+    slot.put(1)
+    taken: list[float] = []
+
+    def reader() -> None:
+        time.sleep(0.05)
+        taken.append(time.perf_counter())
+        slot.get()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    slot.wait_taken()
+    done = time.perf_counter()
+    t.join()
+    assert taken and done >= taken[0]
+    slot.wait_taken()  # empty: returns at once
+    stop = StopFlag()
+    full = LatestSlot(stop)
+    full.put(1)
+    stop.fail("x", RuntimeError("x"))
+    with pytest.raises(Stopped):
+        full.wait_taken()
