@@ -16,14 +16,18 @@ elsewhere), and owns the no-person rule. `convert`, `run_live`, `rtmotion bench`
 `rtmotion eval`, calibration recording and the demo all generate through a session, so every
 command scores and ships the same step.
 
-The step has two halves, so that a pipeline can overlap them in two threads:
+The step has three parts, so that a pipeline can overlap them in threads:
 
 - `prepare(keypoints)` (pose-only; the offline pipeline runs it one frame ahead): the no-person
   rule decides what is drawn (the pose, the last pose held, or the empty scene) and the
   synthesizer's preparer computes what needs only the pose (maps, pose flow, the appearance
   reference). One thread calls it, in frame order.
-- `generate(prepared)` (the rest: warp of the previous output, generator, blend, face): one
-  thread calls it, in the same order.
+- `draw(prepared)` (warp of the previous output, generator, blend: the temporal state moves
+  on): one thread calls it, in the same order.
+- `finish(drawn)` (face enhancer, uint8, the full frame around it: stateless, so the offline
+  pipeline runs it a frame behind `draw` on the other core): in the same order.
+
+`generate(prepared)` is `finish(draw(prepared))` (live, eval and recording call it).
 
 The no-person rule: with `hold_frames` (convert, live) a person missing for up to that many
 frames keeps their last pose, and a longer absence shows the subject's empty scene and drops

@@ -32,12 +32,15 @@ State rules (these matter for live use, where a person walks in and out of view)
 - The previous output kept for warping is the generator's frame *before* the face enhancer,
   as in training (the face stage trains on the generator's own sequential output).
 
-Two-stage use (the offline pipeline overlaps them in two threads): the pose maps and the pose
+Three-stage use (the offline pipeline runs them in three threads): the pose maps and the pose
 flow depend only on the poses, not on the previous *output*, so `PosePreparer` computes them
-for frame t while the synthesizer is still generating frame t-1; `FrameSynthesizer.generate
-(prepared)` then only warps, runs the generator and blends. The result is identical to
-`__call__` (same functions, same order); when the preparer's idea of the previous pose differs
-from the synthesizer's (it never does when both see every frame), the flow is recomputed.
+for frame t while the synthesizer is still generating frame t-1; `FrameSynthesizer.draw
+(prepared)` then only warps, runs the generator and blends (the temporal state moves on here);
+`finish(drawn)` (the face enhancer, the uint8 frame) needs nothing of the state, so it runs a
+frame behind `draw`. `generate(prepared)` is `finish(draw(prepared))`. The result is identical
+to `__call__` (same functions, same order); when the preparer's idea of the previous pose
+differs from the synthesizer's (it never does when both see every frame), the flow is
+recomputed.
 
 One synthesizer for every device: given `cuda=CudaOptions(...)` (what `make_synthesizer` does
 on a GPU) it holds a `rtmotion.pipeline.cuda_synth.CudaLayer`, the CUDA-only part (its stream;

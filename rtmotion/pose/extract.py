@@ -17,7 +17,8 @@ Several people (`person`, the CLI's `--person`): before extraction `rtmotion.pos
 looks for people on a few frames near the start and chooses one (auto, largest, center, N).
 With one person (or none) extraction runs as it always did, on the whole frame. With several,
 each chunk runs `rtmotion.pose.track.PersonTracker` (the extractor on a crop that follows the
-chosen person; joints that jump are dropped). The choice is made once, here; the first chunk
+chosen person; joints that jump are dropped). The choice is made once, here, while the worker
+processes start and load their model (they wait for it before their first frame); the first chunk
 starts from the chosen person's box, each later chunk finds the same person (same number left
 to right, else the box nearest the chosen one) on its first warm-up frame.
 
@@ -31,7 +32,9 @@ tracker is already locked on when the chunk starts; the remaining difference to 
 run is well below the estimator's own error (tests/pose/test_extract_parallel.py). A worker
 exception or Ctrl-C terminates every worker and nothing is written.
 
-Costs to know: a worker start costs ~1.3 s of CPU (Python + MediaPipe imports), and VideoReader
+Costs to know: a worker start costs ~2 s of CPU (Python 0.5 s: scipy is imported only where a
+filter runs; MediaPipe 1.2 s; its graph 0.6 s), spent while this process looks for people (about
+2 s, the same work once), and VideoReader
 decodes (without converting) the frames before a chunk's start, so parallelism pays off on long
 videos with idle cores; below MIN_PARALLEL_FRAMES one process is used.
 """

@@ -132,11 +132,17 @@ def test_two_workers_follow_the_same_person(group: GroupClip) -> None:
 
 
 @pytest.mark.mediapipe
-def test_a_person_number_past_the_count_is_one_clear_line(group: GroupClip) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_person_number_past_the_count_is_one_clear_line(group: GroupClip, workers: int) -> None:
+    """With workers the people search runs while they start (waiting for its choice): its error
+    still ends the run in one line, and no worker is left behind."""
+    import multiprocessing
+
     with pytest.raises(InputError) as e:
-        extract_video(group.video, workers=1, person=5, show_progress=False)
+        extract_video(group.video, workers=workers, person=5, show_progress=False)
     msg = str(e.value)
     assert "--person 5: only 3 people were found" in msg and "\n" not in msg
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.mediapipe

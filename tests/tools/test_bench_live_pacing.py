@@ -1,0 +1,33 @@
+"""tools/bench_live_pacing.py: live runs of the shipped subject (real MediaPipe, real threads)
+per arm (paced or not, generator threads), alternated, and what it printed as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tool_loader import load_tool
+
+
+def test_arms_are_parsed_or_refused() -> None:
+    mod = load_tool("bench_live_pacing")
+    assert mod.parse_arm("paced-1") == (True, 1) and mod.parse_arm("free-0") == (False, 0)
+    for bad in ("paced", "fast-1", "free-x"):
+        with pytest.raises(ValueError, match="paced-T or free-T"):
+            mod.parse_arm(bad)
+
+
+@pytest.mark.mediapipe
+def test_bench_live_pacing_runs_each_arm(tmp_path: Path, capsys) -> None:
+    mod = load_tool("bench_live_pacing")
+    report = tmp_path / "pacing.json"
+    assert mod.main(["--frames", "3", "--rounds", "1", "--source-seconds", "1", "--backend", "torch", "--arms",
+                     "free-0,paced-1", "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["arm"] for r in rows] == ["free-0", "paced-1"]
+    for r in rows:
+        assert len(r["rounds"]) == 1 and r["p95"] >= r["p50"] > 0 and r["fps"] > 0
+        assert r["pose_calls_per_shown"] >= 1.0
+    out = capsys.readouterr().out
+    assert "| free-0 |" in out and "| paced-1 |" in out
