@@ -15,8 +15,10 @@ works on every frame, and its result then waits in the slot until the slow stage
 one whole item of the slow stage), while the wasted work takes CPU from the slow stage. So a
 paced stage starts its next item just in time: when the next stage, busy since `t`, is expected
 to be free at `t + its median time`, the paced stage begins at that moment minus its own median
-time (`StageClock`), taking the freshest input then. A next stage that is idle, or slower
-estimates, make it start at once; so a stage that is the slower one is never held back.
+time (`StageClock`), taking the freshest input then, and never while its last result still
+waits unread in the slot (the next stage ran late; starting anyway would only overwrite that
+result). A next stage that is idle, or slower estimates, make it start at once, so a stage that
+is the slower one is never held back.
 
 Failure handling (both): an exception in any stage is recorded with the stage's name and sets
 one shared stop event; every other stage polls it (queue waits time out every 0.1 s) and

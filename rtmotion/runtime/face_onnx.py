@@ -22,6 +22,7 @@ import torch
 from rtmotion.lazy import CORE, require
 from rtmotion.models.config import FaceConfig
 from rtmotion.models.face import FaceEnhancer
+from rtmotion.runtime.onnx_layout import cpu_session_model
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class OnnxFaceEnhancer:
         # No spinning: its worker threads would otherwise busy-wait after each call and take
         # the cores from the generator's session and the pipeline's other stages.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(buf.getvalue(), opts,
+        self._session: Any = ort.InferenceSession(cpu_session_model(buf.getvalue()), opts,
                                                   providers=["CPUExecutionProvider"])
         with torch.no_grad():
             want = module(*example)[1].numpy()

@@ -23,6 +23,7 @@ from rtmotion.errors import InputError
 from rtmotion.lazy import CORE, require
 from rtmotion.models.generator import INPUT_NAMES, OUTPUT_NAMES
 from rtmotion.runtime.base import GeneratorRunner
+from rtmotion.runtime.onnx_layout import cpu_session_model
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,10 @@ class OnnxRunner(GeneratorRunner):
         # from the pipeline's other stages (pose, prepare, encode) running beside the generator.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(str(self.path), opts, providers=self._providers)
+            # CPU: convolutions padded to ONNX Runtime's channel block (`onnx_layout`)
+            model = cpu_session_model(self.path) if self.device.type == "cpu" else self.path
+            self._session = ort.InferenceSession(model if isinstance(model, bytes) else str(model),
+                                                 opts, providers=self._providers)
         except Exception as e:  # onnxruntime raises its own exception types for a bad graph
             raise InputError(self.path, f"not a loadable ONNX graph ({str(e).splitlines()[0][:160]})",
                              "re-export it with `rtmotion export`") from None

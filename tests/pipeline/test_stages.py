@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -510,25 +511,27 @@ def test_session_finish_may_run_behind_draw(tiny_subject, hold) -> None:
         assert all(np.array_equal(expected[i], expected[5]) for i in range(6, 12))  # repeats
 
 
-def _paced_run(pace: bool) -> tuple[StagePipeline, dict[str, int]]:
+def _paced_run(pace: bool) -> tuple[StagePipeline, dict[str, Any]]:
     """A camera every 2 ms (300 frames) -> a 10 ms stage -> a 30 ms stage -> the caller (sleeps
-    stand in for work: the timing does not depend on this machine's cores)."""
-    calls = {"fast": 0, "slow": 0}
+    stand in for work: the timing does not depend on this machine's cores). Also returns how long
+    each of the fast stage's results waited before the slow stage took it ("waits", s)."""
+    calls: dict[str, Any] = {"fast": 0, "slow": 0, "waits": []}
 
     def camera():
         for i in range(300):
             time.sleep(0.002)
             yield i
 
-    def fast(x: int) -> int:
+    def fast(x: int) -> tuple[int, float]:
         calls["fast"] += 1
         time.sleep(0.010)
-        return x
+        return x, time.perf_counter()
 
-    def slow(x: int) -> int:
+    def slow(x: tuple[int, float]) -> int:
         calls["slow"] += 1
+        calls["waits"].append(time.perf_counter() - x[1])
         time.sleep(0.030)
-        return x
+        return x[0]
 
     pipe = StagePipeline(("camera", camera()), [("fast", fast), ("slow", slow)], ("show", None),
                          handoff=LATEST, time_source=False, pace=pace)
@@ -552,6 +555,11 @@ def test_a_paced_stage_starts_just_in_time_for_the_next() -> None:
     assert paced_calls["fast"] <= paced_calls["slow"] + 2
     # the slow stage is kept as busy as before (pacing costs no throughput)
     assert paced_calls["slow"] >= 0.8 * free_calls["slow"]
+    # just in time: a result waits a few ms for the slow stage, not most of its 30 ms (the
+    # fast stage starting as soon as its last result was taken would make that ~20 ms)
+    import statistics
+
+    assert statistics.median(paced_calls["waits"][5:]) < 0.008
 
 
 def test_pacing_needs_latest_wins_hand_offs() -> None:
