@@ -18,6 +18,7 @@ def test_arms_are_parsed_or_refused() -> None:
             mod.parse_arm(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.mediapipe
 def test_bench_live_pacing_runs_each_arm(tmp_path: Path, capsys) -> None:
     mod = load_tool("bench_live_pacing")

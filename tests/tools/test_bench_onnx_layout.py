@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tool_loader import load_tool
 
 
+@pytest.mark.slow  # a timing tool; the padding itself: tests/runtime/test_onnx_layout.py
 def test_bench_onnx_layout_times_both_and_they_agree(tmp_path: Path, capsys) -> None:
     mod = load_tool("bench_onnx_layout")
     report = tmp_path / "layout.json"
