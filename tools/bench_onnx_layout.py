@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     runner, _ = open_engine(subject, "onnxruntime", "fp32", "cpu", threads=1)  # built once, cached
     path = runner.path
     runner.close()
-    padded_model = cpu_session_model(path)
-    arms = {"padded": session(padded_model if isinstance(padded_model, bytes) else str(path)),
+    arms = {"padded": session(cpu_session_model(path)),
             "as exported": session(str(path))}
     feeds = {k: v.numpy() for k, v in example_inputs(subject.generator_config).items()}
     feeds = {k: v for k, v in feeds.items() if k in {i.name for i in arms["padded"].get_inputs()}}

@@ -46,7 +46,7 @@ from rtmotion.eval.metrics import psnr
 from rtmotion.io import VideoInfo, VideoReader, VideoWriter
 from rtmotion.pose.extract import extract_video
 from rtmotion.pose.extractors import get_extractor
-from rtmotion.pose.filters import FilterParams, smooth_keypoints
+from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints, smooth_sequence
 from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import CropBox, Subject
@@ -435,15 +435,13 @@ def _extracted_target(renderer: Renderer, bodies: list[Any], angles: MotionAngle
                       res: tuple[int, int]) -> PoseSequence:
     """The target's own poses of the true frames, through convert's pose path without the
     normalization (MediaPipe, the offline filter), in model pixels."""
-    from rtmotion.pipeline.offline import OFFLINE_FILTER  # eval sits above the pipeline
-
     with tempfile.TemporaryDirectory(prefix="rtmotion-transfer-") as tmp:
         video = Path(tmp) / "target.mp4"
         with VideoWriter(video, angles.fps, crop.frame_size) as writer:
             for body in bodies:
                 writer.write(renderer.render(body))
         raw, _ = extract_video(video, workers=1, show_progress=False, person=None)
-    kp, _ = smooth_keypoints(raw.keypoints, raw.timestamps, raw.size[1], FilterParams(method=OFFLINE_FILTER))
+    kp = smooth_sequence(raw, OFFLINE_FILTER).keypoints
     if len(kp) != len(bodies):
         raise InputError(None, f"the rendered target video gave {len(kp)} poses for {len(bodies)} "
                          "frames", "report this: the renderer and the reader disagree")

@@ -16,9 +16,9 @@ The warp is the training code's own (`rtmotion.kernels.warp_torch.warp_previous`
 recorded `pose_flow_config`, so inference feeds the generator what training did, with one
 approximation: the torch step evaluates the pose flows (the previous output's and the
 keyframe's) on the CPU on a grid `INFERENCE_FLOW_STRIDE` times coarser and upsamples them
-bilinearly (the flow is smooth per limb). On demo-ada's held-out frames that scored the same (body SSIM 0.9668
-either way, PSNR 32.53 vs 32.52; docs/BENCHMARKS.md "Offline speed: the pose flow's grid")
-for about a sixth less CPU per frame. Training warps exactly (stride 1); the CuPy step too.
+bilinearly (the flow is smooth per limb). On demo-ada's held-out frames that scored the same
+(body SSIM 0.9668 either way, PSNR 32.53 vs 32.52; docs/BENCHMARKS.md "Offline speed: the pose
+flow's grid") for about a sixth less CPU per frame. Training warps exactly (stride 1); the CuPy step too.
 
 State rules (these matter for live use, where a person walks in and out of view):
 - First frame, and after `reset()`: no previous frame. The generator gets `warped_prev=None`
@@ -176,7 +176,9 @@ class FrameSynthesizer:
     Attributes:
         cuda: the `CudaLayer` (None without `cuda` options).
         frame_stats: wall milliseconds per generated frame (the whole `generate`, the stream
-            synchronized by the download on CUDA); repeats and blanks not counted.
+            synchronized by the download on CUDA; from `draw`'s start to `finish`'s end, so a
+            pipeline that runs them in two threads counts the wait between them); repeats and
+            blanks not counted.
     """
 
     def __init__(self, runner: GeneratorRunner, pose_map_config: PoseMapConfig,

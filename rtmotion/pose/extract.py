@@ -301,7 +301,7 @@ class _Abort(Exception):
 
 
 def _run_parallel(path: str, chunks: list[_Chunk], extractor: str, opts: dict[str, Any],
-                  bar: Any, choose: Callable[[], PersonChoice | None] = lambda: None
+                  bar: Any, choose: Callable[[], PersonChoice | None]
                   ) -> tuple[list[Any], PersonChoice | None]:
     """Chunk 0 runs in this process (its core would otherwise sit idle, and it saves one
     process start: ~1.3 s of CPU for Python + MediaPipe imports); chunks 1.. run in spawned

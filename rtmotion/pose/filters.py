@@ -33,27 +33,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from rtmotion.pose.posefile import PoseSequence
-
-def _scipy_median_filter() -> Any:
-    """scipy.ndimage.median_filter, imported on first use: scipy.signal alone takes about a
-    second to import, which every pose-extraction worker process (they import this module, and
-    never filter) and the live path (One-Euro only) would pay at start."""
-    from scipy.ndimage import median_filter
-
-    return median_filter
-
-
-def _scipy_savgol_filter() -> Any:
-    """scipy.signal.savgol_filter, imported on first use (see `_scipy_median_filter`)."""
-    from scipy.signal import savgol_filter
-
-    return savgol_filter
-
 
 FILTER_METHODS: tuple[str, ...] = ("zero-phase", "one-euro", "median", "none")
 #: the default for offline use (`rtmotion extract`, `rtmotion convert`): no lag
@@ -281,6 +264,11 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _median_track(kp: np.ndarray, window: int) -> np.ndarray:
     """Centered running median per joint coordinate, per run of present frames."""
+    # scipy is imported here, not at the top: scipy.ndimage and scipy.signal take about a
+    # second to import, which every pose-extraction worker process (it imports this module and
+    # never filters) and the live path (One-Euro only) would pay at start.
+    from scipy.ndimage import median_filter
+
     window = int(window) | 1  # odd, so the window is centered
     out = kp.copy()
     if window <= 1:
@@ -289,7 +277,7 @@ def _median_track(kp: np.ndarray, window: int) -> np.ndarray:
         for a, b in _runs(kp[:, j, 2] > 0):
             if b - a < 3:
                 continue
-            out[a:b, j, :2] = _scipy_median_filter()(kp[a:b, j, :2], size=(window, 1), mode="nearest")
+            out[a:b, j, :2] = median_filter(kp[a:b, j, :2], size=(window, 1), mode="nearest")
     return out
 
 
@@ -298,6 +286,8 @@ def _savgol_track(kp: np.ndarray, window: int, order: int) -> np.ndarray:
 
     A run shorter than the window gets the largest odd window that fits it (and is left as it
     is when that is not longer than `order`, where the fit would be exact anyway)."""
+    from scipy.signal import savgol_filter  # imported on first use (see `_median_track`)
+
     out = kp.copy()
     window = int(window) | 1
     if window <= 1:
@@ -308,7 +298,7 @@ def _savgol_track(kp: np.ndarray, window: int, order: int) -> np.ndarray:
             if w <= order:
                 continue
             # mode="interp": the ends are fitted with the same polynomial, not padded copies.
-            out[a:b, j, :2] = _scipy_savgol_filter()(kp[a:b, j, :2].astype(np.float64), w, order, axis=0,
+            out[a:b, j, :2] = savgol_filter(kp[a:b, j, :2].astype(np.float64), w, order, axis=0,
                                             mode="interp")
     return out
 

@@ -84,9 +84,8 @@ class OnnxRunner(GeneratorRunner):
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             # CPU: convolutions padded to ONNX Runtime's channel block (`onnx_layout`)
-            model = cpu_session_model(self.path) if self.device.type == "cpu" else self.path
-            self._session = ort.InferenceSession(model if isinstance(model, bytes) else str(model),
-                                                 opts, providers=self._providers)
+            model = cpu_session_model(self.path) if self.device.type == "cpu" else str(self.path)
+            self._session = ort.InferenceSession(model, opts, providers=self._providers)
         except Exception as e:  # onnxruntime raises its own exception types for a bad graph
             raise InputError(self.path, f"not a loadable ONNX graph ({str(e).splitlines()[0][:160]})",
                              "re-export it with `rtmotion export`") from None

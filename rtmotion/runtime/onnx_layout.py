@@ -13,15 +13,21 @@ on one thread; docs/BENCHMARKS.md, "Speed by design").
 
 This is done to the graph a CPU session loads, in memory; the exported files stay as they are
 (TensorRT builds from them and has its own layouts). Only float convolutions with plain weights
-are padded: an INT8 Q/DQ graph's weights sit behind DequantizeLinear and are left alone.
+are padded: an INT8 Q/DQ graph's weights sit behind DequantizeLinear and are left alone. The
+cost is paid when a session opens: demo-ada's 5.6 MB graph is parsed, padded and serialized once
+more, 60-90 ms (the engine cache has imported `onnx` by then); a padded artifact in the engine
+cache would save that, at the price of one more artifact, sidecar and parity check.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rtmotion.lazy import CORE, require
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +83,15 @@ def pad_conv_inputs(model: Any, block: int = CHANNEL_BLOCK) -> int:
     return padded
 
 
-def cpu_session_model(path_or_bytes: Any) -> Any:
-    """What a CPU `InferenceSession` should load: the model's bytes with its convolutions padded
-    (`pad_conv_inputs`), or the argument itself when nothing needs padding or `onnx` is not
-    installed (then the session loads the graph unchanged)."""
-    try:
-        import onnx
-    except ImportError:  # onnxruntime alone: run the graph as it is
-        return path_or_bytes
-    model = onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) \
-        else onnx.load(str(path_or_bytes))
+def cpu_session_model(model_or_path: bytes | str | Path) -> bytes | str:
+    """What a CPU `InferenceSession` should load for a serialized model or an .onnx file: the
+    model's bytes with its convolutions padded (`pad_conv_inputs`), or, when nothing needs
+    padding, the bytes or the path (as str) as given."""
+    onnx = require("onnx", extra=CORE, purpose="loading ONNX graphs into ONNX Runtime")
+    given = model_or_path if isinstance(model_or_path, bytes) else str(model_or_path)
+    model = onnx.load_from_string(given) if isinstance(given, bytes) else onnx.load(given)
     n = pad_conv_inputs(model)
     if n == 0:
-        return path_or_bytes
+        return given
     log.debug("padded the input channels of %d convolution(s) to multiples of %d", n, CHANNEL_BLOCK)
     return model.SerializeToString()
