@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rtmotion.engine_request import EngineRequest
+from rtmotion.errors import RtmotionError
 from rtmotion.io.camera import FileCamera
 from rtmotion.pipeline.live import LiveOptions, run_live
 from rtmotion.subject import load_subject
@@ -41,6 +42,14 @@ def parse_arm(arm: str) -> tuple[bool, int]:
     if kind not in ("paced", "free") or not threads.isdigit():
         raise ValueError(f"arm {arm!r}: give paced-T or free-T (T: generator threads, 0 = default)")
     return kind == "paced", int(threads)
+
+
+def parse_arms(text: str) -> list[tuple[str, tuple[bool, int]]]:
+    """"free-0,paced-1" -> [(arm, (pace, threads)), ...] (argparse: a bad arm is one line)."""
+    try:
+        return [(a, parse_arm(a)) for a in text.split(",") if a]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def run_arm(subject: Any, source: Path, request: EngineRequest, pace: bool, threads: int,
@@ -68,11 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--precision", default="fp32")
-    ap.add_argument("--arms", default="free-0,paced-0,paced-1")
+    ap.add_argument("--arms", default="free-0,paced-0,paced-1", type=parse_arms,
+                    help="comma list of paced-T / free-T")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    arms = [a for a in args.arms.split(",") if a]
-    parsed = [parse_arm(a) for a in arms]
+    if args.json is not None and not args.json.parent.is_dir():
+        ap.error(f"--json {args.json}: no folder {args.json.parent}")
+    arms = [a for a, _ in args.arms]
+    parsed = [p for _, p in args.arms]
     subject = load_subject(args.subject)
     request = EngineRequest(backend=args.backend, precision=args.precision, device="cpu")
     runs: dict[str, list[dict[str, float]]] = {a: [] for a in arms}
@@ -103,4 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RtmotionError as e:  # a bad subject or source: one line, as the CLI says it
+        print(f"{Path(__file__).name}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

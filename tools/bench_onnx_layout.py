@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from rtmotion.errors import RtmotionError
 from rtmotion.export.engine import open_engine
 from rtmotion.models.generator import example_inputs
 from rtmotion.runtime.onnx_layout import cpu_session_model
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    if args.json is not None and not args.json.parent.is_dir():
+        ap.error(f"--json {args.json}: no folder {args.json.parent}")
     subject = load_subject(args.subject)
     runner, _ = open_engine(subject, "onnxruntime", "fp32", "cpu", threads=1)  # built once, cached
     path = runner.path
@@ -71,4 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RtmotionError as e:  # a bad subject: one line, as the CLI says it
+        print(f"{Path(__file__).name}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

@@ -18,6 +18,15 @@ def test_arms_are_parsed_or_refused() -> None:
             mod.parse_arm(bad)
 
 
+def test_a_bad_arm_or_report_folder_is_one_line_before_any_work(tmp_path: Path, capsys) -> None:
+    mod = load_tool("bench_live_pacing")
+    for argv, said in ((["--arms", "free-0,fast-1"], "arm 'fast-1': give paced-T or free-T"),
+                       (["--json", str(tmp_path / "no" / "r.json")], "no folder")):
+        with pytest.raises(SystemExit) as e:
+            mod.main(argv)
+        assert e.value.code == 2 and said in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.mediapipe
 def test_bench_live_pacing_runs_each_arm(tmp_path: Path, capsys) -> None:
