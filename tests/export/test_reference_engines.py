@@ -52,7 +52,7 @@ def _keyframes(demo: Subject) -> KeyframeSet:
     from rtmotion.eval.recording import calibration_poses
 
     probe = dataclasses.replace(demo, resolution=RES)
-    kps, _ = calibration_poses(probe, None, None)
+    kps, _ = calibration_poses(probe, None, None, max_poses=24)  # all 270: 18 s
     kps = kps[::4][:6].copy()
     kps[..., 0] += np.where(kps[..., 2] > 0, 1.0, 0.0)
     rng = np.random.default_rng(0)

@@ -51,7 +51,7 @@ def test_a_synthesizer_draws_the_same_frames_with_either_face() -> None:
     from rtmotion.subject import load_subject
 
     subject = load_subject("demo-ada")
-    kps, _ = calibration_poses(subject, None, None)
+    kps, _ = calibration_poses(subject, None, None, max_poses=6)  # rendering all 270: 18 s
     with SubjectSynthesizer(subject) as torch_face, SubjectSynthesizer(subject) as onnx_face:
         onnx_face.face = OnnxFaceEnhancer(subject.face)
         for kp in kps[:6]:

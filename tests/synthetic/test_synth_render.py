@@ -187,16 +187,3 @@ def test_backgrounds_and_sizes() -> None:
             assert np.abs(imgs[i] - imgs[j]).mean() > 10
     with pytest.raises(ValueError, match="studio"):
         Renderer("ada", background="beach")
-
-
-def test_render_speed_is_realtime() -> None:
-    """Target >= 60 fps at 256x256 on one core (measured ~125 fps); asserted loosely since the
-    test machine's cores are shared."""
-    import time
-
-    frames, _ = render_sequence("bruno", "dance", 1.0)
-    next(frames)  # warm-up
-    t0 = time.perf_counter()
-    n = sum(1 for _ in frames)
-    fps = n / (time.perf_counter() - t0)
-    assert fps > 25, fps
