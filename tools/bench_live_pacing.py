@@ -1,14 +1,17 @@
-"""Live latency with and without pacing, and with the generator on one or on its default threads.
+"""Live latency with and without pacing (and fresh frames), and with the generator on one or on its
+default threads.
 
 Usage: python tools/bench_live_pacing.py [-t demo-ada] [--source VIDEO | --source-seconds 10] [--frames 300]
-       [--rounds 2] [--backend onnxruntime] [--precision fp32] [--arms paced-1,free-0]
+       [--rounds 2] [--backend onnxruntime] [--precision fp32] [--arms fresh-1,paced-1,free-0]
        [--json out.json]
 
 Plays `--source` (default: a synthetic bruno dancer, 512x512 at 30 fps, made here) as a camera
 into `run_live` (MediaPipe poses, the session's step, no window) for `--frames` shown frames
 after 15 warm-up frames, once per arm per round, the arms alternated within each round (the
-machine is shared: compare arms within a round). An arm is `paced-T` or `free-T`: the pose
-stage paced just in time for the generate stage or not (`LiveOptions.pace`), and the generator
+machine is shared: compare arms within a round). An arm is `fresh-T`, `paced-T` or `free-T`:
+the pose stage paced just in time for the generate stage, waiting for the camera's next frame
+when that is nearer than the held one is old (`LiveOptions.pace` and `fresh`: the default);
+paced without that wait; or not paced (as fast as it can); and the generator
 engine on T intra-op threads (0: the library's default). Reports per arm the median over rounds
 of shown fps, capture-to-display p50 / p95, the pose and generate stage p50, the pose calls per
 shown frame and the frames dropped in front of the generate stage. docs/BENCHMARKS.md
@@ -36,28 +39,35 @@ from rtmotion.synthetic import write_dancer_video
 WARMUP = 15
 
 
-def parse_arm(arm: str) -> tuple[bool, int]:
-    """"paced-1" -> (True, 1); "free-0" -> (False, 0). ValueError for anything else."""
+#: arm kind -> (LiveOptions.pace, LiveOptions.fresh)
+KINDS = {"fresh": (True, True), "paced": (True, False), "free": (False, False)}
+
+
+def parse_arm(arm: str) -> tuple[bool, bool, int]:
+    """"fresh-1" -> (True, True, 1); "paced-1" -> (True, False, 1); "free-0" -> (False, False,
+    0): (pace, fresh, threads). ValueError for anything else."""
     kind, _, threads = arm.partition("-")
-    if kind not in ("paced", "free") or not threads.isdigit():
-        raise ValueError(f"arm {arm!r}: give paced-T or free-T (T: generator threads, 0 = default)")
-    return kind == "paced", int(threads)
+    if kind not in KINDS or not threads.isdigit():
+        raise ValueError(f"arm {arm!r}: give fresh-T, paced-T or free-T (T: generator threads, "
+                         f"0 = default)")
+    return (*KINDS[kind], int(threads))
 
 
 def parse_arms(text: str) -> list[tuple[str, tuple[bool, int]]]:
-    """"free-0,paced-1" -> [(arm, (pace, threads)), ...] (argparse: a bad arm is one line)."""
+    """"free-0,paced-1" -> [(arm, (pace, fresh, threads)), ...] (argparse: a bad arm is one
+    line)."""
     try:
         return [(a, parse_arm(a)) for a in text.split(",") if a]
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def run_arm(subject: Any, source: Path, request: EngineRequest, pace: bool, threads: int,
-            frames: int) -> dict[str, float]:
+def run_arm(subject: Any, source: Path, request: EngineRequest, pace: bool, fresh: bool,
+            threads: int, frames: int) -> dict[str, float]:
     """One live run: the figures of one arm (ms, fps, counts)."""
     report = run_live(subject, FileCamera(source, loop=True), [lambda img, f: None],
                       LiveOptions(engine=request.but(threads=threads), max_frames=frames + WARMUP,
-                                  warmup_frames=WARMUP, pace=pace,
+                                  warmup_frames=WARMUP, pace=pace, fresh=fresh,
                                   torch_threads=1))
     d = report.to_dict()
     stages = d["stages"]
@@ -77,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--precision", default="fp32")
-    ap.add_argument("--arms", default="free-0,paced-0,paced-1", type=parse_arms,
-                    help="comma list of paced-T / free-T")
+    ap.add_argument("--arms", default="free-1,paced-1,fresh-1", type=parse_arms,
+                    help="comma list of fresh-T / paced-T / free-T")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.json is not None and not args.json.parent.is_dir():
@@ -95,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             write_dancer_video(source, "bruno", "dance", seconds=args.source_seconds,
                                size=(512, 512), fps=30, seed=7)
         for _ in range(args.rounds):
-            for arm, (pace, threads) in zip(arms, parsed):
-                runs[arm].append(run_arm(subject, source, request, pace, threads, args.frames))
+            for arm, (pace, fresh, threads) in zip(arms, parsed):
+                runs[arm].append(run_arm(subject, source, request, pace, fresh, threads,
+                                         args.frames))
     rows = [{"arm": a, **{k: round(float(np.median([r[k] for r in runs[a]])), 2) for k in runs[a][0]},
              "rounds": runs[a]} for a in arms]
     sys.stdout.write(f"{args.subject}, {args.backend} {args.precision}, {args.frames} frames x "

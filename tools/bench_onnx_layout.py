@@ -1,13 +1,16 @@
-"""Time a subject's ONNX generator in ONNX Runtime with and without padded convolution inputs.
+"""Time a subject's ONNX generator in ONNX Runtime in the forms its graph could take.
 
 Usage: python tools/bench_onnx_layout.py [-t demo-ada] [--calls 20] [--rounds 7] [--json out.json]
 
-Builds (or reuses, from the engine cache) the subject's fp32 ONNX graph, opens it twice on one
-CPU thread -- as the runner opens it (convolutions padded to ONNX Runtime's channel block,
-`rtmotion.runtime.onnx_layout`) and unchanged -- checks that both give the same frame on random
-inputs in the real ranges, and times `--calls` calls of each, `--rounds` times alternated (the
-machine is shared: compare within a round). Prints the median CPU milliseconds per call of each
-and the largest difference of their outputs. docs/BENCHMARKS.md "Speed by design" holds a run.
+Builds (or reuses, from the engine cache) the subject's fp32 ONNX graph and opens it on one CPU
+thread as the runner opens it ("padded": convolutions padded to ONNX Runtime's channel block,
+`rtmotion.runtime.onnx_layout`) and unchanged ("as exported"); for a generator with the
+appearance reference also "softmax choose": the same weights exported with the candidates'
+masked softmax written as ONNX Softmax (`softmax_choose`, the form before graph revision 2),
+padded. Checks that every arm gives the same frame on random inputs in the real ranges, and
+times `--calls` calls of each, `--rounds` times alternated (the machine is shared: compare
+within a round). Prints the median CPU milliseconds per call of each and the largest difference
+of their outputs. docs/BENCHMARKS.md "Speed by design" holds runs.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 
+import rtmotion.models.generator as generator_module
 from rtmotion.errors import RtmotionError
 from rtmotion.export.engine import open_engine
+from rtmotion.export.onnx_export import OPSET, export_generator_onnx
 from rtmotion.models.generator import example_inputs
 from rtmotion.runtime.onnx_layout import cpu_session_model
 from rtmotion.subject import load_subject
@@ -34,6 +41,25 @@ def session(model: bytes | str) -> ort.InferenceSession:
     opts.intra_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def softmax_choose(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """`rtmotion.models.generator.choose` as it was written before graph revision 2: softmax,
+    masked, renormalized (the same weights; exported as an ONNX Softmax over the channels)."""
+    full = torch.cat([logits, torch.zeros_like(logits[:, :1])], dim=1)
+    p = torch.softmax(full, dim=1) * torch.cat([masks, torch.ones_like(masks[:, :1])], dim=1)
+    return p / p.sum(dim=1, keepdim=True)
+
+
+def export_softmax_form(subject: object, folder: Path) -> Path:
+    """The subject's generator exported with `softmax_choose` in place of `choose`."""
+    real = generator_module.choose
+    generator_module.choose = softmax_choose
+    try:
+        return export_generator_onnx(subject.generator, folder / "softmax.onnx", batch=1,  # type: ignore[attr-defined]
+                                     opset_version=OPSET)
+    finally:
+        generator_module.choose = real
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     runner.close()
     arms = {"padded": session(cpu_session_model(path)),
             "as exported": session(str(path))}
+    if subject.generator_config.use_reference:
+        with tempfile.TemporaryDirectory(prefix="rtmotion-softmax-") as tmp:
+            arms["softmax choose"] = session(cpu_session_model(export_softmax_form(subject, Path(tmp))))
     feeds = {k: v.numpy() for k, v in example_inputs(subject.generator_config).items()}
     feeds = {k: v for k, v in feeds.items() if k in {i.name for i in arms["padded"].get_inputs()}}
     outs = {k: s.run(None, feeds)[0] for k, s in arms.items()}
-    diff = float(np.abs(outs["padded"] - outs["as exported"]).max())
+    diff = max(float(np.abs(outs["padded"] - o).max()) for o in outs.values())
     times: dict[str, list[float]] = {k: [] for k in arms}
     for _ in range(args.rounds):
         for k, s in arms.items():

@@ -57,6 +57,7 @@ from rtmotion.export.tensorrt_build import (
 )
 from rtmotion.lazy import CORE, require
 from rtmotion.models.generator import (
+    GRAPH_REVISION,
     PoseGenerator,
     example_inputs,
     input_names,
@@ -130,7 +131,7 @@ class EngineBuilder:
     def _key(self, backend: str, precision: str, device: torch.device, **more: Any) -> dict[str, Any]:
         return {"subject": self.name, "subject_digest": self.digest, "backend": backend,
                 "precision": precision, "batch": self.batch, "inputs": self.shapes,
-                "machine": machine_fingerprint(device), **more}
+                "graph_revision": GRAPH_REVISION, "machine": machine_fingerprint(device), **more}
 
     def has_calibration(self) -> bool:
         if self._calibration is not None:

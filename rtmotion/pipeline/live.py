@@ -245,6 +245,10 @@ class LiveOptions:
         pace: the pose stage starts each frame just in time for the generate stage
             (`rtmotion.pipeline.stages`, pacing): its result does not wait in the slot, and
             frames the generator would never take are not estimated. False: as fast as it can.
+        fresh: with `pace`, the pose stage, when due, waits for the camera's next frame when
+            that is nearer than the frame it holds is old (`rtmotion.pipeline.stages`, fresh
+            input): a frame is at most about half a frame period old when its pose starts,
+            instead of up to a whole one, for an occasional wait of under half a period.
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -262,6 +266,7 @@ class LiveOptions:
     torch_threads: int | None = 1
     keep_samples: int | None = None
     pace: bool = True
+    fresh: bool = True
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -307,7 +312,7 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
                              [("pose", _stamped(pose, "t_pose")),
                               ("generate", _stamped(_generate(session), "t_generate"))],
                              ("display", None), handoff=LATEST, timers=timers, time_source=False,
-                             pace=options.pace)
+                             pace=options.pace, fresh=options.pace and options.fresh)
         display = _Display(options, source.size, sinks, on_snapshot, pose, report, timers,
                            session.keypoints_to_output)
         t_start = time.perf_counter()

@@ -20,6 +20,15 @@ waits unread in the slot (the next stage ran late; starting anyway would only ov
 result). A next stage that is idle, or slower estimates, make it start at once, so a stage that
 is the slower one is never held back.
 
+Fresh input (live, `fresh=True`, with pacing): a camera frame waits in the source's slot for
+anywhere between 0 and one frame period before the first stage takes it, and that age is part
+of the latency the viewer sees. So when the first stage is due, and the frame it would take is
+older than the next one is far away (the next expected one frame period, the median interval
+between the source's frames, after the last), it waits for that next one instead
+(`LatestSlot.get_fresh`): the age of what it takes is at most about half a period instead of up
+to a whole one, for a wait of at most half a period (a quarter on average, when it waits at
+all), in which the next stage may sit idle.
+
 Failure handling (both): an exception in any stage is recorded with the stage's name and sets
 one shared stop event; every other stage polls it (queue waits time out every 0.1 s) and
 returns, so the run ends within one item's work plus 0.1 s. The caller then gets
@@ -46,6 +55,7 @@ log = logging.getLogger(__name__)
 
 END = object()  #: the end-of-stream sentinel
 _POLL_S = 0.1    # how often a waiting stage looks at the stop event
+PERIOD_KEEP = 15  # puts a `LatestSlot` keeps the intervals of (its source's frame period)
 JOIN_TIMEOUT_S = 10.0
 
 
@@ -160,6 +170,8 @@ class StagePipeline:
         time_source: record the source's waits (a camera's wait is not work: live leaves it off).
         pace: each stage but the last starts its next item just in time for the next stage
             (module docstring; LATEST hand-offs only).
+        fresh: the first stage waits for the source's next item when that is nearer than the
+            held one is old (module docstring, fresh input; needs `pace`).
 
     `run()` (with a sink function) blocks until the sink has consumed END (returns the number of
     items) or a stage failed (raises StageError naming it, after every thread has stopped).
@@ -171,11 +183,13 @@ class StagePipeline:
     def __init__(self, source: tuple[str, Iterable[Any]], stages: list[tuple[str, Callable[[Any], Any]]],
                  sink: tuple[str, Callable[[Any], None] | None], *, handoff: str = FIFO,
                  queue_size: int = 4, timers: Timers | None = None,
-                 time_source: bool = True, pace: bool = False) -> None:
+                 time_source: bool = True, pace: bool = False, fresh: bool = False) -> None:
         if handoff not in (FIFO, LATEST):
             raise ValueError(f"unknown hand-off {handoff!r} (choose {FIFO} or {LATEST})")
         if pace and handoff != LATEST:
             raise ValueError("pacing needs latest-wins hand-offs (a FIFO stage must see every item)")
+        if fresh and not pace:
+            raise ValueError("fresh input is part of pacing (give pace=True)")
         self.source = source
         self.stages = list(stages)
         self.sink = sink
@@ -191,6 +205,7 @@ class StagePipeline:
         #: one clock per stage thread (busy since, recent durations), in stage order
         self.clocks = [StageClock() for _ in self.stages]
         self.pace = pace
+        self.fresh = fresh
         self._threads: list[threading.Thread] = []
 
     def _source_main(self, name: str, it: Iterable[Any], out: FifoHandoff | LatestSlot) -> None:
@@ -223,12 +238,15 @@ class StagePipeline:
         clock = self.clocks[index] if index is not None else None
         following = self.clocks[index + 1] if self.pace and index is not None and \
             index + 1 < len(self.clocks) else None
+        # fresh input: the first stage takes the source's frames (module docstring)
+        take = inbox.get_fresh if self.fresh and index == 0 and isinstance(inbox, LatestSlot) \
+            else inbox.get
         try:
             while True:
                 if following is not None:
                     assert clock is not None and out is not None
                     wait_until_due(clock, following, out, self.stop)
-                item = inbox.get()
+                item = take()
                 if item is END:
                     return
                 t0 = time.perf_counter()
@@ -374,14 +392,27 @@ class LatestSlot:
         self.stop = stop
         self.dropped = 0
         self.passed = 0
+        self.puts = 0
+        self._put_at: float | None = None                        # perf_counter s of the last put
+        self._intervals: deque[float] = deque(maxlen=PERIOD_KEEP)  # between puts, s
 
     def put(self, item: Any) -> None:
         """Hand `item` on (never blocks; an unread item is overwritten and counted)."""
+        now = time.perf_counter()
         with self._cond:
             if self._has:
                 self.dropped += 1
+            if self._put_at is not None:
+                self._intervals.append(now - self._put_at)
+            self._put_at = now
+            self.puts += 1
             self._item, self._has = item, True
             self._cond.notify_all()
+
+    def period(self) -> float:
+        """The median interval between the recent puts (seconds; 0 before the second)."""
+        with self._cond:
+            return float(statistics.median(self._intervals)) if self._intervals else 0.0
 
     def close(self) -> None:
         """No more items: a waiting `get` returns END once the last item is taken."""
@@ -401,6 +432,30 @@ class LatestSlot:
             self.passed += 1
             self._cond.notify_all()  # a producer may wait for its item to be taken
             return item
+
+    def get_fresh(self) -> Any:
+        """`get()`, but the freshest item within reach: when the held item is older than the
+        next put is expected to be away (the last put plus `period()`), wait for that next one,
+        up to a quarter period beyond when it is expected, and take what is newest then (the
+        held one, overwritten, counts as dropped; if none came, the held one).
+        An empty slot, a first item, or a held item younger than half a period: `get()`."""
+        with self._cond:
+            if self._has and self._put_at is not None and self._intervals:
+                period = float(statistics.median(self._intervals))
+                now = time.perf_counter()
+                age = now - self._put_at
+                until_next = period - age
+                if 0.0 < until_next < age:
+                    deadline = now + until_next + period / 4
+                    puts = self.puts
+                    while self.puts == puts and not self._closed:
+                        if self.stop is not None and self.stop.is_set():
+                            raise Stopped
+                        left = deadline - time.perf_counter()
+                        if left <= 0:
+                            break
+                        self._cond.wait(timeout=min(left, _POLL_S))
+        return self.get()
 
     def wait_taken(self) -> None:
         """Block while an unread item is in the slot (its reader is still busy with an older

@@ -40,6 +40,22 @@ def test_foreign_sidecar_is_rebuilt_with_one_line(tiny_subject, calibration_root
     assert json.loads(sidecar.read_text())["key"]["machine"]["cpu_model"] != "Some Other CPU 9000"
 
 
+def test_an_engine_of_an_older_graph_revision_is_rebuilt(tiny_subject, calibration_root,
+                                                          tmp_path) -> None:
+    """An engine exported before the generator's graph changed form (`GRAPH_REVISION`) is
+    rebuilt once, not loaded: users get the new graph without `rtmotion build --clean`."""
+    from rtmotion.models.generator import GRAPH_REVISION
+
+    first = _build(tiny_subject, tmp_path, calibration_root)
+    sidecar = first.artifact.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    assert data["key"]["graph_revision"] == GRAPH_REVISION
+    data["key"]["graph_revision"] = GRAPH_REVISION - 1
+    sidecar.write_text(json.dumps(data))
+    assert _build(tiny_subject, tmp_path, calibration_root).built
+    assert not _build(tiny_subject, tmp_path, calibration_root).built
+
+
 def test_truncated_engine_is_rebuilt_not_loaded(tiny_subject, calibration_root, tmp_path,
                                                 caplog) -> None:
     first = _build(tiny_subject, tmp_path, calibration_root)

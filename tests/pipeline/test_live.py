@@ -127,6 +127,27 @@ def test_live_runs_the_generator_on_its_stage_threads(tiny_subject, dancer_clip,
     assert asked == [1, 2]
 
 
+def test_live_pacing_and_fresh_frames_reach_the_stage_runner(tiny_subject, dancer_clip,
+                                                             monkeypatch) -> None:
+    """`LiveOptions.pace` / `fresh` reach the stage runner (fresh input only with pacing; both
+    on by default). (StagePipeline is wrapped only to see what it gets; the real one runs.)"""
+    import rtmotion.pipeline.live as live
+
+    got: list[tuple[bool, bool]] = []
+    real = live.StagePipeline
+
+    def spy(*args, **kw):
+        got.append((kw["pace"], kw["fresh"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(live, "StagePipeline", spy)
+    for options in ({}, {"fresh": False}, {"pace": False}):
+        report = run_live(tiny_subject, FakeCamera(_frames(dancer_clip)[:4]), [lambda img, f: None],
+                          LiveOptions(poses=dancer_clip.seq, **options))
+        assert report.frames_shown >= 1
+    assert got == [(True, True), (True, False), (False, False)]
+
+
 def test_display_height_scales_the_shown_picture_or_none_keeps_it(tiny_subject, dancer_clip) -> None:
     """The shown picture is scaled to `display_height`; None (`rtmotion serve`, whose page
     scales it) passes the result at its own size (0 once crashed cv2.resize)."""

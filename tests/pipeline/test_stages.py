@@ -590,3 +590,100 @@ def test_a_producer_waits_until_its_item_is_taken() -> None:
     stop.fail("x", RuntimeError("x"))
     with pytest.raises(Stopped):
         full.wait_taken()
+
+
+# ---- fresh input: the first paced stage takes the camera's next frame when it is near -------
+
+def _fed_slot(period: float, n: int = 3) -> LatestSlot:
+    """A slot that got `n` items `period` s apart (its period is `period`)."""
+    slot = LatestSlot(StopFlag())
+    for i in range(n):
+        if i:
+            time.sleep(period)
+        slot.put(i)
+    return slot
+
+
+def test_get_fresh_waits_for_a_next_item_nearer_than_the_held_one_is_old() -> None:
+    slot = _fed_slot(0.1)
+    assert slot.period() == pytest.approx(0.1, abs=0.03)
+    time.sleep(0.07)                                  # item 2 is 70 ms old, 3 is due in ~30
+    later = threading.Timer(0.03, slot.put, args=(3,))
+    later.start()
+    t0 = time.perf_counter()
+    assert slot.get_fresh() == 3
+    assert time.perf_counter() - t0 >= 0.02
+    later.join()
+    assert slot.dropped == 3 and slot.passed == 1    # 0, 1 and the held 2, overwritten
+
+
+def test_get_fresh_takes_a_young_item_at_once() -> None:
+    slot = _fed_slot(0.1)
+    time.sleep(0.02)                                  # 20 ms old, the next 80 ms away
+    t0 = time.perf_counter()
+    assert slot.get_fresh() == 2
+    assert time.perf_counter() - t0 < 0.015
+    assert LatestSlot().period() == 0.0
+    lone = LatestSlot()
+    lone.put("a")                                     # one item: no period known, no wait
+    assert lone.get_fresh() == "a"
+
+
+def test_get_fresh_waits_at_most_a_quarter_period_past_the_expected_item() -> None:
+    slot = _fed_slot(0.1)
+    time.sleep(0.07)
+    t0 = time.perf_counter()
+    assert slot.get_fresh() == 2                      # nothing came: the held item
+    waited = time.perf_counter() - t0
+    assert 0.04 <= waited < 0.1, waited               # ~30 ms to the expected one + 25 ms
+    closed = _fed_slot(0.1)
+    time.sleep(0.07)
+    threading.Timer(0.01, closed.close).start()
+    t0 = time.perf_counter()
+    assert closed.get_fresh() == 2 and time.perf_counter() - t0 < 0.04
+    stopped = _fed_slot(0.1)
+    time.sleep(0.07)
+    stopped.stop.fail("x", RuntimeError("x"))
+    with pytest.raises(Stopped):
+        stopped.get_fresh()
+
+
+def _camera_age_run(fresh: bool) -> list[float]:
+    """A camera every 40 ms -> a 10 ms paced stage -> a 50 ms stage; how old each frame was
+    when the paced stage started on it (s)."""
+    ages: list[float] = []
+
+    def camera():
+        for _ in range(45):
+            time.sleep(0.04)
+            yield time.perf_counter()
+
+    def fast(t_capture: float) -> float:
+        ages.append(time.perf_counter() - t_capture)
+        time.sleep(0.010)
+        return t_capture
+
+    def slow(t_capture: float) -> float:
+        time.sleep(0.050)
+        return t_capture
+
+    pipe = StagePipeline(("camera", camera()), [("fast", fast), ("slow", slow)], ("show", None),
+                         handoff=LATEST, time_source=False, pace=True, fresh=fresh)
+    with pipe.running():
+        for _ in pipe.results():
+            pass
+    pipe.raise_failure()
+    return ages[5:]
+
+
+def test_fresh_input_halves_the_age_of_the_frames_a_paced_stage_takes() -> None:
+    """Paced alone, the fast stage takes frames of any age up to the camera's period (its start
+    is set by the slow stage, not by the camera); with fresh input at most about half of it."""
+    import statistics
+
+    stale, fresh = _camera_age_run(False), _camera_age_run(True)
+    assert statistics.median(fresh) < 0.6 * statistics.median(stale), (fresh, stale)
+    assert sorted(fresh)[int(0.9 * len(fresh))] < 0.028, fresh
+    with pytest.raises(ValueError, match="pacing"):
+        StagePipeline(("s", iter(())), [("a", lambda x: x)], ("k", None), handoff=LATEST,
+                      fresh=True)
