@@ -11,7 +11,9 @@ A stage that is busy when a newer frame arrives never sees the older one: it is 
 counted as dropped, so latency stays about one frame per stage instead of growing a backlog.
 The pose stage is paced (`LiveOptions.pace`): it starts a frame when its result will be ready
 just as the generate stage becomes free, so a pose never waits in the slot and the CPU is not
-spent on poses the generator would drop.
+spent on poses the generator would drop; and when it is due it waits for the camera's next frame
+if that is nearer than the frame it holds is old (`LiveOptions.fresh`), so what it estimates is
+at most about half a frame period old.
 Every frame carries four clock readings (`time.perf_counter()` seconds): at capture, after pose,
 after generate and at display; capture-to-display latency is known for every frame shown.
 

@@ -441,7 +441,7 @@ class LatestSlot:
         An empty slot, a first item, or a held item younger than half a period: `get()`."""
         with self._cond:
             if self._has and self._put_at is not None and self._intervals:
-                period = float(statistics.median(self._intervals))
+                period = self.period()  # the condition's lock is re-entrant
                 now = time.perf_counter()
                 age = now - self._put_at
                 until_next = period - age
