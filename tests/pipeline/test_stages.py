@@ -605,16 +605,30 @@ def _fed_slot(period: float, n: int = 3) -> LatestSlot:
 
 
 def test_get_fresh_waits_for_a_next_item_nearer_than_the_held_one_is_old() -> None:
-    slot = _fed_slot(0.1)
-    assert slot.period() == pytest.approx(0.1, abs=0.03)
-    time.sleep(0.07)                                  # item 2 is 70 ms old, 3 is due in ~30
-    later = threading.Timer(0.03, slot.put, args=(3,))
+    slot = _fed_slot(0.2)
+    assert slot.period() == pytest.approx(0.2, abs=0.05)
+    time.sleep(0.14)                                  # item 2 is 140 ms old, 3 is due in ~60
+    later = threading.Timer(0.02, slot.put, args=(3,))
     later.start()
     t0 = time.perf_counter()
     assert slot.get_fresh() == 3
-    assert time.perf_counter() - t0 >= 0.02
+    # taken when it came (~20 ms), not at the deadline (~60 + 50 ms)
+    assert 0.015 <= time.perf_counter() - t0 < 0.08
     later.join()
     assert slot.dropped == 3 and slot.passed == 1    # 0, 1 and the held 2, overwritten
+
+
+def test_the_period_follows_the_source_s_recent_rate() -> None:
+    """The frame period is the median of the recent intervals only: a camera that slows
+    down (a dark room) is followed within a few frames, and nothing grows without bound."""
+    slot = LatestSlot()
+    for _ in range(20):
+        slot.put(0)
+        time.sleep(0.005)
+    for _ in range(16):
+        time.sleep(0.03)
+        slot.put(1)
+    assert slot.period() == pytest.approx(0.03, abs=0.01)
 
 
 def test_get_fresh_takes_a_young_item_at_once() -> None:
