@@ -636,7 +636,7 @@ def test_get_fresh_takes_a_young_item_at_once() -> None:
     time.sleep(0.02)                                  # 20 ms old, the next 80 ms away
     t0 = time.perf_counter()
     assert slot.get_fresh() == 2
-    assert time.perf_counter() - t0 < 0.015
+    assert time.perf_counter() - t0 < 0.05                # a wait would be ~100 ms
     assert LatestSlot().period() == 0.0
     lone = LatestSlot()
     lone.put("a")                                     # one item: no period known, no wait
@@ -654,7 +654,7 @@ def test_get_fresh_waits_at_most_a_quarter_period_past_the_expected_item() -> No
     time.sleep(0.07)
     threading.Timer(0.01, closed.close).start()
     t0 = time.perf_counter()
-    assert closed.get_fresh() == 2 and time.perf_counter() - t0 < 0.04
+    assert closed.get_fresh() == 2 and time.perf_counter() - t0 < 0.045  # else ~55 ms
     stopped = _fed_slot(0.1)
     time.sleep(0.07)
     stopped.stop.fail("x", RuntimeError("x"))
