@@ -162,6 +162,29 @@ def test_bad_input_raises() -> None:
         PoseFlowConfig(background="mean")
 
 
+def test_shape_and_size_refusals_in_full() -> None:
+    """The pose pair's and the frame size's refusals say which shape / size was wanted and what
+    came; a one-pixel frame is a frame; a pose of the wrong rank is refused even when its last
+    two dimensions fit."""
+    from rtmotion.kernels.flow_numpy import check_pose_pair, check_size
+
+    kp = np.zeros((25, 3), np.float32)
+    with pytest.raises(ValueError) as ei:
+        check_pose_pair(kp, kp[:18], 25, batched=False)
+    assert str(ei.value) == ("pose flow needs two keypoint arrays of shape (K, 3) with K=25, "
+                             "got (25, 3) and (18, 3)")
+    with pytest.raises(ValueError) as ei:
+        check_pose_pair(kp, kp, 25, batched=True)   # (K, 3) where (B, K, 3) is wanted
+    assert str(ei.value) == ("pose flow needs two keypoint arrays of shape (B, K, 3) with K=25, "
+                             "got (25, 3) and (25, 3)")
+    check_pose_pair(kp[None], kp[None], 25, batched=True)
+    assert check_size((1, 1)) == (1, 1) and check_size((64.0, 48)) == (64, 48)
+    for bad in ((0, 5), (5, 0), (-1, 3)):
+        with pytest.raises(ValueError) as ei:
+            check_size(bad)
+        assert str(ei.value) == f"size must be positive (W, H), got {bad}"
+
+
 def test_config_refusals_and_bounds_in_full() -> None:
     for name in ("sigma_frac", "falloff_frac"):
         for bad in (0.0, -0.5):
