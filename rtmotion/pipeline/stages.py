@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 END = object()  #: the end-of-stream sentinel
 _POLL_S = 0.1    # how often a waiting stage looks at the stop event
-PERIOD_KEEP = 15  # puts a `LatestSlot` keeps the intervals of (its source's frame period)
+RECENT_KEEP = 15  # durations a stage's clock, and intervals a slot, keep for their medians
 JOIN_TIMEOUT_S = 10.0
 
 
@@ -339,22 +339,39 @@ class StagePipeline:
         return self.items
 
 
+class RecentMedian:
+    """The median of the last `keep` values added (0 before the first): what pacing knows of a
+    stage's duration and of a source's frame period, following a change within a few items."""
+
+    def __init__(self, keep: int = RECENT_KEEP) -> None:
+        self._values: deque[float] = deque(maxlen=int(keep))
+
+    def add(self, value: float) -> None:
+        self._values.append(float(value))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def median(self) -> float:
+        return float(statistics.median(self._values)) if self._values else 0.0
+
+
 class StageClock:
     """What pacing knows of one stage: since when it has been busy (perf_counter seconds; None
     while it waits for input) and its recent durations (the last `keep`, seconds)."""
 
-    def __init__(self, keep: int = 15) -> None:
+    def __init__(self, keep: int = RECENT_KEEP) -> None:
         self.busy_since: float | None = None
-        self._recent: deque[float] = deque(maxlen=int(keep))
+        self._recent = RecentMedian(keep)
 
     def done(self, seconds: float) -> None:
         """The current item took `seconds`; the stage is waiting again."""
-        self._recent.append(float(seconds))
+        self._recent.add(seconds)
         self.busy_since = None
 
     def typical(self) -> float:
         """The median of the recent durations (seconds; 0 before the first item)."""
-        return float(statistics.median(self._recent)) if self._recent else 0.0
+        return self._recent.median()
 
 
 def wait_until_due(stage: StageClock, following: StageClock, out: LatestSlot | FifoHandoff,
@@ -393,8 +410,8 @@ class LatestSlot:
         self.dropped = 0
         self.passed = 0
         self.puts = 0
-        self._put_at: float | None = None                        # perf_counter s of the last put
-        self._intervals: deque[float] = deque(maxlen=PERIOD_KEEP)  # between puts, s
+        self._put_at: float | None = None   # perf_counter s of the last put
+        self._intervals = RecentMedian()    # between puts, s
 
     def put(self, item: Any) -> None:
         """Hand `item` on (never blocks; an unread item is overwritten and counted)."""
@@ -403,7 +420,7 @@ class LatestSlot:
             if self._has:
                 self.dropped += 1
             if self._put_at is not None:
-                self._intervals.append(now - self._put_at)
+                self._intervals.add(now - self._put_at)
             self._put_at = now
             self.puts += 1
             self._item, self._has = item, True
@@ -412,7 +429,7 @@ class LatestSlot:
     def period(self) -> float:
         """The median interval between the recent puts (seconds; 0 before the second)."""
         with self._cond:
-            return float(statistics.median(self._intervals)) if self._intervals else 0.0
+            return self._intervals.median()
 
     def close(self) -> None:
         """No more items: a waiting `get` returns END once the last item is taken."""
