@@ -354,7 +354,7 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     rep = tmp_path / "live.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
-         "--poses", str(dancer_clip.poses), "--loop", "--seconds", "60", "--snapshot-dir", str(tmp_path),
+         "--poses", str(dancer_clip.poses), "--loop", "--seconds", "180", "--snapshot-dir", str(tmp_path),
          "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_window(env, "rtmotion live")
