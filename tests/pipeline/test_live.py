@@ -352,6 +352,9 @@ def _window_geometry(env: dict, title: str, timeout: float = 30.0) -> tuple[str,
 def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None:
     env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=str(ROOT))
     rep = tmp_path / "live.json"
+    # --seconds is only a safety end (the test quits with "q"): it must outlast the waits below
+    # (up to 90 s for pictures, then the keys), or on a loaded machine the run ends and its
+    # window is gone before the keys reach it.
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
          "--poses", str(dancer_clip.poses), "--loop", "--seconds", "180", "--snapshot-dir", str(tmp_path),
