@@ -12,13 +12,15 @@ merges per-module counts into `docs/mutation.json` (groups run separately are ke
          "total": .., "score": killed+timeout over total-no_tests-skipped, "survivors": [...]}}, ...}
 
 Mutmut runs only the tests that call a mutated function (it records which tests call which
-function first), so each group's selection is an upper bound. Whole run: about 30 minutes on two
-loaded cores (`tools/mutation.sh`). See docs/MUTATION.md for the scores and the survivors.
+function first), so each group's selection is an upper bound. The default groups, measured one
+at a time on two cores (2026-12-03): kernels 284 s, pipeline 1,473 s, export-int8 424 s, eval
+58 s, about 37 minutes in all (`tools/mutation.sh`; the pipeline group's tests wait on threads). See docs/MUTATION.md for the scores and the survivors.
 
 Usage:
-    python tools/mutation.py                     # the default groups (~30 min)
+    python tools/mutation.py                     # the default groups (~37 min)
     python tools/mutation.py kernels eval        # some groups
     python tools/mutation.py --list              # the groups
+    python tools/mutation.py pipeline --resume   # continue a group stopped at its time limit
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class Group:
     #: test ids left out of the selection (pytest --deselect): tests that start processes,
     #: which mutmut's stats pass cannot follow (see the export-cache group)
     deselect: tuple[str, ...] = ()
+    #: mutmut's wall limit per mutant is (the selected tests' own seconds + 1) x this (mutmut's
+    #: default 15). Tests that wait on threads make a mutant that breaks a wait sleep to it:
+    #: with 15 such a group's ~20 hung mutants took most of its 30 minutes
+    timeout_multiplier: float = 15.0
 
 
 GROUPS: tuple[Group, ...] = (
@@ -57,9 +63,13 @@ GROUPS: tuple[Group, ...] = (
            "rtmotion/kernels/warp_numpy.py", "rtmotion/kernels/warp_torch.py"),
           ("tests/kernels/test_frames.py", "tests/kernels/test_warp.py",
            "tests/kernels/test_kernel_properties.py")),
+    # The stage tests wait on threads (their own timeouts are seconds): a mutant that breaks a
+    # wait hangs to mutmut's limit, so the limit is 4x the tests' time, not 15x (a passing run
+    # takes 1-1.5x on two loaded cores)
     Group("pipeline",
           ("rtmotion/pipeline/gaps.py", "rtmotion/pipeline/stages.py"),
-          ("tests/pipeline/test_gaps.py", "tests/pipeline/test_stages.py")),
+          ("tests/pipeline/test_gaps.py", "tests/pipeline/test_stages.py"),
+          timeout_multiplier=4.0),
     Group("export-int8",
           ("rtmotion/export/int8.py",),
           ("tests/export/test_int8_quality.py",)),
@@ -103,7 +113,7 @@ GROUPS: tuple[Group, ...] = (
                     "tests/export/test_engine_cache.py::test_truncated_engine_is_rebuilt_not_loaded",
                     "tests/export/test_engine_cache.py::test_build_clean_removes_and_rebuilds")),
 )
-#: what `python tools/mutation.py` runs without naming groups (about 30 minutes on 2 cores)
+#: what `python tools/mutation.py` runs without naming groups (about 37 minutes on 2 cores)
 DEFAULT_GROUPS = ("kernels", "pipeline", "export-int8", "eval")
 
 #: mutmut's verdicts that count as a caught mutant, and those that say nothing either way
@@ -129,6 +139,7 @@ def mutmut_section(group: Group) -> str:
                                                  for t in group.deselect) + "]",
         # torch is not fork-safe after a test session: fork workers from a clean server
         'process_isolation = "forkserver"',
+        f"timeout_multiplier = {group.timeout_multiplier}",
         "", ""])
 
 
@@ -180,12 +191,20 @@ def summarize(group: str, verdicts: dict[str, str]) -> dict[str, object]:
             "survivors": sorted(n for n, s in verdicts.items() if s == "survived")}
 
 
-def run_group(group: Group, workdir: Path, children: int, limit_s: float) -> dict[str, dict[str, object]]:
-    """Mutate one group in its own copy of the tree; per-module summaries."""
+def run_group(group: Group, workdir: Path, children: int, limit_s: float,
+              resume: bool = False) -> dict[str, dict[str, object]]:
+    """Mutate one group in its own copy of the tree; per-module summaries.
+
+    resume: continue the group's last run in its copy (the tree as it was copied then): mutmut
+    keeps every verdict it reached and tests only the mutants still without one.
+    """
     copy = workdir / group.name
-    copy_tree(copy)
-    with open(copy / "pyproject.toml", "a", encoding="utf-8") as f:
-        f.write(mutmut_section(group))
+    if resume and (copy / "mutants").is_dir():
+        print(f"  (resuming the run in {copy}: its verdicts stand, the rest are tested)", flush=True)
+    else:
+        copy_tree(copy)
+        with open(copy / "pyproject.toml", "a", encoding="utf-8") as f:
+            f.write(mutmut_section(group))
     mutmut = [sys.executable, "-m", "mutmut"]
     nice = ["nice", "-n", "19"] if shutil.which("nice") else []
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -193,7 +212,7 @@ def run_group(group: Group, workdir: Path, children: int, limit_s: float) -> dic
     t0 = time.monotonic()
     log = copy / "mutmut-run.log"
     partial = False
-    with open(log, "w", encoding="utf-8") as f:
+    with open(log, "a" if resume else "w", encoding="utf-8") as f:
         # its own process group: at the time limit mutmut and its forked workers stop together
         proc = subprocess.Popen([*nice, *mutmut, "run", "--max-children", str(children)], cwd=copy,
                                 env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
@@ -235,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--children", type=int, default=2, help="mutants tested at once (cores)")
     ap.add_argument("--group-timeout", type=float, default=1800.0, help="seconds per group")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "mutation.json")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue each group's last (stopped) run in --workdir instead of a fresh copy")
     args = ap.parse_args(argv)
     by_name = {g.name: g for g in GROUPS}
     if args.list:
@@ -255,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in chosen:
         t0 = time.monotonic()
         print(f"mutation: group {group.name} ({len(group.modules)} modules) ...", flush=True)
-        got = run_group(group, args.workdir, args.children, args.group_timeout)
+        got = run_group(group, args.workdir, args.children, args.group_timeout, args.resume)
         for module, summary in got.items():
             summary["measured"] = _dt.date.today().isoformat()
             modules[module] = summary

@@ -511,10 +511,11 @@ def test_session_finish_may_run_behind_draw(tiny_subject, hold) -> None:
         assert all(np.array_equal(expected[i], expected[5]) for i in range(6, 12))  # repeats
 
 
-def _paced_run(pace: bool) -> tuple[StagePipeline, dict[str, Any]]:
-    """A camera every 2 ms (300 frames) -> a 10 ms stage -> a 30 ms stage -> the caller (sleeps
-    stand in for work: the timing does not depend on this machine's cores). Also returns how long
-    each of the fast stage's results waited before the slow stage took it ("waits", s)."""
+def _paced_run(pace: bool, tail: bool = False) -> tuple[StagePipeline, dict[str, Any]]:
+    """A camera every 2 ms (300 frames) -> a 10 ms stage -> a 30 ms stage (-> a 1 ms stage when
+    `tail`) -> the caller (sleeps stand in for work: the timing does not depend on this machine's
+    cores). Also returns how long each of the fast stage's results waited before the slow stage
+    took it ("waits", s)."""
     calls: dict[str, Any] = {"fast": 0, "slow": 0, "waits": []}
 
     def camera():
@@ -533,12 +534,19 @@ def _paced_run(pace: bool) -> tuple[StagePipeline, dict[str, Any]]:
         time.sleep(0.030)
         return x[0]
 
-    pipe = StagePipeline(("camera", camera()), [("fast", fast), ("slow", slow)], ("show", None),
+    def last(x: int) -> int:
+        time.sleep(0.001)
+        return x
+
+    stages = [("fast", fast), ("slow", slow)] + ([("last", last)] if tail else [])
+    pipe = StagePipeline(("camera", camera()), stages, ("show", None),
                          handoff=LATEST, time_source=False, pace=pace)
+    shown = 0
     with pipe.running():
         for _ in pipe.results():
-            pass
+            shown += 1
     pipe.raise_failure()
+    assert pipe.items == shown  # the caller's items are counted as a sink's are
     return pipe, calls
 
 
@@ -562,9 +570,54 @@ def test_a_paced_stage_starts_just_in_time_for_the_next() -> None:
     assert statistics.median(paced_calls["waits"][5:]) < 0.008
 
 
+def test_a_paced_stage_is_paced_by_the_stage_after_it_not_the_last() -> None:
+    """Three stages: the fast one starts in time for the slow one after it; the quick stage at
+    the end, always idle, is not what it waits for (that would start it as soon as its last
+    result was taken, ~20 ms early)."""
+    import statistics
+
+    _, calls = _paced_run(pace=True, tail=True)
+    assert calls["fast"] <= calls["slow"] + 2
+    assert statistics.median(calls["waits"][5:]) < 0.008
+
+
+def test_only_the_first_paced_stage_takes_fresh_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh input is for the camera's frames: the later stages take their inbox's item as it
+    is (waiting there for a newer one would only delay the frame)."""
+    fresh_slots: set[int] = set()
+    real = LatestSlot.get_fresh
+
+    def spy(self: LatestSlot) -> Any:
+        fresh_slots.add(id(self))
+        return real(self)
+
+    monkeypatch.setattr(LatestSlot, "get_fresh", spy)
+
+    def camera():
+        for i in range(30):
+            time.sleep(0.004)
+            yield i
+
+    def work(x: int) -> int:
+        time.sleep(0.005)
+        return x
+
+    pipe = StagePipeline(("camera", camera()), [("a", work), ("b", work), ("c", work)],
+                         ("show", None), handoff=LATEST, time_source=False, pace=True, fresh=True)
+    with pipe.running():
+        for _ in pipe.results():
+            pass
+    pipe.raise_failure()
+    assert fresh_slots == {id(pipe.handoffs["a"])}
+
+
 def test_pacing_needs_latest_wins_hand_offs() -> None:
-    with pytest.raises(ValueError, match="latest-wins"):
+    with pytest.raises(ValueError, match=r"^pacing needs latest-wins hand-offs \(a FIFO stage "
+                                         r"must see every item\)$"):
         StagePipeline(("s", iter(())), [("a", lambda x: x)], ("k", None), pace=True)
+    with pytest.raises(ValueError, match=r"^fresh input is part of pacing \(give pace=True\)$"):
+        StagePipeline(("s", iter(())), [("a", lambda x: x)], ("k", None), handoff=LATEST,
+                      fresh=True)
 
 
 def test_a_producer_waits_until_its_item_is_taken() -> None:
@@ -590,6 +643,15 @@ def test_a_producer_waits_until_its_item_is_taken() -> None:
     stop.fail("x", RuntimeError("x"))
     with pytest.raises(Stopped):
         full.wait_taken()
+    # a stop while it waits (nothing notifies the slot then) is seen within a poll
+    later_stop = StopFlag()
+    waiting = LatestSlot(later_stop)
+    waiting.put(1)
+    threading.Timer(0.05, later_stop.fail, args=("x", RuntimeError("x"))).start()
+    t0 = time.perf_counter()
+    with pytest.raises(Stopped):
+        waiting.wait_taken()
+    assert time.perf_counter() - t0 < 1.0
 
 
 # ---- fresh input: the first paced stage takes the camera's next frame when it is near -------
