@@ -43,6 +43,22 @@ def session(model: bytes | str) -> ort.InferenceSession:
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
+def alternated_cpu_ms(arms: dict[str, ort.InferenceSession], feeds: dict[str, np.ndarray],
+                      calls: int, rounds: int) -> dict[str, list[float]]:
+    """CPU milliseconds a call of each arm, one value per round: each round runs every arm once
+    (a warm-up call, then `calls` timed calls), so a busy minute of a shared machine falls on
+    all arms alike."""
+    times: dict[str, list[float]] = {k: [] for k in arms}
+    for _ in range(rounds):
+        for k, s in arms.items():
+            s.run(None, feeds)
+            t0 = time.process_time()
+            for _ in range(calls):
+                s.run(None, feeds)
+            times[k].append(1e3 * (time.process_time() - t0) / calls)
+    return times
+
+
 def softmax_choose(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """`rtmotion.models.generator.choose` as it was written before graph revision 2: softmax,
     masked, renormalized (the same weights; exported as an ONNX Softmax over the channels)."""
@@ -84,14 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     feeds = {k: v for k, v in feeds.items() if k in {i.name for i in arms["padded"].get_inputs()}}
     outs = {k: s.run(None, feeds)[0] for k, s in arms.items()}
     diff = max(float(np.abs(outs["padded"] - o).max()) for o in outs.values())
-    times: dict[str, list[float]] = {k: [] for k in arms}
-    for _ in range(args.rounds):
-        for k, s in arms.items():
-            s.run(None, feeds)
-            t0 = time.process_time()
-            for _ in range(args.calls):
-                s.run(None, feeds)
-            times[k].append(1e3 * (time.process_time() - t0) / args.calls)
+    times = alternated_cpu_ms(arms, feeds, args.calls, args.rounds)
     rows = {k: round(float(np.median(v)), 2) for k, v in times.items()}
     sys.stdout.write(f"{args.subject} fp32 ONNX, one thread, {args.calls} calls x {args.rounds} rounds: "
                      + ", ".join(f"{k} {v} ms" for k, v in rows.items())

@@ -19,6 +19,7 @@ NORMS = ("instance", "batch", "none")
 UPSAMPLES = ("nearest_conv", "transposed")
 SKIPS = ("add", "concat", "none")
 RES_BLOCKS = ("plain", "dwsep")
+FULL_RES = ("dense", "separable")
 GAN_MODES = ("hinge", "lsgan")
 
 
@@ -61,6 +62,10 @@ class GeneratorConfig:
         expand: expansion ratio of "dwsep" blocks.
         dec_blocks: extra plain residual blocks after each decoder upsampling (quality knob).
         skip: how encoder features reach the decoder: "add" (cheap), "concat" + 1x1 fuse, "none".
+        full_res: the convolutions at full resolution (the stem and the last decoder refinement;
+            a third of the "small" preset's FLOPs at 128x128): "dense" (3x3 convs) or
+            "separable" (the stem a 1x1 then a depthwise 3x3, the refinement a depthwise 3x3
+            then a 1x1: the same receptive field for ~1/7 of their MACs).
         use_prev: feed the warped previous output frame and predict the soft gate (EDN temporal
             smoothing + Soft-Gated Warping). False: the gate is identically 0.
         use_prev_mask: also feed a (B, 1, H, W) validity mask of the warped previous frame
@@ -102,6 +107,7 @@ class GeneratorConfig:
     expand: int = 2
     dec_blocks: int = 0
     skip: str = "add"
+    full_res: str = "dense"
     use_prev: bool = True
     use_prev_mask: bool = True
     norm: str = "instance"
@@ -125,6 +131,7 @@ class GeneratorConfig:
         _check_choice("upsample", self.upsample, UPSAMPLES)
         _check_choice("skip", self.skip, SKIPS)
         _check_choice("res_block", self.res_block, RES_BLOCKS)
+        _check_choice("full_res", self.full_res, FULL_RES)
         if self.use_reference and not (self.use_prev and self.use_prev_mask):
             raise ValueError("use_reference needs use_prev and use_prev_mask")
         if self.plate_input and (self.background_plate or not self.use_reference):
@@ -169,6 +176,8 @@ GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
     # For tests, CPU training of the demo subject and slow machines (~2% of pix2pixHD's FLOPs).
     "tiny": GeneratorConfig(base_channels=16, max_channels=128, n_down=3, n_res=3),
     # The default: real time at 256 and 512 (< 5% of pix2pixHD's FLOPs at every resolution).
+    # Dense at full resolution: the separable form (`full_res`) was 14 % faster in ONNX Runtime
+    # fp32 but drew a worse demo-ada (docs/BENCHMARKS.md "A cheaper full-resolution path").
     "small": GeneratorConfig(base_channels=24, max_channels=256, n_down=4, n_res=6),
     # More capacity where the person's appearance is composed: plain residual blocks at 1/16.
     "base": GeneratorConfig(

@@ -39,7 +39,7 @@ follow`) the room behind each frame's box is an input, `plate` (B x 3 x H x W in
 as 3 channels and a fifth candidate with its own logit: the background passes through as it
 is, wherever the box has moved to.
 
-Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem, `n_down` stride-2 convs,
+Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem (separable with `full_res`), `n_down` stride-2 convs,
 `n_res` residual blocks at the bottleneck, nearest-upsampling decoder with additive skips, and
 a 3x3 head giving 3 RGB channels (tanh) + 1 gate logit (sigmoid).
 
@@ -51,6 +51,10 @@ Measured with tools/model_size.py (GFLOPs = 2 x MACs per frame, convolutions onl
     small      2.80M    1.46 / 5.86 / 23.4        4.9%            79          0.7 / 1.5
     base       12.5M    3.47 / 13.9 / 55.5       11.6%           132          1.0 / 1.9
     pix2pixHD  182.5M   29.8 / 119 / 476          100%           1035         2.9 / 6.2
+
+"small" with separable convolutions at full resolution (`config.full_res="separable"`): 2.79M
+params, 1.14 / 4.58 / 18.3 GFLOPs at 128/256/512; not a preset's choice (it drew a worse
+demo-ada; docs/BENCHMARKS.md "A cheaper full-resolution path").
 
 At batch 1 on an H100 these small networks are latency-bound (many small kernels; instance
 norm is a separate kernel): with norm="none" (what a folded batch norm costs) "small" takes
@@ -88,6 +92,7 @@ class PoseGenerator(nn.Module):
             skip=config.skip,
             upsample=config.upsample,
             dec_blocks=config.dec_blocks,
+            full_res=config.full_res,
         )
         self.head = nn.Conv2d(chans[0], config.out_channels, 3, 1, 1)  # RGB (+ gate logits)
         if config.use_prev:

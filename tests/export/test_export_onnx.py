@@ -80,7 +80,7 @@ def test_parity_detects_a_different_model(exported: tuple[PoseGenerator, Path]) 
 
 
 def test_export_variants(tmp_path: Path) -> None:
-    for changes in ({"norm": "batch"}, {"use_prev": False}):
+    for changes in ({"norm": "batch"}, {"full_res": "separable"}, {"use_prev": False}):
         gen = PoseGenerator(generator_preset("tiny", (32, 32), **changes))
         if changes.get("norm") == "batch":  # non-trivial running stats, folded at export
             gen.train()

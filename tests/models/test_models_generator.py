@@ -136,6 +136,7 @@ def test_pose_channel_count_comes_from_config() -> None:
         {"skip": "none"},
         {"res_block": "plain", "dec_blocks": 1},
         {"use_prev_mask": False},
+        {"full_res": "separable"},
     ],
 )
 def test_variants_run(changes: dict) -> None:
@@ -144,6 +145,36 @@ def test_variants_run(changes: dict) -> None:
     with torch.no_grad():
         frame, gate, _ = gen(*_inputs(cfg).values())
     assert frame.shape == (2, 3, RES[1], RES[0]) and gate.shape == (2, 1, RES[1], RES[0])
+
+
+def test_separable_full_resolution_is_cheaper_with_the_same_receptive_field() -> None:
+    """`full_res="separable"`: only the stem and the last refinement change; their MACs fall to
+    about a seventh, and an output pixel still sees its 3x3 neighbours through the stem alone
+    (a dense 3x3 stem and its separable form both reach one pixel further each way)."""
+    from rtmotion.models.blocks import SeparableConv
+    from rtmotion.models.flops import generator_stats
+
+    dense = generator_preset("small", (128, 128), use_reference=True, plate_input=True)
+    light = dense.with_(full_res="separable")
+    net = PoseGenerator(light)
+    assert isinstance(net.body.stem, SeparableConv)
+    assert isinstance(net.body.ups[-1].refine, SeparableConv)
+    assert not any(isinstance(up.refine, SeparableConv) for up in net.body.ups[:-1])
+    # the full-resolution convs of the dense form: stem 39->24 3x3, refine 24->24 3x3, per pixel
+    saved = (39 * 24 * 9 - (39 * 24 + 24 * 9)) + (24 * 24 * 9 - (24 * 9 + 24 * 24))
+    drop = generator_stats(dense).flops - generator_stats(light).flops
+    assert drop == 2 * saved * 128 * 128
+    # the stem's reach: a change at one input pixel moves the stem's output in a 3x3 window
+    # (without normalization, whose statistics reach every pixel)
+    stem = PoseGenerator(light.with_(norm="none")).body.stem.eval()
+    x = torch.zeros(1, light.in_channels, 9, 9)
+    with torch.no_grad():
+        base = stem(x)
+        x[0, :, 4, 4] = 1.0
+        moved = (stem(x) - base).abs().sum(1)[0] > 0
+    assert moved[3:6, 3:6].all() and not moved[:3].any() and not moved[6:].any()
+    with pytest.raises(ValueError, match="full_res"):
+        GeneratorConfig(full_res="sparse")
 
 
 def test_config_roundtrip_and_validation() -> None:
