@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rtmotion.models.config import FULL_RES
+
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     """Normalization layer by name: "instance" (affine, no running stats), "batch", "none"."""
@@ -169,8 +171,8 @@ class UNetBody(nn.Module):
         full_res: str = "dense",
     ) -> None:
         super().__init__()
-        if full_res not in ("dense", "separable"):
-            raise ValueError(f"unknown full_res {full_res!r}")
+        if full_res not in FULL_RES:
+            raise ValueError(f"unknown full_res {full_res!r} (choose from {FULL_RES})")
         separable = full_res == "separable"
         self.stem: nn.Module = (SeparableConv(cin, channels[0], norm, order="pointwise_first")
                                 if separable else ConvNormAct(cin, channels[0], 3, norm=norm))

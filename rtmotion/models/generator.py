@@ -39,9 +39,9 @@ follow`) the room behind each frame's box is an input, `plate` (B x 3 x H x W in
 as 3 channels and a fifth candidate with its own logit: the background passes through as it
 is, wherever the box has moved to.
 
-Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem (separable with `full_res`), `n_down` stride-2 convs,
-`n_res` residual blocks at the bottleneck, nearest-upsampling decoder with additive skips, and
-a 3x3 head giving 3 RGB channels (tanh) + 1 gate logit (sigmoid).
+Network: a U-Net (rtmotion.models.blocks.UNetBody): 3x3 stem (separable with `full_res`),
+`n_down` stride-2 convs, `n_res` residual blocks at the bottleneck, nearest-upsampling decoder
+with additive skips, and a 3x3 head giving 3 RGB channels (tanh) + 1 gate logit (sigmoid).
 
 Measured with tools/model_size.py (GFLOPs = 2 x MACs per frame, convolutions only; CPU: torch
 2.13, 2 threads, eager; GPU: H100, torch 2.11, fp32, CUDA-graph replay, batch 1):
