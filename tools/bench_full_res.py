@@ -16,7 +16,6 @@ full-resolution path" holds runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -28,7 +27,9 @@ import onnxruntime as ort
 import torch
 from bench_onnx_layout import (  # tools/ is the script's folder
     alternated_cpu_ms,
+    parse_timing_args,
     session,
+    timing_parser,
 )
 
 from rtmotion.errors import RtmotionError
@@ -41,16 +42,12 @@ from rtmotion.subject import load_subject
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-t", "--subject", default="demo-ada")
-    ap.add_argument("--calls", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--json", type=Path)
+    ap = timing_parser(__doc__)
     ap.add_argument("--train-threads", type=int, default=0,
                     help="also time torch forward + backward of 8 frames on this many threads")
-    args = ap.parse_args(argv)
-    if args.json is not None and not args.json.parent.is_dir():
-        ap.error(f"--json {args.json}: no folder {args.json.parent}")
+    args = parse_timing_args(ap, argv)
+    if args.train_threads < 0:
+        ap.error(f"--train-threads {args.train_threads}: give 0 (no training timing) or more")
     base = load_subject(args.subject).generator_config
     arms: dict[str, ort.InferenceSession] = {}
     stats: dict[str, dict[str, float]] = {}

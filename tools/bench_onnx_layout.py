@@ -78,15 +78,26 @@ def export_softmax_form(subject: object, folder: Path) -> Path:
         generator_module.choose = real
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def timing_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of the ONNX timing tools: the subject, calls a round, rounds, the JSON report."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-t", "--subject", default="demo-ada")
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--json", type=Path)
+    return ap
+
+
+def parse_timing_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parsed options; a JSON report whose folder does not exist is refused before any work."""
     args = ap.parse_args(argv)
     if args.json is not None and not args.json.parent.is_dir():
         ap.error(f"--json {args.json}: no folder {args.json.parent}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_timing_args(timing_parser(__doc__), argv)
     subject = load_subject(args.subject)
     runner, _ = open_engine(subject, "onnxruntime", "fp32", "cpu", threads=1)  # built once, cached
     path = runner.path

@@ -14,7 +14,8 @@ merges per-module counts into `docs/mutation.json` (groups run separately are ke
 Mutmut runs only the tests that call a mutated function (it records which tests call which
 function first), so each group's selection is an upper bound. The default groups, measured one
 at a time on two cores (2026-12-03): kernels 284 s, pipeline 1,473 s, export-int8 424 s, eval
-58 s, about 37 minutes in all (`tools/mutation.sh`; the pipeline group's tests wait on threads). See docs/MUTATION.md for the scores and the survivors.
+58 s, about 37 minutes in all (`tools/mutation.sh`; the pipeline group's tests wait on
+threads). See docs/MUTATION.md for the scores and the survivors.
 
 Usage:
     python tools/mutation.py                     # the default groups (~37 min)
