@@ -110,6 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the person out of the background plate by their segmentation "
                              "as well as their skeleton (default; --no-person-segmentation: the "
                              "skeleton alone, a wider mask that misses long clothes and hair)")
+    parser.add_argument("--person-weight", type=float, default=1.0,
+                        help="in the L1 loss the person's pixels (where a frame differs from the "
+                             "background plate) weigh this many times the room's (1: uniform)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")

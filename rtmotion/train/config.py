@@ -98,6 +98,9 @@ class TrainConfig:
             only teach the gate to trust a warped previous frame more than its own outputs
             deserve, which blurs a long rollout: measured in docs/BENCHMARKS.md).
         gan_mode, weight_*: losses ("hinge" or "lsgan"; weights L1 10, SSIM 1, GAN 1, FM 10).
+        person_weight: in the L1 loss the person's pixels weigh this many times the room's (the
+            person is where the frame differs from the background plate,
+            `rtmotion.train.person_weight`; 1: uniform; no effect without a plate).
         perceptual_weights: local VGG19 weights file for the perceptual loss (None: off).
         d_scales, d_channels: discriminator size (multi-scale PatchGAN).
         face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
@@ -155,6 +158,7 @@ class TrainConfig:
     weight_temporal: float = 1.0
     weight_fm: float = 10.0
     weight_perceptual: float = 10.0
+    person_weight: float = 1.0
     perceptual_weights: str | None = None
     d_scales: int = 2
     d_channels: int = 64
@@ -195,6 +199,8 @@ class TrainConfig:
             self.teacher_forcing = 0.0 if self.keyframes > 0 else 0.5
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        if not self.person_weight >= 1.0:
+            raise ValueError(f"person_weight must be at least 1, got {self.person_weight}")
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.face_crop is not None and (self.face_crop < 8 or self.face_crop % 4):

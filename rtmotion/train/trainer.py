@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
@@ -87,8 +86,10 @@ from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
 from rtmotion.train.input_checks import report_training_input
 from rtmotion.train.machine_settings import BudgetPlanner
+from rtmotion.train.person_weight import person_weights, weighted_l1_loss
 from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
+    ClipFollow,
     ClipStep,
     TrainReference,
     Discriminators,
@@ -429,6 +430,17 @@ def _ddp(module: nn.Module, run: TrainRun) -> nn.Module:
     return DDP(module, device_ids=[run.device.index] if run.device.type == "cuda" else None)
 
 
+def frame_plates(run: TrainRun, follow: ClipFollow | None) -> torch.Tensor | None:
+    """The background plate under each frame of a batch, in [-1, 1]: (B*L) x 3 x H x W for a
+    follow crop (each frame's own cut of the room), 1 x 3 x H x W for the fixed crop (the
+    generator's plate), None without a plate."""
+    if follow is not None:
+        return follow[1].flatten(0, 1)
+    if run.generator_config.background_plate:
+        return run.gen.background
+    return None
+
+
 @dataclass
 class StepOutput:
     """One GAN step's losses (detached device scalars) and the clip it saw (for samples)."""
@@ -469,8 +481,11 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     f_real, f_fake = split_features(f_out, b * n)
     fake_all = fake_f.float()  # losses in fp32 whatever the autocast dtype
     fl = float_features
+    plates = frame_plates(run, follow)
+    weights = (None if plates is None or cfg.person_weight == 1.0
+               else person_weights(real_f, plates, cfg.person_weight))
     lg: dict[str, torch.Tensor] = {
-        "l1": F.l1_loss(fake_all, real_f) * cfg.weight_l1,
+        "l1": weighted_l1_loss(fake_all, real_f, weights) * cfg.weight_l1,
         "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
         "gan": L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan,
         "fm": L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm,
@@ -761,6 +776,7 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "val_frames_scored": int(ok.sum()),
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
         "clip_length": cfg.clip_length, "max_gap": cfg.max_gap,
+        "person_weight": cfg.person_weight,
         "d_channels": cfg.d_channels, "workers": cfg.workers,
         "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),

@@ -429,3 +429,21 @@ def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dance
     assert "resolution 64x64 (checkpoint)" in text and "d channels 16 (checkpoint)" in text
     info = json.loads((out / "subject.json").read_text())
     assert tuple(info["resolution"]) == (64, 64) and info["training"]["steps"] > first
+
+
+@pytest.mark.parametrize("crop", ["--follow-crop", "--no-follow-crop"])
+def test_person_weight(dancer_clip, tmp_path: Path, crop: str) -> None:
+    """Both crops weight the person: a follow crop by each frame's own plate, the fixed crop by
+    the generator's; the run records the weight."""
+    out = tmp_path / "weighted"
+    assert _train(dancer_clip, out, "--steps", "2", "--person-weight", "4", crop, NO_SEG) == 0
+    t = json.loads((out / "subject.json").read_text())["training"]
+    assert t["person_weight"] == 4.0 and np.isfinite(t["final_losses"]["l1"])
+
+
+def test_person_weight_below_one_is_refused(dancer_clip, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "w"
+    assert _train(dancer_clip, out, "--steps", "2", "--person-weight", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "person_weight must be at least 1" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -1,0 +1,67 @@
+"""Where the person is in a training frame, to weight the reconstruction loss there.
+
+A target video is mostly room. With the background plate the generator copies the room (the
+plate is one of the candidates it mixes, `rtmotion.models.generator`), so every room pixel soon
+costs nothing in the L1 loss, but it still dilutes the mean: the loss of a 128x128 frame in
+which the person covers a quarter is a quarter of what it would be if it were all person, and
+the GAN and feature-matching terms, which do not shrink with the room, then outweigh it.
+`TrainConfig.person_weight` gives the person's pixels that many times the weight of the room's.
+
+The person is found where the real frame differs from the background plate: the plate is the
+room without the person (kept clean by the person's segmentation, `rtmotion.train.background`),
+so what differs from it is the person and what they bring into the room (their shadow, a
+swinging hem), which is exactly what the generator has to draw. It costs one subtraction per
+frame on the device, needs no extra model pass over the video, and is exact for a follow crop,
+whose plate comes with every frame. Where the plate is wrong (a moving camera) the whole frame
+differs, so the weights become uniform again: the plain L1 loss, not a wrong weighting.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: Mean absolute RGB difference from the plate, in the model's [-1, 1] range, below which a
+#: pixel is room (12/255 of the uint8 range: video noise and compression stay under it) and
+#: above which it is fully the person (32/255); linear in between.
+ROOM_BELOW = 2 * 12 / 255
+PERSON_ABOVE = 2 * 32 / 255
+#: The person mask grows by this many pixels of the model frame (max pooling): the person's
+#: edge, blurred by motion and resampling, differs from the plate less than its inside.
+GROW_PIXELS = 2
+
+
+def person_mask(real: torch.Tensor, plate: torch.Tensor) -> torch.Tensor:
+    """Soft person mask of frames against their background plate.
+
+    Args:
+        real: N x 3 x H x W float in [-1, 1], the frames.
+        plate: N x 3 x H x W or 1 x 3 x H x W float in [-1, 1], the background each frame is on.
+    Returns:
+        N x 1 x H x W float32 in [0, 1]: 1 on the person (and their shadow), 0 on the room.
+    """
+    diff = (real.float() - plate.float()).abs().mean(dim=1, keepdim=True)
+    soft = ((diff - ROOM_BELOW) / (PERSON_ABOVE - ROOM_BELOW)).clamp(0.0, 1.0)
+    k = 2 * GROW_PIXELS + 1
+    return F.max_pool2d(soft, k, stride=1, padding=GROW_PIXELS)
+
+
+def person_weights(real: torch.Tensor, plate: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights: 1 on the room, `weight` on the person (N x 1 x H x W float32).
+
+    Args:
+        real, plate: as in `person_mask`.
+        weight: the person's weight relative to the room's (>= 1; 1 gives uniform weights).
+    """
+    return 1.0 + (float(weight) - 1.0) * person_mask(real, plate)
+
+
+def weighted_l1_loss(fake: torch.Tensor, real: torch.Tensor, weights: torch.Tensor | None
+                     ) -> torch.Tensor:
+    """L1 of images (N x C x H x W) with per-pixel weights (N x 1 x H x W), normalized by the
+    weights' mean, so uniform weights give the plain mean absolute difference (and the loss
+    keeps its scale beside the other terms whatever the person's size); None: plain L1."""
+    err = (fake - real).abs()
+    if weights is None:
+        return err.mean()
+    return (err * weights).mean() / weights.mean()
