@@ -49,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device(parser)
     parser.add_argument("--workers", type=int, default=None,
                         help="pose extraction processes (default: one per core for long videos)")
+    parser.add_argument("--pose-every", type=int, default=None, metavar="N",
+                        help="estimate the source's poses on every N-th frame and interpolate "
+                             "the others (default: 2, 25 %% faster end to end on 2 cores for "
+                             "~0.01 less SSIM in transfer; 1: every frame, the best look)")
     parser.add_argument("--hold", type=float, default=None,
                         help="seconds a missing person keeps their last pose before the empty scene "
                              "(default: half a second)")
@@ -68,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
                          "need 0 <= start < end")
     if args.workers is not None and args.workers < 1:
         raise InputError(None, f"--workers {args.workers}", "give 1 or more")
+    if args.pose_every is not None and args.pose_every < 1:
+        raise InputError(None, f"--pose-every {args.pose_every}", "give 1 (every frame) or more")
     if args.hold is not None and args.hold < 0:
         raise InputError(None, f"--hold {args.hold} is negative", "give seconds >= 0")
     check_output(args.output, args.source)   # before loading anything
@@ -83,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
                           output_size=args.size, person=args.person)
     if args.hold is not None:
         opts.hold_seconds = args.hold
+    if args.pose_every is not None:
+        opts.pose_every = args.pose_every
     result = convert(subject, args.source, None if args.side_by_side else args.output, opts)
     if args.json:
         with atomic_path(args.json, suffix=".json") as tmp:

@@ -187,7 +187,8 @@ def bench_cell(subject: Subject, request: EngineRequest, source: Path, *, frames
                           engine=request, show_progress=False, timers=timers)
             d = res.to_dict()
             cell.offline = {k: d[k] for k in ("frames", "fps", "fps_pose", "fps_generate", "seconds",
-                                              "pose_seconds", "generate_seconds", "pose_workers", "stages")}
+                                              "pose_seconds", "generate_seconds", "pose_workers", "pose_every",
+                                              "stages")}
         if "live" in modes:
             cam = FileCamera(source, loop=True)
             rep = run_live(subject, cam, [lambda img, f: None],

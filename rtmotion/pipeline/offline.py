@@ -3,8 +3,9 @@
 Two phases, because offline use knows the whole source and uses that:
 
 1. poses of the whole source: a pose file is loaded as it is (`rtmotion extract` already
-   filtered it); a video runs MediaPipe over every frame in worker processes (one contiguous
-   chunk per core, `rtmotion.pose.extract.extract_video`), then the zero-phase filter smooths
+   filtered it); a video runs MediaPipe over every `POSE_EVERY`-th frame in worker processes
+   (one contiguous chunk per core, `rtmotion.pose.extract.extract_video`; the frames between
+   are interpolated), then the zero-phase filter smooths
    the tracks without lag, and EDN normalization maps them into the subject's frame with
    statistics of the *whole* source (the far/close ankle positions of the entire dance);
 2. a stage pipeline (`StagePipeline`: threads joined by bounded queues, in order, lossless):
@@ -62,6 +63,16 @@ from rtmotion.subject import Subject
 
 log = logging.getLogger(__name__)
 
+#: Offline, MediaPipe runs on every this-many-th source frame and the poses between are
+#: interpolated in time (`extract_video(every=...)`), before the zero-phase filter. It halves
+#: the pose work, a third of a conversion's CPU on 2 cores: convert 16.5 -> 20.9 fps (bench 900
+#: frames, fp32). The cost, measured: demo-ada's transfer body SSIM 0.899 -> 0.891, face 0.912 ->
+#: 0.900 (the same on estimated and interpolated frames: MediaPipe's tracker, fed every second
+#: frame, places the joints a little differently), driving-pose error unchanged (0.022 x body
+#: height); on a real dance the poses stay within 0.3 % of the body height of every frame's
+#: (docs/BENCHMARKS.md, "Offline poses on every second frame"). 1 (`--pose-every 1`): every
+#: frame, the best look.
+POSE_EVERY = 2
 
 
 @dataclass
@@ -86,6 +97,7 @@ class ConvertResult:
     device: str = ""
     pose_seconds: float = 0.0      # phase 1 (pose extraction or loading, filter, normalize)
     pose_workers: int = 0
+    pose_every: int = 1            # MediaPipe saw every this-many-th frame (video sources)
     generate_seconds: float = 0.0  # phase 2 (synthesize + encode)
     seconds: float = 0.0           # the whole run, engine builds included
     build_seconds: float = 0.0     # ... of which building engines (first use on this machine)
@@ -148,6 +160,7 @@ class DrivingPoses:
     workers: int
     filter: str
     people: dict[str, Any] | None = None  # `PersonChoice.to_dict` of a video source
+    every: int = 1  # the pose estimator saw every this-many-th frame (a video source)
 
 
 def is_variable_rate(timestamps: np.ndarray, fps: Fraction) -> bool:
@@ -175,9 +188,11 @@ def check_output(output: str | Path, source: str | Path) -> Path:
 def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: int | None = None,
                   mode: str = "auto", workers: int | None = None, extractor: str = "mediapipe",
                   extractor_opts: dict[str, Any] | None = None, filter_params: FilterParams | None = None,
-                  show_progress: bool = True, person: str | int | None = "auto") -> DrivingPoses:
+                  show_progress: bool = True, person: str | int | None = "auto",
+                  pose_every: int = POSE_EVERY) -> DrivingPoses:
     """Phase 1 (see module docstring). InputError for a bad source, no person at all, or a
-    `person` number larger than the people found (see `rtmotion.pose.person`)."""
+    `person` number larger than the people found (see `rtmotion.pose.person`). `pose_every`:
+    a video's pose estimator sees every this-many-th frame (`POSE_EVERY`)."""
     kind = detect_source(source)
     info = None
     nw = 0
@@ -197,13 +212,16 @@ def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: 
         raw, summary = extract_video(source, extractor=extractor, extractor_opts=opts, workers=workers,
                                      start=start, end=end,
                                      show_progress=show_progress and sys.stderr.isatty(),
-                                     person=person if extractor == "mediapipe" else None)
+                                     person=person if extractor == "mediapipe" else None,
+                                     every=pose_every)
         nw = summary.workers
         people = summary.people.to_dict() if summary.people is not None else None
         p = filter_params or FilterParams(method=OFFLINE_FILTER)
         kp, _ = smooth_keypoints(raw.keypoints, raw.timestamps, raw.size[1], p)
         raw = raw.with_keypoints(kp)
-        filt = f"{p.method}" + (f"(window {p.sg_window}, order {p.sg_order})" if p.method == "zero-phase" else "")
+        filt = (f"{p.method}" + (f"(window {p.sg_window}, order {p.sg_order})"
+                                 if p.method == "zero-phase" else "")
+                + (f", poses estimated every {pose_every} frames" if pose_every > 1 else ""))
     else:
         raise InputError(source, f"a {kind} source cannot drive convert",
                          "give a video or a pose file from `rtmotion extract`")
@@ -212,7 +230,7 @@ def driving_poses(subject: Subject, source: str | Path, *, start: int = 0, end: 
                          "is a whole person visible? try a clearer or closer shot")
     driving = normalize_sequence(raw, subject.stats, mode=mode)
     return DrivingPoses(raw=raw, driving=driving, kind=kind, info=info, workers=nw, filter=filt,
-                        people=people)
+                        people=people, every=pose_every if kind == "video" else 1)
 
 
 def _audio_source(poses: DrivingPoses, source: Path, start: int, tmp: Path) -> tuple[Path | None, str]:
@@ -235,6 +253,7 @@ class ConvertOptions:
         start, end: source frame range [start, end).
         mode: normalization mode ("auto", "edn", "retarget", "upper").
         workers: pose extraction processes (None: one per core for long videos).
+        pose_every: a video's pose estimator sees every this-many-th frame (`POSE_EVERY`).
         extractor, extractor_opts: the per-frame pose estimator for video sources (MediaPipe;
             "npz" with {"path": ...} replays a pose file frame by frame).
         filter_params: the offline keypoint filter (None: zero-phase, `OFFLINE_FILTER`).
@@ -259,6 +278,7 @@ class ConvertOptions:
     end: int | None = None
     mode: str = "auto"
     workers: int | None = None
+    pose_every: int = POSE_EVERY
     extractor: str = "mediapipe"
     extractor_opts: dict[str, Any] | None = None
     filter_params: FilterParams | None = None
@@ -307,7 +327,8 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
     poses = driving_poses(subject, source, start=opt.start, end=opt.end, mode=opt.mode,
                           workers=opt.workers, extractor=opt.extractor,
                           extractor_opts=opt.extractor_opts, filter_params=opt.filter_params,
-                          show_progress=opt.show_progress, person=opt.person)
+                          show_progress=opt.show_progress, person=opt.person,
+                          pose_every=opt.pose_every)
     result = _new_result(subject, source, output, opt, poses, time.perf_counter() - t_start)
     fps = poses.driving.fps
     with open_session(subject, opt.engine, hold_frames=hold_frames(opt.hold_seconds, fps),
@@ -367,7 +388,7 @@ def _new_result(subject: Subject, source: str | Path, output: str | Path | None,
                          fps_source=rate_text(driving.fps),
                          variable_frame_rate=is_variable_rate(driving.timestamps, driving.fps),
                          mode=driving.extractor.rsplit("normalize:", 1)[-1], filter=poses.filter,
-                         pose_seconds=pose_seconds, pose_workers=poses.workers,
+                         pose_seconds=pose_seconds, pose_workers=poses.workers, pose_every=poses.every,
                          side_by_side=str(side) if side else None, people=poses.people,
                          poses=poses)
 

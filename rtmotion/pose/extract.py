@@ -113,6 +113,8 @@ class ExtractSummary:
     people: PersonChoice | None = None
     #: joint-frames the person guard dropped (a jump, or a limb stretched to someone else)
     joints_dropped: int = 0
+    #: the extractor saw every this-many-th frame (the others interpolated)
+    every: int = 1
 
     @property
     def fps(self) -> float:
@@ -128,7 +130,9 @@ class ExtractSummary:
                           if self.people.several else ""))
         if self.kind == "video":
             out.append(f"extraction: {self.extractor}, {self.workers} worker(s), "
-                       f"{self.seconds:.1f} s, {self.fps:.1f} frames/s")
+                       f"{self.seconds:.1f} s, {self.fps:.1f} frames/s"
+                       + (f", every {self.every} frames (the others interpolated)"
+                          if self.every > 1 else ""))
         out.append(f"filter: {self.filter}; {self.joints_filled} joint-frames interpolated")
         out += [f"wrote {p}" for p in self.outputs]
         return out
@@ -177,17 +181,26 @@ def detect_source(path: str | Path) -> str:
 @dataclass
 class _Chunk:
     """Frames [start, end) of the result, decoded from `warm` (warm <= start) to warm the
-    tracker up."""
+    tracker up. The extractor sees the frames `grid + k * every`; the others are returned as
+    not estimated (`fill_skipped` interpolates them)."""
 
     id: int
     warm: int
     start: int
     end: int | None
+    grid: int = 0
+    every: int = 1
+
+    def estimates(self, index: int) -> bool:
+        """Whether the extractor runs on frame `index`."""
+        return (index - self.grid) % self.every == 0
 
 
-def plan_chunks(start: int, end: int, workers: int, overlap: int, open_end: bool) -> list[_Chunk]:
+def plan_chunks(start: int, end: int, workers: int, overlap: int, open_end: bool,
+                every: int = 1) -> list[_Chunk]:
     """Split [start, end) into `workers` contiguous chunks. With `open_end` the last chunk runs
-    to the end of the stream (frame counts of some containers are estimates)."""
+    to the end of the stream (frame counts of some containers are estimates). `every`: the
+    extractor sees every this-many-th frame from `start`."""
     n = max(0, end - start)
     workers = max(1, min(workers, n)) if n else 1
     bounds = [start + round(i * n / workers) for i in range(workers + 1)]
@@ -195,7 +208,7 @@ def plan_chunks(start: int, end: int, workers: int, overlap: int, open_end: bool
     for i in range(workers):
         s, e = bounds[i], bounds[i + 1]
         chunks.append(_Chunk(i, max(0, s - overlap) if i else s, s,
-                             None if (open_end and i == workers - 1) else e))
+                             None if (open_end and i == workers - 1) else e, start, every))
     return chunks
 
 
@@ -218,33 +231,73 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
     """Extract one chunk in this process (`opened`: its plain extractor, opened already).
 
     Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3),
-    (width, height), joint-frames the person guard dropped). `report(n)` is called with counts
-    of finished frames of the chunk.
+    (width, height), joint-frames the person guard dropped, bool (n,) which frames the extractor
+    saw: with `chunk.every` > 1 the others are all zero, to be interpolated by `fill_skipped`).
+    `report(n)` is called with counts of finished frames of the chunk.
     """
-    idx, ts, kps = [], [], []
+    idx, ts, kps, seen = [], [], [], []
     size = (0, 0)
     pending = 0
     with _chunk_extractor(chunk, extractor, opts, person, opened) as ex, \
             VideoReader(path, start=chunk.warm, end=chunk.end) as reader:
+        k = ex.skeleton.num_joints
         for frame in reader:
-            kp = ex(frame.image)
+            due = chunk.estimates(frame.index)
+            if due:
+                kp = ex(frame.image)
+            else:
+                ex.skip()
+                kp = np.zeros((k, 3), np.float32)
             if frame.index < chunk.start:
                 continue  # warm-up frame: only primes the tracker
             size = frame.size
             idx.append(frame.index)
             ts.append(frame.timestamp)
             kps.append(kp)
+            seen.append(due)
             pending += 1
             if report is not None and pending >= 5:
                 report(pending)
                 pending = 0
     if report is not None and pending:
         report(pending)
-    k = ex.skeleton.num_joints
     guard = getattr(ex, "guard", None)
     return (np.asarray(idx, np.int64), np.asarray(ts, np.float64),
             np.stack(kps) if kps else np.zeros((0, k, 3), np.float32), size,
-            int(guard.dropped) if guard is not None else 0)
+            int(guard.dropped) if guard is not None else 0, np.asarray(seen, bool))
+
+
+def fill_skipped(keypoints: np.ndarray, timestamps: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Poses of the frames the extractor skipped (`every` > 1), linear in time between the
+    estimated frames before and after; the last few frames of the range, after the last
+    estimated one, keep its pose (at most `every - 1` frames). (A cubic through the estimated
+    frames either side scored the same in `rtmotion eval`'s transfer: docs/BENCHMARKS.md.)
+
+    A joint is filled where both neighbours have it, with the lower of their confidences (the
+    frame was not missed, only not looked at: `fill_gaps` would halve it); otherwise it stays
+    missing, and the filter's gap filling treats it as any missed joint.
+
+    Args:
+        keypoints: float32 (T, K, 3) pixels + confidence; skipped frames all zero.
+        timestamps: float64 (T,) seconds.
+        seen: bool (T,), the frames the extractor saw.
+    Returns:
+        float32 (T, K, 3), a copy.
+    """
+    kp = np.array(keypoints, dtype=np.float32, copy=True)
+    est = np.flatnonzero(seen)
+    for a, b in zip(est[:-1], est[1:], strict=True):
+        if b - a < 2:
+            continue
+        both = (kp[a, :, 2] > 0) & (kp[b, :, 2] > 0)
+        span = timestamps[b] - timestamps[a]
+        w = ((timestamps[a + 1:b] - timestamps[a]) / span if span > 0
+             else np.linspace(0, 1, b - a + 1)[1:-1]).astype(np.float32)[:, None, None]
+        kp[a + 1:b, both, :2] = (1 - w) * kp[a, both, :2] + w * kp[b, both, :2]
+        kp[a + 1:b, both, 2] = np.minimum(kp[a, both, 2], kp[b, both, 2])
+    if len(est) and est[-1] < len(kp) - 1:
+        kp[est[-1] + 1:] = kp[est[-1]]
+    return kp
 
 
 def _worker_main(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any], q: Any,
@@ -406,7 +459,7 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
                   extractor_opts: dict[str, Any] | None = None, workers: int | None = None,
                   start: int = 0, end: int | None = None, overlap: int = DEFAULT_OVERLAP,
                   show_progress: bool = True, person: str | int | None = None,
-                  ) -> tuple[PoseSequence, ExtractSummary]:
+                  every: int = 1) -> tuple[PoseSequence, ExtractSummary]:
     """Run a per-image extractor over frames [start, end) of a video (unfiltered poses).
 
     Args:
@@ -417,10 +470,16 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
         overlap: warm-up frames each later chunk re-runs before its first frame (dropped).
         person: who drives when there are several people: "auto", "largest", "center" or a
             number (1 = leftmost); None: no people search (the extractor picks, as before).
+        every: the extractor sees every this-many-th frame from `start`; the poses of the
+            others are interpolated (`fill_skipped`). Every frame is still decoded and gets
+            a pose. 2 halves the extraction's cost; on a real 25 fps dance its poses stay
+            within 0.3 % of the body height of every frame's (docs/BENCHMARKS.md).
     Returns:
         (raw PoseSequence, summary). InputError for an unreadable video, or a person number
         larger than the people found.
     """
+    if int(every) < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
     opts = dict(extractor_opts or {})
     path = Path(path)
     info = VideoInfo.from_path(path)
@@ -435,7 +494,8 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
     if n == 0 and start > 0:
         raise InputError(path, f"start frame {start} is past the end ({info.frame_count} frames)")
     nw = default_workers(n) if workers is None else max(1, int(workers))
-    chunks = plan_chunks(start, stop, nw, overlap, open_end=end is None or end > info.frame_count)
+    chunks = plan_chunks(start, stop, nw, overlap, open_end=end is None or end > info.frame_count,
+                         every=int(every))
     nw = len(chunks)
     t0 = time.perf_counter()
 
@@ -462,14 +522,15 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
     if np.any(np.diff(idx) <= 0):  # chunks must tile the range exactly, in order
         raise StageError("pose extraction", RuntimeError("chunks returned overlapping frames"))
     ts = np.concatenate([p[1] for p in parts])
-    kps = np.concatenate([p[2] for p in parts])
+    kps = fill_skipped(np.concatenate([p[2] for p in parts]), ts,
+                       np.concatenate([p[5] for p in parts]))
     size = next(p[3] for p in parts if len(p[0]))
     seq = PoseSequence(keypoints=kps, skeleton=probe.skeleton.name, fps=info.fps, size=size,
                        timestamps=ts, source=str(path), extractor=probe.describe())
     summary = ExtractSummary(source=str(path), kind="video", frames=len(seq),
                              frames_no_person=int((~seq.detected).sum()), seconds=seconds,
                              workers=nw, extractor=probe.describe(), people=choice,
-                             joints_dropped=sum(p[4] for p in parts))
+                             joints_dropped=sum(p[4] for p in parts), every=int(every))
     return seq, summary
 
 

@@ -241,6 +241,9 @@ class PersonTracker(PoseExtractor):
         out[inward] += self.SHRINK * (meas[inward] - out[inward])
         return tuple(float(v) for v in out)  # type: ignore[return-value]
 
+    def skip(self) -> None:
+        self.inner.skip()
+
     def reset(self) -> None:
         self._last_kp = None
         self.inner.reset()

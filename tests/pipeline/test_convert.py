@@ -337,6 +337,38 @@ def test_convert_cli_with_mediapipe(tiny_subject_path, dancer_clip_audio, tmp_pa
     report = json.loads(rep.read_text())
     assert report["source_kind"] == "video" and report["frames_no_person"] == 0
     assert report["filter"].startswith("zero-phase")
+    assert report["pose_every"] == offline.POSE_EVERY == 2
+    assert f"every {offline.POSE_EVERY} frames" in report["filter"]
+
+
+def test_pose_every_interpolates_between_estimated_frames(tiny_subject, dancer_clip, tmp_path) -> None:
+    """Poses estimated on every third frame (the pose file replayed as the estimator) and
+    interpolated between: the same frames out, the driving poses near the exact ones; a pose
+    file source is not estimated at all, so it says every frame."""
+    exact = convert(tiny_subject, dancer_clip.video, tmp_path / "a.mp4", show_progress=False,
+                    **replay(dancer_clip.poses))
+    third = convert(tiny_subject, dancer_clip.video, tmp_path / "b.mp4", show_progress=False,
+                    **{**replay(dancer_clip.poses), "pose_every": 3})
+    assert exact.pose_every == 1 and third.pose_every == 3 and third.frames == exact.frames == 60
+    assert "every 3 frames" in third.filter and "every" not in exact.filter
+    a, b = exact.poses.driving.keypoints, third.poses.driving.keypoints
+    assert ((a[..., 2] > 0) == (b[..., 2] > 0)).mean() > 0.98  # the same joints present
+    both = (a[..., 2] > 0) & (b[..., 2] > 0)
+    d = np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)[both]
+    assert 0 < d.mean() < 0.5  # model pixels (64 x 64): interpolated, and close
+    from_file = convert(tiny_subject, dancer_clip.poses, tmp_path / "c.mp4", show_progress=False)
+    assert from_file.pose_every == 1
+
+
+def test_cli_pose_every_below_one_is_refused(tiny_subject_path, dancer_clip, tmp_path, capsys) -> None:
+    rc, _, err = _cli(capsys, "-t", str(tiny_subject_path), "-s", str(dancer_clip.video),
+                      "-o", str(tmp_path / "o.mp4"), "--pose-every", "0")
+    assert rc == 2 and "--pose-every 0" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
+    from rtmotion.cli import build_parser
+
+    help_text = build_parser()._subparsers._group_actions[0].choices["convert"].format_help()
+    assert f"default: {offline.POSE_EVERY}," in " ".join(help_text.split())
 
 
 def test_command_constants_match_the_library() -> None:

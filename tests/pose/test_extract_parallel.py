@@ -14,7 +14,12 @@ import pytest
 
 from rtmotion.cli import main
 from rtmotion.errors import StageError
-from rtmotion.pose.extract import default_workers, extract_video, plan_chunks
+from rtmotion.pose.extract import (
+    default_workers,
+    extract_video,
+    fill_skipped,
+    plan_chunks,
+)
 
 HELPER = "pose_extract_helpers:BrightnessExtractor"
 
@@ -60,6 +65,62 @@ def test_parallel_order_and_warmup_with_plugin(dancer_clip) -> None:
     np.testing.assert_array_equal(calls[40:], np.arange(5, 25))
     single, _ = extract_video(dancer_clip.video, extractor=HELPER, workers=1, show_progress=False)
     np.testing.assert_array_equal(seq.keypoints[:, 0, 0], single.keypoints[:, 0, 0])
+
+
+def test_every_second_frame_in_parallel_chunks(dancer_clip) -> None:
+    """`every=2`: the extractor sees the even frames of the range; the others are interpolated
+    in time, across chunk seams too, and the last one keeps the pose before it."""
+    seq, summ = extract_video(dancer_clip.video, extractor=HELPER, workers=3, overlap=4,
+                              show_progress=False, every=2)
+    assert summ.every == 2 and "every 2 frames" in " ".join(summ.lines()) and len(seq) == 60
+    single, _ = extract_video(dancer_clip.video, extractor=HELPER, workers=1, show_progress=False)
+    bright, every_bright = single.keypoints[:, 0, 0], seq.keypoints[:, 0, 0]
+    seen = np.zeros(60, bool)
+    seen[::2] = True
+    np.testing.assert_allclose(every_bright[seen], bright[seen], rtol=1e-6)
+    inner = np.flatnonzero(~seen)[:-1]  # frames 1, 3, .., 57 (19 and 39 across the seams)
+    np.testing.assert_allclose(every_bright[inner], (bright[inner - 1] + bright[inner + 1]) / 2,
+                               rtol=1e-5)
+    assert every_bright[59] == every_bright[58]
+    calls = seq.keypoints[:, 0, 1]  # chunk 0 called its extractor on frames 0, 2, .., 18
+    assert calls[18] == 10 and calls[1] == 1.5 and calls[19] == (10 + calls[20]) / 2
+    assert (seq.keypoints[:, 0, 2] == 1.0).all()
+
+
+def test_fill_skipped_keeps_missing_joints_missing() -> None:
+    kp = np.zeros((5, 3, 3), np.float32)
+    kp[0] = [[0, 0, 0.9], [10, 10, 0.8], [5, 5, 0.0]]  # joint 2 missing at the start
+    kp[4] = [[4, 8, 0.5], [10, 10, 0.0], [9, 9, 0.7]]  # joint 1 missing at the end
+    seen = np.array([True, False, False, False, True])
+    ts = np.array([0.0, 0.1, 0.3, 0.35, 0.4])  # uneven: weights follow time
+    out = fill_skipped(kp, ts, seen)
+    np.testing.assert_allclose(out[2, 0], [3, 6, 0.5])  # 3/4 of the way in time; the lower confidence
+    np.testing.assert_allclose(out[1, 0], [1, 2, 0.5])
+    assert (out[1:4, 1:] == 0).all()  # a joint one side lacks stays missing, for the filter
+    np.testing.assert_array_equal(out[[0, 4]], kp[[0, 4]])
+    seen[4] = False  # a range that ends on skipped frames keeps the last estimated pose
+    np.testing.assert_array_equal(fill_skipped(kp, ts, seen)[1:], np.repeat(kp[:1], 4, axis=0))
+    with pytest.raises(ValueError, match="every must be at least 1"):
+        extract_video("nothing.mp4", every=0)
+
+
+@pytest.mark.mediapipe
+def test_every_second_frame_stays_near_every_frame(dancer_clip) -> None:
+    """MediaPipe on every second frame: the poses stay within a fraction of the body height of
+    every frame's (docs/BENCHMARKS.md measures it on longer clips)."""
+    from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
+
+    one, _ = extract_video(dancer_clip.video, workers=1, show_progress=False)
+    two, summ = extract_video(dancer_clip.video, workers=1, show_progress=False, every=2)
+    assert summ.every == 2
+    p = FilterParams(method=OFFLINE_FILTER)
+    a = smooth_keypoints(one.keypoints, one.timestamps, one.size[1], p)[0]
+    b = smooth_keypoints(two.keypoints, two.timestamps, two.size[1], p)[0]
+    both = (a[..., 2] > 0) & (b[..., 2] > 0)
+    assert both.mean() > 0.9
+    d = np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)[both]
+    height = np.ptp(dancer_clip.seq.keypoints[..., 1], axis=1).mean()
+    assert d.mean() < 0.01 * height and np.percentile(d, 95) < 0.03 * height, (d.mean(), height)
 
 
 def test_worker_failure_stops_all(tmp_path: Path, dancer_clip) -> None:

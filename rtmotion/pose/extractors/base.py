@@ -88,6 +88,11 @@ class PoseExtractor(abc.ABC):
         kp[~(kp[:, 2] > 0)] = 0.0
         return kp
 
+    def skip(self) -> None:  # noqa: B027 - optional hook
+        """A frame went by that this extractor is not shown (`extract_video(every=...)`). A
+        tracker needs nothing (it sees a larger move on the next frame it is shown); a replay
+        of known poses steps past the frame."""
+
     @abc.abstractmethod
     def _open(self) -> None: ...
 
@@ -127,6 +132,9 @@ class SequenceReplay(PoseExtractor):
     def seek(self, index: int) -> None:
         """Make the next call return frame `index`."""
         self._i = int(index)
+
+    def skip(self) -> None:
+        self._i += 1  # call i stays frame i
 
     def _estimate(self, image: np.ndarray) -> np.ndarray:
         n = len(self.seq)
