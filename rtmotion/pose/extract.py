@@ -69,7 +69,12 @@ from rtmotion.io import VideoInfo, VideoReader
 from rtmotion.pose.extractors import get_extractor, load_sequence
 from rtmotion.pose.extractors.base import is_synthetic_spec
 from rtmotion.pose.extractors.openpose_json import JSON_SUFFIX, is_openpose_folder
-from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints
+from rtmotion.pose.filters import (
+    OFFLINE_FILTER,
+    FilterParams,
+    fill_gaps,
+    smooth_keypoints,
+)
 from rtmotion.pose.overlay import write_overlay
 from rtmotion.pose.person import PersonChoice, choose_person, find_people
 from rtmotion.pose.posefile import PoseSequence
@@ -191,8 +196,8 @@ class _Chunk:
     grid: int = 0
     every: int = 1
 
-    def estimates(self, index: int) -> bool:
-        """Whether the extractor runs on frame `index`."""
+    def estimates(self, index: int | np.ndarray) -> bool | np.ndarray:
+        """Whether the extractor runs on frame `index` (an array of indices: element-wise)."""
         return (index - self.grid) % self.every == 0
 
 
@@ -230,20 +235,18 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], int]:
     """Extract one chunk in this process (`opened`: its plain extractor, opened already).
 
-    Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3),
-    (width, height), joint-frames the person guard dropped, bool (n,) which frames the extractor
-    saw: with `chunk.every` > 1 the others are all zero, to be interpolated by `fill_skipped`).
-    `report(n)` is called with counts of finished frames of the chunk.
+    Returns (indices int64 (n,), timestamps float64 (n,), keypoints float32 (n, K, 3): all zero
+    on frames the extractor skipped (`chunk.estimates`), (width, height), joint-frames the person
+    guard dropped). `report(n)` is called with counts of finished frames of the chunk.
     """
-    idx, ts, kps, seen = [], [], [], []
+    idx, ts, kps = [], [], []
     size = (0, 0)
     pending = 0
     with _chunk_extractor(chunk, extractor, opts, person, opened) as ex, \
             VideoReader(path, start=chunk.warm, end=chunk.end) as reader:
         k = ex.skeleton.num_joints
         for frame in reader:
-            due = chunk.estimates(frame.index)
-            if due:
+            if chunk.estimates(frame.index):
                 kp = ex(frame.image)
             else:
                 ex.skip()
@@ -254,7 +257,6 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
             idx.append(frame.index)
             ts.append(frame.timestamp)
             kps.append(kp)
-            seen.append(due)
             pending += 1
             if report is not None and pending >= 5:
                 report(pending)
@@ -264,7 +266,7 @@ def _run_chunk(path: str, chunk: _Chunk, extractor: str, opts: dict[str, Any],
     guard = getattr(ex, "guard", None)
     return (np.asarray(idx, np.int64), np.asarray(ts, np.float64),
             np.stack(kps) if kps else np.zeros((0, k, 3), np.float32), size,
-            int(guard.dropped) if guard is not None else 0, np.asarray(seen, bool))
+            int(guard.dropped) if guard is not None else 0)
 
 
 def fill_skipped(keypoints: np.ndarray, timestamps: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -273,9 +275,10 @@ def fill_skipped(keypoints: np.ndarray, timestamps: np.ndarray, seen: np.ndarray
     estimated one, keep its pose (at most `every - 1` frames). (A cubic through the estimated
     frames either side scored the same in `rtmotion eval`'s transfer: docs/BENCHMARKS.md.)
 
-    A joint is filled where both neighbours have it, with the lower of their confidences (the
-    frame was not missed, only not looked at: `fill_gaps` would halve it); otherwise it stays
-    missing, and the filter's gap filling treats it as any missed joint.
+    The filter's gap filling (`fill_gaps`) does it, limited to the skipped runs and with the
+    lower of the two confidences (the frame was not missed, only not looked at: the filter
+    would halve it). A joint one side lacks stays missing: a joint missed on an estimated frame
+    leaves a longer gap, which the filter's own gap filling treats as any missed joint.
 
     Args:
         keypoints: float32 (T, K, 3) pixels + confidence; skipped frames all zero.
@@ -284,17 +287,9 @@ def fill_skipped(keypoints: np.ndarray, timestamps: np.ndarray, seen: np.ndarray
     Returns:
         float32 (T, K, 3), a copy.
     """
-    kp = np.array(keypoints, dtype=np.float32, copy=True)
     est = np.flatnonzero(seen)
-    for a, b in zip(est[:-1], est[1:], strict=True):
-        if b - a < 2:
-            continue
-        both = (kp[a, :, 2] > 0) & (kp[b, :, 2] > 0)
-        span = timestamps[b] - timestamps[a]
-        w = ((timestamps[a + 1:b] - timestamps[a]) / span if span > 0
-             else np.linspace(0, 1, b - a + 1)[1:-1]).astype(np.float32)[:, None, None]
-        kp[a + 1:b, both, :2] = (1 - w) * kp[a, both, :2] + w * kp[b, both, :2]
-        kp[a + 1:b, both, 2] = np.minimum(kp[a, both, 2], kp[b, both, 2])
+    longest_skip = int(np.diff(est).max()) - 1 if len(est) > 1 else 0
+    kp, _ = fill_gaps(keypoints, timestamps, max_gap=longest_skip, fill_factor=1.0)
     if len(est) and est[-1] < len(kp) - 1:
         kp[est[-1] + 1:] = kp[est[-1]]
     return kp
@@ -522,8 +517,8 @@ def extract_video(path: str | Path, *, extractor: str = "mediapipe",
     if np.any(np.diff(idx) <= 0):  # chunks must tile the range exactly, in order
         raise StageError("pose extraction", RuntimeError("chunks returned overlapping frames"))
     ts = np.concatenate([p[1] for p in parts])
-    kps = fill_skipped(np.concatenate([p[2] for p in parts]), ts,
-                       np.concatenate([p[5] for p in parts]))
+    # every chunk estimates on the same grid
+    kps = fill_skipped(np.concatenate([p[2] for p in parts]), ts, chunks[0].estimates(idx))
     size = next(p[3] for p in parts if len(p[0]))
     seq = PoseSequence(keypoints=kps, skeleton=probe.skeleton.name, fps=info.fps, size=size,
                        timestamps=ts, source=str(path), extractor=probe.describe())
