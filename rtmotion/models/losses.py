@@ -76,9 +76,14 @@ def feature_matching_loss(
     return torch.stack(terms).mean()
 
 
-def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference."""
-    return F.l1_loss(x, y)
+def l1_loss(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute difference of images (N x C x H x W); with per-pixel `weights` (N x 1 x H x
+    W, e.g. `rtmotion.train.person_weight.person_weights`) the weighted mean, normalized by the
+    weights' mean, so uniform weights give the plain mean (and the loss keeps its scale beside
+    the other terms whatever the weights)."""
+    if weights is None:
+        return F.l1_loss(x, y)
+    return ((x - y).abs() * weights).mean() / weights.mean()
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,8 @@ plate is one of the candidates it mixes, `rtmotion.models.generator`), so every 
 costs nothing in the L1 loss, but it still dilutes the mean: the loss of a 128x128 frame in
 which the person covers a quarter is a quarter of what it would be if it were all person, and
 the GAN and feature-matching terms, which do not shrink with the room, then outweigh it.
-`TrainConfig.person_weight` gives the person's pixels that many times the weight of the room's.
+`TrainConfig.person_weight` gives the person's pixels that many times the weight of the room's
+(`person_weights`, for `rtmotion.models.losses.l1_loss`).
 
 The person is found where the real frame differs from the background plate: the plate is the
 room without the person (kept clean by the person's segmentation, `rtmotion.train.background`),
@@ -55,13 +56,3 @@ def person_weights(real: torch.Tensor, plate: torch.Tensor, weight: float) -> to
     """
     return 1.0 + (float(weight) - 1.0) * person_mask(real, plate)
 
-
-def weighted_l1_loss(fake: torch.Tensor, real: torch.Tensor, weights: torch.Tensor | None
-                     ) -> torch.Tensor:
-    """L1 of images (N x C x H x W) with per-pixel weights (N x 1 x H x W), normalized by the
-    weights' mean, so uniform weights give the plain mean absolute difference (and the loss
-    keeps its scale beside the other terms whatever the person's size); None: plain L1."""
-    err = (fake - real).abs()
-    if weights is None:
-        return err.mean()
-    return (err * weights).mean() / weights.mean()

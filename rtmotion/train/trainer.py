@@ -86,7 +86,7 @@ from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
 from rtmotion.train.input_checks import report_training_input
 from rtmotion.train.machine_settings import BudgetPlanner
-from rtmotion.train.person_weight import person_weights, weighted_l1_loss
+from rtmotion.train.person_weight import person_weights
 from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
     ClipFollow,
@@ -485,7 +485,7 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     weights = (None if plates is None or cfg.person_weight == 1.0
                else person_weights(real_f, plates, cfg.person_weight))
     lg: dict[str, torch.Tensor] = {
-        "l1": weighted_l1_loss(fake_all, real_f, weights) * cfg.weight_l1,
+        "l1": L.l1_loss(fake_all, real_f, weights) * cfg.weight_l1,
         "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
         "gan": L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan,
         "fm": L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from rtmotion.models.losses import l1_loss
 from rtmotion.synthetic.generate import render_sequence
 from rtmotion.synthetic.render import Renderer
 from rtmotion.train.dataset import to_model_range
@@ -15,7 +16,6 @@ from rtmotion.train.person_weight import (
     ROOM_BELOW,
     person_mask,
     person_weights,
-    weighted_l1_loss,
 )
 
 SIZE = (96, 96)
@@ -63,17 +63,17 @@ def test_weights_and_the_weighted_loss(frames_and_room) -> None:
     fake = torch.zeros_like(frames)
     # uniform weights (or none) give the plain mean absolute difference
     plain = (fake - frames).abs().mean()
-    assert torch.allclose(weighted_l1_loss(fake, frames, None), plain)
-    assert torch.allclose(weighted_l1_loss(fake, frames, torch.ones_like(w)), plain)
+    assert torch.allclose(l1_loss(fake, frames, None), plain)
+    assert torch.allclose(l1_loss(fake, frames, torch.ones_like(w)), plain)
     # an error only on the person counts more with the weights, one only on the room less
     on_person = frames + 0.5 * mask
     on_room = frames + 0.5 * (1.0 - mask)
-    assert weighted_l1_loss(on_person, frames, w) > weighted_l1_loss(on_person, frames, None)
-    assert weighted_l1_loss(on_room, frames, w) < weighted_l1_loss(on_room, frames, None)
+    assert l1_loss(on_person, frames, w) > l1_loss(on_person, frames, None)
+    assert l1_loss(on_room, frames, w) < l1_loss(on_room, frames, None)
     # the expected value: sum(w * |e|) / sum(w) per channel-pixel
     err = (on_person - frames).abs()
     expect = (err * w).sum() / (w.sum() * 3)
-    assert torch.allclose(weighted_l1_loss(on_person, frames, w), expect)
+    assert torch.allclose(l1_loss(on_person, frames, w), expect)
 
 
 def test_a_wrong_plate_gives_near_uniform_weights(frames_and_room) -> None:
