@@ -28,11 +28,11 @@ import torch
 from bench_onnx_layout import (  # tools/ is the script's folder
     alternated_cpu_ms,
     parse_timing_args,
+    run_tool,
     session,
     timing_parser,
 )
 
-from rtmotion.errors import RtmotionError
 from rtmotion.export.onnx_export import OPSET, export_generator_onnx
 from rtmotion.models.config import FULL_RES, GeneratorConfig
 from rtmotion.models.flops import generator_stats
@@ -113,8 +113,4 @@ def _alternated_train_ms(base: GeneratorConfig, rounds: int, calls: int) -> dict
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RtmotionError as e:  # a bad subject: one line, as the CLI says it
-        print(f"{Path(__file__).name}: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+    run_tool(main, __file__)

@@ -20,7 +20,9 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import onnxruntime as ort
@@ -122,9 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run_tool(main: Callable[[], int], script: str) -> NoReturn:
+    """Exit with what `main()` returns; an RtmotionError (a bad subject) as one line, the way
+    the CLI says it, with its exit code. `script`: the tool's file, for the message."""
     try:
         sys.exit(main())
-    except RtmotionError as e:  # a bad subject: one line, as the CLI says it
-        print(f"{Path(__file__).name}: error: {e}", file=sys.stderr)
+    except RtmotionError as e:
+        print(f"{Path(script).name}: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    run_tool(main, __file__)
