@@ -481,9 +481,9 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     f_real, f_fake = split_features(f_out, b * n)
     fake_all = fake_f.float()  # losses in fp32 whatever the autocast dtype
     fl = float_features
-    plates = frame_plates(run, follow)
-    weights = (None if plates is None or cfg.person_weight == 1.0
-               else person_weights(real_f, plates, cfg.person_weight))
+    weights = None  # uniform: the plain L1
+    if cfg.person_weight != 1.0 and (plates := frame_plates(run, follow)) is not None:
+        weights = person_weights(real_f, plates, cfg.person_weight)
     lg: dict[str, torch.Tensor] = {
         "l1": L.l1_loss(fake_all, real_f, weights) * cfg.weight_l1,
         "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
