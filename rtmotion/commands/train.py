@@ -82,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-pose-frames", type=int, default=50,
                         help="refuse a video with fewer usable pose frames")
     parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="last fraction of the video held out for validation / `rtmotion eval`")
+                        help="fraction of the video held out for validation / `rtmotion eval` (a "
+                        "block in its middle; 0.25 s either side of it is not trained on either)")
     parser.add_argument("--teacher-forcing", type=float, default=None,
                         help="initial probability of warping the REAL previous frame (decays to "
                              "0; default: 0 with keyframes, 0.5 without)")

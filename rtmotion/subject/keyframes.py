@@ -7,9 +7,9 @@ both the warped and the unwarped keyframe reach the generator as extra inputs.
 
 Choosing them: farthest-point sampling on a pose descriptor (joints relative to the mid-hip,
 divided by the body height, so the same articulation anywhere in the frame is "near"), over the
-training frames only (never the held-out block, so evaluation stays honest). Measured on
-demo-ada's held-out frames (DESIGN.md): the nearest of 32 keyframes warped already scores body
-SSIM 0.96; with 8 only 0.85 (bent arms become stretched fans).
+training frames only (never the held-out block nor its guard bands, so evaluation stays honest).
+Measured on demo-ada's held-out frames (DESIGN.md): the nearest of 32 keyframes warped already
+scores body SSIM 0.96; with 8 only 0.85 (bent arms become stretched fans).
 
 Looking up: `KeyframeSet.nearest(kp)` compares the descriptor of the current pose with every
 keyframe's (a few dozen, numpy, microseconds). A small term for the absolute position of the

@@ -41,7 +41,9 @@ class TrainConfig:
         crop_margin: margin around the person's box as a fraction of its height (head, hands,
             feet stick out beyond the keypoints).
         min_pose_frames: fewer usable pose frames than this -> InputError.
-        val_fraction: the last fraction of the video (contiguous) is held out for `rtmotion eval`.
+        val_fraction: this fraction of the video (one contiguous block in its middle, with a guard
+            band either side that nothing trains on: `rtmotion.train.dataset.heldout_block`) is
+            held out for `rtmotion eval` and the score `train` prints.
         min_joints: a frame is usable when at least this many joints are visible.
         background_plate: estimate the target's clean background from the training frames and
             give it to the generator (rtmotion.train.background); right for a fixed camera (EDN's

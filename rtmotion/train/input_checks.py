@@ -37,6 +37,7 @@ from rtmotion.pose.boxes import body_height
 from rtmotion.pose.people import PeopleCounter
 from rtmotion.pose.skeleton import BODY25_JOINTS
 from rtmotion.train.cache import file_fingerprint, read_json_object, write_json_atomic
+from rtmotion.train.dataset import guard_frames, heldout_block, training_mask
 
 log = logging.getLogger(__name__)
 
@@ -214,16 +215,14 @@ def check_training_input(video: str | Path, keypoints: np.ndarray, usable: np.nd
         size: the video's (W, H).
         fps: frames per second.
         resolution: the model's (W, H).
-        val_fraction: the held-out last fraction (not trained on).
+        val_fraction: the held-out fraction (not trained on; `heldout_block`).
         people: people counted in sampled frames (`count_people`), or None to skip that check.
         person: the `--person` the poses were extracted with (None: a given pose file).
     """
     name = Path(video).name
     kp = np.asarray(keypoints, np.float64)
     t = len(kp)
-    train_end = t - int(round(t * val_fraction))
-    ok = np.asarray(usable, bool).copy()
-    ok[train_end:] = False
+    ok = training_mask(usable, heldout_block(t, val_fraction), guard_frames(fps))
     out: list[InputWarning] = []
     seconds = float(ok.sum()) / max(fps, 1e-6)
     if seconds < SHORT_SECONDS:

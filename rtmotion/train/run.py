@@ -162,6 +162,8 @@ class TrainRun:
             "scaler_g": self.scaler_g.state_dict() if self.use_scaler else None,
             "scaler_d": self.scaler_d.state_dict() if self.use_scaler else None,
             "losses": self.losses,
+            # the held-out frames (start, end): a resumed run that holds out others says so
+            "validation": list(self.data.split.val_range),
             # the room a follow crop's plate inputs were cut from: a resumed run trains on, and
             # ships, this one rather than an estimate that another version or flag may change
             "scene_plate": None if self.data.scene_plate is None or self.data.follow is None

@@ -3,7 +3,7 @@
 Flow:
 1. poses: `cfg.poses` (ground truth or a precomputed extraction) or MediaPipe extraction,
    cached; the ONE crop box of the video (`compute_crop_box`); the dataset cache (frames cropped
-   and resized, poses in crop pixels); the split (training pairs, held-out last block).
+   and resized, poses in crop pixels); the split (training pairs, held-out block in the middle).
    Under DDP rank 0 does this and the other ranks wait at a barrier, then read the caches.
 2. models: `PoseGenerator` (preset at the resolution), a multi-scale PatchGAN on
    (pose maps, frame), a temporal PatchGAN on consecutive (frame, frame, poses) pairs.
@@ -191,13 +191,15 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainDat
     ok = usable_frames(seq.keypoints, cfg.min_joints)
     if int(ok.sum()) < cfg.min_pose_frames:
         # Same message as make_split, before the (slow) frame cache is built.
-        make_split(seq.keypoints, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video)
+        make_split(seq.keypoints, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video,
+                   float(info.fps))
     w, h = cfg.resolution
     crop = compute_crop_box(seq.keypoints, info.size, aspect=w / h, margin=cfg.crop_margin, usable=ok)
     follow = choose_follow_crop(cfg, seq, crop, ok)
     cache = build_cache(cfg.video, seq, crop, cfg.resolution, paths.cache, pose_source,
                         show_progress=is_main, follow=follow)
-    split = make_split(cache.poses, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video)
+    split = make_split(cache.poses, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video,
+                       float(info.fps))
     data = TrainData(seq, pose_source, crop, cache, split, info, follow)
     if follow is not None:
         # A resumed run trains on the plate its checkpoint trained with: estimating another
@@ -254,13 +256,6 @@ def choose_follow_crop(cfg: TrainConfig, seq: PoseSequence, crop: CropBox, usabl
              "linear resolution)", follow.size[0], follow.size[1], crop.width, crop.height,
              crop.height / follow.size[1])
     return follow
-
-
-def training_frames(data: TrainData, cfg: TrainConfig) -> np.ndarray:
-    """bool (T,): frames training may use (a person in them, before the held-out block)."""
-    ok = usable_frames(data.cache.poses, cfg.min_joints)
-    ok[data.split.val_range[0]:] = False
-    return ok
 
 
 def _seed_all(seed: int) -> None:
@@ -335,7 +330,7 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
     reference = None
     if gcfg.use_reference:
         keyframes = keyframes_from_video(data.cache.frames, data.cache.poses,
-                                         np.flatnonzero(training_frames(data, cfg)), cfg.keyframes,
+                                         np.flatnonzero(data.split.train), cfg.keyframes,
                                          data.follow_origins())
         log.info("appearance reference: %d keyframes chosen for pose coverage", len(keyframes))
         reference = TrainReference(keyframes, device, flow_cfg, cfg.keyframe_exclude)
@@ -388,6 +383,14 @@ def resume(run: TrainRun) -> None:
                       if k in st}
     # (a follow crop's scene plate came from the checkpoint already: `resumed_scene_plate`)
     log.info("resumed from %s at step %d", paths.checkpoint, run.step)
+    held = tuple(run.data.split.val_range)
+    trained_with = st.get("validation")  # absent: a checkpoint of before 2026-12-04 (last block)
+    if trained_with is None or tuple(trained_with) != held:
+        log.warning("--resume: this run holds out frames %d..%d, but the checkpoint was trained "
+                    "holding out %s: the held-out score will include frames it trained on "
+                    "(train without --resume for a fair score)", held[0], held[1] - 1,
+                    "the last tenth (an older rtmotion)" if trained_with is None
+                    else f"frames {trained_with[0]}..{trained_with[1] - 1}")
 
 
 def _infinite(loader: DataLoader, sampler: Any, start_epoch: int) -> Iterator[Any]:
@@ -407,7 +410,7 @@ def clip_batches(run: TrainRun) -> Iterator[dict[str, torch.Tensor]]:
         raise InputError(cfg.video, f"no {cfg.clip_length} consecutive frames with a usable pose "
                          "in the training part", "use a lower --clip-length")
     ds = ClipDataset(data.cache.folder / "frames.npy", data.cache.poses, ends, cfg.clip_length,
-                     max_gap=cfg.max_gap, valid=training_frames(data, cfg),
+                     max_gap=cfg.max_gap, valid=data.split.train,
                      follow=data.dataset_follow())
     bs = max(1, min(cfg.batch_size, len(ds) // dist.world_size))
     if dist.enabled:

@@ -11,9 +11,16 @@ import torch
 
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
-from rtmotion.train.cache import build_cache, read_json_object, write_json_atomic
 from rtmotion.subject.crop import compute_crop_box
-from rtmotion.train.dataset import ClipDataset, clip_ends, make_split
+from rtmotion.train.cache import build_cache, read_json_object, write_json_atomic
+from rtmotion.train.dataset import (
+    ClipDataset,
+    clip_ends,
+    guard_frames,
+    heldout_block,
+    make_split,
+    training_mask,
+)
 
 
 def test_cache_hit_miss_and_rebuild(dancer_clip, tmp_path) -> None:
@@ -104,15 +111,34 @@ def test_pose_size_mismatch(dancer_clip, tmp_path) -> None:
         build_cache(dancer_clip.video, other, crop, (32, 32), tmp_path / "c", "x", show_progress=False)
 
 
-def test_split_holds_out_last_block_and_skips_empty_frames() -> None:
+def test_split_holds_out_a_middle_block_with_guard_bands_and_skips_empty_frames() -> None:
     kp = np.zeros((100, 25, 3), np.float32)
     kp[..., 2] = 1
-    kp[40, :, 2] = 0  # no person in frame 40
-    sp = make_split(kp, val_fraction=0.1, min_pose_frames=50)
-    assert sp.val_range == (90, 100)
-    assert sp.pairs.min() == 1 and sp.pairs.max() == 89  # no pair reaches into validation
-    assert 40 not in sp.pairs and 41 not in sp.pairs  # neither (39, 40) nor (40, 41)
+    kp[20, :, 2] = 0  # no person in frame 20
+    sp = make_split(kp, val_fraction=0.1, min_pose_frames=50, fps=20.0)
+    assert sp.val_range == (45, 55)  # the middle tenth
+    guard = guard_frames(20.0)
+    assert guard == 5  # 0.25 s at 20 fps
+    pairs = set(sp.pairs.tolist())
+    # nothing trains on the block or within 5 frames of it: frames 40..59
+    assert not any(40 <= t <= 60 for t in pairs)  # a pair (t-1, t) touching 40..59
+    assert {39, 61}.issubset(pairs)  # the last pair before the band, the first after
+    assert 20 not in pairs and 21 not in pairs  # neither (19, 20) nor (20, 21)
     assert sp.usable == 99
+    expected = np.ones(100, bool)
+    expected[20] = False
+    expected[40:60] = False
+    np.testing.assert_array_equal(sp.train, expected)
+
+
+def test_heldout_block_sizes() -> None:
+    assert heldout_block(200, 0.1) == (90, 110)
+    assert heldout_block(201, 0.1) == (90, 110)
+    assert heldout_block(100, 0.0) == (0, 0)
+    assert guard_frames(25.0) == 6 and guard_frames(2.0) == 1  # at least one frame
+    ok = np.ones(10, bool)
+    np.testing.assert_array_equal(training_mask(ok, (0, 0), 3), ok)  # nothing held out
+    np.testing.assert_array_equal(training_mask(ok, (0, 2), 3), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
 
 
 def test_too_few_pose_frames() -> None:
@@ -158,8 +184,7 @@ def test_gapped_clips_draw_gaps_and_stay_on_valid_frames(dancer_clip, tmp_path) 
     cache = build_cache(dancer_clip.video, seq, crop, (32, 32), tmp_path / "c", "gt", show_progress=False)
     sp = make_split(cache.poses, min_pose_frames=10)
     ends = clip_ends(sp.pairs, 3)
-    valid = np.zeros(len(cache.poses), bool)
-    valid[: sp.val_range[0]] = True
+    valid = sp.train.copy()
     valid[5] = False  # a frame a gapped clip must never use
     with pytest.raises(ValueError, match="valid frames"):
         ClipDataset(cache.folder / "frames.npy", cache.poses, ends, 3, max_gap=4)

@@ -14,6 +14,7 @@ from rtmotion.cli import main
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import load_subject
 from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
+from rtmotion.train.dataset import guard_frames, heldout_block
 from rtmotion.train.face_stage import face_crop_for_side
 
 FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
@@ -57,14 +58,19 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
 
     plate_png = cv2.imread(str(trained / "background.png"))[..., ::-1]
     n = dancer_clip.num_frames
-    assert info["validation"] == {"start": n - round(n * 0.1), "end": n}
+    # the held-out tenth is the clip's middle (`heldout_block`)
+    v0, v1 = heldout_block(n, 0.1)
+    assert info["validation"] == {"start": v0, "end": v1} and 0 < v0 < v1 < n
     s = load_subject(trained)
     assert s.resolution == (64, 64) and s.stats.size == (64, 64)
     # The appearance reference (default): keyframes of the training frames only, at the model's
     # resolution, equal to the cached frames they were taken from.
     assert s.generator_config.use_reference and info["keyframes"]["count"] == len(s.keyframes)
     assert 8 <= len(s.keyframes) <= 32
-    assert int(s.keyframes.frames.max()) < info["validation"]["start"]
+    # none from the held-out block or its guard bands
+    guard = guard_frames(dancer_clip.fps)
+    near = np.abs(s.keyframes.frames[:, None] - np.arange(v0 - guard, v1 + guard)[None]).min(1)
+    assert (near > 0).all(), s.keyframes.frames
     cached = np.load(trained / "cache" / "frames.npy", mmap_mode="r")
     np.testing.assert_array_equal(s.keyframes.images, cached[s.keyframes.frames])
     held = ((s.generator.background[0].float().permute(1, 2, 0) + 1) * 127.5).round()
@@ -172,16 +178,32 @@ def test_follow_crop_bundle(dancer_clip, tmp_path: Path, monkeypatch, capsys) ->
     assert len(estimates) == 2
 
 
-def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip) -> None:
+def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip, caplog) -> None:
+    import logging
+
     key_mtime = (trained / "cache" / "key.json").stat().st_mtime_ns
-    first = load_checkpoint(trained / "checkpoints" / "last.pt")
+    last = trained / "checkpoints" / "last.pt"
+    first = load_checkpoint(last)
     assert first["step"] == 16
-    assert _train(dancer_clip, trained, "--steps", "20", "--resume", NO_SEG) == 0
-    ck = load_checkpoint(trained / "checkpoints" / "last.pt")
+    with caplog.at_level(logging.WARNING, logger="rtmotion.train.trainer"):
+        assert _train(dancer_clip, trained, "--steps", "20", "--resume", NO_SEG) == 0
+    assert not [r for r in caplog.records if "held-out score" in r.getMessage()]
+    ck = load_checkpoint(last)
     assert ck["step"] == 20
     assert not torch.equal(ck["generator"]["head.weight"], first["generator"]["head.weight"])
-    assert json.loads((trained / "subject.json").read_text())["training"]["steps"] == 20
+    info = json.loads((trained / "subject.json").read_text())
+    assert info["training"]["steps"] == 20
     assert (trained / "cache" / "key.json").stat().st_mtime_ns == key_mtime  # cache hit
+    # The checkpoint knows which frames it held out; one from before that (which held out the
+    # last tenth) is resumed with a warning that the held-out score is no longer fair.
+    assert ck["validation"] == [info["validation"]["start"], info["validation"]["end"]]
+    save_checkpoint(last, {k: v for k, v in ck.items()
+                           if k not in ("kind", "version", "rtmotion_version", "validation")})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rtmotion.train.trainer"):
+        assert _train(dancer_clip, trained, "--steps", "21", "--resume", NO_SEG) == 0
+    (msg,) = [r.getMessage() for r in caplog.records if "held-out score" in r.getMessage()]
+    assert "the last tenth (an older rtmotion)" in msg and "train without --resume" in msg
 
 
 def test_resume_from_another_model_is_refused(trained: Path, dancer_clip, capsys) -> None:
