@@ -16,6 +16,7 @@ from rtmotion.subject import load_subject
 from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
 from rtmotion.train.dataset import guard_frames, heldout_block
 from rtmotion.train.face_stage import face_crop_for_side
+from rtmotion.train.trainer import RESUME_WARMUP_STEPS
 
 FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
         "--batch-size", "2", "--d-channels", "16", "--d-scales", "1", "--save-every", "8",
@@ -451,6 +452,10 @@ def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dance
     assert "resolution 64x64 (checkpoint)" in text and "d channels 16 (checkpoint)" in text
     info = json.loads((out / "subject.json").read_text())
     assert tuple(info["resolution"]) == (64, 64) and info["training"]["steps"] > first
+    # its fitted decay starts again from the resume step, behind a warm-up from 0 (restarting
+    # at the full rate made the discriminator collapse)
+    cfg = load_checkpoint(out / "checkpoints" / "last.pt")["config"]
+    assert cfg["lr_warmup_start"] == first and cfg["lr_warmup_steps"] == RESUME_WARMUP_STEPS
 
 
 @pytest.mark.parametrize("crop", ["--follow-crop", "--no-follow-crop"])

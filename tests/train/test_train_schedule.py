@@ -22,6 +22,18 @@ def test_learning_rate_is_constant_then_decays_linearly_to_zero() -> None:
     assert rates == sorted(rates, reverse=True)
 
 
+def test_a_resumed_fitted_run_warms_its_learning_rate_up() -> None:
+    # resumed at step 600, its own decay fitted to steps 600..1000, a 50-step warm-up
+    cfg = TrainConfig(steps=1000, lr=2e-4, lr_decay_steps=400, lr_warmup_start=600,
+                      lr_warmup_steps=50)
+    assert learning_rate(cfg, 600) == pytest.approx(2e-4 / 50)  # not the full rate at once
+    assert learning_rate(cfg, 624) == pytest.approx(2e-4 * 25 / 50 * 376 / 400)
+    assert learning_rate(cfg, 649) == pytest.approx(2e-4 * 351 / 400)  # warm-up done
+    assert learning_rate(cfg, 1000) == 0.0
+    rates = [learning_rate(cfg, s) for s in range(600, 650)]
+    assert rates == sorted(rates)
+
+
 def test_learning_rate_without_decay() -> None:
     cfg = TrainConfig(steps=1000, lr=1e-3)
     assert {learning_rate(cfg, s) for s in (0, 500, 1000)} == {1e-3}
