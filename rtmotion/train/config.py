@@ -91,7 +91,7 @@ class TrainConfig:
             run whose decay is fitted to its --minutes: its schedule starts again at `lr` after
             the last run's decayed to 0, and that jump made the discriminator collapse within
             ~30 steps (measured: hinge loss 2.000, feature matching 0.40 -> 0.02);
-            `RESUME_WARMUP_STEPS` (rtmotion.train.trainer).
+            `RESUME_WARMUP_STEPS` (rtmotion.train.machine_settings.plan_config).
         clip_length: consecutive frames per training sample (EDN: 2, pairs). Longer clips feed
             the generator its own blended outputs as previous frames, as a long inference
             rollout does, so the error that builds up through the warped previous frame is

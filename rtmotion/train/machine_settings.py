@@ -221,11 +221,21 @@ class BudgetPlan:
         return self.end_step - self.start_step
 
 
+#: Steps over which a resumed run with a fitted decay ramps its learning rate back up from 0
+#: (`TrainConfig.lr_warmup_steps`): restarting at the full rate made the discriminator collapse.
+RESUME_WARMUP_STEPS = 50
+
+
 def plan_config(cfg: TrainConfig, plan: BudgetPlan) -> TrainConfig:
-    """`cfg` with its steps (and, when planned, its learning-rate decay) set to `plan`."""
+    """`cfg` with its steps (and, when planned, its learning-rate decay) set to `plan`.
+
+    A planned decay runs over this run's own steps, so a resumed run starts it at the full rate
+    again after the last run's decayed to 0: it warms up over `RESUME_WARMUP_STEPS` first."""
     steps = plan.end_step
     decay = plan.steps if cfg.fit_lr_decay else min(cfg.lr_decay_steps, steps)
-    return replace(cfg, steps=steps, lr_decay_steps=max(0, decay))
+    warmup = RESUME_WARMUP_STEPS if cfg.fit_lr_decay and plan.start_step > 0 else 0
+    return replace(cfg, steps=steps, lr_decay_steps=max(0, decay),
+                   lr_warmup_start=plan.start_step if warmup else 0, lr_warmup_steps=warmup)
 
 
 def describe_budget(cfg: TrainConfig, seconds: float | None, measured: bool,

@@ -137,11 +137,6 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[mode]
 
 
-#: Steps over which a resumed run with a fitted decay ramps its learning rate back up from 0
-#: (`TrainConfig.lr_warmup_steps`): restarting at full rate made the discriminator collapse.
-RESUME_WARMUP_STEPS = 50
-
-
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """Adam learning rate at `step`: `cfg.lr`, then linear to 0 over the last
     `cfg.lr_decay_steps` of `cfg.steps` (pix2pixHD's schedule); times a linear warm-up over
@@ -585,10 +580,6 @@ def train_generator(run: TrainRun) -> None:
     d_step = _ddp(run.discs, run)
     # A CPU run with --minutes: its end step and LR decay fit the budget (measured as it goes);
     # any other run: its step time measured and what fits said (nothing changed).
-    if cfg.fit_lr_decay and run.step > 0:
-        # A resumed run with a fitted decay starts its schedule at `lr` again after the last
-        # run's decayed to 0: ramp it up, or the discriminator collapses (TrainConfig doc).
-        cfg = run.cfg = cfg.with_(lr_warmup_start=run.step, lr_warmup_steps=RESUME_WARMUP_STEPS)
     planner, run.cfg = BudgetPlanner.start(
         cfg, run.step, agree=lambda end: D.mean_across(dist, {"end": float(end)}, device)["end"],
         verbose=run.is_main)

@@ -150,7 +150,9 @@ def test_planner_on_resume_decays_over_this_runs_steps(monkeypatch) -> None:
     planner, cfg = ms.BudgetPlanner.start(cfg, 500)
     cfg, lrs = _run(planner, cfg, clock, lambda s: 2.0, start=500)
     assert 528 <= cfg.steps <= 530 and cfg.lr_decay_steps == cfg.steps - 500
-    assert lrs[0] == cfg.lr and lrs[-1] < 0.1 * cfg.lr
+    # its first step is the warm-up's first (the decay is whole there), its last near 0
+    assert cfg.lr_warmup_start == 500 and cfg.lr_warmup_steps == ms.RESUME_WARMUP_STEPS
+    assert lrs[0] == pytest.approx(cfg.lr / ms.RESUME_WARMUP_STEPS) and lrs[-1] < 0.1 * cfg.lr
 
 
 def test_without_a_budget_to_fit_the_run_is_only_timed(monkeypatch, caplog) -> None:
@@ -168,3 +170,18 @@ def test_without_a_budget_to_fit_the_run_is_only_timed(monkeypatch, caplog) -> N
     assert timer.seconds_per_step == pytest.approx(0.2)
     (msg,) = [r.getMessage() for r in caplog.records]
     assert "measured 0.200 s per step: about 588 more steps fit in --minutes 2" in msg  # float floor of 117.8 / 0.2
+
+
+def test_a_planned_decay_warms_up_only_on_a_resumed_run() -> None:
+    from rtmotion.train.machine_settings import RESUME_WARMUP_STEPS, BudgetPlan, plan_config
+
+    fitted = TrainConfig(fit_minutes=True, fit_lr_decay=True, minutes=20.0)
+    fresh = plan_config(fitted, BudgetPlan(1.5, True, 0, 800))
+    assert (fresh.steps, fresh.lr_decay_steps, fresh.lr_warmup_steps) == (800, 800, 0)
+    resumed = plan_config(fitted, BudgetPlan(1.5, True, 600, 1400))
+    assert (resumed.steps, resumed.lr_decay_steps) == (1400, 800)
+    assert (resumed.lr_warmup_start, resumed.lr_warmup_steps) == (600, RESUME_WARMUP_STEPS)
+    # a schedule the flags fixed is a function of the step alone: no jump, no warm-up
+    fixed = plan_config(TrainConfig(fit_minutes=True, minutes=20.0, lr_decay_steps=300),
+                        BudgetPlan(1.5, True, 600, 1400))
+    assert (fixed.lr_decay_steps, fixed.lr_warmup_steps) == (300, 0)

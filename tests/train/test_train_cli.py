@@ -16,7 +16,7 @@ from rtmotion.subject import load_subject
 from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
 from rtmotion.train.dataset import guard_frames, heldout_block
 from rtmotion.train.face_stage import face_crop_for_side
-from rtmotion.train.trainer import RESUME_WARMUP_STEPS
+from rtmotion.train.machine_settings import RESUME_WARMUP_STEPS
 
 FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
         "--batch-size", "2", "--d-channels", "16", "--d-scales", "1", "--save-every", "8",
