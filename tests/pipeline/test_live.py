@@ -347,40 +347,59 @@ def _window_geometry(env: dict, title: str, timeout: float = 30.0) -> tuple[str,
     raise AssertionError(f"the window {title!r} kept going away")
 
 
+def _screenshot_of_window(env: dict, title: str, path: Path, size: tuple[int, int], min_std: float,
+                          timeout: float) -> tuple[np.ndarray, dict[str, str]]:
+    """(the whole screen as BGR uint8 (H, W, 3), the window's geometry fields) once the window
+    named `title` is `size` (width, height) px and shows a picture (its region's std > min_std).
+
+    The geometry and the screenshot are taken together, each try afresh: on a loaded machine
+    the model takes long to load, and OpenCV may replace its window when the picture's size
+    changes, so a geometry asked for earlier can point at a black, not yet drawn window."""
+    t0 = time.time()
+    last = "no screenshot taken"
+    while time.time() - t0 < timeout:
+        _, g = _window_geometry(env, title)
+        subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=30)
+        img = cv2.imread(str(path))
+        x0, y0, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        if img is not None and (w, h) == size:
+            std = float(img[y0:y0 + h, x0:x0 + w].std())
+            if std > min_std:
+                return img, g
+            last = f"the {w}x{h} window at ({x0}, {y0}) had std {std:.1f}"
+        else:
+            last = f"the window was {w}x{h}, not {size[0]}x{size[1]}"
+        time.sleep(0.5)
+    raise AssertionError(f"the window {title!r} showed no {size[0]}x{size[1]} picture in {timeout:.0f} s: {last}")
+
+
 @pytest.mark.skipif(not (builtin_subjects_dir() / "demo-ada" / "subject.json").is_file(),
                     reason="the shipped demo subject is missing from this checkout")
 def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None:
     env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=str(ROOT))
     rep = tmp_path / "live.json"
     # --seconds is only a safety end (the test quits with "q"): it must outlast the waits below
-    # (up to 90 s for pictures, then the keys), or on a loaded machine the run ends and its
+    # (up to 150 s for pictures, then the keys), or on a loaded machine the run ends and its
     # window is gone before the keys reach it.
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
-         "--poses", str(dancer_clip.poses), "--loop", "--seconds", "180", "--snapshot-dir", str(tmp_path),
+         "--poses", str(dancer_clip.poses), "--loop", "--seconds", "330", "--snapshot-dir", str(tmp_path),
          "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_window(env, "rtmotion live")
         # The window opens before the model loads; wait for pictures, then a few seconds more
         # (the normalization warms up over 2 s). On a loaded machine this takes a while.
         shot = tmp_path / "screen.png"
-        t0 = time.time()
-        while time.time() - t0 < 90:
-            subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
-            if cv2.imread(str(shot)).std() > 10:
-                break
-            time.sleep(0.5)
+        _screenshot_of_window(env, "rtmotion live", shot, (512, 512), 20, timeout=150)
         time.sleep(2.5)
-        win, g = _window_geometry(env, "rtmotion live")
-        subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
+        img, g = _screenshot_of_window(env, "rtmotion live", shot, (512, 512), 20, timeout=60)
         # One key per shown frame reaches OpenCV: press them as a person would, not 1 ms apart.
         for key in ("s", "r", "t"):
             win, _ = _window_geometry(env, "rtmotion live")
             subprocess.run(["xdotool", "key", "--window", win, key], env=env, check=True)
             time.sleep(1.0)
-        win, g2 = _window_geometry(env, "rtmotion live")
         shot2 = tmp_path / "screen_side.png"
-        subprocess.run(["import", "-window", "root", str(shot2)], env=env, check=True, timeout=30)
+        side_screen, g2 = _screenshot_of_window(env, "rtmotion live", shot2, (3 * 512, 512), 10, timeout=60)
         win, _ = _window_geometry(env, "rtmotion live")
         subprocess.run(["xdotool", "key", "--window", win, "q"], env=env, check=True)
         out, err = proc.communicate(timeout=30)
@@ -393,18 +412,14 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     if keep:
         shutil.copy(shot, keep)
         shutil.copy(shot2, str(Path(keep).with_name(Path(keep).stem + "_side.png")))
-    img = cv2.imread(str(shot))                    # BGR, the whole 800x600 screen
-    assert img is not None and img.shape == (1080, 1920, 3)
+    assert img.shape == (1080, 1920, 3)            # BGR, the whole Xvfb screen
     x0, y0, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
     # The window shows the subject's 512x512 frame at the display height: a real picture.
-    assert (w, h) == (512, 512)
     window = img[y0:y0 + h, x0:x0 + w]
-    assert window.std() > 20
     # Outside the window the screen is black (the root window): the picture is the window's.
     assert img[y0 + h + 5:, :].max() == 0
     # t: side by side (source | pose | result, 512 px each); r: the normalization restarts.
-    assert (int(g2["WIDTH"]), int(g2["HEIGHT"])) == (3 * 512, 512)
-    side = cv2.imread(str(shot2))[int(g2["Y"]):int(g2["Y"]) + 512, int(g2["X"]):int(g2["X"]) + 1536]
+    side = side_screen[int(g2["Y"]):int(g2["Y"]) + 512, int(g2["X"]):int(g2["X"]) + 1536]
     assert all(side[:, i * 512:(i + 1) * 512].std() > 10 for i in range(3))
     assert "re-estimating the pose normalization" in err, (err, out)
     # The overlay: white text on a black box at the window's top left.
