@@ -414,7 +414,8 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
         shutil.copy(shot2, str(Path(keep).with_name(Path(keep).stem + "_side.png")))
     assert img.shape == (1080, 1920, 3)            # BGR, the whole Xvfb screen
     x0, y0, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
-    # The window shows the subject's 512x512 frame at the display height: a real picture.
+    # The window shows the subject's 512x512 frame at the display height, a real picture
+    # (`_screenshot_of_window` waited for both).
     window = img[y0:y0 + h, x0:x0 + w]
     # Outside the window the screen is black (the root window): the picture is the window's.
     assert img[y0 + h + 5:, :].max() == 0
