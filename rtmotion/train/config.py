@@ -106,6 +106,10 @@ class TrainConfig:
             only teach the gate to trust a warped previous frame more than its own outputs
             deserve, which blurs a long rollout: measured in docs/BENCHMARKS.md).
         gan_mode, weight_*: losses ("hinge" or "lsgan"; weights L1 10, SSIM 1, GAN 1, FM 10).
+        adversarial: train with the discriminators (the frame and temporal GAN losses and
+            feature matching). False: the generator learns from L1 + SSIM (+ perceptual) alone
+            and no discriminator runs, so a step costs about half (measured in
+            docs/BENCHMARKS.md, "Reconstruction losses alone").
         person_weight: in the L1 loss the person's pixels weigh this many times the room's (the
             person is where the frame differs from the background plate,
             `rtmotion.train.person_weight`; 1: uniform; no effect without a plate).
@@ -168,6 +172,7 @@ class TrainConfig:
     weight_temporal: float = 1.0
     weight_fm: float = 10.0
     weight_perceptual: float = 10.0
+    adversarial: bool = True
     person_weight: float = 1.0
     perceptual_weights: str | None = None
     d_scales: int = 2

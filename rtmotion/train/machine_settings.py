@@ -157,13 +157,14 @@ def estimate_step_seconds(cfg: TrainConfig, device_type: str, threads: int | Non
                           ) -> float | None:
     """Calibrated estimate of one training step's seconds on the CPU (None on a GPU: measured
     once the run starts). Scaled from demo-ada's 1.45 s by the generator FLOPs (preset x pixels),
-    the discriminators' width squared x pixels, batch, clip length and the torch threads."""
+    the discriminators' width squared x pixels (none with --no-gan), batch, clip length and the
+    torch threads."""
     if device_type != "cpu":
         return None
     w, h = cfg.resolution
     pixels = (w * h) / (128 * 128)
     gen = PRESET_GFLOPS_128.get(cfg.preset, PRESET_GFLOPS_128["small"]) / PRESET_GFLOPS_128["small"]
-    disc = (cfg.d_channels / 32) ** 2 * cfg.d_scales / 2
+    disc = (cfg.d_channels / 32) ** 2 * cfg.d_scales / 2 if cfg.adversarial else 0.0
     work = pixels * (GENERATOR_SHARE * gen + (1 - GENERATOR_SHARE) * disc)
     work *= cfg.batch_size / 4 * cfg.clip_length / 2
     if cfg.keyframes <= 0:  # no reference keyframe to warp: a little less work

@@ -460,7 +460,8 @@ class StepOutput:
 
 def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
              batch: dict[str, torch.Tensor]) -> StepOutput:
-    """One generator update then one discriminator update on a batch of clips."""
+    """One generator update then (with `cfg.adversarial`) one discriminator update on a batch
+    of clips."""
     cfg, device, discs = run.cfg, run.device, run.discs
     # Set every step (not only on change): a resumed optimizer state carries the lr it was saved
     # with, and the schedule is a function of the step alone.
@@ -478,14 +479,8 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
         fakes, gate_last = g_step(maps, kps, real, teacher, refs, follow)  # B x L x 3 x H x W
     # Flat views: every frame of every clip, and every consecutive pair (a -> b).
     real_f, fake_f, maps_f = real.flatten(0, 1), fakes.flatten(0, 1), maps.flatten(0, 1)
-    real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
     fake_a, fake_b = fakes[:, :-1].flatten(0, 1), fakes[:, 1:].flatten(0, 1)
     maps_a, maps_b = maps[:, :-1].flatten(0, 1), maps[:, 1:].flatten(0, 1)
-    discs.requires_grad_(False)
-    with run.autocast():
-        f_out = discs.frame(torch.cat([maps_f, maps_f]), torch.cat([real_f, fake_f]))
-        t_out = discs.temporal(fake_a, fake_b, maps_a, maps_b)
-    f_real, f_fake = split_features(f_out, b * n)
     fake_all = fake_f.float()  # losses in fp32 whatever the autocast dtype
     fl = float_features
     weights = None  # uniform: the plain L1
@@ -494,10 +489,17 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     lg: dict[str, torch.Tensor] = {
         "l1": L.l1_loss(fake_all, real_f, weights) * cfg.weight_l1,
         "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
-        "gan": L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan,
-        "fm": L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm,
-        "tgan": L.gan_loss_g(fl(t_out), cfg.gan_mode) * cfg.weight_temporal,
     }
+    if cfg.adversarial:
+        discs.requires_grad_(False)
+        with run.autocast():
+            f_out = discs.frame(torch.cat([maps_f, maps_f]), torch.cat([real_f, fake_f]))
+            t_out = discs.temporal(fake_a, fake_b, maps_a, maps_b)
+        f_real, f_fake = split_features(f_out, b * n)
+        lg["gan"] = L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan
+        lg["fm"] = L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm
+        lg["tgan"] = L.gan_loss_g(fl(t_out), cfg.gan_mode) * cfg.weight_temporal
+        discs.requires_grad_(True)
     if run.perceptual is not None:
         lg["vgg"] = run.perceptual(fake_all, real_f) * cfg.weight_perceptual
     loss_g = sum(lg.values())
@@ -505,27 +507,43 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
     run.scaler_g.scale(loss_g).backward()
     run.scaler_g.step(run.opt_g)
     run.scaler_g.update()
-    discs.requires_grad_(True)
+    ld: dict[str, torch.Tensor] = {}
+    if cfg.adversarial:
+        ld = discriminator_step(run, d_step, maps, real, fake_f.detach(), fake_a.detach(),
+                                fake_b.detach())
+    run.step += 1
+    losses = {k: v.detach().float() for k, v in {**lg, **ld, "gate": gate_last.float().mean()}.items()}
+    return StepOutput(losses, maps, fakes, real)
 
-    # ---- discriminator step ----
-    fd, fa, fb = fake_f.detach(), fake_a.detach(), fake_b.detach()
+
+def discriminator_step(run: TrainRun, d_step: nn.Module, maps: torch.Tensor, real: torch.Tensor,
+                       fake_f: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+                       ) -> dict[str, torch.Tensor]:
+    """One update of the frame and temporal discriminators on a batch of clips.
+
+    maps: B x L x C x H x W pose maps; real: B x L x 3 x H x W in [-1, 1]; fake_f: (B*L) x 3 x
+    H x W the generated frames, fake_a / fake_b: (B*(L-1)) x 3 x H x W the first and second of
+    each consecutive generated pair (all detached). Returns the two hinge/LSGAN losses."""
+    cfg = run.cfg
+    b, n = real.shape[:2]
+    real_f, maps_f = real.flatten(0, 1), maps.flatten(0, 1)
+    real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
+    maps_a, maps_b = maps[:, :-1].flatten(0, 1), maps[:, 1:].flatten(0, 1)
+    fl = float_features
     with run.autocast():
         f_out, t_out = d_step(
-            torch.cat([maps_f, maps_f]), torch.cat([real_f, fd]),
-            torch.cat([real_a, fa]), torch.cat([real_b, fb]),
+            torch.cat([maps_f, maps_f]), torch.cat([real_f, fake_f]),
+            torch.cat([real_a, fake_a]), torch.cat([real_b, fake_b]),
             torch.cat([maps_a, maps_a]), torch.cat([maps_b, maps_b]))
     fr, ff = split_features(f_out, b * n)
     tr, tf = split_features(t_out, b * (n - 1))
     ld = {"d": L.gan_loss_d(fl(fr), fl(ff), cfg.gan_mode),
           "dt": L.gan_loss_d(fl(tr), fl(tf), cfg.gan_mode)}
-    loss_d = ld["d"] + ld["dt"]
     run.opt_d.zero_grad(set_to_none=True)
-    run.scaler_d.scale(loss_d).backward()
+    run.scaler_d.scale(ld["d"] + ld["dt"]).backward()
     run.scaler_d.step(run.opt_d)
     run.scaler_d.update()
-    run.step += 1
-    losses = {k: v.detach().float() for k, v in {**lg, **ld, "gate": gate_last.float().mean()}.items()}
-    return StepOutput(losses, maps, fakes, real)
+    return ld
 
 
 class LossMeter:
@@ -784,7 +802,7 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
         "clip_length": cfg.clip_length, "max_gap": cfg.max_gap,
         "person_weight": cfg.person_weight,
-        "d_channels": cfg.d_channels, "workers": cfg.workers,
+        "d_channels": cfg.d_channels, "workers": cfg.workers, "adversarial": cfg.adversarial,
         "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),
     }

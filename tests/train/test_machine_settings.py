@@ -74,6 +74,11 @@ def test_estimate_is_calibrated_on_demo_ada_and_scales_with_the_work() -> None:
     full = TrainConfig(resolution=(256, 256), d_channels=64, batch_size=4, preset="small")
     assert 8 < ms.estimate_step_seconds(full, "cpu", threads=2) < 20
     assert ms.estimate_step_seconds(demo, "cuda") is None  # measured once the run starts
+    # --no-gan: no discriminator runs, the generator's share is left
+    no_gan = TrainConfig(resolution=(128, 128), d_channels=32, batch_size=4, preset="small",
+                         adversarial=False)
+    assert ms.estimate_step_seconds(no_gan, "cpu", threads=2) == pytest.approx(
+        1.45 * ms.GENERATOR_SHARE, rel=0.01)
     assert ms.steps_that_fit(20, 1.45) == 827
 
 

@@ -350,6 +350,17 @@ def test_without_person_segmentation(dancer_clip, tmp_path: Path) -> None:
     assert plate["frames_segmented"] == 0 and plate["frames_used"] > 10
 
 
+def test_without_gan_no_discriminator_runs(dancer_clip, tmp_path: Path) -> None:
+    out = tmp_path / "nogan"
+    assert _train(dancer_clip, out, "--steps", "3", "--no-gan", NO_SEG) == 0
+    t = json.loads((out / "subject.json").read_text())["training"]
+    assert t["adversarial"] is False and t["steps"] == 3
+    assert set(t["final_losses"]) == {"l1", "ssim", "gate"}  # no GAN, FM or discriminator loss
+    # The discriminators were never updated: their optimizer holds no state.
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["opt_d"]["state"] == {}
+    assert load_subject(out).generator is not None
+
+
 def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "timed"
     assert _train(dancer_clip, out, "--steps", "100000", "--minutes", "0.02", NO_SEG) == 0
