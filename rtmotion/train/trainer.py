@@ -499,7 +499,6 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
         lg["gan"] = L.gan_loss_g(fl(f_fake), cfg.gan_mode) * cfg.weight_gan
         lg["fm"] = L.feature_matching_loss(fl(f_real), fl(f_fake)) * cfg.weight_fm
         lg["tgan"] = L.gan_loss_g(fl(t_out), cfg.gan_mode) * cfg.weight_temporal
-        discs.requires_grad_(True)
     if run.perceptual is not None:
         lg["vgg"] = run.perceptual(fake_all, real_f) * cfg.weight_perceptual
     loss_g = sum(lg.values())
@@ -525,6 +524,7 @@ def discriminator_step(run: TrainRun, d_step: nn.Module, maps: torch.Tensor, rea
     H x W the generated frames, fake_a / fake_b: (B*(L-1)) x 3 x H x W the first and second of
     each consecutive generated pair (all detached). Returns the two hinge/LSGAN losses."""
     cfg = run.cfg
+    run.discs.requires_grad_(True)  # frozen for the generator's step
     b, n = real.shape[:2]
     real_f, maps_f = real.flatten(0, 1), maps.flatten(0, 1)
     real_a, real_b = real[:, :-1].flatten(0, 1), real[:, 1:].flatten(0, 1)
