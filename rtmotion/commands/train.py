@@ -191,13 +191,29 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(cfg)  # OutputError before any work
     if _rank() == 0:
         _announce(cfg, chosen)
+    before = _recorded_quality(cfg) if cfg.resume else None
     result = train(cfg)
     if result.world_size == 1 or _rank() == 0:
         val = "n/a" if result.val_l1 is None else f"{result.val_l1:.4f}"
         log.info("done: %s (%d steps, %.1f min on %s, validation L1 %s)", result.bundle,
                  result.steps, result.minutes, result.device, val)
-        _score(cfg, result.bundle, result.device, result.steps)
+        _score(cfg, result.bundle, result.device, result.steps, before)
     return 0
+
+
+def _recorded_quality(cfg):  # (TrainConfig) -> Quality | None
+    """The held-out score the bundle a --resume continues recorded (None: none yet)."""
+    import json
+    from pathlib import Path
+
+    from rtmotion.eval.quality import Quality
+
+    info = Path(cfg.output) / "subject.json"
+    try:
+        recorded = json.loads(info.read_text()).get("quality") if info.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return Quality.from_dict(recorded) if isinstance(recorded, dict) else None
 
 
 def _announce(cfg, chosen) -> None:  # (TrainConfig, ChosenSettings)
@@ -224,9 +240,11 @@ def _announce(cfg, chosen) -> None:  # (TrainConfig, ChosenSettings)
             log.warning("%s", warning)
 
 
-def _score(cfg, bundle, device: str, steps: int) -> None:  # (TrainConfig, Path, str, int)
+def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     """Never a silent blob: score the bundle on its held-out frames, record it in subject.json,
-    print it, and warn loudly (with the command that continues) when it is not usable."""
+    print it, and warn loudly (with the command that continues) when it is not usable; when a
+    resumed run did not raise the score recorded `before` it (a `Quality`), say that more of the
+    same training is unlikely to help and why. (TrainConfig, Path, str, int, Quality | None)"""
     import shlex
 
     from rtmotion.eval.quality import USABLE_BODY_SSIM, heldout_quality
@@ -250,9 +268,17 @@ def _score(cfg, bundle, device: str, steps: int) -> None:  # (TrainConfig, Path,
     cap = cfg.max_steps if cfg.fit_minutes else cfg.steps
     if cap and steps >= cap:  # it stopped at --steps: more minutes alone would not train further
         again += ["--steps", str(2 * max(cap, 1))]
+    command = " ".join(shlex.quote(a) for a in again)
+    if before is not None and quality.stalled_since(before):
+        log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f), and this "
+                    "resumed run moved it only from %.3f: more minutes are unlikely to help. The "
+                    "held-out frames (the middle tenth of the clip) probably show poses the rest "
+                    "of it never does; look at them (rtmotion eval %s --samples DIR) and film "
+                    "the target doing such moves, or continue anyway: %s", quality.describe(),
+                    USABLE_BODY_SSIM, before.body_ssim, shlex.quote(str(bundle)), command)
+        return
     log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f); the subject will "
-                "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM,
-                " ".join(shlex.quote(a) for a in again))
+                "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM, command)
 
 
 def _rank() -> int:

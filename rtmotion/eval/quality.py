@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 USABLE_BODY_SSIM = 0.80
 #: Below this held-out face SSIM the face is mush even when the body is there.
 USABLE_FACE_SSIM = 0.50
+#: A resumed run that raises the held-out body SSIM by less than this has stalled: more of the
+#: same training is unlikely to help. Measured on a real clip whose held-out second shows poses
+#: the rest never does (docs/BENCHMARKS.md "`--resume --minutes N`" and "Reconstruction losses
+#: alone"): 20 more minutes moved it 0.745 -> 0.751, 2.7x the steps 0.751 -> 0.756; reruns of
+#: the same command differ by about as much.
+STALLED_GAIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,18 @@ class Quality:
         return {"heldout_body_ssim": self.body_ssim, "heldout_face_ssim": self.face_ssim,
                 "frames": self.frames, "usable": self.usable,
                 "levels": {"body_ssim": USABLE_BODY_SSIM, "face_ssim": USABLE_FACE_SSIM}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Quality:
+        """The `to_dict` form back (as subject.json records it)."""
+        return cls(d.get("heldout_body_ssim"), d.get("heldout_face_ssim"), int(d.get("frames") or 0))
+
+    def stalled_since(self, before: Quality) -> bool:
+        """True when this score (after more training) is not usable and gained less than
+        STALLED_GAIN body SSIM over `before`."""
+        if self.usable or self.body_ssim is None or before.body_ssim is None:
+            return False
+        return self.body_ssim < before.body_ssim + STALLED_GAIN
 
     def describe(self) -> str:
         def f(v: float | None) -> str:

@@ -414,7 +414,7 @@ def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_
     import logging
 
     import rtmotion.eval.quality as quality
-    from rtmotion.commands.train import _score
+    from rtmotion.commands.train import _recorded_quality, _score
     from rtmotion.train.config import TrainConfig
 
     q = json.loads((trained / "subject.json").read_text())["quality"]
@@ -430,6 +430,28 @@ def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_
     assert f"body SSIM {q['heldout_body_ssim']:.3f}" in msg
     again = json.loads((trained / "subject.json").read_text())["quality"]
     assert again["usable"] is False and again["heldout_body_ssim"] == pytest.approx(q["heldout_body_ssim"])
+    # A --resume that did not raise the score it started from: "more minutes are unlikely to
+    # help", and why (the score it started from is read before training rewrites subject.json).
+    cfg = TrainConfig(video=str(dancer_clip.video), output=str(trained), steps=16, resume=True)
+    before = _recorded_quality(cfg)
+    assert before is not None and before.body_ssim == pytest.approx(q["heldout_body_ssim"])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rtmotion.commands.train"):
+        _score(cfg, trained, "cpu", 16, before)
+    (msg,) = [r.getMessage() for r in caplog.records if "NOT CONVERGED" in r.getMessage()]
+    assert f"moved it only from {before.body_ssim:.3f}: more minutes are unlikely to help" in msg
+    assert f"rtmotion eval {trained} --samples DIR" in msg and "--resume --minutes 20" in msg
+
+
+def test_a_stalled_score_is_told_from_a_rising_one() -> None:
+    from rtmotion.eval.quality import STALLED_GAIN, USABLE_BODY_SSIM, Quality
+
+    before = Quality(0.745, 0.27, 20)
+    assert Quality(0.751, 0.28, 20).stalled_since(before)                  # fresh8, resumed
+    assert not Quality(0.745 + 2 * STALLED_GAIN, 0.3, 20).stalled_since(before)   # still rising
+    assert not Quality(USABLE_BODY_SSIM, 0.9, 20).stalled_since(before)     # usable: nothing to say
+    assert not Quality(0.7, 0.3, 20).stalled_since(Quality(None, None, 0))  # no earlier score
+    assert Quality.from_dict(before.to_dict()) == before
 
 
 # slow (13-18 s: two budgeted runs): the planner itself is unit-tested in test_machine_settings.py
