@@ -37,27 +37,23 @@ import rtmotion.models.generator as generator_module
 from rtmotion.errors import RtmotionError
 from rtmotion.eval.metrics import ssim_psnr
 from rtmotion.eval.sources import heldout_source
-from rtmotion.pipeline.synthesize import make_synthesizer
+from rtmotion.pipeline.synthesize import make_synthesizer, to_uint8_image
 from rtmotion.pose.boxes import body_box
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject.bundle import load_subject
+from rtmotion.subject.crop import usable_frames
 from rtmotion.subject.keyframes import (
     PoseDescriptors,
     descriptor_distances,
     pose_descriptors,
 )
-from rtmotion.train.dataset import guard_frames
+from rtmotion.train.dataset import guard_frames, training_mask
 
 FLOW_VARIANTS = {"similarity": {"transform": "similarity"}, "sigma 0.03": {"sigma_frac": 0.03},
                  "sigma 0.0075": {"sigma_frac": 0.0075}, "radius 0.08": {"body_radius_frac": 0.08},
                  "radius 0.03": {"body_radius_frac": 0.03}, "falloff 0.08": {"falloff_frac": 0.08}}
 LOGIT_SCALES = (1.5, 2.0, 3.0)
 CANDIDATES = ("previous", "ref_warped", "key", "plate", "own")
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """1 x 3 x H x W in [-1, 1] -> uint8 (H, W, 3)."""
-    return ((t[0].permute(1, 2, 0).float().cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def run_frames(subject: Any, items: list[Any], reset_each: bool = False,
@@ -95,9 +91,9 @@ def run_frames(subject: Any, items: list[Any], reset_each: bool = False,
             box = body_box(place.keypoints, res, margin=0.15)
             ref = p.reference
             valid = ref.mask[0, 0].cpu().numpy()[..., None] > 0.5
-            stand_ins = {"gen": to_uint8(drawn.frame),
-                         "ref_warped": np.where(valid, to_uint8(ref.warped), place.plate),
-                         "key": to_uint8(ref.image), "plate": place.plate}
+            stand_ins = {"gen": to_uint8_image(drawn.frame),
+                         "ref_warped": np.where(valid, to_uint8_image(ref.warped), place.plate),
+                         "key": to_uint8_image(ref.image), "plate": place.plate}
             for k, img in stand_ins.items():
                 rows[k].append(ssim_psnr(img, real, box)[0])
             x0, y0, x1, y1 = (int(round(v)) for v in body_box(place.keypoints, res, margin=0.0))
@@ -116,8 +112,8 @@ def pose_novelty(subject: Any) -> dict[str, float]:
     kp = seq.keypoints
     v0, v1 = (int(v) for v in subject.validation_range)
     guard = guard_frames(float(seq.fps))
-    usable = (kp[..., 2] > 0).sum(-1) >= 8
-    train = np.flatnonzero(usable & ((np.arange(len(kp)) < v0 - guard) | (np.arange(len(kp)) >= v1 + guard)))
+    usable = usable_frames(kp)
+    train = np.flatnonzero(training_mask(usable, (v0, v1), guard))
     desc = pose_descriptors(kp)
 
     def nearest(t: int, among: np.ndarray) -> float:

@@ -203,16 +203,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _recorded_quality(cfg):  # (TrainConfig) -> Quality | None
     """The held-out score the bundle a --resume continues recorded (None: none yet)."""
-    import json
     from pathlib import Path
 
     from rtmotion.eval.quality import Quality
+    from rtmotion.train.cache import read_json_object
 
-    info = Path(cfg.output) / "subject.json"
-    try:
-        recorded = json.loads(info.read_text()).get("quality") if info.is_file() else None
-    except (OSError, ValueError):
-        return None
+    recorded = (read_json_object(Path(cfg.output) / "subject.json") or {}).get("quality")
     return Quality.from_dict(recorded) if isinstance(recorded, dict) else None
 
 
