@@ -18,6 +18,11 @@ novelty of the held-out block: the distance (body heights, `rtmotion.subject.key
 held-out pose to the nearest pose of any training frame, against the training frames' own
 distance to training frames more than half the block plus its guard away.
 
+How much body SSIM a small pose difference costs on this clip: the real frame k frames earlier
+(k = 1, 2, 3, 5, 8), cut with frame t's follow box and scored in frame t's body box as if it
+were drawn for frame t, beside the median pose distance between the two (body heights). A
+generator that drew the person perfectly but a pose that far off would score about that.
+
 --variants adds the reference's score under other pose-flow settings (`PoseFlowConfig`) and the
 generator's with its candidate logits scaled (a sharper choice at inference).
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ import rtmotion.models.generator as generator_module
 from rtmotion.errors import RtmotionError
 from rtmotion.eval.metrics import ssim_psnr
 from rtmotion.eval.sources import heldout_source
+from rtmotion.io import VideoReader
 from rtmotion.pipeline.synthesize import make_synthesizer, to_uint8_image
 from rtmotion.pose.boxes import body_box
 from rtmotion.pose.posefile import PoseSequence
@@ -51,7 +58,8 @@ from rtmotion.train.dataset import guard_frames, training_mask
 
 FLOW_VARIANTS = {"similarity": {"transform": "similarity"}, "sigma 0.03": {"sigma_frac": 0.03},
                  "sigma 0.0075": {"sigma_frac": 0.0075}, "radius 0.08": {"body_radius_frac": 0.08},
-                 "radius 0.03": {"body_radius_frac": 0.03}, "falloff 0.08": {"falloff_frac": 0.08}}
+                 "radius 0.03": {"body_radius_frac": 0.03}, "falloff 0.08": {"falloff_frac": 0.08},
+                 "head rigid": {"head": "rigid"}, "head bones": {"head": "bones"}}
 LOGIT_SCALES = (1.5, 2.0, 3.0)
 CANDIDATES = ("previous", "ref_warped", "key", "plate", "own")
 
@@ -127,6 +135,44 @@ def pose_novelty(subject: Any) -> dict[str, float]:
             "training_p90": float(np.percentile(typical, 90))}
 
 
+#: Frame gaps of `pose_sensitivity`.
+SENSITIVITY_GAPS = (1, 2, 3, 5, 8)
+
+
+def pose_sensitivity(subject: Any, gaps: tuple[int, ...] = SENSITIVITY_GAPS, every: int = 3
+                     ) -> list[dict[str, float]]:
+    """Body SSIM of real frame t - k drawn for frame t, and the pose distance between them, for
+    each gap k, over every `every`-th frame t of the subject's source video (model pixels of
+    frame t's follow box, eval's body box). The video is streamed: only the last max(gaps) + 1
+    frames are held."""
+    seq = PoseSequence.load(str(subject.source_video["pose_file"]))
+    res = subject.resolution
+    boxes = subject.follow_crop.boxes(seq.keypoints)
+    usable = usable_frames(seq.keypoints)
+    desc = pose_descriptors(seq.keypoints)
+    recent: deque[np.ndarray] = deque(maxlen=max(gaps) + 1)   # recent[-1] is frame t
+    scores: dict[int, list[float]] = {k: [] for k in gaps}
+    dists: dict[int, list[float]] = {k: [] for k in gaps}
+    for t, fr in enumerate(VideoReader(str(subject.source_video["path"]))):
+        if t >= len(seq):
+            break
+        recent.append(fr.image)
+        if t % every or not usable[t]:
+            continue
+        box = boxes[t]
+        real = box.crop_image(fr.image, res)
+        bbox = body_box(box.keypoints_to_crop(seq.keypoints[t], res), res, margin=0.15)
+        one = PoseDescriptors(*(d[t] for d in desc))
+        for k in gaps:
+            if t < k or not usable[t - k]:
+                continue
+            scores[k].append(ssim_psnr(box.crop_image(recent[-1 - k], res), real, bbox)[0])
+            other = PoseDescriptors(*(d[t - k:t - k + 1] for d in desc))
+            dists[k].append(float(descriptor_distances(one, other)[0]))
+    return [{"gap": k, "body_ssim": float(np.mean(scores[k])), "pose_distance": float(np.median(dists[k])),
+             "pairs": len(scores[k])} for k in gaps]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("subject")
@@ -146,6 +192,7 @@ def main() -> None:
     out: dict[str, Any] = {k: float(np.mean(v)) for k, v in rows.items()}
     out["gen_no_prev"] = float(np.mean(run_frames(subject, items, reset_each=True)["gen"]))
     out["novelty"] = pose_novelty(subject)
+    out["sensitivity"] = pose_sensitivity(subject)
     if args.variants:
         out["ref_warped_flow"] = {name: float(np.mean(run_frames(subject, items, flow_change=ch)["ref_warped"]))
                                   for name, ch in FLOW_VARIANTS.items()}
@@ -164,6 +211,9 @@ def main() -> None:
     n = out["novelty"]
     print(f"  pose novelty (body heights): held-out {n['heldout_median']:.3f}, training "
           f"{n['training_median']:.3f} (p90 {n['training_p90']:.3f})")
+    for r in out["sensitivity"]:
+        print(f"  the real frame {r['gap']} earlier: body SSIM {r['body_ssim']:.3f} at pose distance "
+              f"{r['pose_distance']:.3f} (median of {r['pairs']})")
     for group in ("ref_warped_flow", "gen_logit_scale"):
         for name, v in out.get(group, {}).items():
             print(f"  {group} {name}: {v:.3f}")

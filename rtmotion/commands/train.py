@@ -100,9 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyframes", type=int, default=32,
                         help="keyframes of the target kept as the generator's appearance "
                              "reference (the nearest in pose is warped to each frame; 0: none)")
-    parser.add_argument("--keyframe-exclude", type=int, default=30,
+    parser.add_argument("--keyframe-exclude", type=int, default=8,
                         help="training never uses a keyframe within this many frames of the "
-                             "frame it predicts")
+                             "frame it predicts (subjects made before 2026-12-04 used 30)")
     parser.add_argument("--max-gap", type=int, default=8,
                         help="frames between a clip's frames are drawn from 1..N (1: consecutive; "
                              "more trains for live use, where frames are dropped)")
@@ -119,6 +119,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--person-weight", type=float, default=1.0,
                         help="in the L1 loss the person's pixels (where a frame differs from the "
                              "background plate) weigh this many times the room's (1: uniform)")
+    parser.add_argument("--ssim-weight", dest="weight_ssim", type=float, default=1.0,
+                        help="weight of the SSIM loss (L1 weighs 10, the GAN 1, feature matching 10)")
+    parser.add_argument("--ssim-region", choices=("frame", "body"), default="frame",  # SSIM_REGIONS
+                        help="where the SSIM loss is measured: the whole model frame, or each "
+                             "frame's body box (the region `rtmotion eval` scores)")
     parser.add_argument("--no-background-plate", dest="background_plate", action="store_false",
                         help="do not give the generator the target's clean background (use for "
                              "a moving camera; by default it is estimated from the training frames)")

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
 
 from rtmotion.errors import InputError
 from rtmotion.export.calibration import CalibrationSet
 from rtmotion.lazy import CORE, require
 from rtmotion.models.generator import OUTPUT_NAMES
+from rtmotion.models.losses import ssim_map
 
 log = logging.getLogger(__name__)
 
@@ -140,27 +140,12 @@ def dequantize_input_types(qdq_onnx: str | Path) -> dict[str, str]:
     return out
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).float()  # size x size, sums to 1
-
-
 def ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03) of two
     uint8 images H x W x 3 (or N x H x W x 3), averaged over channels; data range 255."""
     x = torch.from_numpy(np.asarray(a, np.float32)).reshape(-1, *a.shape[-3:]).permute(0, 3, 1, 2)
     y = torch.from_numpy(np.asarray(b, np.float32)).reshape(-1, *b.shape[-3:]).permute(0, 3, 1, 2)
-    c = x.shape[1]
-    win = _gaussian_window().expand(c, 1, 11, 11)
-    mu_x, mu_y = F.conv2d(x, win, groups=c), F.conv2d(y, win, groups=c)
-    sxx = F.conv2d(x * x, win, groups=c) - mu_x**2
-    syy = F.conv2d(y * y, win, groups=c) - mu_y**2
-    sxy = F.conv2d(x * y, win, groups=c) - mu_x * mu_y
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return float(ssim_map.mean())
+    return float(ssim_map(x, y, data_range=255.0).mean())
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:

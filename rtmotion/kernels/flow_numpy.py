@@ -15,6 +15,13 @@ frame A at (x + dx, y + dy). It is computed from the skeletons alone, without a 
      map z -> a + (z - a') (b - a) / (b' - a')); thinner when shorter. Better when the whole
      person changes scale (walks toward the camera).
    A bone shorter than 1e-6 px in either pose moves by its midpoint's translation.
+   ``head="rigid"`` (default): the head's bones (neck-nose, nose-eyes, eyes-ears) share ONE
+   similarity, the least-squares fit of pose B's head joints (`HEAD_JOINTS`) onto pose A's,
+   its scale kept within 1 / HEAD_MAX_SCALE .. HEAD_MAX_SCALE. The face bones are a few pixels
+   long and turn every which way when the head turns or tilts (an ear passes behind the
+   nose): bone by bone, the pixels around them were rotated half a turn about different
+   points and the face became a ring several times its size (measured in docs/BENCHMARKS.md,
+   "A rigid head"). ``head="bones"``: each head bone on its own (subjects made before it).
 2. **Soft assignment.** Pixel p (in pose B) takes ``D(p) = sum_i w_i (T_i(p) - p) / sum_i w_i``
    with ``w_i = exp(-(d_i^2 - d_min^2) / (2 s^2))``, d_i = distance of p to bone i in pose B,
    d_min = the smallest of them, s = ``sigma_frac * H``. Subtracting d_min^2 is the softmax
@@ -42,10 +49,18 @@ import numpy as np
 
 from rtmotion.kernels.maps_numpy import segment_distance2
 from rtmotion.kernels.segments import bone_array, trunk_indices
-from rtmotion.pose.skeleton import get_skeleton
+from rtmotion.pose.skeleton import Skeleton, get_skeleton
 
 TRANSFORMS = ("affine", "similarity")
 BACKGROUNDS = ("zero", "torso")
+HEADS = ("rigid", "bones")
+#: The joints a rigid head moves with (`PoseFlowConfig.head`); its bones are those between two
+#: of them.
+HEAD_JOINTS: tuple[str, ...] = ("neck", "nose", "r_eye", "l_eye", "r_ear", "l_ear")
+#: A rigid head's scale from one pose to the other stays within [1 / this, this]: a head does
+#: not change size between two frames of one camera, while a fit on a few joints a few pixels
+#: apart (a face seen from the side) can.
+HEAD_MAX_SCALE = 1.25
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,7 @@ class PoseFlowConfig:
         falloff_frac: f, how fast the body weight falls to the background beyond r.
         transform: "affine" (width kept) or "similarity" (see module docstring).
         background: "zero" (fixed camera) or "torso".
+        head: "rigid" (the head's bones share one similarity) or "bones" (see module docstring).
         min_confidence: joints with confidence <= this are missing.
         skeleton: skeleton name of the keypoints.
     """
@@ -67,6 +83,7 @@ class PoseFlowConfig:
     falloff_frac: float = 0.04
     transform: str = "affine"
     background: str = "zero"
+    head: str = "rigid"
     min_confidence: float = 0.0
     skeleton: str = "body25"
 
@@ -80,6 +97,8 @@ class PoseFlowConfig:
             raise ValueError(f"PoseFlowConfig.transform={self.transform!r} is not one of {TRANSFORMS}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"PoseFlowConfig.background={self.background!r} is not one of {BACKGROUNDS}")
+        if self.head not in HEADS:
+            raise ValueError(f"PoseFlowConfig.head={self.head!r} is not one of {HEADS}")
         get_skeleton(self.skeleton)
 
     def pixels(self, height: int) -> tuple[float, float, float]:
@@ -119,6 +138,49 @@ def bone_transform(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray,
     return m, a - m @ a2
 
 
+def head_indices(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """(joints, bones): int64 indices of the skeleton's `HEAD_JOINTS` and of its bones between
+    two of them (the bones a rigid head moves)."""
+    joints = [skeleton.index(j) for j in HEAD_JOINTS if skeleton.has(j)]
+    bones = [i for i, (a, b) in enumerate(skeleton.bones) if a in joints and b in joints]
+    return np.asarray(joints, dtype=np.int64), np.asarray(bones, dtype=np.int64)
+
+
+def head_similarities(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rigid head's map of each pose pair (module docstring).
+
+    Args:
+        kp_a, kp_b: float (B, K, 3).
+    Returns:
+        m: float64 (B, 2, 2), t: float64 (B, 2) with T(p) = m p + t mapping pose B's head onto
+        pose A's (least squares over the head joints visible in both, as complex numbers:
+        z -> c z + d; |c| clamped to the HEAD_MAX_SCALE range); ok: bool (B,), False where
+        fewer than 2 head joints are visible in both or they coincide (the bones then keep
+        their own maps).
+    """
+    joints, _ = head_indices(get_skeleton(cfg.skeleton))
+    pa = np.asarray(kp_a, np.float64)[:, joints]
+    pb = np.asarray(kp_b, np.float64)[:, joints]
+    w = ((pa[..., 2] > cfg.min_confidence) & (pb[..., 2] > cfg.min_confidence)).astype(np.float64)
+    n = np.maximum(w.sum(-1, keepdims=True), 1.0)                          # B x 1
+    ma = (pa[..., :2] * w[..., None]).sum(1) / n                          # B x 2
+    mb = (pb[..., :2] * w[..., None]).sum(1) / n
+    qa, qb = pa[..., :2] - ma[:, None], pb[..., :2] - mb[:, None]         # B x J x 2
+    spread = ((qb ** 2).sum(-1) * w).sum(-1)                              # sum |qb|^2
+    ok = (w.sum(-1) >= 2) & (spread > 1e-6)
+    safe = np.where(ok, spread, 1.0)
+    re = ((qa[..., 0] * qb[..., 0] + qa[..., 1] * qb[..., 1]) * w).sum(-1) / safe
+    im = ((qa[..., 1] * qb[..., 0] - qa[..., 0] * qb[..., 1]) * w).sum(-1) / safe
+    scale = np.hypot(re, im)
+    k = np.where(scale > 1e-12, np.clip(scale, 1.0 / HEAD_MAX_SCALE, HEAD_MAX_SCALE)
+                 / np.maximum(scale, 1e-12), 1.0)
+    re, im = re * k, im * k
+    m = np.stack([np.stack([re, -im], -1), np.stack([im, re], -1)], -2)  # B x 2 x 2
+    t = ma - np.einsum("bij,bj->bi", m, mb)
+    return m, t, ok
+
+
 def background_shift(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig) -> np.ndarray:
     """float64 (2,) flow of the background (see module docstring)."""
     if cfg.background == "zero":
@@ -154,11 +216,18 @@ def pose_flow(kp_a: np.ndarray, kp_b: np.ndarray, size: tuple[int, int],
     py = np.arange(h, dtype=np.float64)[:, None]
     bg = background_shift(kp_a, kp_b, cfg)
 
+    rigid: set[int] = set()   # the bones that move with the rigid head's map
+    if cfg.head == "rigid":
+        head_m, head_t, head_ok = head_similarities(kp_a[None], kp_b[None], cfg)
+        rigid = set(head_indices(sk)[1].tolist()) if head_ok[0] else set()
     d2s, disp = [], []
-    for ia, ib in bone_array(sk):
+    for i, (ia, ib) in enumerate(bone_array(sk)):
         if min(kp_a[ia, 2], kp_a[ib, 2], kp_b[ia, 2], kp_b[ib, 2]) <= cfg.min_confidence:
             continue
-        m, t = bone_transform(kp_a[ia, :2], kp_a[ib, :2], kp_b[ia, :2], kp_b[ib, :2], cfg.transform)
+        if i in rigid:
+            m, t = head_m[0], head_t[0]
+        else:
+            m, t = bone_transform(kp_a[ia, :2], kp_a[ib, :2], kp_b[ia, :2], kp_b[ib, :2], cfg.transform)
         d2s.append(segment_distance2(px, py, kp_b[ia, :2], kp_b[ib, :2]))
         # T(p) - p, on the whole grid.
         dx = (m[0, 0] - 1.0) * px + m[0, 1] * py + t[0]
@@ -218,6 +287,13 @@ def bone_coefficients(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig
     m = np.where((degenerate | same)[..., None, None], np.eye(2), m)
     t = a1 - np.einsum("bnij,bnj->bni", m, a2)
     t = np.where(degenerate[..., None], (a1 + b1) / 2 - (a2 + b2) / 2, t)
+    if cfg.head == "rigid":
+        head_m, head_t, head_ok = head_similarities(kp_a, kp_b, cfg)
+        rigid = np.zeros(m.shape[:2], bool)
+        rigid[:, head_indices(get_skeleton(cfg.skeleton))[1]] = True
+        rigid &= head_ok[:, None]
+        m = np.where(rigid[..., None, None], head_m[:, None], m)
+        t = np.where(rigid[..., None], head_t[:, None], t)
     coef = np.stack([m[..., 0, 0] - 1, m[..., 0, 1], t[..., 0], m[..., 1, 0], m[..., 1, 1] - 1, t[..., 1]], axis=-1)
     coef = np.where(valid[..., None], coef, 0.0)
     return coef, np.stack([a2, b2], axis=2), valid

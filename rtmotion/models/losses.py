@@ -86,12 +86,16 @@ def l1_loss(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = Non
     return ((x - y).abs() * weights).mean() / weights.mean()
 
 
-def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """1 - SSIM (pytorch_msssim, 11x11 Gaussian window) of images in [-1, 1], B x C x H x W.
+def ssim_loss(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """1 - SSIM (11x11 Gaussian window, sigma 1.5) of images in [-1, 1], B x C x H x W.
 
-    Both are mapped to [0, 1] and computed in float32 with autocast disabled, so it is safe to
-    call inside a bf16/fp16 autocast region (SSIM's constants assume data_range 1).
-    Images must be at least 11 pixels on each side.
+    Without `weights` this is pytorch_msssim's SSIM over the whole image. With per-pixel
+    `weights` (B x 1 x H x W, e.g. `rtmotion.train.person_weight.body_box_masks`) it is 1 minus
+    the weighted mean of the SSIM map (`ssim_map`), so the loss is the score eval reports on
+    that region (eval's body SSIM is the SSIM of the body box) rather than one diluted by the
+    room around it. Both are mapped to [0, 1] and computed in float32 with autocast disabled,
+    so it is safe to call inside a bf16/fp16 autocast region (SSIM's constants assume data
+    range 1). Images must be at least 11 pixels on each side.
     """
     try:
         from pytorch_msssim import ssim as _ssim
@@ -105,7 +109,43 @@ def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     with torch.autocast(device_type=x.device.type, enabled=False):
         a = (x.float() + 1.0) * 0.5
         b = (y.float() + 1.0) * 0.5
-        return 1.0 - _ssim(a, b, data_range=1.0, size_average=True)
+        if weights is None:
+            return 1.0 - _ssim(a, b, data_range=1.0, size_average=True)
+        m = ssim_map(a, b).mean(dim=1, keepdim=True)                # B x 1 x (H-10) x (W-10)
+        p = (weights.shape[-1] - m.shape[-1]) // 2
+        w = weights.float()[..., p:weights.shape[-2] - p, p:weights.shape[-1] - p]
+        return 1.0 - (m * w).sum() / w.sum().clamp(min=1e-6)
+
+
+#: SSIM's window (pytorch_msssim's defaults, eval's `rtmotion.eval.metrics`).
+SSIM_WIN = 11
+SSIM_SIGMA = 1.5
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-pixel SSIM of images B x C x H x W (float, values in [0, data_range]).
+
+    The map pytorch_msssim averages (it does not return it): Gaussian window SSIM_WIN x SSIM_WIN,
+    sigma SSIM_SIGMA, valid positions only, so B x C x (H - 10) x (W - 10); its mean over
+    H, W and C is pytorch_msssim's `ssim(a, b, data_range)`.
+    """
+    c = a.shape[1]
+    x = torch.arange(SSIM_WIN, dtype=torch.float64) - SSIM_WIN // 2
+    g = torch.exp(-x * x / (2.0 * SSIM_SIGMA ** 2))
+    g = (g / g.sum()).to(a.device, a.dtype)  # normalized in float64, rounded once
+    gx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    gy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(t, gx, groups=c), gy, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a * mu_a
+    var_b = blur(b * b) - mu_b * mu_b
+    cov = blur(a * b) - mu_a * mu_b
+    luminance = (2 * mu_a * mu_b + c1) / (mu_a * mu_a + mu_b * mu_b + c1)
+    return luminance * (2 * cov + c2) / (var_a + var_b + c2)
 
 
 # VGG19 "features": conv widths, "M" = 2x2 max pool. Module indices match torchvision's.

@@ -343,7 +343,9 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
     flow_cfg = None
     if info.get("pose_flow"):
         try:
-            flow_cfg = PoseFlowConfig(**info["pose_flow"])
+            # A bundle from before the rigid head (`PoseFlowConfig.head`) was trained with every
+            # head bone on its own: it is driven as it was trained.
+            flow_cfg = PoseFlowConfig(**{"head": "bones", **info["pose_flow"]})
         except (TypeError, ValueError) as e:
             raise CheckpointError(sj, f"damaged: invalid pose_flow ({e})", RETRAIN_HINT) from None
     keyframes = None

@@ -17,6 +17,8 @@ from rtmotion.models.config import GAN_MODES
 #: "auto", "cpu", "cuda" or "cuda:N" (resolved by rtmotion.devices.resolve_device)
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+#: Where the SSIM loss is measured (`TrainConfig.ssim_region`).
+SSIM_REGIONS = ("frame", "body")
 
 
 @dataclass
@@ -56,7 +58,10 @@ class TrainConfig:
             the nearest is warped to the pose and fed to the generator; `rtmotion.subject.
             keyframes`). 0: no reference (the generator draws the person from memory).
         keyframe_exclude: training never gives a frame a keyframe taken within this many frames
-            of it (the target must not be its own reference: that teaches copying).
+            of it (the target must not be its own reference: that teaches copying). 8 (a third
+            of a second at 25 fps; 30 before 2026-12-04): references near in pose, so the
+            generator learns to pass a well-fitting warped keyframe through (measured in
+            docs/BENCHMARKS.md, "Closer references in training").
         max_gap: clips take frames ..., t - g1 - g2, t - g1, t with each gap drawn uniformly
             from 1..max_gap (1: consecutive frames, EDN). Live transfer drops frames (50-80 % on
             a laptop), so the generator should see previous frames that are several frames old
@@ -113,6 +118,9 @@ class TrainConfig:
         person_weight: in the L1 loss the person's pixels weigh this many times the room's (the
             person is where the frame differs from the background plate,
             `rtmotion.train.person_weight`; 1: uniform; no effect without a plate).
+        ssim_region: where the SSIM loss is measured: "frame" (the whole model frame) or "body"
+            (each frame's body box, the region eval scores: `rtmotion.train.person_weight.
+            body_box_masks`).
         perceptual_weights: local VGG19 weights file for the perceptual loss (None: off).
         d_scales, d_channels: discriminator size (multi-scale PatchGAN).
         face: train the face enhancer after the generator (`face_steps` steps, generator frozen).
@@ -146,7 +154,7 @@ class TrainConfig:
     background_plate: bool = True
     person_segmentation: bool = True
     keyframes: int = 32
-    keyframe_exclude: int = 30
+    keyframe_exclude: int = 8
     max_gap: int = 8
     follow_crop: bool = True
 
@@ -174,6 +182,7 @@ class TrainConfig:
     weight_perceptual: float = 10.0
     adversarial: bool = True
     person_weight: float = 1.0
+    ssim_region: str = "frame"
     perceptual_weights: str | None = None
     d_scales: int = 2
     d_channels: int = 64
@@ -216,6 +225,8 @@ class TrainConfig:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
         if not self.person_weight >= 1.0:
             raise ValueError(f"person_weight must be at least 1, got {self.person_weight}")
+        if self.ssim_region not in SSIM_REGIONS:
+            raise ValueError(f"ssim_region {self.ssim_region!r} is not one of {SSIM_REGIONS}")
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.face_crop is not None and (self.face_crop < 8 or self.face_crop % 4):

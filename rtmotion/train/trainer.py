@@ -86,7 +86,7 @@ from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
 from rtmotion.train.input_checks import report_training_input
 from rtmotion.train.machine_settings import BudgetPlanner
-from rtmotion.train.person_weight import person_weights
+from rtmotion.train.person_weight import body_box_masks, person_weights
 from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
     ClipFollow,
@@ -448,6 +448,14 @@ def frame_plates(run: TrainRun, follow: ClipFollow | None) -> torch.Tensor | Non
     return None
 
 
+def ssim_weights(cfg: TrainConfig, kps: torch.Tensor) -> torch.Tensor | None:
+    """Where the SSIM loss is measured (`TrainConfig.ssim_region`): None for the whole frame,
+    else the (B*L) x 1 x H x W body-box masks of a batch's poses kps (B x L x K x 3)."""
+    if cfg.ssim_region == "frame":
+        return None
+    return body_box_masks(kps.flatten(0, 1), cfg.resolution)
+
+
 @dataclass
 class StepOutput:
     """One GAN step's losses (detached device scalars) and the clip it saw (for samples)."""
@@ -488,7 +496,7 @@ def gan_step(run: TrainRun, g_step: nn.Module, d_step: nn.Module,
         weights = person_weights(real_f, plates, cfg.person_weight)
     lg: dict[str, torch.Tensor] = {
         "l1": L.l1_loss(fake_all, real_f, weights) * cfg.weight_l1,
-        "ssim": L.ssim_loss(fake_all, real_f) * cfg.weight_ssim,
+        "ssim": L.ssim_loss(fake_all, real_f, ssim_weights(cfg, kps)) * cfg.weight_ssim,
     }
     if cfg.adversarial:
         discs.requires_grad_(False)
@@ -802,6 +810,8 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "train_pairs": int(len(split.pairs)), "usable_frames": int(split.usable),
         "clip_length": cfg.clip_length, "max_gap": cfg.max_gap,
         "person_weight": cfg.person_weight,
+        "weight_ssim": cfg.weight_ssim, "ssim_region": cfg.ssim_region,
+        "keyframes": cfg.keyframes, "keyframe_exclude": cfg.keyframe_exclude,
         "d_channels": cfg.d_channels, "workers": cfg.workers, "adversarial": cfg.adversarial,
         "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),

@@ -544,22 +544,6 @@ def test_int8_quality_of_an_empty_held_out_set_measures_nothing(tmp_path) -> Non
         "bound": INT8_MIN_SSIM, "within_bound": False}
 
 
-def test_the_ssim_window_is_the_float64_gaussian_rounded_once() -> None:
-    """11 taps, sigma 1.5, normalized in float64, then float32 (a float32 computation differs
-    in the last bits)."""
-    import torch
-
-    from rtmotion.export.int8 import _gaussian_window
-
-    x = np.arange(11, dtype=np.float64) - 5.0
-    g = np.exp(-(x**2) / (2 * 1.5**2))
-    g /= g.sum()
-    want = torch.from_numpy(np.outer(g, g).astype(np.float32))
-    got = _gaussian_window()
-    assert got.dtype == torch.float32 and got.shape == (11, 11)
-    assert torch.equal(got, want)
-
-
 def test_dequantize_input_types_reads_only_the_graph_not_its_weights(tmp_path) -> None:
     """A Q/DQ graph whose initializers live in an external data file is read without that file
     (only names and element types are needed); a zero point that is no initializer (a graph

@@ -239,7 +239,7 @@ def test_torch_bone_coefficients_equal_the_numpy_ones(transform: str) -> None:
     from rtmotion.kernels.flow_numpy import bone_coefficients
     from rtmotion.kernels.flow_torch import bone_coefficients_torch
 
-    cfg = PoseFlowConfig(transform=transform, min_confidence=0.5)
+    cfg = PoseFlowConfig(transform=transform, min_confidence=0.5, head="bones")
     kp_a, kp_b = _torch_pairs()
     coef, seg_b, valid = bone_coefficients(kp_a, kp_b, cfg)
     tc, ts, tv = bone_coefficients_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), cfg)
@@ -336,3 +336,95 @@ def test_the_flow_without_any_bone_is_float32_background() -> None:
     for cfg in (PoseFlowConfig(), PoseFlowConfig(background="torso")):
         f = pose_flow(empty, figure_keypoints(SIZE), SIZE, cfg)
         assert f.dtype == np.float32 and f.shape == (SIZE[1], SIZE[0], 2) and not f.any()
+
+
+HEAD = ("nose", "r_eye", "l_eye", "r_ear", "l_ear")
+
+
+def _turned_head(size=SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B): a figure whose face turns from one side to the other between A and B (eyes and
+    ears mirrored about the nose's vertical), as the face joints of a head turning do."""
+    kp_a = figure_keypoints(size)
+    kp_b = kp_a.copy()
+    nose_x = kp_a[BODY25.index("nose"), 0]
+    for name in HEAD[1:]:
+        j = BODY25.index(name)
+        kp_b[j, 0] = 2 * nose_x - kp_a[j, 0] + 1.5      # mirrored, and a little off
+    return kp_a, kp_b
+
+
+def test_a_turned_head_moves_as_one_part() -> None:
+    """Bone by bone, the face bones of a turning head turn half a turn about different points,
+    and the pixels around them are fetched from far away (the face became a ring several times
+    its size); as one rigid part (the default) the head's pixels move by at most the head's
+    own size, and every head bone moves them by the same map."""
+    from rtmotion.kernels.flow_numpy import head_similarities
+
+    kp_a, kp_b = _turned_head()
+    names = BODY25.joints
+    head_bones = [(names[a], names[b]) for a, b in BODY25.bones if names[a] in HEAD and names[b] in HEAD]
+    near_head = _dist_to_bones(kp_b, head_bones, SIZE) <= PoseFlowConfig().body_radius_frac * SIZE[1]
+    size = np.ptp(kp_a[[BODY25.index(n) for n in HEAD], :2], axis=0).max()
+    rigid = pose_flow(kp_a, kp_b, SIZE, PoseFlowConfig())
+    bones = pose_flow(kp_a, kp_b, SIZE, PoseFlowConfig(head="bones"))
+    reach = lambda f: np.hypot(f[..., 0], f[..., 1])[near_head].max()  # noqa: E731
+    assert reach(rigid) <= size < 0.5 * reach(bones)
+    m, t, ok = head_similarities(kp_a[None], kp_b[None], PoseFlowConfig())
+    assert ok[0]
+    eye = kp_b[BODY25.index("r_eye"), :2].round().astype(int)  # only head bones are near
+    want = m[0] @ eye + t[0] - eye
+    np.testing.assert_allclose(rigid[eye[1], eye[0]], want, atol=1e-3)
+    np.testing.assert_allclose(_torch(kp_a, kp_b), rigid, atol=TOL_PX)
+
+
+def test_head_similarity_recovers_a_moved_head_and_bounds_its_scale() -> None:
+    """The least-squares similarity of the head joints: exactly the identity for the same pose;
+    a head rotated, scaled within bounds and moved is recovered (torch equal to numpy); a scale
+    past HEAD_MAX_SCALE is clamped; fewer than two joints in common: not ok (the bones keep
+    their own maps)."""
+    from rtmotion.kernels.flow_numpy import HEAD_MAX_SCALE, head_similarities
+    from rtmotion.kernels.flow_torch import head_similarities_torch
+
+    cfg = PoseFlowConfig()
+    kp = figure_keypoints(SIZE)
+    heads = [BODY25.index(n) for n in ("neck", *HEAD)]
+
+    def moved(scale: float, deg: float, shift: tuple[float, float]) -> np.ndarray:
+        out = kp.copy()
+        th = np.deg2rad(deg)
+        rot = scale * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+        out[heads, :2] = (kp[heads, :2] @ rot.T + shift).astype(np.float32)
+        return out
+
+    m, t, ok = head_similarities(kp[None], kp[None], cfg)
+    assert ok[0] and np.array_equal(m[0], np.eye(2)) and not t.any()
+    kp_b = np.stack([moved(1.1, 30, (4.0, -3.0)), moved(2.0, 0, (0.0, 0.0)), kp])
+    kp_b[2, heads[1:], 2] = 0.0                     # only the neck in common
+    m, t, ok = head_similarities(np.stack([kp] * 3), kp_b, cfg)
+    assert ok.tolist() == [True, True, False]
+    # T maps B's head joints onto A's: the inverse of the move
+    np.testing.assert_allclose((kp_b[0, heads, :2] @ m[0].T) + t[0], kp[heads, :2], atol=1e-3)
+    assert np.sqrt(abs(np.linalg.det(m[1]))) == pytest.approx(1 / HEAD_MAX_SCALE)
+    tm, tt, tok = head_similarities_torch(torch.from_numpy(np.stack([kp] * 3)), torch.from_numpy(kp_b), cfg)
+    assert tok.tolist() == ok.tolist()
+    np.testing.assert_allclose(tm.numpy()[:2], m[:2], atol=1e-9)
+    np.testing.assert_allclose(tt.numpy()[:2], t[:2], atol=1e-6)
+
+
+def test_rigid_head_coefficients_torch_equal_numpy() -> None:
+    """The batched coefficients (the CuPy kernel's host side) and torch's agree with the rigid
+    head too, and its bones share one map where the head fit is ok."""
+    from rtmotion.kernels.flow_numpy import bone_coefficients, head_indices
+    from rtmotion.kernels.flow_torch import bone_coefficients_torch
+
+    kp_a, kp_b = _turned_head()
+    rng = np.random.default_rng(4)
+    kp_a = np.stack([kp_a, jittered(kp_a, rng, 3.0)])
+    kp_b = np.stack([kp_b, jittered(kp_b, rng, 3.0)])
+    cfg = PoseFlowConfig()
+    coef, _, valid = bone_coefficients(kp_a, kp_b, cfg)
+    tc, _, tv = bone_coefficients_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), cfg)
+    np.testing.assert_array_equal(tv.numpy(), valid)
+    np.testing.assert_allclose(tc.numpy(), coef, rtol=0, atol=2e-4)
+    hb = head_indices(BODY25)[1]
+    assert len(hb) == 5 and (coef[:, hb] == coef[:, hb[:1]]).all()

@@ -63,8 +63,9 @@ def _pairs() -> tuple[np.ndarray, np.ndarray]:
 def test_bone_coefficients_are_each_bones_transform(transform: str) -> None:
     """coef[b, i] = (M00 - 1, M01, t0, M10, M11 - 1, t1) of bone_transform's T_i for a present
     bone (all four joints above min_confidence), zeros for a missing one; seg_b is pose B's
-    bone endpoints (every bone, present or not), float64."""
-    cfg = PoseFlowConfig(transform=transform, min_confidence=0.3)
+    bone endpoints (every bone, present or not), float64. Every bone on its own (head "bones";
+    the rigid head's shared map: tests/kernels/test_flow.py)."""
+    cfg = PoseFlowConfig(transform=transform, min_confidence=0.3, head="bones")
     kp_a, kp_b = _pairs()
     coef, seg_b, valid = bone_coefficients(kp_a, kp_b, cfg)
     bones = bone_array(BODY25)

@@ -15,6 +15,7 @@ from rtmotion.models.losses import (
     gan_loss_d,
     gan_loss_g,
     ssim_loss,
+    ssim_map,
     vgg19_features,
 )
 
@@ -80,6 +81,37 @@ def test_ssim_loss_is_one_minus_the_papers_ssim() -> None:
     p, q = torch.full((1, 3, 16, 16), -0.6), torch.full((1, 3, 16, 16), 0.2)   # 51 and 153
     a, b = 0.2 * 255, 0.6 * 255
     assert ssim_loss(p, q).item() == pytest.approx(1 - (2 * a * b + C1) / (a * a + b * b + C1), abs=1e-4)
+
+
+def test_ssim_map_is_the_papers_ssim_per_pixel() -> None:
+    """`ssim_map` (the map pytorch_msssim averages without returning it): its mean is the numpy
+    oracle's SSIM, on [0, 255] pictures with data range 255 and on [0, 1] with range 1."""
+    from tests.ssim_oracle import numpy_ssim
+
+    g = torch.Generator().manual_seed(5)
+    a = torch.rand(1, 3, 30, 26, generator=g, dtype=torch.float64) * 255
+    b = (a + 40 * torch.randn(1, 3, 30, 26, generator=g, dtype=torch.float64)).clamp(0, 255)
+    m = ssim_map(a, b, data_range=255.0)
+    assert m.shape == (1, 3, 20, 16)
+    want = numpy_ssim(a[0].numpy().transpose(1, 2, 0), b[0].numpy().transpose(1, 2, 0))
+    assert m.mean().item() == pytest.approx(want, abs=1e-9)
+    assert ssim_map(a / 255, b / 255).mean().item() == pytest.approx(want, abs=1e-9)
+
+
+def test_ssim_loss_on_a_region() -> None:
+    """With per-pixel weights the loss is 1 minus the weighted mean of the SSIM map: uniform
+    weights give the plain loss; weights on a region where the two images agree give 0 however
+    much they differ farther away than the window reaches (5 pixels)."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 3, 40, 60, generator=g) * 2 - 1
+    y = x.clone()
+    y[..., 40:] = torch.rand(2, 3, 40, 20, generator=g) * 2 - 1        # differ from column 40 on
+    assert ssim_loss(x, y, torch.ones(2, 1, 40, 60)).item() == pytest.approx(ssim_loss(x, y).item(), abs=1e-6)
+    left = torch.zeros(2, 1, 40, 60)
+    left[..., :30] = 1.0                                                # windows reach column 34
+    assert ssim_loss(x, y, left).item() == pytest.approx(0.0, abs=1e-6)
+    right = 1.0 - left
+    assert ssim_loss(x, y, right).item() > ssim_loss(x, y).item() > 0.1
 
 
 def test_ssim_loss_is_full_precision_under_autocast() -> None:

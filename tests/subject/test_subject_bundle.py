@@ -65,6 +65,21 @@ def test_roundtrip(bundle: Path, tmp_path: Path) -> None:
     assert (bundle / "generator.pt").stat().st_size < 2_000_000
 
 
+def test_the_pose_flow_round_trips_and_old_bundles_keep_theirs(tmp_path: Path) -> None:
+    """A bundle records its pose flow; one from before the rigid head (no "head" key) is driven
+    as it was trained, every head bone on its own."""
+    from rtmotion.kernels.flow_numpy import PoseFlowConfig
+
+    folder = tmp_path / "s"
+    _write(folder)
+    assert B.load_subject(folder).pose_flow_config is None
+    _edit_json(folder, pose_flow={"sigma_frac": 0.02, "head": "rigid"})
+    assert B.load_subject(folder).pose_flow_config == PoseFlowConfig(sigma_frac=0.02)
+    _edit_json(folder, pose_flow={"sigma_frac": 0.02})
+    assert B.load_subject(folder).pose_flow_config.head == "bones"
+    assert B.load_subject("demo-ada").pose_flow_config.head == "bones"
+
+
 def _edit_json(folder: Path, **changes) -> None:
     p = folder / "subject.json"
     d = json.loads(p.read_text())

@@ -11,9 +11,11 @@ from rtmotion.models.losses import l1_loss
 from rtmotion.synthetic.generate import render_sequence
 from rtmotion.synthetic.render import Renderer
 from rtmotion.train.dataset import to_model_range
+from rtmotion.pose.boxes import body_box
 from rtmotion.train.person_weight import (
     GROW_PIXELS,
     ROOM_BELOW,
+    body_box_masks,
     person_mask,
     person_weights,
 )
@@ -82,3 +84,29 @@ def test_a_wrong_plate_gives_near_uniform_weights(frames_and_room) -> None:
     frames, room = frames_and_room
     shifted = torch.roll(room, shifts=(7, 11), dims=(2, 3))
     assert float(person_mask(frames, shifted).mean()) > float(person_mask(frames, room).mean())
+
+
+def test_body_box_masks_are_evals_body_boxes() -> None:
+    """The SSIM loss's region (`TrainConfig.ssim_region="body"`) is exactly the box eval scores
+    body SSIM on (`rtmotion.pose.boxes.body_box`, margin 0.15): random poses, some joints
+    missing, some reaching past the frame's edges."""
+    rng = np.random.default_rng(0)
+    w, h = 64, 48
+    kps = np.zeros((40, 25, 3), np.float32)
+    kps[..., 0] = rng.uniform(-10, w + 10, (40, 25))
+    kps[..., 1] = rng.uniform(-10, h + 10, (40, 25))
+    kps[..., 2] = rng.uniform(0, 1, (40, 25))
+    kps[:20, :, :2] = rng.uniform(15, 35, (20, 25, 2))    # boxes inside the frame
+    kps[5, :, 2] = 0.0
+    kps[5, 3, 2] = 0.9                                    # one visible joint: no box
+    masks = body_box_masks(torch.from_numpy(kps), (w, h)).numpy()
+    assert masks.shape == (40, 1, h, w)
+    for kp, mask in zip(kps, masks[:, 0]):
+        box = body_box(kp, (w, h))
+        want = np.ones((h, w), bool)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            want = np.zeros((h, w), bool)
+            want[y0:y1, x0:x1] = True
+        np.testing.assert_array_equal(mask > 0.5, want)
+    assert masks[5].all() and not masks[0].all()

@@ -361,6 +361,22 @@ def test_without_gan_no_discriminator_runs(dancer_clip, tmp_path: Path) -> None:
     assert load_subject(out).generator is not None
 
 
+def test_the_ssim_loss_on_the_body_box(dancer_clip, tmp_path: Path) -> None:
+    """--ssim-region body --ssim-weight 3: the SSIM loss is measured on each frame's body box
+    (eval's region) and weighs 3; both are recorded. The default: the whole frame, weight 1."""
+    out = tmp_path / "bodyssim"
+    assert _train(dancer_clip, out, "--steps", "2", "--ssim-region", "body", "--ssim-weight", "3",
+                  NO_SEG) == 0
+    t = json.loads((out / "subject.json").read_text())["training"]
+    assert t["ssim_region"] == "body" and t["weight_ssim"] == 3.0 and t["final_losses"]["ssim"] > 0
+    assert t["keyframe_exclude"] == 8                       # the default, recorded
+    from rtmotion.train.config import TrainConfig
+
+    assert (TrainConfig().ssim_region, TrainConfig().weight_ssim) == ("frame", 1.0)
+    with pytest.raises(ValueError, match="ssim_region"):
+        TrainConfig(ssim_region="face")
+
+
 def test_time_limit_stops_early(dancer_clip, tmp_path: Path) -> None:
     out = tmp_path / "timed"
     assert _train(dancer_clip, out, "--steps", "100000", "--minutes", "0.02", NO_SEG) == 0
