@@ -96,7 +96,7 @@ def run_frames(subject: Any, items: list[Any], reset_each: bool = False,
             synth.finish(drawn)
             place = p.placement
             real = place.box.crop_image(item.camera, res)
-            box = body_box(place.keypoints, res, margin=0.15)
+            box = body_box(place.keypoints, res)
             ref = p.reference
             valid = ref.mask[0, 0].cpu().numpy()[..., None] > 0.5
             stand_ins = {"gen": to_uint8_image(drawn.frame),
@@ -161,7 +161,7 @@ def pose_sensitivity(subject: Any, gaps: tuple[int, ...] = SENSITIVITY_GAPS, eve
             continue
         box = boxes[t]
         real = box.crop_image(fr.image, res)
-        bbox = body_box(box.keypoints_to_crop(seq.keypoints[t], res), res, margin=0.15)
+        bbox = body_box(box.keypoints_to_crop(seq.keypoints[t], res), res)
         one = PoseDescriptors(*(d[t] for d in desc))
         for k in gaps:
             if t < k or not usable[t - k]:

@@ -61,7 +61,13 @@ from rtmotion.eval.report import (
 from rtmotion.eval.sources import EvalItem, EvalSource
 from rtmotion.pipeline.canvas import CanvasGeometry, canvas_geometry
 from rtmotion.pipeline.session import Session, open_session
-from rtmotion.pose.boxes import Box, body_box, body_height, visible_face_box
+from rtmotion.pose.boxes import (
+    BODY_BOX_MARGIN,
+    Box,
+    body_box,
+    body_height,
+    visible_face_box,
+)
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.progress import progress
 from rtmotion.subject import Subject
@@ -129,7 +135,7 @@ class EvalOptions:
     samples_dir: Path | None = None
     num_samples: int = 4
     use_face: bool = True
-    body_margin: float = 0.15
+    body_margin: float = BODY_BOX_MARGIN
     stride: int = 1
 
 

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 from rtmotion.kernels.flow_numpy import (
-    HEAD_MAX_SCALE,
     PoseFlowConfig,
     check_pose_pair,
     check_size,
@@ -70,16 +69,13 @@ def bone_coefficients_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlo
     t = a1 - (m @ a2[..., None])[..., 0]
     t = torch.where(degenerate[..., None], (a1 + b1) / 2 - (a2 + b2) / 2, t)
     if cfg.head == "rigid":
-        if kp_a.device.type == "cpu":
-            # A few joints: numpy's small ops cost a quarter of torch's dispatch (0.11 against
-            # 0.45 ms a pair, one thread); the flow runs twice a frame at inference.
-            head_m, head_t, head_ok = (torch.from_numpy(v) for v in head_similarities(
-                kp_a.detach().numpy(), kp_b.detach().numpy(), cfg))
-        else:
-            head_m, head_t, head_ok = head_similarities_torch(kp_a, kp_b, cfg)
+        # The fit of a few joints, on the host in float64 (numpy's small ops cost a quarter of
+        # torch's dispatch: 0.11 against 0.45 ms a pair on one thread; one implementation).
+        head_m, head_t, head_ok = (torch.from_numpy(v).to(m.device) for v in head_similarities(
+            kp_a.detach().cpu().numpy(), kp_b.detach().cpu().numpy(), cfg))
         rigid = torch.zeros(m.shape[:2], dtype=torch.bool, device=m.device)
         rigid[:, torch.as_tensor(head_indices(get_skeleton(cfg.skeleton))[1], device=m.device)] = True
-        rigid &= head_ok[:, None].to(m.device)
+        rigid &= head_ok[:, None]
         m = torch.where(rigid[..., None, None], head_m[:, None].to(m.dtype), m)
         t = torch.where(rigid[..., None], head_t[:, None].to(t.dtype), t)
     coef = torch.stack([m[..., 0, 0] - 1, m[..., 0, 1], t[..., 0],
@@ -88,32 +84,6 @@ def bone_coefficients_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlo
     far = torch.full_like(a2, -_FAR)
     seg_b = torch.stack([torch.where(valid[..., None], a2, far), torch.where(valid[..., None], b2, far)], dim=2)
     return coef, seg_b, valid
-
-
-def head_similarities_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlowConfig
-                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The rigid head's map of each pose pair: m (B, 2, 2), t (B, 2), ok bool (B,), as
-    `rtmotion.kernels.flow_numpy.head_similarities` (computed in float64: the head joints are
-    a few pixels apart, and their sums of squares lose digits in float32)."""
-    joints = torch.as_tensor(head_indices(get_skeleton(cfg.skeleton))[0], device=kp_a.device)
-    pa, pb = kp_a[:, joints].double(), kp_b[:, joints].double()
-    w = ((pa[..., 2] > cfg.min_confidence) & (pb[..., 2] > cfg.min_confidence)).double()
-    n = w.sum(-1, keepdim=True).clamp(min=1.0)                               # B x 1
-    ma = (pa[..., :2] * w[..., None]).sum(1) / n                             # B x 2
-    mb = (pb[..., :2] * w[..., None]).sum(1) / n
-    qa, qb = pa[..., :2] - ma[:, None], pb[..., :2] - mb[:, None]            # B x J x 2
-    spread = ((qb ** 2).sum(-1) * w).sum(-1)
-    ok = (w.sum(-1) >= 2) & (spread > 1e-6)
-    safe = torch.where(ok, spread, torch.ones_like(spread))
-    re = ((qa[..., 0] * qb[..., 0] + qa[..., 1] * qb[..., 1]) * w).sum(-1) / safe
-    im = ((qa[..., 1] * qb[..., 0] - qa[..., 0] * qb[..., 1]) * w).sum(-1) / safe
-    scale = torch.hypot(re, im)
-    k = torch.where(scale > 1e-12, scale.clamp(1.0 / HEAD_MAX_SCALE, HEAD_MAX_SCALE)
-                    / scale.clamp(min=1e-12), torch.ones_like(scale))
-    re, im = re * k, im * k
-    m = torch.stack([torch.stack([re, -im], -1), torch.stack([im, re], -1)], -2)  # B x 2 x 2
-    t = ma - (m @ mb[..., None])[..., 0]
-    return m, t, ok
 
 
 def background_shift_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlowConfig) -> torch.Tensor:

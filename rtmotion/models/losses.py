@@ -112,7 +112,7 @@ def ssim_loss(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = N
         if weights is None:
             return 1.0 - _ssim(a, b, data_range=1.0, size_average=True)
         m = ssim_map(a, b).mean(dim=1, keepdim=True)                # B x 1 x (H-10) x (W-10)
-        p = (weights.shape[-1] - m.shape[-1]) // 2
+        p = SSIM_WIN // 2                                           # the map's lost border
         w = weights.float()[..., p:weights.shape[-2] - p, p:weights.shape[-1] - p]
         return 1.0 - (m * w).sum() / w.sum().clamp(min=1e-6)
 

@@ -147,8 +147,15 @@ def visible_face_box(keypoints: np.ndarray, size: tuple[int, int], scale: float 
     return box
 
 
-def body_box(keypoints: np.ndarray, size: tuple[int, int], margin: float = 0.15,
-             min_conf: float = 0.05) -> Box | None:
+#: eval's body box: the visible joints' box grown by this fraction of its longer side on every
+#: side (`body_box`; eval's `body_margin` and training's body-box SSIM use it too).
+BODY_BOX_MARGIN = 0.15
+#: joints at or below this confidence are left out of the body box.
+BODY_BOX_MIN_CONF = 0.05
+
+
+def body_box(keypoints: np.ndarray, size: tuple[int, int], margin: float = BODY_BOX_MARGIN,
+             min_conf: float = BODY_BOX_MIN_CONF) -> Box | None:
     """The bounding box of the visible joints, grown by `margin` x its longer side on every side.
 
     The joints lie inside the body (the head top, hands and clothes reach beyond them), so the

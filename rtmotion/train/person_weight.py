@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rtmotion.pose.boxes import BODY_BOX_MARGIN, BODY_BOX_MIN_CONF
+
 #: Mean absolute RGB difference from the plate, in the model's [-1, 1] range, below which a
 #: pixel is room (12/255 of the uint8 range: video noise and compression stay under it) and
 #: above which it is fully the person (32/255); linear in between.
@@ -57,12 +59,6 @@ def person_weights(real: torch.Tensor, plate: torch.Tensor, weight: float) -> to
     return 1.0 + (float(weight) - 1.0) * person_mask(real, plate)
 
 
-#: eval's body box (`rtmotion.pose.boxes.body_box`): the visible joints' box grown by this
-#: fraction of its longer side on every side; joints at or below BOX_MIN_CONF are ignored.
-BOX_MARGIN = 0.15
-BOX_MIN_CONF = 0.05
-
-
 def body_box_masks(keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Masks of eval's body box of each frame (what its body SSIM is computed on).
 
@@ -71,20 +67,20 @@ def body_box_masks(keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tens
         size: (W, H) of the model frame.
     Returns:
         N x 1 x H x W float32 in {0, 1}: 1 inside the frame's body box (the box of
-        `rtmotion.pose.boxes.body_box`, margin BOX_MARGIN, clipped to the frame and rounded
+        `rtmotion.pose.boxes.body_box`, margin BODY_BOX_MARGIN, clipped to the frame and rounded
         as its crop is); all ones for a frame with fewer than 2 visible joints (no box: the
         whole frame, as the plain SSIM).
     """
     w, h = size
     kp = keypoints.float()
-    vis = kp[..., 2] > BOX_MIN_CONF                                   # N x K
+    vis = kp[..., 2] > BODY_BOX_MIN_CONF                                   # N x K
     big = torch.finfo(torch.float32).max
     xs, ys = kp[..., 0], kp[..., 1]
     x0 = torch.where(vis, xs, big).amin(-1)
     y0 = torch.where(vis, ys, big).amin(-1)
     x1 = torch.where(vis, xs, -big).amax(-1)
     y1 = torch.where(vis, ys, -big).amax(-1)
-    pad = BOX_MARGIN * torch.maximum(torch.maximum(x1 - x0, y1 - y0), torch.ones_like(x0))
+    pad = BODY_BOX_MARGIN * torch.maximum(torch.maximum(x1 - x0, y1 - y0), torch.ones_like(x0))
     # `_clip_box` rounds to whole pixels within the frame: x0 = floor, x1 = ceil.
     bx0 = torch.floor(x0 - pad).clamp(0, w)[:, None]
     by0 = torch.floor(y0 - pad).clamp(0, h)[:, None]
