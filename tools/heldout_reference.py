@@ -14,9 +14,10 @@ draws; the body box as eval's, margin 0.15), body SSIM of:
 
 Also the mean weight of each candidate of the generator's per-pixel choice (previous output,
 warped keyframe, keyframe, plate, its own image) inside the tight body box, and the pose
-novelty of the held-out block: the distance (body heights, `rtmotion.subject.keyframes`) of each
-held-out pose to the nearest pose of any training frame, against the training frames' own
-distance to training frames more than half the block plus its guard away.
+novelty of the held-out block (`rtmotion.subject.split.pose_novelty`, as `rtmotion eval` and
+`rtmotion train` print it): the distance (body heights, `rtmotion.subject.keyframes`) of each
+held-out pose to the nearest pose of any training frame, against the same number for the
+clip's other blocks of that length.
 
 How much body SSIM a small pose difference costs on this clip: the real frame k frames earlier
 (k = 1, 2, 3, 5, 8), cut with frame t's follow box and scored in frame t's body box as if it
@@ -54,7 +55,7 @@ from rtmotion.subject.keyframes import (
     descriptor_distances,
     pose_descriptors,
 )
-from rtmotion.train.dataset import guard_frames, training_mask
+from rtmotion.subject.split import PoseNovelty
 
 FLOW_VARIANTS = {"similarity": {"transform": "similarity"}, "sigma 0.03": {"sigma_frac": 0.03},
                  "sigma 0.0075": {"sigma_frac": 0.0075}, "radius 0.08": {"body_radius_frac": 0.08},
@@ -113,28 +114,6 @@ def run_frames(subject: Any, items: list[Any], reset_each: bool = False,
     return rows
 
 
-def pose_novelty(subject: Any) -> dict[str, float]:
-    """Median distance of the held-out poses to the nearest training pose, and of training
-    poses to training poses more than half the block plus its guard away (body heights)."""
-    seq = PoseSequence.load(str(subject.source_video["pose_file"]))
-    kp = seq.keypoints
-    v0, v1 = (int(v) for v in subject.validation_range)
-    guard = guard_frames(float(seq.fps))
-    usable = usable_frames(kp)
-    train = np.flatnonzero(training_mask(usable, (v0, v1), guard))
-    desc = pose_descriptors(kp)
-
-    def nearest(t: int, among: np.ndarray) -> float:
-        one = PoseDescriptors(*(d[t] for d in desc))
-        return float(descriptor_distances(one, PoseDescriptors(*(d[among] for d in desc))).min())
-
-    held = [nearest(t, train) for t in range(v0, v1) if usable[t]]
-    span = (v1 - v0) // 2 + guard
-    typical = [nearest(t, train[np.abs(train - t) > span]) for t in train]
-    return {"heldout_median": float(np.median(held)), "training_median": float(np.median(typical)),
-            "training_p90": float(np.percentile(typical, 90))}
-
-
 #: Frame gaps of `pose_sensitivity`.
 SENSITIVITY_GAPS = (1, 2, 3, 5, 8)
 
@@ -187,11 +166,12 @@ def main() -> None:
     if not video.is_file() or subject.follow_crop is None or subject.keyframes is None:
         raise SystemExit(f"{args.subject}: needs a follow-crop subject with keyframes whose source "
                          f"video ({video}) is here (a subject from `rtmotion train` on a user's clip)")
-    items = list(heldout_source(subject).items())
+    source = heldout_source(subject)
+    items = list(source.items())
     rows = run_frames(subject, items)
     out: dict[str, Any] = {k: float(np.mean(v)) for k, v in rows.items()}
     out["gen_no_prev"] = float(np.mean(run_frames(subject, items, reset_each=True)["gen"]))
-    out["novelty"] = pose_novelty(subject)
+    out["novelty"] = source.info.get("pose_novelty")
     out["sensitivity"] = pose_sensitivity(subject)
     if args.variants:
         out["ref_warped_flow"] = {name: float(np.mean(run_frames(subject, items, flow_change=ch)["ref_warped"]))
@@ -208,9 +188,9 @@ def main() -> None:
     for k in ("gen", "gen_no_prev", "ref_warped", "key", "plate"):
         print(f"  {k:12s} {out[k]:.3f}")
     print("  weights in the body box: " + ", ".join(f"{c} {out['w_' + c]:.2f}" for c in CANDIDATES))
-    n = out["novelty"]
-    print(f"  pose novelty (body heights): held-out {n['heldout_median']:.3f}, training "
-          f"{n['training_median']:.3f} (p90 {n['training_p90']:.3f})")
+    if out["novelty"]:
+        n = PoseNovelty.from_dict(out["novelty"])
+        print(f"  pose novelty: {n.describe()}; other parts p90 {n.others_p90:.3f}")
     for r in out["sensitivity"]:
         print(f"  the real frame {r['gap']} earlier: body SSIM {r['body_ssim']:.3f} at pose distance "
               f"{r['pose_distance']:.3f} (median of {r['pairs']})")

@@ -80,7 +80,8 @@ def train_args(args: argparse.Namespace) -> list[str]:
             "--batch-size", str(args.batch_size), "--device", args.device,
             "--workers", str(args.workers), "--seed", "0", "--save-every", str(args.save_every),
             "--sample-every", str(args.save_every), "--d-channels", str(args.d_channels),
-            "--clip-length", str(args.clip_length), "--lr-decay-steps", str(args.lr_decay_steps),
+            "--clip-length", str(args.clip_length), "--lr", str(args.lr),
+            "--lr-decay-steps", str(args.lr_decay_steps),
             "--keyframes", str(args.keyframes), "--max-gap", str(args.max_gap)]
     if args.face:
         argv += ["--face", "--face-steps", str(args.face_steps)]
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-every", type=int, default=500, help="train: steps between checkpoints")
     p.add_argument("--clip-length", type=int, default=2,
                    help="train: frames per training clip (2: EDN's pairs; more: longer rollouts)")
+    p.add_argument("--lr", type=float, default=2e-4,
+                   help="train: Adam learning rate (demo-ada's; `train` on a CPU would pick 5e-4)")
     p.add_argument("--lr-decay-steps", type=int, default=0,
                    help="train: decay the learning rate to 0 over the last N of --steps")
     p.add_argument("--keyframes", type=int, default=32,

@@ -50,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training time budget of this run: it stops after this many minutes "
                              "(on a CPU the steps and the learning-rate decay are fitted to it)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size per process (default: 4)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (G and D)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Adam learning rate, G and D (default: for the machine: 2e-4 on a "
+                             "GPU, 5e-4 on a CPU, whose short runs it trains better)")
     parser.add_argument("--lr-decay-steps", type=int, default=None,
                         help="decay the learning rate linearly to 0 over the last N of --steps "
                              "(pix2pixHD; 0: constant; default: on a CPU with --minutes, over all "
@@ -257,9 +259,37 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
                     "check it with `rtmotion eval %s --video OTHER_FOOTAGE`", bundle)
         return
     update_subject_info(bundle, quality=quality.to_dict())
+    novelty = quality.novelty
+    if novelty is not None:
+        log.info("%s", novelty.describe())
     if quality.usable:
         log.info("quality: %s", quality.describe())
         return
+    command = _continue_command(cfg, steps)
+    look = (f"look at them (rtmotion eval {shlex.quote(str(bundle))} --samples DIR) and film the "
+            "target doing such moves, or continue anyway")
+    if novelty is not None and novelty.new_moves:
+        log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f). The held-out "
+                    "frames (the middle tenth of the clip) show moves the rest of it does not "
+                    "(%s). This score measures how the subject draws poses it never saw, which "
+                    "training longer on this clip raises little: %s: %s", quality.describe(),
+                    USABLE_BODY_SSIM, novelty.describe(), look, command)
+        return
+    if before is not None and quality.stalled_since(before):
+        log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f), and this "
+                    "resumed run moved it only from %.3f: more minutes are unlikely to help. The "
+                    "held-out frames (the middle tenth of the clip) may show poses the rest "
+                    "of it never does; %s: %s", quality.describe(), USABLE_BODY_SSIM,
+                    before.body_ssim, look, command)
+        return
+    log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f); the subject will "
+                "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM, command)
+
+
+def _continue_command(cfg, steps: int) -> str:  # (TrainConfig, int) -> str
+    """The `rtmotion train ... --resume --minutes N` command that continues this run."""
+    import shlex
+
     again = ["rtmotion", "train", "--video", cfg.video, "-o", cfg.output]
     if cfg.poses:
         again += ["--poses", cfg.poses]
@@ -269,17 +299,7 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     cap = cfg.max_steps if cfg.fit_minutes else cfg.steps
     if cap and steps >= cap:  # it stopped at --steps: more minutes alone would not train further
         again += ["--steps", str(2 * max(cap, 1))]
-    command = " ".join(shlex.quote(a) for a in again)
-    if before is not None and quality.stalled_since(before):
-        log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f), and this "
-                    "resumed run moved it only from %.3f: more minutes are unlikely to help. The "
-                    "held-out frames (the middle tenth of the clip) probably show poses the rest "
-                    "of it never does; look at them (rtmotion eval %s --samples DIR) and film "
-                    "the target doing such moves, or continue anyway: %s", quality.describe(),
-                    USABLE_BODY_SSIM, before.body_ssim, shlex.quote(str(bundle)), command)
-        return
-    log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f); the subject will "
-                "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM, command)
+    return " ".join(shlex.quote(a) for a in again)
 
 
 def _rank() -> int:

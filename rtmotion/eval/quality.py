@@ -9,6 +9,10 @@ how to continue, instead of shipping a blob in silence.
 
 Levels (model pixels, the eval table's crops): a blob measures body SSIM ~0.5 and face ~0.1; a
 recognizable person ~0.8 and up; the shipped demo subject is in docs/BENCHMARKS.md.
+
+With the score comes how new the held-out poses are to training (`rtmotion.subject.split.
+PoseNovelty`, from the poses training used): a low score on new moves is not cured by training
+longer on the same clip, and the warning says so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from rtmotion.errors import InputError
 from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.sources import heldout_source
 from rtmotion.subject import load_subject
+from rtmotion.subject.split import PoseNovelty
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +48,14 @@ class Quality:
     """Held-out score of a subject.
 
     body_ssim, face_ssim: mean SSIM on the body / face crops (None: no such crop scored);
-    frames: frames scored; usable: both at or above the usable levels.
+    frames: frames scored; usable: both at or above the usable levels; novelty: how far the
+    held-out poses are from the trained ones (None: the poses training used are not here).
     """
 
     body_ssim: float | None
     face_ssim: float | None
     frames: int
+    novelty: PoseNovelty | None = None
 
     @property
     def usable(self) -> bool:
@@ -56,14 +63,20 @@ class Quality:
                 and (self.face_ssim is None or self.face_ssim >= USABLE_FACE_SSIM))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"heldout_body_ssim": self.body_ssim, "heldout_face_ssim": self.face_ssim,
-                "frames": self.frames, "usable": self.usable,
-                "levels": {"body_ssim": USABLE_BODY_SSIM, "face_ssim": USABLE_FACE_SSIM}}
+        out: dict[str, Any] = {
+            "heldout_body_ssim": self.body_ssim, "heldout_face_ssim": self.face_ssim,
+            "frames": self.frames, "usable": self.usable,
+            "levels": {"body_ssim": USABLE_BODY_SSIM, "face_ssim": USABLE_FACE_SSIM}}
+        if self.novelty is not None:
+            out["pose_novelty"] = self.novelty.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Quality:
         """The `to_dict` form back (as subject.json records it)."""
-        return cls(d.get("heldout_body_ssim"), d.get("heldout_face_ssim"), int(d.get("frames") or 0))
+        novelty = d.get("pose_novelty")
+        return cls(d.get("heldout_body_ssim"), d.get("heldout_face_ssim"), int(d.get("frames") or 0),
+                   PoseNovelty.from_dict(novelty) if isinstance(novelty, dict) else None)
 
     def stalled_since(self, before: Quality) -> bool:
         """True when this score (after more training) is not usable and gained less than
@@ -89,5 +102,7 @@ def heldout_quality(subject_path: str | Path, max_frames: int = 90, device: str 
     report = run_evaluation(subject, source,
                             EvalOptions(engine=EAGER_CPU.but(device=device), pose_metrics=False))
     m = report["metrics"]
+    novelty = (report.get("source") or {}).get("pose_novelty")
     return Quality(m["body_ssim"].get("mean"), m["face_ssim"].get("mean"),
-                   int(report["frames"]["evaluated"]))
+                   int(report["frames"]["evaluated"]),
+                   PoseNovelty.from_dict(novelty) if isinstance(novelty, dict) else None)

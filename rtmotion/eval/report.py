@@ -27,6 +27,7 @@ import numpy as np
 from rtmotion.atomic import atomic_path
 from rtmotion.errors import OutputError
 from rtmotion.pose.draw import draw_skeleton, side_by_side
+from rtmotion.subject.split import PoseNovelty
 
 SCHEMA = "rtmotion.eval/1"
 
@@ -85,6 +86,10 @@ def format_table(report: dict[str, Any]) -> str:
     src = report.get("source") or {}
     if src.get("poses"):
         lines.append(f"driving poses: {src['poses']}")
+    if src.get("pose_novelty"):
+        novelty = PoseNovelty.from_dict(src["pose_novelty"])
+        lines.append(novelty.describe() + (": new moves, the score measures how it draws poses "
+                                           "it never saw" if novelty.new_moves else ""))
     lines.append(f"{'metric':32s} {'mean':>10s} {'median':>10s} {'n':>6s}  unit")
     for key, label, unit, better in TABLE_ROWS:
         if key not in metrics:

@@ -46,10 +46,17 @@ from rtmotion.eval.metrics import psnr
 from rtmotion.io import VideoInfo, VideoReader, VideoWriter
 from rtmotion.pose.extract import extract_video
 from rtmotion.pose.extractors import get_extractor
-from rtmotion.pose.filters import OFFLINE_FILTER, FilterParams, smooth_keypoints, smooth_sequence
+from rtmotion.pose.filters import (
+    OFFLINE_FILTER,
+    FilterParams,
+    smooth_keypoints,
+    smooth_sequence,
+)
 from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import CropBox, Subject
+from rtmotion.subject.crop import usable_frames
+from rtmotion.subject.split import pose_novelty
 from rtmotion.synthetic import (
     BACKGROUNDS,
     CHARACTERS,
@@ -255,6 +262,11 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
                              "give --video and --poses explicitly")
         kps = crop.keypoints_to_crop(seq.keypoints[v0:v1], res)
         info["poses"] = f"{pose_file} (the poses training used)"
+        # What the score measures: how new the whole held-out block's poses are to training.
+        novelty = pose_novelty(seq.keypoints, usable_frames(seq.keypoints),
+                               (v0, int(subject.validation_range[1])), float(seq.fps))
+        if novelty is not None:
+            info["pose_novelty"] = novelty.to_dict()
     elif pose_file is not None:
         log.info("the poses training used (%s) are gone: extracting the held-out frames' poses "
                  "again", pose_file)

@@ -44,7 +44,7 @@ class TrainConfig:
             feet stick out beyond the keypoints).
         min_pose_frames: fewer usable pose frames than this -> InputError.
         val_fraction: this fraction of the video (one contiguous block in its middle, with a guard
-            band either side that nothing trains on: `rtmotion.train.dataset.heldout_block`) is
+            band either side that nothing trains on: `rtmotion.subject.split.heldout_block`) is
             held out for `rtmotion eval` and the score `train` prints.
         min_joints: a frame is usable when at least this many joints are visible.
         background_plate: estimate the target's clean background from the training frames and

@@ -7,7 +7,7 @@ are themselves blends of warped outputs, as in a long inference rollout. A pair 
 when both frames show a person (`usable_frames`), and only from the training part of the video:
 `val_fraction` of the frames in the middle of the video (one contiguous block, so `rtmotion
 eval` can play it as a video) is held out, with a guard band on either side that nothing trains
-on (`heldout_block`, `training_mask`).
+on (`rtmotion.subject.split`: `heldout_block`, `training_mask`).
 
 Items are uint8 images and float keypoints (small to move across processes); the trainer
 converts them on the device and renders the pose maps there (`pose_maps_torch`).
@@ -25,44 +25,7 @@ from torch.utils.data import Dataset
 from rtmotion.errors import InputError
 from rtmotion.subject.crop import CropBox, usable_frames
 from rtmotion.subject.follow import origins_model
-
-#: Frames this close (in seconds) to the held-out block train nothing: neither pairs nor
-#: keyframes. A frame a few hundredths of a second from a held-out one is nearly the same picture
-#: (and a keyframe is handed to the generator as it is), so without the band the first and last
-#: held-out frames would score a copy instead of a generalization.
-HELDOUT_GUARD_SECONDS = 0.25
-
-
-def heldout_block(num_frames: int, val_fraction: float) -> tuple[int, int]:
-    """(start, end) of the held-out block, end exclusive: `val_fraction` of the frames, centred.
-
-    The middle, not the end: the held-out score should say whether the subject has learned the
-    person, and the moves around the middle of a clip are the kind the rest of it shows. The
-    last second of a dance is often its finale, a move seen nowhere else, which would call a
-    converged subject a blob. Measured on a real 8 s clip whose last second is a jumping kick,
-    611 steps each: held out at the end, body SSIM 0.740; in the middle, 0.851
-    (docs/BENCHMARKS.md). (0, 0) when nothing is held out (`val_fraction` 0).
-    """
-    n_val = int(round(num_frames * val_fraction)) if val_fraction > 0 else 0
-    if n_val <= 0:
-        return (0, 0)
-    start = (num_frames - n_val) // 2
-    return (start, start + n_val)
-
-
-def guard_frames(fps: float) -> int:
-    """Frames on each side of the held-out block that nothing trains on (HELDOUT_GUARD_SECONDS)."""
-    return max(1, int(round(HELDOUT_GUARD_SECONDS * max(float(fps), 1.0))))
-
-
-def training_mask(usable: np.ndarray, block: tuple[int, int], guard: int) -> np.ndarray:
-    """bool (T,): frames training may use: a person in them, outside the held-out block and its
-    guard bands (`guard` frames on each side)."""
-    ok = np.asarray(usable, bool).copy()
-    start, end = block
-    if end > start:
-        ok[max(0, start - guard):min(len(ok), end + guard)] = False
-    return ok
+from rtmotion.subject.split import guard_frames, heldout_block, training_mask
 
 
 @dataclass(frozen=True)

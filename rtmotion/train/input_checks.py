@@ -36,8 +36,8 @@ from rtmotion.io import VideoReader
 from rtmotion.pose.boxes import body_height
 from rtmotion.pose.people import PeopleCounter
 from rtmotion.pose.skeleton import BODY25_JOINTS
+from rtmotion.subject.split import guard_frames, heldout_block, training_mask
 from rtmotion.train.cache import file_fingerprint, read_json_object, write_json_atomic
-from rtmotion.train.dataset import guard_frames, heldout_block, training_mask
 
 log = logging.getLogger(__name__)
 

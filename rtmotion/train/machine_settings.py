@@ -4,11 +4,12 @@
 channels, 2 loader workers). On a 2-core CPU a step of that took 10-36 s: `--minutes 8` made
 23 steps and a dark blob. Here:
 
-- `choose_settings`: the resolution, generator preset, batch, discriminator width and loader
-  workers for the device. A CUDA GPU gets the full recipe (the defaults `train` always had);
-  a CPU gets the recipe demo-ada was trained with on the 2-core dev CPU (128x128, "small",
-  batch 4, discriminator 32 channels, 1 worker: 1.45 s a step, `rtmotion/data/subjects/
-  demo-ada/train_command.txt`). Priority per setting: its flag, then (with `--resume`) the
+- `choose_settings`: the resolution, generator preset, batch, discriminator width, loader
+  workers and learning rate for the device. A CUDA GPU gets the full recipe (the defaults
+  `train` always had); a CPU gets the recipe demo-ada was trained with on the 2-core dev CPU
+  (128x128, "small", batch 4, discriminator 32 channels, 1 worker: 1.45 s a step,
+  `rtmotion/data/subjects/demo-ada/train_command.txt`) with a higher learning rate for its
+  short budgets (`CPU_LR`). Priority per setting: its flag, then (with `--resume`) the
   checkpoint's, then the machine's recipe, so an explicit flag always wins and a resumed run
   keeps the model it continues.
 - `estimate_step_seconds`: a calibrated estimate of one step's time, from demo-ada's measured
@@ -39,7 +40,8 @@ from rtmotion.train.config import TrainConfig
 log = logging.getLogger(__name__)
 
 #: The settings chosen for the machine (TrainConfig field names; CLI flags map one to one).
-MACHINE_FIELDS: tuple[str, ...] = ("preset", "resolution", "batch_size", "d_channels", "workers")
+MACHINE_FIELDS: tuple[str, ...] = ("preset", "resolution", "batch_size", "d_channels", "workers",
+                                   "lr")
 #: Steps when neither --steps nor --minutes is given (what `train` always did).
 DEFAULT_STEPS = 20000
 #: Fewer planned steps than this: the subject may not be usable; said before starting.
@@ -59,6 +61,12 @@ PRESET_GFLOPS_128 = {"tiny": 0.61, "small": 1.46, "base": 3.47}
 #: Share of demo-ada's step spent in the generator (forward + backward) vs the discriminators;
 #: the discriminators' cost grows with the square of their width.
 GENERATOR_SHARE = 0.5
+#: Adam's learning rate (G and the discriminators) on a GPU: pix2pixHD's, what `train` always used.
+GPU_LR = 2e-4
+#: ... and on a CPU, where a run is 20-40 minutes (about 1000 steps) with the rate decaying to 0
+#: over them. Measured on real 8 s clips at equal minutes (docs/BENCHMARKS.md, "A higher learning
+#: rate for CPU budgets"): 5e-4 against 2e-4 raised the held-out body SSIM on every clip tried.
+CPU_LR = 5e-4
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class MachineRecipe:
     batch_size: int
     d_channels: int
     workers: int
+    lr: float
     why: str
 
     def values(self) -> dict[str, Any]:
@@ -78,14 +87,15 @@ class MachineRecipe:
 
 
 #: The full recipe (unchanged: what `train` has always run on a GPU).
-GPU_RECIPE = MachineRecipe("cuda", "small", (256, 256), 4, 64, 2,
+GPU_RECIPE = MachineRecipe("cuda", "small", (256, 256), 4, 64, 2, GPU_LR,
                            "CUDA GPU: the full recipe")
 
 
 def cpu_recipe(cores: int) -> MachineRecipe:
-    """demo-ada's recipe; a second loader worker only where cores are to spare."""
-    return MachineRecipe("cpu", "small", (128, 128), 4, 32, 1 if cores <= 4 else 2,
-                         f"{cores}-core CPU: demo-ada's recipe (about 1.5 s a step on 2 cores)")
+    """demo-ada's recipe at CPU_LR; a second loader worker only where cores are to spare."""
+    return MachineRecipe("cpu", "small", (128, 128), 4, 32, 1 if cores <= 4 else 2, CPU_LR,
+                         f"{cores}-core CPU: demo-ada's recipe (about 1.5 s a step on 2 cores) at "
+                         "a higher learning rate")
 
 
 def cpu_cores() -> int:
@@ -117,7 +127,7 @@ class ChosenSettings:
         parts = []
         for f in MACHINE_FIELDS:
             v = self.values[f]
-            text = f"{v[0]}x{v[1]}" if f == "resolution" else str(v)
+            text = f"{v[0]}x{v[1]}" if f == "resolution" else f"{v:g}" if f == "lr" else str(v)
             parts.append(f"{f.replace('_', ' ')} {text} ({self.origin[f]})")
         return ", ".join(parts)
 

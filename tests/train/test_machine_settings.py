@@ -15,12 +15,13 @@ from rtmotion.train.trainer import learning_rate
 def test_cpu_gets_demo_adas_recipe_and_gpu_the_full_one() -> None:
     cpu = ms.choose_settings({}, "cpu", cores=2)
     assert cpu.values == {"preset": "small", "resolution": (128, 128), "batch_size": 4,
-                          "d_channels": 32, "workers": 1}
+                          "d_channels": 32, "workers": 1, "lr": ms.CPU_LR}
     assert set(cpu.origin.values()) == {"machine"}
     # GPU: exactly the defaults `train` always had (its behaviour does not change).
     gpu = ms.choose_settings({}, "cuda")
     assert gpu.values == {"preset": "small", "resolution": (256, 256), "batch_size": 4,
-                          "d_channels": 64, "workers": 2}
+                          "d_channels": 64, "workers": 2, "lr": 2e-4}
+    assert ms.CPU_LR > ms.GPU_LR == TrainConfig().lr  # a GPU run keeps pix2pixHD's rate
     assert ms.choose_settings({}, "cpu", cores=16).values["workers"] == 2
 
 
@@ -34,6 +35,9 @@ def test_flags_win_then_the_checkpoint_then_the_machine() -> None:
     assert chosen.values["preset"] == "tiny"
     assert chosen.values["batch_size"] == 4 and chosen.origin["batch_size"] == "machine"
     assert "resolution 192x192 (flag)" in chosen.describe()
+    assert f"lr {ms.CPU_LR:g} (machine)" in chosen.describe()
+    # a run resumed from a checkpoint keeps its learning rate
+    assert ms.choose_settings({}, "cpu", cores=2, resumed={"lr": 2e-4}).values["lr"] == 2e-4
 
 
 def test_cli_fills_what_no_flag_gave() -> None:
@@ -43,6 +47,9 @@ def test_cli_fills_what_no_flag_gave() -> None:
     assert cfg.resolution == (128, 128) and cfg.d_channels == 32 and cfg.preset == "small"
     assert cfg.workers == ms.recipe_for("cpu").workers
     assert (cfg.steps, cfg.lr_decay_steps, cfg.fit_minutes) == (20000, 0, False)  # no budget
+    assert cfg.lr == ms.CPU_LR
+    assert config_from_args(parser.parse_args(
+        ["train", "--video", "v.mp4", "-o", "out", "--device", "cpu", "--lr", "1e-4"])).lr == 1e-4
     cfg = config_from_args(parser.parse_args(
         ["train", "--video", "v.mp4", "-o", "out", "--device", "cpu", "--resolution", "256",
          "--d-channels", "64", "--workers", "2", "--batch-size", "8", "--preset", "base"]))

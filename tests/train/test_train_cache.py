@@ -12,15 +12,9 @@ import torch
 from rtmotion.errors import InputError
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject.crop import compute_crop_box
+from rtmotion.subject.split import guard_frames, heldout_block, training_mask
 from rtmotion.train.cache import build_cache, read_json_object, write_json_atomic
-from rtmotion.train.dataset import (
-    ClipDataset,
-    clip_ends,
-    guard_frames,
-    heldout_block,
-    make_split,
-    training_mask,
-)
+from rtmotion.train.dataset import ClipDataset, clip_ends, make_split
 
 
 def test_cache_hit_miss_and_rebuild(dancer_clip, tmp_path) -> None:
