@@ -4,6 +4,8 @@
   (every check, one clear CheckpointError line each), `write_bundle`, shipped subjects by name.
 - `weights`: generator.pt / face.pt payloads (kind, version, config, fp16 state dict).
 - `crop`: the ONE fixed crop box per target video (EDN's frame of reference).
+- `split`: the held-out block of the training video (training and eval share the rule) and
+  how new its poses are (`pose_novelty`).
 
 Pipeline, eval, runtime and export import this package, never `rtmotion.train`.
 """
