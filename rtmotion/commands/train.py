@@ -245,9 +245,11 @@ def _announce(cfg, chosen) -> None:  # (TrainConfig, ChosenSettings)
 
 def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     """Never a silent blob: score the bundle on its held-out frames, record it in subject.json,
-    print it, and warn loudly (with the command that continues) when it is not usable; when a
-    resumed run did not raise the score recorded `before` it (a `Quality`), say that more of the
-    same training is unlikely to help and why. (TrainConfig, Path, str, int, Quality | None)"""
+    print it with how new the held-out poses are, and warn loudly (with the command that
+    continues) when it is not usable; when the held-out block shows moves the rest of the clip
+    does not (`PoseNovelty.new_moves`), or a resumed run did not raise the score recorded
+    `before` it (a `Quality`), say that more of the same training is unlikely to help and why.
+    (TrainConfig, Path, str, int, Quality | None)"""
     import shlex
 
     from rtmotion.eval.quality import USABLE_BODY_SSIM, heldout_quality

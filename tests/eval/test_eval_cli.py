@@ -61,6 +61,10 @@ def test_heldout_report_table_and_samples(tiny_subject, tmp_path: Path, capsys) 
     assert m["jitter_real"] is not None and m["flicker"] == pytest.approx(
         m["jitter_generated"] - m["jitter_real"])
     assert "body_ssim" in r["definitions"] and "pose_distance" not in m
+    # how new the held-out poses are (from the poses training used): the table says it
+    novelty = r["source"]["pose_novelty"]
+    assert novelty["heldout"] >= 0 and novelty["others"] > 0
+    assert f"held-out poses {novelty['heldout']:.3f} body heights" in out
     pngs = sorted(samples.glob("*.png"))
     assert len(pngs) == 2 and [str(p) for p in pngs] == sorted(r["samples"])
     import cv2
