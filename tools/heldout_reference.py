@@ -188,8 +188,8 @@ def main() -> None:
     for k in ("gen", "gen_no_prev", "ref_warped", "key", "plate"):
         print(f"  {k:12s} {out[k]:.3f}")
     print("  weights in the body box: " + ", ".join(f"{c} {out['w_' + c]:.2f}" for c in CANDIDATES))
-    if out["novelty"]:
-        n = PoseNovelty.from_dict(out["novelty"])
+    n = PoseNovelty.from_record(out["novelty"])
+    if n is not None:
         print(f"  pose novelty: {n.describe()}; other parts p90 {n.others_p90:.3f}")
     for r in out["sensitivity"]:
         print(f"  the real frame {r['gap']} earlier: body SSIM {r['body_ssim']:.3f} at pose distance "

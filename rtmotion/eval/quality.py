@@ -74,9 +74,8 @@ class Quality:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Quality:
         """The `to_dict` form back (as subject.json records it)."""
-        novelty = d.get("pose_novelty")
         return cls(d.get("heldout_body_ssim"), d.get("heldout_face_ssim"), int(d.get("frames") or 0),
-                   PoseNovelty.from_dict(novelty) if isinstance(novelty, dict) else None)
+                   PoseNovelty.from_record(d.get("pose_novelty")))
 
     def stalled_since(self, before: Quality) -> bool:
         """True when this score (after more training) is not usable and gained less than
@@ -102,7 +101,6 @@ def heldout_quality(subject_path: str | Path, max_frames: int = 90, device: str 
     report = run_evaluation(subject, source,
                             EvalOptions(engine=EAGER_CPU.but(device=device), pose_metrics=False))
     m = report["metrics"]
-    novelty = (report.get("source") or {}).get("pose_novelty")
     return Quality(m["body_ssim"].get("mean"), m["face_ssim"].get("mean"),
                    int(report["frames"]["evaluated"]),
-                   PoseNovelty.from_dict(novelty) if isinstance(novelty, dict) else None)
+                   PoseNovelty.from_record((report.get("source") or {}).get("pose_novelty")))

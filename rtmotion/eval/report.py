@@ -86,8 +86,8 @@ def format_table(report: dict[str, Any]) -> str:
     src = report.get("source") or {}
     if src.get("poses"):
         lines.append(f"driving poses: {src['poses']}")
-    if src.get("pose_novelty"):
-        novelty = PoseNovelty.from_dict(src["pose_novelty"])
+    novelty = PoseNovelty.from_record(src.get("pose_novelty"))
+    if novelty is not None:
         lines.append(novelty.describe() + (": new moves, the score measures how it draws poses "
                                            "it never saw" if novelty.new_moves else ""))
     lines.append(f"{'metric':32s} {'mean':>10s} {'median':>10s} {'n':>6s}  unit")

@@ -116,6 +116,11 @@ class PoseNovelty:
     def from_dict(cls, d: dict[str, Any]) -> PoseNovelty:
         return cls(float(d["heldout"]), float(d["others"]), float(d["others_p90"]))
 
+    @classmethod
+    def from_record(cls, d: Any) -> PoseNovelty | None:
+        """`from_dict` of a record that may hold none (subject.json, an eval report's source)."""
+        return cls.from_dict(d) if isinstance(d, dict) and d else None
+
 
 #: At most this many frames of a block are looked up (evenly spaced): the medians need no more.
 NOVELTY_SAMPLES = 48
