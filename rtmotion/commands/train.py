@@ -113,6 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "for the person at the same cost; the default, or with --resume "
                              "what the checkpoint used) instead of the whole area they move in "
                              "(--no-follow-crop)")
+    parser.add_argument("--shape-frame", action="store_true",
+                        help="give the model frame the person's shape at the pixels of "
+                             "--resolution (a standing person: e.g. 80x192 for 128x128, drawn "
+                             "1.5x larger at the same cost; at 20 CPU minutes it scored lower "
+                             "than the square: docs/BENCHMARKS.md); a resumed run keeps its "
+                             "checkpoint's frame")
     parser.add_argument("--person-segmentation", action=argparse.BooleanOptionalAction,
                         default=True,
                         help="keep the person out of the background plate by their segmentation "
@@ -156,6 +162,8 @@ def settings_from_args(args: argparse.Namespace):  # -> tuple[TrainConfig, Chose
         given["follow_crop"] = bool(resumed.get("follow_crop", False)) if resumed else True
     chosen = choose_settings(given, device_type, resumed=resumed)
     given.update(chosen.values)
+    if chosen.origin["resolution"] == "checkpoint":
+        given["shape_frame"] = False  # the checkpoint's frame was shaped already, if asked
     given.update(budget_flags(given, device_type))
     try:
         cfg = TrainConfig(**{f.name: given[f.name] for f in dataclasses.fields(TrainConfig)
@@ -185,12 +193,14 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.io import VideoInfo
     from rtmotion.models.config import GENERATOR_PRESETS
     from rtmotion.pose.posefile import PoseSequence
+    from rtmotion.train.framing import generator_stride
     from rtmotion.train.trainer import check_outputs, train
 
     if args.preset is not None and args.preset not in GENERATOR_PRESETS:
         raise InputError(None, f"--preset {args.preset!r} is unknown",
                          f"choose from: {', '.join(GENERATOR_PRESETS)}")
     cfg, chosen = settings_from_args(args)
+    generator_stride(cfg)  # a resolution the generator cannot take: said before any work
     # Inputs first, then outputs: a bad video must not leave empty folders under -o.
     VideoInfo.from_path(cfg.video)
     if args.poses is not None:

@@ -6,6 +6,7 @@
 - `crop`: the ONE fixed crop box per target video (EDN's frame of reference).
 - `split`: the held-out block of the training video (training and eval share the rule) and
   how new its poses are (`pose_novelty`).
+- `model_frame`: the model frame's shape that draws a person largest for a pixel budget.
 
 Pipeline, eval, runtime and export import this package, never `rtmotion.train`.
 """

@@ -40,6 +40,11 @@ class TrainConfig:
     Model / data:
         preset: generator preset ("tiny", "small", "base"; rtmotion.models.config).
         resolution: (W, H) of the model, i.e. of the fixed crop after resizing.
+        shape_frame: `resolution` is a pixel budget: the trainer gives the model frame the
+            person's shape at about its pixels (`rtmotion.train.framing.shape_model_frame`; a
+            standing person: a portrait frame, drawn larger at the same cost). `--shape-frame`;
+            off by default (at 20 CPU minutes it scored lower than the square, docs/
+            BENCHMARKS.md). The run records False and its final resolution.
         crop_margin: margin around the person's box as a fraction of its height (head, hands,
             feet stick out beyond the keypoints).
         min_pose_frames: fewer usable pose frames than this -> InputError.
@@ -147,6 +152,7 @@ class TrainConfig:
 
     preset: str = "small"
     resolution: tuple[int, int] = (256, 256)
+    shape_frame: bool = False
     crop_margin: float = 0.12
     min_pose_frames: int = 50
     val_fraction: float = 0.1

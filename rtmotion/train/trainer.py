@@ -67,8 +67,7 @@ from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.progress import progress
 from rtmotion.subject.bundle import write_bundle, write_png
 from rtmotion.pipeline.follow_frame import FollowPlacer
-from rtmotion.subject.crop import CropBox, compute_crop_box, usable_frames
-from rtmotion.subject.follow import FollowCrop, compute_follow_crop
+from rtmotion.subject.crop import usable_frames
 from rtmotion.subject.keyframes import keyframes_from_video
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
@@ -84,6 +83,7 @@ from rtmotion.train.checkpoint import load_checkpoint
 from rtmotion.train.config import TrainConfig
 from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
+from rtmotion.train.framing import choose_crops, shape_model_frame
 from rtmotion.train.input_checks import report_training_input
 from rtmotion.train.machine_settings import BudgetPlanner
 from rtmotion.train.person_weight import body_box_masks, person_weights
@@ -175,8 +175,22 @@ def image_grid(columns: list[torch.Tensor], rows: int) -> np.ndarray:
 
 # ---- data --------------------------------------------------------------------------------------
 
-def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainData:
-    """Poses (given or extracted, cached), the crop box, the frame cache and the split."""
+@dataclass(frozen=True)
+class LoadedPoses:
+    """The training video's poses, checked: camera pixels (T, 25, 3), and its facts."""
+
+    seq: PoseSequence
+    pose_source: str
+    info: VideoInfo
+    usable: np.ndarray  # bool (T,): frames with at least cfg.min_joints joints
+
+
+def load_poses(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> LoadedPoses:
+    """The poses training uses (the given pose file, or MediaPipe's, extracted once and cached).
+
+    Raises:
+        InputError: poses of another frame size or skeleton; too few usable frames.
+    """
     info = VideoInfo.from_path(cfg.video)
     if cfg.poses:
         seq = PoseSequence.load(cfg.poses)
@@ -197,9 +211,14 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> TrainDat
         # Same message as make_split, before the (slow) frame cache is built.
         make_split(seq.keypoints, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video,
                    float(info.fps))
-    w, h = cfg.resolution
-    crop = compute_crop_box(seq.keypoints, info.size, aspect=w / h, margin=cfg.crop_margin, usable=ok)
-    follow = choose_follow_crop(cfg, seq, crop, ok)
+    return LoadedPoses(seq, pose_source, info, ok)
+
+
+def prepare_data(cfg: TrainConfig, paths: TrainPaths, poses: LoadedPoses, is_main: bool
+                 ) -> TrainData:
+    """The crop boxes at `cfg.resolution`, the frame cache and the split of `poses`."""
+    seq, pose_source, info, ok = poses.seq, poses.pose_source, poses.info, poses.usable
+    crop, follow = choose_crops(cfg, seq, ok)
     cache = build_cache(cfg.video, seq, crop, cfg.resolution, paths.cache, pose_source,
                         show_progress=is_main, follow=follow)
     split = make_split(cache.poses, cfg.val_fraction, cfg.min_pose_frames, cfg.min_joints, cfg.video,
@@ -240,28 +259,6 @@ def resumed_scene_plate(cfg: TrainConfig, paths: TrainPaths, info: VideoInfo) ->
     return plate
 
 
-def choose_follow_crop(cfg: TrainConfig, seq: PoseSequence, crop: CropBox, usable: np.ndarray
-                       ) -> FollowCrop | None:
-    """The run's follow crop (`cfg.follow_crop`), or None: not asked for, or no smaller than
-    the fixed crop (said in the log)."""
-    if not cfg.follow_crop:
-        return None
-    if cfg.keyframes <= 0 or not cfg.background_plate:
-        log.info("follow crop off: it needs keyframes and the background plate (the room behind "
-                 "each box is a generator input)")
-        return None
-    w, h = cfg.resolution
-    follow = compute_follow_crop(seq.keypoints, crop, aspect=w / h, usable=usable)
-    if follow is None:
-        log.info("follow crop: the person fills the fixed crop (%dx%d); drawing the fixed crop",
-                 crop.width, crop.height)
-        return None
-    log.info("follow crop: a %dx%d box around the person (the fixed crop is %dx%d: %.2fx the "
-             "linear resolution)", follow.size[0], follow.size[1], crop.width, crop.height,
-             crop.height / follow.size[1])
-    return follow
-
-
 def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -290,7 +287,9 @@ def train(cfg: TrainConfig) -> TrainResult:
 
         # Data: rank 0 first (extraction + cache), then the others read the caches.
         if dist.is_main:
-            data = prepare_data(cfg, paths, True)
+            poses = load_poses(cfg, paths, True)
+            cfg = shape_model_frame(cfg, poses.seq, poses.usable)
+            data = prepare_data(cfg, paths, poses, True)
             report_training_input(cfg.video, data.seq.keypoints,
                                   usable_frames(data.seq.keypoints, cfg.min_joints),
                                   data.video_info.size, float(data.video_info.fps), len(data.seq),
@@ -299,7 +298,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                                   cache_dir=paths.cache)
         D.barrier(dist)
         if not dist.is_main:
-            data = prepare_data(cfg, paths, False)
+            poses = load_poses(cfg, paths, False)  # rank 0's extraction, from the cache
+            cfg = shape_model_frame(cfg, poses.seq, poses.usable)
+            data = prepare_data(cfg, paths, poses, False)
         run = build_run(cfg, paths, device, dist, data)
         resume(run)
         train_generator(run)

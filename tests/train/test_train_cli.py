@@ -509,12 +509,13 @@ def test_minutes_fit_the_steps_and_a_resume_keeps_the_checkpoints_settings(dance
     caplog.clear()
     resume = ["-q", "train", "--video", str(dancer_clip.video), "--poses", str(dancer_clip.poses),
               "-o", str(out), "--device", "cpu", "--min-pose-frames", "30", "--d-scales", "1",
-              "--sample-every", "0", "--minutes", "0.04", "--resume"]
+              "--sample-every", "0", "--minutes", "0.04", "--resume", "--shape-frame"]
     with caplog.at_level(logging.INFO):
         assert main(resume) == 0
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "resolution 64x64 (checkpoint)" in text and "d channels 16 (checkpoint)" in text
     info = json.loads((out / "subject.json").read_text())
+    # (--shape-frame does not reshape it: a resumed run keeps its checkpoint's frame)
     assert tuple(info["resolution"]) == (64, 64) and info["training"]["steps"] > first
     # its fitted decay starts again from the resume step, behind a warm-up from 0 (restarting
     # at the full rate made the discriminator collapse)
@@ -537,4 +538,40 @@ def test_person_weight_below_one_is_refused(dancer_clip, tmp_path: Path, capsys)
     assert _train(dancer_clip, out, "--steps", "2", "--person-weight", "0.5") == 2
     err = capsys.readouterr().err
     assert "person_weight must be at least 1" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_shape_frame_trains_and_converts_in_the_persons_shape(dancer_clip, tmp_path: Path) -> None:
+    """--shape-frame: the model frame of about --resolution's pixels in the standing dancer's
+    (portrait) shape, which the bundle records and a conversion through ONNX Runtime draws."""
+    from rtmotion.io import VideoInfo
+
+    out = tmp_path / "shaped"
+    assert _train(dancer_clip, out, "--steps", "2", "--shape-frame", NO_SEG) == 0
+    info = json.loads((out / "subject.json").read_text())
+    w, h = info["resolution"]
+    assert w < h and w % 8 == 0 and h % 8 == 0 and 0.9 * 64 * 64 <= w * h <= 1.05 * 64 * 64
+    s = load_subject(out)
+    assert s.generator_config.resolution == (w, h)
+    fw, fh = s.follow_crop.size
+    assert abs(fw / fh - w / h) < 0.02                 # the follow box has the frame's shape
+    # the checkpoint records the final frame (a resume keeps it, and does not shape it again)
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")["config"]
+    assert tuple(ckpt["resolution"]) == (w, h) and ckpt["shape_frame"] is False
+    video = tmp_path / "shaped.mp4"
+    assert main(["-q", "convert", "-t", str(out), "-s", str(dancer_clip.poses), "-o", str(video),
+                 "--end", "6", "--backend", "onnxruntime"]) == 0
+    got = VideoInfo.from_path(video)
+    camera = info["source_video"]
+    assert (got.width, got.height) == (camera["width"], camera["height"])
+    assert got.frame_count == 6
+
+
+def test_a_resolution_the_generator_cannot_take_is_refused_before_any_work(dancer_clip, tmp_path: Path,
+                                                                          capsys) -> None:
+    out = tmp_path / "odd"
+    assert _train(dancer_clip, out, "--resolution", "100", "--shape-frame") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resolution 100x100" in err
+    assert "multiples of 8, e.g. 96x96" in err                       # the tiny preset's stride
     assert not out.exists()
