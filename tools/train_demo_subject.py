@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip-length", type=int, default=2,
                    help="train: frames per training clip (2: EDN's pairs; more: longer rollouts)")
     p.add_argument("--lr", type=float, default=2e-4,
-                   help="train: Adam learning rate (demo-ada's; `train` on a CPU would pick 5e-4)")
+                   help="train: Adam learning rate (demo-ada's; `train` on a CPU would pick 1e-3)")
     p.add_argument("--lr-decay-steps", type=int, default=0,
                    help="train: decay the learning rate to 0 over the last N of --steps")
     p.add_argument("--keyframes", type=int, default=32,

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="batch size per process (default: 4)")
     parser.add_argument("--lr", type=float, default=None,
                         help="Adam learning rate, G and D (default: for the machine: 2e-4 on a "
-                             "GPU, 5e-4 on a CPU, whose short runs it trains better)")
+                             "GPU, 1e-3 on a CPU, whose short runs it trains better)")
     parser.add_argument("--lr-decay-steps", type=int, default=None,
                         help="decay the learning rate linearly to 0 over the last N of --steps "
                              "(pix2pixHD; 0: constant; default: on a CPU with --minutes, over all "
