@@ -2,8 +2,8 @@
 
 A standing person is about 0.35-0.65 times as wide as tall (the follow box of the real clips
 tried: 0.34-0.65). Drawn in a square model frame, the box around them is grown to a square and
-the sides are room: at 128x128 a person 1088 px tall is drawn 128 px tall, and ~40 % of the
-model's pixels show the room beside them. A frame of the same pixel count in the person's shape
+the sides are room: at 128x128 a person 1088 px tall is drawn 128 px tall, and more than half
+of the model's pixels show the room beside them (uni8: a person's box 435 px wide in 1088). A frame of the same pixel count in the person's shape
 (e.g. 80x192) draws them 192 px tall: 1.5x the linear resolution for the same work per step.
 
 Measured (docs/BENCHMARKS.md, "A model frame in the person's shape"): at 20 minutes on the
@@ -61,7 +61,7 @@ def best_frame_shape(budget: tuple[int, int], multiple: int,
     """The shape of `budget`'s pixels that draws the person largest.
 
     Args:
-        budget: (W, H) whose pixel count is spent (e.g. the CPU recipe's 128x128).
+        budget: (W, H) whose pixel count is spent (e.g. --resolution 128x128).
         multiple: both sides are multiples of this (the generator's 2**n_down).
         drawn_box: aspect ratio (W / H) -> (W, H) in camera pixels of the box the model frame
             would show at that aspect (the follow box, or the fixed crop).

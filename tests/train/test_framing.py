@@ -17,7 +17,7 @@ from rtmotion.train.framing import choose_crops, shape_model_frame
 
 @pytest.fixture(scope="module")
 def dancer() -> PoseSequence:
-    """ada dancing in place, in a 320x320 frame (the person about half its height)."""
+    """ada dancing in place, in a 320x320 frame."""
     _, seq = render_sequence("ada", angles=motion_angles("dance", 2.0, 15, seed=1), size=(320, 320))
     return seq
 
