@@ -16,7 +16,7 @@ import logging
 import numpy as np
 
 from rtmotion.errors import InputError
-from rtmotion.models.config import generator_preset
+from rtmotion.models.config import GENERATOR_PRESETS, generator_preset
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject.crop import CropBox, compute_crop_box
 from rtmotion.subject.follow import FollowCrop, compute_follow_crop
@@ -37,11 +37,12 @@ def generator_stride(cfg: TrainConfig) -> int:
     try:
         return 2 ** generator_preset(cfg.preset, (w, h)).n_down
     except ValueError as e:
-        stride = 2 ** generator_preset(cfg.preset).n_down
-        raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}",
-                         f"give sides that are multiples of {stride}, e.g. "
-                         f"{stride * max(1, round(w / stride))}x{stride * max(1, round(h / stride))}"
-                         ) from None
+        hint = None
+        if cfg.preset in GENERATOR_PRESETS:  # (else the error names the presets)
+            stride = 2 ** GENERATOR_PRESETS[cfg.preset].n_down
+            hint = (f"give sides that are multiples of {stride}, e.g. "
+                    f"{stride * max(1, round(w / stride))}x{stride * max(1, round(h / stride))}")
+        raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}", hint) from None
 
 
 def follow_crop_possible(cfg: TrainConfig) -> bool:

@@ -83,7 +83,7 @@ from rtmotion.train.checkpoint import load_checkpoint
 from rtmotion.train.config import TrainConfig
 from rtmotion.train.dataset import ClipDataset, clip_ends, make_split, to_uint8
 from rtmotion.train.face_stage import train_face
-from rtmotion.train.framing import choose_crops, shape_model_frame
+from rtmotion.train.framing import choose_crops, generator_stride, shape_model_frame
 from rtmotion.train.input_checks import report_training_input
 from rtmotion.train.machine_settings import BudgetPlanner
 from rtmotion.train.person_weight import body_box_masks, person_weights
@@ -270,9 +270,11 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     Raises:
         OutputError: an output folder is unwritable (before any work).
-        InputError: bad video / pose file, too few usable pose frames.
+        InputError: a preset / resolution the generator cannot take (before any work), bad
+            video / pose file, too few usable pose frames.
         CheckpointError: --resume from a checkpoint of another model / version / damaged.
     """
+    generator_stride(cfg)  # InputError for a preset / resolution the generator cannot take
     paths = check_outputs(cfg)
     device = resolve_device(cfg.device)
     dist = D.setup_distributed(device.type)
@@ -318,13 +320,11 @@ def build_run(cfg: TrainConfig, paths: TrainPaths, device: torch.device, dist: D
     """The models, the optimizers and the run's bookkeeping (before any resume)."""
     w, h = cfg.resolution
     pmc = PoseMapConfig(size=(w, h))
-    try:
-        follow = data.follow is not None
-        gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
-                                background_plate=cfg.background_plate and not follow,
-                                use_reference=cfg.keyframes > 0, plate_input=follow)
-    except ValueError as e:
-        raise InputError(None, f"--preset {cfg.preset} / --resolution {w}x{h}: {e}") from None
+    follow = data.follow is not None
+    # (preset and resolution were checked by `train`: generator_stride)
+    gcfg = generator_preset(cfg.preset, (w, h), pose_channels=pmc.num_channels,
+                            background_plate=cfg.background_plate and not follow,
+                            use_reference=cfg.keyframes > 0, plate_input=follow)
     dcfg = DiscriminatorConfig(num_scales=cfg.d_scales, base_channels=cfg.d_channels)
     gen = PoseGenerator(gcfg).to(device)
     frame_d = MultiScalePatchDiscriminator(pmc.num_channels, dcfg)

@@ -56,3 +56,17 @@ def test_without_the_follow_crop_the_frame_fits_the_area_the_person_moves_in(dan
     assert fixed.resolution[0] > fixed.resolution[1]
     follow = shape_model_frame(TrainConfig(resolution=(128, 128), shape_frame=True), wide, ok)
     assert follow.resolution[0] < follow.resolution[1]
+
+
+def test_train_refuses_a_resolution_the_generator_cannot_take_before_any_work(tmp_path) -> None:
+    from rtmotion.errors import InputError
+    from rtmotion.train.trainer import train
+
+    out = tmp_path / "S"
+    cfg = TrainConfig(video=str(tmp_path / "none.mp4"), output=str(out), preset="tiny",
+                      resolution=(100, 100), device="cpu")
+    with pytest.raises(InputError, match=r"multiples of 8, e\.g\. 96x96"):
+        train(cfg)
+    assert not out.exists()
+    with pytest.raises(InputError, match="unknown generator preset"):
+        train(TrainConfig(video="v.mp4", output=str(out), preset="huge", device="cpu"))
