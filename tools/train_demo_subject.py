@@ -82,7 +82,8 @@ def train_args(args: argparse.Namespace) -> list[str]:
             "--sample-every", str(args.save_every), "--d-channels", str(args.d_channels),
             "--clip-length", str(args.clip_length), "--lr", str(args.lr),
             "--lr-decay-steps", str(args.lr_decay_steps),
-            "--keyframes", str(args.keyframes), "--max-gap", str(args.max_gap)]
+            "--keyframes", str(args.keyframes), "--max-gap", str(args.max_gap),
+            "--gan"]  # demo-ada was trained with the discriminators (a CPU's default is without)
     if args.face:
         argv += ["--face", "--face-steps", str(args.face_steps)]
     if args.minutes:

@@ -8,6 +8,7 @@ never trains the wrong thing silently. CLI flags map one to one onto the main fi
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, fields
 from typing import Any
@@ -19,6 +20,9 @@ _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 #: Where the SSIM loss is measured (`TrainConfig.ssim_region`).
 SSIM_REGIONS = ("frame", "body")
+#: The loss weights (each must be >= 0).
+LOSS_WEIGHTS = ("weight_l1", "weight_ssim", "weight_gan", "weight_temporal", "weight_fm",
+                "weight_perceptual")
 
 
 @dataclass
@@ -239,6 +243,19 @@ class TrainConfig:
             raise ValueError(f"face_crop must be a multiple of 4 and at least 8, got {self.face_crop}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be > 0, got {self.minutes}")
+        self._check_optimizer_and_losses()
+
+    def _check_optimizer_and_losses(self) -> None:
+        """ValueError for a learning rate, Adam beta or loss weight that would not train (a
+        negative rate or weight climbs its loss instead of descending it)."""
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
+        for name in LOSS_WEIGHTS:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be >= 0, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -5,11 +5,12 @@ channels, 2 loader workers). On a 2-core CPU a step of that took 10-36 s: `--min
 23 steps and a dark blob. Here:
 
 - `choose_settings`: the resolution, generator preset, batch, discriminator width, loader
-  workers and learning rate for the device. A CUDA GPU gets the full recipe (the defaults
-  `train` always had); a CPU gets the recipe demo-ada was trained with on the 2-core dev CPU
-  (128x128, "small", batch 4, discriminator 32 channels, 1 worker: 1.45 s a step,
+  workers, learning rate and whether the discriminators train, for the device. A CUDA GPU gets
+  the full recipe (the defaults `train` always had); a CPU gets the generator demo-ada was
+  trained with on the 2-core dev CPU (128x128, "small", batch 4, 1 worker;
   `rtmotion/data/subjects/demo-ada/train_command.txt`) with a higher learning rate for its
-  short budgets (`CPU_LR`). Priority per setting: its flag, then (with `--resume`) the
+  short budgets (`CPU_LR`) and without the discriminators (`CPU_ADVERSARIAL`: L1 + SSIM, about
+  0.45 s a step instead of demo-ada's 1.45 s with discriminators of 32 channels). Priority per setting: its flag, then (with `--resume`) the
   checkpoint's, then the machine's recipe, so an explicit flag always wins and a resumed run
   keeps the model it continues.
 - `estimate_step_seconds`: a calibrated estimate of one step's time, from demo-ada's measured
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 #: The settings chosen for the machine (TrainConfig field names; CLI flags map one to one).
 MACHINE_FIELDS: tuple[str, ...] = ("preset", "resolution", "batch_size", "d_channels", "workers",
-                                   "lr")
+                                   "lr", "adversarial")
 #: Steps when neither --steps nor --minutes is given (what `train` always did).
 DEFAULT_STEPS = 20000
 #: Fewer planned steps than this: the subject may not be usable; said before starting.
@@ -59,8 +60,10 @@ CPU_REFERENCE_THREADS = 2
 #: with the pixels.
 PRESET_GFLOPS_128 = {"tiny": 0.61, "small": 1.46, "base": 3.47}
 #: Share of demo-ada's step spent in the generator (forward + backward) vs the discriminators;
-#: the discriminators' cost grows with the square of their width.
-GENERATOR_SHARE = 0.5
+#: the discriminators' cost grows with the square of their width. Measured without them
+#: (`--no-gan`, docs/BENCHMARKS.md "Without the discriminators on a CPU"): 0.42-0.50 s a step
+#: on real 8 s clips, against 1.0 s with them on the same clips and demo-ada's 1.45 s.
+GENERATOR_SHARE = 0.33
 #: Adam's learning rate (G and the discriminators) on a GPU: pix2pixHD's, what `train` always used.
 GPU_LR = 2e-4
 #: ... and on a CPU, where a run is 20-40 minutes (about 1000 steps) with the rate decaying to 0
@@ -69,6 +72,13 @@ GPU_LR = 2e-4
 #: 1e-3 against 5e-4 raised it again a little on the three real clips tried (+0.002 to +0.009;
 #: "1e-3 for CPU budgets").
 CPU_LR = 1e-3
+#: ... and trains without the discriminators (`TrainConfig.adversarial`, `--no-gan`): at CPU_LR
+#: they give up within a few hundred steps (hinge loss ~2.0 at the end of every 20-minute run),
+#: so the ~60 % of each step they take buys little; without them 2.4x the steps fit. Measured on
+#: three real 8 s clips at 20 minutes (docs/BENCHMARKS.md, "Without the discriminators on a
+#: CPU"): held-out body SSIM +0.011 / +0.001 / +0.000, at the output frame +0.005 / +0.001 /
+#: +0.004; the face mixed (-0.011 / -0.029 / +0.054).
+CPU_ADVERSARIAL = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,7 @@ class MachineRecipe:
     d_channels: int
     workers: int
     lr: float
+    adversarial: bool  # the discriminators (GAN, temporal GAN, feature matching) train
     why: str
 
     def values(self) -> dict[str, Any]:
@@ -89,15 +100,17 @@ class MachineRecipe:
 
 
 #: The full recipe (unchanged: what `train` has always run on a GPU).
-GPU_RECIPE = MachineRecipe("cuda", "small", (256, 256), 4, 64, 2, GPU_LR,
+GPU_RECIPE = MachineRecipe("cuda", "small", (256, 256), 4, 64, 2, GPU_LR, True,
                            "CUDA GPU: the full recipe")
 
 
 def cpu_recipe(cores: int) -> MachineRecipe:
-    """demo-ada's recipe at CPU_LR; a second loader worker only where cores are to spare."""
+    """demo-ada's recipe at CPU_LR without the discriminators (`CPU_ADVERSARIAL`); a second
+    loader worker only where cores are to spare."""
     return MachineRecipe("cpu", "small", (128, 128), 4, 32, 1 if cores <= 4 else 2, CPU_LR,
-                         f"{cores}-core CPU: demo-ada's recipe (about 1.5 s a step on 2 cores) at "
-                         "a higher learning rate")
+                         CPU_ADVERSARIAL,
+                         f"{cores}-core CPU: demo-ada's generator at a higher learning rate, "
+                         "L1 + SSIM without the discriminators (about 0.5 s a step on 2 cores)")
 
 
 def cpu_cores() -> int:
@@ -129,6 +142,9 @@ class ChosenSettings:
         parts = []
         for f in MACHINE_FIELDS:
             v = self.values[f]
+            if f == "adversarial":
+                parts.append(f"gan {'on' if v else 'off'} ({self.origin[f]})")
+                continue
             text = f"{v[0]}x{v[1]}" if f == "resolution" else f"{v:g}" if f == "lr" else str(v)
             parts.append(f"{f.replace('_', ' ')} {text} ({self.origin[f]})")
         return ", ".join(parts)

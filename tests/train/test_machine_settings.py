@@ -15,13 +15,14 @@ from rtmotion.train.trainer import learning_rate
 def test_cpu_gets_demo_adas_recipe_and_gpu_the_full_one() -> None:
     cpu = ms.choose_settings({}, "cpu", cores=2)
     assert cpu.values == {"preset": "small", "resolution": (128, 128), "batch_size": 4,
-                          "d_channels": 32, "workers": 1, "lr": ms.CPU_LR}
+                          "d_channels": 32, "workers": 1, "lr": ms.CPU_LR, "adversarial": False}
     assert set(cpu.origin.values()) == {"machine"}
     # GPU: exactly the defaults `train` always had (its behaviour does not change).
     gpu = ms.choose_settings({}, "cuda")
     assert gpu.values == {"preset": "small", "resolution": (256, 256), "batch_size": 4,
-                          "d_channels": 64, "workers": 2, "lr": 2e-4}
+                          "d_channels": 64, "workers": 2, "lr": 2e-4, "adversarial": True}
     assert ms.CPU_LR > ms.GPU_LR == TrainConfig().lr  # a GPU run keeps pix2pixHD's rate
+    assert TrainConfig().adversarial  # ... and its discriminators
     assert ms.choose_settings({}, "cpu", cores=16).values["workers"] == 2
 
 
@@ -36,8 +37,11 @@ def test_flags_win_then_the_checkpoint_then_the_machine() -> None:
     assert chosen.values["batch_size"] == 4 and chosen.origin["batch_size"] == "machine"
     assert "resolution 192x192 (flag)" in chosen.describe()
     assert f"lr {ms.CPU_LR:g} (machine)" in chosen.describe()
-    # a run resumed from a checkpoint keeps its learning rate
+    # a run resumed from a checkpoint keeps its learning rate and its discriminators
     assert ms.choose_settings({}, "cpu", cores=2, resumed={"lr": 2e-4}).values["lr"] == 2e-4
+    kept = ms.choose_settings({}, "cpu", cores=2, resumed={"adversarial": True})
+    assert kept.values["adversarial"] is True and "gan on (checkpoint)" in kept.describe()
+    assert "gan off (machine)" in ms.choose_settings({}, "cpu", cores=2).describe()
 
 
 def test_cli_fills_what_no_flag_gave() -> None:
@@ -48,6 +52,11 @@ def test_cli_fills_what_no_flag_gave() -> None:
     assert cfg.workers == ms.recipe_for("cpu").workers
     assert (cfg.steps, cfg.lr_decay_steps, cfg.fit_minutes) == (20000, 0, False)  # no budget
     assert cfg.lr == ms.CPU_LR
+    # a CPU trains without the discriminators unless --gan says so; a GPU keeps them
+    assert cfg.adversarial is ms.CPU_ADVERSARIAL is False
+    assert config_from_args(parser.parse_args(
+        ["train", "--video", "v.mp4", "-o", "out", "--device", "cpu", "--gan"])).adversarial
+    assert ms.choose_settings({}, "cuda").values["adversarial"] is True
     assert config_from_args(parser.parse_args(
         ["train", "--video", "v.mp4", "-o", "out", "--device", "cpu", "--lr", "1e-4"])).lr == 1e-4
     cfg = config_from_args(parser.parse_args(
@@ -158,7 +167,8 @@ def test_planner_follows_a_machine_that_slows_down_and_keeps_the_cap(monkeypatch
 def test_planner_on_resume_decays_over_this_runs_steps(monkeypatch) -> None:
     clock = FakeClock()
     monkeypatch.setattr(ms.time, "monotonic", clock)
-    cfg = TrainConfig(minutes=1.0, fit_minutes=True, fit_lr_decay=True)
+    cfg = TrainConfig(minutes=1.0, fit_minutes=True, fit_lr_decay=True, resolution=(128, 128),
+                      d_channels=32)  # (estimated 1.45 s a step: the first plan has steps to measure)
     planner, cfg = ms.BudgetPlanner.start(cfg, 500)
     cfg, lrs = _run(planner, cfg, clock, lambda s: 2.0, start=500)
     assert 528 <= cfg.steps <= 530 and cfg.lr_decay_steps == cfg.steps - 500

@@ -18,9 +18,12 @@ from rtmotion.train.checkpoint import load_checkpoint, save_checkpoint
 from rtmotion.train.face_stage import face_crop_for_side
 from rtmotion.train.machine_settings import RESUME_WARMUP_STEPS
 
+#: Small and quick; --gan: with the discriminators, as a GPU trains (a CPU's default is without
+#: them, `machine_settings.CPU_ADVERSARIAL`: test_without_gan_no_discriminator_runs, the slow
+#: default-settings test and the eval tests' subjects run that path).
 FAST = ["--preset", "tiny", "--resolution", "64", "--device", "cpu", "--workers", "0",
         "--batch-size", "2", "--d-channels", "16", "--d-scales", "1", "--save-every", "8",
-        "--sample-every", "8", "--log-every", "4", "--min-pose-frames", "30"]
+        "--sample-every", "8", "--log-every", "4", "--min-pose-frames", "30", "--gan"]
 
 
 #: Tests that are not about the background plate skip the person segmentation of its frames
@@ -538,6 +541,20 @@ def test_person_weight_below_one_is_refused(dancer_clip, tmp_path: Path, capsys)
     assert _train(dancer_clip, out, "--steps", "2", "--person-weight", "0.5") == 2
     err = capsys.readouterr().err
     assert "person_weight must be at least 1" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value, said", [("--lr", "-1e-3", "lr must be a positive number"),
+                                                ("--lr", "nan", "lr must be a positive number"),
+                                                ("--ssim-weight", "-1", "weight_ssim must be >= 0")])
+def test_a_negative_rate_or_weight_is_refused(dancer_clip, tmp_path: Path, capsys, flag: str,
+                                              value: str, said: str) -> None:
+    """A negative learning rate or loss weight would train the model away from its target:
+    refused in one line before anything is written."""
+    out = tmp_path / "neg"
+    assert _train(dancer_clip, out, "--steps", "2", f"{flag}={value}") == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 

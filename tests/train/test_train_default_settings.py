@@ -34,6 +34,7 @@ def test_default_settings_make_a_scored_subject(tmp_path: Path, caplog) -> None:
         assert "settings for" in text and "resolution 128x128 (machine)" in text
         assert "s per step (calibrated estimate)" in text and "steps fit in --minutes 1.5" in text
         assert tuple(info["resolution"]) == (128, 128) and t["d_channels"] == 32
+        assert "gan off (machine)" in text and t["adversarial"] is False  # L1 + SSIM alone
         assert t["fitted_to_minutes"] and t["lr_decay_steps"] > 0
         if t["steps"] >= 8:  # (a machine loaded by other jobs may fit only a few steps)
             # the step time was measured and the learning rate decayed as the budget ran out
