@@ -10,9 +10,9 @@ channels, 2 loader workers). On a 2-core CPU a step of that took 10-36 s: `--min
   trained with on the 2-core dev CPU (128x128, "small", batch 4, 1 worker;
   `rtmotion/data/subjects/demo-ada/train_command.txt`) with a higher learning rate for its
   short budgets (`CPU_LR`) and without the discriminators (`CPU_ADVERSARIAL`: L1 + SSIM, about
-  0.45 s a step instead of demo-ada's 1.45 s with discriminators of 32 channels). Priority per setting: its flag, then (with `--resume`) the
-  checkpoint's, then the machine's recipe, so an explicit flag always wins and a resumed run
-  keeps the model it continues.
+  0.45 s a step instead of demo-ada's 1.45 s with discriminators of 32 channels). Priority per
+  setting: its flag, then (with `--resume`) the checkpoint's, then the machine's recipe, so an
+  explicit flag always wins and a resumed run keeps the model it continues.
 - `estimate_step_seconds`: a calibrated estimate of one step's time, from demo-ada's measured
   step scaled by the work per step (generator FLOPs of the preset and resolution, the
   discriminator's width, batch, clip length, threads). Printed before any work, with the steps
