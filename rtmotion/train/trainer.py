@@ -214,6 +214,15 @@ def load_poses(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> LoadedPose
     return LoadedPoses(seq, pose_source, info, ok)
 
 
+def load_data(cfg: TrainConfig, paths: TrainPaths, is_main: bool) -> tuple[TrainConfig, TrainData]:
+    """The poses, then the model frame (`shape_model_frame`: shaped to the person when asked,
+    which needs the poses and decides the crops), then the crops, cache and split. Returns the
+    config with its final resolution and the data."""
+    poses = load_poses(cfg, paths, is_main)
+    cfg = shape_model_frame(cfg, poses.seq, poses.usable)
+    return cfg, prepare_data(cfg, paths, poses, is_main)
+
+
 def prepare_data(cfg: TrainConfig, paths: TrainPaths, poses: LoadedPoses, is_main: bool
                  ) -> TrainData:
     """The crop boxes at `cfg.resolution`, the frame cache and the split of `poses`."""
@@ -289,9 +298,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
         # Data: rank 0 first (extraction + cache), then the others read the caches.
         if dist.is_main:
-            poses = load_poses(cfg, paths, True)
-            cfg = shape_model_frame(cfg, poses.seq, poses.usable)
-            data = prepare_data(cfg, paths, poses, True)
+            cfg, data = load_data(cfg, paths, True)
             report_training_input(cfg.video, data.seq.keypoints,
                                   usable_frames(data.seq.keypoints, cfg.min_joints),
                                   data.video_info.size, float(data.video_info.fps), len(data.seq),
@@ -300,9 +307,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                                   cache_dir=paths.cache)
         D.barrier(dist)
         if not dist.is_main:
-            poses = load_poses(cfg, paths, False)  # rank 0's extraction, from the cache
-            cfg = shape_model_frame(cfg, poses.seq, poses.usable)
-            data = prepare_data(cfg, paths, poses, False)
+            cfg, data = load_data(cfg, paths, False)  # rank 0's extraction, from the cache
         run = build_run(cfg, paths, device, dist, data)
         resume(run)
         train_generator(run)
