@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 
 import numpy as np
@@ -103,10 +104,15 @@ def shape_model_frame(cfg: TrainConfig, seq: PoseSequence, usable: np.ndarray) -
     if not cfg.shape_frame:
         return cfg
     budget = tuple(cfg.resolution)
-    shape = best_frame_shape(budget, generator_stride(cfg), lambda a: drawn_box_size(cfg, seq, usable, a))
+
+    @functools.cache  # the crops of an aspect: asked again for the log line below
+    def box_at(aspect: float) -> tuple[float, float]:
+        return drawn_box_size(cfg, seq, usable, aspect)
+
+    shape = best_frame_shape(budget, generator_stride(cfg), box_at)
     if shape != budget:
         def drawn_scale(frame: tuple[int, int]) -> float:  # model pixels per camera pixel
-            box = drawn_box_size(cfg, seq, usable, frame[0] / frame[1])
+            box = box_at(frame[0] / frame[1])
             return min(frame[0] / box[0], frame[1] / box[1])
 
         log.info("model frame %dx%d: the person's shape at the pixels of %dx%d (the person drawn "
