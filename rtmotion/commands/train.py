@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local VGG19 weights (.pt) to add a perceptual loss (nothing is downloaded)")
     parser.add_argument("--d-channels", type=int, default=None,
                         help="discriminator width (channels of its first layer; default: for the "
-                             "device, 32 on a CPU, 64 on a GPU)")
+                             "device, 32 on a CPU, 64 on a GPU; a CPU trains without the "
+                             "discriminators unless --gan)")
     parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
     parser.add_argument("--gan", dest="adversarial", action=argparse.BooleanOptionalAction,
                         default=None,
