@@ -348,16 +348,23 @@ def _window_geometry(env: dict, title: str, timeout: float = 30.0) -> tuple[str,
 
 
 def _screenshot_of_window(env: dict, title: str, path: Path, size: tuple[int, int], min_std: float,
-                          timeout: float) -> tuple[np.ndarray, dict[str, str]]:
+                          timeout: float, proc: subprocess.Popen | None = None,
+                          log: Path | None = None) -> tuple[np.ndarray, dict[str, str]]:
     """(the whole screen as BGR uint8 (H, W, 3), the window's geometry fields) once the window
     named `title` is `size` (width, height) px and shows a picture (its region's std > min_std).
 
     The geometry and the screenshot are taken together, each try afresh: on a loaded machine
     the model takes long to load, and OpenCV may replace its window when the picture's size
-    changes, so a geometry asked for earlier can point at a black, not yet drawn window."""
+    changes, so a geometry asked for earlier can point at a black, not yet drawn window.
+    `proc` (with its output file `log`): the process that owns the window; when it has ended
+    there is nothing to wait for, and its output says why."""
     t0 = time.time()
     last = "no screenshot taken"
     while time.time() - t0 < timeout:
+        if proc is not None and proc.poll() is not None:
+            said = log.read_text(errors="replace")[-3000:] if log is not None else ""
+            raise AssertionError(f"the process showing {title!r} ended (exit {proc.returncode}) "
+                                 f"before its window showed a picture: {said}")
         _, g = _window_geometry(env, title)
         subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=30)
         img = cv2.imread(str(path))
@@ -379,34 +386,40 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=str(ROOT))
     rep = tmp_path / "live.json"
     # --seconds is only a safety end (the test quits with "q"): it must outlast the waits below
-    # (up to 150 s for pictures, then the keys), or on a loaded machine the run ends and its
-    # window is gone before the keys reach it.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
-         "--poses", str(dancer_clip.poses), "--loop", "--seconds", "330", "--snapshot-dir", str(tmp_path),
-         "--json", str(rep)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # (up to 240 s for pictures, then the keys), or on a loaded machine the run ends and its
+    # window is gone before the keys reach it. Its output goes to a file, not a pipe: a pipe
+    # nobody reads while the test waits fills up and stops the process mid-write.
+    log = tmp_path / "live.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
+             "--poses", str(dancer_clip.poses), "--loop", "--seconds", "420", "--snapshot-dir", str(tmp_path),
+             "--json", str(rep)], env=env, cwd=tmp_path, stdout=log_file, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_window(env, "rtmotion live")
         # The window opens before the model loads; wait for pictures, then a few seconds more
-        # (the normalization warms up over 2 s). On a loaded machine this takes a while.
+        # (the normalization warms up over 2 s). On a machine loaded by the rest of the suite
+        # this took over 150 s once.
         shot = tmp_path / "screen.png"
-        _screenshot_of_window(env, "rtmotion live", shot, (512, 512), 20, timeout=150)
+        _screenshot_of_window(env, "rtmotion live", shot, (512, 512), 20, timeout=240, proc=proc, log=log)
         time.sleep(2.5)
-        img, g = _screenshot_of_window(env, "rtmotion live", shot, (512, 512), 20, timeout=60)
+        img, g = _screenshot_of_window(env, "rtmotion live", shot, (512, 512), 20, timeout=60, proc=proc, log=log)
         # One key per shown frame reaches OpenCV: press them as a person would, not 1 ms apart.
         for key in ("s", "r", "t"):
             win, _ = _window_geometry(env, "rtmotion live")
             subprocess.run(["xdotool", "key", "--window", win, key], env=env, check=True)
             time.sleep(1.0)
         shot2 = tmp_path / "screen_side.png"
-        side_screen, g2 = _screenshot_of_window(env, "rtmotion live", shot2, (3 * 512, 512), 10, timeout=60)
+        side_screen, g2 = _screenshot_of_window(env, "rtmotion live", shot2, (3 * 512, 512), 10, timeout=60,
+                                                proc=proc, log=log)
         win, _ = _window_geometry(env, "rtmotion live")
         subprocess.run(["xdotool", "key", "--window", win, "q"], env=env, check=True)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    err = log.read_text(errors="replace")
     assert proc.returncode == 0, err
     keep = os.environ.get("RTMOTION_KEEP_SCREENSHOT")
     if keep:
@@ -422,7 +435,7 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     # t: side by side (source | pose | result, 512 px each); r: the normalization restarts.
     side = side_screen[int(g2["Y"]):int(g2["Y"]) + 512, int(g2["X"]):int(g2["X"]) + 1536]
     assert all(side[:, i * 512:(i + 1) * 512].std() > 10 for i in range(3))
-    assert "re-estimating the pose normalization" in err, (err, out)
+    assert "re-estimating the pose normalization" in err, err
     # The overlay: white text on a black box at the window's top left.
     box = window[:60, :200]
     assert (box.min(axis=2) > 200).sum() > 50 and (box.max(axis=2) < 30).sum() > 500
