@@ -33,7 +33,10 @@ Held-out poses: the poses training used (its --poses file, or the MediaPipe extr
 cached in its work dir) are reused; they are extracted again only when that file is gone.
 
 Default frames: the subject's own held-out validation block (recorded in subject.json) of its
-source video. --video/--poses: other footage of the target, same camera. --transfer-character:
+source video. --frames training: two blocks of the frames it trained on instead, as long as the
+held-out block, each drawn without the keyframes taken near it (as training drew them): its fit.
+A fit under 0.90 body SSIM says it has not finished learning (train longer); a good fit with a
+poor held-out score says it learned the clip but not the held-out block's poses. --video/--poses: other footage of the target, same camera. --transfer-character:
 for subjects trained on a synthetic dancer, the target driven by ANOTHER character's motion
 (normalized into the target's frame), compared with the true render of the target doing it.
 """
@@ -46,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, help="held-out footage of the target (same camera)")
     parser.add_argument("--poses", type=Path,
                         help="poses of --video (.npz; default: extracted with MediaPipe)")
+    parser.add_argument("--frames", choices=("heldout", "training"), default="heldout",
+                        help="the subject's own frames to score: its held-out block (default) or "
+                             "blocks of the frames it trained on (its fit)")
     parser.add_argument("-o", "--output", type=Path, help="write the report here (.json)")
     parser.add_argument("--samples", type=Path, metavar="DIR",
                         help="write sample images (pose | generated | real) into DIR")
@@ -85,14 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not apply the subject's face enhancer")
 
 
-def run(args: argparse.Namespace) -> int:
-    from rtmotion.atomic import check_writable
-    from rtmotion.devices import resolve_device
-    from rtmotion.errors import InputError, OutputError
-    from rtmotion.eval.evaluate import EvalOptions, run_evaluation
-    from rtmotion.eval.report import format_table, write_json
-    from rtmotion.eval.sources import heldout_source, transfer_source, video_source
-    from rtmotion.subject import load_subject
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options that cannot go together or are out of range (InputError)."""
+    from rtmotion.errors import InputError
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(None, f"--max-frames {args.max_frames}: must be at least 1")
@@ -102,9 +103,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, f"--num-samples {args.num_samples}: must be 0 or more")
     if args.poses is not None and args.video is None:
         raise InputError(args.poses, "--poses needs the --video it was extracted from")
+    if args.frames != "heldout" and (args.video is not None or args.transfer_character):
+        raise InputError(None, f"--frames {args.frames} scores the subject's own training video; "
+                         "it does not take --video or --transfer-character",
+                         "run the evaluations separately")
     if args.transfer_character and args.video is not None:
         raise InputError(None, "--transfer-character renders its own frames; it does not take --video",
                          "run the two evaluations separately")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtmotion.atomic import check_writable
+    from rtmotion.devices import resolve_device
+    from rtmotion.errors import OutputError
+    from rtmotion.eval.evaluate import EvalOptions, run_evaluation
+    from rtmotion.eval.report import format_table, write_json
+    from rtmotion.eval.sources import (
+        heldout_source,
+        training_source,
+        transfer_source,
+        video_source,
+    )
+    from rtmotion.subject import load_subject
+
+    _check_options(args)
     # Fail on unwritable outputs before any work.
     if args.output is not None:
         if args.output.suffix.lower() != ".json":
@@ -122,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
                                  mode=args.transfer_mode)
     elif args.video is not None:
         source = video_source(subject, args.video, args.poses, args.max_frames)
+    elif args.frames == "training":
+        subject, source = training_source(subject, args.max_frames)
     else:
         source = heldout_source(subject, args.max_frames)
     opts = EvalOptions(engine=engine_request(args, device=str(resolve_device(args.device))),

@@ -256,15 +256,11 @@ def _announce(cfg, chosen) -> None:  # (TrainConfig, ChosenSettings)
 
 
 def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
-    """Never a silent blob: score the bundle on its held-out frames, record it in subject.json,
-    print it with how new the held-out poses are, and warn loudly (with the command that
-    continues) when it is not usable; when the held-out block shows moves the rest of the clip
-    does not (`PoseNovelty.new_moves`), or a resumed run did not raise the score recorded
-    `before` it (a `Quality`), say that more of the same training is unlikely to help and why.
-    (TrainConfig, Path, str, int, Quality | None)"""
-    import shlex
-
-    from rtmotion.eval.quality import USABLE_BODY_SSIM, heldout_quality
+    """Never a silent blob: score the bundle on its held-out frames and on frames it trained on
+    (its fit), record both in subject.json, print them with how new the held-out poses are, and
+    warn loudly when the subject is not converged or not usable (`_verdict`).
+    (TrainConfig, Path, str, int, Quality | None: the score recorded before a resumed run)"""
+    from rtmotion.eval.quality import heldout_quality
     from rtmotion.subject.bundle import update_subject_info
 
     quality = heldout_quality(bundle, device=device)
@@ -273,31 +269,64 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
                     "check it with `rtmotion eval %s --video OTHER_FOOTAGE`", bundle)
         return
     update_subject_info(bundle, quality=quality.to_dict())
-    novelty = quality.novelty
-    if novelty is not None:
-        log.info("%s", novelty.describe())
-    if quality.usable:
+    if quality.novelty is not None:
+        log.info("%s", quality.novelty.describe())
+    warning = _verdict(quality, _continue_command(cfg, steps), bundle, before)
+    if warning is None:
         log.info("quality: %s", quality.describe())
-        return
-    command = _continue_command(cfg, steps)
+    else:
+        log.warning("%s", warning)
+
+
+def _verdict(quality, command: str, bundle, before=None) -> str | None:
+    """The warning a score calls for, None when the subject is usable and converged.
+
+    The fit tells the two ways of falling short apart (`rtmotion.eval.quality`): a subject that
+    does not yet draw the frames it trained on has not finished learning (train longer: the
+    `command` that continues); one that draws them well but not the held-out frames has learned
+    the clip but not those poses, which more of the same training does not fix. Without a fit,
+    held-out poses far from the trained ones (`PoseNovelty.new_moves`) or a resumed run that did
+    not raise the score recorded `before` it say the latter. (Quality, str, Path, Quality | None)
+    """
+    import shlex
+
+    from rtmotion.eval.quality import CONVERGED_FIT_BODY_SSIM, USABLE_BODY_SSIM
+
+    converged, novelty = quality.converged, quality.novelty
+    if quality.usable and converged is not False:
+        return None
+    if converged is False:
+        held = ("" if not quality.usable else
+                "; the held-out frames score above the usable level, but it will look softer than "
+                "it can")
+        return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is under "
+                f"{CONVERGED_FIT_BODY_SSIM:.2f} body SSIM: it has not finished learning this "
+                f"clip{held}. Train longer: {command}")
     look = (f"look at them (rtmotion eval {shlex.quote(str(bundle))} --samples DIR) and film the "
             "target doing such moves, or continue anyway")
-    if novelty is not None and novelty.new_moves:
-        log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f). The held-out "
-                    "frames (the middle tenth of the clip) show moves the rest of it does not "
-                    "(%s). This score measures how the subject draws poses it never saw, which "
-                    "training longer on this clip raises little: %s: %s", quality.describe(),
-                    USABLE_BODY_SSIM, novelty.describe(), look, command)
-        return
+    below = (f"{quality.describe(with_fit=False)} is below the usable level (body SSIM "
+             f"{USABLE_BODY_SSIM:.2f})")
+    new_moves = novelty is not None and novelty.new_moves
+    if converged:
+        why = (f"they show moves the rest of it does not ({novelty.describe()})" if new_moves else
+               "they show poses, or a view of the person (a turn to the side), that the rest of "
+               "it does not show alike")
+        return (f"NOT USABLE on new poses: {below}, while it draws the frames it trained on well "
+                f"(body SSIM {quality.fit.body_ssim:.3f} on {quality.fit.frames} of them). It has "
+                f"learned this clip, not the held-out "
+                f"frames (the middle tenth of the clip): {why}. Training longer on this clip "
+                f"raises that little: {look}: {command}")
+    if new_moves:
+        return (f"NOT CONVERGED: {below}. The held-out frames (the middle tenth of the clip) show "
+                f"moves the rest of it does not ({novelty.describe()}). This score measures how "
+                f"the subject draws poses it never saw, which training longer on this clip raises "
+                f"little: {look}: {command}")
     if before is not None and quality.stalled_since(before):
-        log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f), and this "
-                    "resumed run moved it only from %.3f: more minutes are unlikely to help. The "
-                    "held-out frames (the middle tenth of the clip) may show poses the rest "
-                    "of it never does; %s: %s", quality.describe(), USABLE_BODY_SSIM,
-                    before.body_ssim, look, command)
-        return
-    log.warning("NOT CONVERGED: %s is below the usable level (body SSIM %.2f); the subject will "
-                "look like a blur. Train longer: %s", quality.describe(), USABLE_BODY_SSIM, command)
+        return (f"NOT CONVERGED: {below}, and this resumed run moved it only from "
+                f"{before.body_ssim:.3f}: more minutes are unlikely to help. The held-out frames "
+                f"(the middle tenth of the clip) may show poses the rest of it never does; "
+                f"{look}: {command}")
+    return (f"NOT CONVERGED: {below}; the subject will look like a blur. Train longer: {command}")
 
 
 def _continue_command(cfg, steps: int) -> str:  # (TrainConfig, int) -> str

@@ -211,6 +211,9 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                 progress(total=source.total, desc="eval", unit="frame") as bar:
             runner_info = session.info()
             for pos, item in enumerate(source.items()):
+                if item.cut:  # a new block of frames: nothing carries over from the last one
+                    session.reset()
+                    _break_runs((flick_gen, flick_real), (ext_gen, ext_real))
                 if pos % opt.stride:  # a dropped frame: never seen by the generator
                     bar.update(1)
                     continue
@@ -225,12 +228,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                 ref = item.truth if item.truth is not None else item.driving
                 if not (item.driving[:, 2] > 0).any():
                     no_person += 1
-                    flick_gen.break_run()
-                    flick_real.break_run()
-                    if ext_gen is not None:  # the trackers must not bridge the gap either
-                        ext_gen.reset()
-                    if ext_real is not None:
-                        ext_real.reset()
+                    _break_runs((flick_gen, flick_real), (ext_gen, ext_real))
                     continue
                 row: dict[str, Any] = {"index": item.index, "step": session.last_mode}
                 bbox = body_box(item.driving, (w, h), margin=opt.body_margin)
@@ -277,6 +275,16 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                          "evaluate on frames where the target is visible")
     return _build_report(subject, source, opt, runner_info, rows, total, no_person, face_visible,
                          flick_gen, flick_real, gen_seconds, sample_files)
+
+
+def _break_runs(meters: tuple[FlickerMeter, ...], extractors: tuple[Any, ...]) -> None:
+    """A gap in the frames: the flicker runs end there, and the pose extractors (None: not
+    running) do not track across it."""
+    for meter in meters:
+        meter.break_run()
+    for ext in extractors:
+        if ext is not None:
+            ext.reset()
 
 
 def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner_info: dict[str, Any],

@@ -86,6 +86,10 @@ def format_table(report: dict[str, Any]) -> str:
     src = report.get("source") or {}
     if src.get("poses"):
         lines.append(f"driving poses: {src['poses']}")
+    if report.get("mode") == "training":
+        blocks = ", ".join(f"{b[0]}..{b[1] - 1}" for b in src.get("frames") or ())
+        lines.append(f"frames it trained on ({blocks}), each drawn without the "
+                     f"{src.get('keyframes_left_out', 0)} keyframes taken near them: its fit")
     novelty = PoseNovelty.from_record(src.get("pose_novelty"))
     if novelty is not None:
         lines.append(novelty.describe() + (": new moves, the score measures how it draws poses "

@@ -1,7 +1,7 @@
 """What `rtmotion eval` compares against: streams of (driving pose, real frame) pairs in the
 subject's model frame (its fixed crop, resized to its resolution).
 
-Three sources:
+Four sources:
 
 - `heldout_source`: the subject's own held-out block (the validation frame range recorded in
   subject.json) of its source video, with the poses it was trained with (the recorded pose
@@ -10,6 +10,9 @@ Three sources:
   dancer; otherwise MediaPipe on those frames). When the source video is gone but was a synthetic dancer (e.g. a
   shipped demo subject), the held-out frames are rendered again from the recorded character,
   motion and seed.
+- `training_source`: blocks of the frames the subject trained on, each as long as the held-out
+  block, drawn as training drew them (without their own keyframes): the subject's fit, which
+  says whether it has finished learning the clip (`rtmotion.eval.quality`).
 - `video_source`: another video of the target (`--video`, `--poses`), same camera as the
   training video: cropped with the subject's fixed crop box.
 - `transfer_source` (synthetic ground truth): the subject's character performing a motion
@@ -31,6 +34,7 @@ Three sources:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -56,7 +60,7 @@ from rtmotion.pose.normalize import normalize_sequence
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import CropBox, Subject
 from rtmotion.subject.crop import usable_frames
-from rtmotion.subject.split import pose_novelty
+from rtmotion.subject.split import fit_blocks, guard_frames, pose_novelty, training_mask
 from rtmotion.synthetic import (
     BACKGROUNDS,
     CHARACTERS,
@@ -89,6 +93,8 @@ class EvalItem:
             `driving` (transfer), else None.
         camera: uint8 RGB the whole true camera frame (what `real` was cropped from), for the
             scores at the output frame; None where it is not kept.
+        cut: the frame does not follow the previous item (a new block of frames starts): the
+            generator starts afresh, as on a new clip, and the flicker run breaks.
     """
 
     index: int
@@ -96,6 +102,7 @@ class EvalItem:
     real: np.ndarray
     truth: np.ndarray | None = None
     camera: np.ndarray | None = None
+    cut: bool = False
 
 
 @dataclass
@@ -220,7 +227,7 @@ def _extract_rendered(origin: SyntheticOrigin, angles: MotionAngles, bg: str | N
     camera's resolution, uint8 (T, H, W, 3) (the evaluation scores these; rendering twice would
     double the slowest part)."""
     r = Renderer(origin.character, crop.frame_size, background=bg)
-    log.info("extracting the re-rendered held-out frames' poses with MediaPipe (%d frames)",
+    log.info("extracting the re-rendered frames' poses with MediaPipe (%d frames)",
              end - start)
     raw, frames = [], []
     with get_extractor("mediapipe") as extractor:
@@ -243,6 +250,78 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
     if v1 - v0 < 1:
         raise InputError(_subject_json(subject), "records no held-out validation frames",
                          "evaluate on other footage of the target with --video and --poses")
+    return _own_frames_source(subject, (v0, v1), "heldout", max_frames)
+
+
+def training_source(subject: Subject, max_frames: int | None = None) -> tuple[Subject, EvalSource]:
+    """Blocks of the frames the subject trained on (`rtmotion.subject.split.fit_blocks`: one
+    before and one after the held-out block, each as long as it), played one after the other
+    (each starts afresh: `EvalItem.cut`), and the subject as training drew those frames: without
+    the keyframes taken within its `keyframe_exclude` frames of them (training never handed a
+    frame its own picture; inference would, and the score would measure a copy).
+
+    What it measures is the subject's fit: how well it draws poses it trained on, against the
+    held-out block's poses it never saw. `max_frames` caps the frames of all blocks together.
+
+    Raises InputError when the subject records no held-out block (the blocks' length), no
+    block of training frames that long exists, or every keyframe lies that near the blocks (a
+    clip of a few seconds: the frames would be drawn from copies of themselves).
+    """
+    v0, v1 = (int(v) for v in subject.validation_range)
+    if v1 - v0 < 1:
+        raise InputError(_subject_json(subject), "records no held-out validation frames: the "
+                         "training blocks are as long as that block", "evaluate with --video")
+    blocks = fit_blocks(_training_frames(subject), (v0, v1))
+    if not blocks:
+        raise InputError(_subject_json(subject), f"no run of {v1 - v0} training frames of its "
+                         "source video lies outside the held-out block",
+                         "evaluate the held-out frames (the default)")
+    near = int((subject.info.get("training") or {}).get("keyframe_exclude", 0) or 0)
+    drawn_as_trained = subject
+    if subject.keyframes is not None:
+        kept = subject.keyframes.without_near(blocks, near)
+        if kept is None:
+            raise InputError(_subject_json(subject), f"every keyframe was taken within {near} "
+                             f"frames of the training blocks {blocks}: they would be drawn from "
+                             "copies of themselves", "train on a longer clip")
+        drawn_as_trained = dataclasses.replace(subject, keyframes=kept)
+    per_block = None if not max_frames else max(1, int(max_frames) // len(blocks))
+    sources = [_own_frames_source(subject, b, "training", per_block) for b in blocks]
+
+    def items() -> Iterator[EvalItem]:
+        for k, source in enumerate(sources):
+            for i, item in enumerate(source.items()):
+                yield dataclasses.replace(item, cut=True) if k and not i else item
+
+    info = {**sources[0].info, "frames": [list(b) for b in blocks],
+            "keyframes_left_out": 0 if subject.keyframes is None
+            else len(subject.keyframes) - len(drawn_as_trained.keyframes)}
+    return drawn_as_trained, EvalSource("training", sum(s.total for s in sources), items, info)
+
+
+def _training_frames(subject: Subject) -> np.ndarray:
+    """bool (T,) the frames of the source video training used (`training_mask`): from the poses
+    training used when they are here, else every frame outside the held-out block and its guard
+    bands (the video's or the synthetic motion's frame count)."""
+    block = (int(subject.validation_range[0]), int(subject.validation_range[1]))
+    pose_file = _pose_file_of(subject)
+    if pose_file is not None and pose_file.is_file():
+        seq = PoseSequence.load(pose_file)
+        return training_mask(usable_frames(seq.keypoints), block, guard_frames(float(seq.fps)))
+    n = int(subject.source_video.get("frame_count") or 0)
+    video = Path(str(subject.source_video.get("path") or ""))
+    if n <= 0 and str(video) and video.is_file():
+        n = VideoInfo.from_path(video).frame_count
+    return training_mask(np.ones(n, bool), block, guard_frames(_source_fps(subject)))
+
+
+def _own_frames_source(subject: Subject, block: tuple[int, int], mode: str,
+                       max_frames: int | None) -> EvalSource:
+    """Frames `block` (start, end: end exclusive) of the subject's own source video with the
+    poses it trained with (see module docstring); `mode` "heldout" adds how new the block's poses
+    are to training (`pose_novelty`)."""
+    v0, v1 = block
+    what = "held-out" if mode == "heldout" else "training"
     if max_frames:
         v1 = min(v1, v0 + int(max_frames))
     crop, res = _crop(subject)
@@ -258,18 +337,18 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
         seq = PoseSequence.load(pose_file)
         if len(seq) < v1 or tuple(seq.size) != tuple(crop.frame_size):
             raise InputError(pose_file, f"pose file ({len(seq)} frames of {seq.size}) does not "
-                             f"cover the held-out frames {v0}..{v1} of {crop.frame_size} video",
+                             f"cover the {what} frames {v0}..{v1} of {crop.frame_size} video",
                              "give --video and --poses explicitly")
         kps = crop.keypoints_to_crop(seq.keypoints[v0:v1], res)
         info["poses"] = f"{pose_file} (the poses training used)"
         # What the score measures: how new the whole held-out block's poses are to training.
-        novelty = pose_novelty(seq.keypoints, usable_frames(seq.keypoints),
-                               (v0, int(subject.validation_range[1])), float(seq.fps))
+        novelty = None if mode != "heldout" else pose_novelty(
+            seq.keypoints, usable_frames(seq.keypoints), block, float(seq.fps))
         if novelty is not None:
             info["pose_novelty"] = novelty.to_dict()
     elif pose_file is not None:
-        log.info("the poses training used (%s) are gone: extracting the held-out frames' poses "
-                 "again", pose_file)
+        log.info("the poses training used (%s) are gone: extracting the %s frames' poses again",
+                 pose_file, what)
     angles = bg = None
     if origin is not None:
         angles = _origin_angles(subject, origin)
@@ -289,7 +368,7 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
                              f"{crop.frame_size[0]}x{crop.frame_size[1]} frames",
                              "the subject's source video was replaced; give --video and --poses")
         if kps is None:
-            log.info("no recorded poses: extracting the held-out frames' poses with MediaPipe")
+            log.info("no recorded poses: extracting the %s frames' poses with MediaPipe", what)
             seq, _ = extract_video(video, start=v0, end=v1, workers=1, show_progress=False)
             kps = crop.keypoints_to_crop(seq.keypoints, res)
             info["poses"] = "mediapipe (re-extracted)"
@@ -302,14 +381,14 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
                         break
                     yield EvalItem(v0 + i, kps[i], crop.crop_image(fr.image, res), camera=fr.image)
 
-        return EvalSource("heldout", n, items, info)
+        return EvalSource(mode, n, items, info)
     if origin is None:
         raise InputError(video if str(video) else _subject_json(subject),
-                         "the subject's source video (where the held-out frames are) is not here",
+                         f"the subject's source video (where the {what} frames are) is not here",
                          "give held-out footage of the target with --video and --poses")
-    # Synthetic source without its video: render the held-out frames again.
+    # Synthetic source without its video: render the frames again.
     assert angles is not None
-    log.info("source video %s not here: re-rendering the held-out frames of %s", video, origin)
+    log.info("source video %s not here: re-rendering the %s frames of %s", video, what, origin)
     crops: np.ndarray | None = None  # uint8 T x H x W x 3 camera frames, when already rendered
     if kps is None:
         # Trained on estimated poses: drive with the same estimator's poses of the re-rendered
@@ -328,7 +407,7 @@ def heldout_source(subject: Subject, max_frames: int | None = None) -> EvalSourc
                 camera = r.render(pose_body(r.character, angles.values[v0 + i]))
             yield EvalItem(v0 + i, kps[i], crop.crop_image(camera, res), camera=camera)
 
-    return EvalSource("heldout", n, rendered, info)
+    return EvalSource(mode, n, rendered, info)
 
 
 # ---- another video of the target --------------------------------------------------------------

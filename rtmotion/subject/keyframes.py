@@ -193,6 +193,21 @@ class KeyframeSet:
                 d = np.where(near, np.inf, d)
         return int(np.argmin(d))
 
+    def without_near(self, blocks: list[tuple[int, int]], near: int) -> KeyframeSet | None:
+        """The set without the keyframes taken within `near` frames of any frame of `blocks`
+        ((start, end) frame ranges, end exclusive): training's exclusion rule (`nearest`) for
+        whole blocks of frames, so those frames are drawn without their own pictures. None when
+        no keyframe would be left."""
+        keep = np.ones(len(self), bool)
+        for start, end in blocks:
+            keep &= (self.frames < int(start) - near) | (self.frames >= int(end) + near)
+        if not keep.any():
+            return None
+        if keep.all():
+            return self
+        return KeyframeSet(self.images[keep], self.keypoints[keep], self.frames[keep],
+                           None if self.origins is None else self.origins[keep])
+
     def save(self, path: str | Path) -> Path:
         """Write `keyframes.npz` atomically (compressed)."""
         path = Path(path)

@@ -6,6 +6,10 @@ band on either side that nothing trains on (`guard_frames`, `training_mask`); `r
 the score `rtmotion train` prints play that block. Both sides need the same rule, so it lives
 here, below `train` and `eval`.
 
+`fit_blocks` picks blocks of training frames as long as the held-out block: what the subject
+scores on frames it trained on (its "fit", `rtmotion.eval.quality`) tells a subject that has not
+finished learning from one that has learned the clip but not the held-out block's poses.
+
 `pose_novelty` says what the held-out score measures. Body SSIM in the body box is set by pose
 precision (docs/BENCHMARKS.md "What a small pose error costs": a perfectly drawn real frame
 0.02 body heights off scores ~0.87, 0.07 off ~0.77), so a held-out block whose poses are far
@@ -71,6 +75,35 @@ def training_mask(usable: np.ndarray, block: tuple[int, int], guard: int) -> np.
     if end > start:
         ok[max(0, start - guard):min(len(ok), end + guard)] = False
     return ok
+
+
+def fit_blocks(train: np.ndarray, block: tuple[int, int]) -> list[tuple[int, int]]:
+    """Blocks of training frames as long as the held-out `block`: one in the part of the clip
+    before it and one in the part after, each the run of training frames nearest that part's
+    middle (so neither touches the held-out block's guard bands, nor each other). A part with no
+    such run gives none; an empty held-out block gives none.
+
+    Args:
+        train: bool (T,) frames training used (`training_mask`).
+        block: the held-out (start, end), end exclusive.
+    Returns:
+        [(start, end), ...] end exclusive, in order, at most two.
+    """
+    start, end = (int(v) for v in block)
+    length = end - start
+    train = np.asarray(train, bool)
+    if length <= 0 or len(train) < length:
+        return []
+    # Where a run of `length` training frames starts: a window sum of the mask equal to `length`.
+    whole = np.convolve(train.astype(np.int64), np.ones(length, np.int64), "valid") == length
+    starts = np.flatnonzero(whole)
+    blocks = []
+    for lo, hi in ((0, start), (end, len(train))):
+        inside = starts[(starts >= lo) & (starts + length <= hi)]
+        if len(inside):
+            s = int(inside[np.argmin(np.abs(inside - (lo + hi - length) / 2))])
+            blocks.append((s, s + length))
+    return blocks
 
 
 @dataclass(frozen=True)

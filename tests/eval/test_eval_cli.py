@@ -13,6 +13,7 @@ import pytest
 from rtmotion import cli
 from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.metrics import PSNR_CAP_DB
+from rtmotion.errors import InputError
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
 from rtmotion.io import VideoInfo
 from rtmotion.pipeline.session import synthesize_sequence
@@ -431,3 +432,81 @@ def test_eval_scores_the_frames_convert_ships(tiny_subject, dancer_clip, tmp_pat
     assert r["per_frame"]["step"] == ["pose-only"] + ["warped"] * 11
     assert r["per_frame"]["full_psnr"] == [PSNR_CAP_DB] * 12
     assert r["metrics"]["full_ssim"]["min"] == pytest.approx(1.0)
+
+
+def _with_keyframe_exclude(tiny_subject, tmp_path: Path, near: int) -> Path:
+    """A copy of the tiny subject recording another `keyframe_exclude` (its 2 s clip has a
+    keyframe on every training frame: with training's 8, none is farther from the training
+    blocks)."""
+    dst = _copy_subject(tiny_subject, tmp_path)
+    sj = dst / "subject.json"
+    info = json.loads(sj.read_text())
+    info["training"]["keyframe_exclude"] = near
+    sj.write_text(json.dumps(info))
+    return dst
+
+
+def test_training_frames_are_blocks_drawn_without_their_keyframes(tiny_subject, tmp_path) -> None:
+    """--frames training: a block before and one after the held-out block (outside its guard
+    bands), each as long as it; the subject draws them without the keyframes taken within its
+    keyframe_exclude frames of them (training's rule)."""
+    from rtmotion.eval.sources import training_source
+    from rtmotion.subject.split import guard_frames
+
+    subject = load_subject(_with_keyframe_exclude(tiny_subject, tmp_path, 2))
+    v0, v1 = subject.validation_range
+    drawn, src = training_source(subject)
+    blocks = src.info["frames"]
+    assert src.mode == "training" and len(blocks) == 2 and src.total == 2 * (v1 - v0)
+    guard = guard_frames(30)
+    assert blocks[0][1] <= v0 - guard and blocks[1][0] >= v1 + guard
+    assert all(e - s == v1 - v0 for s, e in blocks)
+    items = list(src.items())
+    assert [it.index for it in items] == [*range(*blocks[0]), *range(*blocks[1])]
+    assert [it.cut for it in items] == [i == v1 - v0 for i in range(len(items))]
+    kept = drawn.keyframes.frames
+    assert len(kept) == len(subject.keyframes) - src.info["keyframes_left_out"] > 0
+    for s, e in blocks:
+        assert not ((kept >= s - 2) & (kept < e + 2)).any()
+    assert len(subject.keyframes) == 32  # the subject itself is not changed
+    # The poses are the training poses of those frames.
+    seq = PoseSequence.load(tiny_subject.poses)
+    crop_kps = subject.crop.keypoints_to_crop(seq.keypoints[blocks[1][0]], subject.resolution)
+    assert items[v1 - v0].driving == pytest.approx(crop_kps)
+    # With training's own 8 frames every keyframe of this short clip is that near: no fit
+    # (it would score copies), said in one line.
+    with pytest.raises(InputError, match="every keyframe was taken within 8 frames"):
+        training_source(load_subject(tiny_subject.folder))
+
+
+def test_a_cut_starts_the_generator_afresh(tiny_subject, tmp_path) -> None:
+    """An item marked `cut` is drawn as the first frame of a new sequence: the second block of
+    a training source scores exactly as that block evaluated alone."""
+    from rtmotion.eval.sources import training_source
+
+    subject = load_subject(_with_keyframe_exclude(tiny_subject, tmp_path, 2))
+    drawn, src = training_source(subject)
+    items = list(src.items())
+    n = len(items) // 2
+    both = run_evaluation(drawn, src, EvalOptions(pose_metrics=False))
+    alone = run_evaluation(drawn, EvalSource("training", n, lambda: iter(items[n:])),
+                           EvalOptions(pose_metrics=False))
+    assert both["per_frame"]["step"][n] == "pose-only"  # no previous frame after the cut
+    assert both["per_frame"]["full_ssim"][n:] == pytest.approx(alone["per_frame"]["full_ssim"], abs=1e-6)
+
+
+def test_eval_frames_training_cli(tiny_subject, tmp_path: Path, capsys) -> None:
+    folder = _with_keyframe_exclude(tiny_subject, tmp_path, 2)
+    rep = tmp_path / "fit.json"
+    rc, out, err = _eval(capsys, str(folder), "--frames", "training", "-o", str(rep))
+    assert rc == 0, err
+    assert "[training]" in out and "frames it trained on (" in out and "its fit" in out
+    r = json.loads(rep.read_text())
+    assert r["mode"] == "training" and r["frames"]["evaluated"] == 24
+    assert 0.0 < r["metrics"]["body_ssim"]["mean"] <= 1.0
+    # The training frames are the subject's own: other footage is a different question.
+    rc, out, err = _eval(capsys, str(folder), "--frames", "training", "--video", str(tiny_subject.video))
+    assert rc == 2 and "--frames training" in err and len(err.strip().splitlines()) == 1
+    # Too short a clip to leave any keyframe away from the blocks: one line, exit 2.
+    rc, out, err = _eval(capsys, str(tiny_subject.folder), "--frames", "training")
+    assert rc == 2 and "every keyframe" in err and len(err.strip().splitlines()) == 1

@@ -86,3 +86,20 @@ def test_save_load_round_trip_and_damage(dance, tmp_path: Path) -> None:
         KeyframeSet.load(path)
     with pytest.raises(ValueError, match="inconsistent"):
         KeyframeSet(kf.images, kf.keypoints[:2], kf.frames)
+
+
+def test_without_near_applies_trainings_rule_to_whole_blocks() -> None:
+    """Keyframes within `near` frames of any frame of a block go (both ends inclusive, as
+    `nearest`'s rule); none left is None, none near the same set."""
+    n = 10
+    images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    kps = np.ones((n, 25, 3), np.float32)
+    frames = np.arange(0, 100, 10)                                   # 0, 10, ..., 90
+    ks = KeyframeSet(images, kps, frames, np.arange(2 * n, dtype=np.float32).reshape(n, 2))
+    kept = ks.without_near([(25, 35), (60, 61)], near=5)             # 20..39 and 55..65 go
+    assert kept.frames.tolist() == [0, 10, 40, 50, 70, 80, 90]
+    assert kept.images[:, 0, 0, 0].tolist() == [0, 1, 4, 5, 7, 8, 9]
+    assert kept.origins[:, 0].tolist() == [0, 2, 8, 10, 14, 16, 18]
+    assert ks.without_near([(40, 41)], near=0) is not ks             # 40 itself goes
+    assert ks.without_near([(41, 49)], near=0) is ks                 # nothing that near
+    assert ks.without_near([(0, 100)], near=0) is None

@@ -8,9 +8,11 @@ from rtmotion.subject.crop import usable_frames
 from rtmotion.subject.split import (
     NEW_MOVES_RATIO,
     PoseNovelty,
+    fit_blocks,
     guard_frames,
     heldout_block,
     pose_novelty,
+    training_mask,
 )
 from rtmotion.synthetic import motion_angles, render_sequence
 
@@ -50,3 +52,20 @@ def test_nothing_to_compare() -> None:
     none = np.zeros(len(kp), bool)
     assert pose_novelty(kp, none, heldout_block(len(kp), 0.1), 25.0) is None  # no person
     assert guard_frames(25.0) == 6
+
+
+def test_fit_blocks_lie_in_the_middle_of_each_side_of_the_heldout_block() -> None:
+    """An 8 s clip at 16 fps (128 frames): the held-out block 57..69, guard 4 frames; a block
+    as long as it centred in each of the parts before and after, never in a guard band."""
+    block = heldout_block(128, 0.1)
+    train = training_mask(np.ones(128, bool), block, guard_frames(16))
+    blocks = fit_blocks(train, block)
+    assert block == (57, 70) and blocks == [(22, 35), (92, 105)]
+    assert all(train[s:e].all() for s, e in blocks)
+    # Frames without a person break a run: the block moves to the nearest run long enough.
+    train[15:30] = False
+    assert fit_blocks(train, block)[0] == (30, 43)
+    # A side with no run that long gives no block; no held-out block gives none at all.
+    train[:57] = False
+    assert fit_blocks(train, block) == [(92, 105)]
+    assert fit_blocks(train, (0, 0)) == [] and fit_blocks(np.ones(5, bool), (0, 10)) == []

@@ -427,9 +427,10 @@ def test_clip_length_three_and_lr_decay(dancer_clip, tmp_path: Path) -> None:
 
 def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_clip, caplog,
                                                          monkeypatch) -> None:
-    """train records the held-out score in subject.json; a score under the usable level makes
-    the command say so loudly, with the command that continues the training. (16 steps of the
-    reference generator on this clip already score about 0.85, so the level is raised here.)"""
+    """train records the held-out score and the fit in subject.json; a score under the usable
+    level makes the command say so loudly, with the command that continues the training. (16
+    steps of the reference generator on this clip already score about 0.85, so the levels are
+    raised here.)"""
     import logging
 
     import rtmotion.eval.quality as quality
@@ -444,7 +445,31 @@ def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_
     # its moves: not new).
     novelty = q["pose_novelty"]
     assert 0 < novelty["heldout"] < 0.2 and novelty["new_moves"] is False, novelty
+    # The fit: the training frames before and after the held-out block, as many as it holds.
+    fit = q["training_fit"]
+    assert fit["frames"] == 2 * q["frames"] and 0.3 < fit["body_ssim"] <= 1.0
+    assert q["converged"] == (fit["body_ssim"] >= quality.CONVERGED_FIT_BODY_SSIM)
     monkeypatch.setattr(quality, "USABLE_BODY_SSIM", 0.999)
+    # Its fit under the level: not converged, train longer, whatever the held-out score.
+    monkeypatch.setattr(quality, "CONVERGED_FIT_BODY_SSIM", 0.9999)
+    cfg = TrainConfig(video=str(dancer_clip.video), output=str(trained), steps=16)
+    with caplog.at_level(logging.WARNING, logger="rtmotion.commands.train"):
+        _score(cfg, trained, "cpu", 16)
+    (msg,) = [r.getMessage() for r in caplog.records if "NOT CONVERGED" in r.getMessage()]
+    assert f"on frames it trained on body SSIM {fit['body_ssim']:.3f}" in msg
+    assert msg.endswith(f"Train longer: rtmotion train --video {dancer_clip.video} -o {trained} "
+                        "--resume --minutes 20 --steps 32")
+    # Its fit over the level, the held-out score under: learned the clip, not those poses.
+    monkeypatch.setattr(quality, "CONVERGED_FIT_BODY_SSIM", 0.0)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rtmotion.commands.train"):
+        _score(cfg, trained, "cpu", 16)
+    (msg,) = [r.getMessage() for r in caplog.records if "NOT USABLE on new poses" in r.getMessage()]
+    assert "Train longer" not in msg and "--resume --minutes 20" in msg
+    # Without a fit (a clip too short to leave keyframes away from its training blocks) the
+    # held-out score decides alone.
+    monkeypatch.setattr(quality, "training_fit", lambda *a, **k: None)
+    caplog.clear()
     cfg = TrainConfig(video=str(dancer_clip.video), output=str(trained), steps=16)
     with caplog.at_level(logging.WARNING, logger="rtmotion.commands.train"):
         _score(cfg, trained, "cpu", 16)
@@ -475,6 +500,48 @@ def test_the_bundle_is_scored_and_a_poor_score_is_flagged(trained: Path, dancer_
     (msg,) = [r.getMessage() for r in caplog.records if "NOT CONVERGED" in r.getMessage()]
     assert "show moves the rest of it does not" in msg
     assert f"held-out poses {novelty['heldout']:.3f} body heights" in msg and "--resume" in msg
+
+
+def test_the_fit_tells_not_converged_from_not_usable_on_new_poses(tmp_path: Path) -> None:
+    """The warning a score calls for (`_verdict`), with the scores real 8 s clips measured
+    (docs/BENCHMARKS.md "Fit on the training frames")."""
+    from rtmotion.commands.train import _verdict
+    from rtmotion.eval.quality import CONVERGED_FIT_BODY_SSIM, Fit, Quality
+    from rtmotion.subject.split import PoseNovelty
+
+    cmd = "rtmotion train --video v.mp4 -o S --resume --minutes 20"
+    easy = PoseNovelty(0.049, 0.036, 0.062)                   # 1.4x: not new moves
+    # A home dance after 2 minutes: the held-out frames pass, the training frames do not.
+    two_minutes = Quality(0.879, 0.826, 13, easy, Fit(0.882, 0.797, 26, ((22, 35), (92, 105))))
+    assert two_minutes.usable and two_minutes.converged is False
+    msg = _verdict(two_minutes, cmd, tmp_path / "S")
+    assert msg.startswith("NOT CONVERGED") and msg.endswith(f"Train longer: {cmd}")
+    assert "on frames it trained on body SSIM 0.882" in msg and "softer" in msg
+    assert f"under {CONVERGED_FIT_BODY_SSIM:.2f}" in msg
+    # The same clip after 20 minutes: nothing to warn about.
+    assert _verdict(Quality(0.879, 0.825, 13, easy, Fit(0.940, 0.840, 26)), cmd, tmp_path) is None
+    # A fashion model turning to the side: it learned the clip (fit 0.922) but not the
+    # held-out turn, which the 2D pose distance does not see (0.7x).
+    turn = Quality(0.737, 0.742, 24, PoseNovelty(0.020, 0.028, 0.082), Fit(0.922, 0.882, 48))
+    msg = _verdict(turn, cmd, tmp_path / "S")
+    assert msg.startswith("NOT USABLE on new poses") and "Train longer" not in msg
+    assert "a turn to the side" in msg and "raises that little" in msg
+    assert f"rtmotion eval {tmp_path / 'S'} --samples DIR" in msg and msg.endswith(cmd)
+    # New moves seen nowhere else in the clip: the warning names them.
+    new = Quality(0.773, 0.282, 20, PoseNovelty(0.135, 0.080, 0.158), Fit(0.937, 0.818, 40))
+    msg = _verdict(new, cmd, tmp_path / "S")
+    assert msg.startswith("NOT USABLE on new poses") and "held-out poses 0.135 body heights" in msg
+    # Not learned and not usable: train longer first.
+    msg = _verdict(Quality(0.762, 0.29, 20, None, Fit(0.854, 0.315, 40)), cmd, tmp_path)
+    assert msg.startswith("NOT CONVERGED") and "softer" not in msg and msg.endswith(cmd)
+    # No fit (a clip too short to leave keyframes away from the training blocks): the held-out
+    # score decides alone, as before.
+    assert _verdict(Quality(0.879, 0.826, 13, easy), cmd, tmp_path) is None
+    assert "look like a blur" in _verdict(Quality(0.6, 0.3, 13, easy), cmd, tmp_path)
+    # subject.json's record reads back.
+    assert Quality.from_dict(two_minutes.to_dict()) == two_minutes
+    assert two_minutes.to_dict()["converged"] is False
+    assert two_minutes.to_dict()["training_fit"]["blocks"] == [[22, 35], [92, 105]]
 
 
 def test_a_stalled_score_is_told_from_a_rising_one() -> None:
