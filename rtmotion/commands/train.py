@@ -284,7 +284,8 @@ def _verdict(quality, command: str, bundle, before=None) -> str | None:
     The fit tells the two ways of falling short apart (`rtmotion.eval.quality`): a subject that
     does not yet draw the frames it trained on has not finished learning (train longer: the
     `command` that continues); one that draws them well but not the held-out frames has learned
-    the clip but not those poses, which more of the same training does not fix. Without a fit,
+    the clip but not those poses, which more of the same training does not fix. A resumed run
+    whose fit stayed low and hardly rose over the one recorded `before` it says so. Without a fit,
     held-out poses far from the trained ones (`PoseNovelty.new_moves`) or a resumed run that did
     not raise the score recorded `before` it say the latter. (Quality, str, Path, Quality | None)
     """
@@ -295,6 +296,13 @@ def _verdict(quality, command: str, bundle, before=None) -> str | None:
     converged, novelty = quality.converged, quality.novelty
     if quality.usable and converged is not False:
         return None
+    if converged is False and before is not None and quality.fit_stalled_since(before):
+        return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is under "
+                f"{CONVERGED_FIT_BODY_SSIM:.2f} body SSIM, and this resumed run raised that only "
+                f"from {before.fit.body_ssim:.3f}: more minutes of this model are unlikely to "
+                f"finish it. Look at them (rtmotion eval {shlex.quote(str(bundle))} --frames "
+                "training --samples DIR); a larger generator (--preset base) or a higher "
+                "--resolution, trained anew (on a GPU if there is one), may draw them better")
     if converged is False:
         held = ("" if not quality.usable else
                 "; the held-out frames score above the usable level, but it will look softer than "

@@ -115,6 +115,15 @@ class Quality:
             return False
         return self.body_ssim < before.body_ssim + STALLED_GAIN
 
+    def fit_stalled_since(self, before: Quality) -> bool:
+        """True when the fit (after more training) is still under CONVERGED_FIT_BODY_SSIM and
+        gained less than STALLED_GAIN over `before`'s: more of the same training does not
+        finish it."""
+        if self.converged is not False or before.fit is None or before.fit.body_ssim is None:
+            return False
+        assert self.fit is not None and self.fit.body_ssim is not None
+        return self.fit.body_ssim < before.fit.body_ssim + STALLED_GAIN
+
     def describe(self, with_fit: bool = True) -> str:
         """The held-out scores, and the fit unless `with_fit` is False."""
         held = (f"held-out body SSIM {_f(self.body_ssim)}, face SSIM {_f(self.face_ssim)} "

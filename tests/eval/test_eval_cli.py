@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from rtmotion import cli
+from rtmotion.errors import InputError
 from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.metrics import PSNR_CAP_DB
-from rtmotion.errors import InputError
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
 from rtmotion.io import VideoInfo
 from rtmotion.pipeline.session import synthesize_sequence

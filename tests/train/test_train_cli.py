@@ -534,6 +534,15 @@ def test_the_fit_tells_not_converged_from_not_usable_on_new_poses(tmp_path: Path
     # Not learned and not usable: train longer first.
     msg = _verdict(Quality(0.762, 0.29, 20, None, Fit(0.854, 0.315, 40)), cmd, tmp_path)
     assert msg.startswith("NOT CONVERGED") and "softer" not in msg and msg.endswith(cmd)
+    # A resumed run whose fit stayed under the level and hardly rose: more minutes will not
+    # finish it; one whose fit rose: train longer still.
+    stuck = Quality(0.82, 0.7, 13, easy, Fit(0.885, 0.8, 26))
+    msg = _verdict(stuck, cmd, tmp_path / "S", before=two_minutes)
+    assert msg.startswith("NOT CONVERGED") and "raised that only from 0.882" in msg
+    assert "--preset base" in msg and "Train longer" not in msg
+    assert stuck.fit_stalled_since(two_minutes) and not two_minutes.fit_stalled_since(Quality(0.8, 0.8, 13))
+    rising = Quality(0.82, 0.7, 13, easy, Fit(0.895, 0.8, 26))
+    assert _verdict(rising, cmd, tmp_path, before=two_minutes).endswith(f"Train longer: {cmd}")
     # No fit (a clip too short to leave keyframes away from the training blocks): the held-out
     # score decides alone, as before.
     assert _verdict(Quality(0.879, 0.826, 13, easy), cmd, tmp_path) is None
