@@ -308,6 +308,12 @@ def too_few_steps_warning(steps: int, minutes: float, seconds: float, how: str) 
             "or continue later with --resume (the score at the end says whether it is usable)")
 
 
+#: A re-planned end is said at most this often (seconds): the plan follows every step, but a
+#: machine whose load swings (another job starting and stopping) moved it >10 % every few steps
+#: and filled a 20-minute run's log with 37 plan lines (docs/BENCHMARKS.md, issue 18).
+REPLAN_LOG_SECONDS = 60.0
+
+
 class BudgetPlanner:
     """Re-plans a budgeted run's end step and learning-rate decay from its measured step time.
 
@@ -334,6 +340,7 @@ class BudgetPlanner:
         self._timed = 0
         self._seconds: float | None = None  # the moving average
         self._logged_end: int | None = None
+        self._logged_at = 0.0  # time.monotonic() of the last plan line
         self._warned = False
         self.verbose = True
 
@@ -389,11 +396,13 @@ class BudgetPlanner:
         if not self.verbose:
             return
         end = self.plan.end_step
-        if self._logged_end is not None and abs(end - self._logged_end) <= 0.1 * max(
-                1, self._logged_end - self.start_step):
+        now = time.monotonic()
+        if self._logged_end is not None and (
+                abs(end - self._logged_end) <= 0.1 * max(1, self._logged_end - self.start_step)
+                or now - self._logged_at < REPLAN_LOG_SECONDS):
             return
         first = self._logged_end is None
-        self._logged_end = end
+        self._logged_end, self._logged_at = end, now
         log.info("%s %.2f s per step: training to step %d within --minutes %g%s",
                  "measured" if first else f"at step {step} the steps take", self._seconds, end,
                  self.cfg.minutes,

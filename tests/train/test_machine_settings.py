@@ -164,6 +164,30 @@ def test_planner_follows_a_machine_that_slows_down_and_keeps_the_cap(monkeypatch
     assert capped.steps == 30 and len(lrs) == 30 and lrs[-1] == pytest.approx(capped.lr / 30)
 
 
+def test_a_swinging_machine_gets_a_plan_line_a_minute_at_most(monkeypatch, caplog) -> None:
+    """The plan follows every step; its log line comes at most every REPLAN_LOG_SECONDS."""
+    import logging
+
+    clock = FakeClock()
+    monkeypatch.setattr(ms.time, "monotonic", clock)
+    cfg = TrainConfig(minutes=5.0, fit_minutes=True, fit_lr_decay=True)
+    planner, cfg = ms.BudgetPlanner.start(cfg, 0)
+    ends = []
+    # another job starts and stops every 10 steps: 0.5 s a step, then 3 s
+    with caplog.at_level(logging.INFO, logger="rtmotion.train.machine_settings"):
+        step = 0
+        while step < cfg.steps and clock.t < planner.deadline:
+            clock.t += 0.5 if (step // 10) % 2 == 0 else 3.0
+            step += 1
+            if (new := planner.after_step(step)) is not None:
+                cfg = new
+                ends.append(cfg.steps)
+    lines = [r.getMessage() for r in caplog.records if "training to step" in r.getMessage()]
+    assert len(set(ends)) > 20                        # re-planned all along
+    assert 2 <= len(lines) <= 5 * 60 / ms.REPLAN_LOG_SECONDS + 1
+    assert lines[0].startswith("measured") and "the steps take" in lines[1]
+
+
 def test_planner_on_resume_decays_over_this_runs_steps(monkeypatch) -> None:
     clock = FakeClock()
     monkeypatch.setattr(ms.time, "monotonic", clock)
