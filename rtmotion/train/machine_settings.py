@@ -310,7 +310,7 @@ def too_few_steps_warning(steps: int, minutes: float, seconds: float, how: str) 
 
 #: A re-planned end is said at most this often (seconds): the plan follows every step, but a
 #: machine whose load swings (another job starting and stopping) moved it >10 % every few steps
-#: and filled a 20-minute run's log with 37 plan lines (docs/BENCHMARKS.md, issue 18).
+#: and filled a 20-minute run's log with 54 plan lines (docs/BENCHMARKS.md, issue 18).
 REPLAN_LOG_SECONDS = 60.0
 
 
