@@ -318,7 +318,7 @@ def _verdict(quality, command: str, bundle, before=None) -> str | None:
     if converged:
         why = (f"they show moves the rest of it does not ({novelty.describe()})" if new_moves else
                "they show poses, or a view of the person (a turn to the side), that the rest of "
-               "it does not show alike")
+               "it does not show")
         return (f"NOT USABLE on new poses: {below}, while it draws the frames it trained on well "
                 f"(body SSIM {quality.fit.body_ssim:.3f} on {quality.fit.frames} of them). It has "
                 f"learned this clip, not the held-out "
