@@ -126,8 +126,7 @@ class Quality:
 
     def describe(self, with_fit: bool = True) -> str:
         """The held-out scores, and the fit unless `with_fit` is False."""
-        held = (f"held-out body SSIM {_f(self.body_ssim)}, face SSIM {_f(self.face_ssim)} "
-                f"({self.frames} frames)")
+        held = f"held-out {_scores_text(self.body_ssim, self.face_ssim, self.frames)}"
         return held if self.fit is None or not with_fit else f"{held}; {self.fit.describe()}"
 
 
@@ -145,8 +144,7 @@ class Fit:
     blocks: tuple[tuple[int, int], ...] = ()
 
     def describe(self) -> str:
-        return (f"on frames it trained on body SSIM {_f(self.body_ssim)}, face SSIM "
-                f"{_f(self.face_ssim)} ({self.frames} frames)")
+        return f"on frames it trained on {_scores_text(self.body_ssim, self.face_ssim, self.frames)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"body_ssim": self.body_ssim, "face_ssim": self.face_ssim, "frames": self.frames,
@@ -158,8 +156,16 @@ class Fit:
                    tuple(tuple(int(v) for v in b) for b in d.get("blocks") or ()))
 
 
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
+def _scores_text(body: float | None, face: float | None, frames: int) -> str:
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+    return f"body SSIM {f(body)}, face SSIM {f(face)} ({frames} frames)"
+
+
+def _scores(report: dict[str, Any]) -> tuple[float | None, float | None, int]:
+    """(body SSIM, face SSIM, frames scored) of an evaluation report."""
+    m = report["metrics"]
+    return m["body_ssim"].get("mean"), m["face_ssim"].get("mean"), int(report["frames"]["evaluated"])
 
 
 def heldout_quality(subject_path: str | Path, max_frames: int = 90, device: str = "cpu") -> Quality | None:
@@ -173,9 +179,7 @@ def heldout_quality(subject_path: str | Path, max_frames: int = 90, device: str 
         return None
     options = EvalOptions(engine=EAGER_CPU.but(device=device), pose_metrics=False)
     report = run_evaluation(subject, source, options)
-    m = report["metrics"]
-    return Quality(m["body_ssim"].get("mean"), m["face_ssim"].get("mean"),
-                   int(report["frames"]["evaluated"]),
+    return Quality(*_scores(report),
                    PoseNovelty.from_record((report.get("source") or {}).get("pose_novelty")),
                    training_fit(subject, max_frames, options))
 
@@ -189,7 +193,5 @@ def training_fit(subject: Subject, max_frames: int, options: EvalOptions) -> Fit
     except InputError as e:
         log.info("no score on the training frames: %s", e)
         return None
-    m = report["metrics"]
-    return Fit(m["body_ssim"].get("mean"), m["face_ssim"].get("mean"),
-               int(report["frames"]["evaluated"]),
+    return Fit(*_scores(report),
                tuple(tuple(b) for b in (report.get("source") or {}).get("frames") or ()))
