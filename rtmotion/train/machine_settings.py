@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -314,31 +315,42 @@ def too_few_steps_warning(steps: int, minutes: float, seconds: float, how: str) 
 REPLAN_LOG_SECONDS = 60.0
 
 
+#: The planner's step time is the mean over the last this many seconds of steps (all of them
+#: before that much has passed). A moving average weighted per step (0.15 for the newest) moved
+#: a resumed run's planned end from 2604 to 594 steps and back, and its learning rate with it,
+#: when another job took the CPU for a few seconds: one 10-s step weighed as much as 15 s of
+#: normal ones. Over a window of time a burst counts for the time it took, a lasting slowdown is
+#: followed within the window, and the periodic costs inside the loop (checkpoints, samples) are
+#: paid for in proportion.
+STEP_TIME_WINDOW_SECONDS = 60.0
+
+
 class BudgetPlanner:
     """Re-plans a budgeted run's end step and learning-rate decay from its measured step time.
 
     Call `after_step(step)` after every optimizer step; it returns the re-planned TrainConfig
     (or None before the first measurement). The first step (loader start-up, allocation) is not
     timed; the plan is first made after `first_measure` timed steps, then after every step from
-    a moving average of the step time (weight `smoothing` for the newest step), so a machine
-    that slows down (another job starts) shortens the plan and the learning rate still reaches
-    0 when the time is up. Under DDP every rank calls it at the same steps and `agree` averages
-    the planned end over the ranks, so they stop together.
+    the mean step time over the last `window` seconds (`STEP_TIME_WINDOW_SECONDS`), so a machine
+    that slows down for good (another job starts) shortens the plan and the learning rate still
+    reaches 0 when the time is up, while a few slow seconds move it by no more than they cost.
+    Under DDP every rank calls it at the same steps and `agree` averages the planned end over
+    the ranks, so they stop together.
     """
 
     def __init__(self, cfg: TrainConfig, start_step: int, deadline: float,
-                 agree: Any = None, first_measure: int = 3, smoothing: float = 0.15) -> None:
+                 agree: Any = None, first_measure: int = 3,
+                 window: float = STEP_TIME_WINDOW_SECONDS) -> None:
         self.cfg = cfg
         self.start_step = start_step
         self.deadline = deadline
         self.agree = agree or (lambda end: end)
         self.first_measure = first_measure
-        self.smoothing = smoothing
+        self.window = window
         self.plan: BudgetPlan | None = None
-        self._t0: float | None = None
-        self._last: float = 0.0
+        self._marks: deque[tuple[float, int]] = deque()  # (time.monotonic(), step) after each step
         self._timed = 0
-        self._seconds: float | None = None  # the moving average
+        self._seconds: float | None = None  # the windowed mean
         self._logged_end: int | None = None
         self._logged_at = 0.0  # time.monotonic() of the last plan line
         self._warned = False
@@ -362,7 +374,8 @@ class BudgetPlanner:
 
     @property
     def seconds_per_step(self) -> float | None:
-        """The measured (moving average) seconds per step, None before the first measurement."""
+        """The measured seconds per step (mean over the window), None before the first
+        measurement."""
         return self._seconds if self._timed >= self.first_measure else None
 
     def _make(self, seconds: float, measured: bool, step: int) -> BudgetPlan:
@@ -376,17 +389,17 @@ class BudgetPlanner:
     def after_step(self, step: int) -> TrainConfig | None:
         """After optimizer step `step` (the count of steps done, resumed ones included)."""
         now = time.monotonic()
-        if self._t0 is None:  # the warm-up step: start timing after it
-            self._t0 = self._last = now
+        self._marks.append((now, step))
+        if len(self._marks) == 1:  # the warm-up step: start timing after it
             return None
-        dt, self._last = now - self._last, now
         self._timed += 1
         if self._timed < self.first_measure:
             return None
-        if self._seconds is None:  # the first measurement: the mean of the timed steps
-            self._seconds = (now - self._t0) / self._timed
-        else:
-            self._seconds += self.smoothing * (dt - self._seconds)
+        # Keep the oldest mark that still spans the window: drop it while the next one does.
+        while len(self._marks) > 2 and now - self._marks[1][0] >= self.window:
+            self._marks.popleft()
+        since, first = self._marks[0]
+        self._seconds = (now - since) / max(1, step - first)
         self.plan = self._make(self._seconds, True, step)
         self._report(step)
         return plan_config(self.cfg, self.plan)

@@ -188,6 +188,28 @@ def test_a_swinging_machine_gets_a_plan_line_a_minute_at_most(monkeypatch, caplo
     assert lines[0].startswith("measured") and "the steps take" in lines[1]
 
 
+def test_a_few_slow_seconds_move_the_plan_by_what_they_cost(monkeypatch) -> None:
+    """A 10-s step among 1-s ones (another job took the CPU for a moment) costs the budget 9 s,
+    and the plan moves by about that; a per-step moving average had cut a resumed run's end
+    from 2604 to 594 steps and its learning rate with it."""
+    clock = FakeClock()
+    monkeypatch.setattr(ms.time, "monotonic", clock)
+    cfg = TrainConfig(minutes=20.0, fit_minutes=True, fit_lr_decay=True)
+    planner, cfg = ms.BudgetPlanner.start(cfg, 0)
+    ends = {}
+    step = 0
+    while step < 400:
+        clock.t += 10.0 if step == 300 else 1.0
+        step += 1
+        if (new := planner.after_step(step)) is not None:
+            ends[step] = new.steps
+    before = ends[300]
+    assert abs(ends[300] - 1200) <= 5                  # 1 s a step: the whole 20 minutes
+    after = [ends[s] for s in range(301, 400)]
+    assert min(after) >= before - 9 - 0.2 * (before - 300)  # the burst's 9 s, spread over the window
+    assert ends[399] == pytest.approx(before - 9, abs=3)    # and once it left the window, just its cost
+
+
 def test_planner_on_resume_decays_over_this_runs_steps(monkeypatch) -> None:
     clock = FakeClock()
     monkeypatch.setattr(ms.time, "monotonic", clock)
