@@ -9,9 +9,12 @@ Modules are imported when the parser is built, so they must import heavy package
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import importlib
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -106,6 +109,15 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
 
 
+def _stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to stderr and the run goes on: what
+    a run that seems stuck (a live window that shows nothing) is waiting for. Where the signal
+    or a real stderr is missing (Windows, a captured stream), nothing is registered."""
+    if hasattr(signal, "SIGUSR1"):
+        with contextlib.suppress(AttributeError, ValueError, OSError, RuntimeError):
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -113,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     _setup_logging(args.verbose, args.quiet)
+    _stacks_on_sigusr1()
     try:
         return int(args._run(args) or 0)
     except RtmotionError as e:

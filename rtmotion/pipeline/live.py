@@ -391,19 +391,42 @@ class _Display:
             [] if options.keep_samples is None else deque(maxlen=int(options.keep_samples)))
         self.warmup_latencies: list[float] = []   # ... of the warm-up frames
         self._window: list[float] = []            # display times of the last second
+        self._last_shown = time.perf_counter()   # when the last frame was shown (or the run began)
 
     def run(self, pipe: StagePipeline, t_start: float) -> None:
-        """Show frames until the source ends, the run stops, or a limit or a sink ends it."""
+        """Show frames until the source ends, the run stops, or a limit, a sink or Ctrl-C ends
+        it. The time limit holds when no frame comes at all (a stalled camera or stage): a
+        timer stops the pipeline then, so `--seconds` always ends the run. Ctrl-C is a way to
+        end a live run, not a failure: the run ends as for the quit key, with its report."""
         limit = self.options.seconds
-        for item in pipe.results():
-            if limit is not None and time.perf_counter() - t_start >= limit:
-                self.report.ended_by = "time limit"
-                return
-            dropped = sum(s.dropped for s in pipe.handoffs.values())
-            end = self.show(item, dropped)
-            if end:
-                self.report.ended_by = end
-                return
+        timer = None
+        if limit is not None:
+            timer = threading.Timer(max(0.0, limit - (time.perf_counter() - t_start)),
+                                    self._time_up, args=(pipe,))
+            timer.daemon = True
+            timer.start()
+        try:
+            for item in pipe.results():
+                if limit is not None and time.perf_counter() - t_start >= limit:
+                    self.report.ended_by = "time limit"
+                    return
+                dropped = sum(s.dropped for s in pipe.handoffs.values())
+                end = self.show(item, dropped)
+                if end:
+                    self.report.ended_by = end
+                    return
+        except KeyboardInterrupt:
+            self.report.ended_by = "interrupted (Ctrl-C)"
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _time_up(self, pipe: StagePipeline) -> None:
+        """The timer's end of a run whose frames stopped coming (`run`)."""
+        if not pipe.stop.is_set():
+            self.report.ended_by = self.report.ended_by or \
+                f"time limit (no frame for the last {time.perf_counter() - self._last_shown:.1f} s)"
+            pipe.stop.event.set()
 
     def show(self, item: LiveFrame, dropped: int) -> str | None:
         """Show one frame; returns why the run ends ("quit key", "frame limit") or None."""
@@ -413,6 +436,7 @@ class _Display:
         image = self.picture(item, t_show, dropped)
         actions = [sink(image, item) for sink in self.sinks]
         item.t_display = time.perf_counter()
+        self._last_shown = item.t_display
         self.shown += 1
         latency_ms = (item.t_display - item.t_capture) * 1000.0
         if self.shown > opt.warmup_frames:

@@ -35,12 +35,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class FakeCamera:
     """Mocked webcam: serves `frames` at `fps` like a driver would, then 'disconnects' (read()
-    returns None), or raises `fail` after `fail_after` frames."""
+    returns None), or raises `fail` after `fail_after` frames, or stops delivering after
+    `stall_after` frames (read() then returns nothing for 4 s, a driver's read timeout, and
+    says the camera is gone)."""
 
     name = "fake camera"
 
-    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, fail_after: int | None = None) -> None:
+    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, fail_after: int | None = None,
+                 stall_after: int | None = None) -> None:
         self.frames = frames
+        self.stall_after = stall_after
+        self._closing = threading.Event()
         self.fps = Fraction(fps).limit_denominator(1001)
         self.size = (frames[0].shape[1], frames[0].shape[0])
         self.frame_index = -1
@@ -55,6 +60,9 @@ class FakeCamera:
         i = self.frame_index + 1
         if self.fail_after is not None and i >= self.fail_after:
             raise OSError(19, "No such device")
+        if self.stall_after is not None and i >= self.stall_after:
+            self._closing.wait(4.0)
+            return None
         if i >= len(self.frames):
             return None  # unplugged
         due = self._t0 + i / float(self.fps)
@@ -64,6 +72,7 @@ class FakeCamera:
 
     def close(self) -> None:
         self.closed = True
+        self._closing.set()
 
 
 def _frames(clip) -> list[np.ndarray]:
@@ -197,6 +206,67 @@ def test_mocked_camera_failure_is_a_stage_error(tiny_subject, dancer_clip) -> No
     assert ei.value.stage == "capture" and "No such device" in str(ei.value)
     assert time.perf_counter() - t0 < 10 and cam.closed
     assert not [t for t in threading.enumerate() if t.name.startswith("rtmotion-") and t.is_alive()]
+
+
+def test_time_limit_ends_a_run_whose_camera_stopped_delivering(tiny_subject, dancer_clip) -> None:
+    """--seconds holds when no frame comes at all (it was checked only when one came, so a
+    stalled camera or stage kept the run alive for ever)."""
+    cam = FakeCamera(_frames(dancer_clip), stall_after=5)
+    t0 = time.perf_counter()
+    report = run_live(tiny_subject, cam, [lambda img, f: None],
+                      LiveOptions(poses=dancer_clip.seq, seconds=2.0))
+    assert time.perf_counter() - t0 < 2.0 + 5.0
+    assert report.ended_by.startswith("time limit (no frame for the last ") and cam.closed
+    assert report.frames_captured == 5
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtmotion-") and t.is_alive()]
+
+
+def test_ctrl_c_ends_a_live_run_with_its_report(tiny_subject, dancer_clip) -> None:
+    """Ctrl-C (KeyboardInterrupt in the display thread) is a way to end a live run: the run
+    stops as for the quit key and its report says so."""
+    shown: list[int] = []
+
+    def sink(img, frame):
+        if len(shown) == 4:
+            raise KeyboardInterrupt
+        shown.append(frame.seq)
+
+    report = run_live(tiny_subject, FakeCamera(_frames(dancer_clip)), [sink],
+                      LiveOptions(poses=dancer_clip.seq))
+    assert report.ended_by == "interrupted (Ctrl-C)" and report.frames_shown == 4 == len(shown)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtmotion-") and t.is_alive()]
+
+
+def test_a_live_process_prints_its_stacks_on_sigusr1_and_ends_with_its_report_on_ctrl_c(
+        tiny_subject_path, dancer_clip, tmp_path) -> None:
+    """A real `rtmotion live` process: `kill -USR1` prints every thread's stack and the run
+    goes on; Ctrl-C (SIGINT) then ends it with exit 0 and its report."""
+    log, rep = tmp_path / "live.log", tmp_path / "live.json"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", str(tiny_subject_path),
+             "--source", str(dancer_clip.video), "--poses", str(dancer_clip.poses), "--loop",
+             "--seconds", "120", "--no-preview", "--json", str(rep)],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while "pose normalization" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.5)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        assert proc.poll() is None, log.read_text()          # it goes on
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert "Thread 0x" in text and "rtmotion/pipeline/stages.py" in text  # the stage threads' stacks
+    report = json.loads(rep.read_text())
+    assert report["ended_by"] == "interrupted (Ctrl-C)" and report["frames_shown"] > 0
 
 
 def test_looping_file_camera_keeps_its_pace(dancer_clip) -> None:
@@ -401,16 +471,33 @@ def _start_live(env: dict, dancer_clip, folder: Path) -> tuple[subprocess.Popen,
 
 
 def _stacks_and_stop(proc: subprocess.Popen, log: Path) -> str:
-    """Stop a live process that showed no picture, with its threads' stacks (SIGABRT under
-    PYTHONFAULTHANDLER) and the rest of its output: what it was waiting for."""
+    """Stop a live process that showed no picture and say what it was doing: SIGUSR1 (every
+    thread's stack, `rtmotion.cli`), then Ctrl-C (SIGINT), which ends a live run with its
+    report (`live.json`: frames captured and shown, each stage's count and times: did frames
+    reach the window, or did a stage stall?); if that does not end it within 15 s, SIGABRT.
+    Returns the report's numbers (if any) and the end of its output."""
+    said = ""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGABRT)
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return log.read_text(errors="replace")[-6000:]
+            said = "Ctrl-C did not end it within 15 s.\n"
+            proc.send_signal(signal.SIGABRT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    rep = log.parent / "live.json"
+    if rep.is_file():
+        r = json.loads(rep.read_text())
+        said += (f"its report: ended by {r.get('ended_by')!r}, {r.get('frames_captured')} frames captured, "
+                 f"{r.get('frames_shown')} shown, dropped by stage {r.get('dropped_by_stage')}, "
+                 f"stages {json.dumps(r.get('stages'))}\n")
+    return said + log.read_text(errors="replace")[-6000:]
 
 
 @pytest.mark.skipif(not (builtin_subjects_dir() / "demo-ada" / "subject.json").is_file(),
@@ -420,9 +507,11 @@ def test_preview_window_screenshot_and_keys(xvfb, dancer_clip, tmp_path) -> None
     # The window opens before the model loads; wait for pictures, then a few seconds more (the
     # normalization warms up over 2 s). In the whole suite (2 workers) the window twice stayed
     # black for 150 s and 240 s while the process lived, its last line the normalization's;
-    # never alone, nor beside two busy loops. Until that is understood, a run that shows
-    # nothing in 120 s is stopped with its threads' stacks, which the test reports as a
-    # warning (or in its failure), and a second run is the one tested.
+    # never alone, nor beside two busy loops (once more in 23 runs beside the suite, both tries;
+    # another time Qt could not connect to the X server and aborted). Until that is understood,
+    # a run that shows nothing in 120 s is stopped with its threads' stacks and its report
+    # (`_stacks_and_stop`: were frames shown into a black window, or did a stage stall?),
+    # which the test reports as a warning (or in its failure), and a second run is the one tested.
     shot = tmp_path / "screen.png"
     first_try = ""
     for attempt in (1, 2):
