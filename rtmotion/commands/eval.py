@@ -90,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no pose re-extraction (the default; kept for old scripts)")
     parser.add_argument("--no-face", action="store_true",
                         help="do not apply the subject's face enhancer")
+    parser.add_argument("--no-detail", action="store_true",
+                        help="do not add the keyframes' full-resolution detail to the output "
+                             "frame (the out_* rows score the model frame enlarged)")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                        pose_metrics=args.pose_metrics and not args.no_pose,
                        samples_dir=args.samples,
                        num_samples=args.num_samples, use_face=not args.no_face,
-                       stride=args.stride)
+                       use_detail=not args.no_detail, stride=args.stride)
     report = run_evaluation(subject, source, opts)
     sys.stdout.write(format_table(report) + "\n")
     if args.output is not None:

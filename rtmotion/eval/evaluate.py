@@ -49,7 +49,7 @@ import numpy as np
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.errors import InputError
 from rtmotion.eval.flicker import FlickerMeter
-from rtmotion.eval.metrics import ssim_psnr
+from rtmotion.eval.metrics import detail_ratio, ssim_psnr
 from rtmotion.eval.report import (
     SCHEMA,
     per_frame_table,
@@ -89,6 +89,8 @@ DEFINITIONS: dict[str, str] = {
     "out_body_psnr": "PSNR (dB) on the body crop at the output frame",
     "out_face_ssim": "SSIM on the face crop at the output frame",
     "out_face_psnr": "PSNR (dB) on the face crop at the output frame",
+    "out_body_detail": "fine detail on the body crop at the output frame: mean |Laplacian| (3x3, "
+                       "grey) of the generated crop / the real crop's (1: as sharp as the camera)",
     "pose_distance": "MediaPipe pose of the generated frame vs the pose it should show: mean joint "
                      "distance over joints seen in both / body height (vertical extent of the "
                      "visible joints)",
@@ -123,6 +125,8 @@ class EvalOptions:
         samples_dir: where to write sample PNGs (pose | generated | real), or None.
         num_samples: how many sample frames, spread over the sequence.
         use_face: apply the subject's face enhancer when it has one.
+        use_detail: add the keyframes' full-resolution detail to the output frame (its out_*
+            rows) when the subject has it (`rtmotion.pipeline.detail`).
         body_margin: body crop margin (fraction of the box's longer side).
         stride: drive and score every `stride`-th frame only, as live transfer does when it drops
             frames (the previous output the generator warps is then `stride` frames old); the
@@ -135,6 +139,7 @@ class EvalOptions:
     samples_dir: Path | None = None
     num_samples: int = 4
     use_face: bool = True
+    use_detail: bool = True
     body_margin: float = BODY_BOX_MARGIN
     stride: int = 1
 
@@ -173,6 +178,7 @@ def _score_output(row: dict[str, Any], session: Session, item: EvalItem, geom: C
                   None if truth is None else body_box(truth, size, margin=margin))
     if bbox is not None:
         row["out_body_ssim"], row["out_body_psnr"] = ssim_psnr(full, item.camera, bbox)
+        row["out_body_detail"] = detail_ratio(full, item.camera, bbox)
     fbox = visible_face_box(truth if truth is not None else drv, size)
     if fbox is not None:
         row["out_face_ssim"], row["out_face_psnr"] = ssim_psnr(full, item.camera, fbox)
@@ -207,7 +213,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     try:
         # A session, as `convert` makes its frames (the CUDA synthesizer on a GPU), so eval
         # scores the step users run; no hold rule: a frame without a person repeats the last.
-        with open_session(subject, opt.engine, use_face=opt.use_face) as session, \
+        with open_session(subject, opt.engine, use_face=opt.use_face, detail=opt.use_detail) as session, \
                 progress(total=source.total, desc="eval", unit="frame") as bar:
             runner_info = session.info()
             for pos, item in enumerate(source.items()):
@@ -293,12 +299,12 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
                   sample_files: list[str]) -> dict[str, Any]:
     col = per_frame_table(rows, ["index", "step", "body_ssim", "body_psnr", "face_ssim", "face_psnr",
                                  "full_ssim", "full_psnr", "out_body_ssim", "out_body_psnr",
-                                 "out_face_ssim", "out_face_psnr", "pose_distance", "pose_distance_real",
+                                 "out_face_ssim", "out_face_psnr", "out_body_detail", "pose_distance", "pose_distance_real",
                                  "detected", "detected_real", "driving_pose_error"])
     metrics: dict[str, Any] = {}
     for key in ("body_ssim", "body_psnr", "face_ssim", "face_psnr", "full_ssim", "full_psnr"):
         metrics[key] = summarize(col[key])
-    for key in ("out_body_ssim", "out_body_psnr", "out_face_ssim", "out_face_psnr"):
+    for key in ("out_body_ssim", "out_body_psnr", "out_face_ssim", "out_face_psnr", "out_body_detail"):
         if any(v is not None for v in col[key]):
             metrics[key] = summarize(col[key])
     if opt.pose_metrics:
@@ -323,6 +329,7 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
         **runner_info,
         "resolution": [int(subject.resolution[0]), int(subject.resolution[1])],
         "face_enhancer": bool(opt.use_face and getattr(subject, "face", None) is not None),
+        "keyframe_detail": bool(opt.use_detail and getattr(subject, "keyframe_detail", None) is not None),
         "frames": {"total": total, "evaluated": len(rows), "no_person": no_person,
                    "face_visible": face_visible, "stride": opt.stride},
         "metrics": metrics,

@@ -43,6 +43,7 @@ TABLE_ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("out_body_psnr", "PSNR, body crop, output frame", "dB", "higher"),
     ("out_face_ssim", "SSIM, face crop, output frame", "", "higher"),
     ("out_face_psnr", "PSNR, face crop, output frame", "dB", "higher"),
+    ("out_body_detail", "detail, body crop, output frame", "x the real frame's (1: as sharp)", ""),
     ("pose_distance", "pose distance (generated)", "x body height", "lower"),
     ("pose_distance_real", "pose distance (real frames)", "x body height", "lower"),
     ("pose_detected", "person detected (generated)", "%", "higher"),

@@ -181,6 +181,32 @@ def _origin_angles(subject: Subject, origin: SyntheticOrigin) -> MotionAngles:
     return angles
 
 
+def source_frames(subject: Subject, indices: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(video index, uint8 RGB (H, W, 3) camera frame) of the subject's own source video at
+    `indices` (sorted), in order: read from the video when it is here, else rendered again for a
+    synthetic subject (with its recorded background). InputError (one line) when neither is
+    possible."""
+    want = np.asarray(indices, dtype=np.int64)
+    video = Path(str(subject.source_video.get("path") or ""))
+    if str(subject.source_video.get("path") or "") and video.is_file():
+        with VideoReader(video, end=int(want.max()) + 1 if len(want) else 0) as reader:
+            wanted = set(want.tolist())
+            for frame in reader:
+                if frame.index in wanted:
+                    yield frame.index, frame.image
+        return
+    origin = synthetic_origin(subject)
+    if origin is None:
+        raise InputError(video if str(video) else _subject_json(subject),
+                         "the subject's source video is not here",
+                         "put the video back where subject.json's source_video.path says")
+    angles = _origin_angles(subject, origin)
+    r = Renderer(origin.character, subject.crop.frame_size, background=origin.background)
+    for t in want:
+        if t < len(angles):
+            yield int(t), r.render(pose_body(r.character, angles.values[int(t)]))
+
+
 def detect_background(origin: SyntheticOrigin, angles: MotionAngles, size: tuple[int, int],
                       video: Path | None) -> str | None:
     """The background the synthetic source video was rendered with.

@@ -26,6 +26,7 @@ output pixel (X + 0.5) * W_out / W_src - 0.5; both are affine, so one `cv2.warpA
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -133,11 +134,17 @@ class Canvas:
         k = 2 * MASK_FEATHER + 1
         return cv2.GaussianBlur(mask, (k, k), 0)
 
-    def compose(self, image: np.ndarray, placement: Placement | None = None) -> np.ndarray:
+    def compose(self, image: np.ndarray, placement: Placement | None = None,
+                sharpen: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+                ) -> np.ndarray:
         """uint8 (H, W, 3) model frame -> uint8 (H_out, W_out, 3) full frame, a new array.
 
         placement: where a follow-crop subject drew this frame (its box and the room behind
-        it); None: the frame is the canvas's own box."""
+        it); None: the frame is the canvas's own box.
+        sharpen: adds detail to the enlarged person before it is blended onto the plate
+        (`rtmotion.pipeline.detail`): (enlarged uint8 (h, w, 3), affine 2 x 3 from model pixels
+        to its pixels, person mask float32 (h, w)) -> uint8 (h, w, 3). Only with a scene plate
+        (without one the whole model frame is enlarged, and the person has no mask)."""
         mh, mw = image.shape[:2]
         if (mw, mh) != tuple(self.geometry.model_size):
             raise ValueError(f"model frame is {mw}x{mh}, the canvas was made for "
@@ -162,6 +169,8 @@ class Canvas:
                              borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(mask, affine, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        if sharpen is not None:
+            big = sharpen(big, affine, alpha)
         out[y0:y1, x0:x1] = cv2.blendLinear(big, out[y0:y1, x0:x1], alpha, 1.0 - alpha)
         return out
 

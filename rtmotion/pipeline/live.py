@@ -251,6 +251,8 @@ class LiveOptions:
             that is nearer than the frame it holds is old (`rtmotion.pipeline.stages`, fresh
             input): a frame is at most about half a frame period old when its pose starts,
             instead of up to a whole one, for an occasional wait of under half a period.
+        detail: add the keyframes' full-resolution detail to the person when the subject has it
+            (`rtmotion.pipeline.detail`).
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -269,6 +271,7 @@ class LiveOptions:
     keep_samples: int | None = None
     pace: bool = True
     fresh: bool = True
+    detail: bool = True
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
@@ -300,7 +303,7 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
             session = stack.enter_context(open_session(
                 subject, options.engine.threads_or(options.torch_threads),
                 hold_frames=hold_frames(options.hold_seconds, fps),
-                full_frame=True))
+                full_frame=True, detail=options.detail))
             report.backend = session.describe()
             if session.choice is not None and session.choice.builds:
                 report.build_seconds = round(session.choice.build_seconds, 2)

@@ -270,6 +270,8 @@ class ConvertOptions:
         output_size: (W, H) of the result; None: the subject's camera frame (demo-ada 512x512).
             The model frame is composed onto the subject's full-resolution background
             (`rtmotion.pipeline.canvas`).
+        detail: add the keyframes' full-resolution detail to the person when the subject has it
+            (`rtmotion.pipeline.detail`).
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -289,6 +291,7 @@ class ConvertOptions:
     torch_threads: int | None = 1
     output_size: tuple[int, int] | None = None
     person: str | int | None = "auto"
+    detail: bool = True
 
 
 @dataclass
@@ -332,7 +335,7 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
     result = _new_result(subject, source, output, opt, poses, time.perf_counter() - t_start)
     fps = poses.driving.fps
     with open_session(subject, opt.engine, hold_frames=hold_frames(opt.hold_seconds, fps),
-                      full_frame=opt.output_size or True) as session, \
+                      full_frame=opt.output_size or True, detail=opt.detail) as session, \
             tempfile.TemporaryDirectory(prefix="rtmotion-convert-") as tmp, \
             contextlib.ExitStack() as stack:
         result.backend, result.device = session.describe(), str(session.runner.device)

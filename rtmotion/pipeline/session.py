@@ -49,6 +49,7 @@ import numpy as np
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.export.engine import EngineChoice, open_requested
 from rtmotion.pipeline.canvas import Canvas, canvas_geometry
+from rtmotion.pipeline.detail import DetailLayer, Sharpen
 from rtmotion.pipeline.follow_frame import Placement
 from rtmotion.pipeline.gaps import ABSENT, BLANK, PERSON, GapCounts, PersonGapPolicy
 from rtmotion.pipeline.synthesize import (
@@ -90,11 +91,17 @@ class Session:
         choice: what `open_engine` picked and why (None when the caller gave the runner).
         gaps: frames drawn without a person so far (held / blank), with a hold rule.
         canvas: composes the model frame into the full frame (None: frames are model frames).
+        detail: the keyframes' full-resolution detail added to the full frames
+            (`rtmotion.pipeline.detail`; None: the person is only enlarged).
     """
 
     def __init__(self, subject: Subject, synth: SubjectSynthesizer, choice: EngineChoice | None,
-                 hold_frames: int | None = None, canvas: Canvas | None = None) -> None:
+                 hold_frames: int | None = None, canvas: Canvas | None = None,
+                 detail: DetailLayer | None = None) -> None:
         self.subject = subject
+        #: adds the keyframes' full-resolution detail to full frames (None: enlarged only)
+        self.detail = detail
+        self._last_sharpen: Sharpen | None = None  # the last frame's (a repeat keeps it)
         self.synth = synth
         self.choice = choice
         self.canvas = canvas
@@ -149,9 +156,31 @@ class Session:
         self._last_drawn = image
         self._last_placement = drawn.placement
         self._last_camera = None
+        self._last_sharpen = self._sharpen(drawn, image)
         if self._in_reference_frame:
-            return self.subject.crop.crop_image(self.last_camera_frame(), self.subject.resolution)
-        return image if self.canvas is None else self.canvas.compose(image, drawn.placement)
+            # The model frame is the generator's (what eval's model-frame rows score): no detail.
+            return self.subject.crop.crop_image(self._camera(image, drawn.placement, None),
+                                                self.subject.resolution)
+        return image if self.canvas is None else \
+            self.canvas.compose(image, drawn.placement, self._last_sharpen)
+
+    def _sharpen(self, drawn: Drawn, image: np.ndarray) -> Sharpen | None:
+        """The full-resolution detail of this frame (`DetailLayer.for_frame`), or None."""
+        if self.detail is None:
+            return None
+        if drawn.mode == "repeat":  # the same picture again: the same detail
+            return self._last_sharpen
+        if drawn.keyframe is None or drawn.kp_np is None:
+            return None
+        return self.detail.for_frame(image, drawn.kp_np, drawn.keyframe,
+                                     None if drawn.placement is None else drawn.placement.origin)
+
+    def _camera(self, image: np.ndarray, placement: Placement | None,
+                sharpen: Sharpen | None) -> np.ndarray:
+        """`image` composed onto the subject's camera frame at the camera's size."""
+        if self._camera_canvas is None:
+            self._camera_canvas = subject_canvas(self.subject)
+        return self._camera_canvas.compose(image, placement, sharpen)
 
     def last_camera_frame(self) -> np.ndarray:
         """The last frame `generate` made, composed onto the subject's whole camera frame at
@@ -165,10 +194,8 @@ class Session:
         if self._last_drawn is None:
             raise RuntimeError("no frame generated yet")
         if self._last_camera is None:  # composed once per frame (eval asks after generate did)
-            if self._camera_canvas is None:
-                self._camera_canvas = subject_canvas(self.subject)
-            self._last_camera = self._camera_canvas.compose(self._last_drawn,
-                                                            self._last_placement)
+            self._last_camera = self._camera(self._last_drawn, self._last_placement,
+                                             self._last_sharpen)
             self._last_camera.setflags(write=False)  # shared by every caller of this frame
         return self._last_camera
 
@@ -235,7 +262,8 @@ class Session:
 def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
                  hold_frames: int | None = None, use_face: bool = True, cuda_graphs: bool = True,
                  runner: GeneratorRunner | None = None,
-                 wrap: Any = None, full_frame: bool | tuple[int, int] = False) -> Session:
+                 wrap: Any = None, full_frame: bool | tuple[int, int] = False,
+                 detail: bool = True) -> Session:
     """Open the engine `request` asks for and the synthesizer of its device (module docstring).
 
     Args:
@@ -251,6 +279,8 @@ def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
             `RecordingRunner`, which keeps every input it is fed).
         full_frame: False: frames are the generator's model frame; True: the subject's whole
             camera frame at its size; (W, H): the whole frame at that size (`subject_canvas`).
+        detail: add the keyframes' full-resolution detail to the whole frames (those and
+            `last_camera_frame`), when the subject has it (`rtmotion.pipeline.detail`).
     Raises:
         InputError / MissingDependencyError: a request that cannot run here (one line).
     """
@@ -267,7 +297,10 @@ def open_session(subject: Subject, request: EngineRequest = EAGER_CPU, *,
     except BaseException:
         runner.close()
         raise
-    return Session(subject, synth, choice, hold_frames, canvas)
+    layer = None
+    if detail and subject.keyframe_detail is not None and subject.keyframes is not None:
+        layer = DetailLayer(subject.keyframes, subject.keyframe_detail, subject.pose_flow_config)
+    return Session(subject, synth, choice, hold_frames, canvas, layer)
 
 
 def subject_canvas(subject: Subject, size: tuple[int, int] | None = None) -> Canvas:

@@ -140,7 +140,9 @@ class Drawn:
     maps: 1 x Cp x H x W its pose maps; kp_np: float32 (K, 3) its keypoints;
     placement: where a follow-crop subject's frame is drawn (None: the fixed crop);
     image: the finished uint8 RGB (H, W, 3) when `draw` made it already (blank scene, CUDA);
-    started: perf_counter() seconds when `draw` began (for `frame_stats`).
+    started: perf_counter() seconds when `draw` began (for `frame_stats`);
+    keyframe: the keyframe its appearance reference used (into the subject's keyframes; None:
+    no reference), for the full-resolution detail (`rtmotion.pipeline.detail`).
     """
 
     mode: str
@@ -150,6 +152,7 @@ class Drawn:
     placement: Placement | None = None
     image: np.ndarray | None = None
     started: float = 0.0
+    keyframe: int | None = None
 
 
 class FrameSynthesizer:
@@ -214,6 +217,8 @@ class FrameSynthesizer:
         self.last_mode = ""
         #: the last gate (1 x 1 x H x W, float32 in [0, 1]), None after a frame without a person
         self.last_gate: torch.Tensor | None = None
+        #: the keyframe the last frame's reference used (`Drawn.keyframe`), set by the step
+        self._keyframe: int | None = None
         self.frame_stats = CallStats()
         self.cuda = None if cuda is None else CudaLayer(
             self.runner, pose_map_config, pose_flow_config, cuda,
@@ -360,7 +365,7 @@ class FrameSynthesizer:
             self.last_gate = gate
             self._drew = True
             drawn = Drawn(mode, frame=frame, maps=maps, kp_np=prepared.kp_np,
-                          placement=prepared.placement, started=t0)
+                          placement=prepared.placement, started=t0, keyframe=self._keyframe)
             if self._cupy:  # the CUDA layer's step ends on the host: finish has nothing to do
                 drawn.image = self._finish_image(drawn)
         return drawn
@@ -399,6 +404,7 @@ class FrameSynthesizer:
         kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
         assert kp is not None and maps is not None
         ref = prepared.reference.inputs() if prepared.reference is not None else (None, None, None)
+        self._keyframe = None if prepared.reference is None else int(prepared.reference.index[0])
         placement = prepared.placement
         plate = None if placement is None else \
             torch.from_numpy(placement.plate).to(self.device).permute(2, 0, 1)[None].float() \
@@ -433,6 +439,7 @@ class FrameSynthesizer:
             kp = torch.from_numpy(kp_np)[None].to(self.device, non_blocking=True)  # 1 x K x 3
             reference = self.reference(kp_np, kp)
         ref = reference.inputs() if reference is not None else (None, None, None)
+        self._keyframe = None if reference is None else int(reference.index[0])
         return self.cuda.step(mode, kp_np, self._prev_kp_np, ref, to_uint8=self.face is None)
 
     def _apply_face(self, frame: torch.Tensor, maps: torch.Tensor, kp: np.ndarray) -> torch.Tensor:

@@ -47,6 +47,7 @@ from rtmotion.models.generator import PoseGenerator
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject.crop import CropBox
 from rtmotion.subject.follow import FollowCrop
+from rtmotion.subject.keyframe_detail import KEYFRAME_DETAIL_FILE, KeyframeDetail
 from rtmotion.subject.keyframes import KEYFRAMES_FILE, KeyframeSet
 from rtmotion.subject.weights import (
     FACE_KIND,
@@ -112,6 +113,9 @@ class Subject:
             without one (`rtmotion.pipeline.canvas`).
         follow_crop: the box that follows the person (`rtmotion.subject.follow`) of a subject
             whose generator draws it (`plate_input`), or None: the generator draws `crop`.
+        keyframe_detail: the keyframes at the camera's resolution (`rtmotion.subject.
+            keyframe_detail`; the output frame's full-resolution detail), or None (a subject
+            made before it, or without keyframes).
         validation_range: (start, end) held-out frame indices of the source video.
         info: the whole subject.json.
     """
@@ -133,6 +137,7 @@ class Subject:
     keyframes: KeyframeSet | None = None
     scene_plate: np.ndarray | None = None
     follow_crop: FollowCrop | None = None
+    keyframe_detail: KeyframeDetail | None = None
 
     def model_plate(self) -> np.ndarray | None:
         """uint8 (H, W, 3) RGB, the background plate the generator holds (model resolution),
@@ -184,6 +189,7 @@ def write_bundle(
     keyframes: KeyframeSet | None = None,
     scene_plate: np.ndarray | None = None,
     follow_crop: FollowCrop | None = None,
+    keyframe_detail: KeyframeDetail | None = None,
 ) -> Path:
     """Write a subject bundle (each file atomically, subject.json last). Returns the folder."""
     folder = Path(folder)
@@ -214,8 +220,7 @@ def write_bundle(
                          "keyframes with origins")
     if generator.config.use_reference and keyframes is None:
         raise ValueError("a generator with use_reference needs its keyframes in the bundle")
-    if keyframes is not None:
-        keyframes.save(folder / KEYFRAMES_FILE)
+    _write_keyframes(folder, keyframes, keyframe_detail)
     info = {
         "format": FORMAT_NAME,
         "bundle_version": BUNDLE_VERSION,
@@ -237,6 +242,8 @@ def write_bundle(
         "scene_plate": SCENE_PLATE_FILE if scene_plate is not None else None,
         "keyframes": None if keyframes is None else {"file": KEYFRAMES_FILE, "count": len(keyframes),
                                                      "frames": keyframes.frames.tolist()},
+        "keyframe_detail": None if keyframe_detail is None else {
+            "file": KEYFRAME_DETAIL_FILE, "size": list(keyframe_detail.size)},
         "validation": {"start": int(validation_range[0]), "end": int(validation_range[1])},
         "training": training,
     }
@@ -366,6 +373,7 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
             scene_plate is None or keyframes is None or keyframes.origins is None)):
         raise CheckpointError(sj, "damaged: a follow crop needs a plate_input generator, "
                               "scene.png and keyframes with origins", RETRAIN_HINT)
+    keyframe_detail = _load_keyframe_detail(folder, info, keyframes)
     face = face_cfg = face_side = None
     if load_face and info.get("face"):
         finfo = info["face"]
@@ -375,4 +383,39 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
                    generator_config=gcfg, generator=generator, stats=stats, face=face,
                    face_config=face_cfg, face_side=face_side, validation_range=validation_range,
                    info=info, pose_flow_config=flow_cfg, keyframes=keyframes,
-                   scene_plate=scene_plate, follow_crop=follow)
+                   scene_plate=scene_plate, follow_crop=follow, keyframe_detail=keyframe_detail)
+
+
+def _write_keyframes(folder: Path, keyframes: KeyframeSet | None,
+                     detail: KeyframeDetail | None) -> None:
+    """keyframes.npz and keyframe_detail.npz (when given; the detail needs its keyframes)."""
+    if keyframes is not None:
+        keyframes.save(folder / KEYFRAMES_FILE)
+    if detail is not None:
+        if keyframes is None or not np.array_equal(detail.frames, keyframes.frames):
+            raise ValueError("keyframe detail goes with the keyframes of the same frames")
+        detail.save(folder / KEYFRAME_DETAIL_FILE)
+
+
+def _load_keyframe_detail(folder: Path, info: dict[str, Any], keyframes: KeyframeSet | None
+                          ) -> KeyframeDetail | None:
+    """The bundle's keyframe detail, or None. It only sharpens the output frame, so a file that
+    is missing, damaged or not of the keyframes is a warning: the subject works without it."""
+    dinfo = info.get("keyframe_detail")
+    if not dinfo or keyframes is None:
+        return None
+    path = folder / str(dinfo.get("file") or KEYFRAME_DETAIL_FILE)
+    if not path.is_file():
+        log.warning("%s: missing; the output frame is the model frame enlarged, without the "
+                    "keyframes' full-resolution detail", path)
+        return None
+    try:
+        detail = KeyframeDetail.load(path)
+    except CheckpointError as e:
+        log.warning("%s; the output frame is the model frame enlarged", e)
+        return None
+    if not np.array_equal(detail.frames, keyframes.frames):
+        log.warning("%s: its keyframes (%s) are not the subject's (%s); not used", path,
+                    detail.frames.tolist(), keyframes.frames.tolist())
+        return None
+    return detail

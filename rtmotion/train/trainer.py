@@ -47,8 +47,13 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from rtmotion.atomic import check_writable
 from rtmotion.devices import resolve_device
-from rtmotion.errors import CheckpointError, InputError, MissingDependencyError, OutputError
-from rtmotion.io import VideoInfo
+from rtmotion.errors import (
+    CheckpointError,
+    InputError,
+    MissingDependencyError,
+    OutputError,
+)
+from rtmotion.io import VideoInfo, VideoReader
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
@@ -59,6 +64,7 @@ from rtmotion.models.discriminator import (
     TemporalDiscriminator,
 )
 from rtmotion.models.generator import PoseGenerator
+from rtmotion.pipeline.follow_frame import FollowPlacer
 from rtmotion.pose.draw import bone_colors
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.segmentation import PersonSegmenter
@@ -66,9 +72,9 @@ from rtmotion.pose.skeleton import get_skeleton
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.progress import progress
 from rtmotion.subject.bundle import write_bundle, write_png
-from rtmotion.pipeline.follow_frame import FollowPlacer
-from rtmotion.subject.crop import usable_frames
-from rtmotion.subject.keyframes import keyframes_from_video
+from rtmotion.subject.crop import CropBox, usable_frames
+from rtmotion.subject.keyframe_detail import KeyframeDetail, keyframe_detail_from_frames
+from rtmotion.subject.keyframes import KeyframeSet, keyframes_from_video
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
 from rtmotion.train.background import (
@@ -91,8 +97,8 @@ from rtmotion.train.run import TrainData, TrainPaths, TrainRun
 from rtmotion.train.step import (
     ClipFollow,
     ClipStep,
-    TrainReference,
     Discriminators,
+    TrainReference,
     clip_batch_to_device,
     float_features,
     follow_batch,
@@ -730,6 +736,36 @@ def scene_plate(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
     return plate.image
 
 
+def keyframe_detail_of(cfg: TrainConfig, data: TrainData, keyframes: KeyframeSet | None
+                       ) -> KeyframeDetail | None:
+    """The keyframes' boxes at the camera's resolution (`rtmotion.subject.keyframe_detail`: the
+    output frame's full-resolution detail), cut from the video as their model-frame images were
+    (the same box each); None (logged) without keyframes or when a frame cannot be read."""
+    if keyframes is None:
+        return None
+    if data.follow is not None and data.cache.boxes is not None:
+        (bw, bh), size = data.follow.size, data.crop.frame_size
+        boxes = [CropBox(int(x), int(y), int(x) + bw, int(y) + bh, size)
+                 for x, y in data.cache.boxes[keyframes.frames]]
+    else:
+        boxes = [data.crop] * len(keyframes)
+    try:
+        with VideoReader(cfg.video, end=int(keyframes.frames.max()) + 1) as reader:
+            detail = keyframe_detail_from_frames(((f.index, f.image) for f in reader),
+                                                 keyframes.frames, boxes)
+    except (InputError, ValueError) as e:
+        detail, why = None, str(e)
+    else:
+        why = "a keyframe's frame could not be decoded"
+    if detail is None:
+        log.warning("no full-resolution keyframe detail (%s): the person in the output frame is "
+                    "the model frame enlarged", why)
+        return None
+    log.info("keyframe detail: %d keyframes at %dx%d (the output frame's full-resolution detail)",
+             len(detail), *detail.size)
+    return detail
+
+
 def follow_placer_of(data: TrainData, resolution: tuple[int, int]) -> FollowPlacer | None:
     """Inference's placer of a follow-crop run (None: the fixed crop)."""
     if data.follow is None or data.scene_plate is None:
@@ -830,7 +866,7 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
                  background=None if run.plate is None else run.plate.image, keyframes=keyframes,
                  scene_plate=data.scene_plate if data.follow is not None else
                  None if run.plate is None else scene_plate(cfg, data),
-                 follow_crop=data.follow)
+                 follow_crop=data.follow, keyframe_detail=keyframe_detail_of(cfg, data, keyframes))
     log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", run.paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")
     return val_l1

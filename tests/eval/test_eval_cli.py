@@ -62,6 +62,10 @@ def test_heldout_report_table_and_samples(tiny_subject, tmp_path: Path, capsys) 
     assert m["jitter_real"] is not None and m["flicker"] == pytest.approx(
         m["jitter_generated"] - m["jitter_real"])
     assert "body_ssim" in r["definitions"] and "pose_distance" not in m
+    # how much of the camera's fine detail the person has in the output frame
+    if "out_body_ssim" in m:
+        assert m["out_body_detail"]["n"] == m["out_body_ssim"]["n"] and m["out_body_detail"]["mean"] > 0
+        assert "detail, body crop, output frame" in out
     # how new the held-out poses are (from the poses training used): the table says it
     novelty = r["source"]["pose_novelty"]
     assert novelty["heldout"] >= 0 and novelty["others"] > 0
@@ -402,36 +406,47 @@ def test_eval_through_a_built_onnxruntime_engine(tiny_subject, tmp_path: Path, c
 def test_eval_scores_the_frames_convert_ships(tiny_subject, dancer_clip, tmp_path,
                                               monkeypatch) -> None:
     """eval and convert make the same frames for the same subject and poses (both generate
-    through one `Session`): eval, given the frames convert ships (cut to the subject's fixed
-    crop, as eval cuts the real camera frames) as the real ones, finds every frame identical
-    (PSNR at its cap, SSIM 1). The subject draws a box that follows the person; convert composes
-    it onto the full frame (`rtmotion.pipeline.canvas`), eval scores it in the fixed crop."""
+    through one `Session`): eval, given the frames convert ships as the real ones, finds every
+    frame identical (PSNR at its cap, SSIM 1), in the model frame (the shipped frames cut to the
+    subject's fixed crop, as eval cuts the real camera frames; the generator's own, so convert
+    with --no-detail) and in the output frame (the whole frames, keyframe detail included). The
+    subject draws a box that follows the person; convert composes it onto the full frame
+    (`rtmotion.pipeline.canvas`), eval scores it in the fixed crop and on the camera frame."""
     from rtmotion.pipeline.canvas import Canvas
     from rtmotion.pipeline.offline import convert
 
-    shipped: list[np.ndarray] = []
-    compose = Canvas.compose
-
-    def keep(self, image, placement=None):
-        shipped.append(compose(self, image, placement))
-        return shipped[-1].copy()
-
-    monkeypatch.setattr(Canvas, "compose", keep)
     subject = load_subject(tiny_subject.folder)
-    assert subject.follow_crop is not None
-    res = convert(subject, dancer_clip.poses, tmp_path / "o.mp4", end=12, show_progress=False)
-    assert VideoInfo.from_path(tmp_path / "o.mp4").size == subject.crop.frame_size
-    driving = res.poses.driving.keypoints
-    assert res.frames == len(shipped) == 12 and res.frames_no_person == 0
-    monkeypatch.undo()
-    items = [EvalItem(i, driving[i], subject.crop.crop_image(shipped[i], subject.resolution))
-             for i in range(len(shipped))]
+    assert subject.follow_crop is not None and subject.keyframe_detail is not None
+
+    def shipped_by_convert(detail: bool) -> tuple[list[np.ndarray], np.ndarray]:
+        shipped: list[np.ndarray] = []
+        compose = Canvas.compose
+
+        def keep(self, image, placement=None, sharpen=None):
+            shipped.append(compose(self, image, placement, sharpen))
+            return shipped[-1].copy()
+
+        with monkeypatch.context() as m:
+            m.setattr(Canvas, "compose", keep)
+            res = convert(subject, dancer_clip.poses, tmp_path / "o.mp4", end=12,
+                          show_progress=False, detail=detail)
+        assert VideoInfo.from_path(tmp_path / "o.mp4").size == subject.crop.frame_size
+        assert res.frames == len(shipped) == 12 and res.frames_no_person == 0
+        return shipped, res.poses.driving.keypoints
+
+    plain, driving = shipped_by_convert(detail=False)
+    sharp, _ = shipped_by_convert(detail=True)
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, sharp, strict=True))
+    items = [EvalItem(i, driving[i], subject.crop.crop_image(plain[i], subject.resolution),
+                      camera=sharp[i]) for i in range(len(plain))]
     r = run_evaluation(subject, EvalSource("heldout", len(items), lambda: iter(items)),
                        EvalOptions(pose_metrics=False))
     assert r["frames"]["evaluated"] == 12
     assert r["per_frame"]["step"] == ["pose-only"] + ["warped"] * 11
     assert r["per_frame"]["full_psnr"] == [PSNR_CAP_DB] * 12
     assert r["metrics"]["full_ssim"]["min"] == pytest.approx(1.0)
+    assert r["per_frame"]["out_body_psnr"] == [PSNR_CAP_DB] * 12
+    assert r["metrics"]["out_body_detail"]["min"] == pytest.approx(1.0)
 
 
 def _with_keyframe_exclude(tiny_subject, tmp_path: Path, near: int) -> Path:

@@ -7,10 +7,17 @@ import math
 import numpy as np
 import pytest
 
+from rtmotion.eval.flicker import FlickerMeter, flicker_stats
+from rtmotion.eval.metrics import (
+    MIN_SSIM_SIDE,
+    PSNR_CAP_DB,
+    detail_ratio,
+    psnr,
+    ssim,
+    ssim_psnr,
+)
 from rtmotion.pose.boxes import body_box, body_height
 from rtmotion.pose.boxes import visible_face_box as face_box
-from rtmotion.eval.flicker import FlickerMeter, flicker_stats
-from rtmotion.eval.metrics import MIN_SSIM_SIDE, PSNR_CAP_DB, psnr, ssim, ssim_psnr
 from rtmotion.pose.skeleton import BODY25
 from tests.ssim_oracle import C1, numpy_ssim
 
@@ -23,6 +30,21 @@ def _image(seed: int = 0, size: tuple[int, int] = (48, 64)) -> np.ndarray:
 
 
 # ---- metrics ---------------------------------------------------------------------------------
+
+def test_detail_ratio_tells_a_sharp_image_from_its_blur() -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    small = cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA)
+    enlarged = cv2.resize(small, (64, 64), interpolation=cv2.INTER_CUBIC)  # a 4x enlargement
+    assert detail_ratio(sharp, sharp) == pytest.approx(1.0)
+    assert detail_ratio(enlarged, sharp) < 0.5
+    assert detail_ratio(sharp, enlarged) > 2.0
+    assert detail_ratio(sharp, np.full_like(sharp, 90)) is None       # nothing to compare with
+    assert detail_ratio(enlarged, sharp, (0, 0, 32, 32)) == pytest.approx(
+        detail_ratio(enlarged[:32, :32], sharp[:32, :32]))
+
 
 def test_identical_images_give_ssim_one_and_capped_psnr() -> None:
     a = _image()

@@ -62,13 +62,15 @@ def make_subject(folder: Path, res: tuple[int, int] = RES, preset: str = "tiny",
     return folder
 
 
-def make_follow_subject(folder: Path, res: tuple[int, int] = RES, camera: tuple[int, int] = (160, 128)
-                        ) -> Path:
+def make_follow_subject(folder: Path, res: tuple[int, int] = RES, camera: tuple[int, int] = (160, 128),
+                        detail: bool = False) -> Path:
     """A random-init follow-crop subject (`rtmotion.subject.follow`): a `res` generator with the
     plate input drawing a box that follows a dancer in a wider `camera` frame, 8 keyframes with
-    their box origins, and a scene plate (a gradient, so a wrongly placed plate shows)."""
+    their box origins, and a scene plate (a gradient, so a wrongly placed plate shows).
+    detail: also the keyframes' boxes at the camera's resolution (`keyframe_detail.npz`)."""
     from rtmotion.subject.crop import compute_crop_box
     from rtmotion.subject.follow import compute_follow_crop, origin_model
+    from rtmotion.subject.keyframe_detail import keyframe_detail_from_frames
     from rtmotion.subject.keyframes import KeyframeSet, select_keyframes
     from rtmotion.synthetic import motion_angles, render_sequence
 
@@ -97,7 +99,9 @@ def make_follow_subject(folder: Path, res: tuple[int, int] = RES, camera: tuple[
                  source_video={"path": "", "width": camera[0], "height": camera[1], "fps": "30",
                                "frame_count": len(seq), "pose_source": "test"},
                  validation_range=(0, 0), training={}, weights_dtype="float32",
-                 keyframes=keyframes, scene_plate=scene, follow_crop=follow)
+                 keyframes=keyframes, scene_plate=scene, follow_crop=follow,
+                 keyframe_detail=keyframe_detail_from_frames(
+                     enumerate(frames), idx, [boxes[i] for i in idx]) if detail else None)
     return folder
 
 

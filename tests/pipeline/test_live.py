@@ -247,7 +247,8 @@ def test_a_live_process_prints_its_stacks_on_sigusr1_and_ends_with_its_report_on
             [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", str(tiny_subject_path),
              "--source", str(dancer_clip.video), "--poses", str(dancer_clip.poses), "--loop",
              "--seconds", "120", "--no-preview", "--json", str(rep)],
-            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out, stderr=subprocess.STDOUT)
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 90
         while "pose normalization" not in log.read_text() and time.monotonic() < deadline:
@@ -454,6 +455,13 @@ def _screenshot_of_window(env: dict, title: str, path: Path, size: tuple[int, in
 
 @pytest.mark.skipif(not (builtin_subjects_dir() / "demo-ada" / "subject.json").is_file(),
                     reason="the shipped demo subject is missing from this checkout")
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child before it runs: SIGINT back to its default. pytest-xdist's workers ignore
+    SIGINT, and a process started with SIGINT ignored keeps ignoring it (Python installs its
+    KeyboardInterrupt handler only where SIGINT was not ignored), so Ctrl-C would not reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_live(env: dict, dancer_clip, folder: Path) -> tuple[subprocess.Popen, Path]:
     """`rtmotion live` on the shipped demo subject, its window on `env`'s display; its output
     (with PYTHONFAULTHANDLER: every thread's stack on SIGABRT) goes to folder/live.log, a file,
@@ -466,7 +474,7 @@ def _start_live(env: dict, dancer_clip, folder: Path) -> tuple[subprocess.Popen,
             [sys.executable, "-m", "rtmotion", "live", "--backend", "torch", "-t", "demo-ada", "--source", str(dancer_clip.video),
              "--poses", str(dancer_clip.poses), "--loop", "--seconds", "420", "--snapshot-dir", str(folder),
              "--json", str(folder / "live.json")], env=dict(env, PYTHONFAULTHANDLER="1"), cwd=folder,
-            stdout=log_file, stderr=subprocess.STDOUT, text=True)
+            stdout=log_file, stderr=subprocess.STDOUT, text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     return proc, log
 
 

@@ -141,6 +141,12 @@ def test_follow_crop_bundle(dancer_clip, tmp_path: Path, monkeypatch, capsys) ->
         k = int(np.flatnonzero(s.keyframes.frames == i)[0])
         np.testing.assert_allclose(s.keyframes.origins[k], origin_model(box, (64, 64)), rtol=1e-5)
         np.testing.assert_array_equal(s.keyframes.images[k], cached[i])
+        # The same box at the camera's resolution: the output frame's full-resolution detail.
+        assert s.keyframe_detail.size == f.size  # (a box under 768 px: its own size)
+        detail = box.crop_image(video[i], f.size).astype(int)
+        assert np.abs(s.keyframe_detail.images[k] - detail).mean() < 2.0  # JPEG
+    assert np.array_equal(s.keyframe_detail.frames, s.keyframes.frames)
+    assert info["keyframe_detail"] == {"file": "keyframe_detail.npz", "size": list(f.size)}
     # Pose statistics stay in the fixed crop (the frame normalization and sessions work in):
     # the person's height there, not in the (larger-scaled) follow box.
     fixed = s.crop.keypoints_to_crop(dancer_clip.seq.keypoints, (64, 64))
