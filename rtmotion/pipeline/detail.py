@@ -102,6 +102,8 @@ class DetailLayer:
     def for_frame(self, generated: np.ndarray, keypoints: np.ndarray, index: int,
                   origin: np.ndarray | None = None) -> Sharpen | None:
         """The sharpening of one frame, for `Canvas.compose` (None: that keyframe has no detail).
+        Nothing is computed until it is called (a session that never composes a full frame pays
+        nothing), and its model-frame part once (a repeated frame is composed again).
 
         Args:
             generated: uint8 (H, W, 3) the frame as the generator made it (model pixels).
@@ -109,10 +111,38 @@ class DetailLayer:
             index: the keyframe its reference used (into `keyframes`).
             origin: float32 (2,) its box's origin in model pixels (follow crop), or None.
         """
-        h, w = generated.shape[:2]
         k = int(index)
         if k not in self._detail_of:
             return None
+        model: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (fine, where, agree), once
+
+        def sharpen(big: np.ndarray, affine: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+            if not model:
+                model.append(self._model_part(generated, keypoints, k, origin))
+            fine, where, agree = model[0]
+            size = (big.shape[1], big.shape[0])
+
+            def enlarge(a: np.ndarray) -> np.ndarray:
+                return cv2.warpAffine(a, affine, size, flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
+
+            # The sampling maps are smooth: enlarged bilinearly, as the flow would be at big's
+            # pixels. (Each step is one OpenCV call over big: ~2 ms at 520 x 1100 on one core.)
+            detail = cv2.remap(fine, enlarge(where), None, cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+            detail = cv2.subtract(detail, np.full_like(detail, 128), dtype=cv2.CV_16S)
+            weight = cv2.multiply(enlarge(agree), alpha)                # float32 (h, w)
+            detail = cv2.multiply(detail, cv2.merge([weight] * 3), dtype=cv2.CV_32F)
+            return cv2.add(big, detail, dtype=cv2.CV_8U)
+
+        return sharpen
+
+    def _model_part(self, generated: np.ndarray, keypoints: np.ndarray, k: int,
+                    origin: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What one frame's sharpening needs at model pixels: keyframe k's `fine` image, where
+        each model pixel samples it (float32 H x W x 2, its pixels) and the agreement of the
+        generated frame with the warped keyframe (float32 H x W in [0, 1])."""
+        h, w = generated.shape[:2]
         shift = None
         if origin is not None and self.keyframes.origins is not None:
             shift = torch.from_numpy(np.asarray(origin, np.float32).reshape(1, 2)
@@ -137,21 +167,4 @@ class DetailLayer:
         # Where each model pixel samples the detail image (its pixels, centre convention).
         where = np.dstack([(sx + 0.5) * np.float32(fine.shape[1] / w) - 0.5,
                            (sy + 0.5) * np.float32(fine.shape[0] / h) - 0.5])  # H x W x 2
-
-        def sharpen(big: np.ndarray, affine: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-            size = (big.shape[1], big.shape[0])
-
-            def enlarge(a: np.ndarray) -> np.ndarray:
-                return cv2.warpAffine(a, affine, size, flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE)
-
-            # The sampling maps are smooth: enlarged bilinearly, as the flow would be at big's
-            # pixels. (Each step is one OpenCV call over big: ~2 ms at 520 x 1100 on one core.)
-            detail = cv2.remap(fine, enlarge(where), None, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
-            detail = cv2.subtract(detail, np.full_like(detail, 128), dtype=cv2.CV_16S)
-            weight = cv2.multiply(enlarge(agree), alpha)                # float32 (h, w)
-            detail = cv2.multiply(detail, cv2.merge([weight] * 3), dtype=cv2.CV_32F)
-            return cv2.add(big, detail, dtype=cv2.CV_8U)
-
-        return sharpen
+        return fine, where, agree
