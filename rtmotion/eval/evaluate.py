@@ -16,6 +16,10 @@ resolution):
   rows compare at the generator's resolution; these say what a user sees (where a follow crop,
   which gives the person more model pixels, shows its gain). Where the source keeps its camera
   frames (all built-in sources do).
+- out_body_detail: how much of the real frame's fine detail the output frame's body crop has
+  (mean |Laplacian| of the generated crop / the real crop's, `metrics.detail_ratio`: 1 as
+  sharp as the camera). SSIM favours a blur over slightly misplaced detail; this tells a sharp
+  person from a blurred one (the keyframes' full-resolution detail, `pipeline.detail`).
 - pose_distance (only with `pose_metrics`; they place the figure, they do not judge its
   look: a blob in the right pose scores like a person): MediaPipe re-extracts the pose from
   the generated frame; the mean distance over
@@ -26,7 +30,7 @@ resolution):
   estimator itself (and, for MediaPipe-extracted driving poses, its frame-to-frame noise).
 - flicker: jitter(generated) - jitter(real), where jitter is the mean absolute second temporal
   difference |f_{t+1} - 2 f_t + f_{t-1}| in grey levels (`flicker.py`); change_* is the first
-  difference. 0 = as steady as the real video.
+  difference. 0 = as steady as the real video. out_flicker: the same on the whole output frames.
 - transfer only: driving_pose_error, the distance between the normalized driving pose and the
   target's true pose (/ body height): the normalization's share of the error.
 
@@ -89,6 +93,8 @@ DEFINITIONS: dict[str, str] = {
     "out_body_psnr": "PSNR (dB) on the body crop at the output frame",
     "out_face_ssim": "SSIM on the face crop at the output frame",
     "out_face_psnr": "PSNR (dB) on the face crop at the output frame",
+    "out_flicker": "flicker at the output frame: the same jitter difference on the whole output "
+                   "frames (the person there is enlarged, with the keyframes' detail)",
     "out_body_detail": "fine detail on the body crop at the output frame: mean |Laplacian| (3x3, "
                        "grey) of the generated crop / the real crop's (1: as sharp as the camera)",
     "pose_distance": "MediaPipe pose of the generated frame vs the pose it should show: mean joint "
@@ -204,6 +210,8 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
     ext_gen = _open_extractor() if opt.pose_metrics else None
     ext_real = _open_extractor() if opt.pose_metrics and opt.pose_real else None
     flick_gen, flick_real = FlickerMeter(), FlickerMeter()
+    out_gen, out_real = FlickerMeter(), FlickerMeter()  # the same on the output frames
+    meters = (flick_gen, flick_real, out_gen, out_real)
     rows: list[dict[str, Any]] = []
     total = no_person = face_visible = 0
     gen_seconds = 0.0
@@ -219,7 +227,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
             for pos, item in enumerate(source.items()):
                 if item.cut:  # a new block of frames: nothing carries over from the last one
                     session.reset()
-                    _break_runs((flick_gen, flick_real), (ext_gen, ext_real))
+                    _break_runs(meters, (ext_gen, ext_real))
                 if pos % opt.stride:  # a dropped frame: never seen by the generator
                     bar.update(1)
                     continue
@@ -234,7 +242,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                 ref = item.truth if item.truth is not None else item.driving
                 if not (item.driving[:, 2] > 0).any():
                     no_person += 1
-                    _break_runs((flick_gen, flick_real), (ext_gen, ext_real))
+                    _break_runs(meters, (ext_gen, ext_real))
                     continue
                 row: dict[str, Any] = {"index": item.index, "step": session.last_mode}
                 bbox = body_box(item.driving, (w, h), margin=opt.body_margin)
@@ -249,6 +257,8 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                 row["full_ssim"], row["full_psnr"] = ssim_psnr(gen, item.real)
                 if item.camera is not None:
                     _score_output(row, session, item, camera_geometry, opt.body_margin)
+                    out_gen.update(session.last_camera_frame())
+                    out_real.update(item.camera)
                 if item.truth is not None:
                     row["driving_pose_error"] = pose_distance(item.driving, item.truth)
                 if ext_gen is not None:
@@ -280,7 +290,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
         raise InputError(None, f"no person in any of the {total} driving poses ({source.mode})",
                          "evaluate on frames where the target is visible")
     return _build_report(subject, source, opt, runner_info, rows, total, no_person, face_visible,
-                         flick_gen, flick_real, gen_seconds, sample_files)
+                         meters, gen_seconds, sample_files)
 
 
 def _break_runs(meters: tuple[FlickerMeter, ...], extractors: tuple[Any, ...]) -> None:
@@ -295,8 +305,10 @@ def _break_runs(meters: tuple[FlickerMeter, ...], extractors: tuple[Any, ...]) -
 
 def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner_info: dict[str, Any],
                   rows: list[dict[str, Any]], total: int, no_person: int, face_visible: int,
-                  flick_gen: FlickerMeter, flick_real: FlickerMeter, gen_seconds: float,
+                  meters: tuple[FlickerMeter, ...], gen_seconds: float,
                   sample_files: list[str]) -> dict[str, Any]:
+    """The report (`rtmotion.eval.report`). meters: flicker of the generated and real model
+    frames, then of the generated and real output frames (`run_evaluation`)."""
     col = per_frame_table(rows, ["index", "step", "body_ssim", "body_psnr", "face_ssim", "face_psnr",
                                  "full_ssim", "full_psnr", "out_body_ssim", "out_body_psnr",
                                  "out_face_ssim", "out_face_psnr", "out_body_detail", "pose_distance", "pose_distance_real",
@@ -315,10 +327,12 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
             metrics["pose_detected_real"] = 100.0 * float(np.mean([bool(d) for d in col["detected_real"]]))
     if source.mode == "transfer":
         metrics["driving_pose_error"] = summarize(col["driving_pose_error"])
-    fg, fr = flick_gen.result(), flick_real.result()
+    fg, fr, og, orl = (m.result() for m in meters)
     metrics["jitter_generated"], metrics["jitter_real"] = fg.jitter, fr.jitter
     metrics["change_generated"], metrics["change_real"] = fg.change, fr.change
     metrics["flicker"] = (fg.jitter - fr.jitter) if fg.jitter is not None and fr.jitter is not None else None
+    if og.jitter is not None and orl.jitter is not None:
+        metrics["out_flicker"] = og.jitter - orl.jitter
     defs = {k: v for k, v in DEFINITIONS.items() if k in metrics}
     return {
         "schema": SCHEMA,

@@ -50,6 +50,7 @@ TABLE_ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("pose_detected_real", "person detected (real frames)", "%", "higher"),
     ("driving_pose_error", "driving pose vs true pose", "x body height", "lower"),
     ("flicker", "flicker (jitter gen - real)", "grey levels", "lower"),
+    ("out_flicker", "flicker, output frame", "grey levels", "lower"),
     ("jitter_generated", "jitter, generated", "grey levels", "lower"),
     ("jitter_real", "jitter, real", "grey levels", ""),
     ("change_generated", "frame change, generated", "grey levels", ""),

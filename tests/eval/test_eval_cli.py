@@ -66,6 +66,7 @@ def test_heldout_report_table_and_samples(tiny_subject, tmp_path: Path, capsys) 
     if "out_body_ssim" in m:
         assert m["out_body_detail"]["n"] == m["out_body_ssim"]["n"] and m["out_body_detail"]["mean"] > 0
         assert "detail, body crop, output frame" in out
+        assert m["out_flicker"] is not None and "flicker, output frame" in out
     # how new the held-out poses are (from the poses training used): the table says it
     novelty = r["source"]["pose_novelty"]
     assert novelty["heldout"] >= 0 and novelty["others"] > 0
