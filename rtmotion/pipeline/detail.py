@@ -23,10 +23,10 @@ with the warped keyframe its fine detail can be added back:
 frame cannot make, aligned with what the generator passed through; where the generator drew on
 its own (a hand no keyframe shows, a new fold) nothing is added and the frame stays as it was.
 
-Measured (docs/BENCHMARKS.md, "Full-resolution detail from the keyframes"): on a phone clip's
-held-out frames the person's fine-detail energy (mean |Laplacian|) went from 0.26 to 0.54 of the
-real frames', the output frame's body SSIM moved by -0.005, its face SSIM by +0.003, and its
-frame-to-frame jitter stayed under the real video's.
+Measured (docs/BENCHMARKS.md, "Full-resolution detail from the keyframes", `rtmotion eval S`
+with and without `--no-detail`): the output frame's fine detail (eval's "detail" row) from 0.48
+to 0.71 of the camera's on demo-ada and 0.56 to 0.65 on a phone clip, its body SSIM within
+-0.003..+0.011, its flicker up by 0.2 grey levels (on real clips still under the real video's).
 
 Runs on the CPU in the finish stage, whatever the engine (it needs the generated uint8 frame, the
 pose and which keyframe was used: not the engine's tensors), so every backend gets the same.
@@ -49,15 +49,16 @@ from rtmotion.subject.keyframes import KeyframeSet
 
 #: The generated frame counts as the warped keyframe within this many grey levels (0..255, max
 #: over RGB after a 3x3 blur), and not at all AGREE_RAMP levels further; AGREE_ERODE model pixels
-#: of disagreement around any pixel count for it. Chosen on a phone clip's held-out frames
-#: (docs/BENCHMARKS.md): 8 / 16 / 0 added half the detail; 16 / 32 / 0 more, with white halos at
-#: the outline; 16 / 32 / 1 most of it without them.
+#: of disagreement around any pixel count for it. Chosen on a phone clip's held-out frames in
+#: scratch tries: 8 / 16 / 0 added less detail; 16 / 32 / 0 more, with white halos at the
+#: outline (looked at); 16 / 32 / 1 most of it without them.
 AGREE_LEVELS = 16.0
 AGREE_RAMP = 32.0
 AGREE_ERODE = 1
 #: The detail added is the detail image minus its Gaussian blur of this many model pixels
-#: (sigma): 0.25 / 0.35 / 0.5 on a phone clip's held-out frames gave body SSIM 0.857 / 0.856 /
-#: 0.853 at the output frame, face 0.516 / 0.518 / 0.512, fine detail 0.66 / 0.67 / 0.67.
+#: (sigma). In scratch tries on a phone clip's held-out frames, 0.25 added less, 0.5 lowered the
+#: output's SSIM more, and either subtraction (this blur, or the warped model-frame keyframe
+#: enlarged like the frame) scored alike; the blur costs a third and is made once per keyframe.
 DETAIL_SIGMA = 0.35
 #: The pose flow's grid step (model pixels): the flow is smooth and sampled again at output pixels.
 DETAIL_FLOW_STRIDE = 2
