@@ -4,8 +4,8 @@ where the generated frame is the warped keyframe.
 The output frame shows the person enlarged from the model frame (`rtmotion.pipeline.canvas`:
 a 128 px model frame onto a 1085 px box is 8.5x), so on its own it is a blur. The subject's
 appearance reference is a real keyframe warped to the current pose (`rtmotion.pipeline.
-reference`), and the generator passes it through where it fits (measured on a phone clip: 44 %
-of the person's pixels are the warped keyframe's, 39 % its own drawing). That keyframe exists at
+reference`), and the generator passes it through where it fits (on a phone clip, a scratch count
+of its candidate weights put near half of the person's pixels there). That keyframe exists at
 the camera's resolution (`rtmotion.subject.keyframe_detail`), so where the generated frame agrees
 with the warped keyframe its fine detail can be added back:
 
