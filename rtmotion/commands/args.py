@@ -121,6 +121,15 @@ def add_subject(parser: argparse.ArgumentParser, required: bool = True) -> None:
                              + ("" if required else f" (default: the shipped demo subject {DEMO_SUBJECT})"))
 
 
+def add_no_detail(parser: argparse.ArgumentParser) -> None:
+    """--no-detail: the person only enlarged, without the keyframes' full-resolution detail
+    (`rtmotion.pipeline.detail`)."""
+    parser.add_argument("--no-detail", action="store_true",
+                        help="do not add the keyframes' full-resolution detail to the person "
+                             "(the model frame only enlarged: a few ms less per frame at a "
+                             "large output)")
+
+
 def add_torch_threads(parser: argparse.ArgumentParser) -> None:
     """`--torch-threads`: torch intra-op threads per pipeline stage while it runs."""
     parser.add_argument("--torch-threads", type=int, default=1,

@@ -10,6 +10,7 @@ import sys
 from rtmotion.commands.args import (
     add_device,
     add_engine_options,
+    add_no_detail,
     add_normalize_mode,
     add_person,
     add_subject,
@@ -38,9 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="video to write (.mp4, .mov, .mkv)")
     parser.add_argument("--start", type=int, default=0, help="first source frame")
     parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
-    parser.add_argument("--no-detail", action="store_true",
-                        help="do not add the keyframes' full-resolution detail to the person (the model frame "
-                             "enlarged only: a few ms less per frame)")
+    add_no_detail(parser)
     parser.add_argument("--size", type=size_type(lo=16), default=None, metavar="WxH",
                         help="size of the result (default: the subject's own camera frame, e.g. "
                              "512x512 for demo-ada)")

@@ -10,6 +10,7 @@ import sys
 from rtmotion.commands.args import (
     add_device,
     add_engine_options,
+    add_no_detail,
     add_normalize_mode,
     add_person,
     add_subject,
@@ -43,9 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
     parser.add_argument("--no-preview", action="store_true", help="no window (headless)")
     parser.add_argument("--side-by-side", action="store_true", help="start with side by side shown")
-    parser.add_argument("--no-detail", action="store_true",
-                        help="do not add the keyframes' full-resolution detail to the person (the model frame "
-                             "enlarged only: a few ms less per frame)")
+    add_no_detail(parser)
     parser.add_argument("--virtual-camera", action="store_true",
                         help="also send the result to a virtual webcam (pyvirtualcam, extra 'live')")
     parser.add_argument("--record", metavar="FILE", help="record the result to a video file")
