@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from rtmotion.io.camera import FileCamera, OpenCVCamera
     from rtmotion.io.timed_writer import TimedVideoWriter
     from rtmotion.io.writer import REALTIME_PRESET
-    from rtmotion.pipeline.live import LiveOptions, run_live
+    from rtmotion.pipeline.live import LiveOptions, preview_output_size, run_live
     from rtmotion.pose.posefile import PoseSequence
     from rtmotion.subject import load_subject, resolve_subject_path, write_png
 
@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
                            seconds=args.seconds, side_by_side=args.side_by_side,
                            torch_threads=args.torch_threads, warmup_frames=args.warmup,
                            detail=not args.no_detail)
+        if preview is not None and vcam is None and not args.record:
+            # Only shown: composed at the preview's size, not the camera's (cheaper).
+            opts.output_size = preview_output_size((w, h), opts.display_height)
         report = run_live(subject, source, sinks, opts, on_snapshot=snapshot)
         report.recording = args.record
         report.virtual_camera = vcam.device if vcam is not None else None

@@ -253,6 +253,10 @@ class LiveOptions:
             instead of up to a whole one, for an occasional wait of under half a period.
         detail: add the keyframes' full-resolution detail to the person when the subject has it
             (`rtmotion.pipeline.detail`).
+        output_size: (W, H) the result is composed at (None: the subject's camera frame).
+            `rtmotion live` with only the preview asks for the preview's size
+            (`preview_output_size`): a phone subject's 692x1108 frame composed and then shrunk
+            to 512 rows cost 16 ms a frame more than composing at 320x512.
     """
 
     engine: EngineRequest = EAGER_CPU
@@ -272,11 +276,23 @@ class LiveOptions:
     pace: bool = True
     fresh: bool = True
     detail: bool = True
+    output_size: tuple[int, int] | None = None
 
 
 # A display sink gets each finished frame's image (with overlay) and the frame; it returns an
 # action ("quit", "renormalize", "snapshot", "toggle") or None.
 Sink = Callable[[np.ndarray, LiveFrame], "str | None"]
+
+
+def preview_output_size(frame_size: tuple[int, int], display_height: int | None
+                        ) -> tuple[int, int] | None:
+    """The size to compose a result that is only shown: the subject's camera frame (W, H) at
+    `display_height` rows (even width), or None when it is not taller (nothing to save)."""
+    w, h = int(frame_size[0]), int(frame_size[1])
+    if display_height is None or h <= display_height:
+        return None
+    width = max(2, round(w * display_height / h))
+    return width + width % 2, int(display_height)
 
 
 def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: LiveOptions,
@@ -303,7 +319,7 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
             session = stack.enter_context(open_session(
                 subject, options.engine.threads_or(options.torch_threads),
                 hold_frames=hold_frames(options.hold_seconds, fps),
-                full_frame=True, detail=options.detail))
+                full_frame=options.output_size or True, detail=options.detail))
             report.backend = session.describe()
             if session.choice is not None and session.choice.builds:
                 report.build_seconds = round(session.choice.build_seconds, 2)

@@ -270,6 +270,21 @@ def test_a_live_process_prints_its_stacks_on_sigusr1_and_ends_with_its_report_on
     assert report["ended_by"] == "interrupted (Ctrl-C)" and report["frames_shown"] > 0
 
 
+def test_a_result_only_shown_is_composed_at_the_previews_size(tiny_subject, dancer_clip) -> None:
+    """`rtmotion live` with only the preview composes the result at the preview's height instead
+    of the camera's (then shrinking it): the same picture for less work."""
+    from rtmotion.pipeline.live import preview_output_size
+
+    assert preview_output_size((692, 1108), 512) == (320, 512)
+    assert preview_output_size((1920, 1080), 512) == (910, 512)
+    assert preview_output_size((512, 512), 512) is None and preview_output_size((1920, 1080), None) is None
+    sizes: list[tuple[int, ...]] = []
+    report = run_live(tiny_subject, FakeCamera(_frames(dancer_clip)[:20]),
+                      [lambda img, f: sizes.append(f.result.shape)],
+                      LiveOptions(poses=dancer_clip.seq, output_size=(48, 48), display_height=96))
+    assert report.frames_shown == len(sizes) > 3 and set(sizes) == {(48, 48, 3)}
+
+
 def test_looping_file_camera_keeps_its_pace(dancer_clip) -> None:
     cam = FileCamera(dancer_clip.video, loop=True).open()
     t0 = time.perf_counter()
