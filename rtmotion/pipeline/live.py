@@ -443,8 +443,9 @@ class _Display:
     def _time_up(self, pipe: StagePipeline) -> None:
         """The timer's end of a run whose frames stopped coming (`run`)."""
         if not pipe.stop.is_set():
-            self.report.ended_by = self.report.ended_by or \
-                f"time limit (no frame for the last {time.perf_counter() - self._last_shown:.1f} s)"
+            quiet = time.perf_counter() - self._last_shown
+            self.report.ended_by = self.report.ended_by or (
+                "time limit" if quiet < 1.0 else f"time limit (no frame for the last {quiet:.1f} s)")
             pipe.stop.event.set()
 
     def show(self, item: LiveFrame, dropped: int) -> str | None:
