@@ -77,6 +77,21 @@ def test_bundle_loads_and_generates(trained: Path, dancer_clip) -> None:
     assert (near > 0).all(), s.keyframes.frames
     cached = np.load(trained / "cache" / "frames.npy", mmap_mode="r")
     np.testing.assert_array_equal(s.keyframes.images, cached[s.keyframes.frames])
+    # ... and at the camera's resolution: the fixed crop's box of the video frame (the output
+    # frame's full-resolution detail), which a full-frame session uses.
+    from rtmotion.io import VideoReader
+    from rtmotion.pipeline.session import open_session
+
+    d = s.keyframe_detail
+    assert d is not None and d.size == (s.crop.width, s.crop.height)
+    with VideoReader(dancer_clip.video) as reader:
+        video = {fr.index: fr.image for fr in reader}
+    k = len(d) // 2
+    assert np.abs(d.images[k].astype(int) - s.crop.crop_image(video[int(d.frames[k])], d.size)).mean() < 2.0
+    with open_session(s, full_frame=True) as session:
+        assert session.detail is not None
+        frame = session(np.load(trained / "cache" / "poses.npy")[int(d.frames[k])])
+    assert frame.shape == (256, 256, 3)
     held = ((s.generator.background[0].float().permute(1, 2, 0) + 1) * 127.5).round()
     assert np.abs(held.numpy() - plate_png).max() <= 1  # fp16 weights: within one level
     # The same plate at the camera's resolution, which the full output frame is composed on:
