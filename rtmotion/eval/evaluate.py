@@ -56,6 +56,7 @@ from rtmotion.eval.flicker import FlickerMeter
 from rtmotion.eval.metrics import detail_ratio, ssim_psnr
 from rtmotion.eval.report import (
     SCHEMA,
+    output_panel,
     per_frame_table,
     pick_sample_indices,
     sample_panel,
@@ -169,10 +170,10 @@ def pose_distance(estimated: np.ndarray, reference: np.ndarray, min_conf: float 
 
 
 def _score_output(row: dict[str, Any], session: Session, item: EvalItem, geom: CanvasGeometry,
-                  margin: float) -> None:
+                  margin: float) -> Box | None:
     """The out_* rows of one frame (module docstring): the session's last frame on the whole
     camera frame against the real one, crops placed from the poses in camera pixels (`geom`:
-    the subject's model frame on its camera frame)."""
+    the subject's model frame on its camera frame). Returns the body crop (output pixels)."""
     full = session.last_camera_frame()                          # uint8 H_cam x W_cam x 3
     if full.shape != item.camera.shape:
         raise InputError(None, f"frame {item.index}: the camera frame is {item.camera.shape}, "
@@ -188,6 +189,7 @@ def _score_output(row: dict[str, Any], session: Session, item: EvalItem, geom: C
     fbox = visible_face_box(truth if truth is not None else drv, size)
     if fbox is not None:
         row["out_face_ssim"], row["out_face_psnr"] = ssim_psnr(full, item.camera, fbox)
+    return bbox
 
 
 def _open_extractor() -> Any:
@@ -255,8 +257,9 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                     face_visible += 1
                     row["face_ssim"], row["face_psnr"] = ssim_psnr(gen, item.real, fbox)
                 row["full_ssim"], row["full_psnr"] = ssim_psnr(gen, item.real)
+                out_box = None
                 if item.camera is not None:
-                    _score_output(row, session, item, camera_geometry, opt.body_margin)
+                    out_box = _score_output(row, session, item, camera_geometry, opt.body_margin)
                     out_gen.update(session.last_camera_frame())
                     out_real.update(item.camera)
                 if item.truth is not None:
@@ -274,12 +277,8 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                 flick_real.update(item.real)
                 rows.append(row)
                 if pos in samples and opt.samples_dir is not None:
-                    label = f"#{item.index}"
-                    if row.get("body_ssim") is not None:
-                        label += f" body SSIM {row['body_ssim']:.3f}"
-                    p = write_png(sample_panel(item.driving, gen, item.real, label),
-                                  Path(opt.samples_dir) / f"sample_{item.index:06d}.png")
-                    sample_files.append(str(p))
+                    sample_files += _write_samples(Path(opt.samples_dir), item, row, gen,
+                                                   session, out_box)
     finally:
         for ext in (ext_gen, ext_real):
             if ext is not None:
@@ -291,6 +290,26 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                          "evaluate on frames where the target is visible")
     return _build_report(subject, source, opt, runner_info, rows, total, no_person, face_visible,
                          meters, gen_seconds, sample_files)
+
+
+def _write_samples(folder: Path, item: EvalItem, row: dict[str, Any], gen: np.ndarray,
+                   session: Session, out_box: Box | None) -> list[str]:
+    """A frame's sample PNGs: pose | generated | real in the model frame, and (with camera
+    frames) the body crop of the output frame, generated | real, as a user sees it."""
+    label = f"#{item.index}"
+    if row.get("body_ssim") is not None:
+        label += f" body SSIM {row['body_ssim']:.3f}"
+    files = [write_png(sample_panel(item.driving, gen, item.real, label),
+                       folder / f"sample_{item.index:06d}.png")]
+    if out_box is not None and item.camera is not None:
+        label = f"#{item.index} output frame"
+        if row.get("out_body_ssim") is not None:
+            label += f": body SSIM {row['out_body_ssim']:.3f}"
+        if row.get("out_body_detail") is not None:
+            label += f", detail {row['out_body_detail']:.2f} of the real"
+        files.append(write_png(output_panel(session.last_camera_frame(), item.camera, out_box, label),
+                               folder / f"sample_{item.index:06d}_output.png"))
+    return [str(f) for f in files]
 
 
 def _break_runs(meters: tuple[FlickerMeter, ...], extractors: tuple[Any, ...]) -> None:

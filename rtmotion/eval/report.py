@@ -164,6 +164,21 @@ def sample_panel(pose_keypoints: np.ndarray, generated: np.ndarray, real: np.nda
     return side_by_side(panels, height=h * k, label=label or None, nearest=True)
 
 
+#: An output-frame sample is shown at most this tall (a phone's 1920-row body crop would be huge).
+OUTPUT_PANEL_MAX_HEIGHT = 720
+
+
+def output_panel(generated: np.ndarray, real: np.ndarray, box: tuple[int, int, int, int],
+                 label: str = "") -> np.ndarray:
+    """One output-frame sample: the body crop `box` (x0, y0, x1, y1, output pixels) of the
+    generated and of the real camera frame (uint8 RGB, the same size), side by side, at their
+    own resolution (at most OUTPUT_PANEL_MAX_HEIGHT rows): what a user sees of the person."""
+    x0, y0, x1, y1 = box
+    gen, ref = generated[y0:y1, x0:x1], real[y0:y1, x0:x1]
+    return side_by_side([gen, ref], height=min(gen.shape[0], OUTPUT_PANEL_MAX_HEIGHT),
+                        label=label or None)
+
+
 def write_png(image: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 RGB image as PNG, atomically."""
     path = Path(path)

@@ -72,11 +72,17 @@ def test_heldout_report_table_and_samples(tiny_subject, tmp_path: Path, capsys) 
     assert novelty["heldout"] >= 0 and novelty["others"] > 0
     assert f"held-out poses {novelty['heldout']:.3f} body heights" in out
     pngs = sorted(samples.glob("*.png"))
-    assert len(pngs) == 2 and [str(p) for p in pngs] == sorted(r["samples"])
+    assert [str(p) for p in pngs] == sorted(r["samples"])
+    model = [p for p in pngs if not p.name.endswith("_output.png")]
+    output = [p for p in pngs if p.name.endswith("_output.png")]
+    assert len(model) == 2 and [p.name.replace("_output", "") for p in output] == [p.name for p in model]
     import cv2
 
-    img = cv2.imread(str(pngs[0]))
+    img = cv2.imread(str(model[0]))
     assert img.shape[0] >= 256 and img.shape[1] > 3 * img.shape[0] - 100  # pose | gen | real
+    # the output frame's body crop, generated | real, at the camera's resolution
+    out_img = cv2.imread(str(output[0]))
+    assert out_img.shape[0] > 40 and out_img.shape[1] > 40
     assert not list(tmp_path.glob(".*part*"))  # no temporary left
 
 
