@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "blocks of the frames it trained on (its fit)")
     parser.add_argument("-o", "--output", type=Path, help="write the report here (.json)")
     parser.add_argument("--samples", type=Path, metavar="DIR",
-                        help="write sample images (pose | generated | real) into DIR")
+                        help="write sample images into DIR: pose | generated | real in the "
+                             "model frame, and (with camera frames) the output frame's body "
+                             "crop, generated | real (*_output.png)")
     parser.add_argument("--num-samples", type=int, default=4, help="how many sample images")
     parser.add_argument("--max-frames", type=int, help="evaluate at most this many frames")
     parser.add_argument("--stride", type=int, default=1,
