@@ -159,8 +159,11 @@ class Session:
         self._last_sharpen = self._sharpen(drawn, image)
         if self._in_reference_frame:
             # The model frame is the generator's (what eval's model-frame rows score): no detail.
-            return self.subject.crop.crop_image(self._camera(image, drawn.placement, None),
-                                                self.subject.resolution)
+            camera = self._camera(image, drawn.placement, None)
+            if self._last_sharpen is None:  # the camera frame too: `last_camera_frame` reuses it
+                self._last_camera = camera
+                camera.setflags(write=False)
+            return self.subject.crop.crop_image(camera, self.subject.resolution)
         return image if self.canvas is None else \
             self.canvas.compose(image, drawn.placement, self._last_sharpen)
 
