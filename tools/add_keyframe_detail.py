@@ -5,7 +5,8 @@
 in the output frame (`rtmotion.pipeline.detail`). A subject trained before that has no such file;
 this cuts it from the subject's own source video (or, for a synthetic subject whose video is gone,
 from the frames rendered again: `rtmotion.eval.sources.source_frames`), each keyframe's box being
-the one its model-frame image was cut from (a follow crop's from the keyframe's recorded origin).
+the one its model-frame image was cut from (`keyframe_boxes`: a follow crop's from the
+keyframe's recorded origin, as `train` cuts it).
 Nothing else in the bundle changes.
 
     python tools/add_keyframe_detail.py SUBJECT [SUBJECT ...]
@@ -24,28 +25,13 @@ from rtmotion.errors import RtmotionError
 from rtmotion.eval.sources import source_frames
 from rtmotion.subject import load_subject
 from rtmotion.subject.bundle import update_subject_info
-from rtmotion.subject.crop import CropBox
 from rtmotion.subject.keyframe_detail import (
     KEYFRAME_DETAIL_FILE,
+    keyframe_boxes,
     keyframe_detail_from_frames,
 )
 
 log = logging.getLogger("add_keyframe_detail")
-
-
-def keyframe_boxes(subject) -> list[CropBox]:
-    """Each keyframe's box in camera pixels: the follow box at its recorded origin (model pixels
-    x camera pixels per model pixel; the origins were integers in camera pixels), else the
-    subject's fixed crop."""
-    ks = subject.keyframes
-    if subject.follow_crop is None or ks.origins is None:
-        return [subject.crop] * len(ks)
-    (bw, bh), (mw, mh) = subject.follow_crop.size, subject.resolution
-    boxes = []
-    for ox, oy in ks.origins:
-        x0, y0 = round(float(ox) * bw / mw), round(float(oy) * bh / mh)
-        boxes.append(CropBox(x0, y0, x0 + bw, y0 + bh, subject.crop.frame_size))
-    return boxes
 
 
 def add_detail(folder: Path) -> Path:
@@ -53,8 +39,9 @@ def add_detail(folder: Path) -> Path:
     if subject.keyframes is None:
         raise SystemExit(f"{folder}: this subject has no keyframes (trained with --keyframes 0)")
     frames = subject.keyframes.frames
+    follow = None if subject.follow_crop is None else subject.follow_crop.size
     detail = keyframe_detail_from_frames(source_frames(subject, np.sort(frames)), frames,
-                                         keyframe_boxes(subject))
+                                         keyframe_boxes(subject.keyframes, subject.crop, follow))
     if detail is None:
         raise SystemExit(f"{folder}: a keyframe's frame could not be read from the source video")
     path = detail.save(Path(subject.path) / KEYFRAME_DETAIL_FILE)

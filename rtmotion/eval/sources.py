@@ -47,7 +47,7 @@ import numpy as np
 
 from rtmotion.errors import InputError
 from rtmotion.eval.metrics import psnr
-from rtmotion.io import VideoInfo, VideoReader, VideoWriter
+from rtmotion.io import VideoInfo, VideoReader, VideoWriter, frames_at
 from rtmotion.pose.extract import extract_video
 from rtmotion.pose.extractors import get_extractor
 from rtmotion.pose.filters import (
@@ -189,11 +189,8 @@ def source_frames(subject: Subject, indices: np.ndarray) -> Iterator[tuple[int, 
     want = np.asarray(indices, dtype=np.int64)
     video = Path(str(subject.source_video.get("path") or ""))
     if str(subject.source_video.get("path") or "") and video.is_file():
-        with VideoReader(video, end=int(want.max()) + 1 if len(want) else 0) as reader:
-            wanted = set(want.tolist())
-            for frame in reader:
-                if frame.index in wanted:
-                    yield frame.index, frame.image
+        for frame in frames_at(video, want.tolist()):
+            yield frame.index, frame.image
         return
     origin = synthetic_origin(subject)
     if origin is None:

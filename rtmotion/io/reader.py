@@ -7,7 +7,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -243,6 +243,18 @@ class VideoReader:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def frames_at(path: str | Path, indices: Iterable[int]) -> Iterator[Frame]:
+    """Yield the frames of `path` whose indices are in `indices`, in video order (every frame up
+    to the last one wanted is decoded). An index past the video's end is not yielded."""
+    wanted = {int(i) for i in indices}
+    if not wanted:
+        return
+    with VideoReader(path, end=max(wanted) + 1) as reader:
+        for frame in reader:
+            if frame.index in wanted:
+                yield frame
 
 
 def read_frames(path: str | Path, **kw: Any) -> Iterator[Frame]:

@@ -28,6 +28,7 @@ import numpy as np
 from rtmotion.atomic import atomic_path
 from rtmotion.errors import CheckpointError
 from rtmotion.subject.crop import CropBox
+from rtmotion.subject.keyframes import KeyframeSet
 
 KEYFRAME_DETAIL_FILE = "keyframe_detail.npz"
 #: The longer side of a keyframe's detail image at most (pixels): a 1080p phone clip's person box
@@ -108,6 +109,22 @@ class KeyframeDetail:
             raise CheckpointError(path, f"damaged keyframe detail file ({e})",
                                   "delete it (the subject then works without it) or retrain "
                                   "with `rtmotion train`") from None
+
+
+def keyframe_boxes(keyframes: KeyframeSet, crop: CropBox,
+                   follow_size: tuple[int, int] | None) -> list[CropBox]:
+    """Each keyframe's box in camera pixels, the one its model-frame image was cut from: a
+    follow crop's box of `follow_size` (W, H) at the keyframe's recorded origin (model pixels x
+    camera pixels per model pixel, rounded: the origins were whole camera pixels), else the
+    subject's fixed `crop`."""
+    if follow_size is None or keyframes.origins is None:
+        return [crop] * len(keyframes)
+    (bw, bh), (mw, mh) = follow_size, keyframes.size
+    boxes = []
+    for ox, oy in keyframes.origins:
+        x0, y0 = round(float(ox) * bw / mw), round(float(oy) * bh / mh)
+        boxes.append(CropBox(x0, y0, x0 + bw, y0 + bh, crop.frame_size))
+    return boxes
 
 
 def keyframe_detail_from_frames(frames: Iterable[tuple[int, np.ndarray]], wanted: np.ndarray,

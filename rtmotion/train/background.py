@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rtmotion.io import VideoInfo, VideoReader
+from rtmotion.io import VideoInfo, frames_at
 
 log = logging.getLogger(__name__)
 
@@ -280,14 +280,11 @@ def estimate_scene_plate(
     idx = np.asarray(indices, dtype=np.int64)
     if len(idx) > n:
         idx = idx[np.linspace(0, len(idx) - 1, n).round().astype(np.int64)]
-    wanted = set(idx.tolist())
     frames: list[np.ndarray] = []
     kept: list[int] = []
-    with VideoReader(video, end=int(idx.max()) + 1 if len(idx) else 0) as reader:
-        for frame in reader:
-            if frame.index in wanted:
-                frames.append(frame.image)
-                kept.append(frame.index)
+    for frame in frames_at(video, idx.tolist()):
+        frames.append(frame.image)
+        kept.append(frame.index)
     if not frames:
         raise ValueError("no frame could be read to estimate the background from")
     return estimate_background_plate(np.stack(frames), np.asarray(keypoints)[kept], bones,

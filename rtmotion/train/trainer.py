@@ -53,7 +53,7 @@ from rtmotion.errors import (
     MissingDependencyError,
     OutputError,
 )
-from rtmotion.io import VideoInfo, VideoReader
+from rtmotion.io import VideoInfo, frames_at
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.kernels.maps_torch import pose_maps_torch
@@ -72,8 +72,12 @@ from rtmotion.pose.skeleton import get_skeleton
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.progress import progress
 from rtmotion.subject.bundle import write_bundle, write_png
-from rtmotion.subject.crop import CropBox, usable_frames
-from rtmotion.subject.keyframe_detail import KeyframeDetail, keyframe_detail_from_frames
+from rtmotion.subject.crop import usable_frames
+from rtmotion.subject.keyframe_detail import (
+    KeyframeDetail,
+    keyframe_boxes,
+    keyframe_detail_from_frames,
+)
 from rtmotion.subject.keyframes import KeyframeSet, keyframes_from_video
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
@@ -743,16 +747,11 @@ def keyframe_detail_of(cfg: TrainConfig, data: TrainData, keyframes: KeyframeSet
     (the same box each); None (logged) without keyframes or when a frame cannot be read."""
     if keyframes is None:
         return None
-    if data.follow is not None and data.cache.boxes is not None:
-        (bw, bh), size = data.follow.size, data.crop.frame_size
-        boxes = [CropBox(int(x), int(y), int(x) + bw, int(y) + bh, size)
-                 for x, y in data.cache.boxes[keyframes.frames]]
-    else:
-        boxes = [data.crop] * len(keyframes)
+    boxes = keyframe_boxes(keyframes, data.crop, None if data.follow is None else data.follow.size)
     try:
-        with VideoReader(cfg.video, end=int(keyframes.frames.max()) + 1) as reader:
-            detail = keyframe_detail_from_frames(((f.index, f.image) for f in reader),
-                                                 keyframes.frames, boxes)
+        detail = keyframe_detail_from_frames(
+            ((f.index, f.image) for f in frames_at(cfg.video, keyframes.frames.tolist())),
+            keyframes.frames, boxes)
     except (InputError, ValueError) as e:
         detail, why = None, str(e)
     else:
