@@ -1,10 +1,19 @@
 """The appearance reference of one frame: the nearest keyframe, warped to the current pose.
 
 One function for inference (`ReferencePicker`, per frame) and training (`reference_batch`, a
-batch of frames with training's exclusion rule), so a subject is fed at inference exactly what
+batch of frames with training's exclusion rule), so a subject is fed at inference what
 it was trained with: the keyframe nearest in pose (`rtmotion.subject.keyframes`), warped by the
 analytic pose flow (`rtmotion.kernels.warp_torch.warp_previous`, the warp of the previous
-output, with the subject's pose flow config), its warp validity mask, and the keyframe unwarped.
+output, with the subject's pose flow config), its warp validity mask, and the keyframe unwarped
+(between two keyframes, for a few frames, a blend of the two: below).
+
+At inference the nearest keyframe changes now and then as the pose moves, and the generator's
+frame jumps with it (the other keyframe's folds, shading, face): driven by another clip's poses
+(200 frames) the keyframe changed 14-21 times and the frames next to a change jittered 2.7-3.7x
+the others (docs/BENCHMARKS.md, "Fading between keyframes"). So
+`ReferencePicker` fades from the keyframe in use to the new one over `FADE_FRAMES` frames
+(`blend_references`): the generator's own previous frame carries the rest. Training draws one
+keyframe per frame (`reference_batch`: frames are drawn independently there).
 """
 
 from __future__ import annotations
@@ -72,8 +81,52 @@ def warp_reference(images: torch.Tensor, keypoints: torch.Tensor, index: np.ndar
     return Reference(warped, mask, image, np.asarray(index, dtype=np.int64))
 
 
+#: Frames over which the reference fades from the keyframe in use to a new nearest one (the
+#: old one's weight 3/4, 2/4, 1/4 at most). Measured (docs/BENCHMARKS.md, "Fading between
+#: keyframes", tools/bench_keyframe_fade.py): against none, the flicker over the real video's
+#: fell on all four subjects tried and the generated frames next to a change of keyframe
+#: jittered 10-14 % less (driven by another clip's poses), body SSIM within 0.001. In scratch
+#: tries, 6 frames cut the flicker further but lost face SSIM, and keeping the keyframe in use
+#: while it was nearly as near (hysteresis) halved the changes but lost face SSIM: neither kept.
+FADE_FRAMES = 3
+#: Where the two keyframes differ by more than FADE_AGREE_LEVELS grey levels (0..255, max over
+#: RGB), the old one's share falls, to none FADE_AGREE_RAMP levels further: a dark boot on a
+#: white floor where the new keyframe has none is a different silhouette, which a dissolve shows
+#: twice (looked at: four boots on ubc8 for three frames), so the new one takes it at once;
+#: shading, folds and texture, which differ less, dissolve. Against dissolving everything (255,
+#: the same benchmark) that keeps a third to three quarters of its cut in flicker, without the
+#: ghosts; 16 levels kept less.
+FADE_AGREE_LEVELS = 64.0
+FADE_AGREE_RAMP = 64.0
+
+
+def _agreement(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """B x 1 x H x W in [0, 1]: 1 where images a and b (B x 3 x H x W in [-1, 1]) differ by at
+    most FADE_AGREE_LEVELS grey levels, 0 from FADE_AGREE_RAMP levels further."""
+    levels = (a - b).abs().amax(1, keepdim=True) * 127.5
+    return (1.0 - (levels - FADE_AGREE_LEVELS) / FADE_AGREE_RAMP).clamp(0.0, 1.0)
+
+
+def blend_references(old: Reference, new: Reference, weight_old: float) -> Reference:
+    """The reference `weight_old` of the way back from `new` to `old`: per pixel, the old one's
+    share is `weight_old` where the two agree (`_agreement`), less where they do not. The warps
+    and the masks mix with the warps' shares, the unwarped images with their own; the index is
+    `new`'s.
+
+    The mask mixes too, so where the keyframes disagree about where the person is, the generator
+    is told the reference is only partly valid there and leans on its own previous frame: in a
+    scratch try, a blend that kept the mask {0, 1} (each pixel from whichever warp was valid
+    there) flickered more and scored lower."""
+    share = weight_old * _agreement(old.warped, new.warped)               # B x 1 x H x W
+    share_image = weight_old * _agreement(old.image, new.image)
+    return Reference(share * old.warped + (1.0 - share) * new.warped,
+                     share * old.mask + (1.0 - share) * new.mask,
+                     share_image * old.image + (1.0 - share_image) * new.image, new.index)
+
+
 class ReferencePicker:
-    """Per-frame reference of a subject at inference (keyframes held on `device`).
+    """Per-frame reference of a subject at inference (keyframes held on `device`), fading from
+    one keyframe to the next over `FADE_FRAMES` frames (module docstring).
 
     Args:
         keyframes: the subject's keyframes (at the generator's resolution).
@@ -90,14 +143,34 @@ class ReferencePicker:
         self.flow_cfg = flow_cfg
         self.flow_stride = int(flow_stride)
         self.images, self.keypoints = keyframe_tensors(keyframes, device)
+        self._current: int | None = None  # the keyframe the last frame used
+        self._fading_from: int | None = None  # the one it is fading from, for `_fade_left` more
+        self._fade_left = 0
 
     @torch.no_grad()
-    def __call__(self, kp_np: np.ndarray, kp: torch.Tensor, origin: np.ndarray | None = None
-                 ) -> Reference:
+    def __call__(self, kp_np: np.ndarray, kp: torch.Tensor, origin: np.ndarray | None = None,
+                 continuing: bool = False) -> Reference:
         """kp_np: float32 (K, 3) the frame's pose (model pixels); kp: the same as 1 x K x 3 on
-        the device; origin: float32 (2,) the frame's box origin (follow crop) or None.
+        the device; origin: float32 (2,) the frame's box origin (follow crop) or None;
+        continuing: this frame follows the last one asked for (the generator warps its previous
+        frame): a change of keyframe fades in. False (a sequence starts): the nearest, plainly.
         Returns the batch-of-one `Reference`."""
-        index = np.array([self.keyframes.nearest(kp_np)], dtype=np.int64)
+        nearest = self.keyframes.nearest(kp_np)
+        if not continuing:
+            self._fade_left = 0
+        elif nearest != self._current and self._current is not None:
+            self._fading_from, self._fade_left = self._current, FADE_FRAMES
+        self._current = nearest
+        ref = self._warp(nearest, kp, origin)
+        if self._fade_left > 0 and self._fading_from is not None:
+            weight_old = self._fade_left / (FADE_FRAMES + 1)
+            self._fade_left -= 1
+            ref = blend_references(self._warp(self._fading_from, kp, origin), ref, weight_old)
+        return ref
+
+    def _warp(self, keyframe: int, kp: torch.Tensor, origin: np.ndarray | None) -> Reference:
+        """Keyframe `keyframe` warped to kp (1 x K x 3)."""
+        index = np.array([keyframe], dtype=np.int64)
         return warp_reference(self.images, self.keypoints, index, kp.float(), self.flow_cfg,
                               keyframe_shift(self.keyframes, index, origin), self.flow_stride)
 

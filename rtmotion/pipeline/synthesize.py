@@ -309,11 +309,13 @@ class FrameSynthesizer:
         if not (kp_np[:, 2] > 0).any():
             return self.generate(PreparedPose(kp_np, True))
         with self._on_stream():
-            return self.generate(self._person(kp_np))
+            return self.generate(self._person(kp_np, continuing=self._prev_frame is not None))
 
-    def _person(self, kp_np: np.ndarray) -> PreparedPose:
+    def _person(self, kp_np: np.ndarray, continuing: bool) -> PreparedPose:
         """The pose-only inputs of a frame with a person (no flow): its placement (follow crop),
-        keypoints on the device, maps, reference. The CuPy step makes them itself: nothing."""
+        keypoints on the device, maps, reference. The CuPy step makes them itself: nothing.
+        continuing: the frame follows the previous one (the reference may fade between
+        keyframes, `ReferencePicker`)."""
         if self._cupy:
             return PreparedPose(kp_np, False)
         placement = None
@@ -322,7 +324,8 @@ class FrameSynthesizer:
             kp_np = placement.keypoints
         kp = torch.from_numpy(kp_np)[None].to(self.device)  # 1 x K x 3
         origin = None if placement is None else placement.origin
-        reference = None if self.reference is None else self.reference(kp_np, kp, origin)
+        reference = None if self.reference is None else \
+            self.reference(kp_np, kp, origin, continuing)
         return PreparedPose(kp_np, False, kp, self._maps(kp), reference=reference,
                             placement=placement)
 
@@ -437,7 +440,7 @@ class FrameSynthesizer:
         reference = prepared.reference
         if reference is None and self.reference is not None:
             kp = torch.from_numpy(kp_np)[None].to(self.device, non_blocking=True)  # 1 x K x 3
-            reference = self.reference(kp_np, kp)
+            reference = self.reference(kp_np, kp, continuing=mode == "warped")
         ref = reference.inputs() if reference is not None else (None, None, None)
         self._keyframe = None if reference is None else int(reference.index[0])
         return self.cuda.step(mode, kp_np, self._prev_kp_np, ref, to_uint8=self.face is None)
@@ -516,7 +519,8 @@ class PosePreparer:
             self._prev_kp = None
             self._prev_origin = None
             return PreparedPose(kp_np, True)
-        prepared = s._person(kp_np)                           # kp, maps, reference, placement
+        # kp, maps, reference, placement
+        prepared = s._person(kp_np, continuing=self._prev_kp is not None)
         kp = prepared.kp
         assert kp is not None
         origin = None if prepared.placement is None else prepared.placement.origin
