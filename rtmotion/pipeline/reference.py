@@ -33,7 +33,8 @@ class Reference:
     """The generator's reference inputs for a batch of frames.
 
     warped: B x 3 x H x W in [-1, 1], the keyframe warped to the frame's pose;
-    mask: B x 1 x H x W in {0, 1}, where that warp sampled inside the keyframe;
+    mask: B x 1 x H x W in {0, 1}, where that warp sampled inside the keyframe (in a fade
+        between two keyframes, `blend_references`, a mix of theirs in [0, 1]);
     image: B x 3 x H x W in [-1, 1], the keyframe unwarped;
     index: int64 (B,) which keyframe (into the KeyframeSet).
     """

@@ -17,7 +17,8 @@ A runner wraps one pose-to-image generator and runs it on one device:
     gate:        B x 1 x H x W, float32 in [0, 1]
     ref_warped, ref_mask, ref_image: the subject's appearance reference (the nearest keyframe
                  warped to the new pose, its warp validity, the keyframe unwarped; shapes as
-                 warped_prev / prev_mask), or None: no reference (zeros, mask 0); only a
+                 warped_prev / prev_mask; for a few frames after the nearest keyframe changes,
+                 a blend of two, the mask then in [0, 1]: `rtmotion.pipeline.reference`), or None: no reference (zeros, mask 0); only a
                  generator with `use_reference` takes them
     plate:       B x 3 x H x W in [-1, 1], the background plate of the frame's follow box (a
                  generator with `plate_input` only; None: zeros)
