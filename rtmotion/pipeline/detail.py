@@ -64,7 +64,7 @@ DETAIL_SIGMA = 0.35
 #: 1085 px box, its detail at 768 px), the detail is made at the detail image's resolution and
 #: enlarged (cubic) instead of at every output pixel. Measured (docs/BENCHMARKS.md, "The detail
 #: at its own resolution"): uni8 at 692x1108, eval's output-frame detail 0.651 -> 0.644 (0.56
-#: without any), SSIM unchanged, the finish stage ~20 % faster. A flag for that comparison.
+#: without any), SSIM unchanged, convert 7 % faster. A flag for that comparison.
 DETAIL_AT_ITS_RESOLUTION = True
 #: The pose flow's grid step (model pixels): the flow is smooth and sampled again at output pixels.
 DETAIL_FLOW_STRIDE = 2
@@ -129,7 +129,7 @@ class DetailLayer:
             fine, where, agree = model[0]
             bh, bw = big.shape[:2]
             # Sampled at big's pixels, or at the detail image's own where big is finer
-            # (DETAIL_AT_ITS_RESOLUTION) and enlarged: cubic, as linear lost a third of it.
+            # (DETAIL_AT_ITS_RESOLUTION) and enlarged: cubic (linear kept less of it).
             scale = min(1.0, fine.shape[1] / (generated.shape[1] * float(affine[0, 0])))
             lw, lh = max(1, round(bw * scale)), max(1, round(bh * scale))
             if (lw, lh) == (bw, bh) or not DETAIL_AT_ITS_RESOLUTION:
