@@ -119,6 +119,19 @@ def _subject_json(subject: Subject) -> Path:
     return Path(subject.path) / "subject.json"
 
 
+def _recorded_video(subject: Subject) -> Path | None:
+    """The source video subject.json records (it may be gone), or None when it records none.
+    (`Path("")` would be ".", which reads as a name.)"""
+    path = subject.source_video.get("path")
+    return Path(str(path)) if path else None
+
+
+def _video_here(subject: Subject) -> Path | None:
+    """The subject's recorded source video when the file is here, else None."""
+    video = _recorded_video(subject)
+    return video if video is not None and video.is_file() else None
+
+
 def _given_pose_file(subject: Subject) -> Path | None:
     """The --poses file training was given (`pose_source` "file:PATH"), else None."""
     src = str(subject.source_video.get("pose_source") or "")
@@ -187,14 +200,14 @@ def source_frames(subject: Subject, indices: np.ndarray) -> Iterator[tuple[int, 
     synthetic subject (with its recorded background). InputError (one line) when neither is
     possible."""
     want = np.asarray(indices, dtype=np.int64)
-    video = Path(str(subject.source_video.get("path") or ""))
-    if str(subject.source_video.get("path") or "") and video.is_file():
+    video = _video_here(subject)
+    if video is not None:
         for frame in frames_at(video, want.tolist()):
             yield frame.index, frame.image
         return
     origin = synthetic_origin(subject)
     if origin is None:
-        raise InputError(video if str(video) else _subject_json(subject),
+        raise InputError(_recorded_video(subject) or _subject_json(subject),
                          "the subject's source video is not here",
                          "put the video back where subject.json's source_video.path says")
     angles = _origin_angles(subject, origin)
@@ -332,8 +345,8 @@ def _training_frames(subject: Subject) -> np.ndarray:
         seq = PoseSequence.load(pose_file)
         return training_mask(usable_frames(seq.keypoints), block, guard_frames(float(seq.fps)))
     n = int(subject.source_video.get("frame_count") or 0)
-    video = Path(str(subject.source_video.get("path") or ""))
-    if n <= 0 and str(video) and video.is_file():
+    video = _video_here(subject)
+    if n <= 0 and video is not None:
         n = VideoInfo.from_path(video).frame_count
     return training_mask(np.ones(n, bool), block, guard_frames(_source_fps(subject)))
 
@@ -348,10 +361,10 @@ def _own_frames_source(subject: Subject, block: tuple[int, int], mode: str,
     if max_frames:
         v1 = min(v1, v0 + int(max_frames))
     crop, res = _crop(subject)
-    video = Path(str(subject.source_video.get("path") or ""))
-    have_video = bool(str(subject.source_video.get("path") or "")) and video.is_file()
+    video = _recorded_video(subject)  # named in the report and in the error
+    here = _video_here(subject)
     origin = synthetic_origin(subject)
-    info: dict[str, Any] = {"frames": [v0, v1], "video": str(video)}
+    info: dict[str, Any] = {"frames": [v0, v1], "video": str(video or "")}
 
     # Driving poses: the recorded pose file, else synthetic ground truth, else MediaPipe.
     pose_file = _pose_file_of(subject)
@@ -375,7 +388,7 @@ def _own_frames_source(subject: Subject, block: tuple[int, int], mode: str,
     angles = bg = None
     if origin is not None:
         angles = _origin_angles(subject, origin)
-        bg = detect_background(origin, angles, crop.frame_size, video if have_video else None)
+        bg = detect_background(origin, angles, crop.frame_size, here)
         info["synthetic"] = {"character": origin.character, "motion": origin.motion,
                              "seed": origin.seed, "background": bg}
         if kps is None and not trained_on_estimated_poses(subject):
@@ -384,21 +397,21 @@ def _own_frames_source(subject: Subject, block: tuple[int, int], mode: str,
                              for t in range(v0, min(v1, len(angles)))])
             kps = crop.keypoints_to_crop(full, res)
             info["poses"] = "synthetic ground truth"
-    if have_video:
-        vinfo = VideoInfo.from_path(video)
+    if here is not None:
+        vinfo = VideoInfo.from_path(here)
         if vinfo.size != tuple(crop.frame_size):
-            raise InputError(video, f"is {vinfo.width}x{vinfo.height}, the subject was trained on "
+            raise InputError(here, f"is {vinfo.width}x{vinfo.height}, the subject was trained on "
                              f"{crop.frame_size[0]}x{crop.frame_size[1]} frames",
                              "the subject's source video was replaced; give --video and --poses")
         if kps is None:
             log.info("no recorded poses: extracting the %s frames' poses with MediaPipe", what)
-            seq, _ = extract_video(video, start=v0, end=v1, workers=1, show_progress=False)
+            seq, _ = extract_video(here, start=v0, end=v1, workers=1, show_progress=False)
             kps = crop.keypoints_to_crop(seq.keypoints, res)
             info["poses"] = "mediapipe (re-extracted)"
         n = min(len(kps), v1 - v0, max(0, vinfo.frame_count - v0))
 
         def items() -> Iterator[EvalItem]:
-            with VideoReader(video, start=v0, end=v0 + n) as reader:
+            with VideoReader(here, start=v0, end=v0 + n) as reader:
                 for i, fr in enumerate(reader):
                     if i >= n:
                         break
@@ -406,7 +419,7 @@ def _own_frames_source(subject: Subject, block: tuple[int, int], mode: str,
 
         return EvalSource(mode, n, items, info)
     if origin is None:
-        raise InputError(video if str(video) else _subject_json(subject),
+        raise InputError(video or _subject_json(subject),
                          f"the subject's source video (where the {what} frames are) is not here",
                          "give held-out footage of the target with --video and --poses")
     # Synthetic source without its video: render the frames again.
@@ -515,9 +528,8 @@ def transfer_source(subject: Subject, other: str, motion: str | None = None, see
     n = int(max_frames) if max_frames else DEFAULT_TRANSFER_FRAMES
     angles = motion_angles(motion, n / float(fps), fps, seed)
     n = len(angles)
-    video = Path(str(subject.source_video.get("path") or ""))
     bg = detect_background(origin, _origin_angles(subject, origin), crop.frame_size,
-                           video if str(video) and video.is_file() else None)
+                           _video_here(subject))
     tgt_r = Renderer(origin.character, crop.frame_size, background=bg)
     bodies = [pose_body(tgt_r.character, row) for row in angles.values]
     if driving == "extracted":

@@ -42,3 +42,4 @@ def test_a_subject_without_its_video_is_one_line(tmp_path: Path, capsys) -> None
     assert load_tool("add_keyframe_detail").main([str(old)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "source video is not here" in err[0]
+    assert f"{old / 'subject.json'}: " in err[0]  # it records no video path: that file is named
