@@ -15,6 +15,15 @@ frame A at (x + dx, y + dy). It is computed from the skeletons alone, without a 
      map z -> a + (z - a') (b - a) / (b' - a')); thinner when shorter. Better when the whole
      person changes scale (walks toward the camera).
    A bone shorter than 1e-6 px in either pose moves by its midpoint's translation.
+   ``max_along`` (S): a bone foreshortened in pose B (a hip or shoulder seen from the side, a
+   forearm pointing at the camera: 0.1 px against 6 px) has no direction to trust and a scale
+   without bound: pixels beside it sampled pose A up to 60 times farther along the bone,
+   turned by whatever angle the few pixels gave (146 degrees), and the warped keyframe of a
+   profile was a swirl of curtain and furniture. So the scale along the bone is at most S,
+   and from S to 2 S the map fades to the translation that takes a' to a (its weight
+   |b - a| / (S |b' - a'|) - 1, clipped to [0, 1]; continuous as the bone shortens): the
+   pixels of a foreshortened bone show A's limb next to its first joint. The map always takes
+   a' to a. None: unclamped (the flow before 2026-12-05).
    ``head="rigid"`` (default): the head's bones (neck-nose, nose-eyes, eyes-ears) share ONE
    similarity, the least-squares fit of pose B's head joints (`HEAD_JOINTS`) onto pose A's,
    its scale kept within 1 / HEAD_MAX_SCALE .. HEAD_MAX_SCALE. The face bones are a few pixels
@@ -61,6 +70,13 @@ HEAD_JOINTS: tuple[str, ...] = ("neck", "nose", "r_eye", "l_eye", "r_ear", "l_ea
 #: not change size between two frames of one camera, while a fit on a few joints a few pixels
 #: apart (a face seen from the side) can.
 HEAD_MAX_SCALE = 1.25
+#: `PoseFlowConfig.max_along` by default, for every subject (those trained before it too: their
+#: held-out and transfer body SSIM moved by 0.0001 at most): a bone's scale along itself from
+#: pose B to pose A stays at most this, fading to a translation by twice it (module docstring).
+#: Measured in docs/BENCHMARKS.md, "Foreshortened bones" (`tools/bench_far_reference.py`): 1.25
+#: and 1.5 fit real frames best, 2 a little less, unclamped least; 1.5 because it leaves the
+#: warp of synthetic frames where it was (1.25 lost a little there).
+MAX_ALONG = 1.5
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class PoseFlowConfig:
         transform: "affine" (width kept) or "similarity" (see module docstring).
         background: "zero" (fixed camera) or "torso".
         head: "rigid" (the head's bones share one similarity) or "bones" (see module docstring).
+        max_along: the largest scale along a bone from pose B to pose A (module docstring);
+            None: unclamped.
         min_confidence: joints with confidence <= this are missing.
         skeleton: skeleton name of the keypoints.
     """
@@ -84,6 +102,7 @@ class PoseFlowConfig:
     transform: str = "affine"
     background: str = "zero"
     head: str = "rigid"
+    max_along: float | None = MAX_ALONG
     min_confidence: float = 0.0
     skeleton: str = "body25"
 
@@ -99,6 +118,8 @@ class PoseFlowConfig:
             raise ValueError(f"PoseFlowConfig.background={self.background!r} is not one of {BACKGROUNDS}")
         if self.head not in HEADS:
             raise ValueError(f"PoseFlowConfig.head={self.head!r} is not one of {HEADS}")
+        if self.max_along is not None and not self.max_along >= 1:
+            raise ValueError(f"PoseFlowConfig.max_along must be >= 1 or None, got {self.max_along}")
         get_skeleton(self.skeleton)
 
     def pixels(self, height: int) -> tuple[float, float, float]:
@@ -122,9 +143,10 @@ def check_size(size) -> tuple[int, int]:
     return w, h
 
 
-def bone_transform(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray, transform: str
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(M (2, 2), t (2,)) of T(p) = M p + t mapping bone (a2, b2) of pose B onto (a, b) of pose A."""
+def bone_transform(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray, transform: str,
+                   max_along: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(M (2, 2), t (2,)) of T(p) = M p + t mapping bone (a2, b2) of pose B onto (a, b) of pose A
+    (onto the part of it next to a when the scale along it is clamped to `max_along`)."""
     va, vb = b - a, b2 - a2
     la, lb = float(np.hypot(*va)), float(np.hypot(*vb))
     if la < 1e-6 or lb < 1e-6:
@@ -133,8 +155,12 @@ def bone_transform(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray,
         return np.eye(2), a - a2
     ua, ub = va / la, vb / lb
     na, nb = np.array([-ua[1], ua[0]]), np.array([-ub[1], ub[0]])
-    across = 1.0 if transform == "affine" else la / lb
-    m = (la / lb) * np.outer(ua, ub) + across * np.outer(na, nb)
+    along = la / lb if max_along is None else min(la / lb, max_along)
+    across = 1.0 if transform == "affine" else along
+    m = along * np.outer(ua, ub) + across * np.outer(na, nb)
+    if max_along is not None:
+        fade = min(max(la / (max_along * lb) - 1.0, 0.0), 1.0)
+        m = (1.0 - fade) * m + fade * np.eye(2)
     return m, a - m @ a2
 
 
@@ -227,7 +253,8 @@ def pose_flow(kp_a: np.ndarray, kp_b: np.ndarray, size: tuple[int, int],
         if i in rigid:
             m, t = head_m[0], head_t[0]
         else:
-            m, t = bone_transform(kp_a[ia, :2], kp_a[ib, :2], kp_b[ia, :2], kp_b[ib, :2], cfg.transform)
+            m, t = bone_transform(kp_a[ia, :2], kp_a[ib, :2], kp_b[ia, :2], kp_b[ib, :2], cfg.transform,
+                                  cfg.max_along)
         d2s.append(segment_distance2(px, py, kp_b[ia, :2], kp_b[ib, :2]))
         # T(p) - p, on the whole grid.
         dx = (m[0, 0] - 1.0) * px + m[0, 1] * py + t[0]
@@ -281,9 +308,14 @@ def bone_coefficients(kp_a: np.ndarray, kp_b: np.ndarray, cfg: PoseFlowConfig
     n1 = np.stack([-u1[..., 1], u1[..., 0]], axis=-1)
     n2 = np.stack([-u2[..., 1], u2[..., 0]], axis=-1)
     along = l1s / l2s
+    fade = np.zeros_like(along)
+    if cfg.max_along is not None:
+        fade = np.clip(along / cfg.max_along - 1.0, 0.0, 1.0)
+        along = np.minimum(along, cfg.max_along)
     across = np.ones_like(along) if cfg.transform == "affine" else along
     m = along[..., None, None] * (u1[..., :, None] * u2[..., None, :]) + \
         across[..., None, None] * (n1[..., :, None] * n2[..., None, :])
+    m = (1.0 - fade[..., None, None]) * m + fade[..., None, None] * np.eye(2)
     m = np.where((degenerate | same)[..., None, None], np.eye(2), m)
     t = a1 - np.einsum("bnij,bnj->bni", m, a2)
     t = np.where(degenerate[..., None], (a1 + b1) / 2 - (a2 + b2) / 2, t)

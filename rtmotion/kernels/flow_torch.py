@@ -61,10 +61,15 @@ def bone_coefficients_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlo
     n1 = torch.stack([-u1[..., 1], u1[..., 0]], dim=-1)
     n2 = torch.stack([-u2[..., 1], u2[..., 0]], dim=-1)
     along = l1s / l2s
+    fade = torch.zeros_like(along)
+    if cfg.max_along is not None:   # foreshortened in pose B: clamped, fading to a translation
+        fade = (along / cfg.max_along - 1.0).clamp(0.0, 1.0)
+        along = along.clamp_max(cfg.max_along)
     across = torch.ones_like(along) if cfg.transform == "affine" else along
     m = along[..., None, None] * (u1[..., :, None] * u2[..., None, :]) + \
         across[..., None, None] * (n1[..., :, None] * n2[..., None, :])  # B x N x 2 x 2
     eye = torch.eye(2, dtype=m.dtype, device=m.device).expand_as(m)
+    m = (1.0 - fade[..., None, None]) * m + fade[..., None, None] * eye
     m = torch.where((degenerate | same)[..., None, None], eye, m)
     t = a1 - (m @ a2[..., None])[..., 0]
     t = torch.where(degenerate[..., None], (a1 + b1) / 2 - (a2 + b2) / 2, t)

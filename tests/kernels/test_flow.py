@@ -107,7 +107,8 @@ def test_joints_map_onto_their_previous_positions() -> None:
         np.testing.assert_allclose(f[y, x], kp_a[j, :2] - kp_b[j, :2], atol=0.05, err_msg=name)
 
 
-@pytest.mark.parametrize("cfg", [PoseFlowConfig(), PoseFlowConfig(transform="similarity", background="torso")])
+@pytest.mark.parametrize("cfg", [PoseFlowConfig(), PoseFlowConfig(max_along=None),
+                                 PoseFlowConfig(transform="similarity", background="torso")])
 def test_torch_matches_numpy(cfg: PoseFlowConfig) -> None:
     rng = np.random.default_rng(7)
     base = figure_keypoints(SIZE)
@@ -117,11 +118,75 @@ def test_torch_matches_numpy(cfg: PoseFlowConfig) -> None:
     kp_b[2, BODY25.index("l_ankle"), 2] = 0   # missing in B only
     kp_b[3, :, 2] = 0                         # nobody in B
     kp_b[0, BODY25.index("r_heel"), :2] = kp_b[0, BODY25.index("r_ankle"), :2]  # zero-length bone
+    kp_b[1] = _foreshortened(kp_b[1], 1.0)                      # 1 px against ~22: translation
+    kp_b[2] = _foreshortened(kp_b[2], 8.0, "l_knee", "l_hip")   # a thigh partly faded
     ref = np.stack([pose_flow(a, b, SIZE, cfg) for a, b in zip(kp_a, kp_b)])
     out = pose_flow_torch(torch.from_numpy(kp_a), torch.from_numpy(kp_b), SIZE, cfg).numpy()
     assert out.shape == ref.shape == (4, SIZE[1], SIZE[0], 2)
     assert np.abs(out - ref).max() < TOL_PX
     assert np.abs(ref[0]).max() > 1.0
+
+
+def _foreshortened(kp_a: np.ndarray, length: float, joint: str = "r_wrist", parent: str = "r_elbow",
+                   angle: float = 2.5) -> np.ndarray:
+    """Pose A with one bone turned towards the camera: `joint` `length` px from `parent`, in a
+    direction `angle` radians off (the direction of a few pixels is noise)."""
+    kp_b = kp_a.copy()
+    e = kp_a[BODY25.index(parent), :2]
+    kp_b[BODY25.index(joint), :2] = e + length * np.array([np.cos(angle), np.sin(angle)], np.float32)
+    return kp_b
+
+
+def test_a_foreshortened_bone_samples_its_own_limb() -> None:
+    """A forearm 0.4 px long in pose B (22 px in A): unclamped, the pixels around it sampled
+    pose A dozens of forearms away (the swirls of a profile's warped keyframe); with
+    `max_along` they sample near A's forearm, and the flow agrees between numpy and torch."""
+    kp_a = figure_keypoints(SIZE)
+    kp_b = _foreshortened(kp_a, 0.4)
+    ea, wa = kp_a[BODY25.index("r_elbow"), :2], kp_a[BODY25.index("r_wrist"), :2]
+    assert np.hypot(*(wa - ea)) > 20
+    near = _dist_to_bones(kp_b, [("r_elbow", "r_wrist")], SIZE) <= 4.0
+    ys, xs = np.nonzero(near)
+
+    def farthest_sample(cfg: PoseFlowConfig) -> float:
+        f = pose_flow(kp_a, kp_b, SIZE, cfg)
+        sampled = np.stack([xs + f[ys, xs, 0], ys + f[ys, xs, 1]], -1)
+        return float(np.hypot(*(sampled - ea).T).max())
+
+    unclamped = PoseFlowConfig(max_along=None)
+    assert farthest_sample(unclamped) > 100          # across the frame
+    cfg = PoseFlowConfig()
+    assert cfg.max_along == 1.5
+    # within the elbow's neighbourhood in A: 4 px around the bone, the flow's soft seams
+    assert farthest_sample(cfg) < 4.0 + 2 * cfg.body_radius_frac * SIZE[1]
+    np.testing.assert_allclose(_torch(kp_a, kp_b, cfg=cfg), pose_flow(kp_a, kp_b, SIZE, cfg), atol=TOL_PX)
+
+
+def test_the_clamp_fades_continuously_to_a_translation() -> None:
+    """bone_transform as the bone shortens in B: the plain map up to a scale of max_along,
+    then a continuous fade, a pure translation taking a' to a from 2 x max_along on."""
+    from rtmotion.kernels.flow_numpy import bone_transform
+
+    a, b = np.array([10.0, 20.0]), np.array([10.0, 40.0])       # 20 px in A
+    a2 = np.array([50.0, 60.0])
+    direction = np.array([np.cos(2.0), np.sin(2.0)])
+
+    def m_at(scale: float) -> tuple[np.ndarray, np.ndarray]:
+        return bone_transform(a, b, a2, a2 + direction * 20.0 / scale, "affine", 2.0)
+
+    plain, _ = bone_transform(a, b, a2, a2 + direction * 20.0 / 1.5, "affine", None)
+    np.testing.assert_allclose(m_at(1.5)[0], plain, atol=1e-12)   # under the clamp: unchanged
+    for s in (2.0, 3.0, 4.0 - 1e-9):                                # continuous at the knees
+        np.testing.assert_allclose(m_at(s - 1e-7)[0], m_at(s + 1e-7)[0], atol=1e-5)
+    for s in (4.0, 40.0, 4000.0):
+        m, t = m_at(s)
+        np.testing.assert_allclose(m, np.eye(2), atol=1e-12)
+        np.testing.assert_allclose(t, a - a2, atol=1e-9)
+    for s in (1.5, 2.5, 3.5, 10.0):
+        m, t = m_at(s)
+        np.testing.assert_allclose(m @ a2 + t, a, atol=1e-9)        # a' -> a always
+    with pytest.raises(ValueError, match="max_along"):
+        PoseFlowConfig(max_along=0.5)
 
 
 def test_missing_bones_are_skipped() -> None:

@@ -59,13 +59,15 @@ def _pairs() -> tuple[np.ndarray, np.ndarray]:
     return np.stack([a0, a1, a2]), np.stack([b0, b1, b2])
 
 
+@pytest.mark.parametrize("max_along", [None, 2.0])
 @pytest.mark.parametrize("transform", ["affine", "similarity"])
-def test_bone_coefficients_are_each_bones_transform(transform: str) -> None:
+def test_bone_coefficients_are_each_bones_transform(transform: str, max_along: float | None) -> None:
     """coef[b, i] = (M00 - 1, M01, t0, M10, M11 - 1, t1) of bone_transform's T_i for a present
     bone (all four joints above min_confidence), zeros for a missing one; seg_b is pose B's
     bone endpoints (every bone, present or not), float64. Every bone on its own (head "bones";
-    the rigid head's shared map: tests/kernels/test_flow.py)."""
-    cfg = PoseFlowConfig(transform=transform, min_confidence=0.3, head="bones")
+    the rigid head's shared map: tests/kernels/test_flow.py); with and without the clamp of
+    foreshortened bones (pair 2's left shin, 0.5 px in B)."""
+    cfg = PoseFlowConfig(transform=transform, min_confidence=0.3, head="bones", max_along=max_along)
     kp_a, kp_b = _pairs()
     coef, seg_b, valid = bone_coefficients(kp_a, kp_b, cfg)
     bones = bone_array(BODY25)
@@ -81,7 +83,8 @@ def test_bone_coefficients_are_each_bones_transform(transform: str) -> None:
             if not present:
                 assert not coef[bi, i].any()
                 continue
-            m, t = bone_transform(a64[bi, p, :2], a64[bi, c, :2], b64[bi, p, :2], b64[bi, c, :2], transform)
+            m, t = bone_transform(a64[bi, p, :2], a64[bi, c, :2], b64[bi, p, :2], b64[bi, c, :2], transform,
+                                  max_along)
             want = [m[0, 0] - 1, m[0, 1], t[0], m[1, 0], m[1, 1] - 1, t[1]]
             np.testing.assert_allclose(coef[bi, i], want, rtol=0, atol=1e-9, err_msg=f"pair {bi} bone {i}")
     assert not valid[0].all() and valid[0].any() and valid[1:].all()

@@ -67,8 +67,10 @@ def test_roundtrip(bundle: Path, tmp_path: Path) -> None:
 
 def test_the_pose_flow_round_trips_and_old_bundles_keep_theirs(tmp_path: Path) -> None:
     """A bundle records its pose flow; one from before the rigid head (no "head" key) is driven
-    as it was trained, every head bone on its own."""
-    from rtmotion.kernels.flow_numpy import PoseFlowConfig
+    as it was trained, every head bone on its own. One from before the clamp of foreshortened
+    bones (no "max_along") gets the clamp (it left such subjects' scores where they were); one
+    recording null keeps its bones unclamped."""
+    from rtmotion.kernels.flow_numpy import MAX_ALONG, PoseFlowConfig
 
     folder = tmp_path / "s"
     _write(folder)
@@ -78,6 +80,12 @@ def test_the_pose_flow_round_trips_and_old_bundles_keep_theirs(tmp_path: Path) -
     _edit_json(folder, pose_flow={"sigma_frac": 0.02})
     assert B.load_subject(folder).pose_flow_config.head == "bones"
     assert B.load_subject("demo-ada").pose_flow_config.head == "bones"
+    assert B.load_subject("demo-ada").pose_flow_config.max_along == MAX_ALONG
+    _edit_json(folder, pose_flow={"sigma_frac": 0.02, "max_along": None})
+    assert B.load_subject(folder).pose_flow_config.max_along is None
+    _edit_json(folder, pose_flow={"sigma_frac": 0.02, "max_along": 0.5})
+    with pytest.raises(CheckpointError, match="max_along"):
+        B.load_subject(folder)
 
 
 def _edit_json(folder: Path, **changes) -> None:
