@@ -65,6 +65,7 @@ from rtmotion.eval.report import (
 )
 from rtmotion.eval.sources import EvalItem, EvalSource
 from rtmotion.pipeline.canvas import CanvasGeometry, canvas_geometry
+from rtmotion.pipeline.coverage import NEW_POSE_DISTANCE
 from rtmotion.pipeline.session import Session, open_session
 from rtmotion.pose.boxes import (
     BODY_BOX_MARGIN,
@@ -112,6 +113,13 @@ DEFINITIONS: dict[str, str] = {
     "jitter_real": "the same for the real frames",
     "change_generated": "mean |f[t] - f[t-1]| of the generated frames (grey levels)",
     "change_real": "the same for the real frames",
+    "keyframe_distance": "the pose drawn vs the nearest of the subject's keyframes, the picture its "
+                         "appearance reference was warped from (body heights: RMS joint offset "
+                         "relative to the mid-hip + 0.25 x the mid-hip's offset)",
+    "new_poses": f"% of scored frames whose pose is over {NEW_POSE_DISTANCE} body heights from "
+                 "every keyframe: poses the target's clip did not show",
+    "body_ssim_new_poses": "body SSIM on those frames",
+    "body_ssim_known_poses": "body SSIM on the other frames",
 }
 
 
@@ -239,6 +247,7 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                 t0 = time.perf_counter()
                 gen = session(item.driving)
                 gen_seconds += time.perf_counter() - t0
+                keyframe_distance = session.last_pose_distance
                 total += 1
                 bar.update(1)
                 ref = item.truth if item.truth is not None else item.driving
@@ -246,7 +255,8 @@ def run_evaluation(subject: Subject, source: EvalSource, options: EvalOptions | 
                     no_person += 1
                     _break_runs(meters, (ext_gen, ext_real))
                     continue
-                row: dict[str, Any] = {"index": item.index, "step": session.last_mode}
+                row: dict[str, Any] = {"index": item.index, "step": session.last_mode,
+                                       "keyframe_distance": keyframe_distance}
                 bbox = body_box(item.driving, (w, h), margin=opt.body_margin)
                 if item.truth is not None:
                     bbox = _union(bbox, body_box(item.truth, (w, h), margin=opt.body_margin))
@@ -322,6 +332,21 @@ def _break_runs(meters: tuple[FlickerMeter, ...], extractors: tuple[Any, ...]) -
             ext.reset()
 
 
+def _new_pose_metrics(distances: list[float | None], body_ssim: list[float | None]
+                      ) -> dict[str, Any]:
+    """keyframe_distance, new_poses (%) and the body SSIM of the frames with new poses and of
+    the others (`rtmotion.pipeline.coverage`); nothing for a subject without keyframes."""
+    if not any(d is not None for d in distances):
+        return {}
+    new = [d is not None and d > NEW_POSE_DISTANCE for d in distances]
+    measured = sum(d is not None for d in distances)
+    return {"keyframe_distance": summarize(distances),
+            "new_poses": 100.0 * sum(new) / measured,
+            "body_ssim_new_poses": summarize(v for v, n in zip(body_ssim, new) if n),
+            "body_ssim_known_poses": summarize(v for v, n, d in zip(body_ssim, new, distances)
+                                               if not n and d is not None)}
+
+
 def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner_info: dict[str, Any],
                   rows: list[dict[str, Any]], total: int, no_person: int, face_visible: int,
                   meters: tuple[FlickerMeter, ...], gen_seconds: float,
@@ -331,7 +356,7 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
     col = per_frame_table(rows, ["index", "step", "body_ssim", "body_psnr", "face_ssim", "face_psnr",
                                  "full_ssim", "full_psnr", "out_body_ssim", "out_body_psnr",
                                  "out_face_ssim", "out_face_psnr", "out_body_detail", "pose_distance", "pose_distance_real",
-                                 "detected", "detected_real", "driving_pose_error"])
+                                 "detected", "detected_real", "driving_pose_error", "keyframe_distance"])
     metrics: dict[str, Any] = {}
     for key in ("body_ssim", "body_psnr", "face_ssim", "face_psnr", "full_ssim", "full_psnr"):
         metrics[key] = summarize(col[key])
@@ -346,6 +371,7 @@ def _build_report(subject: Subject, source: EvalSource, opt: EvalOptions, runner
             metrics["pose_detected_real"] = 100.0 * float(np.mean([bool(d) for d in col["detected_real"]]))
     if source.mode == "transfer":
         metrics["driving_pose_error"] = summarize(col["driving_pose_error"])
+    metrics.update(_new_pose_metrics(col["keyframe_distance"], col["body_ssim"]))
     fg, fr, og, orl = (m.result() for m in meters)
     metrics["jitter_generated"], metrics["jitter_real"] = fg.jitter, fr.jitter
     metrics["change_generated"], metrics["change_real"] = fg.change, fr.change

@@ -40,6 +40,8 @@ import torch
 
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.pipeline.compose import side_by_side
+from rtmotion.pipeline.coverage import PoseCoverage
+from rtmotion.pipeline.coverage import describe as describe_new_poses
 from rtmotion.pipeline.gaps import HOLD_SECONDS, PERSON
 from rtmotion.pipeline.session import Session, hold_frames, open_session
 from rtmotion.pipeline.stages import LATEST, StagePipeline
@@ -115,6 +117,9 @@ class LiveReport:
     #: the people found on the first frame and the one followed (`PersonChoice.to_dict`), or
     #: None (no people search: a pose file, or `LiveOptions.person` None)
     people: dict[str, Any] | None = None
+    #: the frames generated whose pose the target's clip never showed (`PoseCoverage.to_dict`,
+    #: seconds from the source's frame numbers), or None (a subject without keyframes)
+    new_poses: dict[str, Any] | None = None
     seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)    # capture -> display
     stages: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +151,8 @@ class LiveReport:
                   if self.warmup_frames else "")]
         if self.people is not None:
             out.append(f"  people     {self.people['summary']}")
+        if self.new_poses is not None:
+            out.append(f"  new poses  {describe_new_poses(self.new_poses) or 'none'}")
         if self.frames_skipped_at_source or self.source_late_seconds >= 0.05:
             out.append(f"  source     {self.frames_skipped_at_source} late frames dropped at capture"
                        + (f"; decoding fell behind by {self.source_late_seconds:.2f} s in all"
@@ -329,9 +336,10 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
         if options.torch_threads is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
             torch.set_num_threads(int(options.torch_threads))
+        coverage = PoseCoverage(fps)
         pipe = StagePipeline(("capture", _capture(source, report)),
                              [("pose", _stamped(pose, "t_pose")),
-                              ("generate", _stamped(_generate(session), "t_generate"))],
+                              ("generate", _stamped(_generate(session, coverage), "t_generate"))],
                              ("display", None), handoff=LATEST, timers=timers, time_source=False,
                              pace=options.pace, fresh=options.pace and options.fresh)
         display = _Display(options, source.size, sinks, on_snapshot, pose, report, timers,
@@ -351,6 +359,7 @@ def run_live(subject: Subject, source: FrameSource, sinks: list[Sink], options: 
     report.warmup_latency_ms = round(max(display.warmup_latencies, default=0.0), 1)
     report.frames_no_person = session.gaps.total
     report.people = pose.choice.to_dict() if pose.choice is not None else None
+    report.new_poses = coverage.to_dict() if coverage.frames else None
     report.latency_ms = percentiles(display.latencies)
     report.stages = timers.summary()
     report.ended_by = report.ended_by or "source ended"
@@ -381,13 +390,15 @@ def _stamped(fn: Callable[[LiveFrame], None], attr: str) -> Callable[[LiveFrame]
     return stage
 
 
-def _generate(session: Session) -> Callable[[LiveFrame], None]:
-    """The generate stage: the session's whole step on the frame's normalized pose."""
+def _generate(session: Session, coverage: PoseCoverage) -> Callable[[LiveFrame], None]:
+    """The generate stage: the session's whole step on the frame's normalized pose (and how
+    far that pose is from the subject's keyframes, into `coverage`)."""
     def generate(frame: LiveFrame) -> None:
         assert frame.kp is not None
         prepared = session.prepare(frame.kp)
         frame.state = prepared.state
         frame.result = session.generate(prepared)
+        coverage.add(frame.source_index, session.last_pose_distance)
 
     return generate
 

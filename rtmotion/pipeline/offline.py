@@ -49,6 +49,8 @@ from rtmotion.io.audio_cut import cut_audio
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.io.writer import REALTIME_PRESET
 from rtmotion.pipeline.compose import side_by_side
+from rtmotion.pipeline.coverage import PoseCoverage
+from rtmotion.pipeline.coverage import describe as describe_new_poses
 from rtmotion.pipeline.gaps import HOLD_SECONDS
 from rtmotion.pipeline.progress import RunProgress
 from rtmotion.pipeline.session import Prepared, Session, hold_frames, open_session
@@ -107,6 +109,9 @@ class ConvertResult:
     #: the people found in the source and the one that drove (`PersonChoice.to_dict`), or None
     #: (a pose file: nobody was looked for)
     people: dict[str, Any] | None = None
+    #: the frames whose pose the target's clip never showed (`PoseCoverage.to_dict`), or None
+    #: (a subject without keyframes)
+    new_poses: dict[str, Any] | None = None
     #: phase 1's poses (raw and normalized), for callers that keep them (demo); not in JSON
     poses: Any = field(default=None, repr=False, compare=False)
 
@@ -140,6 +145,9 @@ class ConvertResult:
             out.append(f"  people     {self.people['summary']}")
         out.append(f"  no person  {self.frames_no_person} frames ({self.frames_held} held, "
                    f"{self.frames_blank} empty scene)")
+        if self.new_poses is not None:
+            said = describe_new_poses(self.new_poses) or "none: every pose is near one the target showed"
+            out.append(f"  new poses  {said}")
         out.append(f"  timing     {self.fps_source} fps{' (variable frame rate kept)' if self.variable_frame_rate else ''}, "
                    f"audio {self.audio}")
         for name, s in self.stages.items():
@@ -352,7 +360,8 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
         if opt.torch_threads is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
             torch.set_num_threads(int(opt.torch_threads))
-        pipe = StagePipeline(("read", _read(poses, source, opt)), _stages(session, poses, opt),
+        coverage = PoseCoverage(float(fps))
+        pipe = StagePipeline(("read", _read(poses, source, opt)), _stages(session, poses, opt, coverage),
                              ("encode", _encoder(writers, output is not None, result, bar)),
                              queue_size=opt.queue_size, timers=timers)
         t0 = time.perf_counter()
@@ -360,6 +369,8 @@ def convert(subject: Subject, source: str | Path, output: str | Path | None,
         result.generate_seconds = time.perf_counter() - t0
         # The writers close (and rename onto the output names) as the ExitStack unwinds.
     result.seconds = time.perf_counter() - t_start
+    if coverage.frames:
+        result.new_poses = coverage.to_dict()
     gaps = session.gaps
     result.frames_held, result.frames_blank, result.frames_no_person = gaps.held, gaps.blank, gaps.total
     result.stages = timers.summary()
@@ -415,10 +426,11 @@ def _read(poses: DrivingPoses, source: str | Path, opt: ConvertOptions) -> Itera
             reader.close()
 
 
-def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions
+def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions, coverage: PoseCoverage
             ) -> list[tuple[str, Callable[[_Item], _Item]]]:
     """prepare (the pose-only half, one frame ahead) -> synthesize (warp, generator) -> finish
-    (face enhancer, uint8, the full frame) -> compose (side by side)."""
+    (face enhancer, uint8, the full frame; each frame's pose distance into `coverage`) ->
+    compose (side by side)."""
     def prepare(item: _Item) -> _Item:
         item.prepared = session.prepare(item.kp)
         return item
@@ -431,6 +443,7 @@ def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions
     def finish(item: _Item) -> _Item:
         assert item.drawn is not None
         item.image = session.finish(item.drawn)
+        coverage.add(item.index, session.last_pose_distance)   # this stage's thread: its frame
         item.prepared = item.drawn = None  # the maps and frames of this step are not needed now
         return item
 

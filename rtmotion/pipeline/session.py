@@ -115,6 +115,7 @@ class Session:
         self._last_drawn: np.ndarray | None = None  # the last frame as the generator drew it
         self._last_camera: np.ndarray | None = None  # it on the camera frame, once composed
         self._last_placement: Placement | None = None  # where it was drawn (follow crop)
+        self._last_pose_distance: float | None = None  # its pose to the nearest keyframe
 
     # ---- the step ---------------------------------------------------------------------------
     def prepare(self, keypoints: np.ndarray) -> Prepared:
@@ -155,6 +156,7 @@ class Session:
         image = self.synth.finish(drawn)
         self._last_drawn = image
         self._last_placement = drawn.placement
+        self._last_pose_distance = self.pose_distance(drawn)
         self._last_camera = None
         self._last_sharpen = self._sharpen(drawn, image)
         if self._in_reference_frame:
@@ -166,6 +168,23 @@ class Session:
             return self.subject.crop.crop_image(camera, self.subject.resolution)
         return image if self.canvas is None else \
             self.canvas.compose(image, drawn.placement, self._last_sharpen)
+
+    def pose_distance(self, drawn: Drawn) -> float | None:
+        """How far (body heights) the pose `drawn` shows is from the subject's nearest keyframe,
+        the one its appearance reference was warped from (`KeyframeSet.distances`): over
+        `rtmotion.pipeline.coverage.NEW_POSE_DISTANCE`, a pose the target's clip did not show.
+        None where no reference was used (a repeated picture, the empty scene, a subject
+        without keyframes)."""
+        keyframes = self.subject.keyframes
+        if drawn.keyframe is None or drawn.kp_np is None or keyframes is None:
+            return None
+        return float(keyframes.distances(drawn.kp_np).min())
+
+    @property
+    def last_pose_distance(self) -> float | None:
+        """`pose_distance` of the last frame `finish` made (for a caller that runs the step in
+        one thread; a pipeline reads it in its finish stage, or calls `pose_distance`)."""
+        return self._last_pose_distance
 
     def _sharpen(self, drawn: Drawn, image: np.ndarray) -> Sharpen | None:
         """The full-resolution detail of this frame (`DetailLayer.for_frame`), or None."""

@@ -179,6 +179,12 @@ class KeyframeSet:
         """(W, H) of the images."""
         return int(self.images.shape[2]), int(self.images.shape[1])
 
+    def distances(self, keypoints: np.ndarray) -> np.ndarray:
+        """float64 (N,): the distance in body heights of the pose `keypoints` (K, 3) to each
+        keyframe's (`descriptor_distances`; the pose in the keyframes' pixels, so the mid-hip
+        position term compares like with like)."""
+        return descriptor_distances(pose_descriptors(keypoints), self.descriptors)
+
     def nearest(self, keypoints: np.ndarray, exclude_near: int | None = None,
                 frame: int | None = None) -> int:
         """Index (into this set) of the keyframe nearest in pose to `keypoints` (K, 3).
@@ -186,7 +192,7 @@ class KeyframeSet:
         exclude_near / frame: training's rule, never a keyframe taken within `exclude_near`
         frames of `frame` (the frame being predicted must not be its own reference); when
         every keyframe is that near, the rule is dropped."""
-        d = descriptor_distances(pose_descriptors(keypoints), self.descriptors)
+        d = self.distances(keypoints)
         if exclude_near is not None and frame is not None:
             near = np.abs(self.frames - int(frame)) <= exclude_near
             if not near.all():

@@ -16,6 +16,7 @@ from rtmotion.eval.evaluate import EvalOptions, run_evaluation
 from rtmotion.eval.metrics import PSNR_CAP_DB
 from rtmotion.eval.sources import EvalItem, EvalSource, heldout_source
 from rtmotion.io import VideoInfo
+from rtmotion.pipeline.coverage import NEW_POSE_DISTANCE
 from rtmotion.pipeline.session import synthesize_sequence
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.subject import load_subject
@@ -146,6 +147,14 @@ def test_transfer_against_synthetic_ground_truth(tiny_subject, tmp_path: Path, c
     err_m = r["metrics"]["driving_pose_error"]
     assert err_m["n"] == 5 and 0.0 < err_m["mean"] < 0.15
     assert "driving pose vs true pose" in out
+    # how far each pose drawn is from the subject's keyframes, and the score split by it
+    m = r["metrics"]
+    assert m["keyframe_distance"]["n"] == 5 and m["keyframe_distance"]["min"] >= 0
+    assert len(r["per_frame"]["keyframe_distance"]) == 5
+    new = sum(d > NEW_POSE_DISTANCE for d in r["per_frame"]["keyframe_distance"])
+    assert m["new_poses"] == pytest.approx(100.0 * new / 5)
+    assert m["body_ssim_new_poses"]["n"] == new and m["body_ssim_known_poses"]["n"] == 5 - new
+    assert "pose to the nearest keyframe" in out and "new poses (off every keyframe)" in out
 
 
 def test_transfer_driven_through_converts_pose_path(tiny_subject, monkeypatch) -> None:

@@ -21,6 +21,7 @@ from rtmotion.errors import StageError
 from rtmotion.io import VideoInfo, VideoReader, VideoWriter
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.pipeline import offline
+from rtmotion.pipeline.coverage import NEW_POSE_DISTANCE
 from rtmotion.pipeline.offline import convert
 from rtmotion.pipeline.session import Session
 from tests.pipeline.conftest import frames_of, no_person_stretch, replay
@@ -268,6 +269,32 @@ def test_cli_pose_file_json_and_summary(tiny_subject_path, dancer_clip, tmp_path
     assert report["backend"].startswith("torch fp32") and report["device"] == "cpu"
     assert {"synthesize", "encode"} <= set(report["stages"]) and report["fps"] > 0
     assert VideoInfo.from_path(out).width == 3 * 64   # panels at the result's height
+    assert report["new_poses"] is None and "new poses" not in cap.out   # no keyframes
+
+
+def test_poses_the_target_never_showed_are_counted_and_named(tmp_path, capsys) -> None:
+    """demo-ada (a dancer filmed facing the camera) driven by a walk that turns away: the
+    frames far from every keyframe are counted, timed and named in the summary; driven by a
+    dance like its own, none are."""
+    from rtmotion.synthetic import render_sequence
+
+    for motion, far in (("walk", True), ("dance", False)):
+        _, seq = render_sequence("kofi", motion=motion, seconds=3.0, size=(512, 512), fps=30, supersample=1)
+        poses = seq.save(tmp_path / f"{motion}.npz")
+        rep = tmp_path / f"{motion}.json"
+        rc = main(["convert", "-t", "demo-ada", "-s", str(poses), "-o", str(tmp_path / f"{motion}.mp4"),
+                   "--json", str(rep)])
+        cap = capsys.readouterr()
+        assert rc == 0, cap.err
+        new = json.loads(rep.read_text())["new_poses"]
+        assert new["frames"] == 90 and new["level"] == NEW_POSE_DISTANCE
+        if far:
+            assert new["new"] > 10 and new["stretches_s"]
+            a, b = new["stretches_s"][0]
+            assert 0 <= a < b <= 3.0 + 1e-6
+            assert f"new poses  {new['new']} of 90 frames" in cap.out and "never did" in cap.out
+        else:
+            assert new["new"] == 0 and "new poses  none" in cap.out
 
 
 def _bad_inputs(tmp: Path, subject: Path) -> dict[str, tuple[list[str], str, int]]:

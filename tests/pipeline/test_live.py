@@ -27,8 +27,9 @@ from rtmotion.errors import StageError
 from rtmotion.io import VideoInfo
 from rtmotion.io.camera import FileCamera
 from rtmotion.io.timed_writer import TimedVideoWriter
+from rtmotion.pipeline.coverage import NEW_POSE_DISTANCE
 from rtmotion.pipeline.live import LiveOptions, run_live
-from rtmotion.subject import builtin_subjects_dir
+from rtmotion.subject import builtin_subjects_dir, load_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,6 +119,18 @@ def test_mocked_camera_disconnect_ends_cleanly_with_recording(tiny_subject, danc
     assert report.frames_dropped == sum(report.dropped_by_stage.values())
     assert VideoInfo.from_path(rec).frame_count == len(shown)
     assert report.latency_ms["p95"] >= report.latency_ms["p50"] > 0
+    assert report.new_poses is None   # a subject without keyframes: nothing to be far from
+
+
+def test_live_counts_poses_far_from_the_keyframes(reference_subject_path, dancer_clip) -> None:
+    """A subject with keyframes: every generated frame's pose is measured (a frame may be
+    generated and then dropped before the display), and the report says it."""
+    report = run_live(load_subject(reference_subject_path), FakeCamera(_frames(dancer_clip)[:20]),
+                      [lambda img, f: None], LiveOptions(poses=dancer_clip.seq))
+    new = report.new_poses
+    assert new is not None and report.frames_shown <= new["frames"] <= 20
+    assert 0 <= new["new"] <= new["frames"] and new["level"] == NEW_POSE_DISTANCE
+    assert any(line.startswith("  new poses  ") for line in report.lines())
 
 
 def test_live_runs_the_generator_on_its_stage_threads(tiny_subject, dancer_clip, monkeypatch) -> None:
