@@ -38,8 +38,8 @@ class PoseCoverage:
 
     `add(index, distance)` for every frame drawn (`Session.pose_distance`; None where nothing
     new was drawn: a held pose, the empty scene, a subject without keyframes, which is not
-    counted). Frame indices are the run's (source frames for convert and eval, shown frames for
-    live); `fps` turns them into seconds.
+    counted). Frame indices rise through the run (source frames for convert and eval, the
+    capture count for live, which a looping file restarts); `fps` turns them into seconds.
     """
 
     fps: float
@@ -48,6 +48,7 @@ class PoseCoverage:
     _distance: list[float] = field(default_factory=list)
 
     def add(self, index: int, distance: float | None) -> None:
+        """Frame `index`'s distance (body heights; None: nothing new drawn, not counted)."""
         if distance is not None:
             self._index.append(int(index))
             self._distance.append(float(distance))

@@ -118,7 +118,7 @@ class LiveReport:
     #: None (no people search: a pose file, or `LiveOptions.person` None)
     people: dict[str, Any] | None = None
     #: the frames generated whose pose the target's clip never showed (`PoseCoverage.to_dict`,
-    #: seconds from the source's frame numbers), or None (a subject without keyframes)
+    #: seconds from the capture count at the source's rate), or None (a subject without keyframes)
     new_poses: dict[str, Any] | None = None
     seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)    # capture -> display
@@ -398,7 +398,7 @@ def _generate(session: Session, coverage: PoseCoverage) -> Callable[[LiveFrame],
         prepared = session.prepare(frame.kp)
         frame.state = prepared.state
         frame.result = session.generate(prepared)
-        coverage.add(frame.source_index, session.last_pose_distance)
+        coverage.add(frame.seq, session.last_pose_distance)   # capture order: a loop goes on
 
     return generate
 
