@@ -80,26 +80,25 @@ def measure(subject: Any, aways: list[int], max_alongs: list[float | None], ever
     stretched: dict[int, list[bool]] = {a: [] for a in aways}
     seq = PoseSequence.load(str(subject.source_video["pose_file"]))   # the poses training used
     usable = usable_frames(seq.keypoints)
-    for t, fr in enumerate(VideoReader(str(subject.source_video["path"]))):
-        if t >= len(seq):
-            break
-        if t % every or not usable[t]:
-            continue
-        place = placer(subject.crop.keypoints_to_crop(seq.keypoints[t], res))
-        real = place.box.crop_image(fr.image, res)
-        box = body_box(place.keypoints, res)
-        kp = torch.from_numpy(place.keypoints[None])
-        for away in aways:
-            index = np.array([keyframes.nearest(place.keypoints, away, t)])
-            stretched[away].append(largest_stretch(keyframes.keypoints[index[0]], place.keypoints,
-                                                   base) > FORESHORTENED)
-            shift = keyframe_shift(keyframes, index, place.origin[None])
-            for max_along in max_alongs:
-                cfg = dataclasses.replace(base, max_along=max_along)
-                ref = warp_reference(images, keypoints, index, kp, cfg, shift)
-                valid = ref.mask[0, 0].numpy()[..., None] > 0.5
-                drawn = np.where(valid, to_uint8_image(ref.warped), place.plate)
-                scores[(away, max_along)].append(ssim_psnr(drawn, real, box)[0])
+    with VideoReader(str(subject.source_video["path"]), end=len(seq)) as reader:
+        for t, fr in enumerate(reader):
+            if t % every or not usable[t]:
+                continue
+            place = placer(subject.crop.keypoints_to_crop(seq.keypoints[t], res))
+            real = place.box.crop_image(fr.image, res)
+            box = body_box(place.keypoints, res)
+            kp = torch.from_numpy(place.keypoints[None])
+            for away in aways:
+                index = np.array([keyframes.nearest(place.keypoints, away, t)])
+                stretched[away].append(largest_stretch(keyframes.keypoints[index[0]], place.keypoints,
+                                                       base) > FORESHORTENED)
+                shift = keyframe_shift(keyframes, index, place.origin[None])
+                for max_along in max_alongs:
+                    cfg = dataclasses.replace(base, max_along=max_along)
+                    ref = warp_reference(images, keypoints, index, kp, cfg, shift)
+                    valid = ref.mask[0, 0].numpy()[..., None] > 0.5
+                    drawn = np.where(valid, to_uint8_image(ref.warped), place.plate)
+                    scores[(away, max_along)].append(ssim_psnr(drawn, real, box)[0])
     rows = []
     for (away, max_along), s in scores.items():
         v, f = np.asarray(s), np.asarray(stretched[away], bool)

@@ -102,5 +102,5 @@ def describe(record: dict[str, Any] | None) -> str | None:
         named += f" and {len(parts) - NAMED_STRETCHES} more"
     return (f"{new} of {frames} frames ({100.0 * new / frames:.0f} %; {named}) show poses the "
             f"target's clip never did (over {float(record['level']):.2f} body heights from every "
-            f"keyframe): the person is drawn from far-off pictures there and looks worse; to "
-            f"draw such moves well, film the target doing them and train again")
+            f"keyframe): the person is drawn from far-off pictures there and usually looks worse; "
+            f"to draw such moves well, film the target doing them and train again")
