@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import atomic_path
     from rtmotion.errors import InputError, OutputError
+    from rtmotion.pipeline.coverage import NO_NEW_POSES
+    from rtmotion.pipeline.coverage import describe as describe_new_poses
     from rtmotion.pipeline.offline import convert
     from rtmotion.pose.extract import write_overlay
     from rtmotion.subject import load_subject, resolve_subject_path
@@ -120,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         f"{report['generate_fps']:.1f} fps generate+encode on {args.device}, "
         f"{result.fps:.1f} fps end to end)",
         f"  side by side        {out / 'side_by_side.mp4'}  (source | normalized pose | result)",
+        *([f"  new poses           {describe_new_poses(result.new_poses) or NO_NEW_POSES}"]
+          if result.new_poses is not None else []),
         f"  summary             {out / 'demo.json'}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")

@@ -30,6 +30,8 @@ NEW_POSE_DISTANCE = 0.1
 JOIN_SECONDS = 0.5
 #: At most this many stretches are named in the summary line (all are in `to_dict`).
 NAMED_STRETCHES = 3
+#: The summaries' word when no frame shows a new pose.
+NO_NEW_POSES = "none: every pose is near one the target showed"
 
 
 @dataclass

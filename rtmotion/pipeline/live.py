@@ -40,7 +40,7 @@ import torch
 
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.pipeline.compose import side_by_side
-from rtmotion.pipeline.coverage import PoseCoverage
+from rtmotion.pipeline.coverage import NO_NEW_POSES, PoseCoverage
 from rtmotion.pipeline.coverage import describe as describe_new_poses
 from rtmotion.pipeline.gaps import HOLD_SECONDS, PERSON
 from rtmotion.pipeline.session import Session, hold_frames, open_session
@@ -152,7 +152,7 @@ class LiveReport:
         if self.people is not None:
             out.append(f"  people     {self.people['summary']}")
         if self.new_poses is not None:
-            out.append(f"  new poses  {describe_new_poses(self.new_poses) or 'none'}")
+            out.append(f"  new poses  {describe_new_poses(self.new_poses) or NO_NEW_POSES}")
         if self.frames_skipped_at_source or self.source_late_seconds >= 0.05:
             out.append(f"  source     {self.frames_skipped_at_source} late frames dropped at capture"
                        + (f"; decoding fell behind by {self.source_late_seconds:.2f} s in all"

@@ -49,7 +49,7 @@ from rtmotion.io.audio_cut import cut_audio
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.io.writer import REALTIME_PRESET
 from rtmotion.pipeline.compose import side_by_side
-from rtmotion.pipeline.coverage import PoseCoverage
+from rtmotion.pipeline.coverage import NO_NEW_POSES, PoseCoverage
 from rtmotion.pipeline.coverage import describe as describe_new_poses
 from rtmotion.pipeline.gaps import HOLD_SECONDS
 from rtmotion.pipeline.progress import RunProgress
@@ -146,8 +146,7 @@ class ConvertResult:
         out.append(f"  no person  {self.frames_no_person} frames ({self.frames_held} held, "
                    f"{self.frames_blank} empty scene)")
         if self.new_poses is not None:
-            said = describe_new_poses(self.new_poses) or "none: every pose is near one the target showed"
-            out.append(f"  new poses  {said}")
+            out.append(f"  new poses  {describe_new_poses(self.new_poses) or NO_NEW_POSES}")
         out.append(f"  timing     {self.fps_source} fps{' (variable frame rate kept)' if self.variable_frame_rate else ''}, "
                    f"audio {self.audio}")
         for name, s in self.stages.items():

@@ -28,6 +28,7 @@ def test_demo_writes_result_with_audio_and_summary(tmp_path: Path, capsys) -> No
     rc, stdout, err = _run(capsys, "-o", str(out), "--seconds", "1", "--character", "kofi")
     assert rc == 0, err
     assert "result" in stdout and "side by side" in stdout
+    assert "new poses" in stdout   # how much of the drive the subject's keyframes cover
     info = VideoInfo.from_path(out / "result.mp4")
     assert info.frame_count == 30 and info.has_audio
     assert info.size == (512, 512)   # demo-ada's whole camera frame, not its 128 px model frame
@@ -35,6 +36,7 @@ def test_demo_writes_result_with_audio_and_summary(tmp_path: Path, capsys) -> No
     assert side.frame_count == 30 and side.width > 2 * side.height
     report = json.loads((out / "demo.json").read_text())
     assert report["source"]["frames"] == 30
+    assert report["convert"]["new_poses"]["frames"] == 30
     assert report["extraction"]["frames_with_person"] == 30
     # MediaPipe on a 512 px synthetic dancer: a few pixels of error (see docs/BENCHMARKS.md).
     assert report["extraction"]["mean_error_px_vs_truth"] < 15
