@@ -40,7 +40,7 @@ import torch
 
 from rtmotion.engine_request import EAGER_CPU, EngineRequest
 from rtmotion.pipeline.compose import side_by_side
-from rtmotion.pipeline.coverage import NO_NEW_POSES, PoseCoverage
+from rtmotion.pipeline.coverage import NEW_POSE_DISTANCE, NO_NEW_POSES, PoseCoverage
 from rtmotion.pipeline.coverage import describe as describe_new_poses
 from rtmotion.pipeline.gaps import HOLD_SECONDS, PERSON
 from rtmotion.pipeline.session import Session, hold_frames, open_session
@@ -91,6 +91,7 @@ class LiveFrame:
     t_pose: float = 0.0
     result: np.ndarray | None = None   # uint8 RGB subject frame
     state: str = ""
+    pose_distance: float | None = None  # its pose to the subject's nearest keyframe (body heights)
     t_generate: float = 0.0
     t_display: float = 0.0
 
@@ -398,7 +399,8 @@ def _generate(session: Session, coverage: PoseCoverage) -> Callable[[LiveFrame],
         prepared = session.prepare(frame.kp)
         frame.state = prepared.state
         frame.result = session.generate(prepared)
-        coverage.add(frame.seq, session.last_pose_distance)   # capture order: a loop goes on
+        frame.pose_distance = session.last_pose_distance
+        coverage.add(frame.seq, frame.pose_distance)   # capture order: a loop goes on
 
     return generate
 
@@ -502,6 +504,17 @@ class _Display:
         if self.options.overlay:
             lat_ms = (t_show - item.t_capture) * 1000.0
             image = text_overlay(image, [f"{len(self._window):d} fps  {lat_ms:.0f} ms",
-                                         f"dropped {dropped}"
-                                         + ("  (no person)" if item.state != PERSON else "")])
+                                         status_line(dropped, item.state, item.pose_distance)])
         return image
+
+
+def status_line(dropped: int, state: str, pose_distance: float | None) -> str:
+    """The overlay's second line: frames dropped, and what the frame is not (no person; a pose
+    the target's clip never showed, `rtmotion.pipeline.coverage`: the performer sees, as they
+    move, which moves the subject draws from far-off pictures)."""
+    line = f"dropped {dropped}"
+    if state != PERSON:
+        return line + "  (no person)"
+    if pose_distance is not None and pose_distance > NEW_POSE_DISTANCE:
+        return line + "  (new pose)"
+    return line

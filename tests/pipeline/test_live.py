@@ -28,7 +28,8 @@ from rtmotion.io import VideoInfo
 from rtmotion.io.camera import FileCamera
 from rtmotion.io.timed_writer import TimedVideoWriter
 from rtmotion.pipeline.coverage import NEW_POSE_DISTANCE
-from rtmotion.pipeline.live import LiveOptions, run_live
+from rtmotion.pipeline.gaps import HELD, PERSON
+from rtmotion.pipeline.live import LiveOptions, run_live, status_line
 from rtmotion.subject import builtin_subjects_dir, load_subject
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,13 +125,20 @@ def test_mocked_camera_disconnect_ends_cleanly_with_recording(tiny_subject, danc
 
 def test_live_counts_poses_far_from_the_keyframes(reference_subject_path, dancer_clip) -> None:
     """A subject with keyframes: every generated frame's pose is measured (a frame may be
-    generated and then dropped before the display), and the report says it."""
+    generated and then dropped before the display), each shown frame carries it, and the
+    report says it; the overlay marks a new pose."""
+    seen: list[float | None] = []
     report = run_live(load_subject(reference_subject_path), FakeCamera(_frames(dancer_clip)[:20]),
-                      [lambda img, f: None], LiveOptions(poses=dancer_clip.seq))
+                      [lambda img, f: seen.append(f.pose_distance)], LiveOptions(poses=dancer_clip.seq))
     new = report.new_poses
     assert new is not None and report.frames_shown <= new["frames"] <= 20
+    assert len(seen) == report.frames_shown and all(d is not None and d >= 0 for d in seen)
     assert 0 <= new["new"] <= new["frames"] and new["level"] == NEW_POSE_DISTANCE
     assert any(line.startswith("  new poses  ") for line in report.lines())
+    assert status_line(3, PERSON, NEW_POSE_DISTANCE + 0.01) == "dropped 3  (new pose)"
+    assert status_line(3, PERSON, NEW_POSE_DISTANCE - 0.01) == "dropped 3"
+    assert status_line(0, PERSON, None) == "dropped 0"
+    assert status_line(1, HELD, NEW_POSE_DISTANCE + 0.01) == "dropped 1  (no person)"
 
 
 def test_live_runs_the_generator_on_its_stage_threads(tiny_subject, dancer_clip, monkeypatch) -> None:
