@@ -38,7 +38,7 @@ NO_NEW_POSES = "none: every pose is near one the target showed"
 class PoseCoverage:
     """Per-frame distance of the pose drawn to the subject's nearest keyframe, over a run.
 
-    `add(index, distance)` for every frame drawn (`Session.pose_distance`; None where nothing
+    `add(index, distance)` for every frame drawn (`Drawn.keyframe_distance`; None where nothing
     new was drawn: a held pose, the empty scene, a subject without keyframes, which is not
     counted). Frame indices rise through the run (source frames for convert and eval, the
     capture count for live, which a looping file restarts); `fps` turns them into seconds.
@@ -87,10 +87,6 @@ class PoseCoverage:
                 "share": round(new / self.frames, 4) if self.frames else 0.0,
                 "median_distance": round(float(np.median(d)), 4) if self.frames else None,
                 "stretches_s": [[round(a, 2), round(b, 2)] for a, b in self.stretches()]}
-
-    def line(self) -> str | None:
-        """`describe(self.to_dict())`."""
-        return describe(self.to_dict())
 
 
 def describe(record: dict[str, Any] | None) -> str | None:

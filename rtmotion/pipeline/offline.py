@@ -442,7 +442,7 @@ def _stages(session: Session, poses: DrivingPoses, opt: ConvertOptions, coverage
     def finish(item: _Item) -> _Item:
         assert item.drawn is not None
         item.image = session.finish(item.drawn)
-        coverage.add(item.index, session.last_pose_distance)   # this stage's thread: its frame
+        coverage.add(item.index, item.drawn.keyframe_distance)
         item.prepared = item.drawn = None  # the maps and frames of this step are not needed now
         return item
 

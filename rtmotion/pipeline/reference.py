@@ -36,13 +36,16 @@ class Reference:
     mask: B x 1 x H x W in {0, 1}, where that warp sampled inside the keyframe (in a fade
         between two keyframes, `blend_references`, a mix of theirs in [0, 1]);
     image: B x 3 x H x W in [-1, 1], the keyframe unwarped;
-    index: int64 (B,) which keyframe (into the KeyframeSet).
+    index: int64 (B,) which keyframe (into the KeyframeSet);
+    distance: at inference (`ReferencePicker`), how far in pose (body heights,
+        `KeyframeSet.distances`) the frame is from that keyframe, its nearest; None in training.
     """
 
     warped: torch.Tensor
     mask: torch.Tensor
     image: torch.Tensor
     index: np.ndarray
+    distance: float | None = None
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ref_warped, ref_mask, ref_image) in the generator's argument order."""
@@ -155,8 +158,9 @@ class ReferencePicker:
         the device; origin: float32 (2,) the frame's box origin (follow crop) or None;
         continuing: this frame follows the last one asked for (the generator warps its previous
         frame): a change of keyframe fades in. False (a sequence starts): the nearest, plainly.
-        Returns the batch-of-one `Reference`."""
-        nearest = self.keyframes.nearest(kp_np)
+        Returns the batch-of-one `Reference`, with the frame's distance to that keyframe."""
+        distances = self.keyframes.distances(kp_np)
+        nearest = int(np.argmin(distances))              # `KeyframeSet.nearest`, distance kept
         if not continuing:
             self._fade_left = 0
         elif nearest != self._current and self._current is not None:
@@ -167,6 +171,7 @@ class ReferencePicker:
             weight_old = self._fade_left / (FADE_FRAMES + 1)
             self._fade_left -= 1
             ref = blend_references(self._warp(self._fading_from, kp, origin), ref, weight_old)
+        ref.distance = float(distances[nearest])
         return ref
 
     def _warp(self, keyframe: int, kp: torch.Tensor, origin: np.ndarray | None) -> Reference:

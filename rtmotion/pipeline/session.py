@@ -156,7 +156,7 @@ class Session:
         image = self.synth.finish(drawn)
         self._last_drawn = image
         self._last_placement = drawn.placement
-        self._last_pose_distance = self.pose_distance(drawn)
+        self._last_pose_distance = drawn.keyframe_distance
         self._last_camera = None
         self._last_sharpen = self._sharpen(drawn, image)
         if self._in_reference_frame:
@@ -169,21 +169,14 @@ class Session:
         return image if self.canvas is None else \
             self.canvas.compose(image, drawn.placement, self._last_sharpen)
 
-    def pose_distance(self, drawn: Drawn) -> float | None:
-        """How far (body heights) the pose `drawn` shows is from the subject's nearest keyframe,
-        the one its appearance reference was warped from (`KeyframeSet.distances`): over
-        `rtmotion.pipeline.coverage.NEW_POSE_DISTANCE`, a pose the target's clip did not show.
-        None where no reference was used (a repeated picture, the empty scene, a subject
-        without keyframes)."""
-        keyframes = self.subject.keyframes
-        if drawn.keyframe is None or drawn.kp_np is None or keyframes is None:
-            return None
-        return float(keyframes.distances(drawn.kp_np).min())
-
     @property
     def last_pose_distance(self) -> float | None:
-        """`pose_distance` of the last frame `finish` made (for a caller that runs the step in
-        one thread; a pipeline reads it in its finish stage, or calls `pose_distance`)."""
+        """How far (body heights) the pose of the last frame `finish` made is from the subject's
+        nearest keyframe, the one its appearance reference was warped from
+        (`Drawn.keyframe_distance`): over `rtmotion.pipeline.coverage.NEW_POSE_DISTANCE`, a pose
+        the target's clip did not show. None where no reference was used (a repeated picture,
+        the empty scene, a subject without keyframes). For a caller that runs the step in one
+        thread; a pipeline reads its `Drawn`."""
         return self._last_pose_distance
 
     def _sharpen(self, drawn: Drawn, image: np.ndarray) -> Sharpen | None:

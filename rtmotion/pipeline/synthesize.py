@@ -142,7 +142,9 @@ class Drawn:
     image: the finished uint8 RGB (H, W, 3) when `draw` made it already (blank scene, CUDA);
     started: perf_counter() seconds when `draw` began (for `frame_stats`);
     keyframe: the keyframe its appearance reference used (into the subject's keyframes; None:
-    no reference), for the full-resolution detail (`rtmotion.pipeline.detail`).
+    no reference), for the full-resolution detail (`rtmotion.pipeline.detail`);
+    keyframe_distance: how far its pose is from that keyframe (`Reference.distance`; None: no
+    reference), for the count of poses the target never showed (`rtmotion.pipeline.coverage`).
     """
 
     mode: str
@@ -153,6 +155,7 @@ class Drawn:
     image: np.ndarray | None = None
     started: float = 0.0
     keyframe: int | None = None
+    keyframe_distance: float | None = None
 
 
 class FrameSynthesizer:
@@ -217,8 +220,8 @@ class FrameSynthesizer:
         self.last_mode = ""
         #: the last gate (1 x 1 x H x W, float32 in [0, 1]), None after a frame without a person
         self.last_gate: torch.Tensor | None = None
-        #: the keyframe the last frame's reference used (`Drawn.keyframe`), set by the step
-        self._keyframe: int | None = None
+        #: the last frame's reference (`Drawn.keyframe`, `keyframe_distance`), set by the step
+        self._last_reference: Reference | None = None
         self.frame_stats = CallStats()
         self.cuda = None if cuda is None else CudaLayer(
             self.runner, pose_map_config, pose_flow_config, cuda,
@@ -367,8 +370,11 @@ class FrameSynthesizer:
             self.last_placement = prepared.placement
             self.last_gate = gate
             self._drew = True
+            ref = self._last_reference
             drawn = Drawn(mode, frame=frame, maps=maps, kp_np=prepared.kp_np,
-                          placement=prepared.placement, started=t0, keyframe=self._keyframe)
+                          placement=prepared.placement, started=t0,
+                          keyframe=None if ref is None else int(ref.index[0]),
+                          keyframe_distance=None if ref is None else ref.distance)
             if self._cupy:  # the CUDA layer's step ends on the host: finish has nothing to do
                 drawn.image = self._finish_image(drawn)
         return drawn
@@ -407,7 +413,7 @@ class FrameSynthesizer:
         kp, maps = prepared.kp, prepared.maps                # 1 x K x 3, 1 x Cp x H x W
         assert kp is not None and maps is not None
         ref = prepared.reference.inputs() if prepared.reference is not None else (None, None, None)
-        self._keyframe = None if prepared.reference is None else int(prepared.reference.index[0])
+        self._last_reference = prepared.reference
         placement = prepared.placement
         plate = None if placement is None else \
             torch.from_numpy(placement.plate).to(self.device).permute(2, 0, 1)[None].float() \
@@ -442,7 +448,7 @@ class FrameSynthesizer:
             kp = torch.from_numpy(kp_np)[None].to(self.device, non_blocking=True)  # 1 x K x 3
             reference = self.reference(kp_np, kp, continuing=mode == "warped")
         ref = reference.inputs() if reference is not None else (None, None, None)
-        self._keyframe = None if reference is None else int(reference.index[0])
+        self._last_reference = reference
         return self.cuda.step(mode, kp_np, self._prev_kp_np, ref, to_uint8=self.face is None)
 
     def _apply_face(self, frame: torch.Tensor, maps: torch.Tensor, kp: np.ndarray) -> torch.Tensor:

@@ -30,7 +30,7 @@ def test_counts_joins_and_names_the_stretches() -> None:
     d = c.to_dict()
     assert d == {"level": NEW_POSE_DISTANCE, "frames": 39, "new": 8, "share": round(8 / 39, 4),
                  "median_distance": round(near, 4), "stretches_s": [[0.5, 1.4], [3.0, 3.1]]}
-    line = c.line()
+    line = describe(c.to_dict())
     assert line is not None and line == describe(d)
     assert line.startswith("8 of 39 frames (21 %; 0.5-1.4 s, 3.0-3.1 s) show poses the target's clip never did")
     assert "film the target doing them and train again" in line
@@ -40,14 +40,14 @@ def test_nothing_new_is_no_line_and_many_stretches_are_counted() -> None:
     c = PoseCoverage(fps=25.0)
     for i in range(10):
         c.add(i, 0.01)
-    assert c.line() is None and describe(None) is None and c.to_dict()["stretches_s"] == []
+    assert describe(c.to_dict()) is None and describe(None) is None and c.to_dict()["stretches_s"] == []
     empty = PoseCoverage(fps=25.0)
     assert empty.frames == 0 and empty.to_dict()["median_distance"] is None
     many = PoseCoverage(fps=1.0)
     for i in range(0, 40, 4):    # ten stretches, each far from the next
         many.add(i, 1.0)
     assert len(many.stretches()) == 10
-    assert f"and {10 - NAMED_STRETCHES} more)" in (many.line() or "")
+    assert f"and {10 - NAMED_STRETCHES} more)" in (describe(many.to_dict()) or "")
 
 
 def test_the_session_measures_the_keyframe_its_reference_used() -> None:
@@ -61,6 +61,6 @@ def test_the_session_measures_the_keyframe_its_reference_used() -> None:
         drawn = session.draw(session.prepare(pose))
         session.finish(drawn)
         d = session.last_pose_distance
-        assert d is not None and d == session.pose_distance(drawn)
+        assert d is not None and d == drawn.keyframe_distance
         assert d == pytest.approx(float(subject.keyframes.distances(drawn.kp_np).min()))
         assert 0.0 <= d < NEW_POSE_DISTANCE
