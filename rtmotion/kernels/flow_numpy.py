@@ -92,6 +92,10 @@ class PoseFlowConfig:
         head: "rigid" (the head's bones share one similarity) or "bones" (see module docstring).
         max_along: the largest scale along a bone from pose B to pose A (module docstring);
             None: unclamped.
+        mask_ghosts: for the appearance reference's warp only (`rtmotion.pipeline.reference`):
+            where the warp samples the keyframe's own person outside the body of the pose drawn
+            (a leg the keyframe has elsewhere, smeared through the falloff), its validity mask
+            is lowered, so the generator takes the room there from its plate.
         min_confidence: joints with confidence <= this are missing.
         skeleton: skeleton name of the keypoints.
     """
@@ -103,6 +107,7 @@ class PoseFlowConfig:
     background: str = "zero"
     head: str = "rigid"
     max_along: float | None = MAX_ALONG
+    mask_ghosts: bool = True
     min_confidence: float = 0.0
     skeleton: str = "body25"
 

@@ -91,6 +91,32 @@ def bone_coefficients_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlo
     return coef, seg_b, valid
 
 
+def body_weight_torch(kp: torch.Tensor, size: tuple[int, int], cfg: PoseFlowConfig | None = None
+                      ) -> torch.Tensor:
+    """Where pose `kp`'s body is, as the pose flow sees it: 1 within r of a bone, falling off
+    over f beyond (the weight `pose_flow_torch` gives the bones' displacement against the
+    background's, here for one pose alone).
+
+    Args:
+        kp: float32 (B, K, 3) keypoints in pixels (confidence <= cfg.min_confidence: missing).
+        size: (W, H) of the frame.
+        cfg: parameters (default `PoseFlowConfig()`): r, f and the skeleton.
+    Returns:
+        float32 (B, H, W) in [0, 1] (0 everywhere for a pose without a bone).
+    """
+    cfg = cfg or PoseFlowConfig()
+    w, h = check_size(size)
+    _, r, f = cfg.pixels(h)
+    a, b, valid = bone_segments_torch(kp.to(torch.float32), bone_array(get_skeleton(cfg.skeleton)),
+                                      cfg.min_confidence)
+    far = torch.full_like(a, -_FAR)
+    ax, ay, ux, uy, length = segment_frame_torch(torch.where(valid[..., None], a, far),
+                                                 torch.where(valid[..., None], b, far))
+    d = segment_distance2_torch(ax, ay, ux, uy, length, w, h).amin(dim=1).sqrt_()  # B x H x W
+    excess = (d - r).clamp_min_(0.0)
+    return excess.mul_(excess).mul_(-0.5 / (f * f)).clamp_min_(-80.0).exp_()
+
+
 def background_shift_torch(kp_a: torch.Tensor, kp_b: torch.Tensor, cfg: PoseFlowConfig) -> torch.Tensor:
     """float32 (B, 2) background flow (see `flow_numpy.background_shift`)."""
     bsz = kp_a.shape[0]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from rtmotion.kernels.flow_numpy import PoseFlowConfig
+from rtmotion.kernels.flow_torch import body_weight_torch
 from rtmotion.kernels.warp_torch import warp_previous
 from rtmotion.subject.keyframes import KeyframeSet
 
@@ -33,8 +34,9 @@ class Reference:
     """The generator's reference inputs for a batch of frames.
 
     warped: B x 3 x H x W in [-1, 1], the keyframe warped to the frame's pose;
-    mask: B x 1 x H x W in {0, 1}, where that warp sampled inside the keyframe (in a fade
-        between two keyframes, `blend_references`, a mix of theirs in [0, 1]);
+    mask: B x 1 x H x W in [0, 1], where that warp sampled inside the keyframe (1) and not a
+        ghost of the keyframe's own person (`ghost_share`, with `PoseFlowConfig.mask_ghosts`);
+        in a fade between two keyframes (`blend_references`) a mix of theirs;
     image: B x 3 x H x W in [-1, 1], the keyframe unwarped;
     index: int64 (B,) which keyframe (into the KeyframeSet);
     distance: at inference (`ReferencePicker`), how far in pose (body heights,
@@ -71,18 +73,56 @@ def keyframe_tensors(keyframes: KeyframeSet, device: torch.device | str
 
 def warp_reference(images: torch.Tensor, keypoints: torch.Tensor, index: np.ndarray,
                    kp_cur: torch.Tensor, flow_cfg: PoseFlowConfig | None,
-                   shift: torch.Tensor | None = None, flow_stride: int = 1) -> Reference:
+                   shift: torch.Tensor | None = None, flow_stride: int = 1,
+                   bodies: torch.Tensor | None = None) -> Reference:
     """Warp keyframes `index` (B,) of (images, keypoints) to poses kp_cur (B x K x 3).
 
     shift: B x 2, the current frames' box origins minus the keyframes' (follow crop, model
     pixels; `warp_previous`), or None (the fixed crop). flow_stride: the pose flow's grid
-    (`warp_previous`'s stride: 1 in training, exact)."""
+    (`warp_previous`'s stride: 1 in training, exact). bodies: `keyframe_body` of all the
+    keyframes (N x 1 x H x W), computed once by a caller that warps them again and again; None:
+    computed here for those warped."""
     idx = torch.as_tensor(np.asarray(index, dtype=np.int64), device=images.device)
     image = images.index_select(0, idx)                                # B x 3 x H x W
-    warped, mask = warp_previous(image, keypoints.index_select(0, idx), kp_cur.to(images.device),
-                                 flow_cfg, None if shift is None else shift.to(images.device),
-                                 flow_stride)
+    kp_key, kp_cur = keypoints.index_select(0, idx), kp_cur.to(images.device)
+    ghosts = flow_cfg is None or flow_cfg.mask_ghosts
+    if ghosts:
+        body = (keyframe_body(kp_key, image, flow_cfg) if bodies is None
+                else bodies.index_select(0, idx))
+    # The keyframe's own body rides along as a fourth channel through the same warp.
+    source = torch.cat([image, body], 1) if ghosts else image
+    warped, mask = warp_previous(source, kp_key, kp_cur, flow_cfg,
+                                 None if shift is None else shift.to(images.device), flow_stride)
+    if ghosts:
+        warped, body_sampled = warped[:, :3], warped[:, 3:]
+        mask = mask * (1.0 - ghost_share(body_sampled, kp_cur, flow_cfg))
     return Reference(warped, mask, image, np.asarray(index, dtype=np.int64))
+
+
+def keyframe_body(kp_key: torch.Tensor, image: torch.Tensor, flow_cfg: PoseFlowConfig | None
+                  ) -> torch.Tensor:
+    """B x 1 x H x W in [0, 1]: where each keyframe's person is in its own image (the pose
+    flow's body weight of its pose, `body_weight_torch`), in the image's dtype."""
+    h, w = image.shape[2:]
+    return body_weight_torch(kp_key, (w, h), flow_cfg)[:, None].to(image.dtype)
+
+
+def ghost_share(body_sampled: torch.Tensor, kp_cur: torch.Tensor,
+                flow_cfg: PoseFlowConfig | None) -> torch.Tensor:
+    """B x 1 x H x W in [0, 1]: how much of each warped pixel is a ghost, the keyframe's person
+    sampled where the pose drawn has no body.
+
+    A keyframe in another pose has its limbs elsewhere; the pose flow moves the pixels near the
+    bones of the pose drawn, but beside them (the falloff band and beyond) it samples the
+    keyframe near where they were, so a leg the keyframe holds apart shows as a smeared leg
+    beside the legs drawn together (looked at: fresh8b's profile poses on uni8, boots and dark
+    tendrils at the feet). The share is the keyframe's body there minus the drawn pose's
+    (`body_sampled`: `keyframe_body` warped with the image, B x 1 x H x W), so a keyframe in
+    the very pose drawn has no ghost at all.
+    """
+    h, w = body_sampled.shape[2:]
+    drawn = body_weight_torch(kp_cur, (w, h), flow_cfg)[:, None].to(body_sampled.dtype)
+    return (body_sampled - drawn).clamp_(0.0, 1.0)
 
 
 #: Frames over which the reference fades from the keyframe in use to a new nearest one (the
@@ -147,6 +187,9 @@ class ReferencePicker:
         self.flow_cfg = flow_cfg
         self.flow_stride = int(flow_stride)
         self.images, self.keypoints = keyframe_tensors(keyframes, device)
+        # each keyframe's own body, for the ghost mask: once, not every frame
+        self.bodies = (keyframe_body(self.keypoints, self.images, flow_cfg)
+                       if flow_cfg is None or flow_cfg.mask_ghosts else None)
         self._current: int | None = None  # the keyframe the last frame used
         self._fading_from: int | None = None  # the one it is fading from, for `_fade_left` more
         self._fade_left = 0
@@ -178,7 +221,8 @@ class ReferencePicker:
         """Keyframe `keyframe` warped to kp (1 x K x 3)."""
         index = np.array([keyframe], dtype=np.int64)
         return warp_reference(self.images, self.keypoints, index, kp.float(), self.flow_cfg,
-                              keyframe_shift(self.keyframes, index, origin), self.flow_stride)
+                              keyframe_shift(self.keyframes, index, origin), self.flow_stride,
+                              self.bodies)
 
 
 @torch.no_grad()

@@ -351,8 +351,10 @@ def load_subject(path: str | Path, device: str | torch.device = "cpu", load_face
     if info.get("pose_flow"):
         try:
             # A bundle from before the rigid head (`PoseFlowConfig.head`) was trained with every
-            # head bone on its own: it is driven as it was trained.
-            flow_cfg = PoseFlowConfig(**{"head": "bones", **info["pose_flow"]})
+            # head bone on its own, and one from before the reference's ghost mask
+            # (`PoseFlowConfig.mask_ghosts`) without it: each is driven as it was trained.
+            flow_cfg = PoseFlowConfig(**{"head": "bones", "mask_ghosts": False,
+                                         **info["pose_flow"]})
         except (TypeError, ValueError) as e:
             raise CheckpointError(sj, f"damaged: invalid pose_flow ({e})", RETRAIN_HINT) from None
     keyframes = None

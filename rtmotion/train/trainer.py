@@ -140,7 +140,9 @@ def check_outputs(cfg: TrainConfig) -> TrainPaths:
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype: bf16 on CUDA by default, none on CPU (CPU bf16 is slower there)."""
+    """Autocast dtype: bf16 on CUDA by default, none on a CPU. (On a CPU with AMX, `--amp bf16`
+    nearly halves the generator's step, but at 20 minutes it scored no better: the extra steps
+    found no gain and faces lost a little; docs/BENCHMARKS.md "bf16 autocast on a CPU".)"""
     mode = cfg.amp
     if mode == "auto":
         mode = "bf16" if device.type == "cuda" else "off"

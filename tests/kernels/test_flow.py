@@ -488,3 +488,20 @@ def test_rigid_head_coefficients_torch_equal_numpy() -> None:
     np.testing.assert_allclose(tc.numpy(), coef, rtol=0, atol=2e-4)
     hb = head_indices(BODY25)[1]
     assert len(hb) == 5 and (coef[:, hb] == coef[:, hb[:1]]).all()
+
+
+def test_body_weight_is_one_on_the_bones_and_falls_off_beyond_r() -> None:
+    """`body_weight_torch`: the pose flow's weight of the body for one pose, in numbers: 1
+    within r of the nearest bone, exp(-(d - r)^2 / 2f^2) beyond, 0 for a pose with no bone."""
+    from rtmotion.kernels.flow_torch import body_weight_torch
+
+    cfg = PoseFlowConfig()
+    kp = figure_keypoints(SIZE)
+    got = body_weight_torch(torch.from_numpy(kp[None]), SIZE, cfg)[0].numpy()
+    _, r, f = cfg.pixels(SIZE[1])
+    d = _body_dist(kp, SIZE)
+    want = np.exp(-np.maximum(d - r, 0.0) ** 2 / (2 * f * f))
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert got.max() == 1.0 and got.min() < 1e-6
+    none = np.zeros_like(kp)
+    assert float(body_weight_torch(torch.from_numpy(none[None]), SIZE, cfg).max()) < 1e-30

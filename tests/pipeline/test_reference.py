@@ -3,6 +3,7 @@ the same way on every path (inline, two-stage, the CUDA synthesizer's CPU path, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from rtmotion.export.calibration import RecordingRunner
+from rtmotion.kernels.flow_numpy import PoseFlowConfig
 from rtmotion.kernels.warp_torch import warp_previous
 from rtmotion.pipeline.cuda_synth import CudaOptions
 from rtmotion.pipeline.reference import (
@@ -19,7 +21,10 @@ from rtmotion.pipeline.reference import (
     Reference,
     ReferencePicker,
     blend_references,
+    ghost_share,
+    keyframe_body,
     keyframe_tensors,
+    warp_reference,
 )
 from rtmotion.pipeline.synthesize import PosePreparer, SubjectSynthesizer
 from rtmotion.runtime import get_backend
@@ -59,9 +64,63 @@ def test_picker_warps_the_nearest_keyframe(subject) -> None:
     warped, mask = warp_previous(images[3:4], kps[3:4], torch.from_numpy(kp)[None],
                                  subject.pose_flow_config)
     torch.testing.assert_close(ref.warped, warped, rtol=0, atol=0)
-    torch.testing.assert_close(ref.mask, mask, rtol=0, atol=0)
+    # a new subject's mask: the warp's validity less the ghosts of the keyframe's own person
+    cfg = subject.pose_flow_config or PoseFlowConfig()
+    assert cfg.mask_ghosts
+    body, _ = warp_previous(keyframe_body(kps[3:4], images[3:4], cfg), kps[3:4],
+                            torch.from_numpy(kp)[None], cfg)
+    ghost = ghost_share(body, torch.from_numpy(kp)[None], cfg)
+    torch.testing.assert_close(ref.mask, mask * (1 - ghost), rtol=0, atol=1e-6)
     torch.testing.assert_close(ref.image, images[3:4], rtol=0, atol=0)
     assert float((ref.warped - ref.image).abs().max()) > 0.05  # really warped
+
+
+def _standing(feet_apart: float, size: int = 64) -> np.ndarray:
+    """float32 (25, 3) BODY25 pose of a person standing in a size x size frame, the ankles
+    `feet_apart` pixels either side of the centre line (feet, eyes and ears missing)."""
+    c = size / 2
+    joints = {0: (c, 8), 1: (c, 14), 2: (c - 6, 14), 3: (c - 8, 22), 4: (c - 8, 29),
+              5: (c + 6, 14), 6: (c + 8, 22), 7: (c + 8, 29), 8: (c, 32), 9: (c - 3, 32),
+              10: (c - 3 - feet_apart / 2, 44), 11: (c - feet_apart, 56), 12: (c + 3, 32),
+              13: (c + 3 + feet_apart / 2, 44), 14: (c + feet_apart, 56)}
+    kp = np.zeros((25, 3), np.float32)
+    for j, (x, y) in joints.items():
+        kp[j] = (x, y, 1.0)
+    return kp
+
+
+def test_a_leg_the_keyframe_holds_elsewhere_is_no_valid_reference() -> None:
+    """The keyframe stands with its feet apart, the pose drawn with them together: where the
+    warp samples the keyframe's own leg beside the legs drawn (a ghost), the mask says invalid;
+    on the body drawn and in the room it stays valid. Without `mask_ghosts` (subjects trained
+    before it) the mask is the warp's alone."""
+    size = 64
+    key, drawn = _standing(18.0), _standing(2.0)
+    image = torch.zeros(1, 3, size, size)
+    images, keypoints = image, torch.from_numpy(key)[None]
+    kp_cur = torch.from_numpy(drawn)[None]
+    cfg = PoseFlowConfig()
+    masked = warp_reference(images, keypoints, np.array([0]), kp_cur, cfg).mask[0, 0]
+    plain = warp_reference(images, keypoints, np.array([0]), kp_cur,
+                           replace(cfg, mask_ghosts=False)).mask[0, 0]
+    # the keyframe's ankles (x 14 and 50, y 56), far from the legs drawn (x 30..34): ghosts
+    # (sampled inside the keyframe, so valid for the warp alone)
+    assert float(plain[56, 50]) == float(plain[54, 14]) == 1.0
+    assert float(masked[56, 50]) < 0.05 and float(masked[54, 14]) < 0.05
+    assert bool((masked <= plain).all())
+    # the legs drawn, the torso and the room far from any body: valid
+    for y, x in ((56, 30), (44, 33), (24, 32), (5, 5), (60, 60)):
+        assert float(masked[y, x]) > 0.95, (y, x)
+    assert float(masked.max()) <= 1.0 and float(masked.min()) >= 0.0
+
+
+def test_a_keyframe_in_the_pose_drawn_has_no_ghost() -> None:
+    key = _standing(10.0)
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    kp = torch.from_numpy(key)[None]
+    ref = warp_reference(image, kp, np.array([0]), kp, PoseFlowConfig())
+    torch.testing.assert_close(ref.mask, torch.ones_like(ref.mask), rtol=0, atol=1e-5)
+    torch.testing.assert_close(ref.warped, image, rtol=0, atol=1e-4)
 
 
 def test_a_change_of_keyframe_fades_in_over_the_next_frames(subject) -> None:

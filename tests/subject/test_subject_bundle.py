@@ -69,14 +69,18 @@ def test_the_pose_flow_round_trips_and_old_bundles_keep_theirs(tmp_path: Path) -
     """A bundle records its pose flow; one from before the rigid head (no "head" key) is driven
     as it was trained, every head bone on its own. One from before the clamp of foreshortened
     bones (no "max_along") gets the clamp (it left such subjects' scores where they were); one
-    recording null keeps its bones unclamped."""
+    recording null keeps its bones unclamped. One from before the reference's ghost mask (no
+    "mask_ghosts") is driven without it, as it was trained."""
     from rtmotion.kernels.flow_numpy import MAX_ALONG, PoseFlowConfig
 
     folder = tmp_path / "s"
     _write(folder)
     assert B.load_subject(folder).pose_flow_config is None
-    _edit_json(folder, pose_flow={"sigma_frac": 0.02, "head": "rigid"})
+    _edit_json(folder, pose_flow={"sigma_frac": 0.02, "head": "rigid", "mask_ghosts": True})
     assert B.load_subject(folder).pose_flow_config == PoseFlowConfig(sigma_frac=0.02)
+    _edit_json(folder, pose_flow={"sigma_frac": 0.02, "head": "rigid"})
+    assert B.load_subject(folder).pose_flow_config.mask_ghosts is False
+    assert B.load_subject("demo-ada").pose_flow_config.mask_ghosts is False
     _edit_json(folder, pose_flow={"sigma_frac": 0.02})
     assert B.load_subject(folder).pose_flow_config.head == "bones"
     assert B.load_subject("demo-ada").pose_flow_config.head == "bones"
