@@ -142,7 +142,9 @@ class PoseGenerator(nn.Module):
             prev_mask: B x 1 x H x W, float in {0, 1} (or [0, 1]), or None (see module doc).
             ref_warped, ref_mask, ref_image (`use_reference` only): the nearest keyframe warped
                 to this pose (B x 3 x H x W in [-1, 1]), where that warp is valid (B x 1 x H x W
-                in {0, 1}) and the keyframe unwarped (B x 3 x H x W in [-1, 1]). None: no
+                in [0, 1]: inside the keyframe and no ghost of its own person,
+                `rtmotion.pipeline.reference`) and the keyframe unwarped (B x 3 x H x W in
+                [-1, 1]). None: no
                 reference (zeros, mask 0: neither keyframe candidate can be chosen).
             plate (`plate_input` only): B x 3 x H x W in [-1, 1], the background plate of this
                 frame's box (`rtmotion.subject.follow`), a candidate everywhere. None: zeros.
