@@ -85,7 +85,7 @@ def warp_reference(images: torch.Tensor, keypoints: torch.Tensor, index: np.ndar
     idx = torch.as_tensor(np.asarray(index, dtype=np.int64), device=images.device)
     image = images.index_select(0, idx)                                # B x 3 x H x W
     kp_key, kp_cur = keypoints.index_select(0, idx), kp_cur.to(images.device)
-    ghosts = flow_cfg is None or flow_cfg.mask_ghosts
+    ghosts = masks_ghosts(flow_cfg)
     if ghosts:
         body = (keyframe_body(kp_key, image, flow_cfg) if bodies is None
                 else bodies.index_select(0, idx))
@@ -97,6 +97,11 @@ def warp_reference(images: torch.Tensor, keypoints: torch.Tensor, index: np.ndar
         warped, body_sampled = warped[:, :3], warped[:, 3:]
         mask = mask * (1.0 - ghost_share(body_sampled, kp_cur, flow_cfg))
     return Reference(warped, mask, image, np.asarray(index, dtype=np.int64))
+
+
+def masks_ghosts(flow_cfg: PoseFlowConfig | None) -> bool:
+    """Whether references warped with `flow_cfg` get the ghost mask (None: the defaults do)."""
+    return flow_cfg is None or flow_cfg.mask_ghosts
 
 
 def keyframe_body(kp_key: torch.Tensor, image: torch.Tensor, flow_cfg: PoseFlowConfig | None
@@ -189,7 +194,7 @@ class ReferencePicker:
         self.images, self.keypoints = keyframe_tensors(keyframes, device)
         # each keyframe's own body, for the ghost mask: once, not every frame
         self.bodies = (keyframe_body(self.keypoints, self.images, flow_cfg)
-                       if flow_cfg is None or flow_cfg.mask_ghosts else None)
+                       if masks_ghosts(flow_cfg) else None)
         self._current: int | None = None  # the keyframe the last frame used
         self._fading_from: int | None = None  # the one it is fading from, for `_fade_left` more
         self._fade_left = 0
