@@ -1,6 +1,9 @@
-"""Reproduce the shipped demo subject `rtmotion/data/subjects/demo-ada`.
+"""The data of the shipped demo subject `rtmotion/data/subjects/demo-ada`, and a GPU recipe for it.
 
-Two steps, because they run on different machines:
+The shipped subject was made from `prepare`'s data by `rtmotion train` with a CPU's defaults (the
+exact commands: `rtmotion/data/subjects/demo-ada/train_command.txt`); `train` here is the GPU
+recipe (256x256, batch 8, with the discriminators). Two steps, because they run on different
+machines:
 
 1. `prepare` (CPU, needs mediapipe + av): render the target video of the synthetic character
    "ada" dancing (`--seconds` of the "dance" motion at 30 fps, `--size` pixels, `--seed`), then
@@ -83,7 +86,7 @@ def train_args(args: argparse.Namespace) -> list[str]:
             "--clip-length", str(args.clip_length), "--lr", str(args.lr),
             "--lr-decay-steps", str(args.lr_decay_steps),
             "--keyframes", str(args.keyframes), "--max-gap", str(args.max_gap),
-            "--gan"]  # demo-ada was trained with the discriminators (a CPU's default is without)
+            "--gan"]  # the GPU recipe trains with the discriminators (a CPU's default is without)
     if args.face:
         argv += ["--face", "--face-steps", str(args.face_steps)]
     if args.minutes:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce the shipped demo subject rtmotion/data/subjects/demo-ada (see train_demo_subject.py).
+# The shipped demo subject's data, and a GPU recipe for it (see train_demo_subject.py; the shipped subject itself was
+# trained on a CPU by `rtmotion train`'s defaults: rtmotion/data/subjects/demo-ada/train_command.txt).
 #
 #   tools/train_demo_subject.sh prepare      # CPU machine with mediapipe: video + MediaPipe poses
 #   tools/train_demo_subject.sh train        # GPU machine (torch CUDA, av, pytorch-msssim)
