@@ -102,6 +102,26 @@ class TrainData:
         return self.follow.size, self.cache.boxes, self.scene_plate
 
 
+#: The options `run_record` keeps of a run: the ones a --resume may change.
+RUN_OPTIONS = ("lr", "lr_decay_steps", "fit_minutes", "adversarial", "batch_size", "amp", "face")
+
+
+def run_record(config: dict[str, Any], steps: tuple[int, int], face_steps: tuple[int, int],
+               seconds: float) -> dict[str, Any]:
+    """One run of a training, for the checkpoint and subject.json's "training.runs".
+
+    Args:
+        config: the run's `TrainConfig.to_dict()`.
+        steps: (first, last) generator step, the run trained steps first+1..last.
+        face_steps: the same for the face stage.
+        seconds: the run's wall time.
+    """
+    return {"steps": [int(steps[0]), int(steps[1])],
+            "face_steps": [int(face_steps[0]), int(face_steps[1])],
+            "minutes": round(float(seconds) / 60.0, 3),
+            **{k: config.get(k) for k in RUN_OPTIONS}}
+
+
 @dataclass
 class TrainRun:
     """Everything one run holds: what it trains on, the models and optimizers, where it is.
@@ -136,6 +156,11 @@ class TrainRun:
     started: float = field(default_factory=time.monotonic)
     losses: dict[str, float] = field(default_factory=dict)  # the last logged (mean) losses
     face_state: dict[str, Any] = field(default_factory=dict)  # the face stage's, for checkpoints
+    #: the runs a --resume continues (`run_record`s, oldest first; the checkpoint's "runs")
+    earlier_runs: list[dict[str, Any]] = field(default_factory=list)
+    #: the generator and face steps this run started from (0, or where --resume took over)
+    start_step: int = 0
+    start_face_step: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -148,6 +173,13 @@ class TrainRun:
     def minutes(self) -> float:
         """Training minutes in all (resumed runs included)."""
         return (self.trained_seconds + time.monotonic() - self.started) / 60.0
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run of this training, oldest first, this one last (`run_record`): a resumed
+        run's options (say the face stage's `--lr`) are not the ones earlier steps trained with."""
+        this = run_record(self.cfg.to_dict(), (self.start_step, self.step),
+                          (self.start_face_step, self.face_step), time.monotonic() - self.started)
+        return [*self.earlier_runs, this]
 
     def state(self) -> dict[str, Any]:
         """The whole training state, for a checkpoint."""
@@ -162,6 +194,7 @@ class TrainRun:
             "scaler_g": self.scaler_g.state_dict() if self.use_scaler else None,
             "scaler_d": self.scaler_d.state_dict() if self.use_scaler else None,
             "losses": self.losses,
+            "runs": self.runs(),
             # the held-out frames (start, end): a resumed run that holds out others says so
             "validation": list(self.data.split.val_range),
             # the room a follow crop's plate inputs were cut from: a resumed run trains on, and

@@ -97,7 +97,7 @@ from rtmotion.train.framing import choose_crops, generator_stride, shape_model_f
 from rtmotion.train.input_checks import report_training_input
 from rtmotion.train.machine_settings import BudgetPlanner
 from rtmotion.train.person_weight import body_box_masks, person_weights
-from rtmotion.train.run import TrainData, TrainPaths, TrainRun
+from rtmotion.train.run import TrainData, TrainPaths, TrainRun, run_record
 from rtmotion.train.step import (
     ClipFollow,
     ClipStep,
@@ -400,6 +400,10 @@ def resume(run: TrainRun) -> None:
     run.step = int(st["step"])
     run.face_step = int(st.get("face_step", 0))
     run.trained_seconds = float(st.get("trained_seconds", 0.0))
+    run.start_step, run.start_face_step = run.step, run.face_step
+    # A checkpoint of before the runs were recorded: the one run it knows, from its config.
+    run.earlier_runs = list(st.get("runs") or [run_record(
+        st.get("config") or {}, (0, run.step), (0, run.face_step), run.trained_seconds)])
     run.losses = dict(st.get("losses", {}))
     run.face_state = {k: st[k] for k in ("face", "face_d", "opt_face", "opt_face_d", "face_crop")
                       if k in st}
@@ -858,6 +862,8 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "d_channels": cfg.d_channels, "workers": cfg.workers, "adversarial": cfg.adversarial,
         "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),
+        # each run of a resumed training (the options above are the last run's)
+        "runs": run.runs(),
     }
     name = cfg.name or run.paths.output.resolve().name
     write_bundle(run.paths.output, name=name, resolution=cfg.resolution, crop=data.crop,

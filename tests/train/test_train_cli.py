@@ -219,16 +219,26 @@ def test_resume_continues_and_reuses_cache(trained: Path, dancer_clip, caplog) -
     info = json.loads((trained / "subject.json").read_text())
     assert info["training"]["steps"] == 20
     assert (trained / "cache" / "key.json").stat().st_mtime_ns == key_mtime  # cache hit
+    # each run is recorded with the steps it trained and its options (a resumed run may change
+    # --lr: the top-level "lr" is the last run's)
+    runs = info["training"]["runs"]
+    assert [r["steps"] for r in runs] == [[0, 16], [16, 20]]
+    assert [r["steps"] for r in ck["runs"]] == [[0, 16], [16, 20]]  # (minutes: at its save)
+    assert all(r["lr"] == info["training"]["lr"] and r["face_steps"] == [0, 0] and r["minutes"] > 0
+               for r in runs)
     # The checkpoint knows which frames it held out; one from before that (which held out the
     # last tenth) is resumed with a warning that the held-out score is no longer fair.
     assert ck["validation"] == [info["validation"]["start"], info["validation"]["end"]]
+    # (it recorded no runs either: the one run it knows comes from its config)
     save_checkpoint(last, {k: v for k, v in ck.items()
-                           if k not in ("kind", "version", "rtmotion_version", "validation")})
+                           if k not in ("kind", "version", "rtmotion_version", "validation", "runs")})
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="rtmotion.train.trainer"):
-        assert _train(dancer_clip, trained, "--steps", "21", "--resume", NO_SEG) == 0
+        assert _train(dancer_clip, trained, "--steps", "21", "--resume", NO_SEG, "--lr", "1e-4") == 0
     (msg,) = [r.getMessage() for r in caplog.records if "held-out score" in r.getMessage()]
     assert "the last tenth (an older rtmotion)" in msg and "train without --resume" in msg
+    runs = json.loads((trained / "subject.json").read_text())["training"]["runs"]
+    assert [(r["steps"], r["lr"]) for r in runs] == [([0, 20], ck["config"]["lr"]), ([20, 21], 1e-4)]
 
 
 def test_resume_from_another_model_is_refused(trained: Path, dancer_clip, capsys) -> None:
