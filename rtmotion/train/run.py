@@ -156,11 +156,9 @@ class TrainRun:
     started: float = field(default_factory=time.monotonic)
     losses: dict[str, float] = field(default_factory=dict)  # the last logged (mean) losses
     face_state: dict[str, Any] = field(default_factory=dict)  # the face stage's, for checkpoints
-    #: the runs a --resume continues (`run_record`s, oldest first; the checkpoint's "runs")
+    #: the runs a --resume continues (`run_record`s, oldest first; the checkpoint's "runs"): the
+    #: last one ends at the step and face step this run started from
     earlier_runs: list[dict[str, Any]] = field(default_factory=list)
-    #: the generator and face steps this run started from (0, or where --resume took over)
-    start_step: int = 0
-    start_face_step: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -177,8 +175,9 @@ class TrainRun:
     def runs(self) -> list[dict[str, Any]]:
         """Every run of this training, oldest first, this one last (`run_record`): a resumed
         run's options (say the face stage's `--lr`) are not the ones earlier steps trained with."""
-        this = run_record(self.cfg.to_dict(), (self.start_step, self.step),
-                          (self.start_face_step, self.face_step), time.monotonic() - self.started)
+        last = self.earlier_runs[-1] if self.earlier_runs else {"steps": [0, 0], "face_steps": [0, 0]}
+        this = run_record(self.cfg.to_dict(), (last["steps"][1], self.step),
+                          (last["face_steps"][1], self.face_step), time.monotonic() - self.started)
         return [*self.earlier_runs, this]
 
     def state(self) -> dict[str, Any]:

@@ -400,7 +400,6 @@ def resume(run: TrainRun) -> None:
     run.step = int(st["step"])
     run.face_step = int(st.get("face_step", 0))
     run.trained_seconds = float(st.get("trained_seconds", 0.0))
-    run.start_step, run.start_face_step = run.step, run.face_step
     # A checkpoint of before the runs were recorded: the one run it knows, from its config.
     run.earlier_runs = list(st.get("runs") or [run_record(
         st.get("config") or {}, (0, run.step), (0, run.face_step), run.trained_seconds)])
