@@ -8,7 +8,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path

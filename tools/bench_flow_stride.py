@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from rtmotion.export.engine import open_engine
 from rtmotion.pipeline.synthesize import SubjectSynthesizer
 from rtmotion.pose.normalize import normalize_sequence
-from rtmotion.export.engine import open_engine
 from rtmotion.subject import load_subject
 from rtmotion.synthetic import render_sequence
 

@@ -27,10 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmotion.synthetic.figures import figure_keypoints, jittered  # noqa: E402
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow  # noqa: E402
-from rtmotion.kernels.warp_numpy import warp_numpy  # noqa: E402
 from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy  # noqa: E402
+from rtmotion.kernels.warp_numpy import warp_numpy  # noqa: E402
+from rtmotion.synthetic.figures import figure_keypoints, jittered  # noqa: E402
 
 
 def time_ms(fn: Callable[[], object], reps: int, sync: Callable[[], None] | None = None,

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_kernels import cpu_cases, poses, time_ms  # noqa: E402
 
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow  # noqa: E402
-from rtmotion.kernels.warp_numpy import warp_numpy  # noqa: E402
 from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy  # noqa: E402
+from rtmotion.kernels.warp_numpy import warp_numpy  # noqa: E402
 from rtmotion.pose.skeleton import BODY25  # noqa: E402
 
 

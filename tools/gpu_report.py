@@ -259,7 +259,6 @@ def measure_generator(size: int, reps: int) -> dict[str, Any]:
     import torch
 
     from rtmotion.devices import strict_fp32, tf32_state
-
     from rtmotion.models.config import generator_preset
     from rtmotion.models.generator import build_generator
     from rtmotion.runtime.torch_backend import TorchRunner

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import itertools
-import json
 import logging
 import ssl
 from dataclasses import dataclass, field

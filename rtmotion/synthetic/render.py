@@ -308,7 +308,6 @@ class Renderer:
         angles into columns, so stripes and checks stay on the body as it turns, and each column
         gets Lambert shading from its normal.
         """
-        c = self.character
         levels = body.torso
         n_lv = len(levels)
         K = _TORSO_COLS
@@ -462,7 +461,6 @@ class Renderer:
         O = Rh.T @ (self.proj.position - C)            # ray origin in head-local coords
         n = D.shape[0]
         T = np.full((len(ells), n), np.inf)
-        hits_q: list[np.ndarray | None] = []
         for e, (ctr, rad, mat) in enumerate(ells):
             oc = (O - ctr) / rad
             dd = D / rad

@@ -9,8 +9,8 @@ import torch
 
 from rtmotion.errors import InputError, MissingDependencyError
 from rtmotion.export import open_engine
-from rtmotion.export.engine import ALONE_VS_PIPELINE
 from rtmotion.export.aoti import MissingCompilerError, find_cxx
+from rtmotion.export.engine import ALONE_VS_PIPELINE
 from rtmotion.lazy import available
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
@@ -149,8 +149,8 @@ def test_an_engine_that_makes_nan_is_not_kept(tiny_subject, tmp_path) -> None:
     generator with one weight set to NaN, and on the generator itself (which passes)."""
     import copy
 
-    from rtmotion.export.cache import EngineCache
     from rtmotion.export.builder import EngineBuilder
+    from rtmotion.export.cache import EngineCache
     from rtmotion.export.onnx_export import ParityError
     from rtmotion.runtime import get_backend
 
@@ -174,7 +174,8 @@ def test_tensorrt_is_kept_out_of_auto_until_an_engine_passed_here(tiny_subject, 
     """On a CUDA machine with TensorRT, auto tries TensorRT only for a subject whose TensorRT
     engine was built and checked on this machine (`rtmotion build --backend tensorrt`). The
     GPU, its fingerprint and TensorRT are stand-ins here (none can exist on this machine)."""
-    from rtmotion.export import builder as built, engine
+    from rtmotion.export import builder as built
+    from rtmotion.export import engine
     from rtmotion.export.cache import EngineCache
 
     gpu = {"host": "gpu-host", "kind": "cuda", "gpu": "NVIDIA H200", "compute_capability": "9.0"}

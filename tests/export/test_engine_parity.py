@@ -12,8 +12,8 @@ import torch
 
 from rtmotion.eval.metrics import ssim as eval_ssim
 from rtmotion.export import open_engine
-from rtmotion.export.calibration import load_calibration
 from rtmotion.export.builder import AOTI_ATOL, ONNX_ATOL
+from rtmotion.export.calibration import load_calibration
 from rtmotion.export.int8 import INT8_MIN_SSIM, ssim_uint8, to_uint8
 from rtmotion.models.generator import input_names
 from rtmotion.runtime import get_backend

@@ -13,8 +13,8 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from rtmotion.export.cache import EngineCache
 from rtmotion.export.builder import EngineBuilder
+from rtmotion.export.cache import EngineCache
 from rtmotion.export.int8 import TENSORRT_DQ_INPUT_TYPES, dequantize_input_types
 
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
 from iomedia import make_av_file, make_tone, make_video
 
 

@@ -5,7 +5,6 @@ other test folders' conftest modules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 

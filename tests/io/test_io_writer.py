@@ -9,10 +9,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from iomedia import frame_level, pattern
 
 from rtmotion.errors import InputError, OutputError
 from rtmotion.io import VideoInfo, VideoWriter, read_frames
+
+from iomedia import frame_level, pattern
 
 
 def _write(path: Path, n: int, fps: object, size: tuple[int, int] = (64, 48), **kw: object) -> VideoWriter:

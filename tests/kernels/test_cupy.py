@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from rtmotion.kernels.cupy_kernels import cupy_available
-from rtmotion.synthetic.figures import figure_keypoints, jittered
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
-from rtmotion.kernels.warp_numpy import warp_numpy
 from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy
+from rtmotion.kernels.warp_numpy import warp_numpy
 from rtmotion.pose.skeleton import BODY25
+from rtmotion.synthetic.figures import figure_keypoints, jittered
 
 pytestmark = [
     pytest.mark.cupy,

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from rtmotion.synthetic.figures import figure_keypoints, jittered, rotate_limb
 from rtmotion.kernels.flow_numpy import PoseFlowConfig, pose_flow
 from rtmotion.kernels.flow_torch import pose_flow_torch
 from rtmotion.kernels.maps_numpy import segment_distance2
 from rtmotion.pose.skeleton import BODY25
+from rtmotion.synthetic.figures import figure_keypoints, jittered, rotate_limb
 
 SIZE = (192, 160)
 # numpy (float64) vs torch (float32): max abs difference in pixels.

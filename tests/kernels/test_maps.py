@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rtmotion.synthetic.figures import figure_keypoints, jittered
-from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.kernels.maps_numpy import PoseMapConfig, pose_maps_numpy
+from rtmotion.kernels.maps_torch import pose_maps_torch
 from rtmotion.pose.skeleton import BODY25, BODY25_BONES
+from rtmotion.synthetic.figures import figure_keypoints, jittered
 
 # numpy (float64) vs torch (float32): the maps agree to float32 rounding.
 TOL = 1e-5

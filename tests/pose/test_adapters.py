@@ -14,9 +14,9 @@ from rtmotion.cli import main
 from rtmotion.errors import InputError
 from rtmotion.pose.extractors import available_extractors, get_extractor, load_sequence
 from rtmotion.pose.extractors.openpose_json import load_openpose_folder, parse_openpose_frame
-from rtmotion.synthetic.extractor import parse_spec
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.skeleton import BODY25
+from rtmotion.synthetic.extractor import parse_spec
 
 COCO18 = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
           "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear")

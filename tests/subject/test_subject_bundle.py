@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from rtmotion.errors import CheckpointError
+from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.models.config import generator_preset
 from rtmotion.models.generator import PoseGenerator
-from rtmotion.kernels.maps_numpy import PoseMapConfig
 from rtmotion.pose.stats import SubjectPoseStats
 from rtmotion.subject import bundle as B
-from rtmotion.train import checkpoint as C
 from rtmotion.subject.crop import CropBox
+from rtmotion.train import checkpoint as C
 
 
 def _write(folder: Path, res: int = 32, preset: str = "tiny") -> PoseGenerator:

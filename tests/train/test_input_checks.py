@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from rtmotion.synthetic import Renderer, motion_angles, pose_body
-from tests.people_helpers import three_dancers_video
 from rtmotion.train.input_checks import (
     check_training_input,
     count_people,
     coverage_gaps,
     report_training_input,
 )
+from tests.people_helpers import three_dancers_video
 
 SIZE = (256, 256)
 

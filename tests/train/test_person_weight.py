@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from rtmotion.models.losses import l1_loss
+from rtmotion.pose.boxes import body_box
 from rtmotion.synthetic.generate import render_sequence
 from rtmotion.synthetic.render import Renderer
 from rtmotion.train.dataset import to_model_range
-from rtmotion.pose.boxes import body_box
 from rtmotion.train.person_weight import (
     GROW_PIXELS,
     ROOM_BELOW,
