@@ -262,7 +262,8 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     warn loudly when the subject is not converged or not usable (`_verdict`).
     (TrainConfig, Path, str, int, Quality | None: the score recorded before a resumed run)"""
     from rtmotion.eval.quality import heldout_quality
-    from rtmotion.subject.bundle import update_subject_info
+    from rtmotion.subject.bundle import read_subject_info, update_subject_info
+    from rtmotion.train.background import recorded_motion_note
 
     quality = heldout_quality(bundle, device=device)
     if quality is None:
@@ -272,15 +273,21 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     update_subject_info(bundle, quality=quality.to_dict())
     if quality.novelty is not None:
         log.info("%s", quality.novelty.describe())
-    warning = _verdict(quality, _continue_command(cfg, steps), bundle, before)
+    training = read_subject_info(bundle)[1].get("training") or {}
+    camera = recorded_motion_note(training.get("scene_plate") or training.get("background_plate"))
+    warning = _verdict(quality, _continue_command(cfg, steps), bundle, before, camera)
     if warning is None:
         log.info("quality: %s", quality.describe())
     else:
         log.warning("%s", warning)
 
 
-def _verdict(quality, command: str, bundle, before=None) -> str | None:
+def _verdict(quality, command: str, bundle, before=None, camera: str | None = None) -> str | None:
     """The warning a score calls for, None when the subject is usable and converged.
+
+    First, a camera that moved (`camera`: how far the frames were from their room's plate,
+    `rtmotion.train.background.recorded_motion_note`; None for a fixed camera): the subject learns
+    a fixed room, so no training time makes such a clip usable, and that is what to say.
 
     The fit tells the two ways of falling short apart (`rtmotion.eval.quality`): a subject that
     does not yet draw the frames it trained on has not finished learning (train longer: the
@@ -297,6 +304,12 @@ def _verdict(quality, command: str, bundle, before=None) -> str | None:
     converged, novelty = quality.converged, quality.novelty
     if quality.usable and converged is not False:
         return None
+    if camera is not None:
+        return (f"NOT USABLE: {quality.describe()}. The camera moves in this clip ({camera}): "
+                "the subject learns a person in a fixed room and draws that room in one place, "
+                "so it will look blurred and misplaced, and training longer does not fix that. "
+                "Film the target with the camera held still (a tripod, or the phone propped up); "
+                f"or continue anyway: {command}")
     if converged is False and before is not None and quality.fit_stalled_since(before):
         return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is under "
                 f"{CONVERGED_FIT_BODY_SSIM:.2f} body SSIM, and this resumed run raised that only "

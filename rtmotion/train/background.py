@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -52,6 +53,14 @@ SEGMENTED_FRAMES = 64
 #: A median absolute residual (0..255) above this on the unmasked pixels suggests a moving
 #: camera or changing light: the plate is then a poor guess of the background.
 RESIDUAL_WARN = 6.0
+#: A pixel whose colour is off the plate's by more than this (0..255, any channel) has changed:
+#: more than noise or compression moves a fixed camera's background.
+CHANGED_LEVELS = 24.0
+#: More than this share of changed unmasked pixels also says the camera moved. The median
+#: residual alone misses it in a dark room (most pixels black whatever the camera does):
+#: measured on a handheld clip in a dark studio (stage lights, black curtains), residual 6.0
+#: (not over RESIDUAL_WARN) but 30 % of the background changed; a fixed studio camera 0 %.
+CHANGED_WARN = 0.10
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,8 @@ class BackgroundPlate:
         inpainted_fraction: share of the pixels no sampled frame showed free (filled by inpainting).
         residual: median absolute difference (0..255) between the plate and the unmasked pixels of
             the sampled frames; small for a fixed camera, large for a moving one.
+        changed_fraction: share of those pixels that differ from the plate by more than
+            CHANGED_LEVELS in some channel (a moving camera in a dark room: the residual stays low).
         frames_segmented: of `frames_used`, how many had a segmentation joined to the skeleton
             mask (0 without a segmenter).
     """
@@ -75,16 +86,39 @@ class BackgroundPlate:
     inpainted_fraction: float
     residual: float
     frames_segmented: int = 0
+    changed_fraction: float = 0.0
 
     @property
     def looks_static(self) -> bool:
-        return self.residual <= RESIDUAL_WARN
+        """Whether the frames agree with the plate as a fixed camera's do."""
+        return self.residual <= RESIDUAL_WARN and self.changed_fraction <= CHANGED_WARN
 
     def summary(self) -> dict[str, float | int]:
         return {"frames_used": self.frames_used,
                 "frames_segmented": self.frames_segmented,
                 "inpainted_fraction": round(self.inpainted_fraction, 5),
-                "residual": round(self.residual, 3)}
+                "residual": round(self.residual, 3),
+                "changed_fraction": round(self.changed_fraction, 4)}
+
+    def motion_note(self) -> str:
+        """How far the frames are from the plate, in words (for the warnings)."""
+        return (f"the room's pixels differ from its plate by a median of {self.residual:.1f}/255, "
+                f"{100 * self.changed_fraction:.0f} % of them by more than {CHANGED_LEVELS:.0f} "
+                f"levels (a fixed camera: under {RESIDUAL_WARN:.0f} and {100 * CHANGED_WARN:.0f} %)")
+
+
+def recorded_motion_note(summary: dict[str, Any] | None) -> str | None:
+    """`BackgroundPlate.motion_note` of a plate recorded by `BackgroundPlate.summary` (subject.json
+    "training"), when that plate says the camera moved; None when it looks static or nothing was
+    recorded (a summary from before `changed_fraction` was kept is judged by its residual)."""
+    if not summary:
+        return None
+    plate = BackgroundPlate(image=np.zeros((1, 1, 3), np.uint8), inpainted=np.zeros((1, 1), bool),
+                            frames_used=int(summary.get("frames_used", 0)),
+                            inpainted_fraction=float(summary.get("inpainted_fraction", 0.0)),
+                            residual=float(summary.get("residual", 0.0)),
+                            changed_fraction=float(summary.get("changed_fraction", 0.0)))
+    return None if plate.looks_static else plate.motion_note()
 
 
 def pose_usable(keypoints: np.ndarray, min_confidence: float = 0.3) -> bool:
@@ -225,6 +259,7 @@ def estimate_background_plate(
     plate = np.zeros((h, w, 3), np.float32)
     free_any = ~stack_masks.all(axis=0)  # H x W
     residuals: list[np.ndarray] = []
+    changed = seen = 0
     for y0 in range(0, h, rows_per_chunk):
         y1 = min(h, y0 + rows_per_chunk)
         chunk = np.asarray(frames[picked, y0:y1], dtype=np.float32)  # N x r x W x 3
@@ -236,6 +271,9 @@ def estimate_background_plate(
         plate[y0:y1] = med
         diff = np.abs(chunk - med[None])  # NaN where masked
         residuals.append(diff[~np.isnan(diff)][::7])  # a thinned sample is enough for a median
+        unmasked = ~np.isnan(diff[..., 0])  # N x r x W (a masked pixel is NaN in every channel)
+        changed += int(((np.nan_to_num(diff, nan=0.0).max(axis=-1) > CHANGED_LEVELS) & unmasked).sum())
+        seen += int(unmasked.sum())
     image = np.clip(np.round(plate), 0, 255).astype(np.uint8)
     holes = ~free_any
     if holes.any():
@@ -244,7 +282,7 @@ def estimate_background_plate(
     return BackgroundPlate(image=image, inpainted=holes, frames_used=len(picked),
                            inpainted_fraction=float(holes.mean()),
                            residual=float(np.median(res)) if res.size else 0.0,
-                           frames_segmented=segmented)
+                           frames_segmented=segmented, changed_fraction=changed / max(seen, 1))
 
 
 def estimate_scene_plate(

@@ -78,6 +78,9 @@ class TrainData:
     follow: FollowCrop | None = None
     #: the clean room at the camera's resolution (a follow crop's plate inputs; None otherwise)
     scene_plate: np.ndarray | None = None
+    #: how it was made (`BackgroundPlate.summary`: its residual and changed share say whether the
+    #: camera moved); None without one or from a checkpoint saved before it was kept
+    scene_plate_summary: dict[str, Any] | None = None
 
     def fixed_poses(self) -> np.ndarray:
         """float32 (T, K, 3) the poses in the fixed crop's model pixels (the subject's
@@ -200,6 +203,7 @@ class TrainRun:
             # ships, this one rather than an estimate that another version or flag may change
             "scene_plate": None if self.data.scene_plate is None or self.data.follow is None
             else torch.from_numpy(np.ascontiguousarray(self.data.scene_plate)),
+            "scene_plate_summary": self.data.scene_plate_summary,
             **self.face_state,
         }
 

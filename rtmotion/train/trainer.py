@@ -82,7 +82,6 @@ from rtmotion.subject.keyframes import KeyframeSet, keyframes_from_video
 from rtmotion.synthetic.origin import SyntheticOrigin
 from rtmotion.train import distributed as D
 from rtmotion.train.background import (
-    RESIDUAL_WARN,
     BackgroundPlate,
     Segmenter,
     estimate_background_plate,
@@ -248,36 +247,40 @@ def prepare_data(cfg: TrainConfig, paths: TrainPaths, poses: LoadedPoses, is_mai
     if follow is not None:
         # A resumed run trains on the plate its checkpoint trained with: estimating another
         # (up to 64 segmented frames, seconds) would only be thrown away.
-        data.scene_plate = resumed_scene_plate(cfg, paths, info)
-        if data.scene_plate is None:
-            data.scene_plate = scene_plate(cfg, data)
+        data.scene_plate, data.scene_plate_summary = resumed_scene_plate(cfg, paths, info)
+        if data.scene_plate is None and (plate := scene_plate(cfg, data)) is not None:
+            data.scene_plate, data.scene_plate_summary = plate.image, plate.summary()
         if data.scene_plate is None:
             raise InputError(cfg.video, "a follow crop needs the clean background of the video, "
                              "which could not be estimated", "train with --no-follow-crop")
     return data
 
 
-def resumed_scene_plate(cfg: TrainConfig, paths: TrainPaths, info: VideoInfo) -> np.ndarray | None:
+def resumed_scene_plate(cfg: TrainConfig, paths: TrainPaths, info: VideoInfo
+                        ) -> tuple[np.ndarray | None, dict[str, Any] | None]:
     """--resume of a follow-crop run: the scene plate (uint8 (H, W, 3), camera pixels) its
-    checkpoint trained with and ships, so the generator keeps the room it learned; None when
-    not resuming, with no checkpoint yet, or one saved without a plate (the run estimates it).
+    checkpoint trained with and ships, so the generator keeps the room it learned, and how it was
+    made (`BackgroundPlate.summary`; None from a checkpoint saved before it was kept); (None,
+    None) when not resuming, with no checkpoint yet, or one saved without a plate (the run
+    estimates it).
 
     Raises:
         CheckpointError: the checkpoint is damaged, or its plate is not this video's frame size.
     """
     if not cfg.resume or not paths.checkpoint.is_file():
-        return None
+        return None, None
     # (the generator config is checked by `resume`, which loads the models from it)
-    stored = load_checkpoint(paths.checkpoint).get("scene_plate")
+    state = load_checkpoint(paths.checkpoint)
+    stored = state.get("scene_plate")
     if stored is None:
-        return None
+        return None, None
     plate = stored.numpy()
     if plate.shape != (info.height, info.width, 3):
         raise CheckpointError(paths.checkpoint, f"its scene plate is {plate.shape[1]}x"
                               f"{plate.shape[0]}, this video's frames {info.width}x{info.height}",
                               "train without --resume")
     log.info("--resume: the checkpoint's background plate (the one it trained with)")
-    return plate
+    return plate, state.get("scene_plate_summary")
 
 
 def _seed_all(seed: int) -> None:
@@ -718,17 +721,18 @@ def background_plate(cfg: TrainConfig, data: TrainData, gen: PoseGenerator) -> B
              "%.1f/255", plate.frames_used, plate.frames_segmented, 100 * plate.inpainted_fraction,
              plate.residual)
     if not plate.looks_static:
-        log.warning("the background changes a lot between frames (median residual %.1f > %.1f): "
-                    "a moving camera or changing light? Consider --no-background-plate",
-                    plate.residual, RESIDUAL_WARN)
+        log.warning("%s: the background changes between frames (%s): a moving camera or changing "
+                    "light? Consider --no-background-plate", Path(cfg.video).name, plate.motion_note())
     gen.set_background(plate.image)
     return plate
 
 
-def scene_plate(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
+def scene_plate(cfg: TrainConfig, data: TrainData) -> BackgroundPlate | None:
     """The background plate at the camera's resolution, from the training frames (the full
-    output frame is composed on it, `rtmotion.pipeline.canvas`); None (logged) when it cannot be
-    made: the bundle then scales the model frame onto the output alone."""
+    output frame is composed on it, `rtmotion.pipeline.canvas`; a follow crop's generator is
+    given its cuts); None (logged) when it cannot be made: the bundle then scales the model frame
+    onto the output alone. A follow-crop run is warned here, before training, when the camera
+    moves (`camera_moves_warning`)."""
     pairs = data.split.pairs
     try:
         with plate_segmenter(cfg) as segmenter:
@@ -742,7 +746,24 @@ def scene_plate(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
     log.info("full-resolution background plate from %d frames (%d segmented, %dx%d): %.1f%% "
              "inpainted", plate.frames_used, plate.frames_segmented, plate.image.shape[1],
              plate.image.shape[0], 100 * plate.inpainted_fraction)
-    return plate.image
+    if data.follow is not None and not plate.looks_static:
+        log.warning("%s", camera_moves_warning(cfg.video, plate))
+    return plate
+
+
+def camera_moves_warning(video: str | Path, plate: BackgroundPlate) -> str:
+    """The warning for a follow-crop run whose frames do not agree with their room's plate.
+
+    The person is drawn on the room's plate and the generator learns where the room is: with a
+    camera that pans or zooms the plate is right in few frames, and no training time fixes that
+    (a handheld clip in a dark studio: held-out body SSIM 0.51 after 20 minutes, while the
+    frames it trained on scored 0.88; docs/BENCHMARKS.md "A moving camera")."""
+    return (f"{Path(video).name}: THE CAMERA MOVES (or the light changes): {plate.motion_note()}. "
+            "rtmotion learns a person in a fixed room (Everybody Dance Now's setting); a camera "
+            "that pans, zooms, shakes or cuts to another view puts the room somewhere else in "
+            "many frames, and the "
+            "subject will draw a blurred, misplaced room and person however long it trains. Film "
+            "the target with the camera held still (a tripod, or the phone propped up)")
 
 
 def keyframe_detail_of(cfg: TrainConfig, data: TrainData, keyframes: KeyframeSet | None
@@ -861,17 +882,22 @@ def write_subject(run: TrainRun, result: TrainResult, face: nn.Module | None,
         "d_channels": cfg.d_channels, "workers": cfg.workers, "adversarial": cfg.adversarial,
         "lr_decay_steps": cfg.lr_decay_steps, "fitted_to_minutes": cfg.fit_minutes,
         "background_plate": None if run.plate is None else run.plate.summary(),
+        # how the camera-resolution plate was made (follow crop); its residual and changed
+        # share say whether the camera moved (`BackgroundPlate.looks_static`)
+        "scene_plate": data.scene_plate_summary,
         # each run of a resumed training (the options above are the last run's)
         "runs": run.runs(),
     }
     name = cfg.name or run.paths.output.resolve().name
+    # a fixed crop's output frame is composed on the room at the camera's resolution too
+    fixed_plate = None if data.follow is not None or run.plate is None else scene_plate(cfg, data)
+    fixed_scene = None if fixed_plate is None else fixed_plate.image
     write_bundle(run.paths.output, name=name, resolution=cfg.resolution, crop=data.crop,
                  pose_map_config=pmc, pose_flow_config=run.flow_config, generator=run.gen,
                  stats=stats, source_video=source, validation_range=split.val_range,
                  training=training, preview=preview, face=face, face_side=face_side,
                  background=None if run.plate is None else run.plate.image, keyframes=keyframes,
-                 scene_plate=data.scene_plate if data.follow is not None else
-                 None if run.plate is None else scene_plate(cfg, data),
+                 scene_plate=data.scene_plate if data.follow is not None else fixed_scene,
                  follow_crop=data.follow, keyframe_detail=keyframe_detail_of(cfg, data, keyframes))
     log.info("subject bundle written: %s (%d steps, %.1f min, validation L1 %s)", run.paths.output,
              result.steps, result.minutes, "n/a" if val_l1 is None else f"{val_l1:.4f}")

@@ -9,7 +9,14 @@ import pytest
 from rtmotion.pose.skeleton import get_skeleton
 from rtmotion.synthetic.generate import render_sequence
 from rtmotion.synthetic.render import Renderer
-from rtmotion.train.background import estimate_background_plate, estimate_scene_plate, person_mask
+from rtmotion.train.background import (
+    CHANGED_WARN,
+    RESIDUAL_WARN,
+    estimate_background_plate,
+    estimate_scene_plate,
+    person_mask,
+    recorded_motion_note,
+)
 
 SIZE = (96, 96)
 BONES = get_skeleton("body25").bones
@@ -62,6 +69,28 @@ def test_sampling_and_moving_camera_warning(rendered) -> None:
     panned = np.stack([np.roll(f, 3 * i, axis=0) for i, f in enumerate(frames)])
     moving = estimate_background_plate(panned, kps, BONES)
     assert not moving.looks_static and moving.residual > plate.residual
+    assert moving.changed_fraction > CHANGED_WARN > 100 * plate.changed_fraction
+
+
+def test_a_moving_camera_in_a_dark_room_is_seen(rendered) -> None:
+    """In a dark room most pixels stay black whatever the camera does, so the median residual
+    stays low; the share of background pixels that changed still says the camera moved."""
+    frames, kps, _ = rendered
+    dark = (frames.astype(np.float32) * 0.25).astype(np.uint8)
+    still = estimate_background_plate(dark, kps, BONES)
+    assert still.looks_static and still.changed_fraction < 0.01 * CHANGED_WARN
+    panned = np.stack([np.roll(f, 3 * i, axis=0) for i, f in enumerate(dark)])
+    moving = estimate_background_plate(panned, kps, BONES)
+    assert moving.residual <= RESIDUAL_WARN < 3 * RESIDUAL_WARN   # the residual alone: "static"
+    assert moving.changed_fraction > CHANGED_WARN and not moving.looks_static
+    # The note the warnings give, and the same verdict from the summary subject.json records.
+    note = moving.motion_note()
+    assert f"{moving.residual:.1f}/255" in note and f"{100 * moving.changed_fraction:.0f} %" in note
+    assert recorded_motion_note(moving.summary()) == note
+    assert recorded_motion_note(still.summary()) is None and recorded_motion_note(None) is None
+    # A summary recorded before the changed share was kept: judged by its residual.
+    assert recorded_motion_note({"residual": RESIDUAL_WARN + 1, "frames_used": 8}) is not None
+    assert recorded_motion_note({"residual": 1.0, "frames_used": 8}) is None
 
 
 def test_frames_without_pose_do_not_vote(rendered) -> None:
