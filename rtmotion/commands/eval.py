@@ -118,6 +118,20 @@ def _check_options(args: argparse.Namespace) -> None:
                          "run the two evaluations separately")
 
 
+def _say_if_the_camera_moved(subject) -> None:  # (Subject) -> None
+    """After the scores of the subject's own clip: when its camera moved (the plates recorded in
+    subject.json, `rtmotion.train.background.recorded_motion_note`), they include a room drawn in
+    the wrong place, and no training fixes that (docs/BENCHMARKS.md "A moving camera")."""
+    from rtmotion.train.background import recorded_motion_note
+
+    training = subject.training
+    note = recorded_motion_note(training.get("scene_plate") or training.get("background_plate"))
+    if note is not None:
+        log.warning("the camera moves in the clip this subject was trained on (%s): these scores "
+                    "include its room drawn in the wrong place; film the target with the camera "
+                    "held still", note)
+
+
 def run(args: argparse.Namespace) -> int:
     from rtmotion.atomic import check_writable
     from rtmotion.devices import resolve_device
@@ -161,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
                        use_detail=not args.no_detail, stride=args.stride)
     report = run_evaluation(subject, source, opts)
     sys.stdout.write(format_table(report) + "\n")
+    if args.video is None and not args.transfer_character:
+        _say_if_the_camera_moved(subject)
     if args.output is not None:
         write_json(report, args.output)
         log.info("report written: %s", args.output)

@@ -541,3 +541,28 @@ def test_eval_frames_training_cli(tiny_subject, tmp_path: Path, capsys) -> None:
     # Too short a clip to leave any keyframe away from the blocks: one line, exit 2.
     rc, out, err = _eval(capsys, str(tiny_subject.folder), "--frames", "training")
     assert rc == 2 and "every keyframe" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_subject_trained_on_a_moving_camera_is_told(tiny_subject, tmp_path: Path, capsys,
+                                                      caplog) -> None:
+    """eval of a subject whose training clip's camera moved (its plate record in subject.json)
+    says so under the scores of its own clip; a fixed camera's record says nothing."""
+    import logging
+
+    from rtmotion.train.background import CHANGED_WARN
+
+    with caplog.at_level(logging.WARNING, logger="rtmotion.commands.eval"):
+        rc, _, _ = _eval(capsys, str(tiny_subject.folder), "--max-frames", "2", "--no-pose")
+    assert rc == 0 and "camera moves" not in caplog.text
+    folder = _copy_subject(tiny_subject, tmp_path)
+    sj = folder / "subject.json"
+    info = json.loads(sj.read_text())
+    info["training"]["scene_plate"] = {"frames_used": 64, "frames_segmented": 64, "residual": 6.0,
+                                       "inpainted_fraction": 0.06, "changed_fraction": 2 * CHANGED_WARN}
+    sj.write_text(json.dumps(info))
+    with caplog.at_level(logging.WARNING, logger="rtmotion.commands.eval"):
+        rc, out, _ = _eval(capsys, str(folder), "--max-frames", "2", "--no-pose")
+    assert rc == 0 and "SSIM, body crop" in out
+    (said,) = [r.getMessage() for r in caplog.records if "camera moves" in r.getMessage()]
+    assert said.startswith("the camera moves in the clip this subject was trained on")
+    assert f"{100 * 2 * CHANGED_WARN:.0f} % of them" in said and "held still" in said
