@@ -121,7 +121,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def _say_if_the_camera_moved(subject) -> None:  # (Subject) -> None
     """After the scores of the subject's own clip: when its camera moved (the plates recorded in
     subject.json, `rtmotion.train.background.recorded_motion_note`), they include a room drawn in
-    the wrong place, and no training fixes that (docs/BENCHMARKS.md "A moving camera")."""
+    the wrong place, and no training fixes that (docs/BENCHMARKS.md "... a moving camera named")."""
     from rtmotion.train.background import recorded_motion_note
 
     training = subject.training

@@ -10,13 +10,12 @@ blanking, 3 in all 4 with masks; the mask costs a few ms per call). A blanked si
 found again as a person (a flat person-shaped blob), and so can what the mask missed of them (a
 dark suit on a dark backdrop: on a TV weatherman's clip the man's upper body was found again
 inside his own box, "2 people" in 2 of 8 sampled frames): a detection that overlaps a found one
-(IoU >= 0.5) or lies mostly inside its box (`INSIDE_SHARE`) is blanked whole and not counted. Measured on the synthetic dancers: three
-dancers side by side in one 768x384 frame are found as 3 in 0.7 s, one dancer as 1 (0.27 s), on
-the 2-core dev CPU. MediaPipe's face detector (also in the wheel) found only 1 of the same 3,
-so faces are not used. On real footage (OpenPose's public example street video, 1280x720, a
-crowd behind a dancer) 8 sampled frames, scaled to 640 px, gave 1, 1, 2, 3, 4, 1, 3, 4 people
-(12 s on the loaded 2-core CPU); on COCO photos of 2-3
-people it found 2-3 in four and 0 in five (small, overlapping or cut-off people): a lower
+(IoU >= 0.5) or lies mostly inside its box (`INSIDE_SHARE`) is blanked whole and not counted.
+Measured on the synthetic dancers: three dancers side by side in one 768x384 frame are found as
+3 in 0.7 s, one dancer as 1 (0.27 s), on the 2-core dev CPU. MediaPipe's face detector (also in
+the wheel) found only 1 of the same 3, so faces are not used. On real footage (OpenPose's public
+example street video, 1280x720, a crowd behind a dancer) 8 sampled frames, scaled to 640 px, gave
+1, 1, 2, 3, 4, 1, 3, 4 people (12 s on the loaded 2-core CPU); on COCO photos of 2-3 people it found 2-3 in four and 0 in five (small, overlapping or cut-off people): a lower
 bound, good enough to say "several people", not to count a crowd.
 
 A person is counted when at least `min_joints` landmarks are visible; a person hidden behind

@@ -59,7 +59,8 @@ CHANGED_LEVELS = 24.0
 #: More than this share of changed unmasked pixels also says the camera moved. The median
 #: residual alone misses it in a dark room (most pixels black whatever the camera does):
 #: measured on a handheld clip in a dark studio (stage lights, black curtains), residual 6.0
-#: (not over RESIDUAL_WARN) but 30 % of the background changed; a fixed studio camera 0 %.
+#: (not over RESIDUAL_WARN) but 25 % of the background changed; fixed cameras 0.2-2.5 %
+#: (tools/camera_motion.py, docs/BENCHMARKS.md "... a moving camera named").
 CHANGED_WARN = 0.10
 
 

@@ -757,13 +757,13 @@ def camera_moves_warning(video: str | Path, plate: BackgroundPlate) -> str:
     The person is drawn on the room's plate and the generator learns where the room is: with a
     camera that pans or zooms the plate is right in few frames, and no training time fixes that
     (a handheld clip in a dark studio: held-out body SSIM 0.51 after 20 minutes, while the
-    frames it trained on scored 0.88; docs/BENCHMARKS.md "A moving camera")."""
+    frames it trained on scored 0.88; docs/BENCHMARKS.md "... a moving camera named")."""
     return (f"{Path(video).name}: THE CAMERA MOVES (or the light changes): {plate.motion_note()}. "
             "rtmotion learns a person in a fixed room (Everybody Dance Now's setting); a camera "
             "that pans, zooms, shakes or cuts to another view puts the room somewhere else in "
-            "many frames, and the "
-            "subject will draw a blurred, misplaced room and person however long it trains. Film "
-            "the target with the camera held still (a tripod, or the phone propped up)")
+            "many frames, and the subject will draw a blurred, misplaced room and person however "
+            "long it trains. Film the target with the camera held still (a tripod, or the phone "
+            "propped up)")
 
 
 def keyframe_detail_of(cfg: TrainConfig, data: TrainData, keyframes: KeyframeSet | None
