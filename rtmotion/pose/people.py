@@ -15,8 +15,9 @@ Measured on the synthetic dancers: three dancers side by side in one 768x384 fra
 3 in 0.7 s, one dancer as 1 (0.27 s), on the 2-core dev CPU. MediaPipe's face detector (also in
 the wheel) found only 1 of the same 3, so faces are not used. On real footage (OpenPose's public
 example street video, 1280x720, a crowd behind a dancer) 8 sampled frames, scaled to 640 px, gave
-1, 1, 2, 3, 4, 1, 3, 4 people (12 s on the loaded 2-core CPU); on COCO photos of 2-3 people it found 2-3 in four and 0 in five (small, overlapping or cut-off people): a lower
-bound, good enough to say "several people", not to count a crowd.
+1, 1, 2, 3, 4, 1, 3, 4 people (12 s on the loaded 2-core CPU); on COCO photos of 2-3 people it
+found 2-3 in four and 0 in five (small, overlapping or cut-off people): a lower bound, good
+enough to say "several people", not to count a crowd.
 
 A person is counted when at least `min_joints` landmarks are visible; a person hidden behind
 another, or much smaller than the detector's input scale, is not counted: the count is a lower
