@@ -7,22 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from rtmotion.io import VideoReader, VideoWriter
+from tests.moving_camera import write_tilting_clip
 from tests.tools.tool_loader import load_tool
 
 
 @pytest.mark.mediapipe  # the person segmentation of the plate, as train runs it
 def test_a_fixed_and_a_tilting_camera(dancer_clip, tmp_path: Path, capsys) -> None:
-    video, poses = tmp_path / "tilt.mp4", tmp_path / "tilt.npz"
-    with VideoReader(dancer_clip.video) as reader, VideoWriter(video, fps=dancer_clip.fps) as writer:
-        for i, fr in enumerate(reader):
-            writer.write(np.roll(fr.image, i, axis=0))
-    kp = dancer_clip.seq.keypoints.copy()
-    kp[..., 1] += np.arange(len(kp))[:, None]
-    dancer_clip.seq.with_keypoints(kp).save(poses)
+    video, poses = write_tilting_clip(dancer_clip, tmp_path)
     out = tmp_path / "rows.json"
     tool = load_tool("camera_motion")
     assert tool.main([str(dancer_clip.video), str(dancer_clip.poses), str(video), str(poses),

@@ -218,23 +218,17 @@ def test_a_moving_camera_is_named_before_training_and_in_the_verdict(dancer_clip
     disagreement, and its verdict names the camera instead of "train longer"."""
     import logging
 
-    from rtmotion.io import VideoReader, VideoWriter
     from rtmotion.train.background import CHANGED_WARN
+    from tests.moving_camera import write_tilting_clip
 
-    video, poses = tmp_path / "panned.mp4", tmp_path / "panned.npz"
-    with VideoReader(dancer_clip.video) as reader, VideoWriter(video, fps=dancer_clip.fps) as writer:
-        for i, fr in enumerate(reader):
-            writer.write(np.roll(fr.image, i, axis=0))
-    kp = dancer_clip.seq.keypoints.copy()
-    kp[..., 1] += np.arange(len(kp))[:, None]
-    dancer_clip.seq.with_keypoints(kp).save(poses)
+    video, poses = write_tilting_clip(dancer_clip, tmp_path)
     out = tmp_path / "S"
     with caplog.at_level(logging.WARNING):
         assert main(["-q", "train", "--video", str(video), "--poses", str(poses), "-o", str(out),
                      *FAST, "--steps", "2", NO_SEG]) == 0
     messages = [r.getMessage() for r in caplog.records]
     (before,) = [m for m in messages if "THE CAMERA MOVES" in m]
-    assert before.startswith("panned.mp4: ") and "tripod" in before
+    assert before.startswith("tilt.mp4: ") and "tripod" in before
     (verdict,) = [m for m in messages if m.startswith("NOT USABLE")]
     assert "The camera moves in this clip" in verdict and "Train longer" not in verdict
     assert messages.index(before) < messages.index(verdict)
