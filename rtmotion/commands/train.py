@@ -299,7 +299,7 @@ def _verdict(quality, command: str, bundle, before=None, camera: str | None = No
     """
     import shlex
 
-    from rtmotion.eval.quality import CONVERGED_FIT_BODY_SSIM, USABLE_BODY_SSIM
+    from rtmotion.eval.quality import USABLE_BODY_SSIM
 
     converged, novelty = quality.converged, quality.novelty
     if quality.usable and converged is not False:
@@ -311,9 +311,9 @@ def _verdict(quality, command: str, bundle, before=None, camera: str | None = No
                 "Film the target with the camera held still (a tripod, or the phone propped up); "
                 f"or continue anyway: {command}")
     if converged is False and before is not None and quality.fit_stalled_since(before):
-        return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is under "
-                f"{CONVERGED_FIT_BODY_SSIM:.2f} body SSIM, and this resumed run raised that only "
-                f"from {before.fit.body_ssim:.3f}: more minutes of this model are unlikely to "
+        return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is "
+                f"{quality.fit_shortfall()}, and this resumed run hardly raised it (before it: "
+                f"{before.fit.describe()}): more minutes of this model are unlikely to "
                 f"finish it. Look at them (rtmotion eval {shlex.quote(str(bundle))} --frames "
                 "training --samples DIR); a larger generator (--preset base) or a higher "
                 "--resolution, trained anew (on a GPU if there is one), may draw them better")
@@ -321,9 +321,9 @@ def _verdict(quality, command: str, bundle, before=None, camera: str | None = No
         held = ("" if not quality.usable else
                 "; the held-out frames score above the usable level, but it will look softer than "
                 "it can")
-        return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is under "
-                f"{CONVERGED_FIT_BODY_SSIM:.2f} body SSIM: it has not finished learning this "
-                f"clip{held}. Train longer: {command}")
+        return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is "
+                f"{quality.fit_shortfall()}: it has not finished learning this clip{held}. "
+                f"Train longer: {command}")
     look = (f"look at them (rtmotion eval {shlex.quote(str(bundle))} --samples DIR) and film the "
             "target doing such moves, or continue anyway")
     below = (f"{quality.describe(with_fit=False)} is below the usable level (body SSIM "

@@ -48,6 +48,7 @@ def test_default_settings_make_a_scored_subject(tmp_path: Path, caplog) -> None:
     # and its fit: blocks of the frames it trained on, drawn without their own keyframes
     fit = q["training_fit"]
     assert fit["frames"] > 0 and len(fit["blocks"]) == 2
-    assert q["converged"] == (fit["body_ssim"] >= q["levels"]["fit_body_ssim"])
+    assert q["converged"] == (fit["body_ssim"] >= q["levels"]["fit_body_ssim"]
+                              and fit["face_ssim"] >= q["levels"]["fit_face_ssim"])
     assert f"on frames it trained on body SSIM {fit['body_ssim']:.3f}" in text
     assert info["source_video"]["pose_file"].endswith("extracted.npz")
