@@ -35,8 +35,8 @@ cached in its work dir) are reused; they are extracted again only when that file
 Default frames: the subject's own held-out validation block (recorded in subject.json) of its
 source video. --frames training: two blocks of the frames it trained on instead, as long as the
 held-out block, each drawn without the keyframes taken near it (as training drew them): its fit.
-A fit under 0.90 body SSIM or 0.80 face SSIM says it has not finished learning (train longer); a good fit with a
-poor held-out score says it learned the clip but not the held-out block's poses.
+A fit under 0.90 body SSIM or 0.80 face SSIM says it has not finished learning (train longer); a
+good fit with a poor held-out score says it learned the clip but not the held-out block's poses.
 --video/--poses: other footage of the target, same camera. --transfer-character:
 for subjects trained on a synthetic dancer, the target driven by ANOTHER character's motion
 (normalized into the target's frame), compared with the true render of the target doing it.
