@@ -316,7 +316,9 @@ def _verdict(quality, command: str, bundle, before=None, camera: str | None = No
                 f"{before.fit.describe()}): more minutes of this model are unlikely to "
                 f"finish it. Look at them (rtmotion eval {shlex.quote(str(bundle))} --frames "
                 "training --samples DIR); a larger generator (--preset base) or a higher "
-                "--resolution, trained anew (on a GPU if there is one), may draw them better")
+                "--resolution, trained anew (on a GPU if there is one), may draw them better"
+                + ("; the face enhancer (--face) draws the face on a crop of its own"
+                   if "face" in quality.fit_shortfall() else ""))
     if converged is False:
         held = ("" if not quality.usable else
                 "; the held-out frames score above the usable level, but it will look softer than "

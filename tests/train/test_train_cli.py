@@ -598,7 +598,10 @@ def test_the_fit_tells_not_converged_from_not_usable_on_new_poses(tmp_path: Path
     # A resumed run whose face rose: train longer still; whose face did not: stalled.
     face_was = Quality(0.950, 0.841, 24, yoga, Fit(0.943, 0.734, 48))
     assert not Quality(0.95, 0.85, 24, yoga, Fit(0.95, 0.76, 48)).fit_stalled_since(face_was)
-    assert Quality(0.95, 0.85, 24, yoga, Fit(0.95, 0.738, 48)).fit_stalled_since(face_was)
+    face_stuck = Quality(0.95, 0.85, 24, yoga, Fit(0.95, 0.738, 48))
+    assert face_stuck.fit_stalled_since(face_was)
+    msg = _verdict(face_stuck, cmd, tmp_path, before=face_was)
+    assert "under 0.80 face SSIM, and this resumed run hardly raised it" in msg and "--face" in msg
     # A fashion model turning to the side: it learned the clip (fit 0.922) but not the
     # held-out turn, which the 2D pose distance does not see (0.7x).
     turn = Quality(0.737, 0.742, 24, PoseNovelty(0.020, 0.028, 0.082), Fit(0.922, 0.882, 48))
