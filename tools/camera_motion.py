@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmotion.errors import RtmotionError
 from rtmotion.pose.posefile import PoseSequence
 from rtmotion.pose.segmentation import PersonSegmenter
 from rtmotion.pose.skeleton import get_skeleton
@@ -34,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with PersonSegmenter() as segmenter:
         for video, poses in zip(args.pairs[::2], args.pairs[1::2]):
-            seq = PoseSequence.load(poses)
-            plate = estimate_scene_plate(video, seq.keypoints, get_skeleton(seq.skeleton).bones,
-                                         np.arange(len(seq)), segmenter=segmenter.mask)
+            try:
+                seq = PoseSequence.load(poses)
+                plate = estimate_scene_plate(video, seq.keypoints, get_skeleton(seq.skeleton).bones,
+                                             np.arange(len(seq)), segmenter=segmenter.mask)
+            except (RtmotionError, ValueError) as e:   # a missing or unreadable file: one line
+                raise SystemExit(f"camera_motion.py: {e}") from None
             rows.append({"video": Path(video).name, **plate.summary(), "static": plate.looks_static})
     print(f"{'clip':16s} {'residual':>8s} {'changed':>8s} {'inpainted':>9s}  verdict")
     for r in rows:
