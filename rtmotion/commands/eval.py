@@ -120,12 +120,11 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _say_if_the_camera_moved(subject) -> None:  # (Subject) -> None
     """After the scores of the subject's own clip: when its camera moved (the plates recorded in
-    subject.json, `rtmotion.train.background.recorded_motion_note`), they include a room drawn in
+    subject.json, `rtmotion.train.background.training_motion_note`), they include a room drawn in
     the wrong place, and no training fixes that (docs/BENCHMARKS.md "... a moving camera named")."""
-    from rtmotion.train.background import recorded_motion_note
+    from rtmotion.train.background import training_motion_note
 
-    training = subject.training
-    note = recorded_motion_note(training.get("scene_plate") or training.get("background_plate"))
+    note = training_motion_note(subject.training)
     if note is not None:
         log.warning("the camera moves in the clip this subject was trained on (%s): these scores "
                     "include its room drawn in the wrong place; film the target with the camera "

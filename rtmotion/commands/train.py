@@ -263,7 +263,7 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     (TrainConfig, Path, str, int, Quality | None: the score recorded before a resumed run)"""
     from rtmotion.eval.quality import heldout_quality
     from rtmotion.subject.bundle import read_subject_info, update_subject_info
-    from rtmotion.train.background import recorded_motion_note
+    from rtmotion.train.background import training_motion_note
 
     quality = heldout_quality(bundle, device=device)
     if quality is None:
@@ -273,8 +273,7 @@ def _score(cfg, bundle, device: str, steps: int, before=None) -> None:
     update_subject_info(bundle, quality=quality.to_dict())
     if quality.novelty is not None:
         log.info("%s", quality.novelty.describe())
-    training = read_subject_info(bundle)[1].get("training") or {}
-    camera = recorded_motion_note(training.get("scene_plate") or training.get("background_plate"))
+    camera = training_motion_note(read_subject_info(bundle)[1].get("training") or {})
     warning = _verdict(quality, _continue_command(cfg, steps), bundle, before, camera)
     if warning is None:
         log.info("quality: %s", quality.describe())
@@ -286,7 +285,7 @@ def _verdict(quality, command: str, bundle, before=None, camera: str | None = No
     """The warning a score calls for, None when the subject is usable and converged.
 
     First, a camera that moved (`camera`: how far the frames were from their room's plate,
-    `rtmotion.train.background.recorded_motion_note`; None for a fixed camera): the subject learns
+    `rtmotion.train.background.training_motion_note`; None for a fixed camera): the subject learns
     a fixed room, so no training time makes such a clip usable, and that is what to say.
 
     The fit tells the two ways of falling short apart (`rtmotion.eval.quality`): a subject that
@@ -310,21 +309,22 @@ def _verdict(quality, command: str, bundle, before=None, camera: str | None = No
                 "so it will look blurred and misplaced, and training longer does not fix that. "
                 "Film the target with the camera held still (a tripod, or the phone propped up); "
                 f"or continue anyway: {command}")
+    short = quality.fit_shortfall()
     if converged is False and before is not None and quality.fit_stalled_since(before):
         return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is "
-                f"{quality.fit_shortfall()}, and this resumed run hardly raised it (before it: "
+                f"{short}, and this resumed run hardly raised it (before it: "
                 f"{before.fit.describe()}): more minutes of this model are unlikely to "
                 f"finish it. Look at them (rtmotion eval {shlex.quote(str(bundle))} --frames "
                 "training --samples DIR); a larger generator (--preset base) or a higher "
                 "--resolution, trained anew (on a GPU if there is one), may draw them better"
                 + ("; the face enhancer (--face) draws the face on a crop of its own"
-                   if "face" in quality.fit_shortfall() else ""))
+                   if "face" in short else ""))
     if converged is False:
         held = ("" if not quality.usable else
                 "; the held-out frames score above the usable level, but it will look softer than "
                 "it can")
         return (f"NOT CONVERGED: {quality.describe()}. On frames it trained on it is "
-                f"{quality.fit_shortfall()}: it has not finished learning this clip{held}. "
+                f"{short}: it has not finished learning this clip{held}. "
                 f"Train longer: {command}")
     look = (f"look at them (rtmotion eval {shlex.quote(str(bundle))} --samples DIR) and film the "
             "target doing such moves, or continue anyway")

@@ -122,6 +122,13 @@ def recorded_motion_note(summary: dict[str, Any] | None) -> str | None:
     return None if plate.looks_static else plate.motion_note()
 
 
+def training_motion_note(training: dict[str, Any]) -> str | None:
+    """`recorded_motion_note` of a subject's training record (subject.json "training"): its
+    camera-resolution plate ("scene_plate", the follow crop's) or else its model-frame plate
+    ("background_plate", the fixed crop's)."""
+    return recorded_motion_note(training.get("scene_plate") or training.get("background_plate"))
+
+
 def pose_usable(keypoints: np.ndarray, min_confidence: float = 0.3) -> bool:
     """Whether a frame's float (K, 3) pose tells where the person is (4+ joints visible)."""
     return int((keypoints[:, 2] >= min_confidence).sum()) >= 4

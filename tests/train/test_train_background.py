@@ -16,6 +16,7 @@ from rtmotion.train.background import (
     estimate_scene_plate,
     person_mask,
     recorded_motion_note,
+    training_motion_note,
 )
 
 SIZE = (96, 96)
@@ -88,6 +89,11 @@ def test_a_moving_camera_in_a_dark_room_is_seen(rendered) -> None:
     assert f"{moving.residual:.1f}/255" in note and f"{100 * moving.changed_fraction:.0f} %" in note
     assert recorded_motion_note(moving.summary()) == note
     assert recorded_motion_note(still.summary()) is None and recorded_motion_note(None) is None
+    # A subject's training record: the follow crop's scene plate, else the fixed crop's plate.
+    assert training_motion_note({"scene_plate": moving.summary(), "background_plate": None}) == note
+    assert training_motion_note({"scene_plate": None, "background_plate": moving.summary()}) == note
+    assert training_motion_note({"scene_plate": still.summary()}) is None
+    assert training_motion_note({}) is None
     # A summary recorded before the changed share was kept: judged by its residual.
     assert recorded_motion_note({"residual": RESIDUAL_WARN + 1, "frames_used": 8}) is not None
     assert recorded_motion_note({"residual": 1.0, "frames_used": 8}) is None
